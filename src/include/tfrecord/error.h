@@ -1,0 +1,73 @@
+/*
+ * tfrecord/error.h - status codes and the error record every fallible call fills.
+ *
+ * Fallible functions return tfr_status (TFR_OK == 0) and take a tfr_error *
+ * as their last argument; it may be NULL. Whoever detects a failure fills it;
+ * callers may add context (path, record, offset) but never replace the cause.
+ */
+#ifndef TFRECORD_ERROR_H
+#define TFRECORD_ERROR_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum tfr_status {
+    TFR_OK = 0,
+    TFR_ERR_IO,          /* OS call failed; err->sys_errno is set */
+    TFR_ERR_CORRUPT,     /* bad CRC, truncated record, broken gzip member */
+    TFR_ERR_FORMAT,      /* readable but unsupported: PNG named .jpg, CMYK */
+    TFR_ERR_NOMEM,
+    TFR_ERR_ARG,         /* caller bug or bad option: NULL handle, out of range */
+    TFR_ERR_UNAVAILABLE, /* not built in, or no CUDA device */
+    TFR_ERR_EOF          /* end of stream: not a failure, returned by readers */
+} tfr_status;
+
+typedef struct tfr_error {
+    tfr_status code;
+    int        sys_errno;   /* errno at the failure, 0 if none */
+    long long  record;      /* record index, -1 if none */
+    long long  offset;      /* byte offset in the uncompressed stream, -1 if none */
+    long long  raw_offset;  /* byte offset in the file (compressed), -1 if unknown */
+    char       path[4096];
+    char       msg[256];    /* one line, no trailing newline */
+} tfr_error;
+
+/* Static name of a status: "ok", "I/O error", "corrupt data", ... */
+const char *tfr_status_str(tfr_status s);
+
+/* Resets *e to "no error" (code TFR_OK, record/offset -1, empty strings). */
+void tfr_error_clear(tfr_error *e);
+
+/*
+ * Formats e as one line into buf and returns buf:
+ * "shards/train-00003-of-00008.tfrecord.gz: record 1207, offset 8812032: data CRC mismatch"
+ */
+const char *tfr_error_text(const tfr_error *e, char *buf, size_t size);
+
+/*
+ * Fills *e (when e is not NULL) and returns code. path may be NULL. The
+ * message is printf-formatted. record/offset are set to -1.
+ */
+tfr_status tfr_fail(tfr_error *e, tfr_status code, const char *path,
+                    const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* As tfr_fail with code, the current errno saved, and ": strerror" appended. */
+tfr_status tfr_fail_errno(tfr_error *e, tfr_status code, const char *path,
+                          const char *what);
+
+/* Sets the record index and offsets of an already filled error; returns e->code. */
+tfr_status tfr_error_at(tfr_error *e, long long record, long long offset,
+                        long long raw_offset);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TFRECORD_ERROR_H */

@@ -1,0 +1,193 @@
+/*
+ * tfrecord/record.h - write and read TFRecord files (plain, ZLIB, GZIP).
+ *
+ * Framing: u64 len | u32 masked_crc32c(len) | data | u32 masked_crc32c(data),
+ * little-endian, no file header. GZIP output is one gzip member over the
+ * whole file, which TFRecordDataset(..., compression_type="GZIP") reads
+ * unchanged; the reader also accepts several concatenated members.
+ */
+#ifndef TFRECORD_RECORD_H
+#define TFRECORD_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tfrecord/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- CRC-32C (Castagnoli) -------------------------------------------- */
+
+/*
+ * Extends crc (0 to start) over data[0..n). Uses the SSE4.2 crc32
+ * instruction when the CPU has it (chosen once, at first call), else a
+ * portable slicing-by-8 table. Thread-safe.
+ */
+uint32_t tfr_crc32c_extend(uint32_t crc, const void *data, size_t n);
+static inline uint32_t tfr_crc32c(const void *data, size_t n)
+{
+    return tfr_crc32c_extend(0, data, n);
+}
+/* The two implementations, for tests and benchmarks. hw returns the sw value
+ * when the CPU lacks SSE4.2. */
+uint32_t tfr_crc32c_sw(uint32_t crc, const void *data, size_t n);
+uint32_t tfr_crc32c_hw(uint32_t crc, const void *data, size_t n);
+/* 1 when tfr_crc32c_extend uses the hardware instruction. */
+int tfr_crc32c_has_hw(void);
+
+/* TFRecord's CRC mask: rotate right 15, add 0xa282ead8. */
+static inline uint32_t tfr_crc_mask(uint32_t c)
+{
+    return ((c >> 15) | (c << 17)) + 0xa282ead8u;
+}
+static inline uint32_t tfr_crc_unmask(uint32_t m)
+{
+    uint32_t r = m - 0xa282ead8u;
+    return (r >> 17) | (r << 15);
+}
+
+/* ---- compression ------------------------------------------------------ */
+
+typedef enum tfr_compression {
+    TFR_COMPRESS_NONE = 0,
+    TFR_COMPRESS_ZLIB,
+    TFR_COMPRESS_GZIP,
+    TFR_COMPRESS_AUTO      /* reader only: detect from the first bytes */
+} tfr_compression;
+
+/* "none", "zlib", "gzip", "auto" */
+const char *tfr_compression_name(tfr_compression c);
+/* Parses "none"/""/"zlib"/"gzip"/"auto" (case-insensitive); TFR_ERR_ARG otherwise. */
+tfr_status tfr_compression_parse(const char *s, tfr_compression *out);
+
+/* ---- writer ----------------------------------------------------------- */
+
+typedef struct tfr_writer_opts {
+    tfr_compression compression; /* default TFR_COMPRESS_GZIP */
+    int    level;       /* -1 (zlib default, 6) or 0..9; default -1 */
+    /*
+     * 0 (default): one deflate stream fed with Z_NO_FLUSH and one Z_FINISH,
+     * exactly as TensorFlow's ZlibOutputBuffer writes (memLevel 9).
+     * > 0: the stream is cut into independent deflate blocks of this many
+     * uncompressed bytes, each primed with the previous 32 KiB as a
+     * dictionary and compressed on up to `threads` threads (OpenMP). The
+     * result is still ONE gzip/zlib member that every TensorFlow version
+     * reads; bytes are the same for any thread count.
+     */
+    size_t chunk_bytes;
+    int    threads;     /* for chunked mode; 0 = omp_get_max_threads() */
+    int    sync;        /* fsync before rename; default 1 */
+} tfr_writer_opts;
+
+typedef struct tfr_record_writer tfr_record_writer;   /* opaque */
+
+/* Sets every field of *opts to its default. Call before changing fields. */
+void tfr_writer_opts_init(tfr_writer_opts *opts);
+
+/*
+ * Creates "<path>.tmp.<pid>"; close() renames it to path. opts may be NULL
+ * (defaults). On success returns TFR_OK and sets *out; on failure returns the
+ * error, fills *err and sets *out to NULL. A writer must not be shared
+ * between threads; use one per file.
+ */
+tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
+                                  tfr_record_writer **out, /* OUT */
+                                  tfr_error *err);
+
+/*
+ * Appends one record; data is copied, the caller keeps it. Errors are sticky:
+ * after one, every call repeats it and close() discards the file.
+ */
+tfr_status tfr_record_writer_append(tfr_record_writer *w, const void *data,
+                                    size_t len, tfr_error *err);
+
+/* Records appended and uncompressed bytes written so far. */
+uint64_t tfr_record_writer_count(const tfr_record_writer *w);
+uint64_t tfr_record_writer_bytes(const tfr_record_writer *w);
+/* Compressed bytes on disk so far (all of it after close has finished). */
+uint64_t tfr_record_writer_file_bytes(const tfr_record_writer *w);
+
+/*
+ * Finishes the stream, fsyncs and renames into place. Frees w in every case;
+ * w may be NULL. On failure the temporary file is removed, so nothing named
+ * path is left behind. When file_bytes is not NULL it receives the final
+ * size of the file.
+ */
+tfr_status tfr_record_writer_close(tfr_record_writer *w, uint64_t *file_bytes,
+                                   tfr_error *err);
+
+/* Discards the writer and its temporary file. w may be NULL. */
+void tfr_record_writer_abort(tfr_record_writer *w);
+
+/* ---- reader ----------------------------------------------------------- */
+
+typedef struct tfr_reader_opts {
+    tfr_compression compression; /* default TFR_COMPRESS_AUTO */
+    /*
+     * 0 (default): the first defect stops the reader with an error.
+     * 1: a record whose data CRC fails is reported and skipped; after a bad
+     * length CRC the reader scans forward for the next valid record header.
+     * Each skipped record is counted; see tfr_record_reader_stats.
+     */
+    int      skip_corrupt;
+    uint64_t max_record_bytes;   /* refuse longer records; default 2 GiB */
+    size_t   buf_bytes;          /* read buffer; default 256 KiB */
+} tfr_reader_opts;
+
+void tfr_reader_opts_init(tfr_reader_opts *opts);
+
+typedef struct tfr_record_reader tfr_record_reader;   /* opaque */
+
+/* What the reader has seen so far; complete after TFR_ERR_EOF. */
+typedef struct tfr_reader_stats {
+    tfr_compression compression;  /* detected or given */
+    uint64_t records;             /* good records returned */
+    uint64_t bytes;               /* uncompressed bytes consumed */
+    uint64_t file_bytes;          /* size of the file on disk */
+    uint64_t corrupt_skipped;     /* records skipped in skip_corrupt mode */
+    uint64_t bytes_skipped;       /* uncompressed bytes skipped while resyncing */
+    int      gzip_members;        /* gzip/zlib members seen (0 for plain) */
+    int      missing_trailer;     /* stream ended without its gzip/zlib trailer */
+    uint64_t trailing_bytes;      /* bytes after the last whole record or member */
+} tfr_reader_stats;
+
+/*
+ * Opens path for reading. Nothing is read before the first next() except the
+ * magic bytes when compression is AUTO. opts may be NULL.
+ */
+tfr_status tfr_record_reader_open(const char *path, const tfr_reader_opts *opts,
+                                  tfr_record_reader **out, /* OUT */
+                                  tfr_error *err);
+
+/*
+ * Reads the next record. On TFR_OK, *data and *len give to the record's bytes,
+ * valid until the next call or close. Returns TFR_ERR_EOF at a clean end.
+ * Any defect (CRC mismatch, truncation, damaged gzip, trailing garbage)
+ * returns TFR_ERR_CORRUPT with err naming the path, record index and offset
+ * (uncompressed, plus the compressed position for compressed files). In
+ * skip_corrupt mode, skippable record defects are reported through
+ * on_skip (when set) and reading goes on. After a fatal error every call
+ * repeats it.
+ */
+tfr_status tfr_record_reader_next(tfr_record_reader *r, const uint8_t **data,
+                                  size_t *len, tfr_error *err);
+
+/* Offset of the last returned record's header in the uncompressed stream. */
+uint64_t tfr_record_reader_offset(const tfr_record_reader *r);
+
+/* Called with each skipped defect in skip_corrupt mode (optional). */
+typedef void (*tfr_skip_fn)(void *user, const tfr_error *defect);
+void tfr_record_reader_on_skip(tfr_record_reader *r, tfr_skip_fn fn, void *user);
+
+void tfr_record_reader_stats(const tfr_record_reader *r, tfr_reader_stats *out);
+
+/* Frees r; r may be NULL. */
+void tfr_record_reader_close(tfr_record_reader *r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TFRECORD_RECORD_H */

@@ -1,0 +1,555 @@
+/*
+ * record/reader.c - streaming TFRecord reader for plain, ZLIB and GZIP files.
+ *
+ * Layers: raw file bytes (raw buffer) -> inflate (one or more gzip members)
+ * -> a window of uncompressed bytes (ubuf) -> record framing. Memory is
+ * bounded by the two buffers plus the largest record actually present: a
+ * record's buffer grows only as its bytes arrive, so a corrupt length never
+ * causes an allocation of that size.
+ *
+ * Stricter than TensorFlow on purpose: a file cut inside a record header, a
+ * gzip member without its trailer and bytes after the last member are all
+ * reported (TensorFlow ends silently on the first two). A defect in the
+ * compressed stream is reported only after every intact record before it
+ * has been returned.
+ */
+
+#include "record_impl.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+struct tfr_record_reader {
+    int             fd;
+    char           *path;
+    tfr_reader_opts o;
+    tfr_compression comp;
+    uint64_t        file_size;
+
+    /* compressed input; z.next_in/avail_in is the cursor */
+    uint8_t *raw;
+    size_t   raw_cap;
+    uint64_t raw_base;   /* file offset of raw[0] */
+    int      raw_eof;
+
+    z_stream z;
+    int      z_init;
+    int      in_member;
+
+    /* uncompressed window */
+    uint8_t *ubuf;
+    size_t   ucap, upos, ulen;
+    uint64_t ubase;      /* stream offset of ubuf[0] */
+    int      src_end;    /* no more uncompressed bytes will come */
+    tfr_status src_err;  /* why the source ended early, reported in order */
+    tfr_error  src_err_e;
+
+    uint8_t *rec;
+    size_t   rec_cap;
+    uint64_t rec_index;  /* index of the next record in the file */
+    uint64_t last_off;
+
+    tfr_status sticky;
+    tfr_error  sticky_err;
+    int        at_eof;
+    tfr_reader_stats st;
+    tfr_skip_fn skip_fn;
+    void       *skip_user;
+};
+
+void tfr_reader_opts_init(tfr_reader_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->compression = TFR_COMPRESS_AUTO;
+    o->skip_corrupt = 0;
+    o->max_record_bytes = (uint64_t)2 << 30;
+    o->buf_bytes = 256u << 10;
+}
+
+/* ---- compressed input ------------------------------------------------- */
+
+static uint64_t raw_offset(const tfr_record_reader *r)
+{
+    return r->raw_base + (uint64_t)(r->z.next_in - r->raw);
+}
+
+/* Makes at least n raw bytes available when the file has them; returns count. */
+static size_t raw_ensure(tfr_record_reader *r, size_t n)
+{
+    while (r->z.avail_in < n && !r->raw_eof) {
+        size_t have = r->z.avail_in;
+        size_t consumed = (size_t)(r->z.next_in - r->raw);
+        if (consumed) {
+            memmove(r->raw, r->z.next_in, have);
+            r->raw_base += consumed;
+            r->z.next_in = r->raw;
+        }
+        ssize_t k = read(r->fd, r->raw + have, r->raw_cap - have);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            r->src_err = tfr_fail_errno(&r->src_err_e, TFR_ERR_IO, r->path, "read");
+            r->raw_eof = 1;
+            break;
+        }
+        if (k == 0)
+            r->raw_eof = 1;
+        r->z.avail_in = (uInt)(have + (size_t)k);
+    }
+    return r->z.avail_in;
+}
+
+__attribute__((format(printf, 4, 5)))
+static void src_fail(tfr_record_reader *r, tfr_status code, uint64_t raw_off,
+                     const char *fmt, ...)
+{
+    if (!r->src_err) {
+        char m[256];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(m, sizeof m, fmt, ap);
+        va_end(ap);
+        tfr_fail(&r->src_err_e, code, r->path, "%s", m);
+        r->src_err_e.raw_offset = (long long)raw_off;
+        r->src_err = code;
+    }
+    r->src_end = 1;
+}
+
+/* Fills ubuf[ulen..ucap) with more uncompressed bytes, or sets src_end. */
+static void refill(tfr_record_reader *r)
+{
+    if (r->comp == TFR_COMPRESS_NONE) {
+        for (;;) {
+            ssize_t k = read(r->fd, r->ubuf + r->ulen, r->ucap - r->ulen);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0) {
+                r->src_err = tfr_fail_errno(&r->src_err_e, TFR_ERR_IO, r->path, "read");
+                r->src_end = 1;
+            } else if (k == 0) {
+                r->src_end = 1;
+            }
+            if (k > 0)
+                r->ulen += (size_t)k;
+            return;
+        }
+    }
+    const int gz = r->comp == TFR_COMPRESS_GZIP;
+    const char *kind = gz ? "gzip" : "zlib";
+    size_t start = r->ulen;
+    while (r->ulen < r->ucap && !r->src_end) {
+        if (!r->in_member) {
+            size_t have = raw_ensure(r, 2);
+            if (have == 0) {
+                r->src_end = 1; /* clean end after a whole member */
+                break;
+            }
+            int more_ok = gz ? (have >= 2 && r->z.next_in[0] == 0x1f &&
+                                r->z.next_in[1] == 0x8b)
+                             : r->st.gzip_members == 0;
+            if (!more_ok) {
+                uint64_t off = raw_offset(r);
+                r->st.trailing_bytes = r->file_size > off ? r->file_size - off : have;
+                if (r->st.gzip_members)
+                    src_fail(r, TFR_ERR_CORRUPT, off,
+                             "%llu bytes of trailing data after %s member %d",
+                             (unsigned long long)r->st.trailing_bytes, kind,
+                             r->st.gzip_members);
+                else
+                    src_fail(r, TFR_ERR_CORRUPT, off, "not a %s stream (bad header)",
+                             kind);
+                break;
+            }
+            if (!r->z_init) {
+                if (inflateInit2(&r->z, gz ? 31 : 15) != Z_OK) {
+                    src_fail(r, TFR_ERR_NOMEM, raw_offset(r), "inflateInit2 failed");
+                    break;
+                }
+                r->z_init = 1;
+            } else {
+                inflateReset(&r->z);
+            }
+            r->in_member = 1;
+        }
+        if (r->z.avail_in == 0)
+            raw_ensure(r, 1);
+        r->z.next_out = r->ubuf + r->ulen;
+        r->z.avail_out = (uInt)(r->ucap - r->ulen);
+        int rc = inflate(&r->z, Z_NO_FLUSH);
+        r->ulen = r->ucap - r->z.avail_out;
+        if (rc == Z_STREAM_END) {
+            r->st.gzip_members++;
+            r->in_member = 0;
+            continue;
+        }
+        if (rc == Z_OK || rc == Z_BUF_ERROR) {
+            if (r->z.avail_in == 0 && r->raw_eof && r->z.avail_out != 0) {
+                r->st.missing_trailer = 1;
+                src_fail(r, TFR_ERR_CORRUPT, raw_offset(r),
+                         "%s stream is cut off: the file ends inside compressed member %lld "
+                         "(missing end of data or trailer)",
+                         kind, (long long)r->st.gzip_members + 1);
+                break;
+            }
+            if (r->ulen > start && r->z.avail_in == 0)
+                break; /* deliver what we have before reading more */
+            continue;
+        }
+        src_fail(r, TFR_ERR_CORRUPT, raw_offset(r),
+                 "%s data damaged: inflate() failed with error %d: %s", kind, rc,
+                 r->z.msg ? r->z.msg : "?");
+    }
+}
+
+/* Makes n bytes available at ubuf+upos if the stream has them; returns count. */
+static size_t ensure(tfr_record_reader *r, size_t n)
+{
+    while (r->ulen - r->upos < n && !r->src_end) {
+        if (r->ucap - r->upos < n || r->ulen == r->ucap) {
+            size_t have = r->ulen - r->upos;
+            memmove(r->ubuf, r->ubuf + r->upos, have);
+            r->ubase += r->upos;
+            r->upos = 0;
+            r->ulen = have;
+        }
+        refill(r);
+    }
+    return r->ulen - r->upos;
+}
+
+static uint64_t cur_off(const tfr_record_reader *r) { return r->ubase + r->upos; }
+
+/* ---- open / close ----------------------------------------------------- */
+
+tfr_status tfr_record_reader_open(const char *path, const tfr_reader_opts *opts,
+                                  tfr_record_reader **out, tfr_error *err)
+{
+    tfr_status st = TFR_OK;
+    if (out)
+        *out = NULL;
+    if (!path || !out)
+        return tfr_fail(err, TFR_ERR_ARG, path, "record reader: NULL argument");
+    tfr_record_reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
+    r->fd = -1;
+    tfr_error_clear(&r->sticky_err);
+    tfr_error_clear(&r->src_err_e);
+    if (opts)
+        r->o = *opts;
+    else
+        tfr_reader_opts_init(&r->o);
+    if (r->o.buf_bytes < 4096)
+        r->o.buf_bytes = 4096;
+    if (r->o.max_record_bytes == 0)
+        r->o.max_record_bytes = (uint64_t)2 << 30;
+    r->path = strdup(path);
+    r->ucap = r->o.buf_bytes;
+    r->ubuf = malloc(r->ucap);
+    if (!r->path || !r->ubuf) {
+        st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
+        goto fail;
+    }
+    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0) {
+        st = tfr_fail_errno(err, TFR_ERR_IO, path, "cannot open");
+        goto fail;
+    }
+    struct stat sb;
+    if (fstat(r->fd, &sb) != 0) {
+        st = tfr_fail_errno(err, TFR_ERR_IO, path, "stat");
+        goto fail;
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        errno = EISDIR;
+        st = tfr_fail_errno(err, TFR_ERR_IO, path, "cannot read");
+        goto fail;
+    }
+    r->file_size = (uint64_t)sb.st_size;
+    r->comp = r->o.compression;
+    if (r->comp == TFR_COMPRESS_AUTO) {
+        uint8_t h[12];
+        ssize_t k = pread(r->fd, h, sizeof h, 0);
+        if (k < 0) {
+            st = tfr_fail_errno(err, TFR_ERR_IO, path, "read");
+            goto fail;
+        }
+        r->comp = TFR_COMPRESS_NONE;
+        if (k == 12 && tfr_crc_mask(tfr_crc32c(h, 8)) == tfr_get_le32(h + 8))
+            r->comp = TFR_COMPRESS_NONE; /* a valid plain record header */
+        else if (k >= 2 && h[0] == 0x1f && h[1] == 0x8b)
+            r->comp = TFR_COMPRESS_GZIP;
+        else if (k >= 2 && (h[0] & 0x0f) == 8 && (h[0] >> 4) <= 7 &&
+                 ((unsigned)h[0] * 256 + h[1]) % 31 == 0)
+            r->comp = TFR_COMPRESS_ZLIB;
+    }
+    r->st.compression = r->comp;
+    r->st.file_bytes = r->file_size;
+    if (r->comp != TFR_COMPRESS_NONE) {
+        r->raw_cap = r->o.buf_bytes;
+        r->raw = malloc(r->raw_cap);
+        if (!r->raw) {
+            st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
+            goto fail;
+        }
+        r->z.next_in = r->raw;
+        r->z.avail_in = 0;
+    }
+    *out = r;
+    return TFR_OK;
+fail:
+    tfr_record_reader_close(r);
+    return st;
+}
+
+void tfr_record_reader_close(tfr_record_reader *r)
+{
+    if (!r)
+        return;
+    if (r->fd >= 0)
+        close(r->fd);
+    if (r->z_init)
+        inflateEnd(&r->z);
+    free(r->raw);
+    free(r->ubuf);
+    free(r->rec);
+    free(r->path);
+    free(r);
+}
+
+void tfr_record_reader_on_skip(tfr_record_reader *r, tfr_skip_fn fn, void *user)
+{
+    if (r) {
+        r->skip_fn = fn;
+        r->skip_user = user;
+    }
+}
+
+void tfr_record_reader_stats(const tfr_record_reader *r, tfr_reader_stats *out)
+{
+    if (!r || !out)
+        return;
+    *out = r->st;
+    out->bytes = cur_off(r);
+}
+
+uint64_t tfr_record_reader_offset(const tfr_record_reader *r)
+{
+    return r ? r->last_off : 0;
+}
+
+/* ---- records ---------------------------------------------------------- */
+
+/* Returns a fatal error with record context; it becomes sticky. */
+static tfr_status fatal(tfr_record_reader *r, tfr_error *src, uint64_t rec_off,
+                        tfr_error *err)
+{
+    if (src != &r->sticky_err)
+        r->sticky_err = *src;
+    r->sticky_err.record = (long long)r->rec_index;
+    r->sticky_err.offset = (long long)rec_off;
+    if (r->sticky_err.raw_offset < 0 && r->comp != TFR_COMPRESS_NONE)
+        r->sticky_err.raw_offset = (long long)raw_offset(r);
+    if (r->comp == TFR_COMPRESS_NONE)
+        r->sticky_err.raw_offset = -1;
+    r->sticky = r->sticky_err.code ? r->sticky_err.code : TFR_ERR_CORRUPT;
+    if (err)
+        *err = r->sticky_err;
+    return r->sticky;
+}
+
+/*
+ * A record-level defect at rec_off. In skip mode it is reported and counted
+ * and TFR_OK is returned so the caller goes on; otherwise it is fatal.
+ */
+__attribute__((format(printf, 4, 5)))
+static tfr_status defect(tfr_record_reader *r, uint64_t rec_off, tfr_error *err,
+                         const char *fmt, ...)
+{
+    char m[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m, sizeof m, fmt, ap);
+    va_end(ap);
+    tfr_error e;
+    tfr_error_clear(&e);
+    tfr_fail(&e, TFR_ERR_CORRUPT, r->path, "%s", m);
+    if (!r->o.skip_corrupt)
+        return fatal(r, &e, rec_off, err);
+    e.record = (long long)r->rec_index;
+    e.offset = (long long)rec_off;
+    if (r->comp != TFR_COMPRESS_NONE)
+        e.raw_offset = (long long)raw_offset(r);
+    r->st.corrupt_skipped++;
+    if (r->skip_fn)
+        r->skip_fn(r->skip_user, &e);
+    return TFR_OK;
+}
+
+/* The end of the stream at rec_off: a deferred source error, or EOF. */
+static tfr_status stream_end(tfr_record_reader *r, uint64_t rec_off, tfr_error *err)
+{
+    if (r->src_err)
+        return fatal(r, &r->src_err_e, rec_off, err);
+    r->at_eof = 1;
+    return TFR_ERR_EOF;
+}
+
+static int header_ok(const uint8_t *h, uint64_t max)
+{
+    return tfr_crc_mask(tfr_crc32c(h, 8)) == tfr_get_le32(h + 8) &&
+           tfr_get_le64(h) <= max;
+}
+
+tfr_status tfr_record_reader_next(tfr_record_reader *r, const uint8_t **data,
+                                  size_t *len, tfr_error *err)
+{
+    if (!r || !data || !len)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "record reader: NULL argument");
+    if (r->sticky) {
+        if (err)
+            *err = r->sticky_err;
+        return r->sticky;
+    }
+    if (r->at_eof)
+        return TFR_ERR_EOF;
+    for (;;) {
+        uint64_t off = cur_off(r);
+        size_t avail = ensure(r, 12);
+        if (avail == 0)
+            return stream_end(r, off, err);
+        if (avail < 12) {
+            if (r->src_err)
+                return fatal(r, &r->src_err_e, off, err);
+            r->st.trailing_bytes = avail;
+            tfr_status s = defect(r, off, err,
+                                  "truncated record header: the data ends %zu bytes "
+                                  "into a 12-byte header", avail);
+            if (s)
+                return s;
+            r->upos = r->ulen;
+            r->at_eof = 1;
+            return TFR_ERR_EOF;
+        }
+        const uint8_t *h = r->ubuf + r->upos;
+        if (tfr_crc_mask(tfr_crc32c(h, 8)) != tfr_get_le32(h + 8)) {
+            tfr_status s = defect(
+                r, off, err,
+                "%s", off == 0 ? "length CRC mismatch (is this a TFRecord file, and is "
+                                "the compression right?)"
+                              : "length CRC mismatch: record header damaged");
+            if (s)
+                return s;
+            /* resync: slide one byte at a time to the next valid header */
+            uint64_t skipped = 0;
+            for (;;) {
+                r->upos++;
+                skipped++;
+                if (ensure(r, 12) < 12)
+                    break;
+                if (header_ok(r->ubuf + r->upos, r->o.max_record_bytes))
+                    break;
+            }
+            r->st.bytes_skipped += skipped;
+            continue;
+        }
+        uint64_t n = tfr_get_le64(h);
+        if (n > r->o.max_record_bytes || n >= SIZE_MAX - 16)
+        {
+            /* a valid length CRC: the length is real, so this is not skippable */
+            tfr_error e;
+            tfr_error_clear(&e);
+            tfr_fail(&e, TFR_ERR_CORRUPT, r->path,
+                     "record length %llu exceeds the limit of %llu bytes",
+                     (unsigned long long)n, (unsigned long long)r->o.max_record_bytes);
+            return fatal(r, &e, off, err);
+        }
+        r->upos += 12;
+        size_t need = (size_t)n + 4;
+        const uint8_t *body;
+        if (r->comp == TFR_COMPRESS_NONE && off + 12 + need > r->file_size) {
+            /* known short before reading: plain files have a size */
+            uint64_t have = r->file_size > off + 12 ? r->file_size - off - 12 : 0;
+            r->upos = r->ulen;
+            r->src_end = 1;
+            tfr_status s = defect(r, off, err,
+                                  "truncated record: length %llu but only %llu bytes follow",
+                                  (unsigned long long)n, (unsigned long long)have);
+            if (s)
+                return s;
+            r->at_eof = 1;
+            return TFR_ERR_EOF;
+        }
+        if (ensure(r, need <= r->ucap ? need : 1) >= need) {
+            body = r->ubuf + r->upos; /* whole record in the window: no copy */
+            r->upos += need;
+        } else {
+            size_t got = 0;
+            for (;;) {
+                size_t a = r->ulen - r->upos;
+                if (a == 0) {
+                    a = ensure(r, 1);
+                    if (a == 0)
+                        break;
+                }
+                size_t k = need - got < a ? need - got : a;
+                if (got + k > r->rec_cap) {
+                    size_t cap = r->rec_cap ? r->rec_cap : 65536;
+                    while (cap < got + k)
+                        cap *= 2;
+                    if (cap > need)
+                        cap = need;
+                    uint8_t *p = realloc(r->rec, cap);
+                    if (!p) {
+                        tfr_error e;
+                        tfr_fail(&e, TFR_ERR_NOMEM, r->path,
+                                 "out of memory for a record of %llu bytes",
+                                 (unsigned long long)n);
+                        return fatal(r, &e, off, err);
+                    }
+                    r->rec = p;
+                    r->rec_cap = cap;
+                }
+                memcpy(r->rec + got, r->ubuf + r->upos, k);
+                r->upos += k;
+                got += k;
+                if (got == need)
+                    break;
+            }
+            if (got < need) {
+                if (r->src_err)
+                    return fatal(r, &r->src_err_e, off, err);
+                tfr_status s = defect(r, off, err,
+                                      "truncated record: length %llu but only %zu bytes follow",
+                                      (unsigned long long)n, got);
+                if (s)
+                    return s;
+                r->at_eof = 1;
+                return TFR_ERR_EOF;
+            }
+            body = r->rec;
+        }
+        if (tfr_crc_mask(tfr_crc32c(body, (size_t)n)) != tfr_get_le32(body + n)) {
+            tfr_status s = defect(r, off, err,
+                                  "data CRC mismatch (record of %llu bytes)",
+                                  (unsigned long long)n);
+            if (s)
+                return s;
+            r->rec_index++;
+            continue;
+        }
+        r->last_off = off;
+        r->rec_index++;
+        r->st.records++;
+        *data = body;
+        *len = (size_t)n;
+        return TFR_OK;
+    }
+}

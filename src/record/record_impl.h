@@ -1,0 +1,46 @@
+/*
+ * record/record_impl.h - internal helpers shared by the record layer and the
+ * dataset code. Not API.
+ */
+#ifndef TFR_RECORD_IMPL_H
+#define TFR_RECORD_IMPL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "tfrecord/record.h"
+
+static inline void tfr_put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+}
+
+static inline void tfr_put_le64(uint8_t *p, uint64_t v)
+{
+    tfr_put_le32(p, (uint32_t)v);
+    tfr_put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline uint32_t tfr_get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+
+static inline uint64_t tfr_get_le64(const uint8_t *p)
+{
+    return (uint64_t)tfr_get_le32(p) | ((uint64_t)tfr_get_le32(p + 4) << 32);
+}
+
+/* The 12-byte header of a record of length len. */
+static inline void tfr_frame_header(uint8_t hdr[12], uint64_t len)
+{
+    tfr_put_le64(hdr, len);
+    tfr_put_le32(hdr + 8, tfr_crc_mask(tfr_crc32c(hdr, 8)));
+}
+
+/* Writes all of buf to fd, retrying on EINTR and short writes. 0 or -1/errno. */
+int tfr_write_all(int fd, const void *buf, size_t n);
+
+#endif

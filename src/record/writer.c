@@ -1,0 +1,538 @@
+/*
+ * record/writer.c - TFRecord writer: framing, NONE/ZLIB/GZIP, temp + rename.
+ *
+ * Classic mode (chunk_bytes == 0) reproduces TensorFlow's ZlibOutputBuffer:
+ * deflateInit2(level, Z_DEFLATED, 31 or 15, memLevel 9, Z_DEFAULT_STRATEGY),
+ * everything fed with Z_NO_FLUSH, one Z_FINISH at close.
+ *
+ * Chunked mode cuts the uncompressed stream at fixed multiples of
+ * chunk_bytes. Each chunk is raw-deflated on its own, primed with the 32 KiB
+ * before it (deflateSetDictionary), and ended on a byte boundary with
+ * Z_SYNC_FLUSH (the last one with Z_FINISH), so the pieces concatenate into
+ * one valid deflate stream. We write the gzip/zlib header and trailer
+ * ourselves and merge the chunks' CRC-32/Adler-32 with the zlib combine
+ * functions. Chunk boundaries depend only on byte positions, never on the
+ * thread count, so the file is the same on 1 or 64 threads.
+ */
+
+#include "record_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define STAGE_BYTES (256u << 10) /* TF's input_buffer_size */
+#define DICT_BYTES  32768u
+
+typedef struct chunk_slot {
+    z_stream z;
+    int      z_init;
+    uint8_t *out;
+    size_t   out_cap, out_len;
+    uint32_t check; /* crc32 or adler32 of the chunk */
+    int      zrc;
+} chunk_slot;
+
+struct tfr_record_writer {
+    int             fd;
+    char           *path;
+    char           *tmp_path;
+    tfr_writer_opts o;
+    tfr_status      sticky;
+    tfr_error       sticky_err;
+    uint64_t        count, ubytes, fbytes;
+
+    /* staging of uncompressed bytes (both modes) */
+    uint8_t *stage;
+    size_t   stage_len, stage_cap;
+
+    /* classic mode */
+    z_stream z;
+    int      z_init;
+    uint8_t *zout;
+
+    /* chunked mode: stage holds [dict | chunk 0 | chunk 1 | ...] */
+    int         slots;
+    chunk_slot *slot;
+    size_t      dict_len;    /* valid dictionary bytes at stage[0..) */
+    uint32_t    check;       /* running crc32 / adler32 of all data */
+    int         header_done;
+};
+
+void tfr_writer_opts_init(tfr_writer_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->compression = TFR_COMPRESS_GZIP;
+    o->level = -1;
+    o->chunk_bytes = 0;
+    o->threads = 0;
+    o->sync = 1;
+}
+
+const char *tfr_compression_name(tfr_compression c)
+{
+    switch (c) {
+    case TFR_COMPRESS_NONE: return "none";
+    case TFR_COMPRESS_ZLIB: return "zlib";
+    case TFR_COMPRESS_GZIP: return "gzip";
+    case TFR_COMPRESS_AUTO: return "auto";
+    }
+    return "?";
+}
+
+tfr_status tfr_compression_parse(const char *s, tfr_compression *out)
+{
+    if (!s || !out)
+        return TFR_ERR_ARG;
+    if (!*s || !strcasecmp(s, "none"))
+        *out = TFR_COMPRESS_NONE;
+    else if (!strcasecmp(s, "zlib"))
+        *out = TFR_COMPRESS_ZLIB;
+    else if (!strcasecmp(s, "gzip"))
+        *out = TFR_COMPRESS_GZIP;
+    else if (!strcasecmp(s, "auto"))
+        *out = TFR_COMPRESS_AUTO;
+    else
+        return TFR_ERR_ARG;
+    return TFR_OK;
+}
+
+int tfr_write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static tfr_status fail_sticky(tfr_record_writer *w, tfr_error *err)
+{
+    if (err && err != &w->sticky_err)
+        *err = w->sticky_err;
+    return w->sticky;
+}
+
+static tfr_status set_sticky(tfr_record_writer *w, tfr_status st)
+{
+    w->sticky = st;
+    w->sticky_err.code = st;
+    return st;
+}
+
+static tfr_status out_write(tfr_record_writer *w, const void *p, size_t n)
+{
+    if (tfr_write_all(w->fd, p, n) != 0)
+        return set_sticky(w, tfr_fail_errno(&w->sticky_err, TFR_ERR_IO,
+                                            w->path, "write"));
+    w->fbytes += n;
+    return TFR_OK;
+}
+
+/* ---- classic mode ----------------------------------------------------- */
+
+static tfr_status classic_deflate(tfr_record_writer *w, const uint8_t *in,
+                                  size_t n, int flush)
+{
+    w->z.next_in = (Bytef *)in;
+    w->z.avail_in = (uInt)n;
+    for (;;) {
+        w->z.next_out = w->zout;
+        w->z.avail_out = STAGE_BYTES;
+        int rc = deflate(&w->z, flush);
+        if (rc == Z_STREAM_ERROR)
+            return set_sticky(w, tfr_fail(&w->sticky_err, TFR_ERR_IO, w->path,
+                                          "deflate failed (%d)", rc));
+        size_t have = STAGE_BYTES - w->z.avail_out;
+        if (have) {
+            tfr_status st = out_write(w, w->zout, have);
+            if (st)
+                return st;
+        }
+        if (flush == Z_FINISH ? rc == Z_STREAM_END
+                              : (w->z.avail_in == 0 && w->z.avail_out != 0))
+            break;
+    }
+    return TFR_OK;
+}
+
+/* ---- chunked mode ----------------------------------------------------- */
+
+static void put_header(tfr_record_writer *w, uint8_t *h, size_t *n)
+{
+    int level = w->o.level < 0 ? 6 : w->o.level;
+    if (w->o.compression == TFR_COMPRESS_GZIP) {
+        static const uint8_t g[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+        memcpy(h, g, 10);
+        /* XFL as zlib sets it */
+        h[8] = level == 9 ? 2 : (level < 2 ? 4 : 0);
+        *n = 10;
+    } else {
+        unsigned cmf = 0x78;
+        unsigned flevel = level < 2 ? 0 : level < 6 ? 1 : level == 6 ? 2 : 3;
+        unsigned flg = flevel << 6;
+        flg += 31 - (cmf * 256 + flg) % 31;
+        h[0] = (uint8_t)cmf;
+        h[1] = (uint8_t)flg;
+        *n = 2;
+    }
+}
+
+static size_t chunk_cap(const tfr_record_writer *w)
+{
+    return (size_t)w->slots * w->o.chunk_bytes;
+}
+
+/*
+ * Compresses nchunks chunks that sit in stage after the dictionary, the last
+ * one of len last_len; final marks the end of the stream.
+ */
+static tfr_status chunked_flush(tfr_record_writer *w, int nchunks,
+                                size_t last_len, int final)
+{
+    const size_t cb = w->o.chunk_bytes;
+    const uint8_t *base = w->stage + DICT_BYTES;
+    const int gz = w->o.compression == TFR_COMPRESS_GZIP;
+
+#pragma omp parallel for schedule(static, 1) num_threads(w->slots) if (nchunks > 1)
+    for (int i = 0; i < nchunks; i++) {
+        chunk_slot *s = &w->slot[i];
+        const uint8_t *in = base + (size_t)i * cb;
+        size_t n = (i == nchunks - 1) ? last_len : cb;
+        size_t dlen = i > 0 ? DICT_BYTES : w->dict_len;
+        const uint8_t *dict = in - dlen;
+        s->zrc = Z_OK;
+        if (!s->z_init) {
+            memset(&s->z, 0, sizeof s->z);
+            s->zrc = deflateInit2(&s->z, w->o.level, Z_DEFLATED, -15, 9,
+                                  Z_DEFAULT_STRATEGY);
+            if (s->zrc != Z_OK)
+                continue;
+            s->z_init = 1;
+        } else {
+            deflateReset(&s->z);
+        }
+        if (dlen)
+            deflateSetDictionary(&s->z, dict, (uInt)dlen);
+        size_t need = deflateBound(&s->z, (uLong)n) + 16;
+        if (need > s->out_cap) {
+            uint8_t *p = realloc(s->out, need);
+            if (!p) {
+                s->zrc = Z_MEM_ERROR;
+                continue;
+            }
+            s->out = p;
+            s->out_cap = need;
+        }
+        s->z.next_in = (Bytef *)in;
+        s->z.avail_in = (uInt)n;
+        s->z.next_out = s->out;
+        s->z.avail_out = (uInt)s->out_cap;
+        int last = final && i == nchunks - 1;
+        int rc = deflate(&s->z, last ? Z_FINISH : Z_SYNC_FLUSH);
+        if ((last && rc != Z_STREAM_END) || (!last && rc != Z_OK) ||
+            s->z.avail_in != 0) {
+            s->zrc = rc == Z_OK ? Z_BUF_ERROR : rc;
+            continue;
+        }
+        s->out_len = s->out_cap - s->z.avail_out;
+        s->check = gz ? (uint32_t)crc32(0, in, (uInt)n)
+                      : (uint32_t)adler32(1, in, (uInt)n);
+    }
+
+    tfr_status st = TFR_OK;
+    if (!w->header_done) {
+        uint8_t h[10];
+        size_t hn;
+        put_header(w, h, &hn);
+        if ((st = out_write(w, h, hn)))
+            return st;
+        w->header_done = 1;
+    }
+    for (int i = 0; i < nchunks; i++) {
+        chunk_slot *s = &w->slot[i];
+        if (s->zrc != Z_OK)
+            return set_sticky(w, tfr_fail(&w->sticky_err,
+                                          s->zrc == Z_MEM_ERROR ? TFR_ERR_NOMEM
+                                                                : TFR_ERR_IO,
+                                          w->path, "deflate failed (%d)", s->zrc));
+        if ((st = out_write(w, s->out, s->out_len)))
+            return st;
+        size_t n = (i == nchunks - 1) ? last_len : w->o.chunk_bytes;
+        w->check = gz ? (uint32_t)crc32_combine(w->check, s->check, (z_off_t)n)
+                      : (uint32_t)adler32_combine(w->check, s->check, (z_off_t)n);
+    }
+    /* keep the last 32 KiB as the next dictionary */
+    size_t total = (size_t)(nchunks - 1) * w->o.chunk_bytes + last_len;
+    size_t avail = w->dict_len + total;
+    size_t keep = avail < DICT_BYTES ? avail : DICT_BYTES;
+    memmove(w->stage + DICT_BYTES - keep, w->stage + DICT_BYTES + total - keep,
+            keep);
+    w->dict_len = keep; /* it now sits right before stage + DICT_BYTES */
+    w->stage_len = 0;
+    return TFR_OK;
+}
+
+/* ---- common ------------------------------------------------------------ */
+
+/* Flushes the staging buffer when it is full (or always when force). */
+static tfr_status stage_flush(tfr_record_writer *w, int force)
+{
+    if (w->o.compression == TFR_COMPRESS_NONE) {
+        tfr_status st = out_write(w, w->stage, w->stage_len);
+        w->stage_len = 0;
+        return st;
+    }
+    if (w->o.chunk_bytes == 0) {
+        tfr_status st = classic_deflate(w, w->stage, w->stage_len, Z_NO_FLUSH);
+        w->stage_len = 0;
+        return st;
+    }
+    (void)force;
+    return chunked_flush(w, w->slots, w->o.chunk_bytes, 0);
+}
+
+static tfr_status stage_put(tfr_record_writer *w, const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    uint8_t *stage = w->stage + (w->o.chunk_bytes ? DICT_BYTES : 0);
+    while (n) {
+        size_t room = w->stage_cap - w->stage_len;
+        size_t k = n < room ? n : room;
+        memcpy(stage + w->stage_len, p, k);
+        w->stage_len += k;
+        p += k;
+        n -= k;
+        if (w->stage_len == w->stage_cap) {
+            tfr_status st = stage_flush(w, 0);
+            if (st)
+                return st;
+        }
+    }
+    return TFR_OK;
+}
+
+tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
+                                  tfr_record_writer **out, tfr_error *err)
+{
+    tfr_status st = TFR_OK;
+    if (out)
+        *out = NULL;
+    if (!path || !out)
+        return tfr_fail(err, TFR_ERR_ARG, path, "record writer: NULL argument");
+    tfr_record_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
+    w->fd = -1;
+    tfr_error_clear(&w->sticky_err);
+    if (opts)
+        w->o = *opts;
+    else
+        tfr_writer_opts_init(&w->o);
+    if (w->o.compression == TFR_COMPRESS_AUTO)
+        w->o.compression = TFR_COMPRESS_GZIP;
+    if (w->o.level < -1 || w->o.level > 9) {
+        st = tfr_fail(err, TFR_ERR_ARG, path, "compression level %d not in -1..9",
+                      w->o.level);
+        goto fail;
+    }
+    if (w->o.compression == TFR_COMPRESS_NONE)
+        w->o.chunk_bytes = 0;
+    if (w->o.chunk_bytes && w->o.chunk_bytes < 2 * DICT_BYTES)
+        w->o.chunk_bytes = 2 * DICT_BYTES;
+    if (w->o.chunk_bytes > (256u << 20))
+        w->o.chunk_bytes = 256u << 20;
+    size_t plen = strlen(path);
+    w->path = malloc(plen + 1);
+    w->tmp_path = malloc(plen + 32);
+    if (!w->path || !w->tmp_path) {
+        st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
+        goto fail;
+    }
+    memcpy(w->path, path, plen + 1);
+    snprintf(w->tmp_path, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+
+    if (w->o.chunk_bytes) {
+        int t = w->o.threads;
+#ifdef _OPENMP
+        if (t <= 0)
+            t = omp_get_max_threads();
+#endif
+        if (t <= 0)
+            t = 1;
+        if (t > 64)
+            t = 64;
+        w->slots = t;
+        w->slot = calloc((size_t)t, sizeof *w->slot);
+        w->stage_cap = chunk_cap(w);
+        w->stage = malloc(DICT_BYTES + w->stage_cap);
+        w->check = w->o.compression == TFR_COMPRESS_GZIP ? (uint32_t)crc32(0, NULL, 0)
+                                                          : (uint32_t)adler32(0, NULL, 0);
+        if (!w->slot || !w->stage) {
+            st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
+            goto fail;
+        }
+    } else {
+        w->stage_cap = STAGE_BYTES;
+        w->stage = malloc(STAGE_BYTES);
+        if (!w->stage) {
+            st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
+            goto fail;
+        }
+        if (w->o.compression != TFR_COMPRESS_NONE) {
+            w->zout = malloc(STAGE_BYTES);
+            if (!w->zout) {
+                st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
+                goto fail;
+            }
+            int wbits = w->o.compression == TFR_COMPRESS_GZIP ? 31 : 15;
+            if (deflateInit2(&w->z, w->o.level, Z_DEFLATED, wbits, 9,
+                             Z_DEFAULT_STRATEGY) != Z_OK) {
+                st = tfr_fail(err, TFR_ERR_NOMEM, path, "deflateInit2 failed");
+                goto fail;
+            }
+            w->z_init = 1;
+        }
+    }
+
+    w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (w->fd < 0) {
+        st = tfr_fail_errno(err, TFR_ERR_IO, w->tmp_path, "cannot create");
+        goto fail;
+    }
+    *out = w;
+    return TFR_OK;
+fail:
+    tfr_record_writer_abort(w);
+    return st;
+}
+
+tfr_status tfr_record_writer_append(tfr_record_writer *w, const void *data,
+                                    size_t len, tfr_error *err)
+{
+    if (!w)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "record writer: NULL handle");
+    if (w->sticky)
+        return fail_sticky(w, err);
+    if (!data && len)
+        return tfr_fail(err, TFR_ERR_ARG, w->path, "record writer: NULL data");
+    uint8_t hdr[12], ftr[4];
+    tfr_frame_header(hdr, len);
+    tfr_put_le32(ftr, tfr_crc_mask(tfr_crc32c(data, len)));
+    tfr_status st;
+    if ((st = stage_put(w, hdr, 12)) || (st = stage_put(w, data, len)) ||
+        (st = stage_put(w, ftr, 4)))
+        return fail_sticky(w, err);
+    w->count++;
+    w->ubytes += 16 + len;
+    return TFR_OK;
+}
+
+uint64_t tfr_record_writer_count(const tfr_record_writer *w) { return w ? w->count : 0; }
+uint64_t tfr_record_writer_bytes(const tfr_record_writer *w) { return w ? w->ubytes : 0; }
+uint64_t tfr_record_writer_file_bytes(const tfr_record_writer *w) { return w ? w->fbytes : 0; }
+
+static void writer_free(tfr_record_writer *w)
+{
+    if (w->z_init)
+        deflateEnd(&w->z);
+    for (int i = 0; i < w->slots && w->slot; i++) {
+        if (w->slot[i].z_init)
+            deflateEnd(&w->slot[i].z);
+        free(w->slot[i].out);
+    }
+    free(w->slot);
+    free(w->zout);
+    free(w->stage);
+    free(w->path);
+    free(w->tmp_path);
+    free(w);
+}
+
+void tfr_record_writer_abort(tfr_record_writer *w)
+{
+    if (!w)
+        return;
+    if (w->fd >= 0) {
+        close(w->fd);
+        unlink(w->tmp_path);
+    }
+    writer_free(w);
+}
+
+static tfr_status finish_stream(tfr_record_writer *w)
+{
+    tfr_status st;
+    if (w->o.compression == TFR_COMPRESS_NONE)
+        return stage_flush(w, 1);
+    if (w->o.chunk_bytes == 0) {
+        if ((st = classic_deflate(w, w->stage, w->stage_len, Z_FINISH)))
+            return st;
+        w->stage_len = 0;
+        return TFR_OK;
+    }
+    size_t cb = w->o.chunk_bytes;
+    int nchunks = w->stage_len == 0 ? 1 : (int)((w->stage_len + cb - 1) / cb);
+    size_t last = w->stage_len - (size_t)(nchunks - 1) * cb;
+    if ((st = chunked_flush(w, nchunks, last, 1)))
+        return st;
+    uint8_t t[8];
+    if (w->o.compression == TFR_COMPRESS_GZIP) {
+        tfr_put_le32(t, w->check);
+        tfr_put_le32(t + 4, (uint32_t)w->ubytes);
+    } else {
+        t[0] = (uint8_t)(w->check >> 24); t[1] = (uint8_t)(w->check >> 16);
+        t[2] = (uint8_t)(w->check >> 8);  t[3] = (uint8_t)w->check;
+    }
+    return out_write(w, t, w->o.compression == TFR_COMPRESS_GZIP ? 8 : 4);
+}
+
+tfr_status tfr_record_writer_close(tfr_record_writer *w, uint64_t *file_bytes,
+                                   tfr_error *err)
+{
+    if (!w)
+        return TFR_OK;
+    tfr_status st = w->sticky;
+    if (!st)
+        st = finish_stream(w);
+    if (!st && w->o.sync && fsync(w->fd) != 0)
+        st = set_sticky(w, tfr_fail_errno(&w->sticky_err, TFR_ERR_IO,
+                                          w->tmp_path, "fsync"));
+    if (!st) {
+        int fd = w->fd;
+        w->fd = -1;
+        if (close(fd) != 0)
+            st = set_sticky(w, tfr_fail_errno(&w->sticky_err, TFR_ERR_IO,
+                                              w->tmp_path, "close"));
+        else if (rename(w->tmp_path, w->path) != 0)
+            st = set_sticky(w, tfr_fail_errno(&w->sticky_err, TFR_ERR_IO,
+                                              w->path, "rename"));
+        if (st)
+            unlink(w->tmp_path);
+    }
+    if (st)
+        fail_sticky(w, err);
+    else if (file_bytes)
+        *file_bytes = w->fbytes;
+    if (w->fd >= 0) {
+        close(w->fd);
+        unlink(w->tmp_path);
+        w->fd = -1;
+    }
+    writer_free(w);
+    return st;
+}
