@@ -1,0 +1,449 @@
+/*
+ * dataset/inspect.c - the engine behind tfrecord-inspect: one pass over
+ * every record of every file, collecting counts, schema, labels, image
+ * headers and defects. A defect in one file never hides the next file.
+ */
+#include "tfrecord/inspect.h"
+
+#include <ctype.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tfrecord/util.h"
+
+void tfr_inspect_opts_init(tfr_inspect_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->compression = TFR_COMPRESS_AUTO;
+    o->max_errors = 20;
+}
+
+typedef struct ctx {
+    tfr_inspect_report     *r;
+    const tfr_inspect_opts *o;
+    size_t keys_cap, labels_cap, notes_cap, defects_cap;
+    long   label_idx_cache;
+    int    label_auto;
+} ctx;
+
+static void add_defect(ctx *c, const tfr_error *e)
+{
+    tfr_inspect_report *r = c->r;
+    r->ndefects++;
+    if (c->o->max_errors > 0 && r->defects_kept >= (size_t)c->o->max_errors)
+        return;
+    if (r->defects_kept == c->defects_cap) {
+        size_t cap = c->defects_cap ? c->defects_cap * 2 : 16;
+        tfr_error *d = realloc(r->defects, cap * sizeof *d);
+        if (!d)
+            return;
+        r->defects = d;
+        c->defects_cap = cap;
+    }
+    r->defects[r->defects_kept++] = *e;
+}
+
+__attribute__((format(printf, 2, 3)))
+static void add_note(ctx *c, const char *fmt, ...)
+{
+    char buf[4608];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    tfr_inspect_report *r = c->r;
+    if (r->nnotes == c->notes_cap) {
+        size_t cap = c->notes_cap ? c->notes_cap * 2 : 8;
+        char **n = realloc(r->notes, cap * sizeof *n);
+        if (!n)
+            return;
+        r->notes = n;
+        c->notes_cap = cap;
+    }
+    r->notes[r->nnotes] = strdup(buf);
+    if (r->notes[r->nnotes])
+        r->nnotes++;
+}
+
+static tfr_inspect_key *get_key(ctx *c, const char *key, tfr_feature_kind kind)
+{
+    tfr_inspect_report *r = c->r;
+    for (size_t i = 0; i < r->nkeys; i++)
+        if (!strcmp(r->keys[i].key, key)) {
+            if (r->keys[i].kind != kind)
+                r->keys[i].mixed_kinds = 1;
+            return &r->keys[i];
+        }
+    if (r->nkeys == c->keys_cap) {
+        size_t cap = c->keys_cap ? c->keys_cap * 2 : 16;
+        tfr_inspect_key *k = realloc(r->keys, cap * sizeof *k);
+        if (!k)
+            return NULL;
+        r->keys = k;
+        c->keys_cap = cap;
+    }
+    tfr_inspect_key *k = &r->keys[r->nkeys];
+    memset(k, 0, sizeof *k);
+    k->key = strdup(key);
+    if (!k->key)
+        return NULL;
+    k->kind = kind;
+    k->min_count = UINT64_MAX;
+    k->min_value = INFINITY;
+    k->max_value = -INFINITY;
+    k->min_w = k->min_h = INT32_MAX;
+    r->nkeys++;
+    return k;
+}
+
+static void count_label(ctx *c, int64_t label, const uint8_t *text, size_t tn)
+{
+    tfr_inspect_report *r = c->r;
+    /* binary search; labels are few and kept sorted */
+    size_t lo = 0, hi = r->nlabels;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (r->labels[mid].label < label)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < r->nlabels && r->labels[lo].label == label) {
+        r->labels[lo].count++;
+        return;
+    }
+    if (r->nlabels == c->labels_cap) {
+        size_t cap = c->labels_cap ? c->labels_cap * 2 : 64;
+        tfr_inspect_label *l = realloc(r->labels, cap * sizeof *l);
+        if (!l)
+            return;
+        r->labels = l;
+        c->labels_cap = cap;
+    }
+    memmove(r->labels + lo + 1, r->labels + lo, (r->nlabels - lo) * sizeof *r->labels);
+    r->labels[lo].label = label;
+    r->labels[lo].count = 1;
+    r->labels[lo].text = text ? strndup((const char *)text, tn) : NULL;
+    r->nlabels++;
+}
+
+/* Label key: given, or the first int64 scalar key named label or .../label. */
+static long find_label(ctx *c, const tfr_example *ex)
+{
+    if (c->o->label_key)
+        return tfr_example_find(ex, c->o->label_key);
+    if (c->r->label_key)
+        return tfr_example_find(ex, c->r->label_key);
+    static const char *pref[] = {"image/class/label", "label", "labels", "class", "target",
+                                 "species", "y"};
+    for (size_t i = 0; i < sizeof pref / sizeof *pref; i++) {
+        long k = tfr_example_find(ex, pref[i]);
+        if (k >= 0 && tfr_example_kind(ex, (size_t)k) == TFR_FEATURE_INT64 &&
+            tfr_example_count(ex, (size_t)k) == 1) {
+            c->r->label_key = strdup(pref[i]);
+            return k;
+        }
+    }
+    /* the homework layout: "label" as a serialized uint8 scalar tensor */
+    return -1;
+}
+
+static void scan_example(ctx *c, const tfr_example *ex)
+{
+    size_t nf = tfr_example_num_features(ex);
+    for (size_t i = 0; i < nf; i++) {
+        tfr_feature_kind kind = tfr_example_kind(ex, i);
+        tfr_inspect_key *k = get_key(c, tfr_example_key(ex, i), kind);
+        if (!k)
+            continue;
+        size_t n = tfr_example_count(ex, i);
+        k->present++;
+        if (n < k->min_count)
+            k->min_count = n;
+        if (n > k->max_count)
+            k->max_count = n;
+        if (kind == TFR_FEATURE_INT64) {
+            const int64_t *v;
+            tfr_example_int64_at(ex, i, &v, &n);
+            for (size_t j = 0; j < n; j++) {
+                double d = (double)v[j];
+                if (d < k->min_value) k->min_value = d;
+                if (d > k->max_value) k->max_value = d;
+            }
+        } else if (kind == TFR_FEATURE_FLOAT) {
+            const float *v;
+            tfr_example_float_at(ex, i, &v, &n);
+            for (size_t j = 0; j < n; j++) {
+                double d = v[j];
+                if (d < k->min_value) k->min_value = d;
+                if (d > k->max_value) k->max_value = d;
+            }
+        } else if (kind == TFR_FEATURE_BYTES) {
+            for (size_t j = 0; j < n; j++) {
+                const uint8_t *p;
+                size_t bn;
+                tfr_example_bytes_at(ex, i, j, &p, &bn);
+                int w, h, ch;
+                const char *fmt = tfr_image_sniff(p, bn, &w, &h, &ch);
+                if (!fmt) {
+                    k->n_other_bytes++;
+                    continue;
+                }
+                if (fmt[0] == 'j')
+                    k->n_jpeg++;
+                else
+                    k->n_png++;
+                if (w > 0 && h > 0) {
+                    if (w < k->min_w) k->min_w = w;
+                    if (w > k->max_w) k->max_w = w;
+                    if (h < k->min_h) k->min_h = h;
+                    if (h > k->max_h) k->max_h = h;
+                }
+                if (ch > 0 && ch < 31)
+                    k->channels_seen |= 1 << ch;
+            }
+        }
+    }
+    long li = find_label(c, ex);
+    if (li >= 0 && tfr_example_kind(ex, (size_t)li) == TFR_FEATURE_INT64 &&
+        tfr_example_count(ex, (size_t)li) >= 1) {
+        const int64_t *v;
+        size_t n;
+        tfr_example_int64_at(ex, (size_t)li, &v, &n);
+        const uint8_t *t = NULL;
+        size_t tn = 0;
+        long ti = tfr_example_find(ex, "image/class/text");
+        if (ti >= 0)
+            tfr_example_bytes_at(ex, (size_t)ti, 0, &t, &tn);
+        count_label(c, v[0], t, tn);
+    }
+}
+
+/* Compares counts with a manifest.json written by tfrecord-write, if any. */
+static void check_manifests(ctx *c)
+{
+    tfr_inspect_report *r = c->r;
+    char **dirs = calloc(r->nfiles ? r->nfiles : 1, sizeof *dirs);
+    size_t ndirs = 0;
+    for (size_t i = 0; i < r->nfiles; i++) {
+        char *tmp = strdup(r->files[i].path);
+        char *d = strdup(dirname(tmp));
+        free(tmp);
+        int seen = 0;
+        for (size_t k = 0; k < ndirs; k++)
+            if (!strcmp(dirs[k], d))
+                seen = 1;
+        if (seen)
+            free(d);
+        else
+            dirs[ndirs++] = d;
+    }
+    for (size_t k = 0; k < ndirs; k++) {
+        char mpath[4200];
+        snprintf(mpath, sizeof mpath, "%s/manifest.json", dirs[k]);
+        tfr_json *m = NULL;
+        tfr_error e;
+        tfr_error_clear(&e);
+        FILE *probe = fopen(mpath, "rb");
+        if (!probe)
+            continue;
+        fclose(probe);
+        if (tfr_json_load(mpath, &m, &e)) {
+            char b[4400];
+            add_note(c, "%s", tfr_error_text(&e, b, sizeof b));
+            r->ndefects++;
+            continue;
+        }
+        const tfr_json *shards = tfr_json_get(m, "shards");
+        if (!shards || shards->type != TFR_JSON_ARRAY) {
+            add_note(c, "%s: no \"shards\" list; not a tfrecord-write manifest", mpath);
+            tfr_json_free(m);
+            continue;
+        }
+        for (const tfr_json *s = shards->child; s; s = s->next) {
+            const char *name = tfr_json_get_str(s, "file");
+            if (!name)
+                continue;
+            char fpath[4400];
+            snprintf(fpath, sizeof fpath, "%s/%s", dirs[k], name);
+            long long want = (long long)tfr_json_get_num(s, "records", -1);
+            long long wbytes = (long long)tfr_json_get_num(s, "bytes", -1);
+            int found = 0;
+            for (size_t i = 0; i < r->nfiles; i++) {
+                tfr_inspect_file *f = &r->files[i];
+                char *t1 = strdup(f->path);
+                int same = !strcmp(basename(t1), name);
+                char *t2 = strdup(f->path);
+                same = same && !strcmp(dirname(t2), dirs[k]);
+                free(t1);
+                free(t2);
+                if (!same)
+                    continue;
+                found = 1;
+                f->manifest_records = want;
+                f->manifest_bytes = wbytes;
+                if (want >= 0 && (uint64_t)want != f->st.records) {
+                    add_note(c, "%s: %llu records, manifest.json says %lld", f->path,
+                             (unsigned long long)f->st.records, want);
+                    r->ndefects++;
+                }
+                if (wbytes >= 0 && (uint64_t)wbytes != f->st.file_bytes) {
+                    add_note(c, "%s: %llu bytes on disk, manifest.json says %lld", f->path,
+                             (unsigned long long)f->st.file_bytes, wbytes);
+                    r->ndefects++;
+                }
+            }
+            if (!found) {
+                FILE *x = fopen(fpath, "rb");
+                if (!x) {
+                    add_note(c, "%s: listed in manifest.json but missing", fpath);
+                    r->ndefects++;
+                } else {
+                    fclose(x);
+                }
+            }
+        }
+        tfr_json_free(m);
+    }
+    for (size_t k = 0; k < ndirs; k++)
+        free(dirs[k]);
+    free(dirs);
+}
+
+typedef struct skip_ctx {
+    ctx *c;
+} skip_ctx;
+
+static void on_skip(void *user, const tfr_error *e)
+{
+    add_defect(((skip_ctx *)user)->c, e);
+}
+
+tfr_status tfr_inspect(const char *const *files, size_t nfiles,
+                       const tfr_inspect_opts *opts, tfr_inspect_report **out,
+                       tfr_error *err)
+{
+    if (!out || (!files && nfiles))
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "inspect: NULL argument");
+    tfr_inspect_opts dflt;
+    if (!opts) {
+        tfr_inspect_opts_init(&dflt);
+        opts = &dflt;
+    }
+    tfr_inspect_report *r = calloc(1, sizeof *r);
+    tfr_example *ex = NULL;
+    if (!r || tfr_example_new(&ex, err)) {
+        free(r);
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    }
+    r->files = calloc(nfiles ? nfiles : 1, sizeof *r->files);
+    if (!r->files) {
+        tfr_example_free(ex);
+        free(r);
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    }
+    ctx c = {.r = r, .o = opts};
+    double t0 = tfr_now();
+    double total = 0;
+    for (size_t i = 0; i < nfiles; i++) {
+        FILE *f = fopen(files[i], "rb");
+        if (f) {
+            fseek(f, 0, SEEK_END);
+            total += (double)ftell(f);
+            fclose(f);
+        }
+    }
+    tfr_progress *bar = tfr_progress_new("inspect", total / 1e6, "MB", opts->progress);
+    double done_before = 0;
+    int shown = 0;
+    for (size_t i = 0; i < nfiles; i++) {
+        tfr_inspect_file *f = &r->files[i];
+        r->nfiles++;
+        f->path = strdup(files[i]);
+        f->manifest_records = -1;
+        f->manifest_bytes = -1;
+        tfr_reader_opts ro;
+        tfr_reader_opts_init(&ro);
+        ro.compression = opts->compression;
+        ro.skip_corrupt = 1;
+        tfr_record_reader *rd = NULL;
+        tfr_error e;
+        tfr_error_clear(&e);
+        if (tfr_record_reader_open(files[i], &ro, &rd, &e)) {
+            f->failed = 1;
+            add_defect(&c, &e);
+            continue;
+        }
+        skip_ctx sc = {&c};
+        tfr_record_reader_on_skip(rd, on_skip, &sc);
+        const uint8_t *d;
+        size_t n;
+        tfr_status s;
+        uint64_t k = 0;
+        while ((s = tfr_record_reader_next(rd, &d, &n, &e)) == TFR_OK) {
+            if (tfr_example_parse(ex, d, n, &e)) {
+                f->bad_examples++;
+                tfr_error_at(&e, (long long)(k), (long long)tfr_record_reader_offset(rd), -1);
+                snprintf(e.path, sizeof e.path, "%s", files[i]);
+                add_defect(&c, &e);
+            } else {
+                scan_example(&c, ex);
+                if (shown < opts->show && opts->show_out) {
+                    fprintf(opts->show_out, "--- %s record %llu (offset %llu)\n", files[i],
+                            (unsigned long long)k,
+                            (unsigned long long)tfr_record_reader_offset(rd));
+                    tfr_example_print(ex, opts->show_out);
+                    shown++;
+                }
+            }
+            k++;
+            if ((k & 1023) == 0 && bar) {
+                tfr_reader_stats st;
+                tfr_record_reader_stats(rd, &st);
+                (void)st;
+                tfr_progress_update(bar, done_before / 1e6);
+            }
+        }
+        if (s != TFR_ERR_EOF) {
+            f->failed = 1;
+            add_defect(&c, &e);
+        }
+        tfr_record_reader_stats(rd, &f->st);
+        tfr_record_reader_close(rd);
+        r->records += f->st.records;
+        r->bytes += f->st.bytes;
+        r->file_bytes += f->st.file_bytes;
+        done_before += (double)f->st.file_bytes;
+        tfr_progress_update(bar, done_before / 1e6);
+    }
+    tfr_progress_finish(bar);
+    check_manifests(&c);
+    r->seconds = tfr_now() - t0;
+    tfr_example_free(ex);
+    *out = r;
+    return TFR_OK;
+}
+
+void tfr_inspect_report_free(tfr_inspect_report *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->nfiles; i++)
+        free(r->files[i].path);
+    free(r->files);
+    for (size_t i = 0; i < r->nkeys; i++)
+        free(r->keys[i].key);
+    free(r->keys);
+    for (size_t i = 0; i < r->nlabels; i++)
+        free(r->labels[i].text);
+    free(r->labels);
+    for (size_t i = 0; i < r->nnotes; i++)
+        free(r->notes[i]);
+    free(r->notes);
+    free(r->defects);
+    free(r->label_key);
+    free(r);
+}

@@ -1,0 +1,289 @@
+/*
+ * dataset/inspect_print.c - text and JSON renderings of an inspect report,
+ * and a readable dump of one Example.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <string.h>
+
+#include "tfrecord/inspect.h"
+#include "tfrecord/util.h"
+
+/* Prints bytes as a quoted string when printable, else as a description. */
+static void print_bytes(FILE *f, const uint8_t *p, size_t n)
+{
+    int w, h, ch;
+    const char *fmt = tfr_image_sniff(p, n, &w, &h, &ch);
+    if (fmt) {
+        fprintf(f, "<%s %dx%d, %d channel%s, %zu bytes>", fmt, w, h, ch, ch == 1 ? "" : "s", n);
+        return;
+    }
+    int printable = 1;
+    for (size_t i = 0; i < n && printable; i++)
+        if (!isprint(p[i]) && !(p[i] & 0x80))
+            printable = 0;
+    if (printable) {
+        if (n <= 80) {
+            tfr_json_strn(f, (const char *)p, n);
+        } else {
+            tfr_json_strn(f, (const char *)p, 64);
+            fprintf(f, "... (%zu bytes)", n);
+        }
+        return;
+    }
+    fprintf(f, "<%zu bytes:", n);
+    for (size_t i = 0; i < n && i < 16; i++)
+        fprintf(f, " %02x", p[i]);
+    fprintf(f, "%s>", n > 16 ? " ..." : "");
+}
+
+void tfr_example_print(const tfr_example *ex, FILE *f)
+{
+    size_t nf = tfr_example_num_features(ex);
+    for (size_t i = 0; i < nf; i++) {
+        tfr_feature_kind k = tfr_example_kind(ex, i);
+        size_t n = tfr_example_count(ex, i);
+        fprintf(f, "  %-24s %-5s [", tfr_example_key(ex, i), tfr_feature_kind_name(k));
+        const size_t maxv = 8;
+        for (size_t j = 0; j < n && j < maxv; j++) {
+            if (j)
+                fputs(", ", f);
+            if (k == TFR_FEATURE_INT64) {
+                const int64_t *v;
+                size_t m;
+                tfr_example_int64_at(ex, i, &v, &m);
+                fprintf(f, "%lld", (long long)v[j]);
+            } else if (k == TFR_FEATURE_FLOAT) {
+                const float *v;
+                size_t m;
+                tfr_example_float_at(ex, i, &v, &m);
+                fprintf(f, "%.9g", v[j]);
+            } else {
+                const uint8_t *p;
+                size_t m;
+                tfr_example_bytes_at(ex, i, j, &p, &m);
+                print_bytes(f, p, m);
+            }
+        }
+        if (n > maxv)
+            fprintf(f, ", ... (%zu values)", n);
+        fputs("]\n", f);
+    }
+}
+
+static const char *comp_summary(const tfr_inspect_report *r, char *buf, size_t n)
+{
+    int seen[4] = {0};
+    for (size_t i = 0; i < r->nfiles; i++)
+        if (r->files[i].st.compression < 4)
+            seen[r->files[i].st.compression] = 1;
+    buf[0] = 0;
+    for (int c = 0; c < 3; c++)
+        if (seen[c]) {
+            size_t l = strlen(buf);
+            snprintf(buf + l, n - l, "%s%s", l ? "+" : "", tfr_compression_name((tfr_compression)c));
+        }
+    return buf;
+}
+
+void tfr_inspect_print_text(const tfr_inspect_report *r, FILE *f)
+{
+    char b1[32], b2[32], cs[32];
+    fprintf(f, "files      %zu (%s)\n", r->nfiles, comp_summary(r, cs, sizeof cs));
+    fprintf(f, "records    %llu\n", (unsigned long long)r->records);
+    fprintf(f, "bytes      %s on disk, %s uncompressed", tfr_human_bytes((double)r->file_bytes, b1, sizeof b1),
+            tfr_human_bytes((double)r->bytes, b2, sizeof b2));
+    if (r->bytes)
+        fprintf(f, " (%.1f%%)", 100.0 * (double)r->file_bytes / (double)r->bytes);
+    fprintf(f, "\nread in    %.2f s (%.1f MB/s uncompressed)\n\n", r->seconds,
+            r->seconds > 0 ? (double)r->bytes / 1e6 / r->seconds : 0);
+
+    fprintf(f, "%-44s %9s %10s %12s %-5s %s\n", "file", "records", "on disk", "uncompressed",
+            "comp", "notes");
+    for (size_t i = 0; i < r->nfiles; i++) {
+        const tfr_inspect_file *x = &r->files[i];
+        fprintf(f, "%-44s %9llu %10s %12s %-5s", x->path, (unsigned long long)x->st.records,
+                tfr_human_bytes((double)x->st.file_bytes, b1, sizeof b1),
+                tfr_human_bytes((double)x->st.bytes, b2, sizeof b2),
+                tfr_compression_name(x->st.compression));
+        if (x->st.compression != TFR_COMPRESS_NONE && x->st.gzip_members != 1)
+            fprintf(f, " %d members", x->st.gzip_members);
+        if (x->st.missing_trailer)
+            fprintf(f, " no-trailer");
+        if (x->st.trailing_bytes)
+            fprintf(f, " %llu trailing bytes", (unsigned long long)x->st.trailing_bytes);
+        if (x->st.corrupt_skipped)
+            fprintf(f, " %llu corrupt", (unsigned long long)x->st.corrupt_skipped);
+        if (x->bad_examples)
+            fprintf(f, " %llu not-Example", (unsigned long long)x->bad_examples);
+        if (x->failed)
+            fprintf(f, " FAILED");
+        fputc('\n', f);
+    }
+
+    fprintf(f, "\nschema (%zu keys)\n", r->nkeys);
+    fprintf(f, "  %-28s %-6s %-9s %10s  %s\n", "key", "kind", "values", "present", "range");
+    for (size_t i = 0; i < r->nkeys; i++) {
+        const tfr_inspect_key *k = &r->keys[i];
+        char vals[32];
+        if (k->min_count == k->max_count)
+            snprintf(vals, sizeof vals, "%llu", (unsigned long long)k->min_count);
+        else
+            snprintf(vals, sizeof vals, "%llu..%llu", (unsigned long long)k->min_count,
+                     (unsigned long long)k->max_count);
+        fprintf(f, "  %-28s %-6s %-9s %10llu  ", k->key,
+                k->mixed_kinds ? "MIXED" : tfr_feature_kind_name(k->kind), vals,
+                (unsigned long long)k->present);
+        if ((k->kind == TFR_FEATURE_INT64 || k->kind == TFR_FEATURE_FLOAT) && k->min_value <= k->max_value)
+            fprintf(f, "%.9g .. %.9g", k->min_value, k->max_value);
+        if (k->n_jpeg || k->n_png) {
+            if (k->n_jpeg)
+                fprintf(f, "jpeg %llu ", (unsigned long long)k->n_jpeg);
+            if (k->n_png)
+                fprintf(f, "png %llu ", (unsigned long long)k->n_png);
+            if (k->n_other_bytes)
+                fprintf(f, "other %llu ", (unsigned long long)k->n_other_bytes);
+            if (k->max_w > 0)
+                fprintf(f, "%dx%d .. %dx%d", k->min_w, k->min_h, k->max_w, k->max_h);
+            fputs(" channels", f);
+            for (int c = 1; c < 31; c++)
+                if (k->channels_seen & (1 << c))
+                    fprintf(f, " %d", c);
+        }
+        fputc('\n', f);
+    }
+
+    if (r->label_key && r->nlabels) {
+        uint64_t maxc = 1, sum = 0;
+        for (size_t i = 0; i < r->nlabels; i++) {
+            sum += r->labels[i].count;
+            if (r->labels[i].count > maxc)
+                maxc = r->labels[i].count;
+        }
+        fprintf(f, "\nlabels (%s): %zu classes over %llu records\n", r->label_key, r->nlabels,
+                (unsigned long long)sum);
+        size_t show = r->nlabels <= 50 ? r->nlabels : 50;
+        for (size_t i = 0; i < show; i++) {
+            const tfr_inspect_label *l = &r->labels[i];
+            int bar = (int)(30.0 * (double)l->count / (double)maxc + 0.5);
+            fprintf(f, "  %6lld %-20.20s %9llu %5.1f%% ", (long long)l->label,
+                    l->text ? l->text : "", (unsigned long long)l->count,
+                    100.0 * (double)l->count / (double)sum);
+            for (int k = 0; k < bar; k++)
+                fputc('#', f);
+            fputc('\n', f);
+        }
+        if (show < r->nlabels)
+            fprintf(f, "  ... %zu more\n", r->nlabels - show);
+    }
+
+    if (r->nnotes) {
+        fprintf(f, "\nnotes\n");
+        for (size_t i = 0; i < r->nnotes; i++)
+            fprintf(f, "  %s\n", r->notes[i]);
+    }
+    if (r->ndefects) {
+        fprintf(f, "\ndefects: %llu\n", (unsigned long long)r->ndefects);
+        char b[4400];
+        for (size_t i = 0; i < r->defects_kept; i++)
+            fprintf(f, "  %s\n", tfr_error_text(&r->defects[i], b, sizeof b));
+        if (r->defects_kept < r->ndefects)
+            fprintf(f, "  ... %llu more (raise --max-errors)\n",
+                    (unsigned long long)(r->ndefects - r->defects_kept));
+    }
+    fprintf(f, "\n%s\n", r->ndefects ? "verdict: DEFECTS FOUND"
+                                     : "verdict: OK (every CRC verified, every record a tf.train.Example)");
+}
+
+static void jnum(FILE *f, double v)
+{
+    if (isfinite(v))
+        fprintf(f, "%.17g", v);
+    else
+        fputs("null", f);
+}
+
+void tfr_inspect_print_json(const tfr_inspect_report *r, FILE *f)
+{
+    fprintf(f, "{\"records\":%llu,\"bytes\":%llu,\"file_bytes\":%llu,\"seconds\":%.3f,",
+            (unsigned long long)r->records, (unsigned long long)r->bytes,
+            (unsigned long long)r->file_bytes, r->seconds);
+    fprintf(f, "\"ok\":%s,\"defects\":%llu,\"files\":[", r->ndefects ? "false" : "true",
+            (unsigned long long)r->ndefects);
+    for (size_t i = 0; i < r->nfiles; i++) {
+        const tfr_inspect_file *x = &r->files[i];
+        fprintf(f, "%s{\"path\":", i ? "," : "");
+        tfr_json_str(f, x->path);
+        fprintf(f, ",\"records\":%llu,\"bytes\":%llu,\"file_bytes\":%llu,\"compression\":\"%s\","
+                   "\"members\":%d,\"missing_trailer\":%s,\"trailing_bytes\":%llu,"
+                   "\"corrupt_skipped\":%llu,\"bad_examples\":%llu,\"failed\":%s",
+                (unsigned long long)x->st.records, (unsigned long long)x->st.bytes,
+                (unsigned long long)x->st.file_bytes, tfr_compression_name(x->st.compression),
+                x->st.gzip_members, x->st.missing_trailer ? "true" : "false",
+                (unsigned long long)x->st.trailing_bytes,
+                (unsigned long long)x->st.corrupt_skipped, (unsigned long long)x->bad_examples,
+                x->failed ? "true" : "false");
+        if (x->manifest_records >= 0)
+            fprintf(f, ",\"manifest_records\":%lld", x->manifest_records);
+        fputc('}', f);
+    }
+    fputs("],\"schema\":[", f);
+    for (size_t i = 0; i < r->nkeys; i++) {
+        const tfr_inspect_key *k = &r->keys[i];
+        fprintf(f, "%s{\"key\":", i ? "," : "");
+        tfr_json_str(f, k->key);
+        fprintf(f, ",\"kind\":\"%s\",\"mixed_kinds\":%s,\"present\":%llu,\"min_count\":%llu,"
+                   "\"max_count\":%llu",
+                tfr_feature_kind_name(k->kind), k->mixed_kinds ? "true" : "false",
+                (unsigned long long)k->present, (unsigned long long)k->min_count,
+                (unsigned long long)k->max_count);
+        if (k->kind != TFR_FEATURE_BYTES && k->min_value <= k->max_value) {
+            fputs(",\"min\":", f);
+            jnum(f, k->min_value);
+            fputs(",\"max\":", f);
+            jnum(f, k->max_value);
+        }
+        if (k->n_jpeg || k->n_png) {
+            fprintf(f, ",\"images\":{\"jpeg\":%llu,\"png\":%llu,\"other\":%llu",
+                    (unsigned long long)k->n_jpeg, (unsigned long long)k->n_png,
+                    (unsigned long long)k->n_other_bytes);
+            if (k->max_w > 0)
+                fprintf(f, ",\"min_width\":%d,\"max_width\":%d,\"min_height\":%d,\"max_height\":%d",
+                        k->min_w, k->max_w, k->min_h, k->max_h);
+            fputc('}', f);
+        }
+        fputc('}', f);
+    }
+    fputs("],\"label_key\":", f);
+    if (r->label_key)
+        tfr_json_str(f, r->label_key);
+    else
+        fputs("null", f);
+    fputs(",\"labels\":[", f);
+    for (size_t i = 0; i < r->nlabels; i++) {
+        fprintf(f, "%s{\"label\":%lld,\"count\":%llu", i ? "," : "", (long long)r->labels[i].label,
+                (unsigned long long)r->labels[i].count);
+        if (r->labels[i].text) {
+            fputs(",\"text\":", f);
+            tfr_json_str(f, r->labels[i].text);
+        }
+        fputc('}', f);
+    }
+    fputs("],\"defect_list\":[", f);
+    for (size_t i = 0; i < r->defects_kept; i++) {
+        const tfr_error *e = &r->defects[i];
+        fprintf(f, "%s{\"path\":", i ? "," : "");
+        tfr_json_str(f, e->path);
+        fprintf(f, ",\"record\":%lld,\"offset\":%lld,\"compressed_offset\":%lld,\"status\":\"%s\",\"message\":",
+                e->record, e->offset, e->raw_offset, tfr_status_str(e->code));
+        tfr_json_str(f, e->msg);
+        fputc('}', f);
+    }
+    fputs("],\"notes\":[", f);
+    for (size_t i = 0; i < r->nnotes; i++) {
+        if (i)
+            fputc(',', f);
+        tfr_json_str(f, r->notes[i]);
+    }
+    fputs("]}\n", f);
+}

@@ -1,0 +1,127 @@
+/*
+ * tools/tfrecord-inspect.c - is this shard set sound? Counts, schema, labels,
+ * image formats and sizes, and every defect, in one pass.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tfrecord/inspect.h"
+#include "tfrecord/util.h"
+
+static const char *prog = "tfrecord-inspect";
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: %s [options] PATH...\n"
+            "PATH is a TFRecord file, a directory of shards or a glob ('shards/train-*').\n"
+            "Reads every record: verifies both CRCs, parses each tf.train.Example,\n"
+            "and prints counts, sizes, compression, the schema, a label histogram,\n"
+            "image formats and sizes (from headers), and every defect found.\n\n"
+            "  --verify            exit 1 when any defect is found (CI mode)\n"
+            "  --max-errors N      defects to list (default 20, 0 = all)\n"
+            "  --show N            print the first N Examples\n"
+            "  --json              one JSON object on stdout instead of text\n"
+            "  --label-key KEY     int64 key for the histogram (default: auto)\n"
+            "  --compression C     auto|none|zlib|gzip (default auto: from magic bytes)\n"
+            "  -q, --quiet         no progress bar\n"
+            "  -h, --help          this text\n"
+            "  --version           print the version\n",
+            prog);
+}
+
+int main(int argc, char **argv)
+{
+    tfr_inspect_opts o;
+    tfr_inspect_opts_init(&o);
+    o.progress = 1;
+    int verify = 0, json = 0;
+    tfr_log_set_prog(prog);
+    enum { OPT_VERIFY = 256, OPT_MAXERR, OPT_SHOW, OPT_JSON, OPT_LABEL, OPT_COMP, OPT_VERSION };
+    static const struct option lo[] = {
+        {"verify", no_argument, 0, OPT_VERIFY},
+        {"max-errors", required_argument, 0, OPT_MAXERR},
+        {"show", required_argument, 0, OPT_SHOW},
+        {"json", no_argument, 0, OPT_JSON},
+        {"label-key", required_argument, 0, OPT_LABEL},
+        {"compression", required_argument, 0, OPT_COMP},
+        {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, OPT_VERSION},
+        {0, 0, 0, 0}};
+    int c;
+    char *end;
+    while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
+        switch (c) {
+        case OPT_VERIFY: verify = 1; break;
+        case OPT_MAXERR:
+            o.max_errors = (int)strtol(optarg, &end, 10);
+            if (*end || o.max_errors < 0) {
+                fprintf(stderr, "%s: error: --max-errors wants a number >= 0, got '%s'\n", prog, optarg);
+                return 2;
+            }
+            break;
+        case OPT_SHOW:
+            o.show = (int)strtol(optarg, &end, 10);
+            if (*end || o.show < 0) {
+                fprintf(stderr, "%s: error: --show wants a number >= 0, got '%s'\n", prog, optarg);
+                return 2;
+            }
+            break;
+        case OPT_JSON: json = 1; break;
+        case OPT_LABEL: o.label_key = optarg; break;
+        case OPT_COMP:
+            if (tfr_compression_parse(optarg, &o.compression)) {
+                fprintf(stderr, "%s: error: --compression must be auto, none, zlib or gzip\n", prog);
+                return 2;
+            }
+            break;
+        case 'q': o.progress = 0; break;
+        case 'h': usage(stdout); return 0;
+        case OPT_VERSION: printf("%s %s\n", prog, TFR_VERSION); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    tfr_error err;
+    tfr_error_clear(&err);
+    char **files = NULL;
+    size_t nfiles = 0;
+    char buf[4400];
+    if (tfr_paths_expand((const char *const *)argv + optind, argc - optind, &files, &nfiles,
+                         &err)) {
+        fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
+        return 1;
+    }
+    o.show_out = json ? stderr : stdout;
+    tfr_inspect_report *r = NULL;
+    if (tfr_inspect((const char *const *)files, nfiles, &o, &r, &err)) {
+        fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
+        tfr_paths_free(files, nfiles);
+        return 1;
+    }
+    if (json)
+        tfr_inspect_print_json(r, stdout);
+    else
+        tfr_inspect_print_text(r, stdout);
+    /* a file that could not be opened at all is an error in every mode */
+    int unreadable = 0;
+    for (size_t i = 0; i < r->nfiles; i++)
+        if (r->files[i].failed && r->files[i].st.file_bytes == 0 && r->files[i].st.records == 0 &&
+            r->files[i].st.compression == TFR_COMPRESS_NONE)
+            unreadable = 1;
+    int rc = (verify && r->ndefects) ? 1 : 0;
+    if (unreadable)
+        rc = 1;
+    if (r->ndefects && !json)
+        fprintf(stderr, "%s: %llu defect%s found\n", prog, (unsigned long long)r->ndefects,
+                r->ndefects == 1 ? "" : "s");
+    tfr_inspect_report_free(r);
+    tfr_paths_free(files, nfiles);
+    return rc;
+}
