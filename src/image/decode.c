@@ -1,0 +1,425 @@
+/*
+ * image/decode.c - JPEG (TurboJPEG) and PNG (libpng simplified API) decoding
+ * to packed 8-bit gray or RGB, with DCT-domain downscaling, CMYK/YCCK
+ * conversion and EXIF orientation.
+ */
+#include <png.h>
+#include <stdlib.h>
+#include <string.h>
+#include <turbojpeg.h>
+
+#include "tfrecord/image.h"
+
+struct tfr_image_ctx {
+    tjhandle  dec, enc;
+    tfr_image tmp;   /* CMYK scratch / pre-orientation pixels */
+};
+
+void tfr_decode_opts_init(tfr_decode_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->channels = 3;
+    o->apply_orientation = 1;
+}
+
+tfr_status tfr_image_ctx_new(tfr_image_ctx **out, tfr_error *err)
+{
+    tfr_image_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    c->dec = tjInitDecompress();
+    c->enc = tjInitCompress();
+    if (!c->dec || !c->enc) {
+        tfr_image_ctx_free(c);
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "TurboJPEG init failed: %s",
+                        tjGetErrorStr2(NULL));
+    }
+    *out = c;
+    return TFR_OK;
+}
+
+void tfr_image_ctx_free(tfr_image_ctx *c)
+{
+    if (!c)
+        return;
+    if (c->dec)
+        tjDestroy(c->dec);
+    if (c->enc)
+        tjDestroy(c->enc);
+    tfr_image_free(&c->tmp);
+    free(c);
+}
+
+void tfr_image_free(tfr_image *im)
+{
+    if (!im)
+        return;
+    free(im->px);
+    im->px = NULL;
+    im->cap = 0;
+    im->w = im->h = im->c = 0;
+}
+
+tfr_status tfr_image_alloc(tfr_image *im, int w, int h, int c, tfr_error *err)
+{
+    if (w <= 0 || h <= 0 || (c != 1 && c != 3 && c != 4) || (size_t)w * h > ((size_t)1 << 31))
+        return tfr_fail(err, TFR_ERR_FORMAT, NULL, "unsupported image size %dx%dx%d", w, h, c);
+    size_t need = (size_t)w * h * c;
+    if (need > im->cap) {
+        uint8_t *p = realloc(im->px, need);
+        if (!p)
+            return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory for a %dx%d image", w, h);
+        im->px = p;
+        im->cap = need;
+    }
+    im->w = w;
+    im->h = h;
+    im->c = c;
+    return TFR_OK;
+}
+
+tfr_image_format tfr_image_format_of(const uint8_t *p, size_t n)
+{
+    static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (n >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff)
+        return TFR_IMG_JPEG;
+    if (n >= 8 && !memcmp(p, png_sig, 8))
+        return TFR_IMG_PNG;
+    return TFR_IMG_UNKNOWN;
+}
+
+/* ---- JPEG markers: EXIF orientation, Adobe transform ------------------- */
+
+static unsigned rd16(const uint8_t *p, int le) { return le ? (unsigned)(p[0] | p[1] << 8) : (unsigned)(p[0] << 8 | p[1]); }
+static uint32_t rd32(const uint8_t *p, int le)
+{
+    return le ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24
+              : (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static int exif_orientation(const uint8_t *t, size_t n)
+{
+    if (n < 8)
+        return 1;
+    int le;
+    if (t[0] == 'I' && t[1] == 'I')
+        le = 1;
+    else if (t[0] == 'M' && t[1] == 'M')
+        le = 0;
+    else
+        return 1;
+    if (rd16(t + 2, le) != 42)
+        return 1;
+    uint32_t ifd = rd32(t + 4, le);
+    if (ifd > n - 2 || ifd < 8)
+        return 1;
+    unsigned cnt = rd16(t + ifd, le);
+    for (unsigned i = 0; i < cnt; i++) {
+        size_t e = ifd + 2 + (size_t)i * 12;
+        if (e + 12 > n)
+            break;
+        if (rd16(t + e, le) == 0x0112 && rd16(t + e + 2, le) == 3) {
+            unsigned v = rd16(t + e + 8, le);
+            return v >= 1 && v <= 8 ? (int)v : 1;
+        }
+    }
+    return 1;
+}
+
+/* Scans the markers before the first scan for APP1/Exif and APP14/Adobe. */
+static void jpeg_markers(const uint8_t *p, size_t n, int *orientation, int *adobe)
+{
+    *orientation = 1;
+    *adobe = 0;
+    size_t i = 2;
+    while (i + 4 <= n) {
+        if (p[i] != 0xff) {
+            i++;
+            continue;
+        }
+        uint8_t m = p[i + 1];
+        if (m == 0xff) {
+            i++;
+            continue;
+        }
+        if (m == 0xda || m == 0xd9)
+            return;
+        if (m == 0x01 || (m >= 0xd0 && m <= 0xd7)) {
+            i += 2;
+            continue;
+        }
+        size_t len = rd16(p + i + 2, 0);
+        if (len < 2 || i + 2 + len > n)
+            return;
+        const uint8_t *seg = p + i + 4;
+        size_t sl = len - 2;
+        if (m == 0xe1 && sl >= 6 && !memcmp(seg, "Exif\0\0", 6))
+            *orientation = exif_orientation(seg + 6, sl - 6);
+        else if (m == 0xee && sl >= 5 && !memcmp(seg, "Adobe", 5))
+            *adobe = 1;
+        i += 2 + len;
+    }
+}
+
+static int swaps_axes(int orientation) { return orientation >= 5 && orientation <= 8; }
+
+static tfr_status tj_fail(tfr_error *err, tjhandle h, const char *what)
+{
+    const char *m = tjGetErrorStr2(h);
+    return tfr_fail(err, TFR_ERR_CORRUPT, NULL, "%s: %s", what, m ? m : "unknown error");
+}
+
+static tfr_status probe_jpeg(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
+                             tfr_image_info *info, tfr_error *err)
+{
+    int w, h, subsamp, cs;
+    if (tjDecompressHeader3(ctx->dec, data, (unsigned long)n, &w, &h, &subsamp, &cs) != 0)
+        return tj_fail(err, ctx->dec, "JPEG header unreadable");
+    if (w <= 0 || h <= 0)
+        return tfr_fail(err, TFR_ERR_CORRUPT, NULL,
+                        "truncated JPEG: the file ends before the frame header");
+    info->format = TFR_IMG_JPEG;
+    info->width = w;
+    info->height = h;
+    info->cmyk = cs == TJCS_CMYK || cs == TJCS_YCCK;
+    info->components = cs == TJCS_GRAY ? 1 : info->cmyk ? 4 : 3;
+    int adobe;
+    jpeg_markers(data, n, &info->orientation, &adobe);
+    /* SOF2 (progressive) appears before the first scan */
+    for (size_t i = 2; i + 1 < n && i < 65536; i++)
+        if (data[i] == 0xff && (data[i + 1] == 0xc2 || data[i + 1] == 0xc6 ||
+                                data[i + 1] == 0xca || data[i + 1] == 0xce)) {
+            info->progressive = 1;
+            break;
+        } else if (data[i] == 0xff && data[i + 1] == 0xda) {
+            break;
+        }
+    return TFR_OK;
+}
+
+static tfr_status decode_jpeg(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
+                              const tfr_decode_opts *o, tfr_image *out,
+                              tfr_image_info *info, tfr_error *err)
+{
+    tfr_status st = probe_jpeg(ctx, data, n, info, err);
+    if (st)
+        return st;
+    int orient = o->apply_orientation ? info->orientation : 1;
+    /* smallest DCT scale that still covers the requested size */
+    int sw = info->width, sh = info->height;
+    if (o->min_w > 0 && o->min_h > 0) {
+        int nsf = 0;
+        tjscalingfactor *sf = tjGetScalingFactors(&nsf);
+        int need_w = swaps_axes(orient) ? o->min_h : o->min_w;
+        int need_h = swaps_axes(orient) ? o->min_w : o->min_h;
+        long best = (long)sw * sh;
+        for (int i = 0; sf && i < nsf; i++) {
+            if (sf[i].num > sf[i].denom)
+                continue;
+            int tw = TJSCALED(info->width, sf[i]), th = TJSCALED(info->height, sf[i]);
+            if (tw >= need_w && th >= need_h && (long)tw * th < best) {
+                best = (long)tw * th;
+                sw = tw;
+                sh = th;
+            }
+        }
+    }
+    int adobe, dummy;
+    jpeg_markers(data, n, &dummy, &adobe);
+    tfr_image *dst = orient != 1 ? &ctx->tmp : out;
+    int pf, outc = o->channels;
+    tfr_image *cm = NULL;
+    if (info->cmyk) {
+        /* TurboJPEG cannot convert CMYK to RGB: decode CMYK, convert below */
+        cm = orient != 1 ? out : &ctx->tmp;
+        if ((st = tfr_image_alloc(cm, sw, sh, 4, err)))
+            return st;
+        pf = TJPF_CMYK;
+    } else {
+        if ((st = tfr_image_alloc(dst, sw, sh, outc, err)))
+            return st;
+        pf = outc == 1 ? TJPF_GRAY : TJPF_RGB;
+    }
+    uint8_t *buf = cm ? cm->px : dst->px;
+    int flags = o->strict ? TJFLAG_STOPONWARNING : 0;
+    if (tjDecompress2(ctx->dec, data, (unsigned long)n, buf, sw, 0, sh, pf, flags) != 0) {
+        const char *m = tjGetErrorStr2(ctx->dec);
+        /*
+         * libjpeg "warns" about truncation (and pads the image with gray),
+         * bad Huffman codes and bogus markers alike, and TurboJPEG reports
+         * some fatal errors after a warning with the warning code. Only
+         * stray bytes before a marker are harmless; everything else is a
+         * damaged image.
+         */
+        int benign = m && strstr(m, "extraneous bytes before marker");
+        if (!benign || o->strict) {
+            int truncated = m && strstr(m, "Premature end");
+            return tfr_fail(err, TFR_ERR_CORRUPT, NULL, "%s: %s",
+                            truncated ? "truncated JPEG" : "damaged JPEG",
+                            m ? m : "unknown error");
+        }
+        info->warning = 1;
+        snprintf(info->warning_msg, sizeof info->warning_msg, "%s", m);
+    }
+    if (cm) {
+        if ((st = tfr_image_alloc(dst, sw, sh, outc, err)))
+            return st;
+        size_t np = (size_t)sw * sh;
+        const uint8_t *s = cm->px;
+        uint8_t *d = dst->px;
+        for (size_t i = 0; i < np; i++, s += 4) {
+            unsigned C = s[0], M = s[1], Y = s[2], K = s[3];
+            if (!adobe) { /* plain CMYK: ink amounts */
+                C = 255 - C; M = 255 - M; Y = 255 - Y; K = 255 - K;
+            }
+            unsigned r = (C * K + 127) / 255, g = (M * K + 127) / 255, b = (Y * K + 127) / 255;
+            if (outc == 3) {
+                d[0] = (uint8_t)r; d[1] = (uint8_t)g; d[2] = (uint8_t)b;
+                d += 3;
+            } else {
+                *d++ = (uint8_t)((r * 299 + g * 587 + b * 114 + 500) / 1000);
+            }
+        }
+    }
+    if (orient != 1)
+        return tfr_image_orient(dst, orient, out, err);
+    return TFR_OK;
+}
+
+/*
+ * A TurboJPEG 2.x decompressor is left in a broken state by an error inside
+ * libjpeg (the next, valid image fails with "Bogus DQT index"), so the
+ * handle is replaced after every failure.
+ */
+static void reset_decoder(tfr_image_ctx *ctx)
+{
+    tjhandle h = tjInitDecompress();
+    if (h) {
+        tjDestroy(ctx->dec);
+        ctx->dec = h;
+    }
+}
+
+static tfr_status decode_png(const uint8_t *data, size_t n, const tfr_decode_opts *o,
+                             tfr_image *out, tfr_image_info *info, tfr_error *err)
+{
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_memory(&img, data, n))
+        return tfr_fail(err, TFR_ERR_CORRUPT, NULL, "PNG header unreadable: %s", img.message);
+    info->format = TFR_IMG_PNG;
+    info->width = (int)img.width;
+    info->height = (int)img.height;
+    info->components = (int)PNG_IMAGE_SAMPLE_CHANNELS(img.format);
+    info->orientation = 1;
+    img.format = o->channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+    tfr_status st = tfr_image_alloc(out, (int)img.width, (int)img.height, o->channels, err);
+    if (st) {
+        png_image_free(&img);
+        return st;
+    }
+    if (!png_image_finish_read(&img, NULL, out->px, 0, NULL)) {
+        tfr_status s = tfr_fail(err, TFR_ERR_CORRUPT, NULL, "PNG decode failed: %s", img.message);
+        png_image_free(&img);
+        return s;
+    }
+    if (img.warning_or_error & PNG_IMAGE_WARNING) {
+        info->warning = 1;
+        snprintf(info->warning_msg, sizeof info->warning_msg, "%s", img.message);
+        if (o->strict)
+            return tfr_fail(err, TFR_ERR_CORRUPT, NULL, "PNG warning: %s", img.message);
+    }
+    return TFR_OK;
+}
+
+tfr_status tfr_image_probe(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
+                           tfr_image_info *info, tfr_error *err)
+{
+    memset(info, 0, sizeof *info);
+    info->orientation = 1;
+    switch (tfr_image_format_of(data, n)) {
+    case TFR_IMG_JPEG: {
+        tfr_status st = probe_jpeg(ctx, data, n, info, err);
+        if (st)
+            reset_decoder(ctx);
+        return st;
+    }
+    case TFR_IMG_PNG: {
+        png_image img;
+        memset(&img, 0, sizeof img);
+        img.version = PNG_IMAGE_VERSION;
+        if (!png_image_begin_read_from_memory(&img, data, n))
+            return tfr_fail(err, TFR_ERR_CORRUPT, NULL, "PNG header unreadable: %s", img.message);
+        info->format = TFR_IMG_PNG;
+        info->width = (int)img.width;
+        info->height = (int)img.height;
+        info->components = (int)PNG_IMAGE_SAMPLE_CHANNELS(img.format);
+        png_image_free(&img);
+        return TFR_OK;
+    }
+    default:
+        return tfr_fail(err, TFR_ERR_FORMAT, NULL,
+                        n == 0 ? "empty file" : "not a JPEG or PNG image");
+    }
+}
+
+tfr_status tfr_image_decode(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
+                            const tfr_decode_opts *opts, tfr_image *out,
+                            tfr_image_info *info, tfr_error *err)
+{
+    tfr_decode_opts d;
+    if (!opts) {
+        tfr_decode_opts_init(&d);
+        opts = &d;
+    }
+    if (!ctx || !out || (!data && n))
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "image decode: NULL argument");
+    if (opts->channels != 1 && opts->channels != 3)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "channels must be 1 or 3");
+    tfr_image_info local;
+    if (!info)
+        info = &local;
+    memset(info, 0, sizeof *info);
+    info->orientation = 1;
+    switch (tfr_image_format_of(data, n)) {
+    case TFR_IMG_JPEG: {
+        tfr_status st = decode_jpeg(ctx, data, n, opts, out, info, err);
+        if (st)
+            reset_decoder(ctx);
+        return st;
+    }
+    case TFR_IMG_PNG:
+        return decode_png(data, n, opts, out, info, err);
+    default:
+        if (n == 0)
+            return tfr_fail(err, TFR_ERR_FORMAT, NULL, "empty file (0 bytes)");
+        if (n >= 4 && (!memcmp(data, "GIF8", 4) || !memcmp(data, "BM", 2) ||
+                       !memcmp(data, "RIFF", 4)))
+            return tfr_fail(err, TFR_ERR_FORMAT, NULL,
+                            "unsupported image format (GIF/BMP/WebP); JPEG and PNG are read");
+        return tfr_fail(err, TFR_ERR_FORMAT, NULL, "not a JPEG or PNG image (by content)");
+    }
+}
+
+tfr_status tfr_image_encode_jpeg(tfr_image_ctx *ctx, const tfr_image *im, int quality,
+                                 uint8_t **out, size_t *len, tfr_error *err)
+{
+    *out = NULL;
+    if (quality < 1 || quality > 100)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "JPEG quality %d not in 1..100", quality);
+    int samp = im->c == 1 ? TJSAMP_GRAY : quality >= 90 ? TJSAMP_444 : TJSAMP_420;
+    unsigned long cap = tjBufSize(im->w, im->h, samp);
+    unsigned char *buf = malloc(cap);
+    if (!buf)
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    unsigned long size = cap;
+    if (tjCompress2(ctx->enc, im->px, im->w, 0, im->h, im->c == 1 ? TJPF_GRAY : TJPF_RGB, &buf,
+                    &size, samp, quality, TJFLAG_NOREALLOC) != 0) {
+        free(buf);
+        return tfr_fail(err, TFR_ERR_IO, NULL, "JPEG encode failed: %s", tjGetErrorStr2(ctx->enc));
+    }
+    *out = buf;
+    *len = size;
+    return TFR_OK;
+}

@@ -1,0 +1,127 @@
+/*
+ * tfrecord/image.h - decode (JPEG via TurboJPEG, PNG via libpng), resize,
+ * flip, normalize and encode 8-bit images.
+ *
+ * Pixels are packed rows, HWC, uint8. Decoding always gives 1 (gray) or 3
+ * (RGB) channels as asked: grayscale JPEGs are expanded, CMYK/YCCK JPEGs are
+ * converted (Adobe-inverted when the Adobe marker says so), PNG alpha is
+ * dropped, 16-bit PNGs are reduced to 8 bits. EXIF orientation is applied.
+ */
+#ifndef TFRECORD_IMAGE_H
+#define TFRECORD_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tfrecord/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tfr_image {
+    int      w, h, c;  /* c is 1 or 3 */
+    uint8_t *px;       /* w*h*c bytes, owned; free with tfr_image_free */
+    size_t   cap;      /* allocated bytes (buffers are reused) */
+} tfr_image;
+
+void tfr_image_free(tfr_image *im); /* frees px, keeps the struct */
+/* Makes room for w*h*c pixels; reuses the buffer when large enough. */
+tfr_status tfr_image_alloc(tfr_image *im, int w, int h, int c, tfr_error *err);
+
+typedef enum tfr_image_format {
+    TFR_IMG_UNKNOWN = 0,
+    TFR_IMG_JPEG,
+    TFR_IMG_PNG
+} tfr_image_format;
+
+/* Format from the magic bytes (FF D8 FF, or the 8-byte PNG signature). */
+tfr_image_format tfr_image_format_of(const uint8_t *p, size_t n);
+
+/* What the decoder found in the file. */
+typedef struct tfr_image_info {
+    tfr_image_format format;
+    int  width, height;     /* as stored, before orientation and scaling */
+    int  components;        /* JPEG: 1, 3 or 4 (CMYK/YCCK); PNG: 1..4 */
+    int  cmyk;              /* JPEG stored as CMYK or YCCK */
+    int  progressive;
+    int  orientation;       /* EXIF orientation 1..8 (1 when absent) */
+    int  warning;           /* the decoder warned (damaged but decodable) */
+    char warning_msg[128];
+} tfr_image_info;
+
+typedef struct tfr_decode_opts {
+    int channels;        /* 1 or 3 (default 3) */
+    /*
+     * When > 0, JPEGs are decoded with the smallest DCT scaling factor
+     * (1/8 .. 1) that still gives at least min_w x min_h pixels (after
+     * orientation): a shrink to 224x224 reads a 12 MP photo at 1/4 or 1/8.
+     */
+    int min_w, min_h;
+    int apply_orientation; /* default 1 */
+    int strict;            /* any decoder warning is an error */
+} tfr_decode_opts;
+
+void tfr_decode_opts_init(tfr_decode_opts *o);
+
+/* Per-thread decoder/encoder state (TurboJPEG handles, scratch buffers). */
+typedef struct tfr_image_ctx tfr_image_ctx;
+tfr_status tfr_image_ctx_new(tfr_image_ctx **out, tfr_error *err);
+void       tfr_image_ctx_free(tfr_image_ctx *ctx);
+
+/*
+ * Decodes a JPEG or PNG held in memory. TFR_ERR_FORMAT for data that is not
+ * JPEG/PNG (text, a GIF, zero bytes); TFR_ERR_CORRUPT for a damaged or
+ * truncated image. A truncated JPEG is always an error (libjpeg would pad it
+ * with gray); other decoder warnings are errors only with strict.
+ * info may be NULL.
+ */
+tfr_status tfr_image_decode(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
+                            const tfr_decode_opts *opts, tfr_image *out,
+                            tfr_image_info *info, tfr_error *err);
+
+/* Reads only the header: format, size, components, orientation. */
+tfr_status tfr_image_probe(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
+                           tfr_image_info *info, tfr_error *err);
+
+typedef enum tfr_resize_mode {
+    TFR_RESIZE_STRETCH = 0, /* to exactly w x h, aspect not kept */
+    TFR_RESIZE_CROP,        /* scale to cover w x h, center crop */
+    TFR_RESIZE_PAD          /* scale to fit inside w x h, center, pad with 0 */
+} tfr_resize_mode;
+
+/*
+ * Resizes src into dst (w x h, same channels). Each axis is area-averaged
+ * when shrinking and bilinear (half-pixel centers) when growing.
+ */
+tfr_status tfr_image_resize(const tfr_image *src, int w, int h, tfr_resize_mode mode,
+                            tfr_image *dst, tfr_error *err);
+
+/* Mirrors left-right in place. */
+void tfr_image_flip_h(tfr_image *im);
+
+/* Applies EXIF orientation 1..8 (src and dst must differ). */
+tfr_status tfr_image_orient(const tfr_image *src, int orientation, tfr_image *dst,
+                            tfr_error *err);
+
+/*
+ * Encodes as JPEG (quality 1..100; 4:2:0 chroma for RGB below quality 90,
+ * else 4:4:4; grayscale for c == 1). *out is malloc'd, caller frees.
+ */
+tfr_status tfr_image_encode_jpeg(tfr_image_ctx *ctx, const tfr_image *im, int quality,
+                                 uint8_t **out, size_t *len, tfr_error *err);
+
+typedef enum tfr_normalize {
+    TFR_NORM_NONE = 0,   /* float values 0..255 */
+    TFR_NORM_RESCALE,    /* x / 255 */
+    TFR_NORM_SAMPLEWISE  /* (x - mean) / (std + 1e-6) over the whole image (Keras) */
+} tfr_normalize;
+
+/* Writes w*h*c floats (HWC) from im into out. */
+void tfr_image_to_float(const tfr_image *im, tfr_normalize n, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

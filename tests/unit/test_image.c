@@ -1,0 +1,308 @@
+/*
+ * tests/unit/test_image.c - decoding every awkward JPEG/PNG variant against
+ * images built here with known pixels (TurboJPEG and libpng as independent
+ * encoders), EXIF orientation, DCT scaling, resize/flip/normalize math.
+ */
+#include <math.h>
+#include <png.h>
+#include <stdlib.h>
+#include <string.h>
+#include <turbojpeg.h>
+
+#include "testutil.h"
+#include "tfrecord/image.h"
+
+static tfr_image_ctx *ctx;
+
+static uint8_t *tj_encode(const uint8_t *px, int w, int h, int pf, int samp, int q, int flags,
+                          size_t *len)
+{
+    tjhandle t = tjInitCompress();
+    unsigned char *buf = NULL;
+    unsigned long n = 0;
+    if (tjCompress2(t, px, w, 0, h, pf, &buf, &n, samp, q, flags) != 0)
+        FAILF("tjCompress2: %s", tjGetErrorStr2(t));
+    tjDestroy(t);
+    uint8_t *out = malloc(n);
+    memcpy(out, buf, n);
+    tjFree(buf);
+    *len = n;
+    return out;
+}
+
+static int max_diff(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    int m = 0;
+    for (size_t i = 0; i < n; i++) {
+        int d = abs((int)a[i] - (int)b[i]);
+        if (d > m)
+            m = d;
+    }
+    return m;
+}
+
+static uint8_t *gradient(int w, int h)
+{
+    uint8_t *p = malloc((size_t)w * h * 3);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            uint8_t *q = p + ((size_t)y * w + x) * 3;
+            q[0] = (uint8_t)(x * 255 / (w - 1));
+            q[1] = (uint8_t)(y * 255 / (h - 1));
+            q[2] = 128;
+        }
+    return p;
+}
+
+static void test_jpeg_variants(void)
+{
+    tfr_error err;
+    tfr_image im = {0};
+    tfr_image_info info;
+    int w = 64, h = 48;
+    uint8_t *ref = gradient(w, h);
+    size_t n;
+    /* baseline RGB */
+    uint8_t *j = tj_encode(ref, w, h, TJPF_RGB, TJSAMP_444, 98, 0, &n);
+    EXPECT_OK(tfr_image_decode(ctx, j, n, NULL, &im, &info, &err), &err);
+    EXPECT(im.w == w && im.h == h && im.c == 3);
+    EXPECT(max_diff(im.px, ref, (size_t)w * h * 3) <= 6);
+    EXPECT(!info.progressive && info.components == 3 && info.orientation == 1);
+    free(j);
+    /* progressive */
+    j = tj_encode(ref, w, h, TJPF_RGB, TJSAMP_420, 95, TJFLAG_PROGRESSIVE, &n);
+    EXPECT_OK(tfr_image_decode(ctx, j, n, NULL, &im, &info, &err), &err);
+    EXPECT(info.progressive);
+    EXPECT(max_diff(im.px, ref, (size_t)w * h * 3) <= 12);
+    /* truncated at any byte past the header: an error, never gray padding */
+    int said_truncated = 0;
+    for (size_t k = 3; k + 2 < n; k++) {
+        tfr_status s = tfr_image_decode(ctx, j, k, NULL, &im, &info, &err);
+        if (s != TFR_ERR_CORRUPT) {
+            FAILF("JPEG cut at %zu of %zu: %s", k, n, tfr_status_str(s));
+            break;
+        }
+        said_truncated += strstr(err.msg, "truncated") != NULL;
+    }
+    EXPECT(said_truncated > 0);
+    free(j);
+
+    /* grayscale JPEG -> RGB with R=G=B, or 1 channel */
+    uint8_t *g = malloc((size_t)w * h);
+    for (int i = 0; i < w * h; i++)
+        g[i] = (uint8_t)(i % w * 4);
+    j = tj_encode(g, w, h, TJPF_GRAY, TJSAMP_GRAY, 98, 0, &n);
+    EXPECT_OK(tfr_image_decode(ctx, j, n, NULL, &im, &info, &err), &err);
+    EXPECT(im.c == 3 && info.components == 1);
+    int gray_ok = 1;
+    for (int i = 0; i < w * h; i++)
+        if (im.px[i * 3] != im.px[i * 3 + 1] || im.px[i * 3] != im.px[i * 3 + 2] ||
+            abs(im.px[i * 3] - g[i]) > 4)
+            gray_ok = 0;
+    EXPECT(gray_ok);
+    tfr_decode_opts o;
+    tfr_decode_opts_init(&o);
+    o.channels = 1;
+    EXPECT_OK(tfr_image_decode(ctx, j, n, &o, &im, &info, &err), &err);
+    EXPECT(im.c == 1 && max_diff(im.px, g, (size_t)w * h) <= 4);
+    free(j);
+    free(g);
+
+    /* CMYK (YCCK, Adobe marker, inverted values as Photoshop writes them) */
+    uint8_t *cmyk = malloc((size_t)w * h * 4);
+    for (int i = 0; i < w * h; i++) {
+        cmyk[i * 4 + 0] = ref[i * 3 + 0]; /* inverted C == R when K' = 255 */
+        cmyk[i * 4 + 1] = ref[i * 3 + 1];
+        cmyk[i * 4 + 2] = ref[i * 3 + 2];
+        cmyk[i * 4 + 3] = 255;
+    }
+    j = tj_encode(cmyk, w, h, TJPF_CMYK, TJSAMP_444, 98, 0, &n);
+    EXPECT(memmem(j, n, "Adobe", 5) != NULL);
+    EXPECT_OK(tfr_image_decode(ctx, j, n, NULL, &im, &info, &err), &err);
+    EXPECT(info.cmyk && info.components == 4 && im.c == 3);
+    EXPECT(max_diff(im.px, ref, (size_t)w * h * 3) <= 8);
+    free(j);
+    free(cmyk);
+
+    /* DCT scaling: 800x600 to at least 100x100 decodes at 2/8 = 200x150 */
+    uint8_t *big = gradient(800, 600);
+    j = tj_encode(big, 800, 600, TJPF_RGB, TJSAMP_420, 90, 0, &n);
+    o.channels = 3;
+    o.min_w = 100;
+    o.min_h = 100;
+    EXPECT_OK(tfr_image_decode(ctx, j, n, &o, &im, &info, &err), &err);
+    EXPECT_EQ_I(im.w, 200);
+    EXPECT_EQ_I(im.h, 150);
+    EXPECT(info.width == 800 && info.height == 600);
+    free(j);
+    free(big);
+    free(ref);
+    tfr_image_free(&im);
+}
+
+/* Inserts an APP1 Exif segment with the given orientation after SOI. */
+static uint8_t *with_exif(const uint8_t *j, size_t n, int orientation, size_t *outn)
+{
+    uint8_t app1[] = {0xff, 0xe1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0,
+                      'M', 'M', 0, 42, 0, 0, 0, 8,          /* TIFF header, IFD at 8 */
+                      0, 1,                                   /* 1 entry */
+                      0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, (uint8_t)orientation, 0, 0,
+                      0, 0, 0, 0};                            /* next IFD */
+    *outn = n + sizeof app1;
+    uint8_t *o = malloc(*outn);
+    memcpy(o, j, 2);
+    memcpy(o + 2, app1, sizeof app1);
+    memcpy(o + 2 + sizeof app1, j + 2, n - 2);
+    return o;
+}
+
+static void test_exif(void)
+{
+    tfr_error err;
+    tfr_image im = {0};
+    tfr_image_info info;
+    /* 32x16: left half red, right half blue */
+    int w = 32, h = 16;
+    uint8_t *p = calloc((size_t)w * h * 3, 1);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            p[(y * w + x) * 3 + (x < w / 2 ? 0 : 2)] = 255;
+    size_t n, en;
+    uint8_t *j = tj_encode(p, w, h, TJPF_RGB, TJSAMP_444, 98, 0, &n);
+    uint8_t *e = with_exif(j, n, 6, &en); /* rotate 90 CW to display */
+    EXPECT_OK(tfr_image_decode(ctx, e, en, NULL, &im, &info, &err), &err);
+    EXPECT_EQ_I(info.orientation, 6);
+    EXPECT(im.w == 16 && im.h == 32);
+    /* after 90 CW the left (red) half is on top */
+    EXPECT(im.px[(2 * 16 + 8) * 3 + 0] > 200 && im.px[(2 * 16 + 8) * 3 + 2] < 60);
+    EXPECT(im.px[(29 * 16 + 8) * 3 + 2] > 200 && im.px[(29 * 16 + 8) * 3 + 0] < 60);
+    free(e);
+    e = with_exif(j, n, 3, &en); /* 180: red goes right */
+    EXPECT_OK(tfr_image_decode(ctx, e, en, NULL, &im, &info, &err), &err);
+    EXPECT(im.w == 32 && im.h == 16 && im.px[(8 * 32 + 28) * 3] > 200);
+    free(e);
+    free(j);
+    free(p);
+    tfr_image_free(&im);
+}
+
+static void test_png(void)
+{
+    tfr_error err;
+    tfr_image im = {0};
+    tfr_image_info info;
+    int w = 7, h = 5;
+    uint8_t rgba[7 * 5 * 4];
+    for (int i = 0; i < w * h; i++) {
+        rgba[i * 4 + 0] = (uint8_t)(i * 7);
+        rgba[i * 4 + 1] = (uint8_t)(255 - i);
+        rgba[i * 4 + 2] = (uint8_t)(i * 3);
+        rgba[i * 4 + 3] = 255;
+    }
+    png_image pi;
+    memset(&pi, 0, sizeof pi);
+    pi.version = PNG_IMAGE_VERSION;
+    pi.width = (png_uint_32)w;
+    pi.height = (png_uint_32)h;
+    pi.format = PNG_FORMAT_RGBA;
+    png_alloc_size_t n = 0;
+    EXPECT(png_image_write_to_memory(&pi, NULL, &n, 0, rgba, 0, NULL));
+    uint8_t *buf = malloc(n);
+    EXPECT(png_image_write_to_memory(&pi, buf, &n, 0, rgba, 0, NULL));
+    EXPECT_OK(tfr_image_decode(ctx, buf, n, NULL, &im, &info, &err), &err);
+    EXPECT(info.format == TFR_IMG_PNG && im.w == w && im.h == h && im.c == 3);
+    int exact = 1;
+    for (int i = 0; i < w * h; i++)
+        for (int k = 0; k < 3; k++)
+            if (im.px[i * 3 + k] != rgba[i * 4 + k])
+                exact = 0;
+    EXPECT(exact);
+    /* truncated PNG */
+    EXPECT_STATUS(tfr_image_decode(ctx, buf, n - 20, NULL, &im, &info, &err), TFR_ERR_CORRUPT);
+    free(buf);
+    /* not images */
+    EXPECT_STATUS(tfr_image_decode(ctx, (const uint8_t *)"hello, world", 12, NULL, &im, &info, &err),
+                  TFR_ERR_FORMAT);
+    EXPECT_STATUS(tfr_image_decode(ctx, (const uint8_t *)"", 0, NULL, &im, &info, &err),
+                  TFR_ERR_FORMAT);
+    EXPECT_CONTAINS(err.msg, "empty");
+    EXPECT_STATUS(tfr_image_decode(ctx, (const uint8_t *)"GIF89a....", 10, NULL, &im, &info, &err),
+                  TFR_ERR_FORMAT);
+    tfr_image_free(&im);
+}
+
+static void test_resize(void)
+{
+    tfr_error err;
+    tfr_image a = {0}, b = {0};
+    /* 4x2 gray -> 2x1: exact 2x2 block means */
+    tfr_image_alloc(&a, 4, 2, 1, &err);
+    uint8_t v[8] = {0, 10, 20, 30, 40, 50, 60, 70};
+    memcpy(a.px, v, 8);
+    EXPECT_OK(tfr_image_resize(&a, 2, 1, TFR_RESIZE_STRETCH, &b, &err), &err);
+    EXPECT(b.px[0] == 25 && b.px[1] == 45);
+    /* 3 -> 2 area: [0,1.5) and [1.5,3) of 0,30,60 -> 10, 50 */
+    tfr_image_alloc(&a, 3, 1, 1, &err);
+    a.px[0] = 0; a.px[1] = 30; a.px[2] = 60;
+    EXPECT_OK(tfr_image_resize(&a, 2, 1, TFR_RESIZE_STRETCH, &b, &err), &err);
+    EXPECT(b.px[0] == 10 && b.px[1] == 50);
+    /* 2 -> 4 bilinear, half-pixel centers: 0,100 -> 0,25,75,100 */
+    tfr_image_alloc(&a, 2, 1, 1, &err);
+    a.px[0] = 0; a.px[1] = 100;
+    EXPECT_OK(tfr_image_resize(&a, 4, 1, TFR_RESIZE_STRETCH, &b, &err), &err);
+    EXPECT(b.px[0] == 0 && b.px[1] == 25 && b.px[2] == 75 && b.px[3] == 100);
+    /* constant stays constant at any size */
+    tfr_image_alloc(&a, 37, 23, 3, &err);
+    memset(a.px, 77, 37 * 23 * 3);
+    EXPECT_OK(tfr_image_resize(&a, 224, 224, TFR_RESIZE_CROP, &b, &err), &err);
+    int cst = 1;
+    for (int i = 0; i < 224 * 224 * 3; i++)
+        if (b.px[i] != 77)
+            cst = 0;
+    EXPECT(cst);
+    /* pad: 40x20 into 20x20 -> a 20x10 band centered, zeros above and below */
+    tfr_image_alloc(&a, 40, 20, 1, &err);
+    memset(a.px, 200, 800);
+    EXPECT_OK(tfr_image_resize(&a, 20, 20, TFR_RESIZE_PAD, &b, &err), &err);
+    EXPECT(b.px[0] == 0 && b.px[4 * 20 + 3] == 0 && b.px[5 * 20 + 3] == 200 &&
+           b.px[14 * 20 + 19] == 200 && b.px[15 * 20] == 0);
+    /* crop: 40x20 (left half 0, right half 200) into 10x10 takes the middle */
+    for (int y = 0; y < 20; y++)
+        for (int x = 0; x < 40; x++)
+            a.px[y * 40 + x] = x < 20 ? 0 : 200;
+    EXPECT_OK(tfr_image_resize(&a, 10, 10, TFR_RESIZE_CROP, &b, &err), &err);
+    EXPECT(b.px[0] == 0 && b.px[9] == 200 && b.px[4] == 0 && b.px[5] == 200);
+    /* flip */
+    tfr_image_alloc(&a, 3, 1, 3, &err);
+    for (int i = 0; i < 9; i++)
+        a.px[i] = (uint8_t)i;
+    tfr_image_flip_h(&a);
+    static const uint8_t fl[9] = {6, 7, 8, 3, 4, 5, 0, 1, 2};
+    EXPECT(!memcmp(a.px, fl, 9));
+    /* normalize */
+    float f[9];
+    tfr_image_to_float(&a, TFR_NORM_RESCALE, f);
+    EXPECT(fabsf(f[0] - 6 / 255.0f) < 1e-7f);
+    tfr_image_to_float(&a, TFR_NORM_SAMPLEWISE, f);
+    double s = 0, sq = 0;
+    for (int i = 0; i < 9; i++) {
+        s += f[i];
+        sq += f[i] * f[i];
+    }
+    EXPECT(fabs(s / 9) < 1e-6 && fabs(sq / 9 - 1) < 1e-4);
+    tfr_image_free(&a);
+    tfr_image_free(&b);
+}
+
+int main(void)
+{
+    tfr_error err;
+    if (tfr_image_ctx_new(&ctx, &err))
+        return 1;
+    test_jpeg_variants();
+    test_exif();
+    test_png();
+    test_resize();
+    tfr_image_ctx_free(ctx);
+    return test_failures() ? 1 : 0;
+}
