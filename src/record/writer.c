@@ -48,6 +48,7 @@ struct tfr_record_writer {
     tfr_status      sticky;
     tfr_error       sticky_err;
     uint64_t        count, ubytes, fbytes;
+    uint32_t        fcrc;  /* CRC-32C of the bytes written to the file */
 
     /* staging of uncompressed bytes (both modes) */
     uint8_t *stage;
@@ -140,6 +141,7 @@ static tfr_status out_write(tfr_record_writer *w, const void *p, size_t n)
         return set_sticky(w, tfr_fail_errno(&w->sticky_err, TFR_ERR_IO,
                                             w->path, "write"));
     w->fbytes += n;
+    w->fcrc = tfr_crc32c_extend(w->fcrc, p, n);
     return TFR_OK;
 }
 
@@ -501,7 +503,7 @@ static tfr_status finish_stream(tfr_record_writer *w)
     return out_write(w, t, w->o.compression == TFR_COMPRESS_GZIP ? 8 : 4);
 }
 
-tfr_status tfr_record_writer_close(tfr_record_writer *w, uint64_t *file_bytes,
+tfr_status tfr_record_writer_close(tfr_record_writer *w, tfr_writer_result *res,
                                    tfr_error *err)
 {
     if (!w)
@@ -526,8 +528,12 @@ tfr_status tfr_record_writer_close(tfr_record_writer *w, uint64_t *file_bytes,
     }
     if (st)
         fail_sticky(w, err);
-    else if (file_bytes)
-        *file_bytes = w->fbytes;
+    else if (res) {
+        res->records = w->count;
+        res->bytes = w->ubytes;
+        res->file_bytes = w->fbytes;
+        res->file_crc32c = w->fcrc;
+    }
     if (w->fd >= 0) {
         close(w->fd);
         unlink(w->tmp_path);

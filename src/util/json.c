@@ -365,3 +365,38 @@ double tfr_json_get_num(const tfr_json *j, const char *key, double dflt)
     const tfr_json *v = tfr_json_get(j, key);
     return v && v->type == TFR_JSON_NUMBER ? v->num : dflt;
 }
+
+void tfr_json_write(FILE *f, const tfr_json *j)
+{
+    if (!j) {
+        fputs("null", f);
+        return;
+    }
+    switch (j->type) {
+    case TFR_JSON_NULL: fputs("null", f); break;
+    case TFR_JSON_BOOL: fputs(j->boolean ? "true" : "false", f); break;
+    case TFR_JSON_NUMBER:
+        if (j->num == (double)(long long)j->num && j->num < 9e15 && j->num > -9e15)
+            fprintf(f, "%lld", (long long)j->num);
+        else
+            fprintf(f, "%.17g", j->num);
+        break;
+    case TFR_JSON_STRING: tfr_json_str(f, j->str); break;
+    case TFR_JSON_ARRAY:
+    case TFR_JSON_OBJECT: {
+        int obj = j->type == TFR_JSON_OBJECT;
+        fputc(obj ? '{' : '[', f);
+        for (const tfr_json *c = j->child; c; c = c->next) {
+            if (c != j->child)
+                fputs(", ", f);
+            if (obj) {
+                tfr_json_str(f, c->key);
+                fputs(": ", f);
+            }
+            tfr_json_write(f, c);
+        }
+        fputc(obj ? '}' : ']', f);
+        break;
+    }
+    }
+}

@@ -140,3 +140,9 @@ tfr_status tfr_paths_expand(const char *const *args, int nargs, char ***files,
     *nfiles = l.n;
     return TFR_OK;
 }
+
+int tfr_path_join(char *out, size_t n, const char *a, const char *b, const char *c)
+{
+    int k = snprintf(out, n, "%s%s%s%s", a, b && *b ? "/" : "", b ? b : "", c ? c : "");
+    return k < 0 || (size_t)k >= n ? -1 : 0;
+}

@@ -109,13 +109,20 @@ uint64_t tfr_record_writer_bytes(const tfr_record_writer *w);
 /* Compressed bytes on disk so far (all of it after close has finished). */
 uint64_t tfr_record_writer_file_bytes(const tfr_record_writer *w);
 
+/* What close() reports about the finished file. */
+typedef struct tfr_writer_result {
+    uint64_t records;
+    uint64_t bytes;       /* uncompressed (framed) bytes */
+    uint64_t file_bytes;  /* size on disk */
+    uint32_t file_crc32c; /* CRC-32C of the bytes on disk */
+} tfr_writer_result;
+
 /*
  * Finishes the stream, fsyncs and renames into place. Frees w in every case;
  * w may be NULL. On failure the temporary file is removed, so nothing named
- * path is left behind. When file_bytes is not NULL it receives the final
- * size of the file.
+ * path is left behind. res may be NULL.
  */
-tfr_status tfr_record_writer_close(tfr_record_writer *w, uint64_t *file_bytes,
+tfr_status tfr_record_writer_close(tfr_record_writer *w, tfr_writer_result *res,
                                    tfr_error *err);
 
 /* Discards the writer and its temporary file. w may be NULL. */

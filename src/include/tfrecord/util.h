@@ -63,6 +63,8 @@ void       tfr_json_free(tfr_json *j);
 const tfr_json *tfr_json_get(const tfr_json *j, const char *key);
 const char     *tfr_json_get_str(const tfr_json *j, const char *key); /* NULL if not a string */
 double          tfr_json_get_num(const tfr_json *j, const char *key, double dflt);
+/* Writes j as compact JSON. */
+void            tfr_json_write(FILE *f, const tfr_json *j);
 
 /* ---- progress bar ------------------------------------------------------- */
 
@@ -90,6 +92,9 @@ void          tfr_progress_finish(tfr_progress *p);              /* frees */
 tfr_status tfr_paths_expand(const char *const *args, int nargs, char ***files,
                             size_t *nfiles, tfr_error *err);
 void       tfr_paths_free(char **files, size_t n);
+
+/* out = a "/" b c (b and c may be NULL); -1 when it does not fit in n. */
+int tfr_path_join(char *out, size_t n, const char *a, const char *b, const char *c);
 
 /* Monotonic seconds. */
 double tfr_now(void);

@@ -1,0 +1,523 @@
+/*
+ * dataset/scan.c - walk a class-per-directory tree (or a flat folder with a
+ * labels file) into a sorted list of images, classes and skipped files.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dataset/dataset_impl.h"
+#include "tfrecord/util.h"
+
+typedef struct vec {
+    void  *v;
+    size_t n, cap, elem;
+} vec;
+
+static void *vec_push(vec *a)
+{
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 64;
+        void *p = realloc(a->v, cap * a->elem);
+        if (!p)
+            return NULL;
+        a->v = p;
+        a->cap = cap;
+    }
+    void *slot = (char *)a->v + a->n * a->elem;
+    memset(slot, 0, a->elem);
+    a->n++;
+    return slot;
+}
+
+typedef struct dirid {
+    dev_t dev;
+    ino_t ino;
+} dirid;
+
+typedef struct walker {
+    vec         files;    /* tfr_scan_item, cls/split filled by caller */
+    vec         skipped;  /* tfr_skip */
+    vec         seen;     /* dirid of every directory entered */
+    uint64_t    hidden;
+    tfr_error  *err;
+    const char *root;
+} walker;
+
+static int add_skip(walker *w, const char *path, const char *reason)
+{
+    tfr_skip *s = vec_push(&w->skipped);
+    if (!s)
+        return -1;
+    s->path = strdup(path);
+    s->reason = strdup(reason);
+    return s->path && s->reason ? 0 : -1;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted names in dir (no . and ..); NULL + errno on failure. */
+static char **list_dir(const char *dir, size_t *n)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return NULL;
+    vec v = {.elem = sizeof(char *)};
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char **slot = vec_push(&v);
+        if (!slot || !(*slot = strdup(e->d_name))) {
+            closedir(d);
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    closedir(d);
+    qsort(v.v, v.n, sizeof(char *), name_cmp);
+    *n = v.n;
+    if (!v.v)
+        v.v = calloc(1, sizeof(char *));
+    return v.v;
+}
+
+static void free_list(char **l, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(l[i]);
+    free(l);
+}
+
+/* 1 if this directory was entered before (a loop or a second link to it). */
+static int seen_dir(walker *w, const struct stat *sb)
+{
+    dirid *d = w->seen.v;
+    for (size_t i = 0; i < w->seen.n; i++)
+        if (d[i].dev == sb->st_dev && d[i].ino == sb->st_ino)
+            return 1;
+    dirid *slot = vec_push(&w->seen);
+    if (slot) {
+        slot->dev = sb->st_dev;
+        slot->ino = sb->st_ino;
+    }
+    return 0;
+}
+
+/* Classifies one regular file by its first bytes; adds it as an item or a skip. */
+static tfr_status take_file(walker *w, const char *path, const char *rel, const struct stat *sb,
+                            int cls)
+{
+    unsigned char head[8];
+    ssize_t k = -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        k = read(fd, head, sizeof head);
+        close(fd);
+    }
+    const char *reason = NULL;
+    char buf[300];
+    if (k < 0) {
+        snprintf(buf, sizeof buf, "unreadable: %s", strerror(errno));
+        reason = buf;
+    } else if (k == 0) {
+        reason = "empty file (0 bytes)";
+    } else if (tfr_image_format_of(head, (size_t)k) == TFR_IMG_UNKNOWN) {
+        reason = "not a JPEG or PNG image (by content)";
+    }
+    if (reason)
+        return add_skip(w, path, reason) ? tfr_fail(w->err, TFR_ERR_NOMEM, NULL, "out of memory")
+                                         : TFR_OK;
+    tfr_scan_item *it = vec_push(&w->files);
+    if (!it)
+        return tfr_fail(w->err, TFR_ERR_NOMEM, NULL, "out of memory");
+    it->path = strdup(path);
+    it->rel = strdup(rel);
+    it->cls = cls;
+    it->size = (uint64_t)sb->st_size;
+    it->mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
+    if (!it->path || !it->rel)
+        return tfr_fail(w->err, TFR_ERR_NOMEM, NULL, "out of memory");
+    return TFR_OK;
+}
+
+/* Walks dir recursively; every image found gets class cls. */
+static tfr_status walk(walker *w, const char *dir, const char *rel, int cls, int depth)
+{
+    if (depth > 64)
+        return add_skip(w, dir, "folder nesting deeper than 64 levels") ? TFR_ERR_NOMEM : TFR_OK;
+    size_t n;
+    char **names = list_dir(dir, &n);
+    if (!names)
+        return add_skip(w, dir, strerror(errno)) ? TFR_ERR_NOMEM : TFR_OK;
+    tfr_status st = TFR_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        if (names[i][0] == '.') {
+            w->hidden++;
+            continue;
+        }
+        char path[4096], r[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        snprintf(r, sizeof r, "%s%s%s", rel, *rel ? "/" : "", names[i]);
+        struct stat sb;
+        if (stat(path, &sb) != 0) {
+            struct stat lsb;
+            const char *why = lstat(path, &lsb) == 0 && S_ISLNK(lsb.st_mode)
+                                  ? "broken symbolic link" : strerror(errno);
+            if (add_skip(w, path, why))
+                st = TFR_ERR_NOMEM;
+            continue;
+        }
+        if (S_ISDIR(sb.st_mode)) {
+            if (seen_dir(w, &sb)) {
+                if (add_skip(w, path, "folder already scanned (symbolic link loop or second link)"))
+                    st = TFR_ERR_NOMEM;
+                continue;
+            }
+            st = walk(w, path, r, cls, depth + 1);
+        } else if (S_ISREG(sb.st_mode)) {
+            st = take_file(w, path, r, &sb, cls);
+        }
+    }
+    free_list(names, n);
+    return st;
+}
+
+/* ---- labels file (Tiny ImageNet val_annotations.txt style) ------------- */
+
+typedef struct label_map {
+    char  **file, **cls;
+    size_t  n;
+} label_map;
+
+static tfr_status load_labels(const char *path, label_map *m, tfr_error *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return tfr_fail_errno(err, TFR_ERR_IO, path, "cannot open labels file");
+    vec fv = {.elem = sizeof(char *)}, cv = {.elem = sizeof(char *)};
+    char line[8192];
+    long ln = 0;
+    while (fgets(line, sizeof line, f)) {
+        ln++;
+        char *save, *a = strtok_r(line, " \t\r\n,", &save);
+        if (!a || a[0] == '#')
+            continue;
+        char *b = strtok_r(NULL, " \t\r\n,", &save);
+        if (!b) {
+            fclose(f);
+            return tfr_fail(err, TFR_ERR_FORMAT, path,
+                            "line %ld: expected 'FILE CLASS' (whitespace or comma separated)", ln);
+        }
+        char **x = vec_push(&fv), **y = vec_push(&cv);
+        if (!x || !y || !(*x = strdup(a)) || !(*y = strdup(b))) {
+            fclose(f);
+            return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+        }
+    }
+    fclose(f);
+    m->file = fv.v;
+    m->cls = cv.v;
+    m->n = fv.n;
+    return TFR_OK;
+}
+
+static const char *lm_find(const label_map *m, const char *base)
+{
+    for (size_t i = m->n; i-- > 0;)
+        if (!strcmp(m->file[i], base))
+            return m->cls[i];
+    return NULL;
+}
+
+static void lm_free(label_map *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->file[i]);
+        free(m->cls[i]);
+    }
+    free(m->file);
+    free(m->cls);
+}
+
+/* ---- the scan ------------------------------------------------------------ */
+
+static int split_index(tfr_scan *s, const char *name)
+{
+    for (int i = 0; i < s->nsplits; i++)
+        if (!strcmp(s->split_names[i], name))
+            return i;
+    if (s->nsplits == TFR_MAX_SPLITS)
+        return -1;
+    snprintf(s->split_names[s->nsplits], 32, "%s", name);
+    return s->nsplits++;
+}
+
+/*
+ * "NAME=PATH" names a split when NAME is a short word without '/' and the
+ * whole string is not itself an existing path. Fills name (32 bytes).
+ */
+static int split_prefix(const char *arg, char *name)
+{
+    const char *eq = strchr(arg, '=');
+    struct stat sb;
+    if (!eq || eq == arg || eq - arg >= 32 || stat(arg, &sb) == 0)
+        return 0;
+    for (const char *p = arg; p < eq; p++)
+        if (*p == '/')
+            return 0;
+    snprintf(name, 32, "%.*s", (int)(eq - arg), arg);
+    return 1;
+}
+
+double tfr_split_hash(const char *rel)
+{
+    uint64_t h = tfr_mix64(tfr_fnv1a(TFR_FNV_INIT, rel, strlen(rel)));
+    return (double)(h >> 11) * (100.0 / 9007199254740992.0); /* 53 bits -> [0,100) */
+}
+
+/* class names found per root before labels are known: index into a name list */
+static int class_id(vec *names, const char *name)
+{
+    char **v = names->v;
+    for (size_t i = 0; i < names->n; i++)
+        if (!strcmp(v[i], name))
+            return (int)i;
+    char **slot = vec_push(names);
+    if (!slot || !(*slot = strdup(name)))
+        return -1;
+    return (int)(names->n - 1);
+}
+
+tfr_status tfr_scan_run(const tfr_write_opts *o, tfr_scan *s, tfr_error *err)
+{
+    memset(s, 0, sizeof *s);
+    walker w = {.files = {.elem = sizeof(tfr_scan_item)},
+                .skipped = {.elem = sizeof(tfr_skip)},
+                .seen = {.elem = sizeof(dirid)},
+                .err = err};
+    vec names = {.elem = sizeof(char *)};
+    vec item_split = {.elem = sizeof(int)}; /* explicit split per item, -1 = hash */
+    tfr_status st = TFR_OK;
+    label_map lm = {0};
+    const char *lm_split = NULL;
+    char lm_split_buf[32];
+    if (o->labels_from) {
+        const char *file = o->labels_from;
+        if (split_prefix(o->labels_from, lm_split_buf)) {
+            lm_split = lm_split_buf;
+            file = strchr(o->labels_from, '=') + 1;
+        }
+        if ((st = load_labels(file, &lm, err)))
+            goto done;
+    }
+    /* hash splits apply to roots without an explicit split */
+    double hash_total = 0;
+    for (int i = 0; i < o->nsplits; i++)
+        hash_total += o->splits[i].percent;
+    for (int i = 0; i < o->nsplits; i++)
+        if (o->splits[i].percent > 0)
+            split_index(s, o->splits[i].name);
+
+    for (int r = 0; r < o->nroots; r++) {
+        const char *root = o->roots[r], *split = NULL;
+        char splitname[32];
+        struct stat sb;
+        if (split_prefix(root, splitname)) {
+            split = splitname;
+            root = strchr(root, '=') + 1;
+        }
+        if (stat(root, &sb) != 0) {
+            st = tfr_fail_errno(err, TFR_ERR_IO, root, "dataset root");
+            goto done;
+        }
+        if (!S_ISDIR(sb.st_mode)) {
+            st = tfr_fail(err, TFR_ERR_ARG, root, "dataset root is not a directory");
+            goto done;
+        }
+        int sidx = -1;
+        if (split && (sidx = split_index(s, split)) < 0) {
+            st = tfr_fail(err, TFR_ERR_ARG, NULL, "too many splits (at most %d)", TFR_MAX_SPLITS);
+            goto done;
+        }
+        size_t first = w.files.n;
+        w.root = root;
+        seen_dir(&w, &sb);
+        int use_labels = lm.n && (!lm_split || (split && !strcmp(split, lm_split)));
+        if (use_labels) {
+            if ((st = walk(&w, root, "", -1, 0)))
+                goto done;
+            /* class from the labels file, by base name */
+            tfr_scan_item *it = w.files.v;
+            size_t keep = first;
+            for (size_t i = first; i < w.files.n; i++) {
+                const char *base = strrchr(it[i].rel, '/');
+                base = base ? base + 1 : it[i].rel;
+                const char *cls = lm_find(&lm, base);
+                if (!cls) {
+                    add_skip(&w, it[i].path, "not listed in the labels file");
+                    free(it[i].path);
+                    free(it[i].rel);
+                    continue;
+                }
+                it[i].cls = class_id(&names, cls);
+                it[keep++] = it[i];
+            }
+            w.files.n = keep;
+        } else {
+            size_t n;
+            char **entries = list_dir(root, &n);
+            if (!entries) {
+                st = tfr_fail_errno(err, TFR_ERR_IO, root, "cannot list");
+                goto done;
+            }
+            int nclass_dirs = 0;
+            for (size_t i = 0; i < n && !st; i++) {
+                char path[4096];
+                snprintf(path, sizeof path, "%s/%s", root, entries[i]);
+                if (entries[i][0] == '.') {
+                    w.hidden++;
+                    continue;
+                }
+                struct stat cb;
+                if (stat(path, &cb) != 0) {
+                    add_skip(&w, path, "broken symbolic link or unreadable");
+                    continue;
+                }
+                if (S_ISDIR(cb.st_mode)) {
+                    nclass_dirs++;
+                    int cid = class_id(&names, entries[i]);
+                    if (seen_dir(&w, &cb))
+                        continue;
+                    size_t before = w.files.n;
+                    st = walk(&w, path, entries[i], cid, 1);
+                    if (!st && w.files.n == before)
+                        tfr_log(TFR_LOG_WARN, "class '%s' in %s has no images", entries[i], root);
+                } else if (S_ISREG(cb.st_mode)) {
+                    add_skip(&w, path, "not inside a class folder");
+                }
+            }
+            free_list(entries, n);
+            if (st)
+                goto done;
+            if (nclass_dirs == 0) {
+                st = tfr_fail(err, TFR_ERR_ARG, root,
+                              "no class folders: expected ROOT/<class>/<image> "
+                              "(or give --labels-from FILE for a flat folder)");
+                goto done;
+            }
+        }
+        for (size_t i = first; i < w.files.n; i++) {
+            int *slot = vec_push(&item_split);
+            if (!slot) {
+                st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+                goto done;
+            }
+            *slot = sidx;
+        }
+    }
+
+    /* classes sorted by byte order, remap ids */
+    {
+        char **nm = names.v;
+        size_t nn = names.n;
+        int *remap = malloc((nn ? nn : 1) * sizeof *remap);
+        s->classes = malloc((nn ? nn : 1) * sizeof(char *));
+        if (!remap || !s->classes) {
+            free(remap);
+            st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+            goto done;
+        }
+        memcpy(s->classes, nm, nn * sizeof(char *));
+        qsort(s->classes, nn, sizeof(char *), name_cmp);
+        for (size_t i = 0; i < nn; i++) {
+            char **hit = bsearch(&nm[i], s->classes, nn, sizeof(char *), name_cmp);
+            remap[i] = (int)(hit - s->classes);
+        }
+        s->nclasses = (int)nn;
+        free(names.v);
+        names.v = NULL;
+        names.n = 0;
+        tfr_scan_item *it = w.files.v;
+        int *sp = item_split.v;
+        for (size_t i = 0; i < w.files.n; i++) {
+            it[i].cls = remap[it[i].cls];
+            if (sp[i] >= 0) {
+                it[i].split = sp[i];
+            } else if (hash_total <= 0) {
+                it[i].split = split_index(s, "train");
+            } else {
+                double h = tfr_split_hash(it[i].rel), acc = 0;
+                it[i].split = o->nsplits - 1;
+                for (int k = 0; k < o->nsplits; k++) {
+                    acc += o->splits[k].percent;
+                    if (h < acc) {
+                        it[i].split = k;
+                        break;
+                    }
+                }
+                it[i].split = split_index(s, o->splits[it[i].split].name);
+            }
+        }
+        free(remap);
+    }
+    s->items = w.files.v;
+    s->nitems = w.files.n;
+    w.files.v = NULL;
+    s->skipped = w.skipped.v;
+    s->nskipped = w.skipped.n;
+    w.skipped.v = NULL;
+    s->hidden = w.hidden;
+done:
+    lm_free(&lm);
+    free(item_split.v);
+    free(w.seen.v);
+    {
+        char **nm = names.v;
+        for (size_t i = 0; i < names.n; i++)
+            free(nm[i]);
+        free(names.v);
+    }
+    if (st) {
+        tfr_scan_item *it = w.files.v;
+        for (size_t i = 0; i < w.files.n; i++) {
+            free(it[i].path);
+            free(it[i].rel);
+        }
+        free(w.files.v);
+        tfr_skip *sk = w.skipped.v;
+        for (size_t i = 0; i < w.skipped.n; i++) {
+            free(sk[i].path);
+            free(sk[i].reason);
+        }
+        free(w.skipped.v);
+        tfr_scan_free(s);
+    }
+    return st;
+}
+
+void tfr_scan_free(tfr_scan *s)
+{
+    for (size_t i = 0; i < s->nitems; i++) {
+        free(s->items[i].path);
+        free(s->items[i].rel);
+    }
+    free(s->items);
+    for (int i = 0; i < s->nclasses; i++)
+        free(s->classes[i]);
+    free(s->classes);
+    for (size_t i = 0; i < s->nskipped; i++) {
+        free(s->skipped[i].path);
+        free(s->skipped[i].reason);
+    }
+    free(s->skipped);
+    memset(s, 0, sizeof *s);
+}

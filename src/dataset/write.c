@@ -1,0 +1,1033 @@
+/*
+ * dataset/write.c - tfrecord-write's engine: scan -> plan shards -> for
+ * each shard, windows of images processed on all threads (read, decode,
+ * resize, flip, encode one Example) -> records appended in order to a
+ * chunked GZIP writer that compresses on all threads.
+ *
+ * Determinism: the item order comes from the seed, shard boundaries from
+ * the counts, chunk boundaries from byte positions. Nothing depends on the
+ * thread count or on timing, so the shards are byte-identical on 1 or N
+ * threads.
+ *
+ * Atomicity: shards are written as NAME.incomplete (itself through a
+ * temporary) and renamed to NAME only after every shard of this run is
+ * finished; then labels.txt, then manifest.json. A killed run leaves only
+ * .incomplete / .tmp files, which the next run removes.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "dataset/dataset_impl.h"
+#include "tfrecord/example.h"
+#include "tfrecord/util.h"
+
+void tfr_write_opts_init(tfr_write_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->channels = 3;
+    o->resize = TFR_RESIZE_STRETCH;
+    o->layout = TFR_LAYOUT_JPEG;
+    o->quality = 95;
+    o->shard_bytes = 150ull * 1000 * 1000;
+    o->compression = TFR_COMPRESS_GZIP;
+    o->level = -1;
+    o->chunk_bytes = 1u << 20;
+    o->seed = 12345;
+    o->num_workers = 1;
+    o->progress = 1;
+}
+
+tfr_status tfr_parse_splits(const char *s, tfr_split_spec *out, int *n, tfr_error *err)
+{
+    *n = 0;
+    double total = 0;
+    const char *p = s;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        if (!eq || eq == p || eq - p >= 32 || *n == TFR_MAX_SPLITS)
+            return tfr_fail(err, TFR_ERR_ARG, NULL,
+                            "--split wants NAME=PERCENT,... (e.g. train=80,validation=10,test=10)");
+        tfr_split_spec *sp = &out[(*n)++];
+        memset(sp, 0, sizeof *sp);
+        snprintf(sp->name, sizeof sp->name, "%.*s", (int)(eq - p), p);
+        char *end;
+        sp->percent = strtod(eq + 1, &end);
+        if (end != p + len || sp->percent < 0)
+            return tfr_fail(err, TFR_ERR_ARG, NULL, "--split: bad percentage in '%.*s'", (int)len, p);
+        for (int i = 0; i < *n - 1; i++)
+            if (!strcmp(out[i].name, sp->name))
+                return tfr_fail(err, TFR_ERR_ARG, NULL, "--split: '%s' given twice", sp->name);
+        total += sp->percent;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    if (*n == 0 || fabs(total - 100) > 1e-6)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "--split percentages sum to %g, not 100", total);
+    return TFR_OK;
+}
+
+/* ---- plan -------------------------------------------------------------- */
+
+typedef struct witem {
+    uint32_t scan;   /* index into scan.items */
+    uint8_t  flip;
+} witem;
+
+typedef struct shard {
+    int     split;
+    int     index, count;   /* i of n within the split */
+    size_t  first, n;       /* range of the split's item order */
+    char    name[300];
+    int     mine;
+    tfr_writer_result res;
+} shard;
+
+typedef struct plan {
+    witem  *order[TFR_MAX_SPLITS];
+    size_t  norder[TFR_MAX_SPLITS];
+    shard  *shards;
+    size_t  nshards;
+} plan;
+
+static uint64_t splitmix(uint64_t *s)
+{
+    return tfr_mix64(*s += 0x9e3779b97f4a7c15ull);
+}
+
+static const char *ext_of(tfr_compression c)
+{
+    return c == TFR_COMPRESS_GZIP ? ".tfrecord.gz" : c == TFR_COMPRESS_ZLIB ? ".tfrecord.zlib"
+                                                                            : ".tfrecord";
+}
+
+/* Rough output bytes of one item, for automatic shard counts. */
+static double est_bytes(const tfr_write_opts *o, const tfr_scan_item *it)
+{
+    double px = (double)o->width * o->height * o->channels;
+    if (o->layout == TFR_LAYOUT_JPEG)
+        return o->width ? px * 0.25 + 200 : (double)it->size + 200;
+    double per = o->layout == TFR_LAYOUT_TENSOR ? 4 : 1;
+    if (o->width)
+        return px * per + 200;
+    return (double)it->size * 8 * per + 200; /* unknown size: JPEG ~ 1:8 */
+}
+
+static tfr_status make_plan(const tfr_write_opts *o, const tfr_scan *s, plan *pl, tfr_error *err)
+{
+    memset(pl, 0, sizeof *pl);
+    int copies = o->flip == TFR_FLIP_BOTH ? 2 : 1;
+    size_t cap = 0;
+    for (int sp = 0; sp < s->nsplits; sp++) {
+        size_t n = 0;
+        for (size_t i = 0; i < s->nitems; i++)
+            n += s->items[i].split == sp;
+        n *= (size_t)copies;
+        witem *v = malloc((n ? n : 1) * sizeof *v);
+        if (!v)
+            return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+        size_t k = 0;
+        for (size_t i = 0; i < s->nitems; i++) {
+            if (s->items[i].split != sp)
+                continue;
+            for (int c = 0; c < copies; c++) {
+                v[k].scan = (uint32_t)i;
+                if (o->flip == TFR_FLIP_BOTH)
+                    v[k].flip = (uint8_t)c;
+                else if (o->flip == TFR_FLIP_RANDOM) {
+                    uint64_t h = tfr_fnv1a(o->seed * 0x9e3779b97f4a7c15ull + 1, s->items[i].rel,
+                                           strlen(s->items[i].rel));
+                    v[k].flip = (uint8_t)(tfr_mix64(h) & 1);
+                } else
+                    v[k].flip = 0;
+                k++;
+            }
+        }
+        /* Fisher-Yates with a stream seeded by (seed, split name) */
+        uint64_t st = tfr_fnv1a(o->seed ^ 0x5eed5eed5eedull, s->split_names[sp],
+                                strlen(s->split_names[sp]));
+        for (size_t i = n; i > 1; i--) {
+            size_t j = (size_t)(splitmix(&st) % i);
+            witem t = v[i - 1];
+            v[i - 1] = v[j];
+            v[j] = t;
+        }
+        pl->order[sp] = v;
+        pl->norder[sp] = n;
+        if (n == 0)
+            continue;
+        int S = o->shards;
+        for (int q = 0; q < o->nsplits; q++)
+            if (!strcmp(o->splits[q].name, s->split_names[sp]) && o->splits[q].shards > 0)
+                S = o->splits[q].shards;
+        if (S <= 0) {
+            double tot = 0;
+            for (size_t i = 0; i < n; i++)
+                tot += est_bytes(o, &s->items[v[i].scan]);
+            S = (int)ceil(tot / (double)(o->shard_bytes ? o->shard_bytes : 150000000));
+            if (S < 1)
+                S = 1;
+        }
+        if ((size_t)S > n)
+            S = (int)n; /* never an empty shard */
+        if (S > 99999)
+            return tfr_fail(err, TFR_ERR_ARG, NULL, "%d shards is more than 99999", S);
+        shard *ns = realloc(pl->shards, (pl->nshards + (size_t)S) * sizeof *ns);
+        if (!ns)
+            return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+        pl->shards = ns;
+        cap += (size_t)S;
+        for (int k2 = 0; k2 < S; k2++) {
+            shard *sh = &pl->shards[pl->nshards];
+            memset(sh, 0, sizeof *sh);
+            sh->split = sp;
+            sh->index = k2;
+            sh->count = S;
+            sh->first = n * (size_t)k2 / (size_t)S;
+            sh->n = n * (size_t)(k2 + 1) / (size_t)S - sh->first;
+            snprintf(sh->name, sizeof sh->name, "%s-%05d-of-%05d%s", s->split_names[sp], k2, S,
+                     ext_of(o->compression));
+            sh->mine = (int)(pl->nshards % (size_t)o->num_workers) == o->worker_index;
+            pl->nshards++;
+        }
+    }
+    (void)cap;
+    return TFR_OK;
+}
+
+static void free_plan(plan *pl)
+{
+    for (int i = 0; i < TFR_MAX_SPLITS; i++)
+        free(pl->order[i]);
+    free(pl->shards);
+}
+
+/* ---- fingerprint ------------------------------------------------------- */
+
+static void fp_str(uint64_t *h, const char *s)
+{
+    *h = tfr_fnv1a(*h, s, strlen(s) + 1);
+}
+
+static void fp_num(uint64_t *h, double v)
+{
+    char b[64];
+    snprintf(b, sizeof b, "%.17g", v);
+    fp_str(h, b);
+}
+
+static uint64_t fingerprint(const tfr_write_opts *o, const tfr_scan *s)
+{
+    uint64_t h = TFR_FNV_INIT;
+    fp_str(&h, "tfrecord-write " TFR_VERSION);
+    fp_num(&h, o->layout); fp_num(&h, o->channels); fp_num(&h, o->width); fp_num(&h, o->height);
+    fp_num(&h, o->resize); fp_num(&h, o->flip); fp_num(&h, o->normalize); fp_num(&h, o->quality);
+    fp_num(&h, o->shards); fp_num(&h, (double)o->shard_bytes); fp_num(&h, o->compression);
+    fp_num(&h, o->level); fp_num(&h, (double)o->chunk_bytes); fp_num(&h, (double)o->seed);
+    fp_num(&h, o->label_offset); fp_num(&h, o->num_workers);
+    for (int i = 0; i < o->nsplits; i++) {
+        fp_str(&h, o->splits[i].name);
+        fp_num(&h, o->splits[i].percent);
+        fp_num(&h, o->splits[i].shards);
+    }
+    for (int i = 0; i < s->nclasses; i++)
+        fp_str(&h, s->classes[i]);
+    for (size_t i = 0; i < s->nitems; i++) {
+        const tfr_scan_item *it = &s->items[i];
+        fp_str(&h, it->rel);
+        fp_num(&h, (double)it->size);
+        fp_num(&h, (double)it->mtime_ns);
+        fp_num(&h, it->cls);
+        fp_str(&h, s->split_names[it->split]);
+    }
+    return h;
+}
+
+/* ---- per-thread processing ------------------------------------------------ */
+
+typedef struct tctx {
+    tfr_image_ctx       *img;
+    tfr_example_builder *b;
+    tfr_image            a, r;
+    uint8_t             *file;
+    size_t               file_cap;
+    float               *fbuf;
+    size_t               fcap;
+    uint8_t             *tbuf;
+    size_t               tcap;
+} tctx;
+
+typedef struct result {
+    uint8_t *rec;
+    size_t   len;
+    int      ok;
+    char     reason[256];
+} result;
+
+static void tctx_free(tctx *t)
+{
+    tfr_image_ctx_free(t->img);
+    tfr_example_builder_free(t->b);
+    tfr_image_free(&t->a);
+    tfr_image_free(&t->r);
+    free(t->file);
+    free(t->fbuf);
+    free(t->tbuf);
+}
+
+static int read_whole(tctx *t, const char *path, size_t *n, char *reason, size_t rn)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(reason, rn, "cannot open: %s", strerror(errno));
+        return -1;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        snprintf(reason, rn, "stat: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    size_t want = (size_t)sb.st_size;
+    if (want + 1 > t->file_cap) {
+        uint8_t *p = realloc(t->file, want + 1);
+        if (!p) {
+            snprintf(reason, rn, "out of memory for %zu bytes", want);
+            close(fd);
+            return -1;
+        }
+        t->file = p;
+        t->file_cap = want + 1;
+    }
+    size_t got = 0;
+    while (got < want) {
+        ssize_t k = read(fd, t->file + got, want - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            snprintf(reason, rn, k < 0 ? "read error: %s" : "file shrank while reading%s",
+                     k < 0 ? strerror(errno) : "");
+            close(fd);
+            return -1;
+        }
+        got += (size_t)k;
+    }
+    close(fd);
+    *n = got;
+    return 0;
+}
+
+static tfr_status add_common(tctx *t, const tfr_write_opts *o, const tfr_scan *s,
+                             const tfr_scan_item *it, int w, int h, int c, tfr_error *e)
+{
+    tfr_status st;
+    int64_t label = it->cls + o->label_offset;
+    if ((st = tfr_example_add_int64(t->b, "image/height", h, e)) ||
+        (st = tfr_example_add_int64(t->b, "image/width", w, e)) ||
+        (st = tfr_example_add_int64(t->b, "image/channels", c, e)) ||
+        (st = tfr_example_add_string(t->b, "image/colorspace", c == 1 ? "Grayscale" : "RGB", e)) ||
+        (st = tfr_example_add_int64(t->b, "image/class/label", label, e)) ||
+        (st = tfr_example_add_string(t->b, "image/class/text", s->classes[it->cls], e)) ||
+        (st = tfr_example_add_string(t->b, "image/filename", it->rel, e)))
+        return st;
+    return TFR_OK;
+}
+
+/* One image -> one serialized Example in res; never fails the run itself. */
+static void process(tctx *t, const tfr_write_opts *o, const tfr_scan *s, const witem *wi,
+                    result *res)
+{
+    const tfr_scan_item *it = &s->items[wi->scan];
+    tfr_error e;
+    tfr_error_clear(&e);
+    res->ok = 0;
+    res->rec = NULL;
+    size_t n;
+    if (read_whole(t, it->path, &n, res->reason, sizeof res->reason))
+        return;
+    tfr_image_info info;
+    tfr_decode_opts d;
+    tfr_decode_opts_init(&d);
+    d.channels = o->channels;
+    d.strict = o->strict;
+    tfr_example_builder_reset(t->b);
+    uint8_t *enc = NULL;
+    size_t enc_len = 0;
+    tfr_status st;
+    int passthrough = 0;
+    if (o->layout == TFR_LAYOUT_JPEG && !o->width && !wi->flip &&
+        tfr_image_format_of(t->file, n) == TFR_IMG_JPEG) {
+        /* validate with the cheapest decode (1/8 scale) before passing through */
+        d.min_w = d.min_h = 1;
+        d.apply_orientation = 0;
+        if ((st = tfr_image_decode(t->img, t->file, n, &d, &t->a, &info, &e)))
+            goto fail;
+        passthrough = !info.cmyk && info.orientation == 1 && info.components == o->channels;
+        d.min_w = d.min_h = 0;
+        d.apply_orientation = 1;
+    }
+    if (passthrough) {
+        if ((st = tfr_example_add_bytes(t->b, "image/encoded", t->file, n, &e)) ||
+            (st = tfr_example_add_string(t->b, "image/format", "JPEG", &e)) ||
+            (st = add_common(t, o, s, it, info.width, info.height, o->channels, &e)))
+            goto fail;
+    } else {
+        if (o->width) {
+            d.min_w = o->width;
+            d.min_h = o->height;
+        }
+        if ((st = tfr_image_decode(t->img, t->file, n, &d, &t->a, &info, &e)))
+            goto fail;
+        tfr_image *im = &t->a;
+        if (o->width && (im->w != o->width || im->h != o->height)) {
+            if ((st = tfr_image_resize(im, o->width, o->height, o->resize, &t->r, &e)))
+                goto fail;
+            im = &t->r;
+        }
+        if (wi->flip)
+            tfr_image_flip_h(im);
+        if (o->layout == TFR_LAYOUT_JPEG) {
+            if ((st = tfr_image_encode_jpeg(t->img, im, o->quality, &enc, &enc_len, &e)) ||
+                (st = tfr_example_add_bytes(t->b, "image/encoded", enc, enc_len, &e)) ||
+                (st = tfr_example_add_string(t->b, "image/format", "JPEG", &e)) ||
+                (st = add_common(t, o, s, it, im->w, im->h, im->c, &e)))
+                goto fail;
+        } else if (o->layout == TFR_LAYOUT_RAW) {
+            if ((st = tfr_example_add_bytes(t->b, "image/raw", im->px,
+                                            (size_t)im->w * im->h * im->c, &e)) ||
+                (st = tfr_example_add_string(t->b, "image/format", "RAW", &e)) ||
+                (st = add_common(t, o, s, it, im->w, im->h, im->c, &e)))
+                goto fail;
+        } else {
+            size_t cnt = (size_t)im->w * im->h * im->c;
+            if (cnt > t->fcap) {
+                float *f = realloc(t->fbuf, cnt * sizeof *f);
+                if (!f) {
+                    st = tfr_fail(&e, TFR_ERR_NOMEM, NULL, "out of memory");
+                    goto fail;
+                }
+                t->fbuf = f;
+                t->fcap = cnt;
+            }
+            tfr_image_to_float(im, o->normalize, t->fbuf);
+            int64_t shape[3] = {im->h, im->w, im->c};
+            size_t need = tfr_tensor_serialized_size(TFR_DT_FLOAT, 3, shape) + 16;
+            if (need > t->tcap) {
+                uint8_t *p = realloc(t->tbuf, need);
+                if (!p) {
+                    st = tfr_fail(&e, TFR_ERR_NOMEM, NULL, "out of memory");
+                    goto fail;
+                }
+                t->tbuf = p;
+                t->tcap = need;
+            }
+            size_t ilen, llen;
+            uint8_t lab = (uint8_t)(it->cls + o->label_offset);
+            uint8_t lbuf[16];
+            if ((st = tfr_tensor_serialize_to(TFR_DT_FLOAT, 3, shape, t->fbuf, t->tbuf, &ilen, &e)) ||
+                (st = tfr_tensor_serialize_to(TFR_DT_UINT8, 0, NULL, &lab, lbuf, &llen, &e)) ||
+                (st = tfr_example_add_bytes(t->b, "img", t->tbuf, ilen, &e)) ||
+                (st = tfr_example_add_bytes(t->b, "label", lbuf, llen, &e)))
+                goto fail;
+            /* lbuf lives on this stack frame: serialize before returning */
+            const uint8_t *data;
+            size_t len;
+            if ((st = tfr_example_builder_serialize(t->b, &data, &len, &e)))
+                goto fail;
+            res->rec = malloc(len ? len : 1);
+            if (!res->rec) {
+                snprintf(res->reason, sizeof res->reason, "out of memory");
+                return;
+            }
+            memcpy(res->rec, data, len);
+            res->len = len;
+            res->ok = 1;
+            return;
+        }
+    }
+    {
+        const uint8_t *data;
+        size_t len;
+        if ((st = tfr_example_builder_serialize(t->b, &data, &len, &e)))
+            goto fail;
+        res->rec = malloc(len ? len : 1);
+        if (!res->rec) {
+            free(enc);
+            snprintf(res->reason, sizeof res->reason, "out of memory");
+            return;
+        }
+        memcpy(res->rec, data, len);
+        res->len = len;
+        res->ok = 1;
+    }
+    free(enc);
+    return;
+fail:
+    free(enc);
+    snprintf(res->reason, sizeof res->reason, "%s", e.msg[0] ? e.msg : tfr_status_str(st));
+}
+
+/* ---- output directory housekeeping ------------------------------------- */
+
+static int is_temp_shard(const char *name)
+{
+    size_t n = strlen(name);
+    int temp = (n > 11 && !strcmp(name + n - 11, ".incomplete")) || strstr(name, ".tmp.");
+    return temp && strstr(name, "-of-") && strstr(name, ".tfrecord");
+}
+
+/* Removes temporaries a killed run left behind. */
+static void clean_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (is_temp_shard(e->d_name) ||
+            (!strncmp(e->d_name, "manifest", 8) && strstr(e->d_name, ".tmp.")) ||
+            (!strncmp(e->d_name, "labels.txt.tmp.", 15))) {
+            char p[4400];
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+    }
+    closedir(d);
+}
+
+static int file_size_is(const char *path, uint64_t want)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && (uint64_t)sb.st_size == want;
+}
+
+/*
+ * 1: OUT holds a complete run with this fingerprint. 0: nothing there (or
+ * an incomplete run). -1: a different complete run (err filled).
+ */
+static int check_existing(const tfr_write_opts *o, const char *fp, const char *mname,
+                          tfr_error *err)
+{
+    char mpath[4400];
+    snprintf(mpath, sizeof mpath, "%s/%s", o->out_dir, mname);
+    if (access(mpath, F_OK) != 0)
+        return 0;
+    tfr_json *m = NULL;
+    tfr_error e;
+    if (tfr_json_load(mpath, &m, &e))
+        return 0; /* unreadable manifest: rewrite everything */
+    const char *old = tfr_json_get_str(m, "fingerprint");
+    int same = old && !strcmp(old, fp);
+    int intact = 1;
+    const tfr_json *sh = tfr_json_get(m, "shards");
+    for (const tfr_json *s = sh ? sh->child : NULL; s; s = s->next) {
+        const char *f = tfr_json_get_str(s, "file");
+        char p[4400];
+        snprintf(p, sizeof p, "%s/%s", o->out_dir, f ? f : "");
+        if (!f || !file_size_is(p, (uint64_t)tfr_json_get_num(s, "bytes", -1)))
+            intact = 0;
+    }
+    if (same && intact) {
+        tfr_json_free(m);
+        return 1;
+    }
+    if (!o->force && intact) {
+        tfr_json_free(m);
+        tfr_fail(err, TFR_ERR_ARG, mpath,
+                 "the output folder holds a complete shard set made from other inputs or "
+                 "options; use --force to replace it, or choose another folder");
+        return -1;
+    }
+    /* replacing: remove the old set's shards so no stale shard survives */
+    for (const tfr_json *s = sh ? sh->child : NULL; s; s = s->next) {
+        const char *f = tfr_json_get_str(s, "file");
+        if (f && !strchr(f, '/')) {
+            char p[4400];
+            snprintf(p, sizeof p, "%s/%s", o->out_dir, f);
+            unlink(p);
+        }
+    }
+    unlink(mpath);
+    tfr_json_free(m);
+    return 0;
+}
+
+/* Fills each shard's result from a manifest (for the up-to-date report). */
+static void load_results(const char *dir, const char *mname, plan *pl)
+{
+    char mpath[4400];
+    tfr_json *m = NULL;
+    tfr_error e;
+    if (tfr_path_join(mpath, sizeof mpath, dir, mname, NULL) || tfr_json_load(mpath, &m, &e))
+        return;
+    const tfr_json *sh = tfr_json_get(m, "shards");
+    for (const tfr_json *x = sh ? sh->child : NULL; x; x = x->next) {
+        const char *f = tfr_json_get_str(x, "file");
+        for (size_t i = 0; f && i < pl->nshards; i++)
+            if (!strcmp(pl->shards[i].name, f)) {
+                tfr_writer_result *r = &pl->shards[i].res;
+                r->records = (uint64_t)tfr_json_get_num(x, "records", 0);
+                r->file_bytes = (uint64_t)tfr_json_get_num(x, "bytes", 0);
+                r->bytes = (uint64_t)tfr_json_get_num(x, "uncompressed_bytes", 0);
+                const char *c = tfr_json_get_str(x, "crc32c");
+                r->file_crc32c = c ? (uint32_t)strtoul(c, NULL, 16) : 0;
+            }
+    }
+    tfr_json_free(m);
+}
+
+/* ---- manifest ------------------------------------------------------------ */
+
+static const char *layout_name(tfr_layout l)
+{
+    return l == TFR_LAYOUT_RAW ? "raw" : l == TFR_LAYOUT_TENSOR ? "tensor" : "jpeg";
+}
+static const char *resize_name(tfr_resize_mode m)
+{
+    return m == TFR_RESIZE_CROP ? "crop" : m == TFR_RESIZE_PAD ? "pad" : "stretch";
+}
+static const char *flip_name(tfr_flip f)
+{
+    return f == TFR_FLIP_RANDOM ? "random" : f == TFR_FLIP_BOTH ? "both" : "none";
+}
+static const char *norm_name(tfr_normalize n)
+{
+    return n == TFR_NORM_RESCALE ? "rescale" : n == TFR_NORM_SAMPLEWISE ? "samplewise" : "none";
+}
+
+/* Writes path atomically (temp + fsync + rename) from a callback. */
+typedef void (*emit_fn)(FILE *f, const void *ctx);
+static tfr_status write_atomic(const char *path, emit_fn fn, const void *ctx, tfr_error *err)
+{
+    char tmp[4400], pid[32];
+    snprintf(pid, sizeof pid, ".tmp.%ld", (long)getpid());
+    if (tfr_path_join(tmp, sizeof tmp, path, NULL, pid))
+        return tfr_fail(err, TFR_ERR_ARG, path, "path too long");
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return tfr_fail_errno(err, TFR_ERR_IO, tmp, "cannot create");
+    fn(f, ctx);
+    int bad = ferror(f);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        bad = 1;
+    if (fclose(f) != 0)
+        bad = 1;
+    if (bad || rename(tmp, path) != 0) {
+        tfr_status st = tfr_fail_errno(err, TFR_ERR_IO, path, "write");
+        unlink(tmp);
+        return st;
+    }
+    return TFR_OK;
+}
+
+typedef struct mctx {
+    const tfr_write_opts *o;
+    const tfr_scan       *s;
+    const plan           *pl;
+    const char           *fp;
+    uint64_t            (*class_counts)[TFR_MAX_SPLITS]; /* [class][split] */
+    int                   partial;
+} mctx;
+
+static void emit_labels(FILE *f, const void *p)
+{
+    const tfr_scan *s = p;
+    for (int i = 0; i < s->nclasses; i++)
+        fprintf(f, "%s\n", s->classes[i]);
+}
+
+static void emit_manifest(FILE *f, const void *p)
+{
+    const mctx *m = p;
+    const tfr_write_opts *o = m->o;
+    const tfr_scan *s = m->s;
+    time_t now = time(NULL);
+    char ts[64];
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    fprintf(f, "{\n  \"tool\": \"tfrecord-write\",\n  \"version\": \"%s\",\n  \"format\": 1,\n",
+            TFR_VERSION);
+    fprintf(f, "  \"created\": \"%s\",\n  \"fingerprint\": \"%s\",\n  \"complete\": %s,\n", ts,
+            m->fp, m->partial ? "false" : "true");
+    if (m->partial)
+        fprintf(f, "  \"worker_index\": %d,\n  \"num_workers\": %d,\n", o->worker_index,
+                o->num_workers);
+    fprintf(f, "  \"options\": {\"layout\": \"%s\", \"channels\": %d, \"width\": %d, "
+               "\"height\": %d, \"resize\": \"%s\", \"flip\": \"%s\", \"normalize\": \"%s\", "
+               "\"quality\": %d, \"compression\": \"%s\", \"level\": %d, \"chunk_bytes\": %zu, "
+               "\"seed\": %llu, \"label_offset\": %d},\n",
+            layout_name(o->layout), o->channels, o->width, o->height, resize_name(o->resize),
+            flip_name(o->flip), norm_name(o->normalize), o->quality,
+            tfr_compression_name(o->compression), o->level, o->chunk_bytes,
+            (unsigned long long)o->seed, o->label_offset);
+    fputs("  \"classes\": [", f);
+    for (int i = 0; i < s->nclasses; i++) {
+        fputs(i ? ", " : "", f);
+        tfr_json_str(f, s->classes[i]);
+    }
+    fputs("],\n  \"splits\": {", f);
+    int first = 1;
+    for (int sp = 0; sp < s->nsplits; sp++) {
+        uint64_t rec = 0;
+        int nsh = 0;
+        for (size_t i = 0; i < m->pl->nshards; i++)
+            if (m->pl->shards[i].split == sp && (m->pl->shards[i].mine || !m->partial)) {
+                rec += m->pl->shards[i].res.records;
+                nsh = m->pl->shards[i].count;
+            }
+        if (!nsh)
+            continue;
+        fprintf(f, "%s\n    ", first ? "" : ",");
+        first = 0;
+        tfr_json_str(f, s->split_names[sp]);
+        fprintf(f, ": {\"records\": %llu, \"shards\": %d, \"class_counts\": [",
+                (unsigned long long)rec, nsh);
+        for (int c = 0; c < s->nclasses; c++)
+            fprintf(f, "%s%llu", c ? ", " : "", (unsigned long long)m->class_counts[c][sp]);
+        fputs("]}", f);
+    }
+    fputs("\n  },\n  \"shards\": [", f);
+    first = 1;
+    for (size_t i = 0; i < m->pl->nshards; i++) {
+        const shard *sh = &m->pl->shards[i];
+        if (m->partial && !sh->mine)
+            continue;
+        fprintf(f, "%s\n    {\"file\": ", first ? "" : ",");
+        first = 0;
+        tfr_json_str(f, sh->name);
+        fputs(", \"split\": ", f);
+        tfr_json_str(f, s->split_names[sh->split]);
+        fprintf(f, ", \"records\": %llu, \"bytes\": %llu, \"uncompressed_bytes\": %llu, "
+                   "\"crc32c\": \"%08x\"}",
+                (unsigned long long)sh->res.records, (unsigned long long)sh->res.file_bytes,
+                (unsigned long long)sh->res.bytes, sh->res.file_crc32c);
+    }
+    fputs("\n  ],\n  \"skipped\": [", f);
+    for (size_t i = 0; i < s->nskipped; i++) {
+        fprintf(f, "%s\n    {\"path\": ", i ? "," : "");
+        tfr_json_str(f, s->skipped[i].path);
+        fputs(", \"reason\": ", f);
+        tfr_json_str(f, s->skipped[i].reason);
+        fputc('}', f);
+    }
+    fputs("\n  ]\n}\n", f);
+}
+
+/* ---- the job --------------------------------------------------------------- */
+
+static tfr_status add_skip(tfr_scan *s, const char *path, const char *reason, tfr_error *err)
+{
+    tfr_skip *n = realloc(s->skipped, (s->nskipped + 1) * sizeof *n);
+    if (!n)
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    s->skipped = n;
+    n[s->nskipped].path = strdup(path);
+    n[s->nskipped].reason = strdup(reason);
+    s->nskipped++;
+    return TFR_OK;
+}
+
+static int skip_cmp(const void *a, const void *b)
+{
+    return strcmp(((const tfr_skip *)a)->path, ((const tfr_skip *)b)->path);
+}
+
+static tfr_status check_opts(const tfr_write_opts *o, tfr_error *err)
+{
+    if (!o->out_dir || !o->nroots)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "a dataset root and an output folder are needed");
+    if (o->channels != 1 && o->channels != 3)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "--channels must be 1 or 3");
+    if ((o->width > 0) != (o->height > 0) || o->width < 0 || o->height < 0 ||
+        o->width > 65535 || o->height > 65535)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "--size wants WxH with both sides in 1..65535");
+    if (o->quality < 1 || o->quality > 100)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "--quality must be in 1..100");
+    if (o->normalize != TFR_NORM_NONE && o->layout != TFR_LAYOUT_TENSOR)
+        return tfr_fail(err, TFR_ERR_ARG, NULL,
+                        "--normalize applies to the tensor layout (float pixels) only");
+    if (o->num_workers < 1 || o->worker_index < 0 || o->worker_index >= o->num_workers)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "--worker-index must be in 0..num-workers-1");
+    if (o->compression == TFR_COMPRESS_AUTO)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "--compression must be gzip, zlib or none");
+    return TFR_OK;
+}
+
+tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tfr_error *err)
+{
+    tfr_status st = check_opts(o, err);
+    if (st)
+        return st;
+    *out = NULL;
+    double t0 = tfr_now();
+    tfr_scan s;
+    plan pl;
+    memset(&pl, 0, sizeof pl);
+    tctx *tc = NULL;
+    int nt = o->threads;
+#ifdef _OPENMP
+    if (nt <= 0)
+        nt = omp_get_max_threads();
+#endif
+    if (nt <= 0)
+        nt = 1;
+    tfr_write_report *r = calloc(1, sizeof *r);
+    if (!r)
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    if ((st = tfr_scan_run(o, &s, err))) {
+        free(r);
+        return st;
+    }
+    uint64_t (*counts)[TFR_MAX_SPLITS] = calloc((size_t)(s.nclasses ? s.nclasses : 1),
+                                                sizeof *counts);
+    tfr_record_writer **open_w = NULL;
+    result *res = NULL;
+    tfr_progress *bar = NULL;
+    if (!counts) {
+        st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+        goto done;
+    }
+    if (s.nitems == 0) {
+        st = tfr_fail(err, TFR_ERR_ARG, o->roots[0], "no JPEG or PNG images found (%zu other files)",
+                      s.nskipped);
+        goto done;
+    }
+    if (o->layout == TFR_LAYOUT_TENSOR && s.nclasses + o->label_offset > 256) {
+        st = tfr_fail(err, TFR_ERR_ARG, NULL,
+                      "the tensor layout stores labels as uint8: %d classes do not fit",
+                      s.nclasses + o->label_offset);
+        goto done;
+    }
+    if ((st = make_plan(o, &s, &pl, err)))
+        goto done;
+    char fp[17];
+    snprintf(fp, sizeof fp, "%016llx", (unsigned long long)fingerprint(o, &s));
+    char mname[64];
+    if (o->num_workers > 1)
+        snprintf(mname, sizeof mname, "manifest.part-%05d-of-%05d.json", o->worker_index,
+                 o->num_workers);
+    else
+        snprintf(mname, sizeof mname, "manifest.json");
+    if (mkdir(o->out_dir, 0755) != 0 && errno != EEXIST) {
+        st = tfr_fail_errno(err, TFR_ERR_IO, o->out_dir, "cannot create output folder");
+        goto done;
+    }
+    int ex = check_existing(o, fp, mname, err);
+    if (ex < 0) {
+        st = TFR_ERR_ARG;
+        goto done;
+    }
+    if (ex == 1 && !o->force) {
+        r->up_to_date = 1;
+        load_results(o->out_dir, mname, &pl);
+        goto report;
+    }
+    clean_temps(o->out_dir);
+
+    tc = calloc((size_t)nt, sizeof *tc);
+    if (!tc) {
+        st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < nt; i++)
+        if ((st = tfr_image_ctx_new(&tc[i].img, err)) ||
+            (st = tfr_example_builder_new(&tc[i].b, err)))
+            goto done;
+
+    uint64_t total_items = 0;
+    for (size_t i = 0; i < pl.nshards; i++)
+        if (pl.shards[i].mine)
+            total_items += pl.shards[i].n;
+    bar = tfr_progress_new("write", (double)total_items, "img", o->progress);
+    const size_t window = (size_t)nt * 64;
+    res = calloc(window, sizeof *res);
+    open_w = calloc(pl.nshards ? pl.nshards : 1, sizeof *open_w);
+    if (!res || !open_w) {
+        st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+        goto done;
+    }
+    uint64_t done_items = 0;
+    for (size_t si = 0; si < pl.nshards; si++) {
+        shard *sh = &pl.shards[si];
+        if (!sh->mine)
+            continue;
+        char path[4400];
+        if (tfr_path_join(path, sizeof path, o->out_dir, sh->name, ".incomplete")) {
+            st = tfr_fail(err, TFR_ERR_ARG, o->out_dir, "output path too long");
+            goto done;
+        }
+        tfr_writer_opts wo;
+        tfr_writer_opts_init(&wo);
+        wo.compression = o->compression;
+        wo.level = o->level;
+        wo.chunk_bytes = o->chunk_bytes;
+        wo.threads = nt;
+        if ((st = tfr_record_writer_open(path, &wo, &open_w[si], err)))
+            goto done;
+        const witem *ord = pl.order[sh->split] + sh->first;
+        for (size_t w0 = 0; w0 < sh->n; w0 += window) {
+            size_t wn = sh->n - w0 < window ? sh->n - w0 : window;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+            for (size_t k = 0; k < wn; k++) {
+                int tid = 0;
+#ifdef _OPENMP
+                tid = omp_get_thread_num();
+#endif
+                process(&tc[tid], o, &s, &ord[w0 + k], &res[k]);
+            }
+            for (size_t k = 0; k < wn; k++) {
+                const witem *wi = &ord[w0 + k];
+                const tfr_scan_item *it = &s.items[wi->scan];
+                if (!res[k].ok) {
+                    if (o->strict) {
+                        st = tfr_fail(err, TFR_ERR_FORMAT, it->path, "%s (--strict)", res[k].reason);
+                        goto done;
+                    }
+                    /* a bad image appears once in the report, even when flipped twice */
+                    if (!(o->flip == TFR_FLIP_BOTH && wi->flip) &&
+                        (st = add_skip(&s, it->path, res[k].reason, err)))
+                        goto done;
+                    tfr_log(TFR_LOG_INFO, "skipped %s: %s", it->path, res[k].reason);
+                    continue;
+                }
+                st = tfr_record_writer_append(open_w[si], res[k].rec, res[k].len, err);
+                free(res[k].rec);
+                res[k].rec = NULL;
+                if (st)
+                    goto done;
+                counts[it->cls][sh->split]++;
+            }
+            done_items += wn;
+            tfr_progress_update(bar, (double)done_items);
+        }
+        tfr_record_writer *w = open_w[si];
+        open_w[si] = NULL;
+        if ((st = tfr_record_writer_close(w, &sh->res, err)))
+            goto done;
+        if (sh->res.records == 0)
+            tfr_log(TFR_LOG_WARN, "%s: every image of this shard was skipped; it is empty",
+                    sh->name);
+    }
+    tfr_progress_finish(bar);
+    bar = NULL;
+    /* all shards done: move them into place, then labels, then manifest */
+    for (size_t si = 0; si < pl.nshards; si++) {
+        if (!pl.shards[si].mine)
+            continue;
+        char from[4400], to[4400];
+        tfr_path_join(to, sizeof to, o->out_dir, pl.shards[si].name, NULL);
+        tfr_path_join(from, sizeof from, o->out_dir, pl.shards[si].name, ".incomplete");
+        if (rename(from, to) != 0) {
+            st = tfr_fail_errno(err, TFR_ERR_IO, to, "rename");
+            goto done;
+        }
+    }
+    qsort(s.skipped, s.nskipped, sizeof *s.skipped, skip_cmp);
+    {
+        char lp[4400], mp[4400];
+        tfr_path_join(lp, sizeof lp, o->out_dir, "labels.txt", NULL);
+        tfr_path_join(mp, sizeof mp, o->out_dir, mname, NULL);
+        mctx m = {o, &s, &pl, fp, counts, o->num_workers > 1};
+        if ((st = write_atomic(lp, emit_labels, &s, err)) ||
+            (st = write_atomic(mp, emit_manifest, &m, err)))
+            goto done;
+    }
+report:
+    r->nclasses = s.nclasses;
+    r->classes = s.classes;
+    s.classes = NULL;
+    s.nclasses = 0;
+    r->images_found = s.nitems;
+    r->nsplits = s.nsplits;
+    for (int i = 0; i < s.nsplits; i++)
+        snprintf(r->split_names[i], 32, "%s", s.split_names[i]);
+    r->shards = calloc(pl.nshards ? pl.nshards : 1, sizeof *r->shards);
+    if (r->shards) {
+        for (size_t i = 0; i < pl.nshards; i++) {
+            tfr_shard_info *x = &r->shards[r->nshards++];
+            x->file = strdup(pl.shards[i].name);
+            snprintf(x->split, sizeof x->split, "%s", s.split_names[pl.shards[i].split]);
+            x->records = pl.shards[i].res.records;
+            x->bytes = pl.shards[i].res.file_bytes;
+            x->raw_bytes = pl.shards[i].res.bytes;
+            x->crc32c = pl.shards[i].res.file_crc32c;
+            x->written = pl.shards[i].mine && !r->up_to_date;
+            r->records += x->records;
+            r->split_records[pl.shards[i].split] += x->records;
+            r->file_bytes += x->bytes;
+            r->raw_bytes += x->raw_bytes;
+        }
+    }
+    for (size_t i = 0; i < s.nitems; i++)
+        r->input_bytes += s.items[i].size;
+    r->skipped = s.skipped;
+    r->nskipped = s.nskipped;
+    s.skipped = NULL;
+    s.nskipped = 0;
+    memcpy(r->fingerprint, fp, sizeof fp);
+    r->seconds = tfr_now() - t0;
+done:
+    tfr_progress_finish(bar);
+    if (open_w) {
+        for (size_t i = 0; i < pl.nshards; i++)
+            tfr_record_writer_abort(open_w[i]);
+        free(open_w);
+    }
+    if (st) {
+        /* nothing complete-looking stays behind */
+        for (size_t i = 0; i < pl.nshards; i++) {
+            char p[4400];
+            if (!tfr_path_join(p, sizeof p, o->out_dir, pl.shards[i].name, ".incomplete"))
+                unlink(p);
+        }
+    }
+    if (res) {
+        for (size_t k = 0; k < (size_t)nt * 64; k++)
+            free(res[k].rec);
+        free(res);
+    }
+    if (tc) {
+        for (int i = 0; i < nt; i++)
+            tctx_free(&tc[i]);
+        free(tc);
+    }
+    free(counts);
+    free_plan(&pl);
+    tfr_scan_free(&s);
+    if (st) {
+        tfr_write_report_free(r);
+        return st;
+    }
+    *out = r;
+    return TFR_OK;
+}
+
+void tfr_write_report_free(tfr_write_report *r)
+{
+    if (!r)
+        return;
+    for (int i = 0; i < r->nclasses; i++)
+        free(r->classes[i]);
+    free(r->classes);
+    for (size_t i = 0; i < r->nshards; i++)
+        free(r->shards[i].file);
+    free(r->shards);
+    for (size_t i = 0; i < r->nskipped; i++) {
+        free(r->skipped[i].path);
+        free(r->skipped[i].reason);
+    }
+    free(r->skipped);
+    free(r);
+}

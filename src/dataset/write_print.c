@@ -1,0 +1,115 @@
+/*
+ * dataset/write_print.c - the writer's report as text and as JSON.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tfrecord/dataset.h"
+#include "tfrecord/util.h"
+
+void tfr_write_report_print_text(const tfr_write_report *r, const char *out_dir, int verbose,
+                                 FILE *f)
+{
+    char b1[32], b2[32], b3[32];
+    if (r->up_to_date)
+        fprintf(f, "%s is up to date (same inputs and options as the run that wrote it); "
+                   "nothing to do. --force rewrites it.\n", out_dir);
+    fprintf(f, "%llu images in %d classes -> %s\n", (unsigned long long)r->images_found,
+            r->nclasses, out_dir);
+    fprintf(f, "  %-12s %9s %7s %11s %13s\n", "split", "records", "shards", "on disk",
+            "uncompressed");
+    for (int sp = 0; sp < r->nsplits; sp++) {
+        uint64_t fb = 0, rb = 0;
+        int n = 0;
+        for (size_t i = 0; i < r->nshards; i++)
+            if (!strcmp(r->shards[i].split, r->split_names[sp])) {
+                fb += r->shards[i].bytes;
+                rb += r->shards[i].raw_bytes;
+                n++;
+            }
+        if (!n)
+            continue;
+        fprintf(f, "  %-12s %9llu %7d %11s %13s\n", r->split_names[sp],
+                (unsigned long long)r->split_records[sp], n,
+                tfr_human_bytes((double)fb, b1, sizeof b1), tfr_human_bytes((double)rb, b2, sizeof b2));
+    }
+    if (r->nskipped) {
+        fprintf(f, "skipped %zu file%s:\n", r->nskipped, r->nskipped == 1 ? "" : "s");
+        /* grouped by reason, with up to 3 examples each unless verbose */
+        int *done = calloc(r->nskipped, sizeof *done);
+        for (size_t i = 0; done && i < r->nskipped; i++) {
+            if (done[i])
+                continue;
+            size_t cnt = 0;
+            for (size_t k = i; k < r->nskipped; k++)
+                if (!done[k] && !strcmp(r->skipped[k].reason, r->skipped[i].reason))
+                    cnt++;
+            fprintf(f, "  %zu x %s\n", cnt, r->skipped[i].reason);
+            size_t shown = 0;
+            for (size_t k = i; k < r->nskipped; k++)
+                if (!done[k] && !strcmp(r->skipped[k].reason, r->skipped[i].reason)) {
+                    done[k] = 1;
+                    if (verbose || shown < 3)
+                        fprintf(f, "      %s\n", r->skipped[k].path);
+                    else if (shown == 3)
+                        fprintf(f, "      ... (--verbose lists all; manifest.json has them)\n");
+                    shown++;
+                }
+        }
+        free(done);
+    }
+    if (!r->up_to_date) {
+        double rate = r->seconds > 0 ? (double)r->records / r->seconds : 0;
+        fprintf(f, "wrote %llu records in %.2f s (%.0f images/s): read %s of images, "
+                   "%s of records compressed to %s",
+                (unsigned long long)r->records, r->seconds, rate,
+                tfr_human_bytes((double)r->input_bytes, b1, sizeof b1),
+                tfr_human_bytes((double)r->raw_bytes, b2, sizeof b2),
+                tfr_human_bytes((double)r->file_bytes, b3, sizeof b3));
+        if (r->raw_bytes)
+            fprintf(f, " (saved %.1f%%)", 100.0 * (1.0 - (double)r->file_bytes / (double)r->raw_bytes));
+        fputc('\n', f);
+    }
+}
+
+void tfr_write_report_print_json(const tfr_write_report *r, FILE *f)
+{
+    fprintf(f, "{\"up_to_date\":%s,\"images_found\":%llu,\"records\":%llu,\"classes\":[",
+            r->up_to_date ? "true" : "false", (unsigned long long)r->images_found,
+            (unsigned long long)r->records);
+    for (int i = 0; i < r->nclasses; i++) {
+        fputs(i ? "," : "", f);
+        tfr_json_str(f, r->classes[i]);
+    }
+    fputs("],\"splits\":{", f);
+    for (int i = 0; i < r->nsplits; i++) {
+        fputs(i ? "," : "", f);
+        tfr_json_str(f, r->split_names[i]);
+        fprintf(f, ":%llu", (unsigned long long)r->split_records[i]);
+    }
+    fputs("},\"shards\":[", f);
+    for (size_t i = 0; i < r->nshards; i++) {
+        fprintf(f, "%s{\"file\":", i ? "," : "");
+        tfr_json_str(f, r->shards[i].file);
+        fputs(",\"split\":", f);
+        tfr_json_str(f, r->shards[i].split);
+        fprintf(f, ",\"records\":%llu,\"bytes\":%llu,\"uncompressed_bytes\":%llu,"
+                   "\"crc32c\":\"%08x\",\"written\":%s}",
+                (unsigned long long)r->shards[i].records, (unsigned long long)r->shards[i].bytes,
+                (unsigned long long)r->shards[i].raw_bytes, r->shards[i].crc32c,
+                r->shards[i].written ? "true" : "false");
+    }
+    fputs("],\"skipped\":[", f);
+    for (size_t i = 0; i < r->nskipped; i++) {
+        fprintf(f, "%s{\"path\":", i ? "," : "");
+        tfr_json_str(f, r->skipped[i].path);
+        fputs(",\"reason\":", f);
+        tfr_json_str(f, r->skipped[i].reason);
+        fputc('}', f);
+    }
+    fprintf(f, "],\"input_bytes\":%llu,\"uncompressed_bytes\":%llu,\"file_bytes\":%llu,"
+               "\"seconds\":%.3f,\"fingerprint\":\"%s\"}\n",
+            (unsigned long long)r->input_bytes, (unsigned long long)r->raw_bytes,
+            (unsigned long long)r->file_bytes, r->seconds, r->fingerprint);
+}

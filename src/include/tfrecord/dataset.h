@@ -1,0 +1,142 @@
+/*
+ * tfrecord/dataset.h - class-per-directory image trees to sharded TFRecords.
+ *
+ * Scan: classes are the sub-folders of a root, sorted by byte order; label
+ * i is the i-th class (+ label_offset). Images in nested folders belong to
+ * their class. Files are recognised by content (JPEG/PNG magic), hidden
+ * files are skipped, symlinks are followed with loop detection.
+ * Splits: by a stable hash of each image's path relative to its root
+ * (adding images never moves existing ones), or one root per split.
+ *
+ * Write: images are shuffled with the seed, cut into contiguous shards,
+ * decoded and processed on all threads, and compressed in fixed-size chunks
+ * on all threads. The shards are byte-identical for any thread count.
+ * Shards are renamed into place only when all are complete; labels.txt and
+ * then manifest.json are written last.
+ */
+#ifndef TFRECORD_DATASET_H
+#define TFRECORD_DATASET_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tfrecord/error.h"
+#include "tfrecord/image.h"
+#include "tfrecord/record.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TFR_MAX_SPLITS 8
+
+typedef enum tfr_layout {
+    TFR_LAYOUT_JPEG = 0, /* TF-models keys, image/encoded = JPEG bytes */
+    TFR_LAYOUT_RAW,      /* image/raw = uint8 HWC pixels */
+    TFR_LAYOUT_TENSOR    /* img = float32 HWC TensorProto, label = uint8 TensorProto */
+} tfr_layout;
+
+typedef enum tfr_flip {
+    TFR_FLIP_NONE = 0,
+    TFR_FLIP_RANDOM,     /* each image mirrored or not, by a hash of seed and path */
+    TFR_FLIP_BOTH        /* each image stored twice: as is and mirrored */
+} tfr_flip;
+
+typedef struct tfr_split_spec {
+    char   name[32];
+    double percent;      /* for hash splits */
+    int    shards;       /* 0 = automatic */
+} tfr_split_spec;
+
+typedef struct tfr_write_opts {
+    const char *const *roots;  /* "DIR" or "SPLIT=DIR" */
+    int         nroots;
+    const char *out_dir;
+    tfr_split_spec splits[TFR_MAX_SPLITS]; /* hash split of a single root */
+    int         nsplits;
+    const char *labels_from;   /* "FILE" or "SPLIT=FILE": file name -> class */
+    int         label_offset;
+    int         channels;      /* 3 (default) or 1 */
+    int         width, height; /* 0 = keep the image's size */
+    tfr_resize_mode resize;
+    tfr_flip    flip;
+    tfr_normalize normalize;   /* tensor layout only */
+    tfr_layout  layout;
+    int         quality;       /* re-encoding quality, default 95 */
+    int         shards;        /* shards per split, 0 = automatic */
+    uint64_t    shard_bytes;   /* automatic target, default 150 MB */
+    tfr_compression compression;
+    int         level;
+    size_t      chunk_bytes;   /* see tfr_writer_opts; default 1 MiB */
+    uint64_t    seed;
+    int         threads;       /* 0 = all cores */
+    int         strict;        /* first bad image is fatal */
+    int         force;         /* replace an existing, different shard set */
+    int         num_workers, worker_index;
+    int         progress;
+} tfr_write_opts;
+
+void tfr_write_opts_init(tfr_write_opts *o);
+
+typedef struct tfr_skip {
+    char *path;
+    char *reason;
+} tfr_skip;
+
+typedef struct tfr_shard_info {
+    char    *file;     /* name inside out_dir */
+    char     split[32];
+    uint64_t records, bytes, raw_bytes;
+    uint32_t crc32c;   /* of the file's bytes */
+    int      written;  /* by this process (worker) */
+} tfr_shard_info;
+
+typedef struct tfr_write_report {
+    int             up_to_date;   /* nothing was done: the output matched */
+    int             nclasses;
+    char          **classes;
+    uint64_t        images_found; /* image files found by content */
+    uint64_t        records;      /* records written by this process */
+    uint64_t        split_records[TFR_MAX_SPLITS];
+    char            split_names[TFR_MAX_SPLITS][32];
+    int             nsplits;
+    tfr_shard_info *shards;
+    size_t          nshards;
+    tfr_skip       *skipped;      /* in path order */
+    size_t          nskipped;
+    uint64_t        input_bytes, raw_bytes, file_bytes;
+    double          seconds;
+    char            fingerprint[17];
+} tfr_write_report;
+
+/*
+ * Runs the whole job. Bad images are reported in the report's skipped list
+ * (and manifest) and never stop the run unless opts->strict. On error no
+ * complete-looking output is left behind.
+ */
+tfr_status tfr_write_dataset(const tfr_write_opts *opts, tfr_write_report **out,
+                             tfr_error *err);
+void tfr_write_report_free(tfr_write_report *r);
+
+/* The report for people (skips grouped by reason) and as one JSON object. */
+void tfr_write_report_print_text(const tfr_write_report *r, const char *out_dir, int verbose,
+                                 FILE *f);
+void tfr_write_report_print_json(const tfr_write_report *r, FILE *f);
+
+/*
+ * Combines manifest.part-I-of-K.json files written by --num-workers runs
+ * into manifest.json, checking that every shard is present.
+ */
+tfr_status tfr_merge_manifests(const char *out_dir, tfr_error *err);
+
+/* Parses "train=80,validation=10,test=10" (percentages must sum to 100). */
+tfr_status tfr_parse_splits(const char *s, tfr_split_spec *out, int *n, tfr_error *err);
+
+/* Stable position in [0, 100) of a relative path, for hash splits. */
+double tfr_split_hash(const char *relpath);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
