@@ -84,7 +84,8 @@ tfr_status tfr_merge_manifests(const char *dir, tfr_error *err)
         }
     }
     if (!st) {
-        qsort(all, nall, sizeof *all, shard_cmp);
+        if (nall)
+            qsort(all, nall, sizeof *all, shard_cmp);
         if (tfr_path_join(path, sizeof path, dir, "manifest.json.tmp", NULL)) {
             st = tfr_fail(err, TFR_ERR_ARG, dir, "path too long");
         } else {

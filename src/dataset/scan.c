@@ -83,10 +83,10 @@ static char **list_dir(const char *dir, size_t *n)
         }
     }
     closedir(d);
-    qsort(v.v, v.n, sizeof(char *), name_cmp);
     *n = v.n;
-    if (!v.v)
-        v.v = calloc(1, sizeof(char *));
+    if (!v.v) /* before qsort: glibc declares its argument nonnull */
+        return calloc(1, sizeof(char *));
+    qsort(v.v, v.n, sizeof(char *), name_cmp);
     return v.v;
 }
 

@@ -934,7 +934,8 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
             goto done;
         }
     }
-    qsort(s.skipped, s.nskipped, sizeof *s.skipped, skip_cmp);
+    if (s.nskipped)
+        qsort(s.skipped, s.nskipped, sizeof *s.skipped, skip_cmp);
     {
         char lp[4400], mp[4400];
         tfr_path_join(lp, sizeof lp, o->out_dir, "labels.txt", NULL);

@@ -101,7 +101,8 @@ tfr_status tfr_paths_expand(const char *const *args, int nargs, char ***files,
                     }
                 }
                 closedir(d);
-                qsort(l.v + start, l.n - start, sizeof *l.v, cmp);
+                if (l.n > start)
+                    qsort(l.v + start, l.n - start, sizeof *l.v, cmp);
                 if (l.n == before) {
                     tfr_paths_free(l.v, l.n);
                     return tfr_fail(err, TFR_ERR_IO, a,
