@@ -172,7 +172,7 @@ static tfr_status tj_fail(tfr_error *err, tjhandle h, const char *what)
 static tfr_status probe_jpeg(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
                              tfr_image_info *info, tfr_error *err)
 {
-    int w, h, subsamp, cs;
+    int w = 0, h = 0, subsamp = -1, cs = -1;
     if (tjDecompressHeader3(ctx->dec, data, (unsigned long)n, &w, &h, &subsamp, &cs) != 0)
         return tj_fail(err, ctx->dec, "JPEG header unreadable");
     if (w <= 0 || h <= 0)
