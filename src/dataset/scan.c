@@ -112,30 +112,10 @@ static int seen_dir(walker *w, const struct stat *sb)
     return 0;
 }
 
-/* Classifies one regular file by its first bytes; adds it as an item or a skip. */
+/* Adds a regular file as a candidate; its content is checked later, in parallel. */
 static tfr_status take_file(walker *w, const char *path, const char *rel, const struct stat *sb,
                             int cls)
 {
-    unsigned char head[8];
-    ssize_t k = -1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        k = read(fd, head, sizeof head);
-        close(fd);
-    }
-    const char *reason = NULL;
-    char buf[300];
-    if (k < 0) {
-        snprintf(buf, sizeof buf, "unreadable: %s", strerror(errno));
-        reason = buf;
-    } else if (k == 0) {
-        reason = "empty file (0 bytes)";
-    } else if (tfr_image_format_of(head, (size_t)k) == TFR_IMG_UNKNOWN) {
-        reason = "not a JPEG or PNG image (by content)";
-    }
-    if (reason)
-        return add_skip(w, path, reason) ? tfr_fail(w->err, TFR_ERR_NOMEM, NULL, "out of memory")
-                                         : TFR_OK;
     tfr_scan_item *it = vec_push(&w->files);
     if (!it)
         return tfr_fail(w->err, TFR_ERR_NOMEM, NULL, "out of memory");
@@ -147,6 +127,67 @@ static tfr_status take_file(walker *w, const char *path, const char *rel, const 
     if (!it->path || !it->rel)
         return tfr_fail(w->err, TFR_ERR_NOMEM, NULL, "out of memory");
     return TFR_OK;
+}
+
+/* Why a file is not an image, from its first bytes; NULL when it is one. */
+static const char *sniff(const char *path, uint64_t size, char *buf, size_t n)
+{
+    if (size == 0)
+        return "empty file (0 bytes)";
+    unsigned char head[8];
+    ssize_t k = -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        k = read(fd, head, sizeof head);
+        close(fd);
+    }
+    if (k < 0) {
+        snprintf(buf, n, "unreadable: %s", strerror(errno));
+        return buf;
+    }
+    if (k == 0)
+        return "empty file (0 bytes)";
+    if (tfr_image_format_of(head, (size_t)k) == TFR_IMG_UNKNOWN)
+        return "not a JPEG or PNG image (by content)";
+    return NULL;
+}
+
+/*
+ * Keeps the candidates [first, n) whose first bytes are JPEG or PNG, moves
+ * the others to the skip list. The reads run on all threads.
+ */
+static tfr_status sniff_range(walker *w, size_t first)
+{
+    tfr_scan_item *it = w->files.v;
+    size_t n = w->files.n - first;
+    if (n == 0)
+        return TFR_OK;
+    char (*why)[300] = calloc(n, sizeof *why);
+    if (!why)
+        return tfr_fail(w->err, TFR_ERR_NOMEM, NULL, "out of memory");
+#pragma omp parallel for schedule(dynamic, 64)
+    for (size_t i = 0; i < n; i++) {
+        char buf[300];
+        const char *r = sniff(it[first + i].path, it[first + i].size, buf, sizeof buf);
+        if (r)
+            snprintf(why[i], sizeof why[i], "%s", r);
+    }
+    size_t keep = first;
+    tfr_status st = TFR_OK;
+    for (size_t i = 0; i < n; i++) {
+        tfr_scan_item x = it[first + i];
+        if (why[i][0]) {
+            if (!st && add_skip(w, x.path, why[i]))
+                st = tfr_fail(w->err, TFR_ERR_NOMEM, NULL, "out of memory");
+            free(x.path);
+            free(x.rel);
+        } else {
+            it[keep++] = x;
+        }
+    }
+    w->files.n = keep;
+    free(why);
+    return st;
 }
 
 /* Walks dir recursively; every image found gets class cls. */
@@ -306,6 +347,7 @@ tfr_status tfr_scan_run(const tfr_write_opts *o, tfr_scan *s, tfr_error *err)
                 .err = err};
     vec names = {.elem = sizeof(char *)};
     vec item_split = {.elem = sizeof(int)}; /* explicit split per item, -1 = hash */
+    vec root_cls = {.elem = sizeof(int)};   /* class ids of the current root */
     tfr_status st = TFR_OK;
     label_map lm = {0};
     const char *lm_split = NULL;
@@ -353,7 +395,7 @@ tfr_status tfr_scan_run(const tfr_write_opts *o, tfr_scan *s, tfr_error *err)
         seen_dir(&w, &sb);
         int use_labels = lm.n && (!lm_split || (split && !strcmp(split, lm_split)));
         if (use_labels) {
-            if ((st = walk(&w, root, "", -1, 0)))
+            if ((st = walk(&w, root, "", -1, 0)) || (st = sniff_range(&w, first)))
                 goto done;
             /* class from the labels file, by base name */
             tfr_scan_item *it = w.files.v;
@@ -395,19 +437,34 @@ tfr_status tfr_scan_run(const tfr_write_opts *o, tfr_scan *s, tfr_error *err)
                 if (S_ISDIR(cb.st_mode)) {
                     nclass_dirs++;
                     int cid = class_id(&names, entries[i]);
+                    int *rc = vec_push(&root_cls);
+                    if (rc)
+                        *rc = cid;
                     if (seen_dir(&w, &cb))
                         continue;
-                    size_t before = w.files.n;
                     st = walk(&w, path, entries[i], cid, 1);
-                    if (!st && w.files.n == before)
-                        tfr_log(TFR_LOG_WARN, "class '%s' in %s has no images", entries[i], root);
                 } else if (S_ISREG(cb.st_mode)) {
                     add_skip(&w, path, "not inside a class folder");
                 }
             }
             free_list(entries, n);
+            if (!st)
+                st = sniff_range(&w, first);
             if (st)
                 goto done;
+            /* an empty class is worth a warning, not an error */
+            size_t ncls = names.n;
+            size_t *per = calloc(ncls ? ncls : 1, sizeof *per);
+            tfr_scan_item *fi = w.files.v;
+            for (size_t i = first; per && i < w.files.n; i++)
+                per[fi[i].cls]++;
+            char **cn = names.v;
+            int *rcv = root_cls.v;
+            for (size_t q = 0; per && q < root_cls.n; q++)
+                if (rcv[q] >= 0 && !per[rcv[q]])
+                    tfr_log(TFR_LOG_WARN, "class '%s' in %s has no images", cn[rcv[q]], root);
+            root_cls.n = 0;
+            free(per);
             if (nclass_dirs == 0) {
                 st = tfr_fail(err, TFR_ERR_ARG, root,
                               "no class folders: expected ROOT/<class>/<image> "
@@ -479,6 +536,7 @@ tfr_status tfr_scan_run(const tfr_write_opts *o, tfr_scan *s, tfr_error *err)
 done:
     lm_free(&lm);
     free(item_split.v);
+    free(root_cls.v);
     free(w.seen.v);
     {
         char **nm = names.v;
