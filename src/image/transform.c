@@ -153,6 +153,18 @@ tfr_status tfr_image_resize(const tfr_image *src, int w, int h, tfr_resize_mode 
     return resample(src, 0, 0, src->w, src->h, dst, (w - dw) / 2, (h - dh) / 2, dw, dh, err);
 }
 
+tfr_status tfr_image_resize_region(const tfr_image *src, double x0, double y0, double cw,
+                                   double ch, int w, int h, tfr_image *dst, tfr_error *err)
+{
+    if (w <= 0 || h <= 0 || cw <= 0 || ch <= 0 || x0 < 0 || y0 < 0 || x0 + cw > src->w + 1e-6 ||
+        y0 + ch > src->h + 1e-6)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "resize region outside the image");
+    tfr_status st = tfr_image_alloc(dst, w, h, src->c, err);
+    if (st)
+        return st;
+    return resample(src, x0, y0, cw, ch, dst, 0, 0, w, h, err);
+}
+
 void tfr_image_flip_h(tfr_image *im)
 {
     int c = im->c;

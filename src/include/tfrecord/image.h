@@ -97,6 +97,13 @@ typedef enum tfr_resize_mode {
 tfr_status tfr_image_resize(const tfr_image *src, int w, int h, tfr_resize_mode mode,
                             tfr_image *dst, tfr_error *err);
 
+/*
+ * Resizes the source rectangle (x0, y0, cw, ch), in source pixels and
+ * possibly fractional, into dst of w x h (same rules as tfr_image_resize).
+ */
+tfr_status tfr_image_resize_region(const tfr_image *src, double x0, double y0, double cw,
+                                   double ch, int w, int h, tfr_image *dst, tfr_error *err);
+
 /* Mirrors left-right in place. */
 void tfr_image_flip_h(tfr_image *im);
 

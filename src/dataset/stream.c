@@ -1,0 +1,1226 @@
+/*
+ * dataset/stream.c - the streaming reader (see tfrecord/stream.h).
+ *
+ * Threads: one sequencer reads records in the deterministic order (file
+ * shuffle, rank split, interleave, shuffle buffer) and hands each record,
+ * with its batch and slot, to a bounded job queue; T workers parse, decode
+ * and augment straight into a ring of batch buffers; next() returns the
+ * ring entries in order. Back-pressure: the sequencer waits for a free ring
+ * entry before it starts a batch and for room in the queue before a job,
+ * so memory is bounded by the shuffle buffer, the queue and the ring.
+ */
+#include "tfrecord/stream.h"
+
+#include <libgen.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dataset/dataset_impl.h"
+#include "tfrecord/example.h"
+#include "tfrecord/image.h"
+#include "tfrecord/record.h"
+#include "tfrecord/util.h"
+
+void tfr_stream_opts_init(tfr_stream_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->epochs = 1;
+    o->shuffle_files = 1;
+    o->interleave = 4;
+    o->shuffle_buffer = 1024;
+    o->seed = 0;
+    o->prefetch = 2;
+    o->batch_size = 32;
+    o->channels = 3;
+    o->std[0] = o->std[1] = o->std[2] = 1;
+    o->world = 1;
+}
+
+/*
+ * A job is a run of consecutive slots of one batch: up to JOB_RECORDS
+ * records packed in one buffer, so the queue is locked once per run, not
+ * once per record.
+ */
+#define JOB_RECORDS 16
+typedef struct job {
+    uint64_t gb;      /* global batch number */
+    int      slot;    /* first slot */
+    int      count;
+    uint64_t epoch, seq; /* seq of the first record */
+    uint8_t *data;    /* the records, back to back */
+    size_t   len, cap;
+    size_t   off[JOB_RECORDS + 1];
+    int      file[JOB_RECORDS];
+    uint64_t rec[JOB_RECORDS]; /* offset of each record in its file (uncompressed) */
+} job;
+
+typedef struct bentry {
+    uint64_t gb;
+    int      in_use, closed, dropped;
+    int      expected, filled;
+    uint64_t epoch, index, seq_end;
+    uint8_t *data;
+    int32_t *labels;
+    uint8_t *valid;
+} bentry;
+
+typedef struct held {   /* a record in the shuffle buffer */
+    uint8_t *data;
+    size_t   len;
+    int      file;
+    uint64_t rec;
+} held;
+
+struct tfr_stream {
+    tfr_stream_opts o;
+    char          **files;
+    size_t          nfiles;
+    int64_t        *counts;      /* records per file, -1 unknown */
+    int             W, H, C;
+    size_t          img_bytes;   /* per image in the output format */
+    int             in_float;    /* the records hold float tensors */
+
+    pthread_mutex_t mu;
+    pthread_cond_t  job_cv, space_cv, batch_cv;
+    job            *q;
+    size_t          qcap, qhead, qcount;
+    bentry         *ring;
+    int             R;
+    uint64_t        next_gb;     /* sequencer: next batch number to open */
+    uint64_t        cur_gb;      /* consumer: next batch to return */
+    int             seq_done;    /* sequencer finished every epoch */
+    int             stop;
+    tfr_status      fail;
+    tfr_error       fail_err;
+
+    pthread_t       seq_thread;
+    pthread_t      *workers;
+    int             nworkers, started;
+
+    int             have_prev;
+    uint64_t        prev_gb;
+    tfr_batch       out;
+    tfr_stream_state state;
+    tfr_stream_stats stats;
+    uint64_t        epoch_cap0;
+};
+
+static uint64_t rng_seed(uint64_t seed, uint64_t epoch, uint64_t tag)
+{
+    return tfr_mix64(seed * 0x9e3779b97f4a7c15ull ^ tfr_mix64(epoch + 0x1234567ull) ^
+                     tfr_mix64(tag * 0xff51afd7ed558ccdull + 7));
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    return tfr_mix64(*s += 0x9e3779b97f4a7c15ull);
+}
+
+static double rng_unit(uint64_t *s) /* [0, 1) */
+{
+    return (double)(rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* stop and fail are written under s->mu but also polled without it */
+static int halted(tfr_stream *s)
+{
+    return __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE) ||
+           __atomic_load_n(&s->fail, __ATOMIC_ACQUIRE);
+}
+
+static void set_fail(tfr_stream *s, const tfr_error *e)
+{
+    /* caller holds s->mu */
+    if (!s->fail) {
+        s->fail_err = *e;
+        __atomic_store_n(&s->fail, e->code ? e->code : TFR_ERR_CORRUPT, __ATOMIC_RELEASE);
+    }
+    pthread_cond_broadcast(&s->batch_cv);
+    pthread_cond_broadcast(&s->space_cv);
+    pthread_cond_broadcast(&s->job_cv);
+}
+
+/* ---- sources ------------------------------------------------------------ */
+
+static int ends_with(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcmp(s + a - b, suf);
+}
+
+/* Record counts from a manifest.json beside the file, when one lists it. */
+static int64_t manifest_count(const char *path)
+{
+    char *t1 = strdup(path), *t2 = strdup(path);
+    int64_t n = -1;
+    if (t1 && t2) {
+        char mp[4400];
+        const char *dir = dirname(t1), *base = basename(t2);
+        tfr_json *m = NULL;
+        tfr_error e;
+        if (!tfr_path_join(mp, sizeof mp, dir, "manifest.json", NULL) && access(mp, R_OK) == 0 &&
+            !tfr_json_load(mp, &m, &e)) {
+            const tfr_json *sh = tfr_json_get(m, "shards");
+            for (const tfr_json *x = sh ? sh->child : NULL; x; x = x->next) {
+                const char *f = tfr_json_get_str(x, "file");
+                if (f && !strcmp(f, base))
+                    n = (int64_t)tfr_json_get_num(x, "records", -1);
+            }
+            tfr_json_free(m);
+        }
+    }
+    free(t1);
+    free(t2);
+    return n;
+}
+
+static tfr_status expand_sources(tfr_stream *s, tfr_error *err)
+{
+    size_t cap = 0;
+    for (int i = 0; i < s->o.nsources; i++) {
+        const char *src = s->o.sources[i];
+        char **list = NULL;
+        size_t n = 0;
+        if (ends_with(src, "manifest.json")) {
+            tfr_json *m = NULL;
+            tfr_status st = tfr_json_load(src, &m, err);
+            if (st)
+                return st;
+            const tfr_json *sh = tfr_json_get(m, "shards");
+            char *t = strdup(src);
+            const char *dir = dirname(t);
+            for (const tfr_json *x = sh ? sh->child : NULL; x; x = x->next)
+                n++;
+            list = calloc(n ? n : 1, sizeof *list);
+            size_t k = 0;
+            for (const tfr_json *x = sh ? sh->child : NULL; x && list; x = x->next) {
+                const char *f = tfr_json_get_str(x, "file");
+                char p[4400];
+                if (f && !tfr_path_join(p, sizeof p, dir, f, NULL))
+                    list[k++] = strdup(p);
+            }
+            n = k;
+            free(t);
+            tfr_json_free(m);
+            if (!n)
+                return tfr_fail(err, TFR_ERR_FORMAT, src, "manifest lists no shards");
+        } else {
+            const char *one[1] = {src};
+            tfr_status st = tfr_paths_expand(one, 1, &list, &n, err);
+            if (st)
+                return st;
+        }
+        for (size_t k = 0; k < n; k++) {
+            if (s->nfiles == cap) {
+                cap = cap ? cap * 2 : 16;
+                char **f = realloc(s->files, cap * sizeof *f);
+                int64_t *c = realloc(s->counts, cap * sizeof *c);
+                if (!f || !c) {
+                    free(f ? f : NULL);
+                    return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+                }
+                s->files = f;
+                s->counts = c;
+            }
+            s->files[s->nfiles] = list[k];
+            s->counts[s->nfiles] = manifest_count(list[k]);
+            s->nfiles++;
+        }
+        free(list);
+    }
+    if (!s->nfiles)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "no input files");
+    return TFR_OK;
+}
+
+/* ---- decoding one record -------------------------------------------------- */
+
+typedef struct wctx {
+    tfr_example   *ex;
+    tfr_image_ctx *img;
+    tfr_image      a, b;
+    float         *f, *g;
+    size_t         fcap;
+} wctx;
+
+static const char *auto_image_keys[] = {"image/encoded", "image_raw", "image/raw", "img", "image"};
+static const char *auto_label_keys[] = {"image/class/label", "label", "labels", "class", "y"};
+
+/* The label as int: int64 feature, or a serialized scalar tensor in bytes. */
+static tfr_status get_label(const tfr_stream *s, const tfr_example *ex, int32_t *out, tfr_error *err)
+{
+    long k = -1;
+    const char *key = s->o.label_key;
+    if (key)
+        k = tfr_example_find(ex, key);
+    for (size_t i = 0; !key && k < 0 && i < sizeof auto_label_keys / sizeof *auto_label_keys; i++) {
+        k = tfr_example_find(ex, auto_label_keys[i]);
+        if (k >= 0)
+            key = auto_label_keys[i];
+    }
+    if (k < 0)
+        return tfr_fail(err, TFR_ERR_FORMAT, NULL, "no label key (tried image/class/label, label; "
+                                                   "set label_key)");
+    const int64_t *v;
+    size_t n;
+    if (tfr_example_int64_at(ex, (size_t)k, &v, &n) && n >= 1) {
+        *out = (int32_t)v[0];
+        return TFR_OK;
+    }
+    const uint8_t *p;
+    if (tfr_example_bytes_at(ex, (size_t)k, 0, &p, &n)) {
+        tfr_tensor t;
+        tfr_status st = tfr_tensor_parse(p, n, TFR_DT_INVALID, &t, err);
+        if (st)
+            return st;
+        int64_t lv = 0;
+        if (tfr_tensor_num_elements(&t) >= 1) {
+            switch (t.dtype) {
+            case TFR_DT_UINT8: lv = ((uint8_t *)t.data)[0]; break;
+            case TFR_DT_INT32: lv = ((int32_t *)t.data)[0]; break;
+            case TFR_DT_INT64: lv = ((int64_t *)t.data)[0]; break;
+            default: break;
+            }
+        }
+        tfr_tensor_clear(&t);
+        *out = (int32_t)lv;
+        return TFR_OK;
+    }
+    return tfr_fail(err, TFR_ERR_FORMAT, NULL, "label \"%s\" is neither int64 nor a tensor", key);
+}
+
+/*
+ * The image of a record into w->a (uint8) or, for float tensors, w->f with
+ * *fw x *fh x *fc. Returns 1 for float, 0 for uint8, -1 on error.
+ */
+static int get_image(tfr_stream *s, wctx *w, int *fw, int *fh, int *fc, tfr_error *err)
+{
+    const tfr_example *ex = w->ex;
+    long k = -1;
+    const char *key = s->o.image_key;
+    if (key)
+        k = tfr_example_find(ex, key);
+    for (size_t i = 0; !key && k < 0 && i < sizeof auto_image_keys / sizeof *auto_image_keys; i++) {
+        k = tfr_example_find(ex, auto_image_keys[i]);
+        if (k >= 0)
+            key = auto_image_keys[i];
+    }
+    const uint8_t *p;
+    size_t n;
+    if (k < 0 || !tfr_example_bytes_at(ex, (size_t)k, 0, &p, &n)) {
+        tfr_fail(err, TFR_ERR_FORMAT, NULL, "no image bytes (tried image/encoded, image_raw, "
+                                            "image/raw, img; set image_key)");
+        return -1;
+    }
+    if (tfr_image_format_of(p, n) != TFR_IMG_UNKNOWN) {
+        tfr_decode_opts d;
+        tfr_decode_opts_init(&d);
+        d.channels = s->C;
+        if (s->W && !s->o.center_crop && !s->o.rrc_min_scale) {
+            d.min_w = s->W;
+            d.min_h = s->H;
+        }
+        return tfr_image_decode(w->img, p, n, &d, &w->a, NULL, err) ? -1 : 0;
+    }
+    /* raw pixels with shape keys */
+    int64_t hh = 0, ww = 0, cc = 0;
+    tfr_error e2;
+    if (!tfr_example_get_int64_scalar(ex, "image/height", &hh, &e2) &&
+        !tfr_example_get_int64_scalar(ex, "image/width", &ww, &e2) &&
+        !tfr_example_get_int64_scalar(ex, "image/channels", &cc, &e2)) {
+        if (hh <= 0 || ww <= 0 || (cc != 1 && cc != 3) || (uint64_t)(hh * ww * cc) != n) {
+            tfr_fail(err, TFR_ERR_FORMAT, NULL, "raw image: %zu bytes for %lldx%lldx%lld", n,
+                     (long long)hh, (long long)ww, (long long)cc);
+            return -1;
+        }
+        if (tfr_image_alloc(&w->a, (int)ww, (int)hh, s->C, err))
+            return -1;
+        size_t np = (size_t)hh * ww;
+        if (cc == s->C)
+            memcpy(w->a.px, p, n);
+        else if (cc == 1)
+            for (size_t i = 0; i < np; i++)
+                w->a.px[i * 3] = w->a.px[i * 3 + 1] = w->a.px[i * 3 + 2] = p[i];
+        else
+            for (size_t i = 0; i < np; i++)
+                w->a.px[i] = (uint8_t)((p[i * 3] * 299 + p[i * 3 + 1] * 587 + p[i * 3 + 2] * 114 + 500) / 1000);
+        return 0;
+    }
+    /* a serialized float tensor (the homework layout) */
+    tfr_tensor t;
+    if (tfr_tensor_parse(p, n, TFR_DT_FLOAT, &t, err))
+        return -1;
+    if (t.rank != 3 || (t.shape[2] != 1 && t.shape[2] != 3)) {
+        tfr_tensor_clear(&t);
+        tfr_fail(err, TFR_ERR_FORMAT, NULL, "image tensor must be HxWxC with C 1 or 3");
+        return -1;
+    }
+    size_t cnt = (size_t)tfr_tensor_num_elements(&t);
+    if (cnt > w->fcap) {
+        float *f = realloc(w->f, cnt * sizeof *f), *g = realloc(w->g, cnt * sizeof *g);
+        if (f)
+            w->f = f;
+        if (g)
+            w->g = g;
+        if (!f || !g) {
+            tfr_tensor_clear(&t);
+            tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+            return -1;
+        }
+        w->fcap = cnt;
+    }
+    memcpy(w->f, t.data, cnt * sizeof(float));
+    *fh = (int)t.shape[0];
+    *fw = (int)t.shape[1];
+    *fc = (int)t.shape[2];
+    tfr_tensor_clear(&t);
+    return 1;
+}
+
+/* Pad by P and take the W x H window at (dx, dy) of the padded image, elem bytes each. */
+static void pad_crop(const uint8_t *src, int sw, int sh, int c, size_t elem, int P, int dx, int dy,
+                     uint8_t *dst, int W, int H)
+{
+    size_t px = (size_t)c * elem;
+    for (int y = 0; y < H; y++) {
+        int sy = y + dy - P;
+        uint8_t *row = dst + (size_t)y * W * px;
+        if (sy < 0 || sy >= sh) {
+            memset(row, 0, (size_t)W * px);
+            continue;
+        }
+        for (int x = 0; x < W; x++) {
+            int sx = x + dx - P;
+            if (sx < 0 || sx >= sw)
+                memset(row + (size_t)x * px, 0, px);
+            else
+                memcpy(row + (size_t)x * px, src + ((size_t)sy * sw + sx) * px, px);
+        }
+    }
+}
+
+static void flip_elems(uint8_t *p, int w, int h, size_t px)
+{
+    uint8_t tmp[64];
+    for (int y = 0; y < h; y++) {
+        uint8_t *row = p + (size_t)y * w * px;
+        for (int a = 0, b = w - 1; a < b; a++, b--) {
+            memcpy(tmp, row + (size_t)a * px, px);
+            memcpy(row + (size_t)a * px, row + (size_t)b * px, px);
+            memcpy(row + (size_t)b * px, tmp, px);
+        }
+    }
+}
+
+/* One record -> the batch slot. */
+static tfr_status process(tfr_stream *s, wctx *w, const job *j, uint8_t *dst, int32_t *label,
+                          tfr_error *err)
+{
+    tfr_status st = tfr_example_parse(w->ex, j->data, j->len, err);
+    if (st)
+        return st;
+    if ((st = get_label(s, w->ex, label, err)))
+        return st;
+    int fw = 0, fh = 0, fc = 0;
+    int kind = get_image(s, w, &fw, &fh, &fc, err);
+    if (kind < 0)
+        return err ? err->code : TFR_ERR_FORMAT;
+    const int W = s->W, H = s->H, C = s->C;
+    uint64_t r = rng_seed(s->o.seed, j->epoch, j->seq + 1);
+    if (kind == 1) {
+        if (s->o.format == TFR_BATCH_U8_NHWC)
+            return tfr_fail(err, TFR_ERR_ARG, NULL, "the records hold float tensors: ask for a "
+                                                    "float batch format");
+        if (fc != C)
+            return tfr_fail(err, TFR_ERR_FORMAT, NULL, "tensor has %d channels, %d wanted", fc, C);
+        if (s->o.center_crop > 0 || s->o.rrc_min_scale > 0)
+            return tfr_fail(err, TFR_ERR_ARG, NULL, "crops that resize need decoded images, "
+                                                    "not float tensors");
+        const float *img = w->f;
+        if (s->o.pad_crop > 0 || fw != W || fh != H) {
+            int P = s->o.pad_crop;
+            int dx = P ? (int)(rng_next(&r) % (uint64_t)(2 * P + 1)) : (fw - W) / 2 + P;
+            int dy = P ? (int)(rng_next(&r) % (uint64_t)(2 * P + 1)) : (fh - H) / 2 + P;
+            pad_crop((const uint8_t *)w->f, fw, fh, C, sizeof(float), P, dx, dy,
+                     (uint8_t *)w->g, W, H);
+            img = w->g;
+        }
+        float *out = (float *)(void *)dst;
+        int flip = s->o.random_flip && (rng_next(&r) & 1);
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                for (int k = 0; k < C; k++) {
+                    float v = img[((size_t)y * W + (flip ? W - 1 - x : x)) * C + k];
+                    if (s->o.format == TFR_BATCH_F32_NCHW)
+                        out[((size_t)k * H + y) * W + x] = v;
+                    else
+                        out[((size_t)y * W + x) * C + k] = v;
+                }
+        return TFR_OK;
+    }
+    tfr_image *im = &w->a;
+    if (s->o.center_crop > 0) {
+        double f = s->o.center_crop > 1 ? 1 : s->o.center_crop;
+        double cw = im->w * f, ch = im->h * f;
+        if ((st = tfr_image_resize_region(im, (im->w - cw) / 2, (im->h - ch) / 2, cw, ch, W, H,
+                                          &w->b, err)))
+            return st;
+        im = &w->b;
+    } else if (s->o.rrc_min_scale > 0) {
+        /* Inception-style random resized crop: area in [min, 1], aspect in [3/4, 4/3] */
+        double area = (double)im->w * im->h, cw = im->w, ch = im->h, x0 = 0, y0 = 0;
+        int ok = 0;
+        for (int t = 0; t < 10 && !ok; t++) {
+            double a = area * (s->o.rrc_min_scale + (1 - s->o.rrc_min_scale) * rng_unit(&r));
+            double lr = log(3.0 / 4) + (log(4.0 / 3) - log(3.0 / 4)) * rng_unit(&r);
+            double ar = exp(lr);
+            double tw = sqrt(a * ar), th = sqrt(a / ar);
+            if (tw <= im->w && th <= im->h && tw >= 1 && th >= 1) {
+                cw = tw;
+                ch = th;
+                x0 = (im->w - cw) * rng_unit(&r);
+                y0 = (im->h - ch) * rng_unit(&r);
+                ok = 1;
+            }
+        }
+        if (!ok) { /* fall back to the whole image */
+            cw = im->w;
+            ch = im->h;
+        }
+        if ((st = tfr_image_resize_region(im, x0, y0, cw, ch, W, H, &w->b, err)))
+            return st;
+        im = &w->b;
+    } else if (im->w != W || im->h != H) {
+        if ((st = tfr_image_resize(im, W, H, TFR_RESIZE_STRETCH, &w->b, err)))
+            return st;
+        im = &w->b;
+    }
+    if (s->o.pad_crop > 0) {
+        int P = s->o.pad_crop;
+        int dx = (int)(rng_next(&r) % (uint64_t)(2 * P + 1));
+        int dy = (int)(rng_next(&r) % (uint64_t)(2 * P + 1));
+        tfr_image *o = im == &w->b ? &w->a : &w->b;
+        if ((st = tfr_image_alloc(o, W, H, C, err)))
+            return st;
+        pad_crop(im->px, im->w, im->h, C, 1, P, dx, dy, o->px, W, H);
+        im = o;
+    }
+    if (s->o.random_flip && (rng_next(&r) & 1))
+        flip_elems(im->px, W, H, (size_t)C);
+    size_t np = (size_t)W * H;
+    if (s->o.format == TFR_BATCH_U8_NHWC) {
+        memcpy(dst, im->px, np * C);
+    } else {
+        float *out = (float *)(void *)dst;
+        float sc[3], of[3];
+        for (int k = 0; k < C; k++) {
+            sc[k] = 1.0f / (255.0f * s->o.std[k]);
+            of[k] = s->o.mean[k] / s->o.std[k];
+        }
+        if (s->o.format == TFR_BATCH_F32_NHWC)
+            for (size_t i = 0; i < np; i++)
+                for (int k = 0; k < C; k++)
+                    out[i * C + k] = im->px[i * C + k] * sc[k] - of[k];
+        else
+            for (int k = 0; k < C; k++)
+                for (size_t i = 0; i < np; i++)
+                    out[(size_t)k * np + i] = im->px[i * C + k] * sc[k] - of[k];
+    }
+    return TFR_OK;
+}
+
+/* ---- workers ------------------------------------------------------------ */
+
+static void *worker_main(void *arg)
+{
+    tfr_stream *s = arg;
+    wctx w;
+    memset(&w, 0, sizeof w);
+    tfr_error e;
+    tfr_error_clear(&e);
+    if (tfr_example_new(&w.ex, &e) || tfr_image_ctx_new(&w.img, &e)) {
+        pthread_mutex_lock(&s->mu);
+        set_fail(s, &e);
+        pthread_mutex_unlock(&s->mu);
+        goto out;
+    }
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        while (!s->qcount && !s->stop)
+            pthread_cond_wait(&s->job_cv, &s->mu);
+        if (s->stop && !s->qcount) {
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        job j = s->q[s->qhead];
+        s->qhead = (s->qhead + 1) % s->qcap;
+        s->qcount--;
+        pthread_cond_signal(&s->space_cv);
+        bentry *b = &s->ring[j.gb % (uint64_t)s->R];
+        pthread_mutex_unlock(&s->mu);
+
+        int skipped = 0, failed = 0;
+        for (int k = 0; k < j.count; k++) {
+            tfr_error_clear(&e);
+            job one = j;
+            one.seq = j.seq + (uint64_t)k;
+            one.data = j.data + j.off[k];
+            one.len = j.off[k + 1] - j.off[k];
+            int slot = j.slot + k;
+            tfr_status st = halted(s) ? TFR_ERR_ARG
+                                      : process(s, &w, &one, b->data + (size_t)slot * s->img_bytes,
+                                                &b->labels[slot], &e);
+            b->valid[slot] = st == TFR_OK;
+            if (st && !halted(s)) {
+                if (s->o.skip_corrupt) {
+                    skipped++;
+                } else if (!failed) {
+                    failed = 1;
+                    snprintf(e.path, sizeof e.path, "%s", s->files[j.file[k]]);
+                    e.offset = (long long)j.rec[k]; /* the record's offset in the file */
+                    pthread_mutex_lock(&s->mu);
+                    set_fail(s, &e);
+                    pthread_mutex_unlock(&s->mu);
+                }
+            }
+        }
+        free(j.data);
+        pthread_mutex_lock(&s->mu);
+        s->stats.corrupt_skipped += (uint64_t)skipped;
+        b->filled += j.count;
+        if (b->closed && b->filled == b->expected)
+            pthread_cond_broadcast(&s->batch_cv);
+        pthread_mutex_unlock(&s->mu);
+    }
+out:
+    tfr_example_free(w.ex);
+    tfr_image_ctx_free(w.img);
+    tfr_image_free(&w.a);
+    tfr_image_free(&w.b);
+    free(w.f);
+    free(w.g);
+    return NULL;
+}
+
+/* ---- sequencer ---------------------------------------------------------- */
+
+typedef struct seqstate {
+    uint64_t epoch, seq, cap;
+    int      slot;        /* next slot in the open batch */
+    bentry  *open;
+    uint64_t batch_index;
+    job      pending;     /* records gathered for the next job */
+} seqstate;
+
+/* Queues the pending job (waits for room). 0, or -1 when stopping. */
+static int flush_job(tfr_stream *s, seqstate *q)
+{
+    job *p = &q->pending;
+    if (!p->count)
+        return 0;
+    pthread_mutex_lock(&s->mu);
+    while (s->qcount == s->qcap && !s->stop && !s->fail)
+        pthread_cond_wait(&s->space_cv, &s->mu);
+    if (s->stop || s->fail) {
+        pthread_mutex_unlock(&s->mu);
+        free(p->data);
+        memset(p, 0, sizeof *p);
+        return -1;
+    }
+    s->q[(s->qhead + s->qcount) % s->qcap] = *p;
+    s->qcount++;
+    s->stats.records_read += (uint64_t)p->count;
+    s->stats.bytes_read += p->len;
+    pthread_cond_signal(&s->job_cv);
+    pthread_mutex_unlock(&s->mu);
+    memset(p, 0, sizeof *p);
+    return 0;
+}
+
+/* Opens a new batch in the ring (waits for a free entry). 0, or -1 when stopping. */
+static int open_batch(tfr_stream *s, seqstate *q)
+{
+    pthread_mutex_lock(&s->mu);
+    bentry *b = &s->ring[s->next_gb % (uint64_t)s->R];
+    while (b->in_use && !s->stop && !s->fail)
+        pthread_cond_wait(&s->space_cv, &s->mu);
+    if (s->stop || s->fail) {
+        pthread_mutex_unlock(&s->mu);
+        return -1;
+    }
+    b->gb = s->next_gb++;
+    b->in_use = 1;
+    b->closed = b->dropped = 0;
+    b->expected = s->o.batch_size;
+    b->filled = 0;
+    b->epoch = q->epoch;
+    b->index = q->batch_index++;
+    pthread_mutex_unlock(&s->mu);
+    q->open = b;
+    q->slot = 0;
+    return 0;
+}
+
+static void close_batch(tfr_stream *s, seqstate *q)
+{
+    if (!q->open)
+        return;
+    flush_job(s, q);
+    pthread_mutex_lock(&s->mu);
+    bentry *b = q->open;
+    b->expected = q->slot;
+    b->seq_end = q->seq;
+    b->dropped = q->slot < s->o.batch_size && s->o.drop_remainder;
+    b->closed = 1;
+    if (b->filled == b->expected)
+        pthread_cond_broadcast(&s->batch_cv);
+    pthread_mutex_unlock(&s->mu);
+    q->open = NULL;
+    q->slot = 0;
+}
+
+/* Hands one record (ownership of data) to the workers. 0, 1 = epoch cap reached, -1 stop. */
+static int emit(tfr_stream *s, seqstate *q, held h, uint64_t skip)
+{
+    if (q->cap && q->seq >= q->cap) {
+        free(h.data);
+        return 1;
+    }
+    if (q->seq < skip) { /* resuming: these were consumed before */
+        q->seq++;
+        free(h.data);
+        return 0;
+    }
+    if (!q->open && open_batch(s, q)) {
+        free(h.data);
+        return -1;
+    }
+    job *p = &q->pending;
+    if (!p->count) {
+        p->gb = q->open->gb;
+        p->slot = q->slot;
+        p->epoch = q->epoch;
+        p->seq = q->seq;
+        p->len = 0;
+    }
+    if (p->len + h.len > p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 4096;
+        while (cap < p->len + h.len)
+            cap *= 2;
+        uint8_t *nd = realloc(p->data, cap);
+        if (!nd) {
+            free(h.data);
+            return -1;
+        }
+        p->data = nd;
+        p->cap = cap;
+    }
+    memcpy(p->data + p->len, h.data, h.len);
+    p->off[p->count] = p->len;
+    p->len += h.len;
+    p->file[p->count] = h.file;
+    p->rec[p->count] = h.rec;
+    p->count++;
+    p->off[p->count] = p->len;
+    free(h.data);
+    q->seq++;
+    q->slot++;
+    if (q->slot == s->o.batch_size)
+        close_batch(s, q);
+    else if (p->count == JOB_RECORDS && flush_job(s, q))
+        return -1;
+    return 0;
+}
+
+typedef struct islot {
+    tfr_record_reader *r;
+    int                file;
+} islot;
+
+static void on_skip(void *user, const tfr_error *e)
+{
+    tfr_stream *s = user;
+    (void)e;
+    pthread_mutex_lock(&s->mu);
+    s->stats.corrupt_skipped++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Per-rank record cap for an epoch (equal batch counts on every rank). */
+static uint64_t epoch_cap(const tfr_stream *s, const size_t *order, int file_mode)
+{
+    int world = s->o.world;
+    if (world <= 1)
+        return 0;
+    uint64_t minc = UINT64_MAX;
+    for (int r = 0; r < world; r++) {
+        uint64_t c = 0;
+        if (file_mode) {
+            for (size_t i = (size_t)r; i < s->nfiles; i += (size_t)world)
+                c += (uint64_t)(s->counts[order[i]] > 0 ? s->counts[order[i]] : 0);
+        } else {
+            uint64_t tot = 0;
+            for (size_t i = 0; i < s->nfiles; i++)
+                tot += (uint64_t)(s->counts[i] > 0 ? s->counts[i] : 0);
+            c = tot / (uint64_t)world + ((uint64_t)r < tot % (uint64_t)world);
+        }
+        if (c < minc)
+            minc = c;
+    }
+    return minc == 0 ? UINT64_MAX : minc; /* 0 records: nothing to cap against */
+}
+
+static void *sequencer_main(void *arg)
+{
+    tfr_stream *s = arg;
+    const tfr_stream_opts *o = &s->o;
+    size_t *order = malloc(s->nfiles * sizeof *order);
+    size_t *mine = malloc(s->nfiles * sizeof *mine);
+    int K = o->interleave > 0 ? o->interleave : 1;
+    islot *slots = calloc((size_t)K, sizeof *slots);
+    size_t N = o->shuffle_buffer > 1 ? o->shuffle_buffer : 1;
+    held *buf = calloc(N, sizeof *buf);
+    tfr_error e;
+    tfr_error_clear(&e);
+    if (!order || !mine || !slots || !buf) {
+        tfr_fail(&e, TFR_ERR_NOMEM, NULL, "out of memory");
+        pthread_mutex_lock(&s->mu);
+        set_fail(s, &e);
+        pthread_mutex_unlock(&s->mu);
+        goto out;
+    }
+    int file_mode = o->world > 1 && s->nfiles >= (size_t)o->world;
+    int stopping = 0;
+    for (uint64_t epoch = o->start_epoch; !stopping && (o->epochs <= 0 || epoch < (uint64_t)o->epochs);
+         epoch++) {
+        for (size_t i = 0; i < s->nfiles; i++)
+            order[i] = i;
+        if (o->shuffle_files) {
+            uint64_t r = rng_seed(o->seed, epoch, 0xf11e5);
+            for (size_t i = s->nfiles; i > 1; i--) {
+                size_t j = (size_t)(rng_next(&r) % i);
+                size_t t = order[i - 1];
+                order[i - 1] = order[j];
+                order[j] = t;
+            }
+        }
+        size_t nmine = 0;
+        for (size_t i = 0; i < s->nfiles; i++)
+            if (!file_mode || i % (size_t)o->world == (size_t)o->rank)
+                mine[nmine++] = order[i];
+        seqstate q = {.epoch = epoch, .seq = 0, .cap = epoch_cap(s, order, file_mode), .slot = 0};
+        if (q.cap == UINT64_MAX)
+            q.cap = 0;
+        uint64_t skip = epoch == o->start_epoch ? o->skip_records : 0;
+        uint64_t shuf = rng_seed(o->seed, epoch, 0x5b0f);
+        size_t next_file = 0, nheld = 0;
+        uint64_t g = 0; /* interleaved record index, for record-mode rank split */
+        int active = 0, cur = 0, capped = 0;
+        for (int k = 0; k < K; k++)
+            slots[k].r = NULL;
+        for (;;) {
+            if (halted(s)) {
+                stopping = 1;
+                break;
+            }
+            /* fill empty interleave slots */
+            for (int k = 0; k < K; k++) {
+                while (!slots[k].r && next_file < nmine) {
+                    tfr_reader_opts ro;
+                    tfr_reader_opts_init(&ro);
+                    ro.skip_corrupt = o->skip_corrupt;
+                    int f = (int)mine[next_file++];
+                    if (tfr_record_reader_open(s->files[f], &ro, &slots[k].r, &e)) {
+                        if (o->skip_corrupt) {
+                            on_skip(s, &e);
+                            continue;
+                        }
+                        pthread_mutex_lock(&s->mu);
+                        set_fail(s, &e);
+                        pthread_mutex_unlock(&s->mu);
+                        stopping = 1;
+                        break;
+                    }
+                    tfr_record_reader_on_skip(slots[k].r, on_skip, s);
+                    slots[k].file = f;
+                    active++;
+                }
+            }
+            if (stopping || active == 0)
+                break;
+            /* next record, round-robin over the active slots */
+            while (!slots[cur].r)
+                cur = (cur + 1) % K;
+            const uint8_t *d;
+            size_t len;
+            tfr_status st = tfr_record_reader_next(slots[cur].r, &d, &len, &e);
+            if (st == TFR_ERR_EOF) {
+                tfr_record_reader_close(slots[cur].r);
+                slots[cur].r = NULL;
+                active--;
+                continue; /* this slot takes the next file; cur stays */
+            }
+            if (st) {
+                pthread_mutex_lock(&s->mu);
+                set_fail(s, &e);
+                pthread_mutex_unlock(&s->mu);
+                stopping = 1;
+                break;
+            }
+            int file = slots[cur].file;
+            uint64_t recno = tfr_record_reader_offset(slots[cur].r);
+            cur = (cur + 1) % K;
+            if (!file_mode && o->world > 1 && (g++ % (uint64_t)o->world) != (uint64_t)o->rank)
+                continue;
+            held h = {malloc(len ? len : 1), len, file, recno};
+            if (!h.data) {
+                tfr_fail(&e, TFR_ERR_NOMEM, NULL, "out of memory");
+                pthread_mutex_lock(&s->mu);
+                set_fail(s, &e);
+                pthread_mutex_unlock(&s->mu);
+                stopping = 1;
+                break;
+            }
+            memcpy(h.data, d, len);
+            if (N == 1) {
+                int rc = emit(s, &q, h, skip);
+                if (rc < 0) { stopping = 1; break; }
+                if (rc > 0) { capped = 1; break; }
+                continue;
+            }
+            if (nheld < N) {
+                buf[nheld++] = h;
+                continue;
+            }
+            size_t j = (size_t)(rng_next(&shuf) % N);
+            held outh = buf[j];
+            buf[j] = h;
+            int rc = emit(s, &q, outh, skip);
+            if (rc < 0) { stopping = 1; break; }
+            if (rc > 0) { capped = 1; break; }
+        }
+        /* drain the shuffle buffer in random order */
+        while (nheld) {
+            size_t j = (size_t)(rng_next(&shuf) % nheld);
+            held outh = buf[j];
+            buf[j] = buf[--nheld];
+            if (stopping || capped) {
+                free(outh.data);
+                continue;
+            }
+            int rc = emit(s, &q, outh, skip);
+            if (rc < 0)
+                stopping = 1;
+            else if (rc > 0)
+                capped = 1;
+        }
+        for (int k = 0; k < K; k++)
+            if (slots[k].r) {
+                tfr_record_reader_close(slots[k].r);
+                slots[k].r = NULL;
+            }
+        if (!stopping)
+            close_batch(s, &q);
+        free(q.pending.data);
+        q.pending.data = NULL;
+        if (stopping && q.open) {
+            pthread_mutex_lock(&s->mu);
+            q.open->closed = 1;
+            q.open->expected = q.slot;
+            q.open->dropped = 1;
+            pthread_mutex_unlock(&s->mu);
+        }
+    }
+out:
+    pthread_mutex_lock(&s->mu);
+    s->seq_done = 1;
+    pthread_cond_broadcast(&s->batch_cv);
+    pthread_mutex_unlock(&s->mu);
+    free(order);
+    free(mine);
+    free(slots);
+    free(buf);
+    return NULL;
+}
+
+/* ---- open / next / close -------------------------------------------------- */
+
+/* The first record's image size, when the caller gave none. */
+static tfr_status probe_size(tfr_stream *s, tfr_error *err)
+{
+    tfr_record_reader *r;
+    tfr_status st = tfr_record_reader_open(s->files[0], NULL, &r, err);
+    if (st)
+        return st;
+    const uint8_t *d;
+    size_t len;
+    wctx w;
+    memset(&w, 0, sizeof w);
+    if ((st = tfr_record_reader_next(r, &d, &len, err))) {
+        if (st == TFR_ERR_EOF)
+            st = tfr_fail(err, TFR_ERR_FORMAT, s->files[0],
+                          "first file is empty: give width and height");
+        tfr_record_reader_close(r);
+        return st;
+    }
+    if (!(st = tfr_example_new(&w.ex, err)) && !(st = tfr_image_ctx_new(&w.img, err)) &&
+        !(st = tfr_example_parse(w.ex, d, len, err))) {
+        int fw, fh, fc;
+        int kind = get_image(s, &w, &fw, &fh, &fc, err);
+        if (kind < 0)
+            st = err ? err->code : TFR_ERR_FORMAT;
+        else if (kind == 1) {
+            s->W = fw;
+            s->H = fh;
+            s->in_float = 1;
+        } else {
+            s->W = w.a.w;
+            s->H = w.a.h;
+        }
+    }
+    if (st && err && !err->path[0])
+        snprintf(err->path, sizeof err->path, "%s", s->files[0]);
+    tfr_example_free(w.ex);
+    tfr_image_ctx_free(w.img);
+    tfr_image_free(&w.a);
+    free(w.f);
+    free(w.g);
+    tfr_record_reader_close(r);
+    return st;
+}
+
+/* Counts records of files the manifest did not cover (needed for rank caps). */
+static tfr_status count_unknown(tfr_stream *s, tfr_error *err)
+{
+    for (size_t i = 0; i < s->nfiles; i++) {
+        if (s->counts[i] >= 0)
+            continue;
+        tfr_reader_opts ro;
+        tfr_reader_opts_init(&ro);
+        ro.skip_corrupt = s->o.skip_corrupt;
+        tfr_record_reader *r;
+        tfr_status st = tfr_record_reader_open(s->files[i], &ro, &r, err);
+        if (st)
+            return st;
+        const uint8_t *d;
+        size_t len;
+        int64_t n = 0;
+        while ((st = tfr_record_reader_next(r, &d, &len, err)) == TFR_OK)
+            n++;
+        tfr_record_reader_close(r);
+        if (st != TFR_ERR_EOF)
+            return st;
+        s->counts[i] = n;
+    }
+    return TFR_OK;
+}
+
+tfr_status tfr_stream_open(const tfr_stream_opts *opts, tfr_stream **out, tfr_error *err)
+{
+    *out = NULL;
+    if (!opts || opts->nsources <= 0)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "stream: no sources");
+    if (opts->batch_size <= 0 || (opts->channels != 1 && opts->channels != 3) ||
+        opts->world < 1 || opts->rank < 0 || opts->rank >= opts->world || opts->width < 0 ||
+        opts->height < 0 || (opts->width > 0) != (opts->height > 0) || opts->pad_crop < 0 ||
+        opts->rrc_min_scale < 0 || opts->rrc_min_scale > 1)
+        return tfr_fail(err, TFR_ERR_ARG, NULL,
+                        "stream: bad options (batch size, channels, rank/world, size or crop)");
+    for (int k = 0; k < opts->channels; k++)
+        if (!(opts->std[k] > 0))
+            return tfr_fail(err, TFR_ERR_ARG, NULL, "stream: std must be > 0");
+    tfr_stream *s = calloc(1, sizeof *s);
+    if (!s)
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    s->o = *opts;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->job_cv, NULL);
+    pthread_cond_init(&s->space_cv, NULL);
+    pthread_cond_init(&s->batch_cv, NULL);
+    tfr_status st = expand_sources(s, err);
+    if (st)
+        goto fail;
+    s->C = opts->channels;
+    s->W = opts->width;
+    s->H = opts->height;
+    if (!s->W && (st = probe_size(s, err)))
+        goto fail;
+    if (s->o.world > 1 && (st = count_unknown(s, err)))
+        goto fail;
+    size_t elem = s->o.format == TFR_BATCH_U8_NHWC ? 1 : sizeof(float);
+    s->img_bytes = (size_t)s->W * s->H * s->C * elem;
+    int T = opts->threads;
+    if (T <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        T = n > 0 ? (int)n : 1;
+    }
+    s->nworkers = T;
+    s->R = (opts->prefetch > 0 ? opts->prefetch : 1) + 2;
+    s->ring = calloc((size_t)s->R, sizeof *s->ring);
+    s->qcap = (size_t)T * 4 + 4;
+    s->q = calloc(s->qcap, sizeof *s->q);
+    s->workers = calloc((size_t)T, sizeof *s->workers);
+    if (!s->ring || !s->q || !s->workers) {
+        st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < s->R; i++) {
+        bentry *b = &s->ring[i];
+        b->data = malloc(s->img_bytes * (size_t)opts->batch_size);
+        b->labels = malloc(sizeof(int32_t) * (size_t)opts->batch_size);
+        b->valid = malloc((size_t)opts->batch_size);
+        if (!b->data || !b->labels || !b->valid) {
+            st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory for %d batches of %d images",
+                          s->R, opts->batch_size);
+            goto fail;
+        }
+    }
+    s->state.seed = opts->seed;
+    s->state.epoch = opts->start_epoch;
+    s->state.records = opts->skip_records;
+    s->cur_gb = 0;
+    {
+        uint64_t tot = 0;
+        int known = 1;
+        for (size_t i = 0; i < s->nfiles; i++) {
+            if (s->counts[i] < 0)
+                known = 0;
+            else
+                tot += (uint64_t)s->counts[i];
+        }
+        s->epoch_cap0 = known ? (opts->world > 1 ? tot / (uint64_t)opts->world : tot) : 0;
+    }
+    for (int i = 0; i < T; i++)
+        if (pthread_create(&s->workers[i], NULL, worker_main, s) == 0)
+            s->started++;
+    if (s->started < T || pthread_create(&s->seq_thread, NULL, sequencer_main, s) != 0) {
+        st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "cannot start threads");
+        goto fail;
+    }
+    s->started |= 1 << 30;
+    *out = s;
+    return TFR_OK;
+fail:
+    tfr_stream_close(s);
+    return st;
+}
+
+tfr_status tfr_stream_next(tfr_stream *s, const tfr_batch **out, tfr_error *err)
+{
+    *out = NULL;
+    double t0 = tfr_now();
+    pthread_mutex_lock(&s->mu);
+    if (s->have_prev) {
+        s->ring[s->prev_gb % (uint64_t)s->R].in_use = 0;
+        s->have_prev = 0;
+        pthread_cond_broadcast(&s->space_cv);
+    }
+    for (;;) {
+        if (s->fail) {
+            if (err)
+                *err = s->fail_err;
+            tfr_status st = s->fail;
+            pthread_mutex_unlock(&s->mu);
+            return st;
+        }
+        bentry *b = &s->ring[s->cur_gb % (uint64_t)s->R];
+        if (b->in_use && b->gb == s->cur_gb && b->closed && b->filled == b->expected) {
+            int n = 0;
+            for (int i = 0; i < b->expected; i++) {
+                if (!b->valid[i])
+                    continue;
+                if (n != i) {
+                    memmove(b->data + (size_t)n * s->img_bytes, b->data + (size_t)i * s->img_bytes,
+                            s->img_bytes);
+                    b->labels[n] = b->labels[i];
+                }
+                n++;
+            }
+            s->state.epoch = b->epoch;
+            s->state.records = b->seq_end;
+            s->cur_gb++;
+            if (b->dropped || n == 0) {
+                b->in_use = 0;
+                pthread_cond_broadcast(&s->space_cv);
+                continue;
+            }
+            s->out.n = n;
+            s->out.h = s->H;
+            s->out.w = s->W;
+            s->out.c = s->C;
+            s->out.format = s->o.format;
+            s->out.data = b->data;
+            s->out.labels = b->labels;
+            s->out.epoch = b->epoch;
+            s->out.index = b->index;
+            s->have_prev = 1;
+            s->prev_gb = b->gb;
+            s->stats.batches++;
+            s->stats.wait_seconds += tfr_now() - t0;
+            pthread_mutex_unlock(&s->mu);
+            *out = &s->out;
+            return TFR_OK;
+        }
+        if (s->seq_done && s->cur_gb >= s->next_gb) {
+            pthread_mutex_unlock(&s->mu);
+            return TFR_ERR_EOF;
+        }
+        pthread_cond_wait(&s->batch_cv, &s->mu);
+    }
+}
+
+void tfr_stream_get_state(const tfr_stream *s, tfr_stream_state *st)
+{
+    *st = s->state;
+}
+
+void tfr_stream_get_stats(const tfr_stream *s, tfr_stream_stats *st)
+{
+    pthread_mutex_lock((pthread_mutex_t *)&s->mu);
+    *st = s->stats;
+    pthread_mutex_unlock((pthread_mutex_t *)&s->mu);
+}
+
+uint64_t tfr_stream_epoch_records(const tfr_stream *s)
+{
+    return s->epoch_cap0;
+}
+
+void tfr_stream_close(tfr_stream *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&s->job_cv);
+    pthread_cond_broadcast(&s->space_cv);
+    pthread_cond_broadcast(&s->batch_cv);
+    pthread_mutex_unlock(&s->mu);
+    if (s->started & (1 << 30))
+        pthread_join(s->seq_thread, NULL);
+    int nw = s->started & ~(1 << 30);
+    for (int i = 0; i < nw; i++)
+        pthread_join(s->workers[i], NULL);
+    for (size_t i = 0; s->q && i < s->qcount; i++)
+        free(s->q[(s->qhead + i) % s->qcap].data);
+    for (int i = 0; s->ring && i < s->R; i++) {
+        free(s->ring[i].data);
+        free(s->ring[i].labels);
+        free(s->ring[i].valid);
+    }
+    for (size_t i = 0; i < s->nfiles; i++)
+        free(s->files[i]);
+    free(s->files);
+    free(s->counts);
+    free(s->ring);
+    free(s->q);
+    free(s->workers);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->job_cv);
+    pthread_cond_destroy(&s->space_cv);
+    pthread_cond_destroy(&s->batch_cv);
+    free(s);
+}

@@ -1,0 +1,111 @@
+/*
+ * tfrecord/stream.h - shards to training batches: shuffle, decode, augment,
+ * batch, prefetch.
+ *
+ * Order: per epoch the file list is shuffled (seed, epoch), split between
+ * ranks, read K files at a time round-robin (interleave), passed through a
+ * shuffle buffer of N records (uniform sampling, as tf.data's shuffle), and
+ * cut into batches that never span epochs. One thread reads and orders;
+ * T threads decode and augment. Every random choice is drawn from
+ * (seed, epoch, position), so the stream is identical for any thread count
+ * and can be resumed exactly from (epoch, records consumed).
+ */
+#ifndef TFRECORD_STREAM_H
+#define TFRECORD_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tfrecord/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum tfr_batch_format {
+    TFR_BATCH_U8_NHWC = 0,  /* uint8 pixels, for a GPU to normalize */
+    TFR_BATCH_F32_NHWC,     /* float32, (x/255 - mean) / std */
+    TFR_BATCH_F32_NCHW
+} tfr_batch_format;
+
+typedef struct tfr_stream_opts {
+    const char *const *sources;  /* files, directories, globs or manifest.json paths */
+    int         nsources;
+    int         epochs;          /* 0 = forever; default 1 */
+    int         shuffle_files;   /* default 1 */
+    int         interleave;      /* files read at once, default 4 */
+    size_t      shuffle_buffer;  /* records; 0 or 1 = file order; default 1024 */
+    uint64_t    seed;
+    int         threads;         /* decode threads, default: all cores */
+    int         prefetch;        /* batches ready ahead, default 2 */
+    int         batch_size;      /* default 32 */
+    int         drop_remainder;
+    int         width, height;   /* output size; 0 = the first image's size */
+    int         channels;        /* 1 or 3; default 3 */
+    tfr_batch_format format;
+    /* augmentation (training) */
+    int         random_flip;     /* horizontal, p = 0.5 */
+    int         pad_crop;        /* pad by this many pixels, then random crop */
+    float       rrc_min_scale;   /* > 0: random resized crop, area in [min, 1] */
+    /* evaluation */
+    float       center_crop;     /* > 0: keep this central fraction, resize */
+    float       mean[3], std[3]; /* for float output; default 0 and 1 (x/255 only) */
+    const char *image_key;       /* NULL: auto (image/encoded, image_raw, image/raw, img) */
+    const char *label_key;       /* NULL: auto (image/class/label, label) */
+    int         rank, world;     /* default 0 of 1 */
+    int         skip_corrupt;    /* skip bad records/images and count them */
+    /* resume: start at this epoch, skipping this many records of it */
+    uint64_t    start_epoch, skip_records;
+} tfr_stream_opts;
+
+void tfr_stream_opts_init(tfr_stream_opts *o);
+
+typedef struct tfr_batch {
+    int              n;        /* images in this batch */
+    int              h, w, c;
+    tfr_batch_format format;
+    void            *data;     /* n images in format */
+    int32_t         *labels;   /* n labels */
+    uint64_t         epoch;
+    uint64_t         index;    /* batch number within the epoch */
+} tfr_batch;
+
+/* Where the stream stands after the last batch returned. */
+typedef struct tfr_stream_state {
+    uint64_t seed;
+    uint64_t epoch;
+    uint64_t records;  /* records of that epoch consumed */
+} tfr_stream_state;
+
+typedef struct tfr_stream_stats {
+    uint64_t records_read;     /* records handed to decoders */
+    uint64_t corrupt_skipped;  /* bad records or images skipped */
+    uint64_t batches;
+    uint64_t bytes_read;       /* uncompressed record bytes */
+    double   wait_seconds;     /* time next() spent waiting for a batch */
+} tfr_stream_stats;
+
+typedef struct tfr_stream tfr_stream;
+
+tfr_status tfr_stream_open(const tfr_stream_opts *opts, tfr_stream **out, tfr_error *err);
+
+/*
+ * Returns the next batch; it stays valid until the next call or close.
+ * TFR_ERR_EOF after the last epoch. Errors (corrupt record without
+ * skip_corrupt, undecodable image) name the file and record.
+ */
+tfr_status tfr_stream_next(tfr_stream *s, const tfr_batch **out, tfr_error *err);
+
+void tfr_stream_get_state(const tfr_stream *s, tfr_stream_state *st);
+void tfr_stream_get_stats(const tfr_stream *s, tfr_stream_stats *st);
+/* Records per epoch for this rank (after the equal-share cap); 0 if unknown. */
+uint64_t tfr_stream_epoch_records(const tfr_stream *s);
+
+/* Stops the threads and frees everything; s may be NULL. Safe mid-epoch. */
+void tfr_stream_close(tfr_stream *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,514 @@
+/*
+ * tests/unit/test_stream.c - the streaming reader: every record exactly once
+ * per epoch for 1..8 threads, interleave 1..4 and world 1..3; same seed ->
+ * same batches whatever the thread count; shuffle quality; exact resume;
+ * augmentations against direct references; corrupt shards; equal batch
+ * counts per rank; shutdown mid-epoch.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "tfrecord/example.h"
+#include "tfrecord/record.h"
+#include "tfrecord/stream.h"
+
+static char dir[600];
+#define S 8 /* image side */
+
+/* record id -> an 8x8x3 image that encodes the id in pixel 0 */
+static void make_image(int id, uint8_t *px)
+{
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++) {
+            uint8_t *p = px + (y * S + x) * 3;
+            p[0] = (uint8_t)(x * 30 + y);
+            p[1] = (uint8_t)(y * 30 + x);
+            p[2] = (uint8_t)(id * 7);
+        }
+    px[0] = (uint8_t)(id & 255);
+    px[1] = (uint8_t)(id >> 8);
+}
+
+static int id_of(const uint8_t *px)
+{
+    return px[0] | (px[1] << 8);
+}
+
+/* files[f] holds counts[f] records; ids are consecutive; label = id % 10 */
+static int write_set(const char *name, const int *counts, int nf, char paths[][700])
+{
+    tfr_error err;
+    tfr_example_builder *b;
+    tfr_example_builder_new(&b, &err);
+    int id = 0;
+    for (int f = 0; f < nf; f++) {
+        snprintf(paths[f], 700, "%s/%s-%05d-of-%05d.tfrecord.gz", dir, name, f, nf);
+        tfr_writer_opts o;
+        tfr_writer_opts_init(&o);
+        o.sync = 0;
+        tfr_record_writer *w;
+        EXPECT_OK(tfr_record_writer_open(paths[f], &o, &w, &err), &err);
+        for (int i = 0; i < counts[f]; i++, id++) {
+            uint8_t px[S * S * 3];
+            make_image(id, px);
+            tfr_example_builder_reset(b);
+            tfr_example_add_bytes(b, "image/raw", px, sizeof px, &err);
+            tfr_example_add_int64(b, "image/height", S, &err);
+            tfr_example_add_int64(b, "image/width", S, &err);
+            tfr_example_add_int64(b, "image/channels", 3, &err);
+            tfr_example_add_int64(b, "image/class/label", id / 24 % 10, &err); /* grouped classes */
+            const uint8_t *d;
+            size_t n;
+            tfr_example_builder_serialize(b, &d, &n, &err);
+            EXPECT_OK(tfr_record_writer_append(w, d, n, &err), &err);
+        }
+        EXPECT_OK(tfr_record_writer_close(w, NULL, &err), &err);
+    }
+    tfr_example_builder_free(b);
+    return id;
+}
+
+typedef struct run_out {
+    int      *ids;     /* in order */
+    int      *labels;
+    uint64_t *epochs;
+    int       n;
+    int       batches;
+    tfr_status end;
+    tfr_error  err;
+} run_out;
+
+static void base_opts(tfr_stream_opts *o, const char **src, int nsrc)
+{
+    tfr_stream_opts_init(o);
+    o->sources = src;
+    o->nsources = nsrc;
+    o->batch_size = 16;
+    o->seed = 42;
+    o->shuffle_buffer = 64;
+}
+
+/* Runs the stream to the end (or max_batches) collecting ids. */
+static run_out run(const tfr_stream_opts *o, int max_batches, tfr_stream_state *state)
+{
+    run_out r;
+    memset(&r, 0, sizeof r);
+    tfr_error_clear(&r.err);
+    tfr_stream *s = NULL;
+    r.end = tfr_stream_open(o, &s, &r.err);
+    if (r.end)
+        return r;
+    int cap = 4096;
+    r.ids = malloc(sizeof(int) * (size_t)cap);
+    r.labels = malloc(sizeof(int) * (size_t)cap);
+    r.epochs = malloc(sizeof(uint64_t) * (size_t)cap);
+    const tfr_batch *b;
+    while (max_batches < 0 || r.batches < max_batches) {
+        r.end = tfr_stream_next(s, &b, &r.err);
+        if (r.end)
+            break;
+        r.batches++;
+        for (int i = 0; i < b->n && r.n < cap; i++) {
+            const uint8_t *px = (const uint8_t *)b->data + (size_t)i * S * S * 3;
+            r.ids[r.n] = id_of(px);
+            r.labels[r.n] = b->labels[i];
+            r.epochs[r.n] = b->epoch;
+            r.n++;
+        }
+    }
+    if (state)
+        tfr_stream_get_state(s, state);
+    tfr_stream_close(s);
+    return r;
+}
+
+static void free_run(run_out *r)
+{
+    free(r->ids);
+    free(r->labels);
+    free(r->epochs);
+}
+
+/* every id in [0, total) exactly once per epoch over the given runs */
+static void check_exactly_once(run_out *runs, int nruns, int total, int epochs, const char *what)
+{
+    int *seen = calloc((size_t)total * (size_t)epochs, sizeof *seen);
+    for (int k = 0; k < nruns; k++)
+        for (int i = 0; i < runs[k].n; i++) {
+            int id = runs[k].ids[i];
+            if (id < 0 || id >= total || runs[k].epochs[i] >= (uint64_t)epochs) {
+                FAILF("%s: bad id %d / epoch %llu", what, id, (unsigned long long)runs[k].epochs[i]);
+                continue;
+            }
+            if (runs[k].labels[i] != id / 24 % 10)
+                FAILF("%s: id %d has label %d", what, id, runs[k].labels[i]);
+            seen[runs[k].epochs[i] * (uint64_t)total + (uint64_t)id]++;
+        }
+    int bad = 0;
+    for (int i = 0; i < total * epochs; i++)
+        if (seen[i] != 1 && bad++ < 3)
+            FAILF("%s: id %d of epoch %d seen %d times", what, i % total, i / total, seen[i]);
+    free(seen);
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "%s", test_tmpdir("stream"));
+    char p6[6][700], p2[2][700], pu[3][700];
+    int c6[6] = {40, 40, 40, 40, 40, 40};
+    int total = write_set("even", c6, 6, p6);
+    const char *src6[1];
+    char glob6[700];
+    snprintf(glob6, sizeof glob6, "%s/even-*", dir);
+    src6[0] = glob6;
+
+    /* exactly once per epoch: threads x interleave x world */
+    int threads[] = {1, 2, 8}, inter[] = {1, 2, 4};
+    for (int ti = 0; ti < 3; ti++)
+        for (int ii = 0; ii < 3; ii++)
+            for (int world = 1; world <= 3; world++) {
+                run_out runs[3];
+                for (int rank = 0; rank < world; rank++) {
+                    tfr_stream_opts o;
+                    base_opts(&o, src6, 1);
+                    o.threads = threads[ti];
+                    o.interleave = inter[ii];
+                    o.epochs = 2;
+                    o.world = world;
+                    o.rank = rank;
+                    runs[rank] = run(&o, -1, NULL);
+                    EXPECT_STATUS(runs[rank].end, TFR_ERR_EOF);
+                }
+                char what[64];
+                snprintf(what, sizeof what, "t%d i%d w%d", threads[ti], inter[ii], world);
+                check_exactly_once(runs, world, total, 2, what);
+                for (int rank = 0; rank < world; rank++) {
+                    if (runs[rank].batches != runs[0].batches)
+                        FAILF("%s: rank %d has %d batches, rank 0 %d", what, rank,
+                              runs[rank].batches, runs[0].batches);
+                    free_run(&runs[rank]);
+                }
+            }
+
+    /* record-mode rank split (fewer files than ranks): 2 files x 45 */
+    int c2[2] = {45, 45};
+    int total2 = write_set("two", c2, 2, p2);
+    {
+        const char *src[2] = {p2[0], p2[1]};
+        run_out runs[3];
+        for (int rank = 0; rank < 3; rank++) {
+            tfr_stream_opts o;
+            base_opts(&o, src, 2);
+            o.world = 3;
+            o.rank = rank;
+            o.threads = 2;
+            runs[rank] = run(&o, -1, NULL);
+        }
+        check_exactly_once(runs, 3, total2, 1, "record mode w3");
+        for (int rank = 0; rank < 3; rank++)
+            free_run(&runs[rank]);
+    }
+    /* uneven files: every rank gets the same number of records, no duplicates */
+    int cu[3] = {50, 10, 30};
+    write_set("uneven", cu, 3, pu);
+    {
+        const char *src[3] = {pu[0], pu[1], pu[2]};
+        run_out runs[2];
+        int seen[90] = {0};
+        for (int rank = 0; rank < 2; rank++) {
+            tfr_stream_opts o;
+            base_opts(&o, src, 3);
+            o.world = 2;
+            o.rank = rank;
+            runs[rank] = run(&o, -1, NULL);
+            for (int i = 0; i < runs[rank].n; i++)
+                if (runs[rank].ids[i] >= 0 && runs[rank].ids[i] < 90)
+                    seen[runs[rank].ids[i]]++;
+        }
+        EXPECT_EQ_I(runs[0].n, runs[1].n);
+        EXPECT_EQ_I(runs[0].batches, runs[1].batches);
+        EXPECT(runs[0].n > 0);
+        for (int i = 0; i < 90; i++)
+            EXPECT(seen[i] <= 1);
+        free_run(&runs[0]);
+        free_run(&runs[1]);
+    }
+
+    /* determinism: same seed, any thread count -> same stream; other seed differs */
+    {
+        tfr_stream_opts o;
+        base_opts(&o, src6, 1);
+        o.threads = 1;
+        o.random_flip = 1;
+        o.pad_crop = 1;
+        o.format = TFR_BATCH_U8_NHWC;
+        o.epochs = 2;
+        run_out a = run(&o, -1, NULL);
+        o.threads = 8;
+        run_out b = run(&o, -1, NULL);
+        EXPECT(a.n == b.n && !memcmp(a.ids, b.ids, sizeof(int) * (size_t)a.n));
+        o.seed = 43;
+        run_out c = run(&o, -1, NULL);
+        EXPECT(a.n == c.n && memcmp(a.ids, c.ids, sizeof(int) * (size_t)a.n));
+        /* epoch 1 order differs from epoch 0 */
+        EXPECT(memcmp(a.ids, a.ids + total, sizeof(int) * (size_t)total));
+        free_run(&a);
+        free_run(&b);
+        free_run(&c);
+    }
+
+    /* shuffle quality: Spearman rho of output position vs id ~ 0; class mix */
+    {
+        tfr_stream_opts o;
+        base_opts(&o, src6, 1);
+        o.shuffle_buffer = 1000;
+        run_out a = run(&o, -1, NULL);
+        double n = a.n, d2 = 0;
+        for (int i = 0; i < a.n; i++)
+            d2 += (double)(i - a.ids[i]) * (i - a.ids[i]);
+        double rho = 1 - 6 * d2 / (n * (n * n - 1));
+        EXPECT(fabs(rho) < 0.2);
+        int cls[10] = {0};
+        for (int i = 0; i < 64; i++)
+            cls[a.labels[i]]++;
+        int distinct = 0, maxc = 0;
+        for (int k = 0; k < 10; k++) {
+            distinct += cls[k] > 0;
+            maxc = cls[k] > maxc ? cls[k] : maxc;
+        }
+        EXPECT(distinct >= 7 && maxc <= 20); /* each class is 10% of the data */
+        free_run(&a);
+        /* no shuffle at all: file order exactly (rho = 1) */
+        o.shuffle_buffer = 1;
+        o.shuffle_files = 0;
+        o.interleave = 1;
+        a = run(&o, -1, NULL);
+        int in_order = a.n == total;
+        for (int i = 0; i < a.n; i++)
+            in_order &= a.ids[i] == i;
+        EXPECT(in_order);
+        free_run(&a);
+    }
+
+    /* resume: stop after 7 batches, reopen from the state -> the same rest */
+    {
+        tfr_stream_opts o;
+        base_opts(&o, src6, 1);
+        o.epochs = 3;
+        o.random_flip = 1;
+        run_out full = run(&o, -1, NULL);
+        for (int stop_at = 7; stop_at <= 32; stop_at += 25) {
+            tfr_stream_state st;
+            run_out head = run(&o, stop_at, &st);
+            EXPECT_EQ_U(st.seed, 42);
+            tfr_stream_opts o2 = o;
+            o2.start_epoch = st.epoch;
+            o2.skip_records = st.records;
+            run_out tail = run(&o2, -1, NULL);
+            EXPECT_EQ_I(head.n + tail.n, full.n);
+            EXPECT(!memcmp(full.ids, head.ids, sizeof(int) * (size_t)head.n));
+            EXPECT(!memcmp(full.ids + head.n, tail.ids, sizeof(int) * (size_t)tail.n));
+            free_run(&head);
+            free_run(&tail);
+        }
+        free_run(&full);
+    }
+
+    /* augmentations against direct references */
+    {
+        const char *src[1] = {p6[0]};
+        tfr_stream_opts o;
+        base_opts(&o, src, 1);
+        o.random_flip = 1;
+        o.batch_size = 40;
+        tfr_stream *s;
+        tfr_error err;
+        EXPECT_OK(tfr_stream_open(&o, &s, &err), &err);
+        const tfr_batch *b;
+        int flipped = 0, plain = 0;
+        if (s && !tfr_stream_next(s, &b, &err)) {
+            for (int i = 0; i < b->n; i++) {
+                const uint8_t *px = (const uint8_t *)b->data + (size_t)i * S * S * 3;
+                /* the id pixel is at x=0 (plain) or x=7 (mirrored) */
+                int id_plain = px[0] | (px[1] << 8);
+                int id_flip = px[7 * 3] | (px[7 * 3 + 1] << 8);
+                uint8_t ref[S * S * 3], mir[S * S * 3];
+                if (id_plain < 40) {
+                    make_image(id_plain, ref);
+                    if (!memcmp(ref, px, sizeof ref))
+                        plain++;
+                }
+                if (id_flip < 40) {
+                    make_image(id_flip, ref);
+                    for (int y = 0; y < S; y++)
+                        for (int x = 0; x < S; x++)
+                            memcpy(mir + (y * S + x) * 3, ref + (y * S + S - 1 - x) * 3, 3);
+                    if (!memcmp(mir, px, sizeof mir))
+                        flipped++;
+                }
+            }
+            EXPECT_EQ_I(plain + flipped, 40);
+            EXPECT(plain > 5 && flipped > 5);
+        }
+        tfr_stream_close(s);
+
+        /* pad-and-crop: a shifted copy with zeros, shift within [-P, P] */
+        o.random_flip = 0;
+        o.pad_crop = 2;
+        EXPECT_OK(tfr_stream_open(&o, &s, &err), &err);
+        int shifted_ok = 0;
+        if (s && !tfr_stream_next(s, &b, &err)) {
+            for (int i = 0; i < b->n; i++) {
+                const uint8_t *px = (const uint8_t *)b->data + (size_t)i * S * S * 3;
+                int match = 0;
+                for (int id = 0; id < 40 && !match; id++) {
+                    uint8_t ref[S * S * 3];
+                    make_image(id, ref);
+                    for (int dy = -2; dy <= 2 && !match; dy++)
+                        for (int dx = -2; dx <= 2 && !match; dx++) {
+                            int ok = 1;
+                            for (int y = 0; y < S && ok; y++)
+                                for (int x = 0; x < S && ok; x++) {
+                                    int sx = x + dx, sy = y + dy;
+                                    const uint8_t *q = px + (y * S + x) * 3;
+                                    if (sx < 0 || sy < 0 || sx >= S || sy >= S)
+                                        ok = !q[0] && !q[1] && !q[2];
+                                    else
+                                        ok = !memcmp(q, ref + (sy * S + sx) * 3, 3);
+                                }
+                            match = ok;
+                        }
+                }
+                shifted_ok += match;
+            }
+            EXPECT_EQ_I(shifted_ok, b->n);
+        }
+        tfr_stream_close(s);
+
+        /* center crop 0.5 of 8x8 into 4x4: exactly the middle 4x4 */
+        o.pad_crop = 0;
+        o.center_crop = 0.5f;
+        o.width = o.height = 4;
+        o.shuffle_buffer = 1;
+        o.shuffle_files = 0;
+        EXPECT_OK(tfr_stream_open(&o, &s, &err), &err);
+        if (s && !tfr_stream_next(s, &b, &err)) {
+            uint8_t ref[S * S * 3];
+            make_image(0, ref);
+            const uint8_t *px = b->data;
+            int ok = b->w == 4 && b->h == 4;
+            for (int y = 0; y < 4 && ok; y++)
+                ok = !memcmp(px + y * 4 * 3, ref + ((y + 2) * S + 2) * 3, 12);
+            EXPECT(ok);
+        }
+        tfr_stream_close(s);
+
+        /* float NHWC and NCHW: (x/255 - mean) / std */
+        o.center_crop = 0;
+        o.width = o.height = 0;
+        o.mean[0] = 0.5f; o.mean[1] = 0.25f; o.mean[2] = 0.0f;
+        o.std[0] = 0.5f; o.std[1] = 2.0f; o.std[2] = 1.0f;
+        for (int fmt = 1; fmt <= 2; fmt++) {
+            o.format = (tfr_batch_format)fmt;
+            EXPECT_OK(tfr_stream_open(&o, &s, &err), &err);
+            if (s && !tfr_stream_next(s, &b, &err)) {
+                uint8_t ref[S * S * 3];
+                make_image(1, ref); /* second record in file order */
+                const float *f = (const float *)b->data + S * S * 3;
+                double maxd = 0;
+                for (int y = 0; y < S; y++)
+                    for (int x = 0; x < S; x++)
+                        for (int k = 0; k < 3; k++) {
+                            double want = (ref[(y * S + x) * 3 + k] / 255.0 - o.mean[k]) / o.std[k];
+                            double got = fmt == TFR_BATCH_F32_NHWC ? f[(y * S + x) * 3 + k]
+                                                                   : f[(k * S + y) * S + x];
+                            maxd = fabs(got - want) > maxd ? fabs(got - want) : maxd;
+                        }
+                EXPECT(maxd < 1e-6);
+            }
+            tfr_stream_close(s);
+        }
+    }
+
+    /* corrupt shard: error with the file by default; skipped and counted on request */
+    {
+        size_t n;
+        uint8_t *d = test_read_file(p6[3], &n);
+        char bad[700];
+        snprintf(bad, sizeof bad, "%s/bad-00000-of-00001.tfrecord", dir);
+        /* a plain copy of the records, then one flipped data byte in record 5 */
+        tfr_record_reader *r;
+        tfr_error err;
+        tfr_record_reader_open(p6[3], NULL, &r, &err);
+        tfr_writer_opts wo;
+        tfr_writer_opts_init(&wo);
+        wo.compression = TFR_COMPRESS_NONE;
+        wo.sync = 0;
+        tfr_record_writer *w;
+        tfr_record_writer_open(bad, &wo, &w, &err);
+        const uint8_t *rec;
+        size_t len;
+        size_t off5 = 0, pos = 0;
+        for (int i = 0; !tfr_record_reader_next(r, &rec, &len, &err); i++) {
+            if (i == 5)
+                off5 = pos;
+            tfr_record_writer_append(w, rec, len, &err);
+            pos += len + 16;
+        }
+        tfr_record_reader_close(r);
+        tfr_record_writer_close(w, NULL, &err);
+        free(d);
+        d = test_read_file(bad, &n);
+        d[off5 + 20] ^= 0x40;
+        test_write_file(bad, d, n);
+        free(d);
+        const char *src[1] = {bad};
+        tfr_stream_opts o;
+        base_opts(&o, src, 1);
+        run_out a = run(&o, -1, NULL);
+        EXPECT_STATUS(a.end, TFR_ERR_CORRUPT);
+        EXPECT_CONTAINS(a.err.path, "bad-00000");
+        EXPECT_CONTAINS(a.err.msg, "CRC");
+        free_run(&a);
+        o.skip_corrupt = 1;
+        tfr_stream *s;
+        EXPECT_OK(tfr_stream_open(&o, &s, &err), &err);
+        int got = 0;
+        const tfr_batch *b;
+        tfr_status st;
+        while (s && (st = tfr_stream_next(s, &b, &err)) == TFR_OK)
+            got += b->n;
+        tfr_stream_stats stats;
+        if (s) {
+            tfr_stream_get_stats(s, &stats);
+            EXPECT_EQ_I(got, 39);
+            EXPECT_EQ_U(stats.corrupt_skipped, 1);
+        }
+        tfr_stream_close(s);
+    }
+
+    /* shutdown mid-epoch, with everything in flight (checked by ASan/LSan) */
+    {
+        tfr_stream_opts o;
+        base_opts(&o, src6, 1);
+        o.epochs = 0; /* forever */
+        o.batch_size = 4;
+        o.threads = 4;
+        run_out a = run(&o, 3, NULL);
+        EXPECT_EQ_I(a.batches, 3);
+        free_run(&a);
+        /* bad options are refused */
+        tfr_stream *s;
+        tfr_error err;
+        o.rank = 3;
+        o.world = 2;
+        EXPECT_STATUS(tfr_stream_open(&o, &s, &err), TFR_ERR_ARG);
+        const char *none[1] = {"/nonexistent/shards-*"};
+        base_opts(&o, none, 1);
+        EXPECT_STATUS(tfr_stream_open(&o, &s, &err), TFR_ERR_IO);
+    }
+    test_rmtree(dir);
+    return test_failures() ? 1 : 0;
+}

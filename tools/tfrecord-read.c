@@ -1,0 +1,170 @@
+/*
+ * tools/tfrecord-read.c - stream a shard set through the full training input
+ * path (shuffle, parse, decode, augment, batch, prefetch) and report
+ * images/s and MB/s: the data-loader benchmark a trainer would see.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tfrecord/stream.h"
+#include "tfrecord/util.h"
+
+static const char *prog = "tfrecord-read";
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: %s [options] SHARDS...\n"
+        "SHARDS: files, directories, globs or a manifest.json written by tfrecord-write.\n"
+        "  --batch N            batch size (default 32)\n"
+        "  --epochs N           0 = forever (default 1)\n"
+        "  --threads T          decode threads (default: all cores)\n"
+        "  --shuffle-buffer N   records (default 1024; 1 = file order)\n"
+        "  --interleave K       files read at once (default 4)\n"
+        "  --seed S             stream seed (default 0)\n"
+        "  --size WxH           output size (default: the first image's size)\n"
+        "  --channels 1|3       (default 3)\n"
+        "  --format u8|nhwc|nchw   uint8 NHWC or float32 (default u8)\n"
+        "  --flip               random horizontal flip\n"
+        "  --pad-crop P         pad by P pixels, random crop back\n"
+        "  --random-resized-crop MIN   area fraction in [MIN, 1], aspect 3/4..4/3\n"
+        "  --center-crop F      keep the central fraction F, resize (evaluation)\n"
+        "  --rank R --world N   this process's share of the data\n"
+        "  --skip-corrupt       skip and count bad records and images\n"
+        "  --max-batches N      stop after N batches\n"
+        "  --json               machine-readable result\n"
+        "  -q, --quiet          no progress bar\n",
+        prog);
+}
+
+int main(int argc, char **argv)
+{
+    tfr_stream_opts o;
+    tfr_stream_opts_init(&o);
+    tfr_log_set_prog(prog);
+    int json = 0, quiet = 0;
+    long max_batches = -1;
+    enum { O_BATCH = 256, O_EPOCHS, O_THREADS, O_SHUF, O_INTER, O_SEED, O_SIZE, O_CH, O_FMT,
+           O_FLIP, O_PAD, O_RRC, O_CC, O_RANK, O_WORLD, O_SKIP, O_MAXB, O_JSON };
+    static const struct option lo[] = {
+        {"batch", required_argument, 0, O_BATCH}, {"epochs", required_argument, 0, O_EPOCHS},
+        {"threads", required_argument, 0, O_THREADS},
+        {"shuffle-buffer", required_argument, 0, O_SHUF},
+        {"interleave", required_argument, 0, O_INTER}, {"seed", required_argument, 0, O_SEED},
+        {"size", required_argument, 0, O_SIZE}, {"channels", required_argument, 0, O_CH},
+        {"format", required_argument, 0, O_FMT}, {"flip", no_argument, 0, O_FLIP},
+        {"pad-crop", required_argument, 0, O_PAD},
+        {"random-resized-crop", required_argument, 0, O_RRC},
+        {"center-crop", required_argument, 0, O_CC}, {"rank", required_argument, 0, O_RANK},
+        {"world", required_argument, 0, O_WORLD}, {"skip-corrupt", no_argument, 0, O_SKIP},
+        {"max-batches", required_argument, 0, O_MAXB}, {"json", no_argument, 0, O_JSON},
+        {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    char *end;
+#define NUM(field, lo_, what)                                                \
+    do {                                                                     \
+        long v_ = strtol(optarg, &end, 10);                                  \
+        if (*end || v_ < (lo_)) {                                            \
+            fprintf(stderr, "%s: error: bad %s '%s'\n", prog, what, optarg); \
+            return 2;                                                        \
+        }                                                                    \
+        field = v_;                                                          \
+    } while (0)
+    while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
+        switch (c) {
+        case O_BATCH: NUM(o.batch_size, 1, "--batch"); break;
+        case O_EPOCHS: NUM(o.epochs, 0, "--epochs"); break;
+        case O_THREADS: NUM(o.threads, 1, "--threads"); break;
+        case O_SHUF: NUM(o.shuffle_buffer, 0, "--shuffle-buffer"); break;
+        case O_INTER: NUM(o.interleave, 1, "--interleave"); break;
+        case O_SEED: o.seed = strtoull(optarg, &end, 10); break;
+        case O_SIZE:
+            if (sscanf(optarg, "%dx%d", &o.width, &o.height) != 2 || o.width < 1 || o.height < 1) {
+                fprintf(stderr, "%s: error: --size wants WxH\n", prog);
+                return 2;
+            }
+            break;
+        case O_CH: NUM(o.channels, 1, "--channels"); break;
+        case O_FMT:
+            if (!strcasecmp(optarg, "u8")) o.format = TFR_BATCH_U8_NHWC;
+            else if (!strcasecmp(optarg, "nhwc")) o.format = TFR_BATCH_F32_NHWC;
+            else if (!strcasecmp(optarg, "nchw")) o.format = TFR_BATCH_F32_NCHW;
+            else {
+                fprintf(stderr, "%s: error: --format is u8, nhwc or nchw\n", prog);
+                return 2;
+            }
+            break;
+        case O_FLIP: o.random_flip = 1; break;
+        case O_PAD: NUM(o.pad_crop, 0, "--pad-crop"); break;
+        case O_RRC: o.rrc_min_scale = strtof(optarg, &end); break;
+        case O_CC: o.center_crop = strtof(optarg, &end); break;
+        case O_RANK: NUM(o.rank, 0, "--rank"); break;
+        case O_WORLD: NUM(o.world, 1, "--world"); break;
+        case O_SKIP: o.skip_corrupt = 1; break;
+        case O_MAXB: NUM(max_batches, 1, "--max-batches"); break;
+        case O_JSON: json = 1; break;
+        case 'q': quiet = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    o.sources = (const char *const *)argv + optind;
+    o.nsources = argc - optind;
+    tfr_error err;
+    tfr_error_clear(&err);
+    char buf[4400];
+    tfr_stream *s;
+    double t0 = tfr_now();
+    if (tfr_stream_open(&o, &s, &err)) {
+        fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
+        return 1;
+    }
+    uint64_t per_epoch = tfr_stream_epoch_records(s);
+    double total = per_epoch && o.epochs ? (double)per_epoch * o.epochs : 0;
+    tfr_progress *bar = tfr_progress_new("read", total, "img", !quiet && !json);
+    const tfr_batch *b;
+    tfr_status st;
+    uint64_t images = 0, batches = 0;
+    int h = 0, w = 0, ch = 0;
+    while ((st = tfr_stream_next(s, &b, &err)) == TFR_OK) {
+        images += (uint64_t)b->n;
+        h = b->h, w = b->w, ch = b->c;
+        if ((++batches & 7) == 0)
+            tfr_progress_update(bar, (double)images);
+        if (max_batches > 0 && (long)batches >= max_batches)
+            break;
+    }
+    tfr_progress_update(bar, (double)images);
+    tfr_progress_finish(bar);
+    double secs = tfr_now() - t0;
+    tfr_stream_stats stats;
+    tfr_stream_get_stats(s, &stats);
+    tfr_stream_close(s);
+    if (st != TFR_OK && st != TFR_ERR_EOF) {
+        fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
+        return 1;
+    }
+    if (json)
+        printf("{\"images\":%llu,\"batches\":%llu,\"seconds\":%.3f,\"images_per_s\":%.1f,"
+               "\"mb_per_s\":%.2f,\"corrupt_skipped\":%llu,\"height\":%d,\"width\":%d,"
+               "\"channels\":%d}\n",
+               (unsigned long long)images, (unsigned long long)batches, secs, images / secs,
+               stats.bytes_read / 1e6 / secs, (unsigned long long)stats.corrupt_skipped, h, w, ch);
+    else
+        printf("%llu images in %llu batches of %dx%dx%d in %.2f s: %.0f images/s, %.1f MB/s of "
+               "records%s\n",
+               (unsigned long long)images, (unsigned long long)batches, h, w, ch, secs,
+               images / secs, stats.bytes_read / 1e6 / secs,
+               stats.corrupt_skipped ? " (some corrupt records skipped)" : "");
+    if (stats.corrupt_skipped)
+        fprintf(stderr, "%s: %llu corrupt records or images skipped\n", prog,
+                (unsigned long long)stats.corrupt_skipped);
+    return 0;
+}
