@@ -404,6 +404,11 @@ static void pad_crop(const uint8_t *src, int sw, int sh, int c, size_t elem, int
 
 static void flip_elems(uint8_t *p, int w, int h, size_t px)
 {
+    if (px == 1 || px == 3) {
+        tfr_image im = {.w = w, .h = h, .c = (int)px, .px = p};
+        tfr_image_flip_h(&im);
+        return;
+    }
     uint8_t tmp[64];
     for (int y = 0; y < h; y++) {
         uint8_t *row = p + (size_t)y * w * px;

@@ -168,6 +168,18 @@ tfr_status tfr_image_resize_region(const tfr_image *src, double x0, double y0, d
 void tfr_image_flip_h(tfr_image *im)
 {
     int c = im->c;
+    if (c == 3) { /* the common case, unrolled: three byte swaps per pixel pair */
+        for (int y = 0; y < im->h; y++) {
+            uint8_t *row = im->px + (size_t)y * im->w * 3;
+            for (int a = 0, b = im->w - 1; a < b; a++, b--) {
+                uint8_t *p = row + a * 3, *q = row + b * 3;
+                uint8_t t0 = p[0], t1 = p[1], t2 = p[2];
+                p[0] = q[0]; p[1] = q[1]; p[2] = q[2];
+                q[0] = t0; q[1] = t1; q[2] = t2;
+            }
+        }
+        return;
+    }
     for (int y = 0; y < im->h; y++) {
         uint8_t *row = im->px + (size_t)y * im->w * c;
         for (int a = 0, b = im->w - 1; a < b; a++, b--)
