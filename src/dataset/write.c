@@ -268,6 +268,7 @@ typedef struct tctx {
     size_t               fcap;
     uint8_t             *tbuf;
     size_t               tcap;
+    uint8_t              lbuf[16]; /* the serialized label tensor */
 } tctx;
 
 typedef struct result {
@@ -436,26 +437,11 @@ static void process(tctx *t, const tfr_write_opts *o, const tfr_scan *s, const w
             }
             size_t ilen, llen;
             uint8_t lab = (uint8_t)(it->cls + o->label_offset);
-            uint8_t lbuf[16];
             if ((st = tfr_tensor_serialize_to(TFR_DT_FLOAT, 3, shape, t->fbuf, t->tbuf, &ilen, &e)) ||
-                (st = tfr_tensor_serialize_to(TFR_DT_UINT8, 0, NULL, &lab, lbuf, &llen, &e)) ||
+                (st = tfr_tensor_serialize_to(TFR_DT_UINT8, 0, NULL, &lab, t->lbuf, &llen, &e)) ||
                 (st = tfr_example_add_bytes(t->b, "img", t->tbuf, ilen, &e)) ||
-                (st = tfr_example_add_bytes(t->b, "label", lbuf, llen, &e)))
+                (st = tfr_example_add_bytes(t->b, "label", t->lbuf, llen, &e)))
                 goto fail;
-            /* lbuf lives on this stack frame: serialize before returning */
-            const uint8_t *data;
-            size_t len;
-            if ((st = tfr_example_builder_serialize(t->b, &data, &len, &e)))
-                goto fail;
-            res->rec = malloc(len ? len : 1);
-            if (!res->rec) {
-                snprintf(res->reason, sizeof res->reason, "out of memory");
-                return;
-            }
-            memcpy(res->rec, data, len);
-            res->len = len;
-            res->ok = 1;
-            return;
         }
     }
     {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <turbojpeg.h>
 
+#include "image/image_impl.h"
 #include "tfrecord/image.h"
 
 struct tfr_image_ctx {
@@ -131,33 +132,14 @@ static void jpeg_markers(const uint8_t *p, size_t n, int *orientation, int *adob
 {
     *orientation = 1;
     *adobe = 0;
-    size_t i = 2;
-    while (i + 4 <= n) {
-        if (p[i] != 0xff) {
-            i++;
-            continue;
-        }
-        uint8_t m = p[i + 1];
-        if (m == 0xff) {
-            i++;
-            continue;
-        }
-        if (m == 0xda || m == 0xd9)
-            return;
-        if (m == 0x01 || (m >= 0xd0 && m <= 0xd7)) {
-            i += 2;
-            continue;
-        }
-        size_t len = rd16(p + i + 2, 0);
-        if (len < 2 || i + 2 + len > n)
-            return;
-        const uint8_t *seg = p + i + 4;
-        size_t sl = len - 2;
+    size_t pos = 2, sl;
+    uint8_t m;
+    const uint8_t *seg;
+    while (tfr_jpeg_next_segment(p, n, &pos, &m, &seg, &sl)) {
         if (m == 0xe1 && sl >= 6 && !memcmp(seg, "Exif\0\0", 6))
             *orientation = exif_orientation(seg + 6, sl - 6);
         else if (m == 0xee && sl >= 5 && !memcmp(seg, "Adobe", 5))
             *adobe = 1;
-        i += 2 + len;
     }
 }
 
@@ -300,19 +282,29 @@ static void reset_decoder(tfr_image_ctx *ctx)
     }
 }
 
+/* Reads a PNG's header into img and info; the caller frees img on success. */
+static tfr_status png_begin(png_image *img, const uint8_t *data, size_t n, tfr_image_info *info,
+                            tfr_error *err)
+{
+    memset(img, 0, sizeof *img);
+    img->version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_memory(img, data, n))
+        return tfr_fail(err, TFR_ERR_CORRUPT, NULL, "PNG header unreadable: %s", img->message);
+    info->format = TFR_IMG_PNG;
+    info->width = (int)img->width;
+    info->height = (int)img->height;
+    info->components = (int)PNG_IMAGE_SAMPLE_CHANNELS(img->format);
+    info->orientation = 1;
+    return TFR_OK;
+}
+
 static tfr_status decode_png(const uint8_t *data, size_t n, const tfr_decode_opts *o,
                              tfr_image *out, tfr_image_info *info, tfr_error *err)
 {
     png_image img;
-    memset(&img, 0, sizeof img);
-    img.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&img, data, n))
-        return tfr_fail(err, TFR_ERR_CORRUPT, NULL, "PNG header unreadable: %s", img.message);
-    info->format = TFR_IMG_PNG;
-    info->width = (int)img.width;
-    info->height = (int)img.height;
-    info->components = (int)PNG_IMAGE_SAMPLE_CHANNELS(img.format);
-    info->orientation = 1;
+    tfr_status hs = png_begin(&img, data, n, info, err);
+    if (hs)
+        return hs;
     img.format = o->channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
     tfr_status st = tfr_image_alloc(out, (int)img.width, (int)img.height, o->channels, err);
     if (st) {
@@ -347,16 +339,10 @@ tfr_status tfr_image_probe(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
     }
     case TFR_IMG_PNG: {
         png_image img;
-        memset(&img, 0, sizeof img);
-        img.version = PNG_IMAGE_VERSION;
-        if (!png_image_begin_read_from_memory(&img, data, n))
-            return tfr_fail(err, TFR_ERR_CORRUPT, NULL, "PNG header unreadable: %s", img.message);
-        info->format = TFR_IMG_PNG;
-        info->width = (int)img.width;
-        info->height = (int)img.height;
-        info->components = (int)PNG_IMAGE_SAMPLE_CHANNELS(img.format);
-        png_image_free(&img);
-        return TFR_OK;
+        tfr_status st = png_begin(&img, data, n, info, err);
+        if (!st)
+            png_image_free(&img);
+        return st;
     }
     default:
         return tfr_fail(err, TFR_ERR_FORMAT, NULL,

@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include "image/image_impl.h"
 #include "tfrecord/inspect.h"
 
 static int be16(const uint8_t *p) { return (p[0] << 8) | p[1]; }
@@ -12,36 +13,18 @@ const char *tfr_image_sniff(const uint8_t *p, size_t n, int *w, int *h, int *cha
 {
     *w = *h = *channels = -1;
     if (n >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff) {
-        size_t i = 2;
-        while (i + 4 <= n) {
-            if (p[i] != 0xff) {
-                i++;
-                continue;
-            }
-            uint8_t m = p[i + 1];
-            if (m == 0xff) {
-                i++;
-                continue;
-            }
-            if (m == 0xd8 || m == 0x01 || (m >= 0xd0 && m <= 0xd7)) {
-                i += 2;
-                continue;
-            }
-            if (m == 0xd9 || m == 0xda)
-                break; /* end of image or start of scan before any SOF */
-            int len = be16(p + i + 2);
-            if (len < 2)
-                break;
+        size_t pos = 2, sl;
+        uint8_t m;
+        const uint8_t *seg;
+        while (tfr_jpeg_next_segment(p, n, &pos, &m, &seg, &sl))
             if (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc) {
-                if (i + 10 <= n) {
-                    *h = be16(p + i + 5);
-                    *w = be16(p + i + 7);
-                    *channels = p[i + 9];
+                if (sl >= 6) { /* SOFn: precision, height, width, components */
+                    *h = be16(seg + 1);
+                    *w = be16(seg + 3);
+                    *channels = seg[5];
                 }
                 break;
             }
-            i += 2 + (size_t)len;
-        }
         return "jpeg";
     }
     static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};

@@ -190,25 +190,26 @@ int main(int argc, char **argv)
     snprintf(tree, sizeof tree, "%s/fm", base);
     snprintf(out, sizeof out, "%s/out", base);
     snprintf(tmp, sizeof tmp, "%s/floor.tfrecord.gz", base);
-    if (test_system("'%s/fashion-mnist-tree' --limit %d '%s' > /dev/null", TFR_BIN_DIR, nf, tree)) {
-        printf("SKIP: fashion-mnist-tree failed (is dataset-fashion-mnist installed?)\n");
-        return 0;
-    }
-    char train[800];
-    snprintf(train, sizeof train, "%s/train", tree);
-    flist l = {0};
-    collect(train, &l);
     uint64_t raw, file;
-    read_compress(&l, tmp); /* warm the cache */
-    double t_floor = read_compress(&l, tmp);
-    double t_dec = decode_only(&l, 1);
-    double t1 = run_writer(train, out, 1, TFR_LAYOUT_JPEG, 0, 1, &raw, &file);
-    double t2 = run_writer(train, out, 2, TFR_LAYOUT_JPEG, 0, 1, &raw, &file);
-    printf("bench_write fmnist  images=%d gzip level 6  1 thread %.0f img/s  2 threads %.0f img/s "
-           "(x%.2f)  read+gzip floor %.0f img/s (ours/floor time %.2f)  decode-only %.0f img/s  "
-           "records %.1f MB -> %.1f MB (saved %.0f%%)\n",
-           l.n, l.n / t1, l.n / t2, t1 / t2, l.n / t_floor, t1 / t_floor, l.n / t_dec,
-           raw / 1e6, file / 1e6, 100.0 * (1 - (double)file / (double)raw));
+    if (test_system("'%s/fashion-mnist-tree' --limit %d '%s' > /dev/null", TFR_BIN_DIR, nf, tree)) {
+        printf("bench_write fmnist skipped: fashion-mnist-tree failed (is dataset-fashion-mnist "
+               "installed?)\n");
+    } else {
+        char train[800];
+        snprintf(train, sizeof train, "%s/train", tree);
+        flist l = {0};
+        collect(train, &l);
+        read_compress(&l, tmp); /* warm the cache */
+        double t_floor = read_compress(&l, tmp);
+        double t_dec = decode_only(&l, 1);
+        double t1 = run_writer(train, out, 1, TFR_LAYOUT_JPEG, 0, 1, &raw, &file);
+        double t2 = run_writer(train, out, 2, TFR_LAYOUT_JPEG, 0, 1, &raw, &file);
+        printf("bench_write fmnist  images=%d gzip level 6  1 thread %.0f img/s  2 threads %.0f "
+               "img/s (x%.2f)  read+gzip floor %.0f img/s (ours/floor time %.2f)  decode-only %.0f "
+               "img/s  records %.1f MB -> %.1f MB (saved %.0f%%)\n",
+               l.n, l.n / t1, l.n / t2, t1 / t2, l.n / t_floor, t1 / t_floor, l.n / t_dec,
+               raw / 1e6, file / 1e6, 100.0 * (1 - (double)file / (double)raw));
+    }
 
     char photos[700];
     snprintf(photos, sizeof photos, "%s/photos", base);

@@ -85,6 +85,30 @@ out=$("$W" --json "$WORK/odd" "$WORK/oddout") || fail "odd tree"
 contains "$out" "empty file"
 contains "$out" "cut.jpg"
 
+# Tiny ImageNet layout: train/<wnid>/images/*.JPEG plus a flat val/images folder
+# labelled by val_annotations.txt (file, wnid, box)
+mkdir -p "$WORK/tiny/train/n01/images" "$WORK/tiny/train/n02/images" "$WORK/tiny/val/images"
+imgs=("$WORK"/fm/train/Bag/*.jpg)
+cp "${imgs[0]}" "$WORK/tiny/train/n01/images/n01_0.JPEG"
+cp "${imgs[1]}" "$WORK/tiny/train/n02/images/n02_0.JPEG"
+printf 'n01_0.JPEG 0 0 10 10\n' > "$WORK/tiny/train/n01/n01_boxes.txt"
+cp "${imgs[2]}" "$WORK/tiny/val/images/val_0.JPEG"
+cp "${imgs[3]}" "$WORK/tiny/val/images/val_1.JPEG"
+cp "${imgs[4]}" "$WORK/tiny/val/images/val_2.JPEG"
+printf 'val_0.JPEG\tn02\t0\t0\t5\t5\nval_1.JPEG\tn01\t1\t1\t6\t6\n' > "$WORK/tiny/val/val_annotations.txt"
+out=$("$W" --json --labels-from val="$WORK/tiny/val/val_annotations.txt" \
+      train="$WORK/tiny/train" val="$WORK/tiny/val/images" "$WORK/tinyout") || fail "tiny imagenet: $out"
+[ "$(jq_get "$out" splits.train)" = 2 ] || fail "tiny train records: $out"
+[ "$(jq_get "$out" splits.val)" = 2 ] || fail "tiny val records: $out"
+contains "$out" "not listed in the labels file"
+contains "$out" "n01_boxes.txt"
+out=$("$I" -q --json "$WORK/tinyout/val-00000-of-00001.tfrecord.gz")
+[ "$(jq_get "$out" labels[0].text)" = n01 ] || fail "val label text: $out"
+[ "$(jq_get "$out" labels[1].count)" = 1 ] || fail "val labels: $out"
+# --label-offset 1 (TF-models ImageNet): labels start at 1
+out=$("$W" -q --label-offset 1 "$WORK/tiny/train" "$WORK/tinyoff" >/dev/null && "$I" -q --json "$WORK/tinyoff")
+[ "$(jq_get "$out" labels[0].label)" = 1 ] || fail "--label-offset: $out"
+
 # bad arguments
 expect_fail "dataset root" "$W" "$WORK/nope" "$WORK/o"
 expect_fail "no class folders" "$W" "$WORK/fm/train/Bag" "$WORK/o"
