@@ -366,7 +366,10 @@ tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
         goto fail;
     }
     memcpy(w->path, path, plen + 1);
-    snprintf(w->tmp_path, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+    if (w->o.direct)
+        snprintf(w->tmp_path, plen + 32, "%s", path);
+    else
+        snprintf(w->tmp_path, plen + 32, "%s.tmp.%ld", path, (long)getpid());
 
     if (w->o.chunk_bytes) {
         int t = w->o.threads;
@@ -444,6 +447,22 @@ tfr_status tfr_record_writer_append(tfr_record_writer *w, const void *data,
     return TFR_OK;
 }
 
+tfr_status tfr_record_writer_flush(tfr_record_writer *w, tfr_error *err)
+{
+    if (!w)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "record writer: NULL handle");
+    if (w->sticky)
+        return fail_sticky(w, err);
+    tfr_status st = TFR_OK;
+    if (w->o.compression == TFR_COMPRESS_NONE) {
+        st = stage_flush(w, 1);
+    } else if (w->o.chunk_bytes == 0) {
+        st = classic_deflate(w, w->stage, w->stage_len, Z_SYNC_FLUSH);
+        w->stage_len = 0;
+    }
+    return st ? fail_sticky(w, err) : TFR_OK;
+}
+
 uint64_t tfr_record_writer_count(const tfr_record_writer *w) { return w ? w->count : 0; }
 uint64_t tfr_record_writer_bytes(const tfr_record_writer *w) { return w ? w->ubytes : 0; }
 uint64_t tfr_record_writer_file_bytes(const tfr_record_writer *w) { return w ? w->fbytes : 0; }
@@ -471,7 +490,8 @@ void tfr_record_writer_abort(tfr_record_writer *w)
         return;
     if (w->fd >= 0) {
         close(w->fd);
-        unlink(w->tmp_path);
+        if (!w->o.direct)
+            unlink(w->tmp_path);
     }
     writer_free(w);
 }
@@ -520,10 +540,10 @@ tfr_status tfr_record_writer_close(tfr_record_writer *w, tfr_writer_result *res,
         if (close(fd) != 0)
             st = set_sticky(w, tfr_fail_errno(&w->sticky_err, TFR_ERR_IO,
                                               w->tmp_path, "close"));
-        else if (rename(w->tmp_path, w->path) != 0)
+        else if (!w->o.direct && rename(w->tmp_path, w->path) != 0)
             st = set_sticky(w, tfr_fail_errno(&w->sticky_err, TFR_ERR_IO,
                                               w->path, "rename"));
-        if (st)
+        if (st && !w->o.direct)
             unlink(w->tmp_path);
     }
     if (st)
@@ -536,7 +556,8 @@ tfr_status tfr_record_writer_close(tfr_record_writer *w, tfr_writer_result *res,
     }
     if (w->fd >= 0) {
         close(w->fd);
-        unlink(w->tmp_path);
+        if (!w->o.direct)
+            unlink(w->tmp_path);
         w->fd = -1;
     }
     writer_free(w);

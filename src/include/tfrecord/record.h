@@ -79,6 +79,8 @@ typedef struct tfr_writer_opts {
     size_t chunk_bytes;
     int    threads;     /* for chunked mode; 0 = omp_get_max_threads() */
     int    sync;        /* fsync before rename; default 1 */
+    int    direct;      /* write straight to path (no temporary, no rename), for
+                           logs read while they grow; default 0 */
 } tfr_writer_opts;
 
 typedef struct tfr_record_writer tfr_record_writer;   /* opaque */
@@ -102,6 +104,12 @@ tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
  */
 tfr_status tfr_record_writer_append(tfr_record_writer *w, const void *data,
                                     size_t len, tfr_error *err);
+
+/*
+ * Pushes buffered records to the file so that readers see them (plain and
+ * single-stream ZLIB/GZIP; chunked mode flushes at close only).
+ */
+tfr_status tfr_record_writer_flush(tfr_record_writer *w, tfr_error *err);
 
 /* Records appended and uncompressed bytes written so far. */
 uint64_t tfr_record_writer_count(const tfr_record_writer *w);

@@ -1,0 +1,161 @@
+/*
+ * tfrecord/nn.h - the pre-activation bottleneck ResNet, its CPU kernels
+ * (OpenMP + BLAS), SGD with momentum, checkpoints and TensorBoard logs.
+ *
+ * Tensors are float32 NCHW. The network is a tape of ops over numbered
+ * tensors; backward runs the tape in reverse and accumulates gradients, so
+ * a tensor read by two ops (residual shortcuts) gets both contributions.
+ * Parameters, their gradients and the momentum buffers are one block each.
+ */
+#ifndef TFRECORD_NN_H
+#define TFRECORD_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tfrecord/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TFR_MAX_LEVELS 8
+
+typedef struct tfr_resnet_config {
+    int in_h, in_w, in_c;          /* input size */
+    int classes;
+    int width;                     /* tail output channels; level i has 2*width*2^i */
+    int nlevels;
+    int levels[TFR_MAX_LEVELS];    /* bottleneck blocks per level */
+    int tail_pool;                 /* 2x2 max-pool after the tail conv (default 1) */
+} tfr_resnet_config;
+
+/* Presets: "fmnist" (28x28x1, 10 classes, width 16, levels 1,1,1),
+ * "tiny" (for tests), "homework" (64x64x3, 200 classes, width 64, 4,6,3,2). */
+tfr_status tfr_resnet_preset(const char *name, tfr_resnet_config *c, tfr_error *err);
+
+typedef struct tfr_model tfr_model;
+
+/* Builds the network and He-initializes it from seed. */
+tfr_status tfr_model_new(const tfr_resnet_config *c, uint64_t seed, tfr_model **out,
+                         tfr_error *err);
+void       tfr_model_free(tfr_model *m);
+const tfr_resnet_config *tfr_model_config(const tfr_model *m);
+size_t     tfr_model_num_params(const tfr_model *m);
+/* The parameter, gradient and momentum blocks (num_params floats each). */
+float     *tfr_model_params(tfr_model *m);
+float     *tfr_model_grads(tfr_model *m);
+
+/*
+ * Forward pass on x (n images, NCHW). train: batch statistics for BN (and
+ * running averages updated); else running averages. logits receives n x
+ * classes. Returns the mean cross-entropy when labels is not NULL.
+ */
+tfr_status tfr_model_forward(tfr_model *m, const float *x, int n, const int32_t *labels,
+                             int train, float *loss, tfr_error *err);
+const float *tfr_model_logits(const tfr_model *m);
+
+/*
+ * Backward from the last forward (which must have had labels): fills the
+ * gradient block with d(mean CE + l2/2 * |dense W|^2)/dparams.
+ */
+tfr_status tfr_model_backward(tfr_model *m, float l2, tfr_error *err);
+
+/* SGD with momentum: v = mu*v - lr*(g + wd*w); w += v. */
+void tfr_model_sgd(tfr_model *m, float lr, float momentum, float weight_decay);
+
+/* Floating-point operations of one forward pass per image (multiply-add = 2). */
+double tfr_model_flops(const tfr_model *m);
+
+/* ---- checkpoints ---------------------------------------------------------- */
+
+typedef struct tfr_train_state {
+    uint64_t epoch;        /* epochs completed */
+    uint64_t step;         /* optimizer steps taken */
+    uint64_t seed;         /* data stream seed */
+    uint64_t stream_epoch, stream_records; /* data stream position */
+    double   best_val_acc;
+} tfr_train_state;
+
+/*
+ * Self-describing binary: magic, version, config, parameters, momentum, BN
+ * running statistics, training state, CRC-32C. Written to a temporary name
+ * and renamed; a truncated or foreign file is refused on load.
+ */
+tfr_status tfr_checkpoint_save(const char *path, const tfr_model *m, const tfr_train_state *st,
+                               tfr_error *err);
+/* Loads into a new model (*out) and *st. */
+tfr_status tfr_checkpoint_load(const char *path, tfr_model **out, tfr_train_state *st,
+                               tfr_error *err);
+/* CRC-32C of a checkpoint's contents (identifies a backbone). */
+tfr_status tfr_checkpoint_checksum(const char *path, uint32_t *crc, tfr_error *err);
+
+/* ---- training ---------------------------------------------------------------- */
+
+typedef struct tfr_train_opts {
+    const char *const *train;     /* training shards (files, dirs, globs, manifest.json) */
+    int         ntrain;
+    const char *const *val;       /* validation shards; may be empty */
+    int         nval;
+    tfr_resnet_config cfg;
+    int         epochs;           /* total epochs (a resumed run continues to this) */
+    int         batch;            /* default 128 */
+    float       lr;               /* default 0.01 */
+    float       lr_decay;         /* staircase factor, default 0.1 */
+    int         lr_every;         /* epochs per decay step, default 64; 0 = none */
+    int         cosine;           /* cosine decay over all epochs instead of staircase */
+    int         warmup_epochs;    /* linear warm-up */
+    float       momentum;         /* default 0.9 */
+    float       l2;               /* L2 on the dense layer, default 5e-4 */
+    float       weight_decay;     /* on every parameter, default 0 */
+    uint64_t    seed;             /* model init and data order */
+    int         threads;          /* decode threads; 0 = all cores */
+    int         flip, pad_crop;   /* augmentation */
+    float       mean, std;        /* input normalization: (x/255 - mean) / std */
+    size_t      shuffle_buffer;   /* default 8192 */
+    const char *logdir;           /* events, history.csv, steps.csv; NULL = none */
+    const char *checkpoint_dir;   /* one checkpoint per epoch; NULL = none */
+    const char *resume;           /* checkpoint file, or a dir holding "latest" */
+    int         progress;         /* progress line on a terminal */
+    int         quiet;
+} tfr_train_opts;
+
+void tfr_train_opts_init(tfr_train_opts *o);
+
+typedef struct tfr_eval_result {
+    uint64_t images;
+    double   accuracy, loss;
+    uint64_t *confusion;          /* classes x classes, [true][predicted]; malloc'd */
+    int      classes;
+} tfr_eval_result;
+
+/* Accuracy, mean cross-entropy and the confusion matrix over a shard set. */
+tfr_status tfr_evaluate(tfr_model *m, const char *const *src, int nsrc, int batch, int threads,
+                        float mean, float std, tfr_eval_result *res, tfr_error *err);
+void tfr_eval_result_free(tfr_eval_result *r);
+
+/*
+ * The whole training run: evaluation of the untrained model beside chance,
+ * epochs with a progress line, validation, one checkpoint per epoch,
+ * TensorBoard scalars and a CSV history. Resuming from a checkpoint
+ * continues the same data stream and gives the same losses, bit for bit,
+ * as an uninterrupted run with the same thread counts.
+ */
+tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err);
+
+/* ---- TensorBoard event files ----------------------------------------------- */
+
+typedef struct tfr_events tfr_events;
+/* Creates LOGDIR/events.out.tfevents.<time>.<host>.<pid>.0.v2 (uncompressed TFRecords). */
+tfr_status tfr_events_open(const char *logdir, tfr_events **out, tfr_error *err);
+tfr_status tfr_events_scalar(tfr_events *e, const char *tag, int64_t step, float value,
+                             tfr_error *err);
+tfr_status tfr_events_flush(tfr_events *e, tfr_error *err);
+void       tfr_events_close(tfr_events *e);
+const char *tfr_events_path(const tfr_events *e);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

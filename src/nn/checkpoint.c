@@ -1,0 +1,283 @@
+/*
+ * nn/checkpoint.c - checkpoints and TensorBoard event files.
+ *
+ * Checkpoint layout (little-endian):
+ *   "TFRCKPT\0" | u32 version | i32 config[16] | u64 nparams | u64 nstats |
+ *   u64 epoch, step, seed, stream_epoch, stream_records | f64 best_val_acc |
+ *   f32 params[nparams] | f32 momentum[nparams] | f32 stats[nstats] | u32 crc32c
+ * The CRC-32C covers every byte before it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "event.pb-c.h"
+#include "tfrecord/nn.h"
+#include "tfrecord/record.h"
+#include "tfrecord/util.h"
+
+float *tfr_model_momentum(tfr_model *m);
+float *tfr_model_stats(tfr_model *m, size_t *n);
+
+#define MAGIC "TFRCKPT"
+#define VERSION 1u
+
+static void config_words(const tfr_resnet_config *c, int32_t w[16])
+{
+    memset(w, 0, 16 * sizeof *w);
+    w[0] = c->in_h; w[1] = c->in_w; w[2] = c->in_c; w[3] = c->classes; w[4] = c->width;
+    w[5] = c->nlevels; w[6] = c->tail_pool;
+    for (int i = 0; i < TFR_MAX_LEVELS; i++)
+        w[7 + i] = c->levels[i];
+}
+
+typedef struct wbuf {
+    FILE    *f;
+    uint32_t crc;
+    int      bad;
+} wbuf;
+
+static void put(wbuf *b, const void *p, size_t n)
+{
+    if (n && fwrite(p, 1, n, b->f) != n)
+        b->bad = 1;
+    b->crc = tfr_crc32c_extend(b->crc, p, n);
+}
+
+tfr_status tfr_checkpoint_save(const char *path, const tfr_model *cm, const tfr_train_state *st,
+                               tfr_error *err)
+{
+    tfr_model *m = (tfr_model *)cm;
+    char tmp[4400], pid[32];
+    snprintf(pid, sizeof pid, ".tmp.%ld", (long)getpid());
+    if (tfr_path_join(tmp, sizeof tmp, path, NULL, pid))
+        return tfr_fail(err, TFR_ERR_ARG, path, "path too long");
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return tfr_fail_errno(err, TFR_ERR_IO, tmp, "cannot create");
+    wbuf b = {f, 0, 0};
+    put(&b, MAGIC, 8);
+    uint32_t ver = VERSION;
+    put(&b, &ver, 4);
+    int32_t cw[16];
+    config_words(tfr_model_config(m), cw);
+    put(&b, cw, sizeof cw);
+    size_t ns;
+    float *stats = tfr_model_stats(m, &ns);
+    uint64_t np = tfr_model_num_params(m), ns64 = ns;
+    put(&b, &np, 8);
+    put(&b, &ns64, 8);
+    uint64_t s5[5] = {st->epoch, st->step, st->seed, st->stream_epoch, st->stream_records};
+    put(&b, s5, sizeof s5);
+    put(&b, &st->best_val_acc, 8);
+    put(&b, tfr_model_params(m), np * sizeof(float));
+    put(&b, tfr_model_momentum(m), np * sizeof(float));
+    put(&b, stats, ns * sizeof(float));
+    uint32_t crc = b.crc;
+    put(&b, &crc, 4);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        b.bad = 1;
+    if (fclose(f) != 0)
+        b.bad = 1;
+    if (b.bad || rename(tmp, path) != 0) {
+        tfr_status s = tfr_fail_errno(err, TFR_ERR_IO, path, "cannot write checkpoint");
+        unlink(tmp);
+        return s;
+    }
+    return TFR_OK;
+}
+
+static uint8_t *read_all(const char *path, size_t *n, tfr_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        tfr_fail_errno(err, TFR_ERR_IO, path, "cannot open checkpoint");
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    rewind(f);
+    uint8_t *buf = len > 0 ? malloc((size_t)len) : NULL;
+    if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len) {
+        free(buf);
+        fclose(f);
+        tfr_fail(err, len > 0 ? TFR_ERR_IO : TFR_ERR_CORRUPT, path, "cannot read checkpoint");
+        return NULL;
+    }
+    fclose(f);
+    *n = (size_t)len;
+    return buf;
+}
+
+tfr_status tfr_checkpoint_load(const char *path, tfr_model **out, tfr_train_state *st,
+                               tfr_error *err)
+{
+    *out = NULL;
+    size_t n;
+    uint8_t *buf = read_all(path, &n, err);
+    if (!buf)
+        return err ? err->code : TFR_ERR_IO;
+    tfr_status s = TFR_OK;
+    const size_t head = 8 + 4 + 64 + 16 + 40 + 8;
+    uint32_t ver, crc;
+    if (n < head + 4 || memcmp(buf, MAGIC, 8)) {
+        s = tfr_fail(err, TFR_ERR_FORMAT, path, "not a tfrecord-train checkpoint");
+        goto done;
+    }
+    memcpy(&crc, buf + n - 4, 4);
+    if (tfr_crc32c(buf, n - 4) != crc) {
+        s = tfr_fail(err, TFR_ERR_CORRUPT, path, "checkpoint CRC mismatch (truncated or damaged)");
+        goto done;
+    }
+    memcpy(&ver, buf + 8, 4);
+    if (ver != VERSION) {
+        s = tfr_fail(err, TFR_ERR_FORMAT, path, "checkpoint version %u, expected %u", ver, VERSION);
+        goto done;
+    }
+    int32_t cw[16];
+    memcpy(cw, buf + 12, sizeof cw);
+    tfr_resnet_config c;
+    memset(&c, 0, sizeof c);
+    c.in_h = cw[0]; c.in_w = cw[1]; c.in_c = cw[2]; c.classes = cw[3]; c.width = cw[4];
+    c.nlevels = cw[5]; c.tail_pool = cw[6];
+    for (int i = 0; i < TFR_MAX_LEVELS; i++)
+        c.levels[i] = cw[7 + i];
+    uint64_t np, ns, s5[5];
+    memcpy(&np, buf + 76, 8);
+    memcpy(&ns, buf + 84, 8);
+    memcpy(s5, buf + 92, 40);
+    memcpy(&st->best_val_acc, buf + 132, 8);
+    st->epoch = s5[0]; st->step = s5[1]; st->seed = s5[2];
+    st->stream_epoch = s5[3]; st->stream_records = s5[4];
+    tfr_model *m;
+    if ((s = tfr_model_new(&c, 0, &m, err)))
+        goto done;
+    size_t mns;
+    float *stats = tfr_model_stats(m, &mns);
+    if (np != tfr_model_num_params(m) || ns != mns ||
+        n != head + (2 * np + ns) * sizeof(float) + 4) {
+        tfr_model_free(m);
+        s = tfr_fail(err, TFR_ERR_FORMAT, path, "checkpoint sizes do not match its config");
+        goto done;
+    }
+    const uint8_t *p = buf + head;
+    memcpy(tfr_model_params(m), p, np * sizeof(float));
+    memcpy(tfr_model_momentum(m), p + np * sizeof(float), np * sizeof(float));
+    memcpy(stats, p + 2 * np * sizeof(float), ns * sizeof(float));
+    *out = m;
+done:
+    free(buf);
+    return s;
+}
+
+tfr_status tfr_checkpoint_checksum(const char *path, uint32_t *crc, tfr_error *err)
+{
+    size_t n;
+    uint8_t *buf = read_all(path, &n, err);
+    if (!buf)
+        return err ? err->code : TFR_ERR_IO;
+    *crc = tfr_crc32c(buf, n);
+    free(buf);
+    return TFR_OK;
+}
+
+/* ---- TensorBoard ---------------------------------------------------------- */
+
+struct tfr_events {
+    tfr_record_writer *w;
+    char               path[4400];
+};
+
+static double wall_time(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static tfr_status write_event(tfr_events *e, Tensorflow__Event *ev, tfr_error *err)
+{
+    size_t n = tensorflow__event__get_packed_size(ev);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf)
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    tensorflow__event__pack(ev, buf);
+    tfr_status st = tfr_record_writer_append(e->w, buf, n, err);
+    free(buf);
+    return st;
+}
+
+tfr_status tfr_events_open(const char *logdir, tfr_events **out, tfr_error *err)
+{
+    *out = NULL;
+    char host[256] = "localhost";
+    gethostname(host, sizeof host - 1);
+    tfr_events *e = calloc(1, sizeof *e);
+    if (!e)
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    char name[512];
+    snprintf(name, sizeof name, "events.out.tfevents.%010lld.%s.%ld.0.v2", (long long)time(NULL),
+             host, (long)getpid());
+    if (tfr_path_join(e->path, sizeof e->path, logdir, name, NULL)) {
+        free(e);
+        return tfr_fail(err, TFR_ERR_ARG, logdir, "path too long");
+    }
+    tfr_writer_opts o;
+    tfr_writer_opts_init(&o);
+    o.compression = TFR_COMPRESS_NONE; /* TensorBoard event files are plain TFRecords */
+    o.direct = 1;
+    o.sync = 0;
+    tfr_status st = tfr_record_writer_open(e->path, &o, &e->w, err);
+    if (st) {
+        free(e);
+        return st;
+    }
+    Tensorflow__Event ev = TENSORFLOW__EVENT__INIT;
+    ev.wall_time = wall_time();
+    ev.what_case = TENSORFLOW__EVENT__WHAT_FILE_VERSION;
+    ev.file_version = "brain.Event:2";
+    if ((st = write_event(e, &ev, err)) || (st = tfr_record_writer_flush(e->w, err))) {
+        tfr_events_close(e);
+        return st;
+    }
+    *out = e;
+    return TFR_OK;
+}
+
+tfr_status tfr_events_scalar(tfr_events *e, const char *tag, int64_t step, float value,
+                             tfr_error *err)
+{
+    Tensorflow__Summary__Value v = TENSORFLOW__SUMMARY__VALUE__INIT;
+    v.tag = (char *)tag;
+    v.value_case = TENSORFLOW__SUMMARY__VALUE__VALUE_SIMPLE_VALUE;
+    v.simple_value = value;
+    Tensorflow__Summary__Value *vp = &v;
+    Tensorflow__Summary sum = TENSORFLOW__SUMMARY__INIT;
+    sum.n_value = 1;
+    sum.value = &vp;
+    Tensorflow__Event ev = TENSORFLOW__EVENT__INIT;
+    ev.wall_time = wall_time();
+    ev.step = step;
+    ev.what_case = TENSORFLOW__EVENT__WHAT_SUMMARY;
+    ev.summary = &sum;
+    return write_event(e, &ev, err);
+}
+
+tfr_status tfr_events_flush(tfr_events *e, tfr_error *err)
+{
+    return tfr_record_writer_flush(e->w, err);
+}
+
+const char *tfr_events_path(const tfr_events *e) { return e->path; }
+
+void tfr_events_close(tfr_events *e)
+{
+    if (!e)
+        return;
+    tfr_error err;
+    tfr_record_writer_close(e->w, NULL, &err);
+    free(e);
+}

@@ -1,0 +1,327 @@
+/*
+ * nn/cpu_kernels.c - the CPU reference kernels: convolution as im2col +
+ * BLAS sgemm over the whole batch (one GEMM per direction, so BLAS threads
+ * do the parallel work and the summation order is fixed), batch norm with
+ * double accumulators, one channel per OpenMP iteration (deterministic).
+ */
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "nn/nn_impl.h"
+
+void tfr_conv2d_setup(tfr_conv2d *cv, int n, int c, int h, int w, int k, int r, int s,
+                      int stride, int pad)
+{
+    cv->n = n; cv->c = c; cv->h = h; cv->w = w;
+    cv->k = k; cv->r = r; cv->s = s;
+    cv->stride = stride; cv->pad = pad;
+    cv->p = (h + 2 * pad - r) / stride + 1;
+    cv->q = (w + 2 * pad - s) / stride + 1;
+}
+
+/* col: (C*R*S, N*P*Q) */
+static void im2col(const tfr_conv2d *cv, const float *x, float *col)
+{
+    const int P = cv->p, Q = cv->q, PQ = P * Q, N = cv->n;
+    const size_t ld = (size_t)N * PQ;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int c = 0; c < cv->c; c++)
+        for (int n = 0; n < N; n++) {
+            const float *xc = x + ((size_t)n * cv->c + c) * cv->h * cv->w;
+            for (int r = 0; r < cv->r; r++)
+                for (int s = 0; s < cv->s; s++) {
+                    float *dst = col + ((size_t)(c * cv->r + r) * cv->s + s) * ld + (size_t)n * PQ;
+                    for (int p = 0; p < P; p++) {
+                        int y = p * cv->stride - cv->pad + r;
+                        float *d = dst + (size_t)p * Q;
+                        if (y < 0 || y >= cv->h) {
+                            memset(d, 0, sizeof(float) * (size_t)Q);
+                            continue;
+                        }
+                        const float *row = xc + (size_t)y * cv->w;
+                        for (int q = 0; q < Q; q++) {
+                            int xx = q * cv->stride - cv->pad + s;
+                            d[q] = (xx >= 0 && xx < cv->w) ? row[xx] : 0.0f;
+                        }
+                    }
+                }
+        }
+}
+
+/* dx += col2im(dcol); one image per iteration, so no two threads touch one dx */
+static void col2im_add(const tfr_conv2d *cv, const float *col, float *dx)
+{
+    const int P = cv->p, Q = cv->q, PQ = P * Q, N = cv->n;
+    const size_t ld = (size_t)N * PQ;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < cv->c; c++) {
+            float *xc = dx + ((size_t)n * cv->c + c) * cv->h * cv->w;
+            for (int r = 0; r < cv->r; r++)
+                for (int s = 0; s < cv->s; s++) {
+                    const float *src = col + ((size_t)(c * cv->r + r) * cv->s + s) * ld + (size_t)n * PQ;
+                    for (int p = 0; p < P; p++) {
+                        int y = p * cv->stride - cv->pad + r;
+                        if (y < 0 || y >= cv->h)
+                            continue;
+                        float *row = xc + (size_t)y * cv->w;
+                        const float *sp = src + (size_t)p * Q;
+                        for (int q = 0; q < Q; q++) {
+                            int xx = q * cv->stride - cv->pad + s;
+                            if (xx >= 0 && xx < cv->w)
+                                row[xx] += sp[q];
+                        }
+                    }
+                }
+        }
+}
+
+/* (K, N*PQ) <-> (N, K, PQ) */
+static void kn_to_nk(const tfr_conv2d *cv, const float *src, float *dst)
+{
+    const size_t PQ = (size_t)cv->p * cv->q, ld = (size_t)cv->n * PQ;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < cv->n; n++)
+        for (int k = 0; k < cv->k; k++)
+            memcpy(dst + ((size_t)n * cv->k + k) * PQ, src + (size_t)k * ld + (size_t)n * PQ,
+                   PQ * sizeof(float));
+}
+
+static void nk_to_kn(const tfr_conv2d *cv, const float *src, float *dst)
+{
+    const size_t PQ = (size_t)cv->p * cv->q, ld = (size_t)cv->n * PQ;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < cv->n; n++)
+        for (int k = 0; k < cv->k; k++)
+            memcpy(dst + (size_t)k * ld + (size_t)n * PQ, src + ((size_t)n * cv->k + k) * PQ,
+                   PQ * sizeof(float));
+}
+
+void conv2d_fwd_cpu(const tfr_conv2d *cv, const float *x, const float *w, float *y, float *col,
+                    float *tmp)
+{
+    const int CRS = cv->c * cv->r * cv->s, NPQ = cv->n * cv->p * cv->q;
+    im2col(cv, x, col);
+    /* tmp(K, NPQ) = W(K, CRS) * col(CRS, NPQ) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cv->k, NPQ, CRS, 1.0f, w, CRS, col,
+                NPQ, 0.0f, tmp, NPQ);
+    kn_to_nk(cv, tmp, y);
+}
+
+void conv2d_bwd_cpu(const tfr_conv2d *cv, const float *x, const float *w, const float *dy,
+                    float *dx, float *dw, float *col, float *tmp)
+{
+    const int CRS = cv->c * cv->r * cv->s, NPQ = cv->n * cv->p * cv->q;
+    nk_to_kn(cv, dy, tmp);            /* dY as (K, NPQ) */
+    im2col(cv, x, col);
+    /* dW(K, CRS) += dY(K, NPQ) * col^T */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cv->k, CRS, NPQ, 1.0f, tmp, NPQ, col,
+                NPQ, 1.0f, dw, CRS);
+    if (!dx)
+        return;
+    /* dcol(CRS, NPQ) = W^T * dY */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CRS, NPQ, cv->k, 1.0f, w, CRS, tmp, NPQ,
+                0.0f, col, NPQ);
+    col2im_add(cv, col, dx);
+}
+
+void batchnorm_fwd_cpu(int n, int c, int hw, const float *x, const float *gamma,
+                       const float *beta, float *y, float *mean, float *invstd,
+                       float *run_mean, float *run_var, int train, float momentum, float eps)
+{
+    const double m = (double)n * hw;
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        float mu, is;
+        if (train) {
+            double s = 0, sq = 0;
+            for (int i = 0; i < n; i++) {
+                const float *p = x + ((size_t)i * c + ch) * hw;
+                for (int j = 0; j < hw; j++) {
+                    s += p[j];
+                    sq += (double)p[j] * p[j];
+                }
+            }
+            double mean_d = s / m, var = sq / m - mean_d * mean_d;
+            if (var < 0)
+                var = 0;
+            mu = (float)mean_d;
+            is = (float)(1.0 / sqrt(var + eps));
+            mean[ch] = mu;
+            invstd[ch] = is;
+            double unbiased = m > 1 ? var * m / (m - 1) : var;
+            run_mean[ch] = (1 - momentum) * run_mean[ch] + momentum * mu;
+            run_var[ch] = (float)((1 - momentum) * run_var[ch] + momentum * unbiased);
+        } else {
+            mu = run_mean[ch];
+            is = (float)(1.0 / sqrt((double)run_var[ch] + eps));
+            if (mean) {
+                mean[ch] = mu;
+                invstd[ch] = is;
+            }
+        }
+        float g = gamma[ch] * is, b = beta[ch] - mu * g;
+        for (int i = 0; i < n; i++) {
+            const float *p = x + ((size_t)i * c + ch) * hw;
+            float *o = y + ((size_t)i * c + ch) * hw;
+            for (int j = 0; j < hw; j++)
+                o[j] = p[j] * g + b;
+        }
+    }
+}
+
+void batchnorm_bwd_cpu(int n, int c, int hw, const float *x, const float *gamma,
+                       const float *mean, const float *invstd, const float *dy, float *dx,
+                       float *dgamma, float *dbeta)
+{
+    const double m = (double)n * hw;
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        double sdy = 0, sdyx = 0;
+        const float mu = mean[ch], is = invstd[ch];
+        for (int i = 0; i < n; i++) {
+            const float *p = x + ((size_t)i * c + ch) * hw;
+            const float *d = dy + ((size_t)i * c + ch) * hw;
+            for (int j = 0; j < hw; j++) {
+                sdy += d[j];
+                sdyx += (double)d[j] * (p[j] - mu) * is;
+            }
+        }
+        dgamma[ch] += (float)sdyx;
+        dbeta[ch] += (float)sdy;
+        const float k = gamma[ch] * is;
+        const float a = (float)(sdy / m), b = (float)(sdyx / m);
+        for (int i = 0; i < n; i++) {
+            const float *p = x + ((size_t)i * c + ch) * hw;
+            const float *d = dy + ((size_t)i * c + ch) * hw;
+            float *o = dx + ((size_t)i * c + ch) * hw;
+            for (int j = 0; j < hw; j++)
+                o[j] += k * (d[j] - a - (p[j] - mu) * is * b);
+        }
+    }
+}
+
+void relu_fwd_cpu(size_t n, const float *x, float *y)
+{
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] > 0 ? x[i] : 0;
+}
+
+void relu_bwd_cpu(size_t n, const float *y, const float *dy, float *dx)
+{
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++)
+        dx[i] += y[i] > 0 ? dy[i] : 0;
+}
+
+void maxpool2_fwd_cpu(int n, int c, int h, int w, const float *x, float *y, int32_t *idx)
+{
+    int P = h / 2, Q = w / 2;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < n; i++)
+        for (int ch = 0; ch < c; ch++) {
+            const float *xp = x + ((size_t)i * c + ch) * h * w;
+            float *yp = y + ((size_t)i * c + ch) * P * Q;
+            int32_t *ip = idx + ((size_t)i * c + ch) * P * Q;
+            for (int p = 0; p < P; p++)
+                for (int q = 0; q < Q; q++) {
+                    int best = (2 * p) * w + 2 * q;
+                    for (int dy2 = 0; dy2 < 2; dy2++)
+                        for (int dx2 = 0; dx2 < 2; dx2++) {
+                            int j = (2 * p + dy2) * w + 2 * q + dx2;
+                            if (xp[j] > xp[best])
+                                best = j;
+                        }
+                    yp[p * Q + q] = xp[best];
+                    ip[p * Q + q] = best;
+                }
+        }
+}
+
+void maxpool2_bwd_cpu(int n, int c, int h, int w, const int32_t *idx, const float *dy, float *dx)
+{
+    int PQ = (h / 2) * (w / 2);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < n; i++)
+        for (int ch = 0; ch < c; ch++) {
+            float *xp = dx + ((size_t)i * c + ch) * h * w;
+            const float *d = dy + ((size_t)i * c + ch) * PQ;
+            const int32_t *ip = idx + ((size_t)i * c + ch) * PQ;
+            for (int j = 0; j < PQ; j++)
+                xp[ip[j]] += d[j];
+        }
+}
+
+void add_fwd_cpu(size_t n, const float *a, const float *b, float *y)
+{
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++)
+        y[i] = a[i] + b[i];
+}
+
+void gap_fwd_cpu(int n, int c, int hw, const float *x, float *y)
+{
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n * c; i++) {
+        double s = 0;
+        for (int j = 0; j < hw; j++)
+            s += x[(size_t)i * hw + j];
+        y[i] = (float)(s / hw);
+    }
+}
+
+void gap_bwd_cpu(int n, int c, int hw, const float *dy, float *dx)
+{
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n * c; i++) {
+        float g = dy[i] / (float)hw;
+        for (int j = 0; j < hw; j++)
+            dx[(size_t)i * hw + j] += g;
+    }
+}
+
+void dense_fwd_cpu(int n, int c, int k, const float *x, const float *w, const float *b, float *y)
+{
+    for (int i = 0; i < n; i++)
+        memcpy(y + (size_t)i * k, b, sizeof(float) * (size_t)k);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, k, c, 1.0f, x, c, w, c, 1.0f, y, k);
+}
+
+void dense_bwd_cpu(int n, int c, int k, const float *x, const float *w, const float *dy,
+                   float *dx, float *dw, float *db)
+{
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, c, n, 1.0f, dy, k, x, c, 1.0f, dw, c);
+    for (int j = 0; j < k; j++) {
+        double s = 0;
+        for (int i = 0; i < n; i++)
+            s += dy[(size_t)i * k + j];
+        db[j] += (float)s;
+    }
+    if (dx)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, c, k, 1.0f, dy, k, w, c, 1.0f,
+                    dx, c);
+}
+
+float softmax_ce_cpu(int n, int k, const float *logits, const int32_t *labels, float *dlogits)
+{
+    double loss = 0;
+    for (int i = 0; i < n; i++) {
+        const float *z = logits + (size_t)i * k;
+        float mx = z[0];
+        for (int j = 1; j < k; j++)
+            mx = z[j] > mx ? z[j] : mx;
+        double s = 0;
+        for (int j = 0; j < k; j++)
+            s += exp((double)z[j] - mx);
+        double lse = mx + log(s);
+        int y = labels[i] >= 0 && labels[i] < k ? labels[i] : 0;
+        loss += lse - z[y];
+        if (dlogits)
+            for (int j = 0; j < k; j++)
+                dlogits[(size_t)i * k + j] =
+                    (float)((exp((double)z[j] - lse) - (j == y ? 1.0 : 0.0)) / n);
+    }
+    return (float)(loss / n);
+}

@@ -1,0 +1,50 @@
+/*
+ * nn/nn_impl.h - CPU kernels (the reference twins for a GPU backend).
+ * All tensors float32 NCHW; backward kernels ACCUMULATE into dx/dw.
+ */
+#ifndef TFR_NN_IMPL_H
+#define TFR_NN_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tfr_conv2d {
+    int n, c, h, w;     /* input */
+    int k, r, s;        /* filters */
+    int stride, pad;
+    int p, q;           /* output size */
+} tfr_conv2d;
+
+void tfr_conv2d_setup(tfr_conv2d *cv, int n, int c, int h, int w, int k, int r, int s,
+                      int stride, int pad);
+/* col: scratch of c*r*s*n*p*q floats; tmp: n*k*p*q floats */
+/* x: (N, C, H, W); w: (K, C, R, S); y: (N, K, P, Q) */
+void conv2d_fwd_cpu(const tfr_conv2d *cv, const float *x, const float *w, float *y, float *col,
+                    float *tmp);
+void conv2d_bwd_cpu(const tfr_conv2d *cv, const float *x, const float *w, const float *dy,
+                    float *dx, float *dw, float *col, float *tmp);
+
+/* BN over (N, H, W) per channel. Training: saves mean/invstd, updates running. */
+void batchnorm_fwd_cpu(int n, int c, int hw, const float *x, const float *gamma,
+                       const float *beta, float *y, float *mean, float *invstd,
+                       float *run_mean, float *run_var, int train, float momentum, float eps);
+void batchnorm_bwd_cpu(int n, int c, int hw, const float *x, const float *gamma,
+                       const float *mean, const float *invstd, const float *dy, float *dx,
+                       float *dgamma, float *dbeta);
+
+void relu_fwd_cpu(size_t n, const float *x, float *y);
+void relu_bwd_cpu(size_t n, const float *y, const float *dy, float *dx);
+/* 2x2 stride-2 max pool (floor); idx: argmax per output */
+void maxpool2_fwd_cpu(int n, int c, int h, int w, const float *x, float *y, int32_t *idx);
+void maxpool2_bwd_cpu(int n, int c, int h, int w, const int32_t *idx, const float *dy, float *dx);
+void add_fwd_cpu(size_t n, const float *a, const float *b, float *y);
+void gap_fwd_cpu(int n, int c, int hw, const float *x, float *y);
+void gap_bwd_cpu(int n, int c, int hw, const float *dy, float *dx);
+/* x: (N, C); w: (K, C); b: (K); y: (N, K) */
+void dense_fwd_cpu(int n, int c, int k, const float *x, const float *w, const float *b, float *y);
+void dense_bwd_cpu(int n, int c, int k, const float *x, const float *w, const float *dy,
+                   float *dx, float *dw, float *db);
+/* mean cross-entropy; dlogits = (softmax - onehot) / n when not NULL */
+float softmax_ce_cpu(int n, int k, const float *logits, const int32_t *labels, float *dlogits);
+
+#endif

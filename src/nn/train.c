@@ -1,0 +1,361 @@
+/*
+ * nn/train.c - the training driver behind tfrecord-train: streams batches
+ * from the shards, runs SGD on the CPU model, validates, checkpoints and
+ * logs. One data stream per epoch, opened at (seed, epoch), so a resumed
+ * run sees exactly the batches an uninterrupted one would.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tfrecord/nn.h"
+#include "tfrecord/stream.h"
+#include "tfrecord/util.h"
+
+void tfr_train_opts_init(tfr_train_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->epochs = 1;
+    o->batch = 128;
+    o->lr = 0.01f;
+    o->lr_decay = 0.1f;
+    o->lr_every = 64;
+    o->momentum = 0.9f;
+    o->l2 = 5e-4f;
+    o->mean = 0.5f;
+    o->std = 0.25f;
+    o->shuffle_buffer = 8192;
+    o->progress = 1;
+}
+
+static int argmax(const float *v, int n)
+{
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[b])
+            b = i;
+    return b;
+}
+
+static void stream_defaults(tfr_stream_opts *so, const tfr_resnet_config *c, int batch,
+                            int threads, float mean, float std)
+{
+    tfr_stream_opts_init(so);
+    so->batch_size = batch;
+    so->threads = threads;
+    so->width = c->in_w;
+    so->height = c->in_h;
+    so->channels = c->in_c == 1 ? 1 : 3;
+    so->format = TFR_BATCH_F32_NCHW;
+    for (int k = 0; k < 3; k++) {
+        so->mean[k] = mean;
+        so->std[k] = std;
+    }
+}
+
+tfr_status tfr_evaluate(tfr_model *m, const char *const *src, int nsrc, int batch, int threads,
+                        float mean, float std, tfr_eval_result *res, tfr_error *err)
+{
+    memset(res, 0, sizeof *res);
+    const tfr_resnet_config *c = tfr_model_config(m);
+    tfr_stream_opts so;
+    stream_defaults(&so, c, batch, threads, mean, std);
+    so.sources = src;
+    so.nsources = nsrc;
+    so.shuffle_buffer = 1;
+    so.shuffle_files = 0;
+    res->classes = c->classes;
+    res->confusion = calloc((size_t)c->classes * c->classes, sizeof *res->confusion);
+    if (!res->confusion)
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    tfr_stream *s;
+    tfr_status st = tfr_stream_open(&so, &s, err);
+    if (st)
+        return st;
+    const tfr_batch *b;
+    double loss_sum = 0;
+    uint64_t right = 0;
+    while ((st = tfr_stream_next(s, &b, err)) == TFR_OK) {
+        float loss;
+        if ((st = tfr_model_forward(m, b->data, b->n, b->labels, 0, &loss, err)))
+            break;
+        const float *lg = tfr_model_logits(m);
+        for (int i = 0; i < b->n; i++) {
+            int p = argmax(lg + (size_t)i * c->classes, c->classes);
+            int y = b->labels[i];
+            right += p == y;
+            if (y >= 0 && y < c->classes)
+                res->confusion[(size_t)y * c->classes + p]++;
+        }
+        loss_sum += (double)loss * b->n;
+        res->images += (uint64_t)b->n;
+    }
+    tfr_stream_close(s);
+    if (st != TFR_ERR_EOF)
+        return st;
+    if (res->images) {
+        res->accuracy = (double)right / (double)res->images;
+        res->loss = loss_sum / (double)res->images;
+    }
+    return TFR_OK;
+}
+
+void tfr_eval_result_free(tfr_eval_result *r)
+{
+    free(r->confusion);
+    r->confusion = NULL;
+}
+
+static float lr_at(const tfr_train_opts *o, uint64_t epoch, double frac_epoch)
+{
+    double t = (double)epoch + frac_epoch;
+    double lr = o->lr;
+    if (o->cosine)
+        lr = o->lr * 0.5 * (1 + cos(M_PI * t / (o->epochs > 0 ? o->epochs : 1)));
+    else if (o->lr_every > 0)
+        lr = o->lr * pow(o->lr_decay, floor((double)epoch / o->lr_every));
+    if (o->warmup_epochs > 0 && t < o->warmup_epochs)
+        lr *= t / o->warmup_epochs;
+    return (float)lr;
+}
+
+static int mkdir_p(const char *d)
+{
+    if (!d)
+        return 0;
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", d);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(tmp, 0755) && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+static void fmt_time(double s, char *b, size_t n)
+{
+    long t = s < 0 || s > 1e7 ? 0 : (long)(s + 0.5);
+    snprintf(b, n, "%02ld:%02ld", t / 60, t % 60);
+}
+
+static tfr_status resolve_resume(const char *r, char *path, size_t n, tfr_error *err)
+{
+    struct stat sb;
+    if (stat(r, &sb) != 0)
+        return tfr_fail_errno(err, TFR_ERR_IO, r, "cannot resume from");
+    if (!S_ISDIR(sb.st_mode)) {
+        snprintf(path, n, "%s", r);
+        return TFR_OK;
+    }
+    char lp[4400], name[1024] = "";
+    tfr_path_join(lp, sizeof lp, r, "latest", NULL);
+    FILE *f = fopen(lp, "r");
+    if (!f || !fgets(name, sizeof name, f)) {
+        if (f)
+            fclose(f);
+        return tfr_fail(err, TFR_ERR_IO, lp, "no 'latest' checkpoint pointer in this folder");
+    }
+    fclose(f);
+    name[strcspn(name, "\r\n")] = 0;
+    if (tfr_path_join(path, n, r, name, NULL))
+        return tfr_fail(err, TFR_ERR_ARG, r, "path too long");
+    return TFR_OK;
+}
+
+tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
+{
+    tfr_status st = TFR_OK;
+    tfr_model *m = NULL;
+    tfr_train_state ts = {0};
+    tfr_events *ev = NULL;
+    FILE *hist = NULL, *steps = NULL;
+    FILE *out = stdout;
+    int tty = o->progress && isatty(STDERR_FILENO);
+    ts.seed = o->seed;
+    if (o->resume) {
+        char path[4400];
+        if ((st = resolve_resume(o->resume, path, sizeof path, err)) ||
+            (st = tfr_checkpoint_load(path, &m, &ts, err)))
+            return st;
+        if (!o->quiet)
+            fprintf(out, "resumed from %s: %llu epochs done, step %llu\n", path,
+                    (unsigned long long)ts.epoch, (unsigned long long)ts.step);
+    } else if ((st = tfr_model_new(&o->cfg, o->seed, &m, err))) {
+        return st;
+    }
+    const tfr_resnet_config *c = tfr_model_config(m);
+    if (o->logdir) {
+        if (mkdir_p(o->logdir)) {
+            st = tfr_fail_errno(err, TFR_ERR_IO, o->logdir, "cannot create log folder");
+            goto done;
+        }
+        if ((st = tfr_events_open(o->logdir, &ev, err)))
+            goto done;
+        char p[4400];
+        tfr_path_join(p, sizeof p, o->logdir, "history.csv", NULL);
+        int exists = access(p, F_OK) == 0;
+        hist = fopen(p, "a");
+        if (hist && !exists)
+            fprintf(hist, "epoch,step,lr,loss,accuracy,val_loss,val_accuracy,images_per_s,seconds\n");
+        tfr_path_join(p, sizeof p, o->logdir, "steps.csv", NULL);
+        exists = access(p, F_OK) == 0;
+        steps = fopen(p, "a");
+        if (steps && !exists)
+            fprintf(steps, "step,epoch,loss_hex,loss\n");
+        if (!hist || !steps) {
+            st = tfr_fail_errno(err, TFR_ERR_IO, p, "cannot open");
+            goto done;
+        }
+    }
+    if (o->checkpoint_dir && mkdir_p(o->checkpoint_dir)) {
+        st = tfr_fail_errno(err, TFR_ERR_IO, o->checkpoint_dir, "cannot create checkpoint folder");
+        goto done;
+    }
+    if (!o->quiet)
+        fprintf(out, "model: pre-activation bottleneck ResNet, %dx%dx%d -> %d classes, width %d, "
+                     "%zu parameters, %.1f MFLOP per image\n",
+                c->in_h, c->in_w, c->in_c, c->classes, c->width, tfr_model_num_params(m),
+                tfr_model_flops(m) / 1e6);
+    const char *const *vsrc = o->nval ? o->val : o->train;
+    int nvsrc = o->nval ? o->nval : o->ntrain;
+    if (!o->resume) {
+        /* the sanity check: an untrained model is at chance */
+        tfr_eval_result er;
+        if ((st = tfr_evaluate(m, vsrc, nvsrc, o->batch, o->threads, o->mean, o->std, &er, err)))
+            goto done;
+        if (!o->quiet)
+            fprintf(out, "before training: %s accuracy %.4f (chance %.4f), cross-entropy %.4f "
+                         "(chance %.4f)\n",
+                    o->nval ? "validation" : "training", er.accuracy, 1.0 / c->classes, er.loss,
+                    log((double)c->classes));
+        tfr_eval_result_free(&er);
+    }
+    for (uint64_t epoch = ts.epoch; epoch < (uint64_t)o->epochs; epoch++) {
+        tfr_stream_opts so;
+        stream_defaults(&so, c, o->batch, o->threads, o->mean, o->std);
+        so.sources = o->train;
+        so.nsources = o->ntrain;
+        so.seed = ts.seed;
+        so.start_epoch = epoch;
+        so.epochs = (int)epoch + 1;
+        so.shuffle_buffer = o->shuffle_buffer;
+        so.random_flip = o->flip;
+        so.pad_crop = o->pad_crop;
+        tfr_stream *s;
+        if ((st = tfr_stream_open(&so, &s, err)))
+            goto done;
+        uint64_t per_epoch = tfr_stream_epoch_records(s);
+        uint64_t nsteps = per_epoch ? (per_epoch + (uint64_t)o->batch - 1) / (uint64_t)o->batch : 0;
+        double t0 = tfr_now(), loss_sum = 0;
+        uint64_t seen = 0, right = 0, k = 0;
+        const tfr_batch *b;
+        float lr = lr_at(o, epoch, 0);
+        while ((st = tfr_stream_next(s, &b, err)) == TFR_OK) {
+            lr = lr_at(o, epoch, nsteps ? (double)k / nsteps : 0);
+            float loss;
+            if ((st = tfr_model_forward(m, b->data, b->n, b->labels, 1, &loss, err)) ||
+                (st = tfr_model_backward(m, o->l2, err)))
+                break;
+            tfr_model_sgd(m, lr, o->momentum, o->weight_decay);
+            const float *lg = tfr_model_logits(m);
+            for (int i = 0; i < b->n; i++)
+                right += argmax(lg + (size_t)i * c->classes, c->classes) == b->labels[i];
+            loss_sum += (double)loss * b->n;
+            seen += (uint64_t)b->n;
+            k++;
+            ts.step++;
+            if (steps)
+                fprintf(steps, "%llu,%llu,%a,%.6f\n", (unsigned long long)ts.step,
+                        (unsigned long long)epoch + 1, loss, loss);
+            if (ev && (ts.step % 20 == 0)) {
+                tfr_events_scalar(ev, "train/loss", (int64_t)ts.step, loss, err);
+                tfr_events_scalar(ev, "train/learning_rate", (int64_t)ts.step, lr, err);
+            }
+            if (tty && (k % 5 == 0 || (nsteps && k == nsteps))) {
+                double el = tfr_now() - t0;
+                char eta[32];
+                fmt_time(nsteps && k ? el / k * (double)(nsteps - k) : 0, eta, sizeof eta);
+                fprintf(stderr, "\repoch %llu/%d  step %llu/%llu  loss %.4f  acc %.4f  %.0f img/s  "
+                                "ETA %s\033[K",
+                        (unsigned long long)epoch + 1, o->epochs, (unsigned long long)k,
+                        (unsigned long long)nsteps, loss_sum / seen, (double)right / seen,
+                        seen / el, eta);
+            }
+        }
+        tfr_stream_close(s);
+        if (tty)
+            fputc('\n', stderr);
+        if (st != TFR_ERR_EOF)
+            goto done;
+        st = TFR_OK;
+        double secs = tfr_now() - t0;
+        double tl = seen ? loss_sum / seen : 0, ta = seen ? (double)right / seen : 0;
+        ts.epoch = epoch + 1;
+        ts.stream_epoch = epoch + 1;
+        ts.stream_records = 0;
+        tfr_eval_result er = {0};
+        double vl = NAN, va = NAN;
+        if (o->nval) {
+            if ((st = tfr_evaluate(m, o->val, o->nval, o->batch, o->threads, o->mean, o->std, &er,
+                                   err)))
+                goto done;
+            vl = er.loss;
+            va = er.accuracy;
+            if (va > ts.best_val_acc)
+                ts.best_val_acc = va;
+            tfr_eval_result_free(&er);
+        }
+        if (!o->quiet)
+            fprintf(out, "epoch %llu/%d: loss %.4f accuracy %.4f | val loss %.4f val accuracy %.4f "
+                         "| lr %.5g | %.0f images/s, %.1f s\n",
+                    (unsigned long long)epoch + 1, o->epochs, tl, ta, vl, va, lr, seen / secs, secs);
+        if (hist) {
+            fprintf(hist, "%llu,%llu,%.6g,%.6f,%.6f,%.6f,%.6f,%.1f,%.2f\n",
+                    (unsigned long long)epoch + 1, (unsigned long long)ts.step, lr, tl, ta, vl, va,
+                    seen / secs, secs);
+            fflush(hist);
+            fflush(steps);
+        }
+        if (ev) {
+            int64_t e1 = (int64_t)epoch + 1;
+            tfr_events_scalar(ev, "epoch/loss", e1, (float)tl, err);
+            tfr_events_scalar(ev, "epoch/accuracy", e1, (float)ta, err);
+            tfr_events_scalar(ev, "epoch/learning_rate", e1, lr, err);
+            tfr_events_scalar(ev, "epoch/images_per_second", e1, (float)(seen / secs), err);
+            if (o->nval) {
+                tfr_events_scalar(ev, "epoch/val_loss", e1, (float)vl, err);
+                tfr_events_scalar(ev, "epoch/val_accuracy", e1, (float)va, err);
+            }
+            tfr_events_flush(ev, err);
+        }
+        if (o->checkpoint_dir) {
+            char name[64], p[4400], lp[4400], tmp[4400];
+            snprintf(name, sizeof name, "epoch-%04llu.tfrc", (unsigned long long)epoch + 1);
+            tfr_path_join(p, sizeof p, o->checkpoint_dir, name, NULL);
+            if ((st = tfr_checkpoint_save(p, m, &ts, err)))
+                goto done;
+            tfr_path_join(lp, sizeof lp, o->checkpoint_dir, "latest", NULL);
+            tfr_path_join(tmp, sizeof tmp, o->checkpoint_dir, "latest.tmp", NULL);
+            FILE *f = fopen(tmp, "w");
+            if (!f || fprintf(f, "%s\n", name) < 0 || fclose(f) != 0 || rename(tmp, lp) != 0) {
+                st = tfr_fail_errno(err, TFR_ERR_IO, lp, "cannot write");
+                goto done;
+            }
+        }
+    }
+done:
+    if (hist)
+        fclose(hist);
+    if (steps)
+        fclose(steps);
+    tfr_events_close(ev);
+    tfr_model_free(m);
+    return st;
+}

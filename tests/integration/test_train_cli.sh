@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# tests/integration/test_train_cli.sh - tfrecord-train as a user runs it on
+# real Fashion-MNIST shards: it learns (accuracy well above chance), writes
+# checkpoints, TensorBoard events and a history; a run resumed from its
+# epoch-1 checkpoint reproduces the uninterrupted run's losses bit for bit;
+# --evaluate prints accuracy and a confusion matrix.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+W="$TFR_BIN/tfrecord-write"
+T="$TFR_BIN/tfrecord-train"
+I="$TFR_BIN/tfrecord-inspect"
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || skip "dataset-fashion-mnist not installed"
+"$TFR_BIN/fashion-mnist-tree" --limit 800 "$WORK/fm" >/dev/null || fail "tree"
+"$W" -q --channels 1 train="$WORK/fm/train" test="$WORK/fm/test" "$WORK/shards" >/dev/null || fail "write"
+
+common=(--train "$WORK/shards/train-00000-of-00001.tfrecord.gz" --val "$WORK/shards/test-00000-of-00001.tfrecord.gz"
+        --width 8 --levels 1,1 --batch 32 --lr 0.05 --flip --pad-crop 2 --threads 2 --seed 7 -q)
+
+# uninterrupted: 4 epochs
+"$T" "${common[@]}" --epochs 4 --logdir "$WORK/a" --checkpoint-dir "$WORK/a/ck" >/dev/null 2>&1 || fail "train a"
+[ -f "$WORK/a/ck/epoch-0004.tfrc" ] || fail "no checkpoint per epoch"
+[ "$(cat "$WORK/a/ck/latest")" = epoch-0004.tfrc ] || fail "latest pointer"
+[ "$(wc -l < "$WORK/a/history.csv")" = 5 ] || fail "history rows"
+acc=$(tail -1 "$WORK/a/history.csv" | cut -d, -f7)
+python3 -c "import sys; sys.exit(0 if float('$acc') > 0.3 else 1)" || fail "val accuracy $acc not above chance"
+
+# interrupted after epoch 1, then resumed to 4: identical losses from step 1 on
+"$T" "${common[@]}" --epochs 1 --logdir "$WORK/b" --checkpoint-dir "$WORK/b/ck" >/dev/null 2>&1 || fail "train b"
+out=$("$T" "${common[@]}" --epochs 4 --logdir "$WORK/b" --checkpoint-dir "$WORK/b/ck" --resume "$WORK/b/ck" 2>&1) \
+    || fail "resume: $out"
+cut -d, -f1-3 "$WORK/a/steps.csv" > "$WORK/a.steps"
+cut -d, -f1-3 "$WORK/b/steps.csv" > "$WORK/b.steps"
+cmp "$WORK/a.steps" "$WORK/b.steps" || fail "resumed losses differ: $(diff "$WORK/a.steps" "$WORK/b.steps" | head -4)"
+[ "$(wc -l < "$WORK/a.steps")" -gt 50 ] || fail "too few steps logged"
+
+# TensorBoard event file: plain TFRecords, every CRC good
+ev=$(ls "$WORK"/a/events.out.tfevents.*.v2)
+json=$("$I" -q --json "$ev")
+[ "$(jq_get "$json" files[0].compression)" = none ] || fail "events compression"
+python3 - "$ev" <<'PY' || fail "event file content"
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+p, tags, n = 0, set(), 0
+while p < len(d):
+    (l,) = struct.unpack("<Q", d[p:p + 8]); rec = d[p + 12:p + 12 + l]; p += 16 + l; n += 1
+    if n == 1:
+        assert b"brain.Event:2" in rec, "first event is the file version"
+    for t in (b"epoch/val_accuracy", b"epoch/loss", b"train/loss"):
+        if t in rec:
+            tags.add(t)
+assert len(tags) == 3, tags
+PY
+
+# evaluation of a checkpoint
+out=$("$T" --evaluate "$WORK/a/ck/epoch-0004.tfrc" --val "$WORK/shards/test-00000-of-00001.tfrecord.gz") || fail "evaluate"
+contains "$out" "accuracy"
+contains "$out" "confusion matrix"
+contains "$out" "Ankle_boot"
+
+# bad input
+expect_fail "checkpoint" "$T" --evaluate "$WORK/shards/labels.txt" --val "$WORK/shards"
+expect_fail "cannot open" "$T" --train "$WORK/none.tfrecord" --epochs 1
+pass

@@ -1,0 +1,352 @@
+/*
+ * tests/unit/test_nn.c - the CPU kernels and the ResNet: finite-difference
+ * gradient checks for every layer and for a whole tiny network, a tiny
+ * model overfitting a tiny batch, SGD, checkpoint round trip (bit-exact,
+ * damaged files refused), TensorBoard event files read back as TFRecords
+ * of Event protos.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.pb-c.h"
+#include "nn/nn_impl.h"
+#include "testutil.h"
+#include "tfrecord/nn.h"
+#include "tfrecord/record.h"
+
+static uint64_t rs = 77;
+static float frand(void) { return (float)((double)(test_rand(&rs) >> 11) / 9007199254740992.0 * 2 - 1); }
+static void fill(float *p, size_t n) { for (size_t i = 0; i < n; i++) p[i] = frand(); }
+
+/* relative error of analytic vs numeric, scaled by the largest gradient */
+static double rel(const double *a, const double *b, size_t n)
+{
+    double m = 1e-6, e = 0;
+    for (size_t i = 0; i < n; i++) {
+        m = fabs(a[i]) > m ? fabs(a[i]) : m;
+        e = fabs(a[i] - b[i]) > e ? fabs(a[i] - b[i]) : e;
+    }
+    return e / m;
+}
+
+/* ---- conv ---- */
+static double conv_loss(const tfr_conv2d *cv, const float *x, const float *w, const float *dy)
+{
+    size_t ny = (size_t)cv->n * cv->k * cv->p * cv->q;
+    float *y = malloc(ny * 4), *col = malloc((size_t)cv->c * cv->r * cv->s * cv->n * cv->p * cv->q * 4),
+          *tmp = malloc(ny * 4);
+    conv2d_fwd_cpu(cv, x, w, y, col, tmp);
+    double l = 0;
+    for (size_t i = 0; i < ny; i++)
+        l += (double)y[i] * dy[i];
+    free(y); free(col); free(tmp);
+    return l;
+}
+
+static void check_conv(int stride, int r)
+{
+    tfr_conv2d cv;
+    tfr_conv2d_setup(&cv, 2, 3, 6, 5, 4, r, r, stride, r / 2);
+    size_t nx = 2 * 3 * 6 * 5, nw = (size_t)4 * 3 * r * r, ny = (size_t)2 * 4 * cv.p * cv.q;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *dy = malloc(ny * 4);
+    float *dx = calloc(nx, 4), *dw = calloc(nw, 4);
+    float *col = malloc((size_t)3 * r * r * 2 * cv.p * cv.q * 4), *tmp = malloc(ny * 4);
+    fill(x, nx); fill(w, nw); fill(dy, ny);
+    conv2d_bwd_cpu(&cv, x, w, dy, dx, dw, col, tmp);
+    double *a = malloc((nx + nw) * sizeof(double)), *b = malloc((nx + nw) * sizeof(double));
+    const float h = 1e-2f;
+    for (size_t i = 0; i < nx; i++) {
+        float s = x[i];
+        x[i] = s + h; double lp = conv_loss(&cv, x, w, dy);
+        x[i] = s - h; double lm = conv_loss(&cv, x, w, dy);
+        x[i] = s;
+        a[i] = dx[i];
+        b[i] = (lp - lm) / (2 * h);
+    }
+    for (size_t i = 0; i < nw; i++) {
+        float s = w[i];
+        w[i] = s + h; double lp = conv_loss(&cv, x, w, dy);
+        w[i] = s - h; double lm = conv_loss(&cv, x, w, dy);
+        w[i] = s;
+        a[nx + i] = dw[i];
+        b[nx + i] = (lp - lm) / (2 * h);
+    }
+    double e = rel(a, b, nx + nw);
+    if (e > 1e-3)
+        FAILF("conv r=%d stride=%d: gradient error %g", r, stride, e);
+    free(x); free(w); free(dy); free(dx); free(dw); free(col); free(tmp); free(a); free(b);
+}
+
+/* ---- batch norm ---- */
+static double bn_loss(int n, int c, int hw, const float *x, const float *g, const float *be,
+                      const float *dy)
+{
+    size_t cnt = (size_t)n * c * hw;
+    float *y = malloc(cnt * 4), mean[8], is[8], rm[8] = {0}, rv[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    batchnorm_fwd_cpu(n, c, hw, x, g, be, y, mean, is, rm, rv, 1, 0.1f, 1e-5f);
+    double l = 0;
+    for (size_t i = 0; i < cnt; i++)
+        l += (double)y[i] * dy[i];
+    free(y);
+    return l;
+}
+
+static void check_bn(void)
+{
+    int n = 4, c = 3, hw = 5;
+    size_t cnt = (size_t)n * c * hw;
+    float *x = malloc(cnt * 4), *dy = malloc(cnt * 4), *dx = calloc(cnt, 4), *y = malloc(cnt * 4);
+    float g[3], be[3], dg[3] = {0}, db[3] = {0}, mean[3], is[3], rm[3] = {0}, rv[3] = {1, 1, 1};
+    fill(x, cnt); fill(dy, cnt); fill(g, 3); fill(be, 3);
+    batchnorm_fwd_cpu(n, c, hw, x, g, be, y, mean, is, rm, rv, 1, 0.1f, 1e-5f);
+    batchnorm_bwd_cpu(n, c, hw, x, g, mean, is, dy, dx, dg, db);
+    double a[80], b[80];
+    const float h = 1e-3f;
+    size_t k = 0;
+    for (size_t i = 0; i < cnt; i++, k++) {
+        float s = x[i];
+        x[i] = s + h; double lp = bn_loss(n, c, hw, x, g, be, dy);
+        x[i] = s - h; double lm = bn_loss(n, c, hw, x, g, be, dy);
+        x[i] = s;
+        a[k] = dx[i];
+        b[k] = (lp - lm) / (2 * h);
+    }
+    for (int i = 0; i < 3; i++, k++) {
+        float s = g[i];
+        g[i] = s + h; double lp = bn_loss(n, c, hw, x, g, be, dy);
+        g[i] = s - h; double lm = bn_loss(n, c, hw, x, g, be, dy);
+        g[i] = s;
+        a[k] = dg[i];
+        b[k] = (lp - lm) / (2 * h);
+    }
+    for (int i = 0; i < 3; i++, k++) {
+        float s = be[i];
+        be[i] = s + h; double lp = bn_loss(n, c, hw, x, g, be, dy);
+        be[i] = s - h; double lm = bn_loss(n, c, hw, x, g, be, dy);
+        be[i] = s;
+        a[k] = db[i];
+        b[k] = (lp - lm) / (2 * h);
+    }
+    double e = rel(a, b, k);
+    if (e > 2e-2)
+        FAILF("batch norm: gradient error %g", e);
+    /* running statistics moved toward the batch; eval mode uses them */
+    EXPECT(fabsf(rm[0] - 0.1f * mean[0]) < 1e-6f);
+    free(x); free(dy); free(dx); free(y);
+}
+
+/* ---- the small layers ---- */
+static void check_small_layers(void)
+{
+    /* maxpool: gradient goes to the argmax only */
+    float x[16], y[4], dy[4] = {1, 2, 3, 4}, dx[16] = {0};
+    int32_t idx[4];
+    for (int i = 0; i < 16; i++)
+        x[i] = (float)((i * 7) % 16);
+    maxpool2_fwd_cpu(1, 1, 4, 4, x, y, idx);
+    maxpool2_bwd_cpu(1, 1, 4, 4, idx, dy, dx);
+    for (int o = 0; o < 4; o++) {
+        int p = o / 2, q = o % 2;
+        float m = -1;
+        for (int a = 0; a < 2; a++)
+            for (int b = 0; b < 2; b++)
+                m = fmaxf(m, x[(2 * p + a) * 4 + 2 * q + b]);
+        EXPECT(y[o] == m && dx[idx[o]] == dy[o]);
+    }
+    /* dense + softmax CE, numerically */
+    int n = 3, c = 5, k = 4;
+    float xs[15], w[20], bb[4], lg[12], dl[12], dxs[15] = {0}, dw[20] = {0}, db[4] = {0};
+    int32_t lab[3] = {0, 3, 2};
+    fill(xs, 15); fill(w, 20); fill(bb, 4);
+    dense_fwd_cpu(n, c, k, xs, w, bb, lg);
+    softmax_ce_cpu(n, k, lg, lab, dl);
+    dense_bwd_cpu(n, c, k, xs, w, dl, dxs, dw, db);
+    double a[39], b2[39];
+    int m = 0;
+    const float h = 1e-3f;
+    float *vars[3] = {xs, w, bb};
+    float *grads[3] = {dxs, dw, db};
+    int sizes[3] = {15, 20, 4};
+    for (int v = 0; v < 3; v++)
+        for (int i = 0; i < sizes[v]; i++, m++) {
+            float s = vars[v][i];
+            vars[v][i] = s + h;
+            dense_fwd_cpu(n, c, k, xs, w, bb, lg);
+            double lp = softmax_ce_cpu(n, k, lg, lab, NULL);
+            vars[v][i] = s - h;
+            dense_fwd_cpu(n, c, k, xs, w, bb, lg);
+            double lm = softmax_ce_cpu(n, k, lg, lab, NULL);
+            vars[v][i] = s;
+            a[m] = grads[v][i];
+            b2[m] = (lp - lm) / (2 * h);
+        }
+    double e = rel(a, b2, (size_t)m);
+    if (e > 1e-2)
+        FAILF("dense + softmax CE: gradient error %g", e);
+    /* GAP: dx = dy / hw; ReLU passes where y > 0 */
+    float gx[8] = {0}, gd[2] = {4, 8};
+    gap_bwd_cpu(1, 2, 4, gd, gx);
+    EXPECT(gx[0] == 1 && gx[7] == 2);
+    float rx[4] = {-1, 2, 0, 3}, ry[4], rd[4] = {1, 1, 1, 1}, rdx[4] = {0};
+    relu_fwd_cpu(4, rx, ry);
+    relu_bwd_cpu(4, ry, rd, rdx);
+    EXPECT(ry[0] == 0 && ry[1] == 2 && rdx[0] == 0 && rdx[1] == 1 && rdx[2] == 0);
+}
+
+/* ---- whole network ---- */
+static void check_network(void)
+{
+    tfr_resnet_config c;
+    tfr_error err;
+    EXPECT_OK(tfr_resnet_preset("tiny", &c, &err), &err);
+    tfr_model *m;
+    EXPECT_OK(tfr_model_new(&c, 5, &m, &err), &err);
+    if (!m)
+        return;
+    int n = 4;
+    size_t nx = (size_t)n * c.in_c * c.in_h * c.in_w;
+    float *x = malloc(nx * 4);
+    fill(x, nx);
+    int32_t lab[4] = {0, 1, 2, 3};
+    float loss;
+    EXPECT_OK(tfr_model_forward(m, x, n, lab, 1, &loss, &err), &err);
+    EXPECT(fabsf(loss - logf(4)) < 1.5f); /* near chance at init */
+    EXPECT_OK(tfr_model_backward(m, 0.0f, &err), &err);
+    size_t np = tfr_model_num_params(m);
+    const float *g = tfr_model_grads(m); /* forward passes below leave it alone */
+    float *w = tfr_model_params(m);
+    double a[60], b[60];
+    int k = 0;
+    const float h = 2e-3f;
+    for (int t = 0; t < 60; t++) {
+        size_t i = (size_t)(test_rand(&rs) % np);
+        float s = w[i];
+        float lp, lm;
+        w[i] = s + h;
+        tfr_model_forward(m, x, n, lab, 1, &lp, &err);
+        w[i] = s - h;
+        tfr_model_forward(m, x, n, lab, 1, &lm, &err);
+        w[i] = s;
+        a[k] = g[i];
+        b[k++] = ((double)lp - lm) / (2 * h);
+    }
+    /* a perturbation can cross a ReLU or max-pool kink, where the numeric
+     * derivative is meaningless: allow 2 of 60 samples to miss, no more */
+    double mx = 1e-6;
+    for (int t = 0; t < k; t++)
+        mx = fabs(a[t]) > mx ? fabs(a[t]) : mx;
+    int missed = 0;
+    for (int t = 0; t < k; t++)
+        if (fabs(a[t] - b[t]) > 0.02 * mx) {
+            missed++;
+            fprintf(stderr, "  param sample %d: analytic %g numeric %g\n", t, a[t], b[t]);
+        }
+    if (missed > 2)
+        FAILF("whole network: %d of %d gradient samples off by more than 2%%", missed, k);
+
+    /* overfit one batch of 16 to 100% */
+    n = 16;
+    nx = (size_t)n * c.in_c * c.in_h * c.in_w;
+    float *xb = malloc(nx * 4);
+    int32_t lb[16];
+    fill(xb, nx);
+    for (int i = 0; i < n; i++)
+        lb[i] = i % 4;
+    for (int step = 0; step < 300; step++) {
+        tfr_model_forward(m, xb, n, lb, 1, &loss, &err);
+        tfr_model_backward(m, 1e-4f, &err);
+        tfr_model_sgd(m, 0.05f, 0.9f, 0.0f);
+    }
+    tfr_model_forward(m, xb, n, lb, 1, &loss, &err);
+    const float *lg = tfr_model_logits(m);
+    int right = 0;
+    for (int i = 0; i < n; i++) {
+        int best = 0;
+        for (int j = 1; j < 4; j++)
+            if (lg[i * 4 + j] > lg[i * 4 + best])
+                best = j;
+        right += best == lb[i];
+    }
+    EXPECT_EQ_I(right, n);
+    EXPECT(loss < 0.1f);
+
+    /* checkpoint round trip: bit-exact, same outputs; damage is refused */
+    const char *dir = test_tmpdir("nn");
+    char path[600];
+    snprintf(path, sizeof path, "%s/ckpt.tfrc", dir);
+    tfr_train_state st = {3, 300, 42, 3, 0, 0.5}, st2;
+    EXPECT_OK(tfr_checkpoint_save(path, m, &st, &err), &err);
+    tfr_model *m2 = NULL;
+    EXPECT_OK(tfr_checkpoint_load(path, &m2, &st2, &err), &err);
+    if (m2) {
+        EXPECT(!memcmp(tfr_model_params(m), tfr_model_params(m2), np * 4));
+        EXPECT(st2.epoch == 3 && st2.step == 300 && st2.seed == 42 && st2.best_val_acc == 0.5);
+        float l1, l2;
+        tfr_model_forward(m, xb, n, lb, 0, &l1, &err);
+        tfr_model_forward(m2, xb, n, lb, 0, &l2, &err);
+        EXPECT(l1 == l2);
+        tfr_model_free(m2);
+    }
+    size_t fn;
+    uint8_t *fb = test_read_file(path, &fn);
+    fb[fn / 2] ^= 1;
+    test_write_file(path, fb, fn);
+    EXPECT_STATUS(tfr_checkpoint_load(path, &m2, &st2, &err), TFR_ERR_CORRUPT);
+    test_write_file(path, fb, fn / 3);
+    EXPECT(tfr_checkpoint_load(path, &m2, &st2, &err) != TFR_OK);
+    free(fb);
+
+    /* TensorBoard events: a TFRecord of Event protos, version first */
+    tfr_events *ev;
+    EXPECT_OK(tfr_events_open(dir, &ev, &err), &err);
+    if (ev) {
+        EXPECT_OK(tfr_events_scalar(ev, "loss", 1, 2.5f, &err), &err);
+        EXPECT_OK(tfr_events_scalar(ev, "accuracy", 2, 0.75f, &err), &err);
+        EXPECT_OK(tfr_events_flush(ev, &err), &err);
+        char evpath[4400];
+        snprintf(evpath, sizeof evpath, "%s", tfr_events_path(ev));
+        EXPECT_CONTAINS(evpath, "/events.out.tfevents.");
+        tfr_record_reader *r;
+        EXPECT_OK(tfr_record_reader_open(evpath, NULL, &r, &err), &err); /* readable while open */
+        const uint8_t *d;
+        size_t len;
+        int k2 = 0;
+        while (r && !tfr_record_reader_next(r, &d, &len, &err)) {
+            Tensorflow__Event *evp = tensorflow__event__unpack(NULL, len, d);
+            EXPECT(evp != NULL);
+            if (evp && k2 == 0)
+                EXPECT(evp->what_case == TENSORFLOW__EVENT__WHAT_FILE_VERSION &&
+                       !strcmp(evp->file_version, "brain.Event:2"));
+            if (evp && k2 == 2)
+                EXPECT(evp->what_case == TENSORFLOW__EVENT__WHAT_SUMMARY && evp->step == 2 &&
+                       evp->summary->n_value == 1 &&
+                       !strcmp(evp->summary->value[0]->tag, "accuracy") &&
+                       evp->summary->value[0]->simple_value == 0.75f);
+            tensorflow__event__free_unpacked(evp, NULL);
+            k2++;
+        }
+        EXPECT_EQ_I(k2, 3);
+        tfr_reader_stats rst;
+        tfr_record_reader_stats(r, &rst);
+        EXPECT_EQ_I(rst.compression, TFR_COMPRESS_NONE);
+        tfr_record_reader_close(r);
+        tfr_events_close(ev);
+    }
+    test_rmtree(dir);
+    free(x);
+    free(xb);
+    tfr_model_free(m);
+}
+
+int main(void)
+{
+    check_conv(1, 3);
+    check_conv(2, 3);
+    check_conv(2, 1);
+    check_conv(1, 1);
+    check_bn();
+    check_small_layers();
+    check_network();
+    return test_failures() ? 1 : 0;
+}

@@ -1,0 +1,213 @@
+/*
+ * tools/tfrecord-train.c - train the pre-activation bottleneck ResNet on
+ * TFRecord shards (CPU: OpenMP + BLAS), or evaluate a checkpoint.
+ */
+#include <getopt.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tfrecord/nn.h"
+#include "tfrecord/util.h"
+
+static const char *prog = "tfrecord-train";
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: %s --train SHARDS [--val SHARDS] [options]\n"
+        "       %s --evaluate CHECKPOINT --val SHARDS\n"
+        "SHARDS: a file, folder, glob ('shards/train-*') or manifest.json; repeatable.\n"
+        "model\n"
+        "  --preset fmnist|homework|tiny   (default fmnist: 28x28x1, 10 classes)\n"
+        "  --levels 4,6,3,2     bottleneck blocks per level\n"
+        "  --width N            tail channels (level i has 4*N*2^i)\n"
+        "  --input HxWxC        input size   --classes N\n"
+        "training\n"
+        "  --epochs N (1)  --batch N (128)  --lr F (0.01)  --lr-decay F (0.1)  --lr-every N (64)\n"
+        "  --cosine  --warmup N (epochs)  --momentum F (0.9)  --l2 F (5e-4, dense layer)\n"
+        "  --weight-decay F (0)  --flip  --pad-crop P  --mean F (0.5)  --std F (0.25)\n"
+        "  --seed S  --threads T (decode threads)  --shuffle-buffer N (8192)\n"
+        "output\n"
+        "  --logdir DIR         TensorBoard events, history.csv, steps.csv\n"
+        "  --checkpoint-dir DIR one checkpoint per epoch, 'latest' points at the newest\n"
+        "  --resume DIR|FILE    continue a run exactly where its checkpoint left it\n"
+        "  -q, --quiet\n",
+        prog, prog);
+}
+
+static int parse_levels(const char *s, tfr_resnet_config *c)
+{
+    c->nlevels = 0;
+    char *dup = strdup(s), *save = NULL;
+    for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (c->nlevels == TFR_MAX_LEVELS || atoi(t) < 1) {
+            free(dup);
+            return -1;
+        }
+        c->levels[c->nlevels++] = atoi(t);
+    }
+    free(dup);
+    return c->nlevels ? 0 : -1;
+}
+
+/* Class names from labels.txt beside the first shard, if there is one. */
+static char **load_labels(const char *shard, int n)
+{
+    char *t = strdup(shard), p[4400];
+    snprintf(p, sizeof p, "%s/labels.txt", dirname(t));
+    free(t);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return NULL;
+    char **names = calloc((size_t)n, sizeof *names), line[512];
+    for (int i = 0; i < n && fgets(line, sizeof line, f); i++) {
+        line[strcspn(line, "\r\n")] = 0;
+        names[i] = strdup(line);
+    }
+    fclose(f);
+    return names;
+}
+
+int main(int argc, char **argv)
+{
+    tfr_train_opts o;
+    tfr_train_opts_init(&o);
+    tfr_log_set_prog(prog);
+    tfr_error err;
+    tfr_error_clear(&err);
+    const char *train[64], *val[64], *evaluate = NULL, *levels = NULL;
+    int ntrain = 0, nval = 0, width = 0, classes = 0, ih = 0, iw = 0, ic = 0;
+    const char *preset = "fmnist";
+    enum { O_TRAIN = 256, O_VAL, O_EVAL, O_PRESET, O_LEVELS, O_WIDTH, O_INPUT, O_CLASSES, O_EPOCHS,
+           O_BATCH, O_LR, O_DECAY, O_EVERY, O_COSINE, O_WARMUP, O_MOM, O_L2, O_WD, O_FLIP, O_PAD,
+           O_MEAN, O_STD, O_SEED, O_THREADS, O_SHUF, O_LOGDIR, O_CKPT, O_RESUME };
+    static const struct option lo[] = {
+        {"train", required_argument, 0, O_TRAIN}, {"val", required_argument, 0, O_VAL},
+        {"evaluate", required_argument, 0, O_EVAL}, {"preset", required_argument, 0, O_PRESET},
+        {"levels", required_argument, 0, O_LEVELS}, {"width", required_argument, 0, O_WIDTH},
+        {"input", required_argument, 0, O_INPUT}, {"classes", required_argument, 0, O_CLASSES},
+        {"epochs", required_argument, 0, O_EPOCHS}, {"batch", required_argument, 0, O_BATCH},
+        {"lr", required_argument, 0, O_LR}, {"lr-decay", required_argument, 0, O_DECAY},
+        {"lr-every", required_argument, 0, O_EVERY}, {"cosine", no_argument, 0, O_COSINE},
+        {"warmup", required_argument, 0, O_WARMUP}, {"momentum", required_argument, 0, O_MOM},
+        {"l2", required_argument, 0, O_L2}, {"weight-decay", required_argument, 0, O_WD},
+        {"flip", no_argument, 0, O_FLIP}, {"pad-crop", required_argument, 0, O_PAD},
+        {"mean", required_argument, 0, O_MEAN}, {"std", required_argument, 0, O_STD},
+        {"seed", required_argument, 0, O_SEED}, {"threads", required_argument, 0, O_THREADS},
+        {"shuffle-buffer", required_argument, 0, O_SHUF},
+        {"logdir", required_argument, 0, O_LOGDIR},
+        {"checkpoint-dir", required_argument, 0, O_CKPT},
+        {"resume", required_argument, 0, O_RESUME}, {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
+        switch (c) {
+        case O_TRAIN: if (ntrain < 64) train[ntrain++] = optarg; break;
+        case O_VAL: if (nval < 64) val[nval++] = optarg; break;
+        case O_EVAL: evaluate = optarg; break;
+        case O_PRESET: preset = optarg; break;
+        case O_LEVELS: levels = optarg; break;
+        case O_WIDTH: width = atoi(optarg); break;
+        case O_INPUT:
+            if (sscanf(optarg, "%dx%dx%d", &ih, &iw, &ic) != 3) {
+                fprintf(stderr, "%s: error: --input wants HxWxC\n", prog);
+                return 2;
+            }
+            break;
+        case O_CLASSES: classes = atoi(optarg); break;
+        case O_EPOCHS: o.epochs = atoi(optarg); break;
+        case O_BATCH: o.batch = atoi(optarg); break;
+        case O_LR: o.lr = strtof(optarg, NULL); break;
+        case O_DECAY: o.lr_decay = strtof(optarg, NULL); break;
+        case O_EVERY: o.lr_every = atoi(optarg); break;
+        case O_COSINE: o.cosine = 1; break;
+        case O_WARMUP: o.warmup_epochs = atoi(optarg); break;
+        case O_MOM: o.momentum = strtof(optarg, NULL); break;
+        case O_L2: o.l2 = strtof(optarg, NULL); break;
+        case O_WD: o.weight_decay = strtof(optarg, NULL); break;
+        case O_FLIP: o.flip = 1; break;
+        case O_PAD: o.pad_crop = atoi(optarg); break;
+        case O_MEAN: o.mean = strtof(optarg, NULL); break;
+        case O_STD: o.std = strtof(optarg, NULL); break;
+        case O_SEED: o.seed = strtoull(optarg, NULL, 10); break;
+        case O_THREADS: o.threads = atoi(optarg); break;
+        case O_SHUF: o.shuffle_buffer = (size_t)atol(optarg); break;
+        case O_LOGDIR: o.logdir = optarg; break;
+        case O_CKPT: o.checkpoint_dir = optarg; break;
+        case O_RESUME: o.resume = optarg; break;
+        case 'q': o.quiet = 1; o.progress = 0; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    char buf[4400];
+    if (evaluate) {
+        if (!nval) {
+            fprintf(stderr, "%s: error: --evaluate needs --val SHARDS\n", prog);
+            return 2;
+        }
+        tfr_model *m;
+        tfr_train_state ts;
+        tfr_eval_result r;
+        if (tfr_checkpoint_load(evaluate, &m, &ts, &err) ||
+            tfr_evaluate(m, val, nval, o.batch, o.threads, o.mean, o.std, &r, &err)) {
+            fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
+            return 1;
+        }
+        printf("%s (epoch %llu): %llu images, accuracy %.4f, cross-entropy %.4f\n", evaluate,
+               (unsigned long long)ts.epoch, (unsigned long long)r.images, r.accuracy, r.loss);
+        char **names = load_labels(val[0], r.classes);
+        printf("confusion matrix (rows: true class, columns: predicted)\n%14s", "");
+        for (int j = 0; j < r.classes; j++)
+            printf(" %6d", j);
+        printf("\n");
+        for (int i = 0; i < r.classes; i++) {
+            printf("%3d %-10.10s", i, names && names[i] ? names[i] : "");
+            for (int j = 0; j < r.classes; j++)
+                printf(" %6llu", (unsigned long long)r.confusion[(size_t)i * r.classes + j]);
+            printf("\n");
+        }
+        for (int i = 0; names && i < r.classes; i++)
+            free(names[i]);
+        free(names);
+        tfr_eval_result_free(&r);
+        tfr_model_free(m);
+        return 0;
+    }
+    if (!ntrain) {
+        usage(stderr);
+        return 2;
+    }
+    if (o.epochs < 1 || o.batch < 1 || !(o.lr > 0)) {
+        fprintf(stderr, "%s: error: --epochs, --batch and --lr must be positive\n", prog);
+        return 2;
+    }
+    if (tfr_resnet_preset(preset, &o.cfg, &err)) {
+        fprintf(stderr, "%s: error: %s\n", prog, err.msg);
+        return 2;
+    }
+    if (levels && parse_levels(levels, &o.cfg)) {
+        fprintf(stderr, "%s: error: --levels wants counts like 4,6,3,2\n", prog);
+        return 2;
+    }
+    if (width)
+        o.cfg.width = width;
+    if (classes)
+        o.cfg.classes = classes;
+    if (ih) {
+        o.cfg.in_h = ih;
+        o.cfg.in_w = iw;
+        o.cfg.in_c = ic;
+    }
+    o.train = train;
+    o.ntrain = ntrain;
+    o.val = val;
+    o.nval = nval;
+    if (tfr_train(&o, &err)) {
+        fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
+        return 1;
+    }
+    return 0;
+}
