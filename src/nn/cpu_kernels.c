@@ -1,8 +1,13 @@
 /*
  * nn/cpu_kernels.c - the CPU reference kernels: convolution as im2col +
- * BLAS sgemm over the whole batch (one GEMM per direction, so BLAS threads
- * do the parallel work and the summation order is fixed), batch norm with
- * double accumulators, one channel per OpenMP iteration (deterministic).
+ * single-threaded BLAS sgemm calls on column blocks spread over OpenMP
+ * threads (one thread pool only: BLAS threads spinning beside OpenMP
+ * threads made 16 cores slower than 2), batch norm with double
+ * accumulators, one channel per OpenMP iteration.
+ *
+ * Every result is independent of the thread count: output columns are
+ * computed whole by one call, and the weight gradient is summed over a
+ * fixed number of column chunks in a fixed order.
  */
 #include <cblas.h>
 #include <math.h>
@@ -98,31 +103,74 @@ static void nk_to_kn(const tfr_conv2d *cv, const float *src, float *dst)
                    PQ * sizeof(float));
 }
 
+#define COL_BLOCK 512  /* columns per sgemm call */
+#define DW_CHUNKS 16   /* fixed split of the weight-gradient sum */
+
+/* C(M, N) = A(M, K) * B(K, N) [+ C], N split into column blocks */
+static void gemm_cols(int transA, int M, int N, int K, const float *A, int lda, const float *B,
+                      float *C, float beta)
+{
+    int nb = (N + COL_BLOCK - 1) / COL_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < nb; b++) {
+        int j0 = b * COL_BLOCK, nj = N - j0 < COL_BLOCK ? N - j0 : COL_BLOCK;
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, CblasNoTrans, M, nj, K,
+                    1.0f, A, lda, B + j0, N, beta, C + j0, N);
+    }
+}
+
+/* dW(M, K) += dY(M, N) * col(K, N)^T, summed over DW_CHUNKS column chunks in order */
+static void gemm_dw(int M, int N, int K, const float *dy, const float *col, float *dw,
+                    float *part)
+{
+    int chunk = (N + DW_CHUNKS - 1) / DW_CHUNKS;
+    size_t mk = (size_t)M * K;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < DW_CHUNKS; c++) {
+        int j0 = c * chunk, nj = N - j0 < chunk ? N - j0 : chunk;
+        float *p = part + (size_t)c * mk;
+        if (nj <= 0) {
+            memset(p, 0, mk * sizeof(float));
+            continue;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, nj, 1.0f, dy + j0, N,
+                    col + j0, N, 0.0f, p, K);
+    }
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < mk; i++) {
+        float s = 0;
+        for (int c = 0; c < DW_CHUNKS; c++)
+            s += part[(size_t)c * mk + i];
+        dw[i] += s;
+    }
+}
+
+size_t tfr_conv2d_dw_scratch(const tfr_conv2d *cv)
+{
+    return (size_t)DW_CHUNKS * cv->k * cv->c * cv->r * cv->s;
+}
+
 void conv2d_fwd_cpu(const tfr_conv2d *cv, const float *x, const float *w, float *y, float *col,
                     float *tmp)
 {
     const int CRS = cv->c * cv->r * cv->s, NPQ = cv->n * cv->p * cv->q;
     im2col(cv, x, col);
     /* tmp(K, NPQ) = W(K, CRS) * col(CRS, NPQ) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cv->k, NPQ, CRS, 1.0f, w, CRS, col,
-                NPQ, 0.0f, tmp, NPQ);
+    gemm_cols(0, cv->k, NPQ, CRS, w, CRS, col, tmp, 0.0f);
     kn_to_nk(cv, tmp, y);
 }
 
 void conv2d_bwd_cpu(const tfr_conv2d *cv, const float *x, const float *w, const float *dy,
-                    float *dx, float *dw, float *col, float *tmp)
+                    float *dx, float *dw, float *col, float *tmp, float *dw_part)
 {
     const int CRS = cv->c * cv->r * cv->s, NPQ = cv->n * cv->p * cv->q;
     nk_to_kn(cv, dy, tmp);            /* dY as (K, NPQ) */
     im2col(cv, x, col);
-    /* dW(K, CRS) += dY(K, NPQ) * col^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cv->k, CRS, NPQ, 1.0f, tmp, NPQ, col,
-                NPQ, 1.0f, dw, CRS);
+    gemm_dw(cv->k, NPQ, CRS, tmp, col, dw, dw_part);
     if (!dx)
         return;
-    /* dcol(CRS, NPQ) = W^T * dY */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CRS, NPQ, cv->k, 1.0f, w, CRS, tmp, NPQ,
-                0.0f, col, NPQ);
+    /* dcol(CRS, NPQ) = W^T(CRS, K) * dY(K, NPQ) */
+    gemm_cols(1, CRS, NPQ, cv->k, w, CRS, tmp, col, 0.0f);
     col2im_add(cv, col, dx);
 }
 

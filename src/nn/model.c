@@ -9,6 +9,7 @@
  *     later level downsamples (stride 2) and projects
  *   head:   BN ReLU, global average pool, dense(-> classes)
  */
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,7 @@ struct tfr_model {
     float  *params, *grads, *mom, *stats;
     size_t  np, ns;
     int     alloc_n, last_n;
-    float  *col, *tmp;
+    float  *col, *tmp, *dwp;
     int32_t *labels;
     int     have_labels;
 };
@@ -223,6 +224,8 @@ tfr_status tfr_model_new(const tfr_resnet_config *c, uint64_t seed, tfr_model **
     tfr_model *m = calloc(1, sizeof *m);
     if (!m)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    /* the kernels parallelize with OpenMP around single-threaded BLAS calls */
+    openblas_set_num_threads(1);
     m->cfg = *c;
     int x = add_tensor(m, c->in_c, c->in_h, c->in_w);
     x = g_unary(m, OP_RELU, g_bn(m, g_conv(m, x, c->width, 3, 1)));
@@ -288,6 +291,7 @@ void tfr_model_free(tfr_model *m)
     free(m->stats);
     free(m->col);
     free(m->tmp);
+    free(m->dwp);
     free(m->labels);
     free(m);
 }
@@ -319,7 +323,7 @@ static tfr_status ensure_batch(tfr_model *m, int n, tfr_error *err)
         if (!m->t[i].d || !m->t[i].g)
             return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory for batch %d", n);
     }
-    size_t colmax = 1, tmpmax = 1;
+    size_t colmax = 1, tmpmax = 1, dwmax = 1;
     for (int i = 0; i < m->nops; i++) {
         op *o = &m->ops[i];
         if (o->kind == OP_POOL) {
@@ -334,15 +338,21 @@ static tfr_status ensure_batch(tfr_model *m, int n, tfr_error *err)
             size_t t = tsize(out, n);
             colmax = c > colmax ? c : colmax;
             tmpmax = t > tmpmax ? t : tmpmax;
+            tfr_conv2d cv;
+            tfr_conv2d_setup(&cv, n, in->c, in->h, in->w, o->k, o->r, o->r, o->stride, o->pad);
+            size_t d = tfr_conv2d_dw_scratch(&cv);
+            dwmax = d > dwmax ? d : dwmax;
         }
     }
     free(m->col);
     free(m->tmp);
+    free(m->dwp);
     free(m->labels);
     m->col = malloc(colmax * sizeof(float));
     m->tmp = malloc(tmpmax * sizeof(float));
+    m->dwp = malloc(dwmax * sizeof(float));
     m->labels = malloc((size_t)n * sizeof(int32_t));
-    if (!m->col || !m->tmp || !m->labels)
+    if (!m->col || !m->tmp || !m->dwp || !m->labels)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     m->alloc_n = n;
 setup:
@@ -425,7 +435,7 @@ tfr_status tfr_model_backward(tfr_model *m, float l2, tfr_error *err)
         switch (o->kind) {
         case OP_CONV:
             conv2d_bwd_cpu(&o->cv, in->d, m->params + o->w_off, out->g, o->in == 0 ? NULL : in->g,
-                           m->grads + o->w_off, m->col, m->tmp);
+                           m->grads + o->w_off, m->col, m->tmp, m->dwp);
             break;
         case OP_BN:
             batchnorm_bwd_cpu(n, in->c, in->h * in->w, in->d, m->params + o->w_off, o->mean,

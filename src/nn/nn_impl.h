@@ -21,8 +21,10 @@ void tfr_conv2d_setup(tfr_conv2d *cv, int n, int c, int h, int w, int k, int r, 
 /* x: (N, C, H, W); w: (K, C, R, S); y: (N, K, P, Q) */
 void conv2d_fwd_cpu(const tfr_conv2d *cv, const float *x, const float *w, float *y, float *col,
                     float *tmp);
+/* dw_part: tfr_conv2d_dw_scratch(cv) floats */
 void conv2d_bwd_cpu(const tfr_conv2d *cv, const float *x, const float *w, const float *dy,
-                    float *dx, float *dw, float *col, float *tmp);
+                    float *dx, float *dw, float *col, float *tmp, float *dw_part);
+size_t tfr_conv2d_dw_scratch(const tfr_conv2d *cv);
 
 /* BN over (N, H, W) per channel. Training: saves mean/invstd, updates running. */
 void batchnorm_fwd_cpu(int n, int c, int hw, const float *x, const float *gamma,

@@ -52,8 +52,10 @@ static void check_conv(int stride, int r)
     float *x = malloc(nx * 4), *w = malloc(nw * 4), *dy = malloc(ny * 4);
     float *dx = calloc(nx, 4), *dw = calloc(nw, 4);
     float *col = malloc((size_t)3 * r * r * 2 * cv.p * cv.q * 4), *tmp = malloc(ny * 4);
+    float *part = malloc(tfr_conv2d_dw_scratch(&cv) * 4);
     fill(x, nx); fill(w, nw); fill(dy, ny);
-    conv2d_bwd_cpu(&cv, x, w, dy, dx, dw, col, tmp);
+    conv2d_bwd_cpu(&cv, x, w, dy, dx, dw, col, tmp, part);
+    free(part);
     double *a = malloc((nx + nw) * sizeof(double)), *b = malloc((nx + nw) * sizeof(double));
     const float h = 1e-2f;
     for (size_t i = 0; i < nx; i++) {

@@ -1,0 +1,131 @@
+/*
+ * tests/bench/bench_train.c - CPU training speed:
+ *  (a) conv2d forward+backward GFLOP/s for the ResNet's layer shapes beside
+ *      BLAS sgemm GFLOP/s on the same-sized matrices, in the same run;
+ *  (b) training images/s (forward + backward + SGD, random data, no input
+ *      pipeline) for the Fashion-MNIST preset and a 64x64x3 model.
+ *
+ *   bench_train [BATCH]   (default 128)
+ */
+#include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/nn_impl.h"
+#include "testutil.h"
+#include "tfrecord/nn.h"
+#include "tfrecord/util.h"
+
+static void fillr(float *p, size_t n, uint64_t seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)((test_rand(&seed) >> 40) / 16777216.0 - 0.5);
+}
+
+static int omp_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static void conv_case(int n, int c, int h, int k, int r, int stride)
+{
+    tfr_conv2d cv;
+    tfr_conv2d_setup(&cv, n, c, h, h, k, r, r, stride, r / 2);
+    size_t nx = (size_t)n * c * h * h, nw = (size_t)k * c * r * r;
+    size_t ny = (size_t)n * k * cv.p * cv.q, ncol = (size_t)c * r * r * n * cv.p * cv.q;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *y = malloc(ny * 4), *dy = malloc(ny * 4);
+    float *dx = calloc(nx, 4), *dw = calloc(nw, 4), *col = malloc(ncol * 4), *tmp = malloc(ny * 4);
+    float *part = malloc(tfr_conv2d_dw_scratch(&cv) * 4);
+    fillr(x, nx, 1);
+    fillr(w, nw, 2);
+    fillr(dy, ny, 3);
+    double flops = 3 * 2.0 * k * (double)c * r * r * n * cv.p * cv.q; /* fwd, dW, dX */
+    int reps = 1 + (int)(2e9 / flops);
+    conv2d_fwd_cpu(&cv, x, w, y, col, tmp);
+    double t0 = tfr_now();
+    for (int i = 0; i < reps; i++) {
+        conv2d_fwd_cpu(&cv, x, w, y, col, tmp);
+        conv2d_bwd_cpu(&cv, x, w, dy, dx, dw, col, tmp, part);
+    }
+    double tc = (tfr_now() - t0) / reps;
+    free(part);
+    /* the same three GEMMs alone, by BLAS with its own threads */
+    openblas_set_num_threads(omp_threads());
+    int M = k, N = n * cv.p * cv.q, K = c * r * r;
+    t0 = tfr_now();
+    for (int i = 0; i < reps; i++) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1, w, K, col, N, 0, tmp, N);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, N, 1, tmp, N, col, N, 1, dw, K);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, M, 1, w, K, tmp, N, 0, col, N);
+    }
+    double tg = (tfr_now() - t0) / reps;
+    openblas_set_num_threads(1);
+    printf("bench_train conv %dx%dx%d -> %d, %dx%d/%d, batch %d: %.1f GFLOP/s fwd+bwd, sgemm %.1f "
+           "GFLOP/s, ratio %.2f\n", c, h, h, k, r, r, stride, n, flops / tc / 1e9, flops / tg / 1e9,
+           tg / tc);
+    free(x); free(w); free(y); free(dy); free(dx); free(dw); free(col); free(tmp);
+}
+
+static void train_case(const char *name, tfr_resnet_config *c, int batch)
+{
+    tfr_model *m;
+    tfr_error err;
+    if (tfr_model_new(c, 1, &m, &err)) {
+        printf("model: %s\n", err.msg);
+        return;
+    }
+    size_t nx = (size_t)batch * c->in_c * c->in_h * c->in_w;
+    float *x = malloc(nx * 4);
+    int32_t *lab = malloc((size_t)batch * 4);
+    fillr(x, nx, 9);
+    for (int i = 0; i < batch; i++)
+        lab[i] = i % c->classes;
+    float loss;
+    tfr_model_forward(m, x, batch, lab, 1, &loss, &err); /* warm-up */
+    tfr_model_backward(m, 5e-4f, &err);
+    int steps = 0;
+    double t0 = tfr_now();
+    while (tfr_now() - t0 < 5 || steps < 3) {
+        tfr_model_forward(m, x, batch, lab, 1, &loss, &err);
+        tfr_model_backward(m, 5e-4f, &err);
+        tfr_model_sgd(m, 0.01f, 0.9f, 0);
+        steps++;
+    }
+    double t = tfr_now() - t0;
+    double ips = steps * batch / t;
+    printf("bench_train model %-8s %dx%dx%d width %d: %.0f images/s training (%.1f GFLOP/s "
+           "counting fwd+bwd as 3x forward)\n",
+           name, c->in_h, c->in_w, c->in_c, c->width, ips, ips * 3 * tfr_model_flops(m) / 1e9);
+    free(x);
+    free(lab);
+    tfr_model_free(m);
+}
+
+int main(int argc, char **argv)
+{
+    int batch = argc > 1 ? atoi(argv[1]) : 128;
+    openblas_set_num_threads(1); /* as the model runs it */
+    /* layer shapes of the fmnist preset (14x14 after the tail) and a 64x64 model */
+    conv_case(batch, 1, 28, 16, 3, 1);
+    conv_case(batch, 64, 14, 16, 1, 1);
+    conv_case(batch, 16, 14, 16, 3, 1);
+    conv_case(batch, 32, 7, 32, 3, 1);
+    conv_case(batch / 2, 32, 32, 32, 3, 1);
+    tfr_resnet_config c;
+    tfr_error err;
+    tfr_resnet_preset("fmnist", &c, &err);
+    train_case("fmnist", &c, batch);
+    tfr_resnet_preset("homework", &c, &err);
+    c.width = 16;
+    c.nlevels = 3;
+    c.levels[0] = c.levels[1] = c.levels[2] = 1;
+    train_case("64x64", &c, batch);
+    return 0;
+}
