@@ -496,3 +496,110 @@ double tfr_model_flops(const tfr_model *m)
     }
     return f;
 }
+
+int tfr_model_feature_dim(const tfr_model *m)
+{
+    return m->t[m->nt - 2].c; /* the GAP output feeds the dense layer */
+}
+
+tfr_status tfr_model_features(tfr_model *m, const float *x, int n, float *out, tfr_error *err)
+{
+    tfr_status st = tfr_model_forward(m, x, n, NULL, 0, NULL, err);
+    if (st)
+        return st;
+    memcpy(out, m->t[m->nt - 2].d, (size_t)n * m->t[m->nt - 2].c * sizeof(float));
+    return TFR_OK;
+}
+
+tfr_status tfr_model_with_head(const tfr_model *bb, int classes, const float *w, const float *b,
+                               tfr_model **out, tfr_error *err)
+{
+    tfr_resnet_config c = bb->cfg;
+    c.classes = classes;
+    tfr_model *m;
+    tfr_status st = tfr_model_new(&c, 0, &m, err);
+    if (st)
+        return st;
+    /* the dense layer is the last op: everything before it lines up */
+    const op *d = &m->ops[m->nops - 1];
+    memcpy(m->params, bb->params, d->w_off * sizeof(float));
+    memcpy(m->stats, bb->stats, m->ns * sizeof(float));
+    size_t fd = (size_t)tfr_model_feature_dim(m);
+    if (w)
+        memcpy(m->params + d->w_off, w, (size_t)classes * fd * sizeof(float));
+    else
+        memset(m->params + d->w_off, 0, (size_t)classes * fd * sizeof(float));
+    if (b)
+        memcpy(m->params + d->b_off, b, (size_t)classes * sizeof(float));
+    else
+        memset(m->params + d->b_off, 0, (size_t)classes * sizeof(float));
+    *out = m;
+    return TFR_OK;
+}
+
+/* 1 if tensor t is read by exactly one op */
+static int single_reader(const tfr_model *m, int t)
+{
+    int n = 0;
+    for (int i = 0; i < m->nops; i++)
+        n += (m->ops[i].in == t) + (m->ops[i].kind == OP_ADD && m->ops[i].in2 == t);
+    return n == 1;
+}
+
+int tfr_model_fold_bn(tfr_model *m)
+{
+    const float eps = 1e-5f;
+    int folded = 0;
+    for (int i = 1; i < m->nops; i++) {
+        op *bn = &m->ops[i];
+        if (bn->kind != OP_BN)
+            continue;
+        op *cv = NULL;
+        for (int j = 0; j < i; j++)
+            if (m->ops[j].kind == OP_CONV && m->ops[j].out == bn->in)
+                cv = &m->ops[j];
+        if (!cv || !single_reader(m, bn->in))
+            continue;
+        int k = m->t[bn->in].c;
+        size_t per = (size_t)m->t[cv->in].c * cv->r * cv->r;
+        float *gamma = m->params + bn->w_off, *beta = m->params + bn->b_off;
+        float *rm = m->stats + bn->s_off, *rv = m->stats + bn->s_off + k;
+        for (int ch = 0; ch < k; ch++) {
+            double scale = gamma[ch] / sqrt((double)rv[ch] + eps);
+            float *w = m->params + cv->w_off + (size_t)ch * per;
+            for (size_t j = 0; j < per; j++)
+                w[j] = (float)(w[j] * scale);
+            /* the BN becomes a bias add: x / sqrt((1 - eps) + eps) * 1 + offset */
+            beta[ch] = (float)(beta[ch] - rm[ch] * scale);
+            gamma[ch] = 1.0f;
+            rm[ch] = 0.0f;
+            rv[ch] = 1.0f - eps;
+        }
+        folded++;
+    }
+    return folded;
+}
+
+void tfr_model_round_weights(tfr_model *m)
+{
+    for (int i = 0; i < m->nops; i++) {
+        op *o = &m->ops[i];
+        if (o->kind != OP_CONV && o->kind != OP_DENSE)
+            continue;
+        size_t n = (size_t)o->k * m->t[o->in].c * (o->kind == OP_CONV ? o->r * o->r : 1);
+        float *w = m->params + o->w_off;
+        float lo = w[0], hi = w[0];
+        for (size_t j = 1; j < n; j++) {
+            lo = w[j] < lo ? w[j] : lo;
+            hi = w[j] > hi ? w[j] : hi;
+        }
+        if (!(hi > lo))
+            continue;
+        double step = ((double)hi - lo) / 256.0;
+        for (size_t j = 0; j < n; j++) {
+            int b = (int)(((double)w[j] - lo) / step);
+            b = b < 0 ? 0 : b > 255 ? 255 : b;
+            w[j] = (float)(lo + (b + 0.5) * step);
+        }
+    }
+}

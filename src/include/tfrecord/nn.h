@@ -67,6 +67,30 @@ void tfr_model_sgd(tfr_model *m, float lr, float momentum, float weight_decay);
 /* Floating-point operations of one forward pass per image (multiply-add = 2). */
 double tfr_model_flops(const tfr_model *m);
 
+/* ---- transfer learning and export ------------------------------------------- */
+
+/* Channels of the feature vector the dense layer reads (the bottleneck). */
+int tfr_model_feature_dim(const tfr_model *m);
+/* Inference (running BN statistics) up to the global average pool: out gets
+ * n x feature_dim floats. */
+tfr_status tfr_model_features(tfr_model *m, const float *x, int n, float *out, tfr_error *err);
+/*
+ * A copy of backbone with a new dense layer of `classes` outputs: w is
+ * classes x feature_dim, b is classes (either may be NULL: zeros).
+ */
+tfr_status tfr_model_with_head(const tfr_model *backbone, int classes, const float *w,
+                               const float *b, tfr_model **out, tfr_error *err);
+/*
+ * Folds every BN that directly follows a convolution into that convolution
+ * (scale = gamma / sqrt(var + eps) on its filters, offset = beta - mean *
+ * scale kept as a bias); inference outputs are unchanged up to rounding.
+ * Returns how many BNs were folded. Training a folded model is not meaningful.
+ */
+int tfr_model_fold_bn(tfr_model *m);
+/* Quantizes each weight tensor to 256 evenly spaced levels between its min
+ * and max (bucket centres), as TensorFlow's weights_rounded mode. */
+void tfr_model_round_weights(tfr_model *m);
+
 /* ---- checkpoints ---------------------------------------------------------- */
 
 typedef struct tfr_train_state {
@@ -142,6 +166,49 @@ void tfr_eval_result_free(tfr_eval_result *r);
  * as an uninterrupted run with the same thread counts.
  */
 tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err);
+
+/* ---- bottleneck cache and last-layer retraining ------------------------------ */
+
+typedef struct tfr_retrain_opts {
+    const char *backbone;        /* checkpoint of the frozen network */
+    const char *images;          /* class-per-directory image tree */
+    const char *cache_dir;       /* bottleneck cache (TFRecords + cache.json) */
+    const char *out_dir;         /* model.tfrc (backbone + new head) and labels.txt */
+    int         steps;           /* default 4000 */
+    float       lr;              /* default 0.01 */
+    int         batch;           /* default 100 */
+    int         eval_every;      /* default 10 */
+    float       val_percent, test_percent; /* default 10 and 10 */
+    int         flip;            /* distortions: bypass the cache for training images */
+    float       random_crop, random_scale, random_brightness; /* percentages */
+    float       mean, std;       /* input normalization, as the backbone was trained */
+    uint64_t    seed;
+    const char *logdir;          /* TensorBoard events; NULL = none */
+    int         fold_bn, round_weights;
+    int         quiet, progress;
+} tfr_retrain_opts;
+
+void tfr_retrain_opts_init(tfr_retrain_opts *o);
+
+typedef struct tfr_retrain_result {
+    uint64_t computed, reused;   /* bottlenecks */
+    int      rebuilt;            /* the whole cache was rebuilt */
+    char     rebuild_reason[256];
+    int      classes;
+    uint64_t n_train, n_val, n_test;
+    double   val_accuracy, test_accuracy;
+    int      folded;             /* BNs folded */
+    double   fold_max_diff;      /* largest logit change from folding */
+    double   rounded_accuracy;   /* test accuracy after rounding */
+    size_t   gzip_bytes, gzip_bytes_rounded;
+    double   seconds_bottlenecks, seconds_training;
+} tfr_retrain_result;
+
+tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_error *err);
+
+/* Decodes an encoded image and prepares it as the model's input (NCHW). */
+tfr_status tfr_model_preprocess(const tfr_model *m, const uint8_t *data, size_t n, float mean,
+                                float std, float *out, tfr_error *err);
 
 /* ---- TensorBoard event files ----------------------------------------------- */
 

@@ -1,0 +1,746 @@
+/*
+ * nn/retrain.c - the bottleneck cache and last-layer retraining behind
+ * tfrecord-retrain (TF for Poets' retrain.py, done with a cache that knows
+ * what it holds).
+ *
+ * Cache: CACHE/bottlenecks.tfrecord.gz of {bottleneck: float_list, label:
+ * int64, filename: bytes} and CACHE/cache.json naming the backbone
+ * checkpoint's CRC-32C, the preprocessing, and each image's identity (path,
+ * size, CRC-32C of its bytes). A different backbone or preprocessing, or a
+ * cache that does not read back cleanly, is rebuilt; otherwise only new or
+ * changed images go through the backbone.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "dataset/dataset_impl.h"
+#include "tfrecord/example.h"
+#include "tfrecord/image.h"
+#include "tfrecord/nn.h"
+#include "tfrecord/record.h"
+#include "tfrecord/util.h"
+
+void tfr_retrain_opts_init(tfr_retrain_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->steps = 4000;
+    o->lr = 0.01f;
+    o->batch = 100;
+    o->eval_every = 10;
+    o->val_percent = 10;
+    o->test_percent = 10;
+    o->mean = 0.5f;
+    o->std = 0.25f;
+    o->progress = 1;
+}
+
+/* ---- preprocessing ---------------------------------------------------------- */
+
+typedef struct distort {
+    int   flip;
+    float crop, scale, brightness; /* fractions; 0 = off */
+} distort;
+
+static uint64_t mix(uint64_t *s)
+{
+    return tfr_mix64(*s += 0x9e3779b97f4a7c15ull);
+}
+
+static double unit(uint64_t *s)
+{
+    return (double)(mix(s) >> 11) / 9007199254740992.0;
+}
+
+static tfr_status prep(tfr_image_ctx *ctx, const tfr_resnet_config *c, const uint8_t *data,
+                       size_t n, float mean, float std, const distort *d, uint64_t *rng,
+                       float *out, tfr_error *err)
+{
+    tfr_image a = {0}, b = {0};
+    tfr_decode_opts o;
+    tfr_decode_opts_init(&o);
+    o.channels = c->in_c == 1 ? 1 : 3;
+    o.min_w = c->in_w;
+    o.min_h = c->in_h;
+    tfr_status st = tfr_image_decode(ctx, data, n, &o, &a, NULL, err);
+    if (st)
+        goto done;
+    double x0 = 0, y0 = 0, cw = a.w, ch = a.h;
+    if (d && (d->crop > 0 || d->scale > 0)) {
+        /* retrain.py: crop to 1/(1+crop%) of the size, scaled up by up to scale% */
+        double keep = 1.0 / (1.0 + d->crop * unit(rng));
+        keep /= 1.0 + d->scale * unit(rng);
+        cw = a.w * keep;
+        ch = a.h * keep;
+        x0 = (a.w - cw) * unit(rng);
+        y0 = (a.h - ch) * unit(rng);
+    }
+    if ((st = tfr_image_resize_region(&a, x0, y0, cw, ch, c->in_w, c->in_h, &b, err)))
+        goto done;
+    if (d && d->flip && (mix(rng) & 1))
+        tfr_image_flip_h(&b);
+    float bright = 1.0f;
+    if (d && d->brightness > 0)
+        bright = (float)(1.0 + d->brightness * (2 * unit(rng) - 1));
+    size_t np = (size_t)b.w * b.h;
+    int C = b.c;
+    for (int k = 0; k < C; k++)
+        for (size_t i = 0; i < np; i++) {
+            float v = b.px[i * C + k] * bright;
+            v = v > 255 ? 255 : v;
+            out[(size_t)k * np + i] = (v / 255.0f - mean) / std;
+        }
+done:
+    tfr_image_free(&a);
+    tfr_image_free(&b);
+    return st;
+}
+
+tfr_status tfr_model_preprocess(const tfr_model *m, const uint8_t *data, size_t n, float mean,
+                                float std, float *out, tfr_error *err)
+{
+    tfr_image_ctx *ctx;
+    tfr_status st = tfr_image_ctx_new(&ctx, err);
+    if (st)
+        return st;
+    st = prep(ctx, tfr_model_config(m), data, n, mean, std, NULL, NULL, out, err);
+    tfr_image_ctx_free(ctx);
+    return st;
+}
+
+static uint8_t *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    rewind(f);
+    uint8_t *b = malloc(len > 0 ? (size_t)len : 1);
+    if (b && len > 0 && fread(b, 1, (size_t)len, f) != (size_t)len) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    *n = len > 0 ? (size_t)len : 0;
+    return b;
+}
+
+/* ---- cache -------------------------------------------------------------------- */
+
+typedef struct entry {
+    char    *rel;
+    uint64_t size;
+    uint32_t crc;
+    float   *vec;    /* feature_dim floats, or NULL */
+} entry;
+
+typedef struct cache {
+    entry *e;
+    size_t n;
+} cache;
+
+static void cache_free(cache *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->e[i].rel);
+        free(c->e[i].vec);
+    }
+    free(c->e);
+    c->e = NULL;
+    c->n = 0;
+}
+
+/* Loads a cache that matches fp (backbone + preprocessing); reason when not. */
+static int cache_load(const char *dir, const char *fp, int dim, cache *c, char *reason, size_t rn)
+{
+    char mp[4400], sp[4400];
+    tfr_path_join(mp, sizeof mp, dir, "cache.json", NULL);
+    tfr_path_join(sp, sizeof sp, dir, "bottlenecks.tfrecord.gz", NULL);
+    tfr_json *m = NULL;
+    tfr_error e;
+    if (access(mp, F_OK) != 0) {
+        snprintf(reason, rn, "no cache yet");
+        return 0;
+    }
+    if (tfr_json_load(mp, &m, &e)) {
+        snprintf(reason, rn, "cache.json unreadable (%.160s)", e.msg);
+        return 0;
+    }
+    const char *old = tfr_json_get_str(m, "fingerprint");
+    if (!old || strcmp(old, fp)) {
+        snprintf(reason, rn, "the backbone or the preprocessing changed");
+        tfr_json_free(m);
+        return 0;
+    }
+    const tfr_json *imgs = tfr_json_get(m, "images");
+    size_t n = 0;
+    for (const tfr_json *x = imgs ? imgs->child : NULL; x; x = x->next)
+        n++;
+    c->e = calloc(n ? n : 1, sizeof *c->e);
+    c->n = 0;
+    for (const tfr_json *x = imgs ? imgs->child : NULL; x && c->e; x = x->next) {
+        const char *rel = tfr_json_get_str(x, "path"), *crc = tfr_json_get_str(x, "crc32c");
+        if (!rel || !crc)
+            continue;
+        entry *en = &c->e[c->n++];
+        en->rel = strdup(rel);
+        en->size = (uint64_t)tfr_json_get_num(x, "size", -1);
+        en->crc = (uint32_t)strtoul(crc, NULL, 16);
+    }
+    tfr_json_free(m);
+    /* the vectors: every record must read back, or nothing is trusted */
+    tfr_record_reader *r;
+    tfr_example *ex = NULL;
+    int ok = !tfr_record_reader_open(sp, NULL, &r, &e) && !tfr_example_new(&ex, &e);
+    size_t got = 0;
+    if (ok) {
+        const uint8_t *d;
+        size_t len;
+        tfr_status st;
+        while ((st = tfr_record_reader_next(r, &d, &len, &e)) == TFR_OK) {
+            const float *v;
+            size_t vn;
+            const uint8_t *fnm;
+            size_t fl;
+            if (tfr_example_parse(ex, d, len, &e) ||
+                tfr_example_get_float(ex, "bottleneck", &v, &vn, &e) || vn != (size_t)dim ||
+                tfr_example_get_bytes_scalar(ex, "filename", &fnm, &fl, &e)) {
+                ok = 0;
+                break;
+            }
+            for (size_t i = 0; i < c->n; i++)
+                if (!c->e[i].vec && strlen(c->e[i].rel) == fl && !memcmp(c->e[i].rel, fnm, fl)) {
+                    c->e[i].vec = malloc((size_t)dim * sizeof(float));
+                    if (c->e[i].vec)
+                        memcpy(c->e[i].vec, v, (size_t)dim * sizeof(float));
+                    got++;
+                    break;
+                }
+        }
+        if (st != TFR_ERR_EOF)
+            ok = 0;
+        tfr_record_reader_close(r);
+    }
+    tfr_example_free(ex);
+    if (!ok || got != c->n) {
+        snprintf(reason, rn, "the cached bottlenecks do not read back cleanly (%.160s)",
+                 ok ? "records missing" : e.msg);
+        cache_free(c);
+        return 0;
+    }
+    return 1;
+}
+
+typedef struct img {
+    const tfr_scan_item *it;
+    uint32_t crc;
+    int      split;      /* 0 train, 1 validation, 2 test */
+    float   *vec;
+} img;
+
+static tfr_status cache_save(const char *dir, const char *fp, int dim, const img *im, size_t n,
+                             const tfr_scan *s, tfr_error *err)
+{
+    char sp[4400], mp[4400], tmp[4400];
+    tfr_path_join(sp, sizeof sp, dir, "bottlenecks.tfrecord.gz", NULL);
+    tfr_path_join(mp, sizeof mp, dir, "cache.json", NULL);
+    tfr_path_join(tmp, sizeof tmp, dir, "cache.json.tmp", NULL);
+    /* the manifest goes first out of the way: a crash never pairs new data with old */
+    unlink(mp);
+    tfr_record_writer *w;
+    tfr_status st = tfr_record_writer_open(sp, NULL, &w, err);
+    if (st)
+        return st;
+    tfr_example_builder *b;
+    if ((st = tfr_example_builder_new(&b, err))) {
+        tfr_record_writer_abort(w);
+        return st;
+    }
+    for (size_t i = 0; i < n && !st; i++) {
+        tfr_example_builder_reset(b);
+        const uint8_t *d;
+        size_t len;
+        if (!(st = tfr_example_add_float_list(b, "bottleneck", im[i].vec, (size_t)dim, err)) &&
+            !(st = tfr_example_add_int64(b, "label", im[i].it->cls, err)) &&
+            !(st = tfr_example_add_string(b, "filename", im[i].it->rel, err)) &&
+            !(st = tfr_example_builder_serialize(b, &d, &len, err)))
+            st = tfr_record_writer_append(w, d, len, err);
+    }
+    tfr_example_builder_free(b);
+    if (st) {
+        tfr_record_writer_abort(w);
+        return st;
+    }
+    if ((st = tfr_record_writer_close(w, NULL, err)))
+        return st;
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return tfr_fail_errno(err, TFR_ERR_IO, tmp, "cannot create");
+    fprintf(f, "{\n  \"tool\": \"tfrecord-retrain\",\n  \"fingerprint\": \"%s\",\n  \"feature_dim\": %d,\n"
+               "  \"classes\": [", fp, dim);
+    for (int i = 0; i < s->nclasses; i++) {
+        fputs(i ? ", " : "", f);
+        tfr_json_str(f, s->classes[i]);
+    }
+    fputs("],\n  \"images\": [", f);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(f, "%s\n    {\"path\": ", i ? "," : "");
+        tfr_json_str(f, im[i].it->rel);
+        fprintf(f, ", \"size\": %llu, \"crc32c\": \"%08x\"}", (unsigned long long)im[i].it->size,
+                im[i].crc);
+    }
+    fputs("\n  ]\n}\n", f);
+    int bad = ferror(f) | (fflush(f) != 0) | (fsync(fileno(f)) != 0);
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, mp) != 0)
+        return tfr_fail_errno(err, TFR_ERR_IO, mp, "cannot write");
+    return TFR_OK;
+}
+
+/* ---- head training ---------------------------------------------------------- */
+
+/* logits = x W^T + b for one vector; returns the CE for label y and fills p (softmax) */
+static double head_forward(const float *W, const float *b, int K, int C, const float *x, int y,
+                           double *p)
+{
+    double mx = -1e300;
+    for (int k = 0; k < K; k++) {
+        double z = b[k];
+        const float *wk = W + (size_t)k * C;
+        for (int j = 0; j < C; j++)
+            z += (double)wk[j] * x[j];
+        p[k] = z;
+        mx = z > mx ? z : mx;
+    }
+    double s = 0;
+    for (int k = 0; k < K; k++)
+        s += (p[k] = exp(p[k] - mx));
+    for (int k = 0; k < K; k++)
+        p[k] /= s;
+    return -log(p[y] > 1e-30 ? p[y] : 1e-30);
+}
+
+static double head_accuracy(const float *W, const float *b, int K, int C, const img *im, size_t n,
+                            int split, double *p)
+{
+    size_t right = 0, tot = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (im[i].split != split)
+            continue;
+        head_forward(W, b, K, C, im[i].vec, im[i].it->cls, p);
+        int best = 0;
+        for (int k = 1; k < K; k++)
+            if (p[k] > p[best])
+                best = k;
+        right += best == im[i].it->cls;
+        tot++;
+    }
+    return tot ? (double)right / tot : NAN;
+}
+
+/* ---- the run ----------------------------------------------------------------- */
+
+static tfr_status bottlenecks(tfr_model *m, const tfr_resnet_config *c, img *im, size_t n,
+                              const tfr_retrain_opts *o, const distort *d, uint64_t seed,
+                              const size_t *which, size_t nw, tfr_progress *bar, double done0,
+                              tfr_error *err)
+{
+    int dim = tfr_model_feature_dim(m);
+    size_t in_sz = (size_t)c->in_c * c->in_h * c->in_w;
+    const size_t B = 64;
+    float *x = malloc(B * in_sz * sizeof(float)), *f = malloc(B * (size_t)dim * sizeof(float));
+    int nt = 1;
+#ifdef _OPENMP
+    nt = omp_get_max_threads();
+#endif
+    tfr_image_ctx **ctx = calloc((size_t)nt, sizeof *ctx);
+    tfr_status st = (!x || !f || !ctx) ? tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory") : TFR_OK;
+    for (int t = 0; !st && t < nt; t++)
+        st = tfr_image_ctx_new(&ctx[t], err);
+    for (size_t b0 = 0; !st && b0 < nw; b0 += B) {
+        size_t bn = nw - b0 < B ? nw - b0 : B;
+        tfr_error e2[64];
+        int bad[64] = {0};
+#pragma omp parallel for schedule(dynamic, 1)
+        for (size_t k = 0; k < bn; k++) {
+            int t = 0;
+#ifdef _OPENMP
+            t = omp_get_thread_num();
+#endif
+            const tfr_scan_item *it = im[which[b0 + k]].it;
+            size_t len;
+            uint8_t *data = slurp(it->path, &len);
+            uint64_t r = seed ^ tfr_mix64(which[b0 + k] + 1);
+            if (!data) {
+                bad[k] = 1;
+                tfr_fail(&e2[k], TFR_ERR_IO, it->path, "cannot read");
+            } else if (prep(ctx[t], c, data, len, o->mean, o->std, d, &r, x + k * in_sz, &e2[k])) {
+                bad[k] = 1;
+                snprintf(e2[k].path, sizeof e2[k].path, "%s", it->path);
+            }
+            free(data);
+        }
+        for (size_t k = 0; k < bn; k++)
+            if (bad[k]) {
+                *err = e2[k];
+                st = e2[k].code ? e2[k].code : TFR_ERR_FORMAT;
+                break;
+            }
+        if (st || (st = tfr_model_features(m, x, (int)bn, f, err)))
+            break;
+        for (size_t k = 0; k < bn; k++) {
+            img *g = &im[which[b0 + k]];
+            if (!g->vec && !(g->vec = malloc((size_t)dim * sizeof(float)))) {
+                st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+                break;
+            }
+            memcpy(g->vec, f + k * (size_t)dim, (size_t)dim * sizeof(float));
+        }
+        tfr_progress_update(bar, done0 + (double)(b0 + bn));
+    }
+    for (int t = 0; ctx && t < nt; t++)
+        tfr_image_ctx_free(ctx[t]);
+    free(ctx);
+    free(x);
+    free(f);
+    return st;
+}
+
+tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_error *err)
+{
+    memset(res, 0, sizeof *res);
+    tfr_status st;
+    tfr_model *m = NULL, *out_m = NULL;
+    tfr_train_state ts;
+    tfr_scan s;
+    memset(&s, 0, sizeof s);
+    cache cc = {0};
+    img *im = NULL;
+    size_t *todo = NULL;
+    float *W = NULL, *bb = NULL, *gW = NULL, *gb = NULL;
+    double *p = NULL;
+    tfr_events *ev = NULL;
+    FILE *out = stdout;
+    uint32_t bcrc;
+    if ((st = tfr_checkpoint_checksum(o->backbone, &bcrc, err)) ||
+        (st = tfr_checkpoint_load(o->backbone, &m, &ts, err)))
+        return st;
+    const tfr_resnet_config *c = tfr_model_config(m);
+    const int dim = tfr_model_feature_dim(m);
+    char fp[160];
+    snprintf(fp, sizeof fp, "backbone %08x; %dx%dx%d; mean %g std %g; v1", bcrc, c->in_h, c->in_w,
+             c->in_c, o->mean, o->std);
+    /* images */
+    tfr_write_opts wo;
+    tfr_write_opts_init(&wo);
+    const char *roots[1] = {o->images};
+    wo.roots = roots;
+    wo.nroots = 1;
+    if ((st = tfr_scan_run(&wo, &s, err)))
+        goto done;
+    if (s.nclasses < 2) {
+        st = tfr_fail(err, TFR_ERR_ARG, o->images, "retraining needs at least 2 classes");
+        goto done;
+    }
+    res->classes = s.nclasses;
+    im = calloc(s.nitems, sizeof *im);
+    todo = malloc((s.nitems ? s.nitems : 1) * sizeof *todo);
+    if (!im || !todo) {
+        st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < s.nitems; i++) {
+        im[i].it = &s.items[i];
+        size_t len;
+        uint8_t *data = slurp(s.items[i].path, &len);
+        im[i].crc = data ? tfr_crc32c(data, len) : 0;
+        free(data);
+        double h = tfr_split_hash(s.items[i].rel);
+        im[i].split = h < o->val_percent ? 1 : h < o->val_percent + o->test_percent ? 2 : 0;
+        res->n_train += im[i].split == 0;
+        res->n_val += im[i].split == 1;
+        res->n_test += im[i].split == 2;
+    }
+    /* cache */
+    if (o->cache_dir && mkdir(o->cache_dir, 0755) != 0 && access(o->cache_dir, W_OK) != 0) {
+        st = tfr_fail_errno(err, TFR_ERR_IO, o->cache_dir, "cannot create cache folder");
+        goto done;
+    }
+    char reason[256] = "no cache folder given";
+    int have = o->cache_dir && cache_load(o->cache_dir, fp, dim, &cc, reason, sizeof reason);
+    if (!have) {
+        res->rebuilt = 1;
+        snprintf(res->rebuild_reason, sizeof res->rebuild_reason, "%s", reason);
+    }
+    size_t ntodo = 0;
+    for (size_t i = 0; i < s.nitems; i++) {
+        for (size_t k = 0; have && k < cc.n; k++)
+            if (cc.e[k].vec && !strcmp(cc.e[k].rel, s.items[i].rel) &&
+                cc.e[k].size == s.items[i].size && cc.e[k].crc == im[i].crc) {
+                im[i].vec = cc.e[k].vec;
+                cc.e[k].vec = NULL;
+                break;
+            }
+        if (im[i].vec)
+            res->reused++;
+        else
+            todo[ntodo++] = i;
+    }
+    res->computed = ntodo;
+    if (!o->quiet)
+        fprintf(out, "bottlenecks: %zu images in %d classes; %llu cached, %llu to compute%s%s%s\n",
+                s.nitems, s.nclasses, (unsigned long long)res->reused,
+                (unsigned long long)res->computed, res->rebuilt ? " (cache rebuilt: " : "",
+                res->rebuilt ? res->rebuild_reason : "", res->rebuilt ? ")" : "");
+    double t0 = tfr_now();
+    if (ntodo) {
+        tfr_progress *bar = tfr_progress_new("bottlenecks", (double)ntodo, "img",
+                                             o->progress && !o->quiet);
+        st = bottlenecks(m, c, im, s.nitems, o, NULL, 0, todo, ntodo, bar, 0, err);
+        tfr_progress_finish(bar);
+        if (st)
+            goto done;
+        if (o->cache_dir && (st = cache_save(o->cache_dir, fp, dim, im, s.nitems, &s, err)))
+            goto done;
+    }
+    res->seconds_bottlenecks = tfr_now() - t0;
+    /* train the new head */
+    int K = s.nclasses;
+    W = calloc((size_t)K * dim, sizeof *W);
+    bb = calloc((size_t)K, sizeof *bb);
+    gW = calloc((size_t)K * dim, sizeof *gW);
+    gb = calloc((size_t)K, sizeof *gb);
+    p = calloc((size_t)K, sizeof *p);
+    size_t ntr = 0;
+    for (size_t i = 0; i < s.nitems; i++)
+        if (im[i].split == 0)
+            todo[ntr++] = i;
+    if (!W || !bb || !gW || !gb || !p || !ntr) {
+        st = ntr ? tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory")
+                 : tfr_fail(err, TFR_ERR_ARG, o->images, "no training images after the split");
+        goto done;
+    }
+    uint64_t rng = o->seed * 0x9e3779b97f4a7c15ull + 11;
+    for (size_t i = 0; i < (size_t)K * dim; i++) /* retrain.py: truncated normal, stddev 0.001 */
+        W[i] = (float)(0.001 * (unit(&rng) * 2 - 1));
+    distort d = {o->flip, o->random_crop / 100.0f, o->random_scale / 100.0f,
+                 o->random_brightness / 100.0f};
+    int distorted = d.flip || d.crop > 0 || d.scale > 0 || d.brightness > 0;
+    if (distorted && !o->quiet)
+        fprintf(out, "distortions are on: every training batch goes through the backbone (a "
+                     "cached bottleneck holds one fixed view of an image), so training is slower\n");
+    if (o->logdir) {
+        mkdir(o->logdir, 0755);
+        if ((st = tfr_events_open(o->logdir, &ev, err)))
+            goto done;
+    }
+    t0 = tfr_now();
+    size_t *bidx = malloc((size_t)o->batch * sizeof *bidx);
+    float **bvec = calloc((size_t)o->batch, sizeof *bvec);
+    img *dimg = distorted ? calloc((size_t)o->batch, sizeof *dimg) : NULL;
+    if (!bidx || !bvec || (distorted && !dimg)) {
+        free(bidx);
+        free(bvec);
+        free(dimg);
+        st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+        goto done;
+    }
+    for (int step = 1; step <= o->steps; step++) {
+        for (int k = 0; k < o->batch; k++)
+            bidx[k] = todo[mix(&rng) % ntr];
+        if (distorted) {
+            for (int k = 0; k < o->batch; k++) {
+                dimg[k].it = im[bidx[k]].it;
+                free(dimg[k].vec);
+                dimg[k].vec = NULL;
+            }
+            size_t seq[1024];
+            for (int k = 0; k < o->batch && k < 1024; k++)
+                seq[k] = (size_t)k;
+            if ((st = bottlenecks(m, c, dimg, (size_t)o->batch, o, &d, mix(&rng), seq,
+                                  (size_t)o->batch, NULL, 0, err)))
+                break;
+            for (int k = 0; k < o->batch; k++)
+                bvec[k] = dimg[k].vec;
+        } else {
+            for (int k = 0; k < o->batch; k++)
+                bvec[k] = im[bidx[k]].vec;
+        }
+        memset(gW, 0, (size_t)K * dim * sizeof *gW);
+        memset(gb, 0, (size_t)K * sizeof *gb);
+        double ce = 0;
+        int right = 0;
+        for (int k = 0; k < o->batch; k++) {
+            int y = im[bidx[k]].it->cls;
+            ce += head_forward(W, bb, K, dim, bvec[k], y, p);
+            int best = 0;
+            for (int j = 1; j < K; j++)
+                if (p[j] > p[best])
+                    best = j;
+            right += best == y;
+            for (int j = 0; j < K; j++) {
+                float g = (float)((p[j] - (j == y)) / o->batch);
+                gb[j] += g;
+                float *gw = gW + (size_t)j * dim;
+                for (int q = 0; q < dim; q++)
+                    gw[q] += g * bvec[k][q];
+            }
+        }
+        for (size_t i = 0; i < (size_t)K * dim; i++)
+            W[i] -= o->lr * gW[i];
+        for (int j = 0; j < K; j++)
+            bb[j] -= o->lr * gb[j];
+        if (step % o->eval_every == 0 || step == o->steps) {
+            double va = head_accuracy(W, bb, K, dim, im, s.nitems, 1, p);
+            if (!o->quiet && (step % (o->eval_every * 10) == 0 || step == o->steps))
+                fprintf(out, "step %d: train accuracy %.1f%%, cross-entropy %.4f, validation "
+                             "accuracy %.1f%% (N=%llu)\n", step, 100.0 * right / o->batch,
+                        ce / o->batch, 100 * va, (unsigned long long)res->n_val);
+            if (ev) {
+                tfr_events_scalar(ev, "train/accuracy", step, (float)right / o->batch, err);
+                tfr_events_scalar(ev, "train/cross_entropy", step, (float)(ce / o->batch), err);
+                if (!isnan(va))
+                    tfr_events_scalar(ev, "validation/accuracy", step, (float)va, err);
+            }
+        }
+    }
+    for (int k = 0; dimg && k < o->batch; k++)
+        free(dimg[k].vec);
+    free(dimg);
+    free(bidx);
+    free(bvec);
+    if (st)
+        goto done;
+    res->seconds_training = tfr_now() - t0;
+    res->val_accuracy = head_accuracy(W, bb, K, dim, im, s.nitems, 1, p);
+    res->test_accuracy = head_accuracy(W, bb, K, dim, im, s.nitems, 2, p);
+    if (!o->quiet)
+        fprintf(out, "final test accuracy %.1f%% (N=%llu) after %d steps in %.2f s\n",
+                100 * res->test_accuracy, (unsigned long long)res->n_test, o->steps,
+                res->seconds_training);
+    /* the complete model: backbone + new head */
+    if ((st = tfr_model_with_head(m, K, W, bb, &out_m, err)))
+        goto done;
+    if (o->fold_bn || o->round_weights) {
+        /* outputs before the change, on up to 64 test (or any) images */
+        size_t which[64], nw = 0;
+        for (size_t i = 0; i < s.nitems && nw < 64; i++)
+            if (im[i].split == 2 || s.nitems < 64)
+                which[nw++] = i;
+        size_t in_sz = (size_t)c->in_c * c->in_h * c->in_w;
+        float *x = malloc(nw * in_sz * sizeof(float) + 1), *l0 = malloc(nw * (size_t)K * 4 + 1);
+        tfr_image_ctx *ctx;
+        tfr_image_ctx_new(&ctx, err);
+        for (size_t k = 0; k < nw; k++) {
+            size_t len;
+            uint8_t *data = slurp(im[which[k]].it->path, &len);
+            if (data)
+                prep(ctx, c, data, len, o->mean, o->std, NULL, NULL, x + k * in_sz, err);
+            free(data);
+        }
+        tfr_image_ctx_free(ctx);
+        if (nw) {
+            tfr_model_forward(out_m, x, (int)nw, NULL, 0, NULL, err);
+            memcpy(l0, tfr_model_logits(out_m), nw * (size_t)K * 4);
+        }
+        if (o->fold_bn) {
+            res->folded = tfr_model_fold_bn(out_m);
+            if (nw) {
+                tfr_model_forward(out_m, x, (int)nw, NULL, 0, NULL, err);
+                const float *l1 = tfr_model_logits(out_m);
+                for (size_t i = 0; i < nw * (size_t)K; i++)
+                    res->fold_max_diff = fmax(res->fold_max_diff, fabs((double)l1[i] - l0[i]));
+            }
+            if (!o->quiet)
+                fprintf(out, "folded %d batch norms into their convolutions: largest logit change "
+                             "%.2g\n", res->folded, res->fold_max_diff);
+        }
+        if (o->round_weights) {
+            size_t np = tfr_model_num_params(out_m);
+            uLongf cap = compressBound((uLong)(np * 4));
+            uint8_t *zb = malloc(cap);
+            uLongf zl = cap;
+            compress2(zb, &zl, (const Bytef *)tfr_model_params(out_m), (uLong)(np * 4), 6);
+            res->gzip_bytes = zl;
+            tfr_model_round_weights(out_m);
+            zl = cap;
+            compress2(zb, &zl, (const Bytef *)tfr_model_params(out_m), (uLong)(np * 4), 6);
+            res->gzip_bytes_rounded = zl;
+            free(zb);
+            /* test accuracy of the rounded model, end to end through the backbone */
+            size_t right = 0, tot = 0;
+            float *one = malloc(in_sz * sizeof(float));
+            tfr_image_ctx *c2;
+            tfr_image_ctx_new(&c2, err);
+            for (size_t i = 0; one && i < s.nitems; i++) {
+                if (im[i].split != 2)
+                    continue;
+                size_t len;
+                uint8_t *data = slurp(im[i].it->path, &len);
+                if (data && !prep(c2, c, data, len, o->mean, o->std, NULL, NULL, one, err) &&
+                    !tfr_model_forward(out_m, one, 1, NULL, 0, NULL, err)) {
+                    const float *lg = tfr_model_logits(out_m);
+                    int best = 0;
+                    for (int j = 1; j < K; j++)
+                        if (lg[j] > lg[best])
+                            best = j;
+                    right += best == im[i].it->cls;
+                    tot++;
+                }
+                free(data);
+            }
+            tfr_image_ctx_free(c2);
+            free(one);
+            res->rounded_accuracy = tot ? (double)right / tot : NAN;
+            if (!o->quiet)
+                fprintf(out, "rounded weights to 256 levels: parameters gzip %zu -> %zu bytes; "
+                             "test accuracy %.1f%% -> %.1f%%\n", res->gzip_bytes,
+                        res->gzip_bytes_rounded, 100 * res->test_accuracy,
+                        100 * res->rounded_accuracy);
+        }
+        free(x);
+        free(l0);
+    }
+    if (o->out_dir) {
+        mkdir(o->out_dir, 0755);
+        char mp[4400], lp[4400];
+        tfr_path_join(mp, sizeof mp, o->out_dir, "model.tfrc", NULL);
+        tfr_path_join(lp, sizeof lp, o->out_dir, "labels.txt", NULL);
+        tfr_train_state nts = {0};
+        if ((st = tfr_checkpoint_save(mp, out_m, &nts, err)))
+            goto done;
+        FILE *f = fopen(lp, "w");
+        for (int i = 0; f && i < s.nclasses; i++)
+            fprintf(f, "%s\n", s.classes[i]);
+        if (!f || fclose(f) != 0) {
+            st = tfr_fail_errno(err, TFR_ERR_IO, lp, "cannot write");
+            goto done;
+        }
+        if (!o->quiet)
+            fprintf(out, "wrote %s and %s\n", mp, lp);
+    }
+done:
+    tfr_events_close(ev);
+    for (size_t i = 0; im && i < s.nitems; i++)
+        free(im[i].vec);
+    free(im);
+    free(todo);
+    free(W);
+    free(bb);
+    free(gW);
+    free(gb);
+    free(p);
+    cache_free(&cc);
+    tfr_scan_free(&s);
+    tfr_model_free(out_m);
+    tfr_model_free(m);
+    return st;
+}

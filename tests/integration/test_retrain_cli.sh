@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# tests/integration/test_retrain_cli.sh - the bottleneck cache and last-layer
+# retraining on real Fashion-MNIST: a backbone trained on five classes,
+# frozen, and a new head trained on the other five; the cache computes each
+# bottleneck once, recomputes only what changed, rebuilds for another
+# backbone or a damaged cache; folded and rounded models; tfrecord-label.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+W="$TFR_BIN/tfrecord-write"
+T="$TFR_BIN/tfrecord-train"
+R="$TFR_BIN/tfrecord-retrain"
+L="$TFR_BIN/tfrecord-label"
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || skip "dataset-fashion-mnist not installed"
+"$TFR_BIN/fashion-mnist-tree" --limit 3000 "$WORK/fm" >/dev/null || fail "tree"
+# classes in byte order: Ankle_boot Bag Coat Dress Pullover | Sandal Shirt Sneaker T-shirt_top Trouser
+mkdir -p "$WORK/five-a" "$WORK/five-b"
+for c in Ankle_boot Bag Coat Dress Pullover; do cp -r "$WORK/fm/train/$c" "$WORK/five-a/"; done
+for c in Sandal Shirt Sneaker T-shirt_top Trouser; do cp -r "$WORK/fm/train/$c" "$WORK/five-b/"; done
+nb=$(find "$WORK/five-b" -name '*.jpg' | wc -l)
+
+"$W" -q --channels 1 "$WORK/five-a" "$WORK/shards-a" >/dev/null || fail "write a"
+"$T" -q --train "$WORK/shards-a" --width 8 --levels 1,1 --batch 32 --lr 0.05 --epochs 3 --seed 1 \
+    --checkpoint-dir "$WORK/bb1" >/dev/null 2>&1 || fail "train backbone"
+bb="$WORK/bb1/epoch-0003.tfrc"
+
+args=(--backbone "$bb" --images "$WORK/five-b" --cache "$WORK/cache" --out "$WORK/model" --steps 600 --lr 0.05 --json)
+out=$("$R" "${args[@]}") || fail "retrain: $out"
+[ "$(jq_get "$out" computed)" = "$nb" ] || fail "first run computes every bottleneck: $out"
+[ "$(jq_get "$out" reused)" = 0 ] || fail "first run reuses nothing"
+acc=$(jq_get "$out" test_accuracy)
+python3 -c "import sys; sys.exit(0 if float('$acc') >= 0.6 else 1)" \
+    || fail "retrained head: test accuracy $acc, want >= 0.6 (chance 0.2)"
+[ -f "$WORK/model/model.tfrc" ] && [ "$(head -1 "$WORK/model/labels.txt")" = Sandal ] || fail "model output"
+# the cache is a TFRecord shard set like any other
+"$TFR_BIN/tfrecord-inspect" -q --verify "$WORK/cache/bottlenecks.tfrecord.gz" >/dev/null || fail "cache not sound"
+
+# nothing changed: zero backbone passes
+out=$("$R" "${args[@]}") || fail "rerun"
+[ "$(jq_get "$out" computed)" = 0 ] && [ "$(jq_get "$out" reused)" = "$nb" ] || fail "rerun recomputed: $out"
+# one image changed: one pass
+one=$(find "$WORK/five-b/Shirt" -name '*.jpg' | head -1)
+other=$(find "$WORK/five-b/Sandal" -name '*.jpg' | head -1)
+cp "$other" "$one"
+out=$("$R" "${args[@]}") || fail "after touch"
+[ "$(jq_get "$out" computed)" = 1 ] || fail "a changed image recomputes 1: $out"
+# a truncated cache is detected and rebuilt, not trusted
+f="$WORK/cache/bottlenecks.tfrecord.gz"
+head -c $(( $(stat -c %s "$f") / 2 )) "$f" > "$f.cut" && mv "$f.cut" "$f"
+out=$("$R" "${args[@]}") || fail "after truncation"
+[ "$(jq_get "$out" computed)" = "$nb" ] && [ "$(jq_get "$out" rebuilt)" = true ] || fail "truncated cache trusted: $out"
+contains "$out" "read back"
+# another backbone: everything recomputed
+"$T" -q --train "$WORK/shards-a" --width 8 --levels 1,1 --batch 32 --epochs 1 --seed 2 \
+    --checkpoint-dir "$WORK/bb2" >/dev/null 2>&1 || fail "train backbone 2"
+out=$("$R" --backbone "$WORK/bb2/epoch-0001.tfrc" --images "$WORK/five-b" --cache "$WORK/cache" --steps 50 --json) \
+    || fail "retrain bb2"
+[ "$(jq_get "$out" computed)" = "$nb" ] || fail "another backbone recomputes all: $out"
+contains "$out" "backbone"
+
+# export: folded BN gives the same outputs; rounded weights cost < 2 points of accuracy
+out=$("$R" "${args[@]}" --backbone "$bb" --fold-bn --round-weights) || fail "export"
+python3 - "$out" <<'PY' || fail "export checks: $out"
+import json, sys
+r = json.loads(sys.argv[1])
+assert r["folded"] >= 3, r
+assert r["fold_max_diff"] < 1e-5, r
+assert abs(r["rounded_accuracy"] - r["test_accuracy"]) <= 0.02, r
+assert r["gzip_bytes_rounded"] < r["gzip_bytes"], r
+PY
+
+# labelling images with the retrained model
+img=$(find "$WORK/five-b/Trouser" -name '*.jpg' | head -1)
+out=$("$L" --model "$WORK/model" "$img") || fail "label"
+contains "$out" "evaluated in"
+json=$("$L" --json --model "$WORK/model" "$img" "$other")
+[ "$(jq_get "$json" 0.top.0.name)" = Trouser ] || echo "note: top-1 for a trouser image was $(jq_get "$json" 0.top.0.name)"
+python3 -c "import json,sys; r=json.loads(sys.argv[1]); assert len(r)==2 and len(r[0]['top'])==5 and abs(sum(t['score'] for t in r[0]['top'])-1)<0.5" "$json" \
+    || fail "label json: $json"
+# the retrained model also works with tfrecord-train --evaluate
+"$W" -q --channels 1 "$WORK/five-b" "$WORK/shards-b" >/dev/null || fail "write b"
+out=$("$T" --evaluate "$WORK/model/model.tfrc" --val "$WORK/shards-b") || fail "evaluate retrained"
+contains "$out" "accuracy"
+expect_fail "cannot open" "$L" --model "$WORK/model" "$WORK/missing.jpg"
+pass

@@ -1,0 +1,154 @@
+/*
+ * tools/tfrecord-label.c - top-5 labels for images with a trained model
+ * (tfrecord-retrain's or tfrecord-train's), with the same preprocessing.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tfrecord/nn.h"
+#include "tfrecord/util.h"
+
+static const char *prog = "tfrecord-label";
+
+int main(int argc, char **argv)
+{
+    const char *model = NULL;
+    float mean = 0.5f, std = 0.25f;
+    int json = 0, top = 5;
+    static const struct option lo[] = {{"model", required_argument, 0, 'm'},
+                                       {"mean", required_argument, 0, 'M'},
+                                       {"std", required_argument, 0, 'S'},
+                                       {"top", required_argument, 0, 'k'},
+                                       {"json", no_argument, 0, 'j'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "m:k:jh", lo, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = optarg; break;
+        case 'M': mean = strtof(optarg, NULL); break;
+        case 'S': std = strtof(optarg, NULL); break;
+        case 'k': top = atoi(optarg); break;
+        case 'j': json = 1; break;
+        case 'h':
+            printf("usage: %s --model DIR|CHECKPOINT [--top 5] [--json] IMAGE...\n"
+                   "DIR holds model.tfrc and labels.txt (tfrecord-retrain --out).\n", prog);
+            return 0;
+        default: return 2;
+        }
+    }
+    if (!model || optind >= argc || top < 1) {
+        fprintf(stderr, "usage: %s --model DIR IMAGE...\n", prog);
+        return 2;
+    }
+    char mp[4400], lp[4400];
+    struct stat sb;
+    if (stat(model, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        tfr_path_join(mp, sizeof mp, model, "model.tfrc", NULL);
+        tfr_path_join(lp, sizeof lp, model, "labels.txt", NULL);
+    } else {
+        snprintf(mp, sizeof mp, "%s", model);
+        lp[0] = 0;
+    }
+    tfr_error err;
+    tfr_error_clear(&err);
+    char buf[4400];
+    tfr_model *m;
+    tfr_train_state ts;
+    if (tfr_checkpoint_load(mp, &m, &ts, &err)) {
+        fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
+        return 1;
+    }
+    const tfr_resnet_config *cfg = tfr_model_config(m);
+    int K = cfg->classes;
+    char **names = calloc((size_t)K, sizeof *names);
+    FILE *lf = lp[0] ? fopen(lp, "r") : NULL;
+    char line[512];
+    for (int i = 0; lf && i < K && fgets(line, sizeof line, lf); i++) {
+        line[strcspn(line, "\r\n")] = 0;
+        names[i] = strdup(line);
+    }
+    if (lf)
+        fclose(lf);
+    size_t in_sz = (size_t)cfg->in_c * cfg->in_h * cfg->in_w;
+    float *x = malloc(in_sz * sizeof(float));
+    int rc = 0;
+    if (json)
+        printf("[");
+    for (int a = optind; a < argc; a++) {
+        FILE *f = fopen(argv[a], "rb");
+        uint8_t *data = NULL;
+        long n = 0;
+        if (f) {
+            fseek(f, 0, SEEK_END);
+            n = ftell(f);
+            rewind(f);
+            data = malloc(n > 0 ? (size_t)n : 1);
+            if (n > 0 && fread(data, 1, (size_t)n, f) != (size_t)n)
+                n = 0;
+            fclose(f);
+        }
+        double t0 = tfr_now();
+        if (!data || tfr_model_preprocess(m, data, (size_t)(n > 0 ? n : 0), mean, std, x, &err) ||
+            tfr_model_forward(m, x, 1, NULL, 0, NULL, &err)) {
+            if (!data)
+                tfr_fail_errno(&err, TFR_ERR_IO, argv[a], "cannot open");
+            else if (!err.path[0])
+                snprintf(err.path, sizeof err.path, "%s", argv[a]);
+            fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
+            free(data);
+            rc = 1;
+            continue;
+        }
+        double ms = (tfr_now() - t0) * 1e3;
+        free(data);
+        const float *lg = tfr_model_logits(m);
+        double mx = lg[0], s = 0;
+        for (int k = 1; k < K; k++)
+            mx = lg[k] > mx ? lg[k] : mx;
+        double *p = malloc((size_t)K * sizeof *p);
+        int *order = malloc((size_t)K * sizeof *order);
+        for (int k = 0; k < K; k++) {
+            s += p[k] = exp(lg[k] - mx);
+            order[k] = k;
+        }
+        for (int i = 0; i < K; i++) /* partial selection sort for the top entries */
+            for (int j = i + 1; j < K && i < top; j++)
+                if (p[order[j]] > p[order[i]]) {
+                    int t = order[i];
+                    order[i] = order[j];
+                    order[j] = t;
+                }
+        int shown = top < K ? top : K;
+        if (json) {
+            printf("%s{\"image\":", a > optind ? "," : "");
+            tfr_json_str(stdout, argv[a]);
+            printf(",\"milliseconds\":%.3f,\"top\":[", ms);
+            for (int i = 0; i < shown; i++) {
+                printf("%s{\"label\":%d,\"name\":", i ? "," : "", order[i]);
+                tfr_json_str(stdout, names[order[i]] ? names[order[i]] : "");
+                printf(",\"score\":%.6f}", p[order[i]] / s);
+            }
+            printf("]}");
+        } else {
+            printf("%s (evaluated in %.2f ms)\n", argv[a], ms);
+            for (int i = 0; i < shown; i++)
+                printf("  %-24s %3d  %.5f\n", names[order[i]] ? names[order[i]] : "", order[i],
+                       p[order[i]] / s);
+        }
+        free(p);
+        free(order);
+    }
+    if (json)
+        printf("]\n");
+    for (int i = 0; i < K; i++)
+        free(names[i]);
+    free(names);
+    free(x);
+    tfr_model_free(m);
+    return rc;
+}

@@ -1,0 +1,124 @@
+/*
+ * tools/tfrecord-retrain.c - freeze a trained network, cache each image's
+ * bottleneck once, and train a new last layer for new classes in seconds.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tfrecord/nn.h"
+#include "tfrecord/util.h"
+
+static const char *prog = "tfrecord-retrain";
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: %s --backbone CHECKPOINT --images DIR --cache DIR --out DIR [options]\n"
+        "DIR of --images: one folder per class. Bottlenecks (the features before the last\n"
+        "layer) are cached in --cache; a second run computes only new or changed images.\n"
+        "  --steps N (4000)  --lr F (0.01)  --batch N (100)  --eval-every N (10)\n"
+        "  --split validation=10,test=10   percentages by a stable hash of each path\n"
+        "  --flip  --random-crop P  --random-scale P  --random-brightness P\n"
+        "                      distortions (percent); they bypass the cache for training\n"
+        "  --mean F --std F    input normalization the backbone was trained with (0.5, 0.25)\n"
+        "  --seed S  --logdir DIR (TensorBoard)  --fold-bn  --round-weights\n"
+        "  --json  -q, --quiet\n", prog);
+}
+
+int main(int argc, char **argv)
+{
+    tfr_retrain_opts o;
+    tfr_retrain_opts_init(&o);
+    tfr_log_set_prog(prog);
+    int json = 0;
+    enum { O_BB = 256, O_IMG, O_CACHE, O_OUT, O_STEPS, O_LR, O_BATCH, O_EVERY, O_SPLIT, O_FLIP,
+           O_CROP, O_SCALE, O_BRIGHT, O_MEAN, O_STD, O_SEED, O_LOGDIR, O_FOLD, O_ROUND, O_JSON };
+    static const struct option lo[] = {
+        {"backbone", required_argument, 0, O_BB}, {"images", required_argument, 0, O_IMG},
+        {"cache", required_argument, 0, O_CACHE}, {"out", required_argument, 0, O_OUT},
+        {"steps", required_argument, 0, O_STEPS}, {"lr", required_argument, 0, O_LR},
+        {"batch", required_argument, 0, O_BATCH}, {"eval-every", required_argument, 0, O_EVERY},
+        {"split", required_argument, 0, O_SPLIT}, {"flip", no_argument, 0, O_FLIP},
+        {"random-crop", required_argument, 0, O_CROP},
+        {"random-scale", required_argument, 0, O_SCALE},
+        {"random-brightness", required_argument, 0, O_BRIGHT},
+        {"mean", required_argument, 0, O_MEAN}, {"std", required_argument, 0, O_STD},
+        {"seed", required_argument, 0, O_SEED}, {"logdir", required_argument, 0, O_LOGDIR},
+        {"fold-bn", no_argument, 0, O_FOLD}, {"round-weights", no_argument, 0, O_ROUND},
+        {"json", no_argument, 0, O_JSON}, {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
+        switch (c) {
+        case O_BB: o.backbone = optarg; break;
+        case O_IMG: o.images = optarg; break;
+        case O_CACHE: o.cache_dir = optarg; break;
+        case O_OUT: o.out_dir = optarg; break;
+        case O_STEPS: o.steps = atoi(optarg); break;
+        case O_LR: o.lr = strtof(optarg, NULL); break;
+        case O_BATCH: o.batch = atoi(optarg); break;
+        case O_EVERY: o.eval_every = atoi(optarg); break;
+        case O_SPLIT: {
+            float v = 0, t = 0;
+            if (sscanf(optarg, "validation=%f,test=%f", &v, &t) != 2 || v < 0 || t < 0 ||
+                v + t >= 100) {
+                fprintf(stderr, "%s: error: --split wants validation=V,test=T (V+T < 100)\n", prog);
+                return 2;
+            }
+            o.val_percent = v;
+            o.test_percent = t;
+            break;
+        }
+        case O_FLIP: o.flip = 1; break;
+        case O_CROP: o.random_crop = strtof(optarg, NULL); break;
+        case O_SCALE: o.random_scale = strtof(optarg, NULL); break;
+        case O_BRIGHT: o.random_brightness = strtof(optarg, NULL); break;
+        case O_MEAN: o.mean = strtof(optarg, NULL); break;
+        case O_STD: o.std = strtof(optarg, NULL); break;
+        case O_SEED: o.seed = strtoull(optarg, NULL, 10); break;
+        case O_LOGDIR: o.logdir = optarg; break;
+        case O_FOLD: o.fold_bn = 1; break;
+        case O_ROUND: o.round_weights = 1; break;
+        case O_JSON: json = 1; o.quiet = 1; break;
+        case 'q': o.quiet = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!o.backbone || !o.images || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (o.steps < 1 || o.batch < 1 || o.eval_every < 1 || !(o.lr > 0)) {
+        fprintf(stderr, "%s: error: --steps, --batch, --eval-every and --lr must be positive\n", prog);
+        return 2;
+    }
+    o.progress = !o.quiet;
+    tfr_retrain_result r;
+    tfr_error err;
+    tfr_error_clear(&err);
+    char buf[4400];
+    if (tfr_retrain(&o, &r, &err)) {
+        fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
+        return 1;
+    }
+    if (json) {
+        printf("{\"computed\":%llu,\"reused\":%llu,\"rebuilt\":%s,\"rebuild_reason\":",
+               (unsigned long long)r.computed, (unsigned long long)r.reused,
+               r.rebuilt ? "true" : "false");
+        tfr_json_str(stdout, r.rebuild_reason);
+        printf(",\"classes\":%d,\"train\":%llu,\"validation\":%llu,\"test\":%llu,"
+               "\"validation_accuracy\":%.6f,\"test_accuracy\":%.6f,\"folded\":%d,"
+               "\"fold_max_diff\":%.3g,\"rounded_accuracy\":%.6f,\"gzip_bytes\":%zu,"
+               "\"gzip_bytes_rounded\":%zu,\"seconds_bottlenecks\":%.3f,\"seconds_training\":%.3f}\n",
+               r.classes, (unsigned long long)r.n_train, (unsigned long long)r.n_val,
+               (unsigned long long)r.n_test, isnan(r.val_accuracy) ? -1 : r.val_accuracy,
+               isnan(r.test_accuracy) ? -1 : r.test_accuracy, r.folded, r.fold_max_diff,
+               isnan(r.rounded_accuracy) ? -1 : r.rounded_accuracy, r.gzip_bytes,
+               r.gzip_bytes_rounded, r.seconds_bottlenecks, r.seconds_training);
+    }
+    return 0;
+}
