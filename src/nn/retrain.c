@@ -244,7 +244,154 @@ typedef struct img {
     uint32_t crc;
     int      split;      /* 0 train, 1 validation, 2 test */
     float   *vec;
+    const uint8_t *bytes; /* encoded image held in memory (shard input), else read it->path */
+    size_t   nbytes;
 } img;
+
+/* The encoded image: from memory, or read from its file (*owned set). */
+static uint8_t *img_data(const img *g, size_t *n, int *owned)
+{
+    if (g->bytes) {
+        *n = g->nbytes;
+        *owned = 0;
+        return (uint8_t *)g->bytes;
+    }
+    *owned = 1;
+    return slurp(g->it->path, n);
+}
+
+/* Shards as the image source: every record's image/encoded with its label. */
+typedef struct shardset {
+    uint8_t **bytes;
+    size_t   *nbytes;
+    size_t    n;
+} shardset;
+
+static int is_shard_source(const char *p)
+{
+    struct stat sb;
+    if (strpbrk(p, "*?["))
+        return 1;
+    if (stat(p, &sb) != 0)
+        return 0;
+    if (!S_ISDIR(sb.st_mode))
+        return 1;
+    char mp[4400];
+    return !tfr_path_join(mp, sizeof mp, p, "manifest.json", NULL) && access(mp, F_OK) == 0;
+}
+
+static tfr_status load_shards(const char *src, tfr_scan *s, shardset *ss, tfr_error *err)
+{
+    char **files = NULL;
+    size_t nf = 0;
+    const char *args[1] = {src};
+    tfr_status st = tfr_paths_expand(args, 1, &files, &nf, err);
+    if (st)
+        return st;
+    tfr_example *ex = NULL;
+    if ((st = tfr_example_new(&ex, err))) {
+        tfr_paths_free(files, nf);
+        return st;
+    }
+    size_t cap = 0;
+    int64_t maxlab = -1;
+    for (size_t f = 0; f < nf && !st; f++) {
+        tfr_record_reader *r;
+        if ((st = tfr_record_reader_open(files[f], NULL, &r, err)))
+            break;
+        const uint8_t *d;
+        size_t len;
+        uint64_t k = 0;
+        while ((st = tfr_record_reader_next(r, &d, &len, err)) == TFR_OK) {
+            const uint8_t *p, *fnm = NULL;
+            size_t pn, fl = 0;
+            int64_t lab;
+            if ((st = tfr_example_parse(ex, d, len, err)) ||
+                (st = tfr_example_get_bytes_scalar(ex, "image/encoded", &p, &pn, err)) ||
+                (st = tfr_example_get_int64_scalar(ex, "image/class/label", &lab, err))) {
+                snprintf(err->path, sizeof err->path, "%s", files[f]);
+                err->record = (long long)k;
+                break;
+            }
+            if (lab < 0 || lab > 100000) {
+                st = tfr_fail(err, TFR_ERR_FORMAT, files[f], "record %llu: label %lld out of range",
+                              (unsigned long long)k, (long long)lab);
+                break;
+            }
+            tfr_example_get_bytes_scalar(ex, "image/filename", &fnm, &fl, NULL);
+            if (s->nitems == cap) {
+                cap = cap ? cap * 2 : 1024;
+                tfr_scan_item *it = realloc(s->items, cap * sizeof *it);
+                uint8_t **b = realloc(ss->bytes, cap * sizeof *b);
+                size_t *bn = realloc(ss->nbytes, cap * sizeof *bn);
+                if (it)
+                    s->items = it;
+                if (b)
+                    ss->bytes = b;
+                if (bn)
+                    ss->nbytes = bn;
+                if (!it || !b || !bn) {
+                    st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+                    break;
+                }
+            }
+            tfr_scan_item *it = &s->items[s->nitems];
+            memset(it, 0, sizeof *it);
+            char id[4400];
+            if (fnm && fl)
+                snprintf(id, sizeof id, "%.*s", (int)fl, (const char *)fnm);
+            else
+                snprintf(id, sizeof id, "%s#%llu", files[f], (unsigned long long)k);
+            it->path = strdup(id);
+            it->rel = strdup(id);
+            it->cls = (int)lab;
+            it->size = pn;
+            ss->bytes[s->nitems] = malloc(pn ? pn : 1);
+            if (!it->path || !it->rel || !ss->bytes[s->nitems]) {
+                st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+                break;
+            }
+            memcpy(ss->bytes[s->nitems], p, pn);
+            ss->nbytes[s->nitems] = pn;
+            s->nitems++;
+            ss->n++;
+            maxlab = lab > maxlab ? lab : maxlab;
+            k++;
+        }
+        if (st == TFR_ERR_EOF)
+            st = TFR_OK;
+        tfr_record_reader_close(r);
+    }
+    tfr_example_free(ex);
+    /* class names from labels.txt beside the shards, else class<i> */
+    if (!st) {
+        s->nclasses = (int)(maxlab + 1);
+        s->classes = calloc((size_t)(s->nclasses ? s->nclasses : 1), sizeof(char *));
+        char lp[4400];
+        char *t = strdup(files[0]);
+        char *slash = t ? strrchr(t, '/') : NULL;
+        if (slash)
+            *slash = 0;
+        FILE *lf = NULL;
+        if (t && !tfr_path_join(lp, sizeof lp, slash ? t : ".", "labels.txt", NULL))
+            lf = fopen(lp, "r");
+        free(t);
+        char line[512];
+        for (int i = 0; s->classes && i < s->nclasses; i++) {
+            if (lf && fgets(line, sizeof line, lf)) {
+                line[strcspn(line, "\r\n")] = 0;
+                s->classes[i] = strdup(line);
+            } else {
+                snprintf(line, sizeof line, "class%d", i);
+                s->classes[i] = strdup(line);
+            }
+        }
+        if (lf)
+            fclose(lf);
+    }
+    tfr_paths_free(files, nf);
+    return st;
+}
 
 static tfr_status cache_save(const char *dir, const char *fp, int dim, const img *im, size_t n,
                              const tfr_scan *s, tfr_error *err)
@@ -377,7 +524,8 @@ static tfr_status bottlenecks(tfr_model *m, const tfr_resnet_config *c, img *im,
 #endif
             const tfr_scan_item *it = im[which[b0 + k]].it;
             size_t len;
-            uint8_t *data = slurp(it->path, &len);
+            int owned;
+            uint8_t *data = img_data(&im[which[b0 + k]], &len, &owned);
             uint64_t r = seed ^ tfr_mix64(which[b0 + k] + 1);
             if (!data) {
                 bad[k] = 1;
@@ -386,7 +534,8 @@ static tfr_status bottlenecks(tfr_model *m, const tfr_resnet_config *c, img *im,
                 bad[k] = 1;
                 snprintf(e2[k].path, sizeof e2[k].path, "%s", it->path);
             }
-            free(data);
+            if (owned)
+                free(data);
         }
         for (size_t k = 0; k < bn; k++)
             if (bad[k]) {
@@ -422,6 +571,7 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
     tfr_train_state ts;
     tfr_scan s;
     memset(&s, 0, sizeof s);
+    shardset ss = {0};
     cache cc = {0};
     img *im = NULL;
     size_t *todo = NULL;
@@ -439,13 +589,19 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
     snprintf(fp, sizeof fp, "backbone %08x; %dx%dx%d; mean %g std %g; v1", bcrc, c->in_h, c->in_w,
              c->in_c, o->mean, o->std);
     /* images */
-    tfr_write_opts wo;
-    tfr_write_opts_init(&wo);
-    const char *roots[1] = {o->images};
-    wo.roots = roots;
-    wo.nroots = 1;
-    if ((st = tfr_scan_run(&wo, &s, err)))
-        goto done;
+    int from_shards = is_shard_source(o->images);
+    if (from_shards) {
+        if ((st = load_shards(o->images, &s, &ss, err)))
+            goto done;
+    } else {
+        tfr_write_opts wo;
+        tfr_write_opts_init(&wo);
+        const char *roots[1] = {o->images};
+        wo.roots = roots;
+        wo.nroots = 1;
+        if ((st = tfr_scan_run(&wo, &s, err)))
+            goto done;
+    }
     if (s.nclasses < 2) {
         st = tfr_fail(err, TFR_ERR_ARG, o->images, "retraining needs at least 2 classes");
         goto done;
@@ -459,10 +615,16 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
     }
     for (size_t i = 0; i < s.nitems; i++) {
         im[i].it = &s.items[i];
+        if (from_shards) {
+            im[i].bytes = ss.bytes[i];
+            im[i].nbytes = ss.nbytes[i];
+        }
         size_t len;
-        uint8_t *data = slurp(s.items[i].path, &len);
+        int owned;
+        uint8_t *data = img_data(&im[i], &len, &owned);
         im[i].crc = data ? tfr_crc32c(data, len) : 0;
-        free(data);
+        if (owned)
+            free(data);
         double h = tfr_split_hash(s.items[i].rel);
         im[i].split = h < o->val_percent ? 1 : h < o->val_percent + o->test_percent ? 2 : 0;
         res->n_train += im[i].split == 0;
@@ -559,6 +721,8 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
         if (distorted) {
             for (int k = 0; k < o->batch; k++) {
                 dimg[k].it = im[bidx[k]].it;
+                dimg[k].bytes = im[bidx[k]].bytes;
+                dimg[k].nbytes = im[bidx[k]].nbytes;
                 free(dimg[k].vec);
                 dimg[k].vec = NULL;
             }
@@ -641,10 +805,12 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
         tfr_image_ctx_new(&ctx, err);
         for (size_t k = 0; k < nw; k++) {
             size_t len;
-            uint8_t *data = slurp(im[which[k]].it->path, &len);
+            int owned;
+            uint8_t *data = img_data(&im[which[k]], &len, &owned);
             if (data)
                 prep(ctx, c, data, len, o->mean, o->std, NULL, NULL, x + k * in_sz, err);
-            free(data);
+            if (owned)
+                free(data);
         }
         tfr_image_ctx_free(ctx);
         if (nw) {
@@ -684,7 +850,8 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
                 if (im[i].split != 2)
                     continue;
                 size_t len;
-                uint8_t *data = slurp(im[i].it->path, &len);
+                int owned;
+                uint8_t *data = img_data(&im[i], &len, &owned);
                 if (data && !prep(c2, c, data, len, o->mean, o->std, NULL, NULL, one, err) &&
                     !tfr_model_forward(out_m, one, 1, NULL, 0, NULL, err)) {
                     const float *lg = tfr_model_logits(out_m);
@@ -695,7 +862,8 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
                     right += best == im[i].it->cls;
                     tot++;
                 }
-                free(data);
+                if (owned)
+                    free(data);
             }
             tfr_image_ctx_free(c2);
             free(one);
@@ -739,6 +907,10 @@ done:
     free(gb);
     free(p);
     cache_free(&cc);
+    for (size_t i = 0; i < ss.n; i++)
+        free(ss.bytes[i]);
+    free(ss.bytes);
+    free(ss.nbytes);
     tfr_scan_free(&s);
     tfr_model_free(out_m);
     tfr_model_free(m);

@@ -81,5 +81,11 @@ python3 -c "import json,sys; r=json.loads(sys.argv[1]); assert len(r)==2 and len
 "$W" -q --channels 1 "$WORK/five-b" "$WORK/shards-b" >/dev/null || fail "write b"
 out=$("$T" --evaluate "$WORK/model/model.tfrc" --val "$WORK/shards-b") || fail "evaluate retrained"
 contains "$out" "accuracy"
+# shards as the image source (image/encoded + image/class/label, names from labels.txt)
+out=$("$R" --backbone "$bb" --images "$WORK/shards-b" --cache "$WORK/cache-s" --steps 200 --lr 0.05 --json) \
+    || fail "retrain from shards: $out"
+[ "$(jq_get "$out" computed)" = "$nb" ] && [ "$(jq_get "$out" classes)" = 5 ] || fail "shards source: $out"
+out=$("$R" --backbone "$bb" --images "$WORK/shards-b" --cache "$WORK/cache-s" --steps 10 --json)
+[ "$(jq_get "$out" computed)" = 0 ] || fail "shards source cache reuse: $out"
 expect_fail "cannot open" "$L" --model "$WORK/model" "$WORK/missing.jpg"
 pass
