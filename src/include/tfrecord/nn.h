@@ -6,6 +6,11 @@
  * tensors; backward runs the tape in reverse and accumulates gradients, so
  * a tensor read by two ops (residual shortcuts) gets both contributions.
  * Parameters, their gradients and the momentum buffers are one block each.
+ *
+ * Threads: the CPU kernels run single-threaded BLAS calls on OpenMP threads
+ * (OMP_NUM_THREADS); tfr_model_new() sets OpenBLAS to one thread for the
+ * whole process, since two thread pools spinning side by side made 16 cores
+ * slower than 2. Results do not depend on the thread count.
  */
 #ifndef TFRECORD_NN_H
 #define TFRECORD_NN_H
