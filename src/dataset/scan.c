@@ -100,15 +100,35 @@ static void free_list(char **l, size_t n)
 /* 1 if this directory was entered before (a loop or a second link to it). */
 static int seen_dir(walker *w, const struct stat *sb)
 {
-    dirid *d = w->seen.v;
-    for (size_t i = 0; i < w->seen.n; i++)
-        if (d[i].dev == sb->st_dev && d[i].ino == sb->st_ino)
-            return 1;
-    dirid *slot = vec_push(&w->seen);
-    if (slot) {
-        slot->dev = sb->st_dev;
-        slot->ino = sb->st_ino;
+    /* open-addressing hash set of (dev, ino), grown at half load */
+    if (w->seen.n * 2 >= w->seen.cap) {
+        size_t cap = w->seen.cap ? w->seen.cap * 2 : 1024;
+        dirid *nt = calloc(cap, sizeof *nt);
+        if (!nt)
+            return 0;
+        dirid *old = w->seen.v;
+        for (size_t i = 0; i < w->seen.cap; i++)
+            if (old[i].ino || old[i].dev) {
+                size_t h = (size_t)tfr_mix64((uint64_t)old[i].dev * 31 + (uint64_t)old[i].ino) & (cap - 1);
+                while (nt[h].ino || nt[h].dev)
+                    h = (h + 1) & (cap - 1);
+                nt[h] = old[i];
+            }
+        free(old);
+        w->seen.v = nt;
+        w->seen.cap = cap;
     }
+    dirid *t = w->seen.v;
+    size_t mask = w->seen.cap - 1;
+    size_t h = (size_t)tfr_mix64((uint64_t)sb->st_dev * 31 + (uint64_t)sb->st_ino) & mask;
+    while (t[h].ino || t[h].dev) {
+        if (t[h].dev == sb->st_dev && t[h].ino == sb->st_ino)
+            return 1;
+        h = (h + 1) & mask;
+    }
+    t[h].dev = sb->st_dev;
+    t[h].ino = sb->st_ino;
+    w->seen.n++;
     return 0;
 }
 
@@ -234,10 +254,24 @@ static tfr_status walk(walker *w, const char *dir, const char *rel, int cls, int
 
 /* ---- labels file (Tiny ImageNet val_annotations.txt style) ------------- */
 
+typedef struct lm_ent {
+    const char *file, *cls;
+    size_t      line;
+} lm_ent;
+
 typedef struct label_map {
     char  **file, **cls;
     size_t  n;
+    lm_ent *sorted;
 } label_map;
+
+/* entries sorted by (file name, line): the last line for a name wins */
+static int lm_cmp(const void *a, const void *b)
+{
+    const lm_ent *x = a, *y = b;
+    int c = strcmp(x->file, y->file);
+    return c ? c : (x->line < y->line ? -1 : x->line > y->line);
+}
 
 static tfr_status load_labels(const char *path, label_map *m, tfr_error *err)
 {
@@ -268,15 +302,31 @@ static tfr_status load_labels(const char *path, label_map *m, tfr_error *err)
     m->file = fv.v;
     m->cls = cv.v;
     m->n = fv.n;
+    m->sorted = malloc((m->n ? m->n : 1) * sizeof *m->sorted);
+    if (!m->sorted)
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    for (size_t i = 0; i < m->n; i++)
+        m->sorted[i] = (lm_ent){m->file[i], m->cls[i], i};
+    if (m->n)
+        qsort(m->sorted, m->n, sizeof *m->sorted, lm_cmp);
     return TFR_OK;
 }
 
 static const char *lm_find(const label_map *m, const char *base)
 {
-    for (size_t i = m->n; i-- > 0;)
-        if (!strcmp(m->file[i], base))
-            return m->cls[i];
-    return NULL;
+    size_t lo = 0, hi = m->n, hit = (size_t)-1;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(m->sorted[mid].file, base);
+        if (c <= 0) {
+            if (!c)
+                hit = mid;
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return hit == (size_t)-1 ? NULL : m->sorted[hit].cls;
 }
 
 static void lm_free(label_map *m)
@@ -287,6 +337,7 @@ static void lm_free(label_map *m)
     }
     free(m->file);
     free(m->cls);
+    free(m->sorted);
 }
 
 /* ---- the scan ------------------------------------------------------------ */

@@ -147,6 +147,18 @@ typedef struct cache {
     size_t n;
 } cache;
 
+static int entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const entry *)a)->rel, ((const entry *)b)->rel);
+}
+
+/* The entry for rel (entries sorted by rel), or NULL. */
+static entry *cache_find(const cache *c, const char *rel)
+{
+    entry key = {.rel = (char *)rel};
+    return c->n ? bsearch(&key, c->e, c->n, sizeof *c->e, entry_cmp) : NULL;
+}
+
 static void cache_free(cache *c)
 {
     for (size_t i = 0; i < c->n; i++) {
@@ -196,6 +208,8 @@ static int cache_load(const char *dir, const char *fp, int dim, cache *c, char *
         en->crc = (uint32_t)strtoul(crc, NULL, 16);
     }
     tfr_json_free(m);
+    if (c->n)
+        qsort(c->e, c->n, sizeof *c->e, entry_cmp);
     /* the vectors: every record must read back, or nothing is trusted */
     tfr_record_reader *r;
     tfr_example *ex = NULL;
@@ -216,14 +230,15 @@ static int cache_load(const char *dir, const char *fp, int dim, cache *c, char *
                 ok = 0;
                 break;
             }
-            for (size_t i = 0; i < c->n; i++)
-                if (!c->e[i].vec && strlen(c->e[i].rel) == fl && !memcmp(c->e[i].rel, fnm, fl)) {
-                    c->e[i].vec = malloc((size_t)dim * sizeof(float));
-                    if (c->e[i].vec)
-                        memcpy(c->e[i].vec, v, (size_t)dim * sizeof(float));
-                    got++;
-                    break;
-                }
+            char name[4400];
+            snprintf(name, sizeof name, "%.*s", (int)(fl < 4399 ? fl : 4399), (const char *)fnm);
+            entry *en = cache_find(c, name);
+            if (en && !en->vec) {
+                en->vec = malloc((size_t)dim * sizeof(float));
+                if (en->vec)
+                    memcpy(en->vec, v, (size_t)dim * sizeof(float));
+                got++;
+            }
         }
         if (st != TFR_ERR_EOF)
             ok = 0;
@@ -644,13 +659,11 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
     }
     size_t ntodo = 0;
     for (size_t i = 0; i < s.nitems; i++) {
-        for (size_t k = 0; have && k < cc.n; k++)
-            if (cc.e[k].vec && !strcmp(cc.e[k].rel, s.items[i].rel) &&
-                cc.e[k].size == s.items[i].size && cc.e[k].crc == im[i].crc) {
-                im[i].vec = cc.e[k].vec;
-                cc.e[k].vec = NULL;
-                break;
-            }
+        entry *en = have ? cache_find(&cc, s.items[i].rel) : NULL;
+        if (en && en->vec && en->size == s.items[i].size && en->crc == im[i].crc) {
+            im[i].vec = en->vec;
+            en->vec = NULL;
+        }
         if (im[i].vec)
             res->reused++;
         else
