@@ -295,6 +295,18 @@ static int is_shard_source(const char *p)
     return !tfr_path_join(mp, sizeof mp, p, "manifest.json", NULL) && access(mp, F_OK) == 0;
 }
 
+typedef struct name_pair {
+    const char *n;
+    size_t      i;
+} name_pair;
+
+static int pair_cmp(const void *a, const void *b)
+{
+    const name_pair *x = a, *y = b;
+    int c = strcmp(x->n, y->n);
+    return c ? c : (x->i < y->i ? -1 : x->i > y->i);
+}
+
 static tfr_status load_shards(const char *src, tfr_scan *s, shardset *ss, tfr_error *err)
 {
     char **files = NULL;
@@ -378,6 +390,32 @@ static tfr_status load_shards(const char *src, tfr_scan *s, shardset *ss, tfr_er
         tfr_record_reader_close(r);
     }
     tfr_example_free(ex);
+    /* a name seen twice (flip=both shards hold every image twice) gets "#2",
+     * "#3", ... so each record keeps its own cache entry */
+    name_pair *pp = !st && s->nitems > 1 ? malloc(s->nitems * sizeof *pp) : NULL;
+    if (pp) {
+        for (size_t i = 0; i < s->nitems; i++)
+            pp[i] = (name_pair){s->items[i].rel, i};
+        qsort(pp, s->nitems, sizeof *pp, pair_cmp);
+        size_t first = 0, run = 1;
+        for (size_t k = 1; k < s->nitems; k++) {
+            if (strcmp(pp[k].n, pp[first].n)) {
+                first = k;
+                run = 1;
+                continue;
+            }
+            /* pp[first] keeps its name, so comparing with it stays valid */
+            char buf[4400];
+            snprintf(buf, sizeof buf, "%s#%zu", pp[first].n, ++run);
+            char *dup = strdup(buf);
+            if (dup) {
+                tfr_scan_item *it = &s->items[pp[k].i];
+                free(it->rel);
+                it->rel = dup;
+            }
+        }
+        free(pp);
+    }
     /* class names from labels.txt beside the shards, else class<i> */
     if (!st) {
         s->nclasses = (int)(maxlab + 1);
@@ -640,7 +678,13 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
         im[i].crc = data ? tfr_crc32c(data, len) : 0;
         if (owned)
             free(data);
-        double h = tfr_split_hash(s.items[i].rel);
+        /* copies of one image ("name#2" from flip=both shards) share its split */
+        char base[4400];
+        snprintf(base, sizeof base, "%s", s.items[i].rel);
+        char *hash = from_shards ? strrchr(base, '#') : NULL;
+        if (hash && hash[1] && strspn(hash + 1, "0123456789") == strlen(hash + 1))
+            *hash = 0;
+        double h = tfr_split_hash(base);
         im[i].split = h < o->val_percent ? 1 : h < o->val_percent + o->test_percent ? 2 : 0;
         res->n_train += im[i].split == 0;
         res->n_val += im[i].split == 1;
