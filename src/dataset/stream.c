@@ -402,24 +402,6 @@ static void pad_crop(const uint8_t *src, int sw, int sh, int c, size_t elem, int
     }
 }
 
-static void flip_elems(uint8_t *p, int w, int h, size_t px)
-{
-    if (px == 1 || px == 3) {
-        tfr_image im = {.w = w, .h = h, .c = (int)px, .px = p};
-        tfr_image_flip_h(&im);
-        return;
-    }
-    uint8_t tmp[64];
-    for (int y = 0; y < h; y++) {
-        uint8_t *row = p + (size_t)y * w * px;
-        for (int a = 0, b = w - 1; a < b; a++, b--) {
-            memcpy(tmp, row + (size_t)a * px, px);
-            memcpy(row + (size_t)a * px, row + (size_t)b * px, px);
-            memcpy(row + (size_t)b * px, tmp, px);
-        }
-    }
-}
-
 /* One record -> the batch slot. */
 static tfr_status process(tfr_stream *s, wctx *w, const job *j, uint8_t *dst, int32_t *label,
                           tfr_error *err)
@@ -513,11 +495,27 @@ static tfr_status process(tfr_stream *s, wctx *w, const job *j, uint8_t *dst, in
         pad_crop(im->px, im->w, im->h, C, 1, P, dx, dy, o->px, W, H);
         im = o;
     }
-    if (s->o.random_flip && (rng_next(&r) & 1))
-        flip_elems(im->px, W, H, (size_t)C);
-    size_t np = (size_t)W * H;
+    /* the flip is done while writing the output: one pass, no extra copy */
+    const int flip = s->o.random_flip && (rng_next(&r) & 1);
+    const size_t np = (size_t)W * H;
     if (s->o.format == TFR_BATCH_U8_NHWC) {
-        memcpy(dst, im->px, np * C);
+        if (!flip) {
+            memcpy(dst, im->px, np * C);
+        } else {
+            for (int y = 0; y < H; y++) {
+                const uint8_t *src = im->px + (size_t)y * W * C;
+                uint8_t *d = dst + (size_t)y * W * C;
+                if (C == 3)
+                    for (int x = 0, sx = W - 1; x < W; x++, sx--) {
+                        d[3 * x] = src[3 * sx];
+                        d[3 * x + 1] = src[3 * sx + 1];
+                        d[3 * x + 2] = src[3 * sx + 2];
+                    }
+                else
+                    for (int x = 0; x < W; x++)
+                        d[x] = src[W - 1 - x];
+            }
+        }
     } else {
         float *out = (float *)(void *)dst;
         float sc[3], of[3];
@@ -525,14 +523,18 @@ static tfr_status process(tfr_stream *s, wctx *w, const job *j, uint8_t *dst, in
             sc[k] = 1.0f / (255.0f * s->o.std[k]);
             of[k] = s->o.mean[k] / s->o.std[k];
         }
-        if (s->o.format == TFR_BATCH_F32_NHWC)
-            for (size_t i = 0; i < np; i++)
-                for (int k = 0; k < C; k++)
-                    out[i * C + k] = im->px[i * C + k] * sc[k] - of[k];
-        else
-            for (int k = 0; k < C; k++)
-                for (size_t i = 0; i < np; i++)
-                    out[(size_t)k * np + i] = im->px[i * C + k] * sc[k] - of[k];
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                const uint8_t *p = im->px + ((size_t)y * W + (flip ? W - 1 - x : x)) * C;
+                size_t o = (size_t)y * W + x;
+                for (int k = 0; k < C; k++) {
+                    float v = p[k] * sc[k] - of[k];
+                    if (s->o.format == TFR_BATCH_F32_NHWC)
+                        out[o * C + k] = v;
+                    else
+                        out[(size_t)k * np + o] = v;
+                }
+            }
     }
     return TFR_OK;
 }
