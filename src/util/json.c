@@ -211,6 +211,7 @@ static tfr_status pcontainer(parser *ps, tfr_json *j, char close)
         tfr_json *v = NULL;
         tfr_status st = pvalue(ps, &v);
         if (st) {
+            tfr_json_free(v); /* the failed value and whatever it had linked */
             free(key);
             return st;
         }
