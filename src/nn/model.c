@@ -117,6 +117,8 @@ static op *add_op(tfr_model *m, opkind k, int in, int in2)
 /* Graph builders return the output tensor id, -1 on OOM. */
 static int g_conv(tfr_model *m, int in, int k, int r, int stride)
 {
+    if (in < 0) /* an earlier builder ran out of memory */
+        return -1;
     tensor x = m->t[in];
     int pad = r / 2;
     int p = (x.h + 2 * pad - r) / stride + 1, q = (x.w + 2 * pad - r) / stride + 1;
@@ -134,6 +136,8 @@ static int g_conv(tfr_model *m, int in, int k, int r, int stride)
 
 static int g_bn(tfr_model *m, int in)
 {
+    if (in < 0) /* an earlier builder ran out of memory */
+        return -1;
     tensor x = m->t[in];
     op *o = add_op(m, OP_BN, in, -1);
     if (!o)
@@ -145,11 +149,15 @@ static int g_bn(tfr_model *m, int in)
     m->ns += 2 * (size_t)x.c;
     o->mean = calloc((size_t)x.c, sizeof(float));
     o->invstd = calloc((size_t)x.c, sizeof(float));
+    if (!o->mean || !o->invstd)
+        return -1;
     return o->out = add_tensor(m, x.c, x.h, x.w);
 }
 
 static int g_unary(tfr_model *m, opkind k, int in)
 {
+    if (in < 0) /* an earlier builder ran out of memory */
+        return -1;
     tensor x = m->t[in];
     op *o = add_op(m, k, in, -1);
     if (!o)
@@ -163,6 +171,8 @@ static int g_unary(tfr_model *m, opkind k, int in)
 
 static int g_add(tfr_model *m, int a, int b)
 {
+    if (a < 0 || b < 0)
+        return -1;
     tensor x = m->t[a];
     op *o = add_op(m, OP_ADD, a, b);
     if (!o)
@@ -172,6 +182,8 @@ static int g_add(tfr_model *m, int a, int b)
 
 static int g_dense(tfr_model *m, int in, int k)
 {
+    if (in < 0) /* an earlier builder ran out of memory */
+        return -1;
     tensor x = m->t[in];
     op *o = add_op(m, OP_DENSE, in, -1);
     if (!o)
@@ -186,6 +198,8 @@ static int g_dense(tfr_model *m, int in, int k)
 
 static int g_block(tfr_model *m, int x, int cout, int stride, int project)
 {
+    if (x < 0)
+        return -1;
     int a = g_unary(m, OP_RELU, g_bn(m, x));
     int b = g_conv(m, a, cout / 4, 1, stride);
     b = g_conv(m, g_unary(m, OP_RELU, g_bn(m, b)), cout / 4, 3, 1);
