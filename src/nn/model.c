@@ -11,9 +11,11 @@
  */
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/backend.h"
 #include "nn/nn_impl.h"
 #include "tfrecord/nn.h"
 
@@ -31,23 +33,35 @@ typedef struct op {
     size_t     s_off;          /* BN running mean (var follows) in stats */
     int        k, r, stride, pad;
     tfr_conv2d cv;
-    float     *mean, *invstd;  /* BN saved statistics */
-    int32_t   *idx;            /* pool argmax */
+    float     *mean, *invstd;  /* BN saved statistics (backend memory) */
+    int32_t   *idx;            /* pool argmax (backend memory) */
 } op;
+
+/* the four parameter-sized blocks, each kept on the host and on the backend */
+enum { B_PARAMS, B_GRADS, B_MOM, B_STATS, B_COUNT };
 
 struct tfr_model {
     tfr_resnet_config cfg;
-    tensor *t;
+    tensor *t;                 /* activations and their gradients: backend memory */
     int     nt, tcap;
     op     *ops;
     int     nops, ocap;
-    float  *params, *grads, *mom, *stats;
+    float  *host[B_COUNT];     /* canonical layout ((K, C, R, S) filters) */
     size_t  np, ns;
     int     alloc_n, last_n;
-    float  *col, *tmp, *dwp;
-    int32_t *labels;
+    int32_t *labels;           /* host copy of the last labels */
     int     have_labels;
+    float  *logits;            /* host copy of the last logits (device backends) */
+    /* the backend; on a host-memory backend dev[b] == host[b] */
+    const tfr_ops *be_ops;
+    tfr_backend   *be;
+    float  *dev[B_COUNT];
+    float  *stage;             /* np floats of backend memory for layout conversion */
+    float  *gblock;            /* all activation gradients, one block */
+    int     host_ok[B_COUNT], dev_ok[B_COUNT];
 };
+
+#define PARAMS(m) ((m)->host[B_PARAMS])
 
 tfr_status tfr_resnet_preset(const char *name, tfr_resnet_config *c, tfr_error *err)
 {
@@ -147,10 +161,6 @@ static int g_bn(tfr_model *m, int in)
     m->np += 2 * (size_t)x.c;
     o->s_off = m->ns;
     m->ns += 2 * (size_t)x.c;
-    o->mean = calloc((size_t)x.c, sizeof(float));
-    o->invstd = calloc((size_t)x.c, sizeof(float));
-    if (!o->mean || !o->invstd)
-        return -1;
     return o->out = add_tensor(m, x.c, x.h, x.w);
 }
 
@@ -252,13 +262,19 @@ tfr_status tfr_model_new(const tfr_resnet_config *c, uint64_t seed, tfr_model **
     }
     x = g_unary(m, OP_GAP, g_unary(m, OP_RELU, g_bn(m, x)));
     x = g_dense(m, x, c->classes);
-    m->params = calloc(m->np, sizeof(float));
-    m->grads = calloc(m->np, sizeof(float));
-    m->mom = calloc(m->np, sizeof(float));
-    m->stats = calloc(m->ns ? m->ns : 1, sizeof(float));
-    if (x < 0 || !m->params || !m->grads || !m->mom || !m->stats) {
+    int fail = x < 0;
+    for (int b = 0; b < B_COUNT; b++) {
+        m->host[b] = calloc(b == B_STATS ? (m->ns ? m->ns : 1) : m->np, sizeof(float));
+        fail |= !m->host[b];
+    }
+    m->be_ops = tfr_ops_cpu();
+    if (fail || m->be_ops->create(NULL, &m->be, err)) {
         tfr_model_free(m);
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    }
+    for (int b = 0; b < B_COUNT; b++) {
+        m->dev[b] = m->host[b];
+        m->host_ok[b] = m->dev_ok[b] = 1;
     }
     /* He initialization; BN gamma 1, beta 0, running var 1 */
     uint64_t rs = seed * 0x2545f4914f6cdd1dull + 1;
@@ -272,11 +288,11 @@ tfr_status tfr_model_new(const tfr_resnet_config *c, uint64_t seed, tfr_model **
              * untrained model predicts near-uniformly (loss ~ log(classes)) */
             double sd = o->kind == OP_CONV ? sqrt(2.0 / (double)fan) : 0.01;
             for (size_t j = 0; j < n; j++)
-                m->params[o->w_off + j] = (float)(rng_normal(&rs) * sd);
+                PARAMS(m)[o->w_off + j] = (float)(rng_normal(&rs) * sd);
         } else if (o->kind == OP_BN) {
             for (int j = 0; j < in.c; j++) {
-                m->params[o->w_off + (size_t)j] = 1.0f;
-                m->stats[o->s_off + (size_t)in.c + (size_t)j] = 1.0f;
+                PARAMS(m)[o->w_off + (size_t)j] = 1.0f;
+                m->host[B_STATS][o->s_off + (size_t)in.c + (size_t)j] = 1.0f;
             }
         }
     }
@@ -284,92 +300,246 @@ tfr_status tfr_model_new(const tfr_resnet_config *c, uint64_t seed, tfr_model **
     return TFR_OK;
 }
 
+/* frees the batch-sized buffers (activations, gradients, saved statistics) */
+static void free_batch(tfr_model *m)
+{
+    if (!m->be)
+        return;
+    for (int i = 0; i < m->nt; i++) {
+        m->be_ops->release(m->be, m->t[i].d);
+        m->t[i].d = m->t[i].g = NULL;
+    }
+    for (int i = 0; i < m->nops; i++) {
+        m->be_ops->release(m->be, m->ops[i].mean);
+        m->be_ops->release(m->be, m->ops[i].invstd);
+        m->be_ops->release(m->be, m->ops[i].idx);
+        m->ops[i].mean = m->ops[i].invstd = NULL;
+        m->ops[i].idx = NULL;
+    }
+    m->be_ops->release(m->be, m->gblock);
+    m->gblock = NULL;
+    free(m->labels);
+    free(m->logits);
+    m->labels = NULL;
+    m->logits = NULL;
+    m->alloc_n = 0;
+    m->last_n = 0;
+    m->have_labels = 0;
+}
+
+/* frees the backend and its copies of the blocks (host copies stay) */
+static void free_backend(tfr_model *m)
+{
+    free_batch(m);
+    if (!m->be)
+        return;
+    if (!m->be_ops->host_memory) {
+        for (int b = 0; b < B_COUNT; b++)
+            m->be_ops->release(m->be, m->dev[b]);
+        m->be_ops->release(m->be, m->stage);
+    }
+    for (int b = 0; b < B_COUNT; b++)
+        m->dev[b] = NULL;
+    m->stage = NULL;
+    m->be_ops->destroy(m->be);
+    m->be = NULL;
+}
+
 void tfr_model_free(tfr_model *m)
 {
     if (!m)
         return;
-    for (int i = 0; i < m->nt; i++) {
-        free(m->t[i].d);
-        free(m->t[i].g);
-    }
-    for (int i = 0; i < m->nops; i++) {
-        free(m->ops[i].mean);
-        free(m->ops[i].invstd);
-        free(m->ops[i].idx);
-    }
+    free_backend(m);
     free(m->t);
     free(m->ops);
-    free(m->params);
-    free(m->grads);
-    free(m->mom);
-    free(m->stats);
-    free(m->col);
-    free(m->tmp);
-    free(m->dwp);
-    free(m->labels);
+    for (int b = 0; b < B_COUNT; b++)
+        free(m->host[b]);
     free(m);
 }
 
+static size_t block_len(const tfr_model *m, int b) { return b == B_STATS ? m->ns : m->np; }
+
+/* every filter of src (backend memory) converted into dst */
+static tfr_status filters(tfr_model *m, const float *src, float *dst, int to_backend,
+                          tfr_error *err)
+{
+    for (int i = 0; i < m->nops; i++) {
+        const op *o = &m->ops[i];
+        if (o->kind != OP_CONV)
+            continue;
+        tfr_conv2d cv;
+        const tensor *in = &m->t[o->in];
+        tfr_conv2d_setup(&cv, 1, in->c, in->h, in->w, o->k, o->r, o->r, o->stride, o->pad);
+        tfr_status st = m->be_ops->filter_layout(m->be, &cv, src + o->w_off, dst + o->w_off,
+                                                 to_backend, err);
+        if (st)
+            return st;
+    }
+    return TFR_OK;
+}
+
+/* Makes block b current on the backend; `writes`: the host copy becomes stale. */
+static tfr_status dev_ready(tfr_model *m, int b, int writes, tfr_error *err)
+{
+    if (m->be_ops->host_memory)
+        return TFR_OK;
+    if (!m->dev_ok[b]) {
+        const tfr_ops *ops = m->be_ops;
+        size_t bytes = block_len(m, b) * sizeof(float);
+        tfr_status st;
+        if (b == B_STATS) {
+            st = ops->upload(m->be, m->dev[b], m->host[b], bytes, err);
+        } else {
+            (void)((st = ops->upload(m->be, m->stage, m->host[b], bytes, err)) ||
+                   (st = ops->copy(m->be, m->dev[b], m->stage, bytes, err)) ||
+                   (st = filters(m, m->stage, m->dev[b], 1, err)));
+        }
+        if (st)
+            return st;
+        m->dev_ok[b] = 1;
+    }
+    if (writes)
+        m->host_ok[b] = 0;
+    return TFR_OK;
+}
+
+/* Makes block b current on the host; `writes`: the backend copy becomes stale. */
+static tfr_status host_ready(tfr_model *m, int b, int writes, tfr_error *err)
+{
+    if (m->be_ops->host_memory)
+        return TFR_OK;
+    if (!m->host_ok[b]) {
+        const tfr_ops *ops = m->be_ops;
+        size_t bytes = block_len(m, b) * sizeof(float);
+        tfr_status st;
+        if (b == B_STATS) {
+            st = ops->download(m->be, m->host[b], m->dev[b], bytes, err);
+        } else {
+            (void)((st = ops->copy(m->be, m->stage, m->dev[b], bytes, err)) ||
+                   (st = filters(m, m->dev[b], m->stage, 0, err)) ||
+                   (st = ops->download(m->be, m->host[b], m->stage, bytes, err)));
+        }
+        if (st)
+            return st;
+        m->host_ok[b] = 1;
+    }
+    if (writes)
+        m->dev_ok[b] = 0;
+    return TFR_OK;
+}
+
+tfr_status tfr_model_to_host(tfr_model *m, tfr_error *err)
+{
+    for (int b = 0; b < B_COUNT; b++) {
+        tfr_status st = host_ready(m, b, 0, err);
+        if (st)
+            return st;
+    }
+    return TFR_OK;
+}
+
+/* host access through the public accessors: the caller may write */
+static float *host_block(tfr_model *m, int b)
+{
+    tfr_error e;
+    tfr_error_clear(&e);
+    if (host_ready(m, b, 1, &e)) {
+        fprintf(stderr, "tfrecord: cannot copy the model back from %s: %s\n", m->be_ops->name,
+                e.msg);
+        abort();
+    }
+    return m->host[b];
+}
+
+tfr_status tfr_model_set_device(tfr_model *m, const tfr_device_opts *d, tfr_error *err)
+{
+    const tfr_ops *ops = tfr_ops_cpu();
+    tfr_backend_opts bo = {0};
+    if (d && d->kind == TFR_DEVICE_CUDA) {
+        if (!(ops = tfr_ops_cuda(err)))
+            return err->code;
+        bo.device = d->index;
+        if (d->precision == TFR_PRECISION_BF16)
+            return tfr_fail(err, TFR_ERR_UNAVAILABLE, NULL,
+                            "bf16 training is not implemented yet: use fp32 or tf32");
+        bo.math = d->precision == TFR_PRECISION_FP32 ? TFR_MATH_FP32 : TFR_MATH_TF32;
+        bo.workspace_limit = d->workspace_limit;
+    }
+    tfr_status st = tfr_model_to_host(m, err);
+    if (st)
+        return st;
+    tfr_backend *nb;
+    if ((st = ops->create(&bo, &nb, err)))
+        return st;
+    free_backend(m);
+    m->be_ops = ops;
+    m->be = nb;
+    for (int b = 0; b < B_COUNT; b++) {
+        m->host_ok[b] = 1;
+        m->dev_ok[b] = ops->host_memory;
+        if (ops->host_memory) {
+            m->dev[b] = m->host[b];
+        } else if (!(m->dev[b] = ops->alloc(nb, (block_len(m, b) ? block_len(m, b) : 1) *
+                                                    sizeof(float), err))) {
+            return err->code;
+        }
+    }
+    if (!ops->host_memory && !(m->stage = ops->alloc(nb, (m->np ? m->np : 1) * sizeof(float),
+                                                     err)))
+        return err->code;
+    return TFR_OK;
+}
+
+const char *tfr_model_device(const tfr_model *m) { return m->be_ops->describe(m->be); }
+
 const tfr_resnet_config *tfr_model_config(const tfr_model *m) { return &m->cfg; }
 size_t tfr_model_num_params(const tfr_model *m) { return m->np; }
-float *tfr_model_params(tfr_model *m) { return m->params; }
-float *tfr_model_grads(tfr_model *m) { return m->grads; }
+float *tfr_model_params(tfr_model *m) { return host_block(m, B_PARAMS); }
+float *tfr_model_grads(tfr_model *m) { return host_block(m, B_GRADS); }
 
 /* for checkpoints (nn internal) */
-float *tfr_model_momentum(tfr_model *m) { return m->mom; }
+float *tfr_model_momentum(tfr_model *m) { return host_block(m, B_MOM); }
 float *tfr_model_stats(tfr_model *m, size_t *n)
 {
     *n = m->ns;
-    return m->stats;
+    return host_block(m, B_STATS);
 }
 
 static size_t tsize(const tensor *t, int n) { return (size_t)n * t->c * t->h * t->w; }
 
 static tfr_status ensure_batch(tfr_model *m, int n, tfr_error *err)
 {
-    if (n <= m->alloc_n)
-        goto setup;
-    for (int i = 0; i < m->nt; i++) {
-        free(m->t[i].d);
-        free(m->t[i].g);
-        m->t[i].d = malloc(tsize(&m->t[i], n) * sizeof(float));
-        m->t[i].g = malloc(tsize(&m->t[i], n) * sizeof(float));
-        if (!m->t[i].d || !m->t[i].g)
-            return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory for batch %d", n);
-    }
-    size_t colmax = 1, tmpmax = 1, dwmax = 1;
-    for (int i = 0; i < m->nops; i++) {
-        op *o = &m->ops[i];
-        if (o->kind == OP_POOL) {
-            free(o->idx);
-            o->idx = malloc(tsize(&m->t[o->out], n) * sizeof(int32_t));
-            if (!o->idx)
-                return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    const tfr_ops *ops = m->be_ops;
+    if (n > m->alloc_n) {
+        free_batch(m);
+        size_t gtotal = 0;
+        for (int i = 0; i < m->nt; i++)
+            gtotal += tsize(&m->t[i], n);
+        if (!(m->gblock = ops->alloc(m->be, gtotal * sizeof(float), err)))
+            return err->code;
+        float *g = m->gblock;
+        for (int i = 0; i < m->nt; i++) {
+            m->t[i].g = g;
+            g += tsize(&m->t[i], n);
+            if (!(m->t[i].d = ops->alloc(m->be, tsize(&m->t[i], n) * sizeof(float), err)))
+                return err->code;
         }
-        if (o->kind == OP_CONV) {
-            tensor *in = &m->t[o->in], *out = &m->t[o->out];
-            size_t c = (size_t)in->c * o->r * o->r * n * out->h * out->w;
-            size_t t = tsize(out, n);
-            colmax = c > colmax ? c : colmax;
-            tmpmax = t > tmpmax ? t : tmpmax;
-            tfr_conv2d cv;
-            tfr_conv2d_setup(&cv, n, in->c, in->h, in->w, o->k, o->r, o->r, o->stride, o->pad);
-            size_t d = tfr_conv2d_dw_scratch(&cv);
-            dwmax = d > dwmax ? d : dwmax;
+        for (int i = 0; i < m->nops; i++) {
+            op *o = &m->ops[i];
+            if (o->kind == OP_POOL &&
+                !(o->idx = ops->alloc(m->be, tsize(&m->t[o->out], n) * sizeof(int32_t), err)))
+                return err->code;
+            if (o->kind == OP_BN &&
+                (!(o->mean = ops->alloc(m->be, (size_t)m->t[o->in].c * sizeof(float), err)) ||
+                 !(o->invstd = ops->alloc(m->be, (size_t)m->t[o->in].c * sizeof(float), err))))
+                return err->code;
         }
+        m->labels = malloc((size_t)n * sizeof(int32_t));
+        m->logits = malloc((size_t)n * m->cfg.classes * sizeof(float));
+        if (!m->labels || !m->logits)
+            return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+        m->alloc_n = n;
     }
-    free(m->col);
-    free(m->tmp);
-    free(m->dwp);
-    free(m->labels);
-    m->col = malloc(colmax * sizeof(float));
-    m->tmp = malloc(tmpmax * sizeof(float));
-    m->dwp = malloc(dwmax * sizeof(float));
-    m->labels = malloc((size_t)n * sizeof(int32_t));
-    if (!m->col || !m->tmp || !m->dwp || !m->labels)
-        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
-    m->alloc_n = n;
-setup:
     for (int i = 0; i < m->nops; i++) {
         op *o = &m->ops[i];
         if (o->kind == OP_CONV) {
@@ -380,122 +550,166 @@ setup:
     return TFR_OK;
 }
 
-tfr_status tfr_model_forward(tfr_model *m, const float *x, int n, const int32_t *labels,
-                             int train, float *loss, tfr_error *err)
+#define BN_MOMENTUM 0.1f
+#define BN_EPS 1e-5f
+
+/* the tape, forward; the input tensor is already in place */
+static tfr_status run_forward(tfr_model *m, int n, const int32_t *labels, int train, float *loss,
+                              tfr_error *err)
 {
-    if (n <= 0)
-        return tfr_fail(err, TFR_ERR_ARG, NULL, "empty batch");
-    tfr_status st = ensure_batch(m, n, err);
-    if (st)
-        return st;
-    memcpy(m->t[0].d, x, tsize(&m->t[0], n) * sizeof(float));
-    for (int i = 0; i < m->nops; i++) {
+    const tfr_ops *ops = m->be_ops;
+    tfr_backend *be = m->be;
+    const float *P = m->dev[B_PARAMS];
+    float *S = m->dev[B_STATS];
+    tfr_status st = TFR_OK;
+    for (int i = 0; i < m->nops && !st; i++) {
         op *o = &m->ops[i];
         tensor *in = &m->t[o->in], *out = &m->t[o->out];
         switch (o->kind) {
         case OP_CONV:
-            conv2d_fwd_cpu(&o->cv, in->d, m->params + o->w_off, out->d, m->col, m->tmp);
+            st = ops->conv2d_fwd(be, &o->cv, in->d, P + o->w_off, out->d, err);
             break;
         case OP_BN:
-            batchnorm_fwd_cpu(n, in->c, in->h * in->w, in->d, m->params + o->w_off,
-                              m->params + o->b_off, out->d, o->mean, o->invstd,
-                              m->stats + o->s_off, m->stats + o->s_off + in->c, train, 0.1f, 1e-5f);
+            st = ops->bn_fwd(be, n, in->c, in->h * in->w, in->d, P + o->w_off, P + o->b_off, out->d,
+                             o->mean, o->invstd, S + o->s_off, S + o->s_off + in->c, train,
+                             BN_MOMENTUM, BN_EPS, err);
             break;
         case OP_RELU:
-            relu_fwd_cpu(tsize(in, n), in->d, out->d);
+            st = ops->relu_fwd(be, tsize(in, n), in->d, out->d, err);
             break;
         case OP_POOL:
-            maxpool2_fwd_cpu(n, in->c, in->h, in->w, in->d, out->d, o->idx);
+            st = ops->pool_fwd(be, n, in->c, in->h, in->w, in->d, out->d, o->idx, err);
             break;
         case OP_ADD:
-            add_fwd_cpu(tsize(in, n), in->d, m->t[o->in2].d, out->d);
+            st = ops->add_fwd(be, tsize(in, n), in->d, m->t[o->in2].d, out->d, err);
             break;
         case OP_GAP:
-            gap_fwd_cpu(n, in->c, in->h * in->w, in->d, out->d);
+            st = ops->gap_fwd(be, n, in->c, in->h * in->w, in->d, out->d, err);
             break;
         case OP_DENSE:
-            dense_fwd_cpu(n, in->c, o->k, in->d, m->params + o->w_off, m->params + o->b_off, out->d);
+            st = ops->dense_fwd(be, n, in->c, o->k, in->d, P + o->w_off, P + o->b_off, out->d, err);
             break;
         }
     }
+    if (st)
+        return st;
     m->last_n = n;
     m->have_labels = labels != NULL;
+    const float *lg = m->t[m->nt - 1].d;
     if (labels) {
         memcpy(m->labels, labels, (size_t)n * sizeof(int32_t));
-        if (loss)
-            *loss = softmax_ce_cpu(n, m->cfg.classes, m->t[m->nt - 1].d, labels, NULL);
+        if (loss && (st = ops->softmax_ce(be, n, m->cfg.classes, lg, labels, NULL, loss, err)))
+            return st;
     }
-    return TFR_OK;
+    if (!ops->host_memory)
+        st = ops->download(be, m->logits, lg, (size_t)n * m->cfg.classes * sizeof(float), err);
+    return st;
+}
+
+static tfr_status begin_forward(tfr_model *m, int n, int train, tfr_error *err)
+{
+    if (n <= 0)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "empty batch");
+    tfr_status st;
+    (void)((st = ensure_batch(m, n, err)) || (st = dev_ready(m, B_PARAMS, 0, err)) ||
+           (st = dev_ready(m, B_STATS, train, err)));
+    return st;
+}
+
+tfr_status tfr_model_forward(tfr_model *m, const float *x, int n, const int32_t *labels,
+                             int train, float *loss, tfr_error *err)
+{
+    tfr_status st = begin_forward(m, n, train, err);
+    const tensor *t0 = &m->t[0];
+    if (st || (st = m->be_ops->input_f32(m->be, n, t0->c, t0->h, t0->w, x, t0->d, err)))
+        return st;
+    return run_forward(m, n, labels, train, loss, err);
+}
+
+tfr_status tfr_model_forward_u8(tfr_model *m, const uint8_t *x, int n, const uint8_t *flip,
+                                float mean, float std, const int32_t *labels, int train,
+                                float *loss, tfr_error *err)
+{
+    tfr_status st = begin_forward(m, n, train, err);
+    const tensor *t0 = &m->t[0];
+    if (st || (st = m->be_ops->input_u8(m->be, n, t0->c, t0->h, t0->w, x, flip, mean, std, t0->d,
+                                        err)))
+        return st;
+    return run_forward(m, n, labels, train, loss, err);
 }
 
 const float *tfr_model_logits(const tfr_model *m)
 {
-    return m->t[m->nt - 1].d;
+    return m->be_ops->host_memory ? m->t[m->nt - 1].d : m->logits;
 }
 
 tfr_status tfr_model_backward(tfr_model *m, float l2, tfr_error *err)
 {
     if (!m->have_labels || !m->last_n)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "backward needs a forward pass with labels");
+    const tfr_ops *ops = m->be_ops;
+    tfr_backend *be = m->be;
     int n = m->last_n;
+    size_t gtotal = 0;
     for (int i = 0; i < m->nt; i++)
-        memset(m->t[i].g, 0, tsize(&m->t[i], n) * sizeof(float));
-    memset(m->grads, 0, m->np * sizeof(float));
+        gtotal += tsize(&m->t[i], m->alloc_n);
+    tfr_status st;
+    if ((st = dev_ready(m, B_PARAMS, 0, err)) || (st = dev_ready(m, B_GRADS, 1, err)) ||
+        (st = ops->zero(be, m->gblock, gtotal * sizeof(float), err)) ||
+        (st = ops->zero(be, m->dev[B_GRADS], m->np * sizeof(float), err)))
+        return st;
+    const float *P = m->dev[B_PARAMS];
+    float *G = m->dev[B_GRADS];
     tensor *lt = &m->t[m->nt - 1];
-    softmax_ce_cpu(n, m->cfg.classes, lt->d, m->labels, lt->g);
-    for (int i = m->nops - 1; i >= 0; i--) {
+    if ((st = ops->softmax_ce(be, n, m->cfg.classes, lt->d, m->labels, lt->g, NULL, err)))
+        return st;
+    for (int i = m->nops - 1; i >= 0 && !st; i--) {
         op *o = &m->ops[i];
         tensor *in = &m->t[o->in], *out = &m->t[o->out];
         switch (o->kind) {
         case OP_CONV:
-            conv2d_bwd_cpu(&o->cv, in->d, m->params + o->w_off, out->g, o->in == 0 ? NULL : in->g,
-                           m->grads + o->w_off, m->col, m->tmp, m->dwp);
+            st = ops->conv2d_bwd(be, &o->cv, in->d, P + o->w_off, out->g,
+                                 o->in == 0 ? NULL : in->g, G + o->w_off, err);
             break;
         case OP_BN:
-            batchnorm_bwd_cpu(n, in->c, in->h * in->w, in->d, m->params + o->w_off, o->mean,
-                              o->invstd, out->g, in->g, m->grads + o->w_off, m->grads + o->b_off);
+            st = ops->bn_bwd(be, n, in->c, in->h * in->w, in->d, P + o->w_off, o->mean, o->invstd,
+                             out->g, in->g, G + o->w_off, G + o->b_off, BN_EPS, err);
             break;
         case OP_RELU:
-            relu_bwd_cpu(tsize(in, n), out->d, out->g, in->g);
+            st = ops->relu_bwd(be, tsize(in, n), out->d, out->g, in->g, err);
             break;
         case OP_POOL:
-            maxpool2_bwd_cpu(n, in->c, in->h, in->w, o->idx, out->g, in->g);
+            st = ops->pool_bwd(be, n, in->c, in->h, in->w, o->idx, out->g, in->g, err);
             break;
-        case OP_ADD: {
-            size_t cnt = tsize(in, n);
-            float *ga = in->g, *gb = m->t[o->in2].g;
-            const float *d = out->g;
-            for (size_t j = 0; j < cnt; j++) {
-                ga[j] += d[j];
-                gb[j] += d[j];
-            }
+        case OP_ADD:
+            st = ops->add_bwd(be, tsize(in, n), out->g, in->g, m->t[o->in2].g, err);
             break;
-        }
         case OP_GAP:
-            gap_bwd_cpu(n, in->c, in->h * in->w, out->g, in->g);
+            st = ops->gap_bwd(be, n, in->c, in->h * in->w, out->g, in->g, err);
             break;
-        case OP_DENSE: {
-            float *w = m->params + o->w_off, *dw = m->grads + o->w_off;
-            dense_bwd_cpu(n, in->c, o->k, in->d, w, out->g, in->g, dw, m->grads + o->b_off);
-            size_t cnt = (size_t)o->k * in->c;
-            for (size_t j = 0; j < cnt; j++)
-                dw[j] += l2 * w[j];
+        case OP_DENSE:
+            (void)((st = ops->dense_bwd(be, n, in->c, o->k, in->d, P + o->w_off, out->g, in->g,
+                                        G + o->w_off, G + o->b_off, err)) ||
+                   (st = ops->axpy(be, (size_t)o->k * in->c, l2, P + o->w_off, G + o->w_off,
+                                   err)));
             break;
-        }
         }
     }
-    return TFR_OK;
+    return st;
 }
 
-void tfr_model_sgd(tfr_model *m, float lr, float momentum, float weight_decay)
+tfr_status tfr_model_sgd(tfr_model *m, float lr, float momentum, float weight_decay,
+                         tfr_error *err)
 {
-    float *w = m->params, *g = m->grads, *v = m->mom;
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < m->np; i++) {
-        v[i] = momentum * v[i] - lr * (g[i] + weight_decay * w[i]);
-        w[i] += v[i];
-    }
+    tfr_status st;
+    if ((st = dev_ready(m, B_PARAMS, 1, err)) || (st = dev_ready(m, B_GRADS, 0, err)) ||
+        (st = dev_ready(m, B_MOM, 1, err)))
+        return st;
+    return m->be_ops->sgd(m->be, m->np, m->dev[B_PARAMS], m->dev[B_GRADS], m->dev[B_MOM], lr,
+                          momentum, weight_decay, err);
 }
+
+tfr_status tfr_model_sync(tfr_model *m, tfr_error *err) { return m->be_ops->sync(m->be, err); }
 
 double tfr_model_flops(const tfr_model *m)
 {
@@ -521,8 +735,8 @@ tfr_status tfr_model_features(tfr_model *m, const float *x, int n, float *out, t
     tfr_status st = tfr_model_forward(m, x, n, NULL, 0, NULL, err);
     if (st)
         return st;
-    memcpy(out, m->t[m->nt - 2].d, (size_t)n * m->t[m->nt - 2].c * sizeof(float));
-    return TFR_OK;
+    const tensor *f = &m->t[m->nt - 2];
+    return m->be_ops->act_to_host(m->be, n, f->c, 1, 1, f->d, out, err);
 }
 
 tfr_status tfr_model_with_head(const tfr_model *bb, int classes, const float *w, const float *b,
@@ -534,19 +748,24 @@ tfr_status tfr_model_with_head(const tfr_model *bb, int classes, const float *w,
     tfr_status st = tfr_model_new(&c, 0, &m, err);
     if (st)
         return st;
+    /* the backbone's current values (a device copy may be newer) */
+    if ((st = tfr_model_to_host((tfr_model *)bb, err))) {
+        tfr_model_free(m);
+        return st;
+    }
     /* the dense layer is the last op: everything before it lines up */
     const op *d = &m->ops[m->nops - 1];
-    memcpy(m->params, bb->params, d->w_off * sizeof(float));
-    memcpy(m->stats, bb->stats, m->ns * sizeof(float));
+    memcpy(m->host[B_PARAMS], bb->host[B_PARAMS], d->w_off * sizeof(float));
+    memcpy(m->host[B_STATS], bb->host[B_STATS], m->ns * sizeof(float));
     size_t fd = (size_t)tfr_model_feature_dim(m);
     if (w)
-        memcpy(m->params + d->w_off, w, (size_t)classes * fd * sizeof(float));
+        memcpy(PARAMS(m) + d->w_off, w, (size_t)classes * fd * sizeof(float));
     else
-        memset(m->params + d->w_off, 0, (size_t)classes * fd * sizeof(float));
+        memset(PARAMS(m) + d->w_off, 0, (size_t)classes * fd * sizeof(float));
     if (b)
-        memcpy(m->params + d->b_off, b, (size_t)classes * sizeof(float));
+        memcpy(PARAMS(m) + d->b_off, b, (size_t)classes * sizeof(float));
     else
-        memset(m->params + d->b_off, 0, (size_t)classes * sizeof(float));
+        memset(PARAMS(m) + d->b_off, 0, (size_t)classes * sizeof(float));
     *out = m;
     return TFR_OK;
 }
@@ -562,8 +781,9 @@ static int single_reader(const tfr_model *m, int t)
 
 int tfr_model_fold_bn(tfr_model *m)
 {
-    const float eps = 1e-5f;
+    const float eps = BN_EPS;
     int folded = 0;
+    float *params = host_block(m, B_PARAMS), *stats = host_block(m, B_STATS);
     for (int i = 1; i < m->nops; i++) {
         op *bn = &m->ops[i];
         if (bn->kind != OP_BN)
@@ -576,11 +796,11 @@ int tfr_model_fold_bn(tfr_model *m)
             continue;
         int k = m->t[bn->in].c;
         size_t per = (size_t)m->t[cv->in].c * cv->r * cv->r;
-        float *gamma = m->params + bn->w_off, *beta = m->params + bn->b_off;
-        float *rm = m->stats + bn->s_off, *rv = m->stats + bn->s_off + k;
+        float *gamma = params + bn->w_off, *beta = params + bn->b_off;
+        float *rm = stats + bn->s_off, *rv = stats + bn->s_off + k;
         for (int ch = 0; ch < k; ch++) {
             double scale = gamma[ch] / sqrt((double)rv[ch] + eps);
-            float *w = m->params + cv->w_off + (size_t)ch * per;
+            float *w = params + cv->w_off + (size_t)ch * per;
             for (size_t j = 0; j < per; j++)
                 w[j] = (float)(w[j] * scale);
             /* the BN becomes a bias add: x / sqrt((1 - eps) + eps) * 1 + offset */
@@ -596,12 +816,13 @@ int tfr_model_fold_bn(tfr_model *m)
 
 void tfr_model_round_weights(tfr_model *m)
 {
+    float *params = host_block(m, B_PARAMS);
     for (int i = 0; i < m->nops; i++) {
         op *o = &m->ops[i];
         if (o->kind != OP_CONV && o->kind != OP_DENSE)
             continue;
         size_t n = (size_t)o->k * m->t[o->in].c * (o->kind == OP_CONV ? o->r * o->r : 1);
-        float *w = m->params + o->w_off;
+        float *w = params + o->w_off;
         float lo = w[0], hi = w[0];
         for (size_t j = 1; j < n; j++) {
             lo = w[j] < lo ? w[j] : lo;
@@ -616,4 +837,41 @@ void tfr_model_round_weights(tfr_model *m)
             w[j] = (float)(lo + (b + 0.5) * step);
         }
     }
+}
+
+tfr_status tfr_device_parse(const char *s, tfr_device_opts *d, tfr_error *err)
+{
+    char *end;
+    if (!strcmp(s, "cpu")) {
+        d->kind = TFR_DEVICE_CPU;
+        d->index = 0;
+        return TFR_OK;
+    }
+    if (!strcmp(s, "cuda") || !strcmp(s, "gpu")) {
+        d->kind = TFR_DEVICE_CUDA;
+        d->index = 0;
+        return TFR_OK;
+    }
+    if (!strncmp(s, "cuda:", 5)) {
+        long i = strtol(s + 5, &end, 10);
+        if (end != s + 5 && !*end && i >= 0 && i < 1024) {
+            d->kind = TFR_DEVICE_CUDA;
+            d->index = (int)i;
+            return TFR_OK;
+        }
+    }
+    return tfr_fail(err, TFR_ERR_ARG, NULL, "unknown device '%s' (cpu, cuda, cuda:N)", s);
+}
+
+tfr_status tfr_precision_parse(const char *s, tfr_precision *p, tfr_error *err)
+{
+    if (!strcmp(s, "tf32"))
+        *p = TFR_PRECISION_TF32;
+    else if (!strcmp(s, "fp32"))
+        *p = TFR_PRECISION_FP32;
+    else if (!strcmp(s, "bf16"))
+        *p = TFR_PRECISION_BF16;
+    else
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "unknown precision '%s' (fp32, tf32, bf16)", s);
+    return TFR_OK;
 }

@@ -263,7 +263,8 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
             if ((st = tfr_model_forward(m, b->data, b->n, b->labels, 1, &loss, err)) ||
                 (st = tfr_model_backward(m, o->l2, err)))
                 break;
-            tfr_model_sgd(m, lr, o->momentum, o->weight_decay);
+            if ((st = tfr_model_sgd(m, lr, o->momentum, o->weight_decay, err)))
+                break;
             const float *lg = tfr_model_logits(m);
             for (int i = 0; i < b->n; i++)
                 right += argmax(lg + (size_t)i * c->classes, c->classes) == b->labels[i];

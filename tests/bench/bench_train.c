@@ -95,7 +95,7 @@ static void train_case(const char *name, tfr_resnet_config *c, int batch)
     while (tfr_now() - t0 < 5 || steps < 3) {
         tfr_model_forward(m, x, batch, lab, 1, &loss, &err);
         tfr_model_backward(m, 5e-4f, &err);
-        tfr_model_sgd(m, 0.01f, 0.9f, 0);
+        tfr_model_sgd(m, 0.01f, 0.9f, 0, &err);
         steps++;
     }
     double t = tfr_now() - t0;

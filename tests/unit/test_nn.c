@@ -258,7 +258,7 @@ static void check_network(void)
     for (int step = 0; step < 300; step++) {
         tfr_model_forward(m, xb, n, lb, 1, &loss, &err);
         tfr_model_backward(m, 1e-4f, &err);
-        tfr_model_sgd(m, 0.05f, 0.9f, 0.0f);
+        tfr_model_sgd(m, 0.05f, 0.9f, 0.0f, &err);
     }
     tfr_model_forward(m, xb, n, lb, 1, &loss, &err);
     const float *lg = tfr_model_logits(m);

@@ -2,7 +2,8 @@
  * tfrecord/nn.h - the pre-activation bottleneck ResNet, its CPU kernels
  * (OpenMP + BLAS), SGD with momentum, checkpoints and TensorBoard logs.
  *
- * Tensors are float32 NCHW. The network is a tape of ops over numbered
+ * Tensors are float32 NCHW on the CPU (NHWC on CUDA, see
+ * tfr_model_set_device). The network is a tape of ops over numbered
  * tensors; backward runs the tape in reverse and accumulates gradients, so
  * a tensor read by two ops (residual shortcuts) gets both contributions.
  * Parameters, their gradients and the momentum buffers are one block each.
@@ -51,6 +52,44 @@ size_t     tfr_model_num_params(const tfr_model *m);
 float     *tfr_model_params(tfr_model *m);
 float     *tfr_model_grads(tfr_model *m);
 
+/* ---- devices -------------------------------------------------------------- */
+
+typedef enum tfr_device_kind { TFR_DEVICE_CPU = 0, TFR_DEVICE_CUDA } tfr_device_kind;
+
+typedef enum tfr_precision {
+    TFR_PRECISION_TF32 = 0, /* fp32 tensors, TF32 tensor-core math in conv/GEMM (CUDA default) */
+    TFR_PRECISION_FP32,     /* IEEE fp32 throughout */
+    TFR_PRECISION_BF16      /* bf16 activations, fp32 master weights (not implemented yet) */
+} tfr_precision;
+
+typedef struct tfr_device_opts {
+    tfr_device_kind kind;
+    int             index;           /* CUDA device ordinal */
+    tfr_precision   precision;       /* CUDA only; the CPU is always fp32 */
+    size_t          workspace_limit; /* cuDNN workspace bytes; 0 = 256 MiB */
+} tfr_device_opts;
+
+/* Parses "cpu", "cuda" or "cuda:N" (and leaves precision alone). */
+tfr_status tfr_device_parse(const char *s, tfr_device_opts *d, tfr_error *err);
+/* Parses "fp32", "tf32" or "bf16". */
+tfr_status tfr_precision_parse(const char *s, tfr_precision *p, tfr_error *err);
+
+/*
+ * Moves the model to a device (d NULL: the CPU, where every model starts).
+ * Parameters, momentum and BN statistics move with it; activations are
+ * reallocated on the next pass. TFR_ERR_UNAVAILABLE when the library was
+ * built without CUDA or there is no usable device (the message says which).
+ * The accessors below always return current host copies, so checkpoints
+ * and exports are the same files whichever device trained the model.
+ */
+tfr_status tfr_model_set_device(tfr_model *m, const tfr_device_opts *d, tfr_error *err);
+/* "cpu (16 threads, OpenBLAS)", "cuda:0 NVIDIA H100 80GB HBM3, tf32", ... */
+const char *tfr_model_device(const tfr_model *m);
+/* Copies everything the device changed back to the host copies. */
+tfr_status tfr_model_to_host(tfr_model *m, tfr_error *err);
+/* Waits for queued device work; reports its errors. */
+tfr_status tfr_model_sync(tfr_model *m, tfr_error *err);
+
 /*
  * Forward pass on x (n images, NCHW). train: batch statistics for BN (and
  * running averages updated); else running averages. logits receives n x
@@ -59,6 +98,14 @@ float     *tfr_model_grads(tfr_model *m);
 tfr_status tfr_model_forward(tfr_model *m, const float *x, int n, const int32_t *labels,
                              int train, float *loss, tfr_error *err);
 const float *tfr_model_logits(const tfr_model *m);
+/*
+ * As tfr_model_forward, from uint8 pixels (n images, NHWC, the stream's
+ * TFR_BATCH_U8_NHWC): normalized as (v/255 - mean)/std and, where flip is
+ * not NULL and flip[i] is set, image i mirrored left-right - on the device.
+ */
+tfr_status tfr_model_forward_u8(tfr_model *m, const uint8_t *x, int n, const uint8_t *flip,
+                                float mean, float std, const int32_t *labels, int train,
+                                float *loss, tfr_error *err);
 
 /*
  * Backward from the last forward (which must have had labels): fills the
@@ -67,7 +114,8 @@ const float *tfr_model_logits(const tfr_model *m);
 tfr_status tfr_model_backward(tfr_model *m, float l2, tfr_error *err);
 
 /* SGD with momentum: v = mu*v - lr*(g + wd*w); w += v. */
-void tfr_model_sgd(tfr_model *m, float lr, float momentum, float weight_decay);
+tfr_status tfr_model_sgd(tfr_model *m, float lr, float momentum, float weight_decay,
+                         tfr_error *err);
 
 /* Floating-point operations of one forward pass per image (multiply-add = 2). */
 double tfr_model_flops(const tfr_model *m);
@@ -147,6 +195,7 @@ typedef struct tfr_train_opts {
     const char *resume;           /* checkpoint file, or a dir holding "latest" */
     int         progress;         /* progress line on a terminal */
     int         quiet;
+    tfr_device_opts device;       /* where to train; default the CPU */
 } tfr_train_opts;
 
 void tfr_train_opts_init(tfr_train_opts *o);

@@ -1,0 +1,303 @@
+/*
+ * nn/cpu/ops_cpu.c - the CPU backend: the reference kernels of nn_impl.h
+ * behind the op table. Buffers are host memory, activations NCHW, filters
+ * (K, C, R, S); the im2col and weight-gradient scratch lives here and grows
+ * to the largest convolution seen.
+ */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/backend.h"
+#include "nn/elementwise.h"
+
+struct tfr_backend {
+    float *col, *tmp, *dwp;
+    size_t ncol, ntmp, ndwp;
+    char   desc[64];
+};
+
+static tfr_status cpu_create(const tfr_backend_opts *o, tfr_backend **out, tfr_error *err)
+{
+    tfr_backend *b = calloc(1, sizeof *b);
+    if (!b)
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    snprintf(b->desc, sizeof b->desc, "cpu (%d threads, OpenBLAS)", omp_get_max_threads());
+    *out = b;
+    return TFR_OK;
+}
+
+static void cpu_destroy(tfr_backend *b)
+{
+    if (!b)
+        return;
+    free(b->col);
+    free(b->tmp);
+    free(b->dwp);
+    free(b);
+}
+
+static const char *cpu_describe(const tfr_backend *b) { return b->desc; }
+
+static void *cpu_alloc(tfr_backend *b, size_t bytes, tfr_error *err)
+{
+    void *p = calloc(1, bytes ? bytes : 1);
+    if (!p)
+        tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory (%zu bytes)", bytes);
+    return p;
+}
+
+static void cpu_release(tfr_backend *b, void *p) { free(p); }
+
+static tfr_status cpu_copy(tfr_backend *b, void *dst, const void *src, size_t bytes,
+                           tfr_error *err)
+{
+    if (bytes)
+        memmove(dst, src, bytes);
+    return TFR_OK;
+}
+
+static tfr_status cpu_zero(tfr_backend *b, void *p, size_t bytes, tfr_error *err)
+{
+    memset(p, 0, bytes);
+    return TFR_OK;
+}
+
+static tfr_status cpu_sync(tfr_backend *b, tfr_error *err) { return TFR_OK; }
+
+static tfr_status cpu_filter_layout(tfr_backend *b, const tfr_conv2d *cv, const float *src,
+                                    float *dst, int to_backend, tfr_error *err)
+{
+    if (dst != src)
+        memmove(dst, src, (size_t)cv->k * cv->c * cv->r * cv->s * sizeof(float));
+    return TFR_OK;
+}
+
+static tfr_status cpu_input_f32(tfr_backend *b, int n, int c, int h, int w, const float *x,
+                                float *y, tfr_error *err)
+{
+    memcpy(y, x, (size_t)n * c * h * w * sizeof(float));
+    return TFR_OK;
+}
+
+static tfr_status cpu_input_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
+                               const uint8_t *flip, float mean, float std, float *y,
+                               tfr_error *err)
+{
+    const size_t cnt = (size_t)n * c * h * w;
+    const float sc = 1.0f / (255.0f * std), of = mean / std;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < cnt; i++)
+        ew_input_u8(i, c, h, w, 0, x, flip, sc, of, y);
+    return TFR_OK;
+}
+
+static tfr_status cpu_act_to_host(tfr_backend *b, int n, int c, int h, int w, const float *x,
+                                  float *host, tfr_error *err)
+{
+    if (host != x)
+        memcpy(host, x, (size_t)n * c * h * w * sizeof(float));
+    return TFR_OK;
+}
+
+static int grow(float **p, size_t *have, size_t need)
+{
+    if (need <= *have)
+        return 0;
+    float *q = malloc(need * sizeof(float));
+    if (!q)
+        return -1;
+    free(*p);
+    *p = q;
+    *have = need;
+    return 0;
+}
+
+static tfr_status scratch(tfr_backend *b, const tfr_conv2d *cv, tfr_error *err)
+{
+    size_t npq = (size_t)cv->n * cv->p * cv->q;
+    if (grow(&b->col, &b->ncol, (size_t)cv->c * cv->r * cv->s * npq) ||
+        grow(&b->tmp, &b->ntmp, (size_t)cv->k * npq) ||
+        grow(&b->dwp, &b->ndwp, tfr_conv2d_dw_scratch(cv)))
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory for convolution scratch");
+    return TFR_OK;
+}
+
+static tfr_status cpu_conv_fwd(tfr_backend *b, const tfr_conv2d *cv, const float *x,
+                               const float *w, float *y, tfr_error *err)
+{
+    tfr_status st = scratch(b, cv, err);
+    if (st)
+        return st;
+    conv2d_fwd_cpu(cv, x, w, y, b->col, b->tmp);
+    return TFR_OK;
+}
+
+static tfr_status cpu_conv_bwd(tfr_backend *b, const tfr_conv2d *cv, const float *x,
+                               const float *w, const float *dy, float *dx, float *dw,
+                               tfr_error *err)
+{
+    tfr_status st = scratch(b, cv, err);
+    if (st)
+        return st;
+    conv2d_bwd_cpu(cv, x, w, dy, dx, dw, b->col, b->tmp, b->dwp);
+    return TFR_OK;
+}
+
+static tfr_status cpu_bn_fwd(tfr_backend *b, int n, int c, int hw, const float *x,
+                             const float *gamma, const float *beta, float *y, float *mean,
+                             float *invstd, float *run_mean, float *run_var, int train,
+                             float momentum, float eps, tfr_error *err)
+{
+    batchnorm_fwd_cpu(n, c, hw, x, gamma, beta, y, mean, invstd, run_mean, run_var, train,
+                      momentum, eps);
+    return TFR_OK;
+}
+
+static tfr_status cpu_bn_bwd(tfr_backend *b, int n, int c, int hw, const float *x,
+                             const float *gamma, const float *mean, const float *invstd,
+                             const float *dy, float *dx, float *dgamma, float *dbeta, float eps,
+                             tfr_error *err)
+{
+    batchnorm_bwd_cpu(n, c, hw, x, gamma, mean, invstd, dy, dx, dgamma, dbeta);
+    return TFR_OK;
+}
+
+static tfr_status cpu_relu_fwd(tfr_backend *b, size_t count, const float *x, float *y,
+                               tfr_error *err)
+{
+    relu_fwd_cpu(count, x, y);
+    return TFR_OK;
+}
+
+static tfr_status cpu_relu_bwd(tfr_backend *b, size_t count, const float *y, const float *dy,
+                               float *dx, tfr_error *err)
+{
+    relu_bwd_cpu(count, y, dy, dx);
+    return TFR_OK;
+}
+
+static tfr_status cpu_pool_fwd(tfr_backend *b, int n, int c, int h, int w, const float *x,
+                               float *y, int32_t *idx, tfr_error *err)
+{
+    maxpool2_fwd_cpu(n, c, h, w, x, y, idx);
+    return TFR_OK;
+}
+
+static tfr_status cpu_pool_bwd(tfr_backend *b, int n, int c, int h, int w, const int32_t *idx,
+                               const float *dy, float *dx, tfr_error *err)
+{
+    maxpool2_bwd_cpu(n, c, h, w, idx, dy, dx);
+    return TFR_OK;
+}
+
+static tfr_status cpu_add_fwd(tfr_backend *b, size_t count, const float *a, const float *c,
+                              float *y, tfr_error *err)
+{
+    add_fwd_cpu(count, a, c, y);
+    return TFR_OK;
+}
+
+static tfr_status cpu_add_bwd(tfr_backend *b, size_t count, const float *dy, float *da,
+                              float *dc, tfr_error *err)
+{
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < count; i++)
+        ew_add_bwd(i, dy, da, dc);
+    return TFR_OK;
+}
+
+static tfr_status cpu_gap_fwd(tfr_backend *b, int n, int c, int hw, const float *x, float *y,
+                              tfr_error *err)
+{
+    gap_fwd_cpu(n, c, hw, x, y);
+    return TFR_OK;
+}
+
+static tfr_status cpu_gap_bwd(tfr_backend *b, int n, int c, int hw, const float *dy, float *dx,
+                              tfr_error *err)
+{
+    gap_bwd_cpu(n, c, hw, dy, dx);
+    return TFR_OK;
+}
+
+static tfr_status cpu_dense_fwd(tfr_backend *b, int n, int c, int k, const float *x,
+                                const float *w, const float *bias, float *y, tfr_error *err)
+{
+    dense_fwd_cpu(n, c, k, x, w, bias, y);
+    return TFR_OK;
+}
+
+static tfr_status cpu_dense_bwd(tfr_backend *b, int n, int c, int k, const float *x,
+                                const float *w, const float *dy, float *dx, float *dw, float *db,
+                                tfr_error *err)
+{
+    dense_bwd_cpu(n, c, k, x, w, dy, dx, dw, db);
+    return TFR_OK;
+}
+
+static tfr_status cpu_axpy(tfr_backend *b, size_t count, float a, const float *x, float *y,
+                           tfr_error *err)
+{
+    for (size_t i = 0; i < count; i++)
+        ew_axpy(i, a, x, y);
+    return TFR_OK;
+}
+
+static tfr_status cpu_softmax_ce(tfr_backend *b, int n, int k, const float *logits,
+                                 const int32_t *labels, float *dlogits, float *loss,
+                                 tfr_error *err)
+{
+    float l = softmax_ce_cpu(n, k, logits, labels, dlogits);
+    if (loss)
+        *loss = l;
+    return TFR_OK;
+}
+
+static tfr_status cpu_sgd(tfr_backend *b, size_t count, float *w, const float *g, float *v,
+                          float lr, float momentum, float weight_decay, tfr_error *err)
+{
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < count; i++)
+        ew_sgd(i, w, g, v, lr, momentum, weight_decay);
+    return TFR_OK;
+}
+
+static const tfr_ops cpu_ops = {
+    .name = "cpu",
+    .host_memory = 1,
+    .create = cpu_create,
+    .destroy = cpu_destroy,
+    .describe = cpu_describe,
+    .alloc = cpu_alloc,
+    .release = cpu_release,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .copy = cpu_copy,
+    .zero = cpu_zero,
+    .sync = cpu_sync,
+    .filter_layout = cpu_filter_layout,
+    .input_f32 = cpu_input_f32,
+    .input_u8 = cpu_input_u8,
+    .act_to_host = cpu_act_to_host,
+    .conv2d_fwd = cpu_conv_fwd,
+    .conv2d_bwd = cpu_conv_bwd,
+    .bn_fwd = cpu_bn_fwd,
+    .bn_bwd = cpu_bn_bwd,
+    .relu_fwd = cpu_relu_fwd,
+    .relu_bwd = cpu_relu_bwd,
+    .pool_fwd = cpu_pool_fwd,
+    .pool_bwd = cpu_pool_bwd,
+    .add_fwd = cpu_add_fwd,
+    .add_bwd = cpu_add_bwd,
+    .gap_fwd = cpu_gap_fwd,
+    .gap_bwd = cpu_gap_bwd,
+    .dense_fwd = cpu_dense_fwd,
+    .dense_bwd = cpu_dense_bwd,
+    .axpy = cpu_axpy,
+    .softmax_ce = cpu_softmax_ce,
+    .sgd = cpu_sgd,
+};
+
+const tfr_ops *tfr_ops_cpu(void) { return &cpu_ops; }
