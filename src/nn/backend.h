@@ -129,6 +129,13 @@ const tfr_ops *tfr_ops_cpu(void);
  * library was built without CUDA or no device can be used (err says which). */
 const tfr_ops *tfr_ops_cuda(tfr_error *err);
 
+/* Moves a model onto any op table (tfr_model_set_device picks cpu or cuda;
+ * tests use this for their own tables). On failure the model is on the CPU
+ * with its values intact. */
+struct tfr_model;
+tfr_status tfr_model_set_backend(struct tfr_model *m, const tfr_ops *ops,
+                                 const tfr_backend_opts *bo, tfr_error *err);
+
 #ifdef TFR_OPS_CUDA_IMPL
 /* provided by nn/cuda/ (C linkage) */
 #ifdef __cplusplus

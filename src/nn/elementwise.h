@@ -176,6 +176,42 @@ TFR_HD void ew_gap_bwd(size_t i, int c, int hw, const float *dy, float *dx)
 /* y (N, K)[i] = bias[k] (the GEMM then adds x W^T) */
 TFR_HD void ew_bias_rows(size_t i, int k, const float *bias, float *y) { y[i] = bias[i % (size_t)k]; }
 
+/*
+ * The dense layer's products as column-major GEMMs, C = op(A) op(B) + C (the
+ * cuBLAS convention; row-major (R, C) buffers read as their column-major
+ * transposes), shared by the cuBLAS calls and their host check.
+ */
+typedef struct ew_gemm {
+    int ta, tb, m, n, k; /* ta/tb: 1 = transposed */
+    const float *A;
+    int lda;
+    const float *B;
+    int ldb;
+    float *C;
+    int ldc;
+} ew_gemm;
+
+/* y (N, K) += x (N, C) W (K, C)^T, i.e. y^T (K, N) += W (C, K)^T x^T (C, N) */
+TFR_HD ew_gemm ew_dense_fwd_gemm(int n, int c, int k, const float *x, const float *w, float *y)
+{
+    ew_gemm g = {1, 0, k, n, c, w, c, x, c, y, k};
+    return g;
+}
+
+/* dW (K, C) += dy (N, K)^T x (N, C), i.e. dW^T (C, K) += x^T (C, N) (dy^T (K, N))^T */
+TFR_HD ew_gemm ew_dense_dw_gemm(int n, int c, int k, const float *x, const float *dy, float *dw)
+{
+    ew_gemm g = {0, 1, c, k, n, x, c, dy, k, dw, c};
+    return g;
+}
+
+/* dx (N, C) += dy (N, K) W (K, C), i.e. dx^T (C, N) += W^T (C, K) dy^T (K, N) */
+TFR_HD ew_gemm ew_dense_dx_gemm(int n, int c, int k, const float *w, const float *dy, float *dx)
+{
+    ew_gemm g = {0, 0, c, n, k, w, c, dy, k, dx, c};
+    return g;
+}
+
 /* db[j] += sum over rows of dy (N, K)[., j] */
 TFR_HD void ew_bias_grad(size_t j, int n, int k, const float *dy, float *db)
 {

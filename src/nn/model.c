@@ -451,25 +451,14 @@ static float *host_block(tfr_model *m, int b)
     return m->host[b];
 }
 
-tfr_status tfr_model_set_device(tfr_model *m, const tfr_device_opts *d, tfr_error *err)
+tfr_status tfr_model_set_backend(tfr_model *m, const tfr_ops *ops, const tfr_backend_opts *bo,
+                                 tfr_error *err)
 {
-    const tfr_ops *ops = tfr_ops_cpu();
-    tfr_backend_opts bo = {0};
-    if (d && d->kind == TFR_DEVICE_CUDA) {
-        if (!(ops = tfr_ops_cuda(err)))
-            return err->code;
-        bo.device = d->index;
-        if (d->precision == TFR_PRECISION_BF16)
-            return tfr_fail(err, TFR_ERR_UNAVAILABLE, NULL,
-                            "bf16 training is not implemented yet: use fp32 or tf32");
-        bo.math = d->precision == TFR_PRECISION_FP32 ? TFR_MATH_FP32 : TFR_MATH_TF32;
-        bo.workspace_limit = d->workspace_limit;
-    }
     tfr_status st = tfr_model_to_host(m, err);
     if (st)
         return st;
     tfr_backend *nb;
-    if ((st = ops->create(&bo, &nb, err)))
+    if ((st = ops->create(bo, &nb, err)))
         return st;
     free_backend(m);
     m->be_ops = ops;
@@ -477,17 +466,44 @@ tfr_status tfr_model_set_device(tfr_model *m, const tfr_device_opts *d, tfr_erro
     for (int b = 0; b < B_COUNT; b++) {
         m->host_ok[b] = 1;
         m->dev_ok[b] = ops->host_memory;
-        if (ops->host_memory) {
-            m->dev[b] = m->host[b];
-        } else if (!(m->dev[b] = ops->alloc(nb, (block_len(m, b) ? block_len(m, b) : 1) *
-                                                    sizeof(float), err))) {
-            return err->code;
-        }
+        m->dev[b] = ops->host_memory ? m->host[b] : NULL;
     }
-    if (!ops->host_memory && !(m->stage = ops->alloc(nb, (m->np ? m->np : 1) * sizeof(float),
-                                                     err)))
-        return err->code;
-    return TFR_OK;
+    if (ops->host_memory)
+        return TFR_OK;
+    for (int b = 0; b < B_COUNT; b++)
+        if (!(m->dev[b] = ops->alloc(nb, (block_len(m, b) ? block_len(m, b) : 1) * sizeof(float),
+                                     err)))
+            goto fail;
+    if ((m->stage = ops->alloc(nb, (m->np ? m->np : 1) * sizeof(float), err)))
+        return TFR_OK;
+fail:
+    /* back to the CPU, with the host copies intact */
+    st = err->code;
+    free_backend(m);
+    m->be_ops = tfr_ops_cpu();
+    m->be_ops->create(NULL, &m->be, NULL);
+    for (int b = 0; b < B_COUNT; b++) {
+        m->dev[b] = m->host[b];
+        m->host_ok[b] = m->dev_ok[b] = 1;
+    }
+    return st;
+}
+
+tfr_status tfr_model_set_device(tfr_model *m, const tfr_device_opts *d, tfr_error *err)
+{
+    const tfr_ops *ops = tfr_ops_cpu();
+    tfr_backend_opts bo = {0};
+    if (d && d->kind == TFR_DEVICE_CUDA) {
+        if (d->precision == TFR_PRECISION_BF16)
+            return tfr_fail(err, TFR_ERR_UNAVAILABLE, NULL,
+                            "bf16 training is not implemented yet: use fp32 or tf32");
+        if (!(ops = tfr_ops_cuda(err)))
+            return err->code;
+        bo.device = d->index;
+        bo.math = d->precision == TFR_PRECISION_FP32 ? TFR_MATH_FP32 : TFR_MATH_TF32;
+        bo.workspace_limit = d->workspace_limit;
+    }
+    return tfr_model_set_backend(m, ops, &bo, err);
 }
 
 const char *tfr_model_device(const tfr_model *m) { return m->be_ops->describe(m->be); }

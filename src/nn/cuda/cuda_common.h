@@ -1,0 +1,164 @@
+/*
+ * nn/cuda/cuda_common.h - the CUDA backend's state and error handling,
+ * shared by its .cu files (C++ as nvcc compiles them; the interface to the
+ * rest of the library is the C op table of nn/backend.h).
+ *
+ * One compute stream runs every op in order; a second stream copies input
+ * batches from pinned host buffers so the copy of batch i+1 overlaps the
+ * compute of batch i. Every CUDA, cuDNN and cuBLAS failure becomes a
+ * tfr_error naming the call, file:line and the library's own message.
+ */
+#ifndef TFR_NN_CUDA_COMMON_H
+#define TFR_NN_CUDA_COMMON_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#define TFR_OPS_CUDA_IMPL
+extern "C" {
+#include "nn/backend.h"
+#include "tfrecord/error.h"
+}
+
+#define TFR_INPUT_SLOTS 3 /* pinned input buffers in flight */
+
+/* chosen algorithms for one convolution shape */
+struct tfr_conv_plan {
+    int key[9];
+    cudnnConvolutionFwdAlgo_t       fwd;
+    cudnnConvolutionBwdDataAlgo_t   bwd_data;
+    cudnnConvolutionBwdFilterAlgo_t bwd_filter;
+    size_t ws_fwd, ws_data, ws_filter;
+};
+
+struct tfr_input_slot {
+    unsigned char *pinned, *dev; /* pixels then one flip byte per image */
+    size_t         cap;
+    cudaEvent_t    copied;       /* the copy out of `pinned` is done */
+    cudaEvent_t    consumed;     /* the kernel reading `dev` is done */
+    int            used;
+};
+
+struct tfr_backend {
+    int                device;
+    tfr_precision_mode math;
+    size_t             ws_limit;
+    cudaStream_t       compute, copy;
+    cudnnHandle_t      dnn;
+    cublasHandle_t     blas;
+    cudnnTensorDescriptor_t      xd, yd, bnd;
+    cudnnFilterDescriptor_t      wd;
+    cudnnConvolutionDescriptor_t cd;
+    void                        *ws;        /* cuDNN workspace */
+    size_t                       ws_size;
+    tfr_conv_plan               *plans;
+    int                          nplans, cplans;
+    tfr_input_slot               slots[TFR_INPUT_SLOTS];
+    int                          next_slot;
+    float                       *scratch;   /* layout conversions */
+    size_t                       scratch_cap;
+    int32_t                     *labels;    /* device labels */
+    float                       *loss_rows, *loss; /* device */
+    size_t                       labels_cap;
+    float                       *loss_host; /* pinned */
+    char                         desc[384];
+};
+
+tfr_status tfr_cuda_fail(tfr_error *err, const char *call, const char *file, int line,
+                         const char *what);
+
+#define CUDA_TRY(call)                                                                         \
+    do {                                                                                       \
+        cudaError_t e_ = (call);                                                               \
+        if (e_ != cudaSuccess)                                                                 \
+            return tfr_cuda_fail(err, #call, __FILE__, __LINE__, cudaGetErrorString(e_));      \
+    } while (0)
+
+#define CUDNN_TRY(call)                                                                        \
+    do {                                                                                       \
+        cudnnStatus_t e_ = (call);                                                             \
+        if (e_ != CUDNN_STATUS_SUCCESS)                                                        \
+            return tfr_cuda_fail(err, #call, __FILE__, __LINE__, cudnnGetErrorString(e_));     \
+    } while (0)
+
+#define CUBLAS_TRY(call)                                                                       \
+    do {                                                                                       \
+        cublasStatus_t e_ = (call);                                                            \
+        if (e_ != CUBLAS_STATUS_SUCCESS)                                                       \
+            return tfr_cuda_fail(err, #call, __FILE__, __LINE__, cublasGetStatusString(e_));   \
+    } while (0)
+
+/* after a kernel launch */
+#define LAUNCH_CHECK() CUDA_TRY(cudaGetLastError())
+
+/* grid for a grid-stride loop over count elements */
+static inline unsigned tfr_blocks(size_t count)
+{
+    size_t b = (count + 255) / 256;
+    return (unsigned)(b < 1 ? 1 : b > (1u << 20) ? (1u << 20) : b);
+}
+
+/* device scratch of at least `bytes` (ordered on the compute stream) */
+tfr_status tfr_cuda_scratch(tfr_backend *b, size_t bytes, tfr_error *err);
+
+/* ---- the ops, by file -------------------------------------------------- */
+/* kernels.cu: the element-wise ops (bodies in nn/elementwise.h) */
+tfr_status cu_filter_layout(tfr_backend *b, const tfr_conv2d *cv, const float *src, float *dst,
+                            int to_backend, tfr_error *err);
+tfr_status cu_input_f32(tfr_backend *b, int n, int c, int h, int w, const float *x, float *y,
+                        tfr_error *err);
+tfr_status cu_input_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
+                       const uint8_t *flip, float mean, float std, float *y, tfr_error *err);
+tfr_status cu_act_to_host(tfr_backend *b, int n, int c, int h, int w, const float *x,
+                          float *host, tfr_error *err);
+tfr_status cu_bn_infer(tfr_backend *b, int n, int c, int hw, const float *x, const float *gamma,
+                       const float *beta, float *y, float *mean, float *invstd,
+                       const float *run_mean, const float *run_var, float eps, tfr_error *err);
+tfr_status cu_relu_fwd(tfr_backend *b, size_t count, const float *x, float *y, tfr_error *err);
+tfr_status cu_relu_bwd(tfr_backend *b, size_t count, const float *y, const float *dy, float *dx,
+                       tfr_error *err);
+tfr_status cu_pool_fwd(tfr_backend *b, int n, int c, int h, int w, const float *x, float *y,
+                       int32_t *idx, tfr_error *err);
+tfr_status cu_pool_bwd(tfr_backend *b, int n, int c, int h, int w, const int32_t *idx,
+                       const float *dy, float *dx, tfr_error *err);
+tfr_status cu_add_fwd(tfr_backend *b, size_t count, const float *a, const float *c, float *y,
+                      tfr_error *err);
+tfr_status cu_add_bwd(tfr_backend *b, size_t count, const float *dy, float *da, float *dc,
+                      tfr_error *err);
+tfr_status cu_gap_fwd(tfr_backend *b, int n, int c, int hw, const float *x, float *y,
+                      tfr_error *err);
+tfr_status cu_gap_bwd(tfr_backend *b, int n, int c, int hw, const float *dy, float *dx,
+                      tfr_error *err);
+tfr_status cu_bias_rows(tfr_backend *b, int n, int k, const float *bias, float *y,
+                        tfr_error *err);
+tfr_status cu_bias_grad(tfr_backend *b, int n, int k, const float *dy, float *db,
+                        tfr_error *err);
+tfr_status cu_axpy(tfr_backend *b, size_t count, float a, const float *x, float *y,
+                   tfr_error *err);
+tfr_status cu_softmax_ce(tfr_backend *b, int n, int k, const float *logits,
+                         const int32_t *labels, float *dlogits, float *loss, tfr_error *err);
+tfr_status cu_sgd(tfr_backend *b, size_t count, float *w, const float *g, float *v, float lr,
+                  float momentum, float weight_decay, tfr_error *err);
+
+/* cudnn_ops.cu: every cuDNN call (convolutions, batch norm in training) */
+tfr_status cu_dnn_create(tfr_backend *b, tfr_error *err);
+void       cu_dnn_destroy(tfr_backend *b);
+tfr_status cu_conv_fwd(tfr_backend *b, const tfr_conv2d *cv, const float *x, const float *w,
+                       float *y, tfr_error *err);
+tfr_status cu_conv_bwd(tfr_backend *b, const tfr_conv2d *cv, const float *x, const float *w,
+                       const float *dy, float *dx, float *dw, tfr_error *err);
+tfr_status cu_bn_fwd(tfr_backend *b, int n, int c, int hw, const float *x, const float *gamma,
+                     const float *beta, float *y, float *mean, float *invstd, float *run_mean,
+                     float *run_var, int train, float momentum, float eps, tfr_error *err);
+tfr_status cu_bn_bwd(tfr_backend *b, int n, int c, int hw, const float *x, const float *gamma,
+                     const float *mean, const float *invstd, const float *dy, float *dx,
+                     float *dgamma, float *dbeta, float eps, tfr_error *err);
+
+/* dense.cu: cuBLAS */
+tfr_status cu_dense_fwd(tfr_backend *b, int n, int c, int k, const float *x, const float *w,
+                        const float *bias, float *y, tfr_error *err);
+tfr_status cu_dense_bwd(tfr_backend *b, int n, int c, int k, const float *x, const float *w,
+                        const float *dy, float *dx, float *dw, float *db, tfr_error *err);
+
+#endif

@@ -1,0 +1,217 @@
+/*
+ * nn/cuda/cudnn_ops.cu - every cuDNN call of the backend: convolutions
+ * (forward, backward data, backward filter) and batch norm in training.
+ *
+ * This uses cuDNN's legacy convolution and batch-norm API (deprecated in
+ * cuDNN 9 but present); the functions below are the whole surface, so a
+ * move to the graph API replaces this file only.
+ *
+ * Tensors are NHWC, filters (K, R, S, C). Algorithms are chosen once per
+ * convolution shape with the cudnnFind* calls (they run the candidates),
+ * taking the fastest whose workspace fits the limit, and cached. In fp32
+ * mode convolutions use FMA math only; in tf32 mode tensor cores may be used.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/cuda/cuda_common.h"
+
+tfr_status cu_dnn_create(tfr_backend *b, tfr_error *err)
+{
+    CUDNN_TRY(cudnnCreate(&b->dnn));
+    CUDNN_TRY(cudnnSetStream(b->dnn, b->compute));
+    CUDNN_TRY(cudnnCreateTensorDescriptor(&b->xd));
+    CUDNN_TRY(cudnnCreateTensorDescriptor(&b->yd));
+    CUDNN_TRY(cudnnCreateTensorDescriptor(&b->bnd));
+    CUDNN_TRY(cudnnCreateFilterDescriptor(&b->wd));
+    CUDNN_TRY(cudnnCreateConvolutionDescriptor(&b->cd));
+    return TFR_OK;
+}
+
+void cu_dnn_destroy(tfr_backend *b)
+{
+    if (b->cd)
+        cudnnDestroyConvolutionDescriptor(b->cd);
+    if (b->wd)
+        cudnnDestroyFilterDescriptor(b->wd);
+    if (b->bnd)
+        cudnnDestroyTensorDescriptor(b->bnd);
+    if (b->yd)
+        cudnnDestroyTensorDescriptor(b->yd);
+    if (b->xd)
+        cudnnDestroyTensorDescriptor(b->xd);
+    if (b->dnn)
+        cudnnDestroy(b->dnn);
+    free(b->plans);
+}
+
+static tfr_status describe_conv(tfr_backend *b, const tfr_conv2d *cv, tfr_error *err)
+{
+    CUDNN_TRY(cudnnSetTensor4dDescriptor(b->xd, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, cv->n, cv->c,
+                                         cv->h, cv->w));
+    CUDNN_TRY(cudnnSetTensor4dDescriptor(b->yd, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, cv->n, cv->k,
+                                         cv->p, cv->q));
+    CUDNN_TRY(cudnnSetFilter4dDescriptor(b->wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, cv->k, cv->c,
+                                         cv->r, cv->s));
+    CUDNN_TRY(cudnnSetConvolution2dDescriptor(b->cd, cv->pad, cv->pad, cv->stride, cv->stride, 1,
+                                              1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    CUDNN_TRY(cudnnSetConvolutionMathType(
+        b->cd, b->math == TFR_MATH_TF32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+    return TFR_OK;
+}
+
+static tfr_status ensure_workspace(tfr_backend *b, size_t bytes, tfr_error *err)
+{
+    if (bytes <= b->ws_size)
+        return TFR_OK;
+    CUDA_TRY(cudaStreamSynchronize(b->compute));
+    cudaFree(b->ws);
+    b->ws = NULL;
+    b->ws_size = 0;
+    CUDA_TRY(cudaMalloc(&b->ws, bytes));
+    b->ws_size = bytes;
+    return TFR_OK;
+}
+
+/* index of the fastest usable result, -1 if none */
+#define PICK(perf, count, limit, out)                                                       \
+    do {                                                                                    \
+        (out) = -1;                                                                         \
+        for (int i_ = 0; i_ < (count); i_++)                                                \
+            if ((perf)[i_].status == CUDNN_STATUS_SUCCESS && (perf)[i_].memory <= (limit)) { \
+                (out) = i_;                                                                 \
+                break;                                                                      \
+            }                                                                               \
+    } while (0)
+
+static tfr_status plan_for(tfr_backend *b, const tfr_conv2d *cv, tfr_conv_plan **out,
+                           tfr_error *err)
+{
+    int key[9] = {cv->n, cv->c, cv->h, cv->w, cv->k, cv->r, cv->s, cv->stride, cv->pad};
+    for (int i = 0; i < b->nplans; i++)
+        if (!memcmp(b->plans[i].key, key, sizeof key)) {
+            *out = &b->plans[i];
+            return describe_conv(b, cv, err);
+        }
+    tfr_status st = describe_conv(b, cv, err);
+    if (st)
+        return st;
+    tfr_conv_plan p;
+    memcpy(p.key, key, sizeof key);
+    const int N = 16;
+    int got = 0, pick;
+    cudnnConvolutionFwdAlgoPerf_t fp[N];
+    CUDNN_TRY(cudnnFindConvolutionForwardAlgorithm(b->dnn, b->xd, b->wd, b->cd, b->yd, N, &got,
+                                                   fp));
+    PICK(fp, got, b->ws_limit, pick);
+    if (pick < 0)
+        return tfr_fail(err, TFR_ERR_UNAVAILABLE, NULL,
+                        "cuDNN has no forward algorithm for conv %dx%d %d->%d on %dx%d within "
+                        "the %zu-byte workspace limit",
+                        cv->r, cv->s, cv->c, cv->k, cv->h, cv->w, b->ws_limit);
+    p.fwd = fp[pick].algo;
+    p.ws_fwd = fp[pick].memory;
+    cudnnConvolutionBwdDataAlgoPerf_t dp[N];
+    CUDNN_TRY(cudnnFindConvolutionBackwardDataAlgorithm(b->dnn, b->wd, b->yd, b->cd, b->xd, N,
+                                                        &got, dp));
+    PICK(dp, got, b->ws_limit, pick);
+    if (pick < 0)
+        return tfr_fail(err, TFR_ERR_UNAVAILABLE, NULL,
+                        "cuDNN has no backward-data algorithm for conv %dx%d %d->%d", cv->r,
+                        cv->s, cv->c, cv->k);
+    p.bwd_data = dp[pick].algo;
+    p.ws_data = dp[pick].memory;
+    cudnnConvolutionBwdFilterAlgoPerf_t wp[N];
+    CUDNN_TRY(cudnnFindConvolutionBackwardFilterAlgorithm(b->dnn, b->xd, b->yd, b->cd, b->wd, N,
+                                                          &got, wp));
+    PICK(wp, got, b->ws_limit, pick);
+    if (pick < 0)
+        return tfr_fail(err, TFR_ERR_UNAVAILABLE, NULL,
+                        "cuDNN has no backward-filter algorithm for conv %dx%d %d->%d", cv->r,
+                        cv->s, cv->c, cv->k);
+    p.bwd_filter = wp[pick].algo;
+    p.ws_filter = wp[pick].memory;
+    if (b->nplans == b->cplans) {
+        int cap = b->cplans ? 2 * b->cplans : 32;
+        tfr_conv_plan *np = (tfr_conv_plan *)realloc(b->plans, (size_t)cap * sizeof *np);
+        if (!np)
+            return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+        b->plans = np;
+        b->cplans = cap;
+    }
+    b->plans[b->nplans] = p;
+    *out = &b->plans[b->nplans++];
+    size_t ws = p.ws_fwd > p.ws_data ? p.ws_fwd : p.ws_data;
+    ws = ws > p.ws_filter ? ws : p.ws_filter;
+    return ensure_workspace(b, ws, err);
+}
+
+tfr_status cu_conv_fwd(tfr_backend *b, const tfr_conv2d *cv, const float *x, const float *w,
+                       float *y, tfr_error *err)
+{
+    tfr_conv_plan *p;
+    tfr_status st = plan_for(b, cv, &p, err);
+    if (st)
+        return st;
+    const float one = 1.0f, zero = 0.0f;
+    CUDNN_TRY(cudnnConvolutionForward(b->dnn, &one, b->xd, x, b->wd, w, b->cd, p->fwd, b->ws,
+                                      p->ws_fwd, &zero, b->yd, y));
+    return TFR_OK;
+}
+
+tfr_status cu_conv_bwd(tfr_backend *b, const tfr_conv2d *cv, const float *x, const float *w,
+                       const float *dy, float *dx, float *dw, tfr_error *err)
+{
+    tfr_conv_plan *p;
+    tfr_status st = plan_for(b, cv, &p, err);
+    if (st)
+        return st;
+    const float one = 1.0f; /* beta 1: both gradients accumulate */
+    CUDNN_TRY(cudnnConvolutionBackwardFilter(b->dnn, &one, b->xd, x, b->yd, dy, b->cd,
+                                             p->bwd_filter, b->ws, p->ws_filter, &one, b->wd, dw));
+    if (dx)
+        CUDNN_TRY(cudnnConvolutionBackwardData(b->dnn, &one, b->wd, w, b->yd, dy, b->cd,
+                                               p->bwd_data, b->ws, p->ws_data, &one, b->xd, dx));
+    return TFR_OK;
+}
+
+/* (N, HW, C) as an NHWC tensor with W = 1, and its per-channel descriptor */
+static tfr_status describe_bn(tfr_backend *b, int n, int c, int hw, tfr_error *err)
+{
+    CUDNN_TRY(cudnnSetTensor4dDescriptor(b->xd, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, n, c, hw, 1));
+    CUDNN_TRY(cudnnDeriveBNTensorDescriptor(b->bnd, b->xd, CUDNN_BATCHNORM_SPATIAL));
+    return TFR_OK;
+}
+
+tfr_status cu_bn_fwd(tfr_backend *b, int n, int c, int hw, const float *x, const float *gamma,
+                     const float *beta, float *y, float *mean, float *invstd, float *run_mean,
+                     float *run_var, int train, float momentum, float eps, tfr_error *err)
+{
+    if (!train)
+        return cu_bn_infer(b, n, c, hw, x, gamma, beta, y, mean, invstd, run_mean, run_var, eps,
+                           err);
+    tfr_status st = describe_bn(b, n, c, hw, err);
+    if (st)
+        return st;
+    const float one = 1.0f, zero = 0.0f;
+    /* running = (1 - momentum) running + momentum batch, with the unbiased
+     * batch variance, as the CPU kernel */
+    CUDNN_TRY(cudnnBatchNormalizationForwardTraining(
+        b->dnn, CUDNN_BATCHNORM_SPATIAL, &one, &zero, b->xd, x, b->xd, y, b->bnd, gamma, beta,
+        (double)momentum, run_mean, run_var, (double)eps, mean, invstd));
+    return TFR_OK;
+}
+
+tfr_status cu_bn_bwd(tfr_backend *b, int n, int c, int hw, const float *x, const float *gamma,
+                     const float *mean, const float *invstd, const float *dy, float *dx,
+                     float *dgamma, float *dbeta, float eps, tfr_error *err)
+{
+    tfr_status st = describe_bn(b, n, c, hw, err);
+    if (st)
+        return st;
+    const float one = 1.0f; /* beta 1: dx, dgamma and dbeta accumulate */
+    CUDNN_TRY(cudnnBatchNormalizationBackward(b->dnn, CUDNN_BATCHNORM_SPATIAL, &one, &one, &one,
+                                              &one, b->xd, x, b->xd, dy, b->xd, dx, b->bnd, gamma,
+                                              dgamma, dbeta, (double)eps, mean, invstd));
+    return TFR_OK;
+}

@@ -1,0 +1,239 @@
+/*
+ * nn/cuda/ops_cuda.cu - the CUDA backend: device selection, handles,
+ * streams, memory and transfers, and the op table handed to the model.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/cuda/cuda_common.h"
+
+tfr_status tfr_cuda_fail(tfr_error *err, const char *call, const char *file, int line,
+                         const char *what)
+{
+    const char *base = strrchr(file, '/');
+    tfr_status code = strstr(what, "memory") || strstr(what, "ALLOC") ? TFR_ERR_NOMEM
+                                                                       : TFR_ERR_UNAVAILABLE;
+    return tfr_fail(err, code, NULL, "%s failed (%s:%d): %s", call, base ? base + 1 : file, line,
+                    what);
+}
+
+extern "C" tfr_status tfr_cuda_probe(int *devices, tfr_error *err)
+{
+    *devices = 0;
+    cudaError_t e = cudaGetDeviceCount(devices);
+    if (e != cudaSuccess) {
+        *devices = 0;
+        return tfr_fail(err, TFR_ERR_UNAVAILABLE, NULL, "no CUDA device: %s",
+                        cudaGetErrorString(e));
+    }
+    if (*devices < 1)
+        return tfr_fail(err, TFR_ERR_UNAVAILABLE, NULL, "no CUDA device");
+    return TFR_OK;
+}
+
+tfr_status tfr_cuda_scratch(tfr_backend *b, size_t bytes, tfr_error *err)
+{
+    if (bytes <= b->scratch_cap)
+        return TFR_OK;
+    CUDA_TRY(cudaStreamSynchronize(b->compute));
+    cudaFree(b->scratch);
+    b->scratch = NULL;
+    b->scratch_cap = 0;
+    CUDA_TRY(cudaMalloc((void **)&b->scratch, bytes));
+    b->scratch_cap = bytes;
+    return TFR_OK;
+}
+
+static void cu_destroy(tfr_backend *b)
+{
+    if (!b)
+        return;
+    cudaSetDevice(b->device);
+    if (b->compute)
+        cudaStreamSynchronize(b->compute);
+    if (b->copy)
+        cudaStreamSynchronize(b->copy);
+    for (int i = 0; i < TFR_INPUT_SLOTS; i++) {
+        tfr_input_slot *s = &b->slots[i];
+        cudaFreeHost(s->pinned);
+        cudaFree(s->dev);
+        if (s->copied)
+            cudaEventDestroy(s->copied);
+        if (s->consumed)
+            cudaEventDestroy(s->consumed);
+    }
+    cu_dnn_destroy(b);
+    if (b->blas)
+        cublasDestroy(b->blas);
+    cudaFree(b->ws);
+    cudaFree(b->scratch);
+    cudaFree(b->labels);
+    cudaFree(b->loss_rows);
+    cudaFree(b->loss);
+    cudaFreeHost(b->loss_host);
+    if (b->compute)
+        cudaStreamDestroy(b->compute);
+    if (b->copy)
+        cudaStreamDestroy(b->copy);
+    free(b);
+}
+
+static tfr_status setup(tfr_backend *b, tfr_error *err)
+{
+    int n = 0;
+    tfr_status st = tfr_cuda_probe(&n, err);
+    if (st)
+        return st;
+    if (b->device < 0 || b->device >= n)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "no CUDA device %d (%d present)", b->device, n);
+    CUDA_TRY(cudaSetDevice(b->device));
+    cudaDeviceProp prop;
+    CUDA_TRY(cudaGetDeviceProperties(&prop, b->device));
+    snprintf(b->desc, sizeof b->desc, "cuda:%d %.200s (sm_%d%d, %.0f GiB), %s", b->device, prop.name,
+             prop.major, prop.minor, (double)prop.totalGlobalMem / (1 << 30),
+             b->math == TFR_MATH_TF32 ? "tf32" : "fp32");
+    CUDA_TRY(cudaStreamCreateWithFlags(&b->compute, cudaStreamNonBlocking));
+    CUDA_TRY(cudaStreamCreateWithFlags(&b->copy, cudaStreamNonBlocking));
+    for (int i = 0; i < TFR_INPUT_SLOTS; i++) {
+        CUDA_TRY(cudaEventCreateWithFlags(&b->slots[i].copied, cudaEventDisableTiming));
+        CUDA_TRY(cudaEventCreateWithFlags(&b->slots[i].consumed, cudaEventDisableTiming));
+    }
+    CUDA_TRY(cudaMalloc((void **)&b->loss, sizeof(float)));
+    CUDA_TRY(cudaMallocHost((void **)&b->loss_host, sizeof(float)));
+    if ((st = cu_dnn_create(b, err)))
+        return st;
+    CUBLAS_TRY(cublasCreate(&b->blas));
+    CUBLAS_TRY(cublasSetStream(b->blas, b->compute));
+    CUBLAS_TRY(cublasSetMathMode(b->blas, b->math == TFR_MATH_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH
+                                                                    : CUBLAS_PEDANTIC_MATH));
+    return TFR_OK;
+}
+
+static tfr_status cu_create(const tfr_backend_opts *o, tfr_backend **out, tfr_error *err)
+{
+    *out = NULL;
+    tfr_backend *b = (tfr_backend *)calloc(1, sizeof *b);
+    if (!b)
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    b->device = o ? o->device : 0;
+    b->math = o ? o->math : TFR_MATH_TF32;
+    b->ws_limit = o && o->workspace_limit ? o->workspace_limit : (size_t)256 << 20;
+    tfr_status st = setup(b, err);
+    if (st) {
+        cu_destroy(b);
+        return st;
+    }
+    *out = b;
+    return TFR_OK;
+}
+
+static const char *cu_describe(const tfr_backend *b) { return b->desc; }
+
+static void *cu_alloc(tfr_backend *b, size_t bytes, tfr_error *err)
+{
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
+    if (e != cudaSuccess) {
+        tfr_cuda_fail(err, "cudaMalloc", __FILE__, __LINE__, cudaGetErrorString(e));
+        return NULL;
+    }
+    e = cudaMemsetAsync(p, 0, bytes ? bytes : 1, b->compute);
+    if (e != cudaSuccess) {
+        cudaFree(p);
+        tfr_cuda_fail(err, "cudaMemsetAsync", __FILE__, __LINE__, cudaGetErrorString(e));
+        return NULL;
+    }
+    return p;
+}
+
+static void cu_release(tfr_backend *b, void *p)
+{
+    if (p) {
+        cudaStreamSynchronize(b->compute);
+        cudaFree(p);
+    }
+}
+
+static tfr_status cu_upload(tfr_backend *b, void *dst, const void *src, size_t bytes,
+                            tfr_error *err)
+{
+    CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, b->compute));
+    /* the caller may free or change src as soon as this returns */
+    CUDA_TRY(cudaStreamSynchronize(b->compute));
+    return TFR_OK;
+}
+
+static tfr_status cu_download(tfr_backend *b, void *dst, const void *src, size_t bytes,
+                              tfr_error *err)
+{
+    CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, b->compute));
+    CUDA_TRY(cudaStreamSynchronize(b->compute));
+    return TFR_OK;
+}
+
+static tfr_status cu_copy(tfr_backend *b, void *dst, const void *src, size_t bytes,
+                          tfr_error *err)
+{
+    CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, b->compute));
+    return TFR_OK;
+}
+
+static tfr_status cu_zero(tfr_backend *b, void *p, size_t bytes, tfr_error *err)
+{
+    CUDA_TRY(cudaMemsetAsync(p, 0, bytes, b->compute));
+    return TFR_OK;
+}
+
+static tfr_status cu_sync(tfr_backend *b, tfr_error *err)
+{
+    CUDA_TRY(cudaStreamSynchronize(b->compute));
+    CUDA_TRY(cudaGetLastError());
+    return TFR_OK;
+}
+
+static tfr_ops make_table(void)
+{
+    tfr_ops t;
+    memset(&t, 0, sizeof t);
+    t.name = "cuda";
+    t.host_memory = 0;
+    t.create = cu_create;
+    t.destroy = cu_destroy;
+    t.describe = cu_describe;
+    t.alloc = cu_alloc;
+    t.release = cu_release;
+    t.upload = cu_upload;
+    t.download = cu_download;
+    t.copy = cu_copy;
+    t.zero = cu_zero;
+    t.sync = cu_sync;
+    t.filter_layout = cu_filter_layout;
+    t.input_f32 = cu_input_f32;
+    t.input_u8 = cu_input_u8;
+    t.act_to_host = cu_act_to_host;
+    t.conv2d_fwd = cu_conv_fwd;
+    t.conv2d_bwd = cu_conv_bwd;
+    t.bn_fwd = cu_bn_fwd;
+    t.bn_bwd = cu_bn_bwd;
+    t.relu_fwd = cu_relu_fwd;
+    t.relu_bwd = cu_relu_bwd;
+    t.pool_fwd = cu_pool_fwd;
+    t.pool_bwd = cu_pool_bwd;
+    t.add_fwd = cu_add_fwd;
+    t.add_bwd = cu_add_bwd;
+    t.gap_fwd = cu_gap_fwd;
+    t.gap_bwd = cu_gap_bwd;
+    t.dense_fwd = cu_dense_fwd;
+    t.dense_bwd = cu_dense_bwd;
+    t.axpy = cu_axpy;
+    t.softmax_ce = cu_softmax_ce;
+    t.sgd = cu_sgd;
+    return t;
+}
+
+extern "C" const tfr_ops *tfr_cuda_ops_table(void)
+{
+    static const tfr_ops table = make_table();
+    return &table;
+}

@@ -1,0 +1,760 @@
+/*
+ * tests/unit/test_nn_cuda.c - the CUDA backend against the CPU reference,
+ * op by op (forward and backward, on identical inputs and weights, with
+ * gradients accumulated onto non-zero buffers) and for a whole small ResNet
+ * over a few SGD steps, in fp32 and tf32; checkpoints written on one device
+ * and read on the other.
+ *
+ * The harness runs on every machine against two stand-ins first: the CPU
+ * backend itself (exact agreement: checks the harness), and an emulation of
+ * the CUDA backend on the host - device-style memory (so the model's
+ * host/device copies and filter re-layouts are used), NHWC activations,
+ * (K, R, S, C) filters, the CUDA kernels' own bodies from nn/elementwise.h
+ * run over every index, the dense layer's cuBLAS argument lists through a
+ * column-major GEMM, and only cuDNN's convolution and batch norm replaced by
+ * the CPU kernels behind layout conversions. What remains for a GPU is the
+ * CUDA runtime, cuDNN and cuBLAS themselves: without a device (or in a build
+ * without CUDA) the test then prints why and exits 77 (skipped).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/backend.h"
+#include "nn/elementwise.h"
+#include "testutil.h"
+#include "tfrecord/nn.h"
+
+typedef struct dev {
+    const tfr_ops *o;
+    tfr_backend   *b;
+    const char    *label;
+    double         tol;   /* |got - ref| <= tol * (max |ref| + |ref|) */
+} dev;
+
+static tfr_error err;
+static const tfr_ops *cpu;
+static tfr_backend *cb;
+static uint64_t rs = 99;
+
+static float frand(void) { return (float)((double)(test_rand(&rs) >> 11) / 9007199254740992.0 * 2 - 1); }
+static float *rnd(size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        p[i] = frand();
+    return p;
+}
+static float *dup(const float *p, size_t n)
+{
+    float *q = malloc((n ? n : 1) * sizeof(float));
+    memcpy(q, p, n * sizeof(float));
+    return q;
+}
+
+static void close_enough(const dev *d, const char *what, const float *got, const float *ref,
+                         size_t n)
+{
+    double mx = 1e-12;
+    for (size_t i = 0; i < n; i++)
+        mx = fabs(ref[i]) > mx ? fabs(ref[i]) : mx;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - ref[i]);
+        if (!(e <= d->tol * (mx + fabs(ref[i])))) {
+            FAILF("%s %s: element %zu of %zu: got %.9g, CPU %.9g (max |ref| %.4g, tol %.1g)",
+                  d->label, what, i, n, got[i], ref[i], mx, d->tol);
+            return;
+        }
+    }
+}
+
+/* ---- moving data in and out of the device under test ---- */
+static void *dalloc(dev *d, size_t bytes)
+{
+    void *p = d->o->alloc(d->b, bytes, &err);
+    EXPECT(p != NULL);
+    return p;
+}
+static float *put_vec(dev *d, const float *h, size_t n)
+{
+    float *p = dalloc(d, n * sizeof(float));
+    EXPECT_OK(d->o->upload(d->b, p, h, n * sizeof(float), &err), &err);
+    return p;
+}
+static void get_vec(dev *d, const float *p, float *h, size_t n)
+{
+    EXPECT_OK(d->o->download(d->b, h, p, n * sizeof(float), &err), &err);
+}
+static float *put_act(dev *d, int n, int c, int h, int w, const float *x)
+{
+    float *p = dalloc(d, (size_t)n * c * h * w * sizeof(float));
+    EXPECT_OK(d->o->input_f32(d->b, n, c, h, w, x, p, &err), &err);
+    return p;
+}
+static void get_act(dev *d, int n, int c, int h, int w, const float *p, float *x)
+{
+    EXPECT_OK(d->o->act_to_host(d->b, n, c, h, w, p, x, &err), &err);
+}
+static float *put_filter(dev *d, const tfr_conv2d *cv, const float *w)
+{
+    size_t n = (size_t)cv->k * cv->c * cv->r * cv->s;
+    float *tmp = put_vec(d, w, n), *p = dalloc(d, n * sizeof(float));
+    EXPECT_OK(d->o->filter_layout(d->b, cv, tmp, p, 1, &err), &err);
+    EXPECT_OK(d->o->sync(d->b, &err), &err);
+    d->o->release(d->b, tmp);
+    return p;
+}
+static void get_filter(dev *d, const tfr_conv2d *cv, const float *p, float *w)
+{
+    size_t n = (size_t)cv->k * cv->c * cv->r * cv->s;
+    float *tmp = dalloc(d, n * sizeof(float));
+    EXPECT_OK(d->o->filter_layout(d->b, cv, p, tmp, 0, &err), &err);
+    get_vec(d, tmp, w, n);
+    d->o->release(d->b, tmp);
+}
+
+/* ---- op by op ---- */
+static void check_conv(dev *d, int n, int c, int h, int w, int k, int r, int stride, int with_dx)
+{
+    tfr_conv2d cv;
+    tfr_conv2d_setup(&cv, n, c, h, w, k, r, r, stride, r / 2);
+    size_t nx = (size_t)n * c * h * w, nw = (size_t)k * c * r * r, ny = (size_t)n * k * cv.p * cv.q;
+    float *x = rnd(nx), *wt = rnd(nw), *dy = rnd(ny), *dx0 = rnd(nx), *dw0 = rnd(nw);
+    float *y = malloc(ny * 4), *dx = dup(dx0, nx), *dw = dup(dw0, nw);
+    EXPECT_OK(cpu->conv2d_fwd(cb, &cv, x, wt, y, &err), &err);
+    EXPECT_OK(cpu->conv2d_bwd(cb, &cv, x, wt, dy, with_dx ? dx : NULL, dw, &err), &err);
+
+    float *gx = put_act(d, n, c, h, w, x), *gw = put_filter(d, &cv, wt);
+    float *gy = dalloc(d, ny * 4), *gdy = put_act(d, n, k, cv.p, cv.q, dy);
+    float *gdx = put_act(d, n, c, h, w, dx0), *gdw = put_filter(d, &cv, dw0);
+    EXPECT_OK(d->o->conv2d_fwd(d->b, &cv, gx, gw, gy, &err), &err);
+    EXPECT_OK(d->o->conv2d_bwd(d->b, &cv, gx, gw, gdy, with_dx ? gdx : NULL, gdw, &err), &err);
+    float *hy = malloc(ny * 4), *hdx = malloc(nx * 4), *hdw = malloc(nw * 4);
+    get_act(d, n, k, cv.p, cv.q, gy, hy);
+    get_act(d, n, c, h, w, gdx, hdx);
+    get_filter(d, &cv, gdw, hdw);
+    char what[96];
+    snprintf(what, sizeof what, "conv %dx%d/%d %dx%dx%d->%d n=%d", r, r, stride, c, h, w, k, n);
+    close_enough(d, what, hy, y, ny);
+    close_enough(d, what, hdw, dw, nw);
+    close_enough(d, what, hdx, with_dx ? dx : dx0, nx);
+    void *g[] = {gx, gw, gy, gdy, gdx, gdw};
+    for (int i = 0; i < 6; i++)
+        d->o->release(d->b, g[i]);
+    free(x); free(wt); free(dy); free(dx0); free(dw0); free(y); free(dx); free(dw);
+    free(hy); free(hdx); free(hdw);
+}
+
+static void check_bn(dev *d, int n, int c, int h, int w)
+{
+    int hw = h * w;
+    size_t nx = (size_t)n * c * hw;
+    float *x = rnd(nx), *gamma = rnd(c), *beta = rnd(c), *dy = rnd(nx), *dx0 = rnd(nx);
+    for (size_t i = 0; i < nx; i++)
+        x[i] = 3 * x[i] + 0.5f; /* mean and variance away from 0 and 1 */
+    float *rm0 = rnd(c), *rv0 = rnd(c), *dg0 = rnd(c), *db0 = rnd(c);
+    for (int i = 0; i < c; i++)
+        rv0[i] = 1.5f + rv0[i];
+    /* CPU */
+    float *y = malloc(nx * 4), *mean = malloc(c * 4), *is = malloc(c * 4);
+    float *rm = dup(rm0, c), *rv = dup(rv0, c), *dx = dup(dx0, nx), *dg = dup(dg0, c),
+          *db = dup(db0, c), *yi = malloc(nx * 4);
+    EXPECT_OK(cpu->bn_fwd(cb, n, c, hw, x, gamma, beta, y, mean, is, rm, rv, 1, 0.1f, 1e-5f, &err), &err);
+    EXPECT_OK(cpu->bn_bwd(cb, n, c, hw, x, gamma, mean, is, dy, dx, dg, db, 1e-5f, &err), &err);
+    EXPECT_OK(cpu->bn_fwd(cb, n, c, hw, x, gamma, beta, yi, mean, is, rm, rv, 0, 0.1f, 1e-5f, &err), &err);
+    /* device */
+    float *gx = put_act(d, n, c, h, w, x), *gg = put_vec(d, gamma, c), *gb = put_vec(d, beta, c);
+    float *gy = dalloc(d, nx * 4), *gm = dalloc(d, c * 4), *gi = dalloc(d, c * 4);
+    float *grm = put_vec(d, rm0, c), *grv = put_vec(d, rv0, c), *gdy = put_act(d, n, c, h, w, dy);
+    float *gdx = put_act(d, n, c, h, w, dx0), *gdg = put_vec(d, dg0, c), *gdb = put_vec(d, db0, c);
+    float *gyi = dalloc(d, nx * 4);
+    EXPECT_OK(d->o->bn_fwd(d->b, n, c, hw, gx, gg, gb, gy, gm, gi, grm, grv, 1, 0.1f, 1e-5f, &err), &err);
+    EXPECT_OK(d->o->bn_bwd(d->b, n, c, hw, gx, gg, gm, gi, gdy, gdx, gdg, gdb, 1e-5f, &err), &err);
+    float *hy = malloc(nx * 4), *hdx = malloc(nx * 4), *hv = malloc(c * 4);
+    get_act(d, n, c, h, w, gy, hy);
+    close_enough(d, "bn train y", hy, y, nx);
+    get_act(d, n, c, h, w, gdx, hdx);
+    close_enough(d, "bn dx", hdx, dx, nx);
+    get_vec(d, gdg, hv, c);
+    close_enough(d, "bn dgamma", hv, dg, c);
+    get_vec(d, gdb, hv, c);
+    close_enough(d, "bn dbeta", hv, db, c);
+    EXPECT_OK(d->o->bn_fwd(d->b, n, c, hw, gx, gg, gb, gyi, gm, gi, grm, grv, 0, 0.1f, 1e-5f, &err), &err);
+    get_vec(d, grm, hv, c);
+    close_enough(d, "bn running mean", hv, rm, c);
+    get_vec(d, grv, hv, c);
+    close_enough(d, "bn running var", hv, rv, c);
+    get_act(d, n, c, h, w, gyi, hy);
+    close_enough(d, "bn inference y", hy, yi, nx);
+    void *g[] = {gx, gg, gb, gy, gm, gi, grm, grv, gdy, gdx, gdg, gdb, gyi};
+    for (int i = 0; i < 13; i++)
+        d->o->release(d->b, g[i]);
+    free(x); free(gamma); free(beta); free(dy); free(dx0); free(rm0); free(rv0); free(dg0);
+    free(db0); free(y); free(mean); free(is); free(rm); free(rv); free(dx); free(dg); free(db);
+    free(yi); free(hy); free(hdx); free(hv);
+}
+
+static void check_pool_gap(dev *d, int n, int c, int h, int w)
+{
+    int P = h / 2, Q = w / 2;
+    size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * P * Q;
+    float *x = rnd(nx), *dy = rnd(ny), *dx0 = rnd(nx);
+    for (size_t i = 0; i < nx; i += 3)
+        x[i] = 0; /* ties, as after a ReLU */
+    float *y = malloc(ny * 4), *dx = dup(dx0, nx);
+    int32_t *idx = malloc(ny * 4);
+    EXPECT_OK(cpu->pool_fwd(cb, n, c, h, w, x, y, idx, &err), &err);
+    EXPECT_OK(cpu->pool_bwd(cb, n, c, h, w, idx, dy, dx, &err), &err);
+    float *gx = put_act(d, n, c, h, w, x), *gy = dalloc(d, ny * 4);
+    int32_t *gidx = dalloc(d, ny * 4);
+    float *gdy = put_act(d, n, c, P, Q, dy), *gdx = put_act(d, n, c, h, w, dx0);
+    EXPECT_OK(d->o->pool_fwd(d->b, n, c, h, w, gx, gy, gidx, &err), &err);
+    EXPECT_OK(d->o->pool_bwd(d->b, n, c, h, w, gidx, gdy, gdx, &err), &err);
+    float *hy = malloc(ny * 4), *hdx = malloc(nx * 4);
+    get_act(d, n, c, P, Q, gy, hy);
+    get_act(d, n, c, h, w, gdx, hdx);
+    close_enough(d, "max pool y", hy, y, ny);
+    close_enough(d, "max pool dx", hdx, dx, nx);
+    /* global average pool */
+    size_t ng = (size_t)n * c;
+    float *gy2 = malloc(ng * 4), *gdy2 = rnd(ng), *gdx2 = dup(dx0, nx);
+    EXPECT_OK(cpu->gap_fwd(cb, n, c, h * w, x, gy2, &err), &err);
+    EXPECT_OK(cpu->gap_bwd(cb, n, c, h * w, gdy2, gdx2, &err), &err);
+    float *dg = dalloc(d, ng * 4), *ddy = put_vec(d, gdy2, ng), *ddx = put_act(d, n, c, h, w, dx0);
+    EXPECT_OK(d->o->gap_fwd(d->b, n, c, h * w, gx, dg, &err), &err);
+    EXPECT_OK(d->o->gap_bwd(d->b, n, c, h * w, ddy, ddx, &err), &err);
+    float *hg = malloc(ng * 4);
+    get_vec(d, dg, hg, ng);
+    close_enough(d, "global average pool y", hg, gy2, ng);
+    get_act(d, n, c, h, w, ddx, hdx);
+    close_enough(d, "global average pool dx", hdx, gdx2, nx);
+    void *g[] = {gx, gy, gidx, gdy, gdx, dg, ddy, ddx};
+    for (int i = 0; i < 8; i++)
+        d->o->release(d->b, g[i]);
+    free(x); free(dy); free(dx0); free(y); free(dx); free(idx); free(hy); free(hdx);
+    free(gy2); free(gdy2); free(gdx2); free(hg);
+}
+
+static void check_flat_ops(dev *d)
+{
+    const size_t n = 3001;
+    float *a = rnd(n), *b = rnd(n), *y = malloc(n * 4), *da = rnd(n), *db = rnd(n), *dy = rnd(n);
+    float *ga = put_vec(d, a, n), *gb = put_vec(d, b, n), *gy = dalloc(d, n * 4);
+    float *gda = put_vec(d, da, n), *gdb = put_vec(d, db, n), *gdy = put_vec(d, dy, n);
+    float *h = malloc(n * 4);
+    /* ReLU */
+    EXPECT_OK(cpu->relu_fwd(cb, n, a, y, &err), &err);
+    EXPECT_OK(d->o->relu_fwd(d->b, n, ga, gy, &err), &err);
+    get_vec(d, gy, h, n);
+    close_enough(d, "relu y", h, y, n);
+    EXPECT_OK(cpu->relu_bwd(cb, n, y, dy, da, &err), &err);
+    EXPECT_OK(d->o->relu_bwd(d->b, n, gy, gdy, gda, &err), &err);
+    get_vec(d, gda, h, n);
+    close_enough(d, "relu dx", h, da, n);
+    /* add */
+    EXPECT_OK(cpu->add_fwd(cb, n, a, b, y, &err), &err);
+    EXPECT_OK(d->o->add_fwd(d->b, n, ga, gb, gy, &err), &err);
+    get_vec(d, gy, h, n);
+    close_enough(d, "add y", h, y, n);
+    EXPECT_OK(cpu->add_bwd(cb, n, dy, da, db, &err), &err);
+    EXPECT_OK(d->o->add_bwd(d->b, n, gdy, gda, gdb, &err), &err);
+    get_vec(d, gda, h, n);
+    close_enough(d, "add da", h, da, n);
+    get_vec(d, gdb, h, n);
+    close_enough(d, "add db", h, db, n);
+    /* axpy and SGD */
+    EXPECT_OK(cpu->axpy(cb, n, 0.37f, a, b, &err), &err);
+    EXPECT_OK(d->o->axpy(d->b, n, 0.37f, ga, gb, &err), &err);
+    get_vec(d, gb, h, n);
+    close_enough(d, "axpy", h, b, n);
+    EXPECT_OK(cpu->sgd(cb, n, a, dy, da, 0.05f, 0.9f, 1e-3f, &err), &err);
+    EXPECT_OK(d->o->sgd(d->b, n, ga, gdy, gda, 0.05f, 0.9f, 1e-3f, &err), &err);
+    get_vec(d, ga, h, n);
+    close_enough(d, "sgd w", h, a, n);
+    get_vec(d, gda, h, n);
+    close_enough(d, "sgd momentum", h, da, n);
+    void *g[] = {ga, gb, gy, gda, gdb, gdy};
+    for (int i = 0; i < 6; i++)
+        d->o->release(d->b, g[i]);
+    free(a); free(b); free(y); free(da); free(db); free(dy); free(h);
+}
+
+static void check_dense_softmax(dev *d, int n, int c, int k)
+{
+    size_t nx = (size_t)n * c, nw = (size_t)k * c, ny = (size_t)n * k;
+    float *x = rnd(nx), *w = rnd(nw), *bias = rnd(k), *dy = rnd(ny);
+    float *dx0 = rnd(nx), *dw0 = rnd(nw), *db0 = rnd(k);
+    float *y = malloc(ny * 4), *dx = dup(dx0, nx), *dw = dup(dw0, nw), *db = dup(db0, k);
+    EXPECT_OK(cpu->dense_fwd(cb, n, c, k, x, w, bias, y, &err), &err);
+    EXPECT_OK(cpu->dense_bwd(cb, n, c, k, x, w, dy, dx, dw, db, &err), &err);
+    float *gx = put_vec(d, x, nx), *gw = put_vec(d, w, nw), *gbias = put_vec(d, bias, k);
+    float *gy = dalloc(d, ny * 4), *gdy = put_vec(d, dy, ny), *gdx = put_vec(d, dx0, nx);
+    float *gdw = put_vec(d, dw0, nw), *gdb = put_vec(d, db0, k);
+    EXPECT_OK(d->o->dense_fwd(d->b, n, c, k, gx, gw, gbias, gy, &err), &err);
+    EXPECT_OK(d->o->dense_bwd(d->b, n, c, k, gx, gw, gdy, gdx, gdw, gdb, &err), &err);
+    float *h = malloc((nx > nw ? nx : nw) * 4 + ny * 4);
+    get_vec(d, gy, h, ny);
+    close_enough(d, "dense y", h, y, ny);
+    get_vec(d, gdx, h, nx);
+    close_enough(d, "dense dx", h, dx, nx);
+    get_vec(d, gdw, h, nw);
+    close_enough(d, "dense dW", h, dw, nw);
+    get_vec(d, gdb, h, k);
+    close_enough(d, "dense db", h, db, k);
+    /* softmax cross-entropy on the logits y */
+    int32_t *lab = malloc(n * sizeof *lab);
+    for (int i = 0; i < n; i++)
+        lab[i] = (int32_t)(test_rand(&rs) % (uint64_t)k);
+    lab[0] = k + 3; /* out of range counts as class 0 on every backend */
+    float loss = 0, gloss = -1, *dl = malloc(ny * 4);
+    EXPECT_OK(cpu->softmax_ce(cb, n, k, y, lab, dl, &loss, &err), &err);
+    EXPECT_OK(d->o->softmax_ce(d->b, n, k, gy, lab, gdy, &gloss, &err), &err);
+    close_enough(d, "softmax cross-entropy loss", &gloss, &loss, 1);
+    get_vec(d, gdy, h, ny);
+    close_enough(d, "softmax cross-entropy dlogits", h, dl, ny);
+    void *g[] = {gx, gw, gbias, gy, gdy, gdx, gdw, gdb};
+    for (int i = 0; i < 8; i++)
+        d->o->release(d->b, g[i]);
+    free(x); free(w); free(bias); free(dy); free(dx0); free(dw0); free(db0); free(y); free(dx);
+    free(dw); free(db); free(h); free(lab); free(dl);
+}
+
+static void check_input(dev *d)
+{
+    const int n = 3, c = 3, h = 5, w = 7;
+    size_t np = (size_t)n * c * h * w;
+    uint8_t *px = malloc(np), flip[3] = {0, 1, 0};
+    for (size_t i = 0; i < np; i++)
+        px[i] = (uint8_t)(test_rand(&rs) & 255);
+    float *ref = malloc(np * 4), *got = malloc(np * 4);
+    /* independent formula: (v/255 - mean)/std of the (mirrored) NHWC pixel, NCHW out */
+    for (int i = 0; i < n; i++)
+        for (int ch = 0; ch < c; ch++)
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++) {
+                    int sx = flip[i] ? w - 1 - x : x;
+                    ref[(((size_t)i * c + ch) * h + y) * w + x] =
+                        (px[(((size_t)i * h + y) * w + sx) * c + ch] / 255.0f - 0.4f) / 0.2f;
+                }
+    float *g = dalloc(d, np * 4);
+    /* several batches in a row: the pinned input buffers are reused */
+    for (int round = 0; round < 5; round++) {
+        EXPECT_OK(d->o->input_u8(d->b, n, c, h, w, px, flip, 0.4f, 0.2f, g, &err), &err);
+        get_act(d, n, c, h, w, g, got);
+        dev loose = *d;
+        loose.tol = 1e-6;
+        close_enough(&loose, "uint8 input (normalize + flip)", got, ref, np);
+    }
+    d->o->release(d->b, g);
+    free(px); free(ref); free(got);
+}
+
+static void check_ops(dev *d)
+{
+    check_input(d);
+    check_flat_ops(d);
+    check_conv(d, 4, 3, 12, 10, 8, 3, 1, 1);
+    check_conv(d, 3, 16, 9, 9, 32, 1, 2, 1);
+    check_conv(d, 2, 8, 8, 8, 16, 3, 2, 1);
+    check_conv(d, 5, 1, 28, 28, 16, 3, 1, 0);
+    check_conv(d, 2, 64, 16, 16, 16, 1, 1, 1);
+    check_bn(d, 4, 6, 5, 5);
+    check_bn(d, 16, 32, 4, 4);
+    check_pool_gap(d, 3, 5, 6, 8);
+    check_pool_gap(d, 2, 4, 7, 5);
+    check_dense_softmax(d, 6, 12, 7);
+    check_dense_softmax(d, 32, 256, 200);
+}
+
+/* ---- the CUDA backend emulated on the host ---- */
+typedef struct emu {
+    tfr_backend *cpu;
+} emu;
+
+#define EMU(b) ((emu *)(void *)(b))
+#define EACH(count) for (size_t i = 0; i < (size_t)(count); i++)
+
+static tfr_status emu_create(const tfr_backend_opts *o, tfr_backend **out, tfr_error *e)
+{
+    emu *m = calloc(1, sizeof *m);
+    tfr_ops_cpu()->create(NULL, &m->cpu, e);
+    *out = (tfr_backend *)(void *)m;
+    return TFR_OK;
+}
+static void emu_destroy(tfr_backend *b)
+{
+    tfr_ops_cpu()->destroy(EMU(b)->cpu);
+    free(b);
+}
+static const char *emu_describe(const tfr_backend *b) { return "cuda emulated on the host"; }
+static void *emu_alloc(tfr_backend *b, size_t n, tfr_error *e) { return calloc(1, n ? n : 1); }
+static void emu_release(tfr_backend *b, void *p) { free(p); }
+static tfr_status emu_copy(tfr_backend *b, void *d, const void *s, size_t n, tfr_error *e)
+{
+    memmove(d, s, n);
+    return TFR_OK;
+}
+static tfr_status emu_zero(tfr_backend *b, void *p, size_t n, tfr_error *e)
+{
+    memset(p, 0, n);
+    return TFR_OK;
+}
+static tfr_status emu_sync(tfr_backend *b, tfr_error *e) { return TFR_OK; }
+static tfr_status emu_filter_layout(tfr_backend *b, const tfr_conv2d *cv, const float *src,
+                                    float *dst, int to_backend, tfr_error *e)
+{
+    EACH((size_t)cv->k * cv->c * cv->r * cv->s) {
+        if (to_backend)
+            ew_nchw_to_nhwc(i, cv->c, cv->r, cv->s, src, dst);
+        else
+            ew_nhwc_to_nchw(i, cv->c, cv->r, cv->s, src, dst);
+    }
+    return TFR_OK;
+}
+static tfr_status emu_input_f32(tfr_backend *b, int n, int c, int h, int w, const float *x,
+                                float *y, tfr_error *e)
+{
+    EACH((size_t)n * c * h * w) ew_nchw_to_nhwc(i, c, h, w, x, y);
+    return TFR_OK;
+}
+static tfr_status emu_input_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
+                               const uint8_t *flip, float mean, float std, float *y, tfr_error *e)
+{
+    const float scale = 1.0f / (255.0f * std), offset = mean / std;
+    EACH((size_t)n * c * h * w) ew_input_u8(i, c, h, w, 1, x, flip, scale, offset, y);
+    return TFR_OK;
+}
+static tfr_status emu_act_to_host(tfr_backend *b, int n, int c, int h, int w, const float *x,
+                                  float *host, tfr_error *e)
+{
+    EACH((size_t)n * c * h * w) ew_nhwc_to_nchw(i, c, h, w, x, host);
+    return TFR_OK;
+}
+static float *to_nchw(int n, int c, int h, int w, const float *x)
+{
+    float *y = malloc((size_t)n * c * h * w * sizeof(float) + 4);
+    EACH((size_t)n * c * h * w) ew_nhwc_to_nchw(i, c, h, w, x, y);
+    return y;
+}
+/* dst (NHWC) += src (NCHW) */
+static void add_nhwc(int n, int c, int h, int w, const float *src, float *dst)
+{
+    float *t = malloc((size_t)n * c * h * w * sizeof(float) + 4);
+    EACH((size_t)n * c * h * w) ew_nchw_to_nhwc(i, c, h, w, src, t);
+    EACH((size_t)n * c * h * w) dst[i] += t[i];
+    free(t);
+}
+static tfr_status emu_conv_fwd(tfr_backend *b, const tfr_conv2d *cv, const float *x,
+                               const float *w, float *y, tfr_error *e)
+{
+    float *xn = to_nchw(cv->n, cv->c, cv->h, cv->w, x), *wn = to_nchw(cv->k, cv->c, cv->r, cv->s, w);
+    size_t ny = (size_t)cv->n * cv->k * cv->p * cv->q;
+    float *yn = malloc(ny * sizeof(float));
+    tfr_ops_cpu()->conv2d_fwd(EMU(b)->cpu, cv, xn, wn, yn, e);
+    EACH(ny) ew_nchw_to_nhwc(i, cv->k, cv->p, cv->q, yn, y);
+    free(xn); free(wn); free(yn);
+    return TFR_OK;
+}
+static tfr_status emu_conv_bwd(tfr_backend *b, const tfr_conv2d *cv, const float *x,
+                               const float *w, const float *dy, float *dx, float *dw, tfr_error *e)
+{
+    float *xn = to_nchw(cv->n, cv->c, cv->h, cv->w, x), *wn = to_nchw(cv->k, cv->c, cv->r, cv->s, w);
+    float *dyn = to_nchw(cv->n, cv->k, cv->p, cv->q, dy);
+    float *dxn = calloc((size_t)cv->n * cv->c * cv->h * cv->w + 1, sizeof(float));
+    float *dwn = calloc((size_t)cv->k * cv->c * cv->r * cv->s + 1, sizeof(float));
+    tfr_ops_cpu()->conv2d_bwd(EMU(b)->cpu, cv, xn, wn, dyn, dx ? dxn : NULL, dwn, e);
+    if (dx)
+        add_nhwc(cv->n, cv->c, cv->h, cv->w, dxn, dx);
+    add_nhwc(cv->k, cv->c, cv->r, cv->s, dwn, dw);
+    free(xn); free(wn); free(dyn); free(dxn); free(dwn);
+    return TFR_OK;
+}
+static tfr_status emu_bn_fwd(tfr_backend *b, int n, int c, int hw, const float *x,
+                             const float *gamma, const float *beta, float *y, float *mean,
+                             float *invstd, float *rm, float *rv, int train, float mom, float eps,
+                             tfr_error *e)
+{
+    if (!train) { /* the CUDA backend's own kernels */
+        EACH((size_t)n * hw * c) ew_bn_infer(i, c, x, gamma, beta, rm, rv, eps, y);
+        EACH(c) ew_bn_infer_stats(i, rm, rv, eps, mean, invstd);
+        return TFR_OK;
+    }
+    float *xn = to_nchw(n, c, hw, 1, x), *yn = malloc((size_t)n * c * hw * sizeof(float) + 4);
+    tfr_ops_cpu()->bn_fwd(EMU(b)->cpu, n, c, hw, xn, gamma, beta, yn, mean, invstd, rm, rv, 1, mom,
+                          eps, e);
+    EACH((size_t)n * c * hw) ew_nchw_to_nhwc(i, c, hw, 1, yn, y);
+    free(xn); free(yn);
+    return TFR_OK;
+}
+static tfr_status emu_bn_bwd(tfr_backend *b, int n, int c, int hw, const float *x,
+                             const float *gamma, const float *mean, const float *invstd,
+                             const float *dy, float *dx, float *dg, float *db, float eps,
+                             tfr_error *e)
+{
+    float *xn = to_nchw(n, c, hw, 1, x), *dyn = to_nchw(n, c, hw, 1, dy);
+    float *dxn = calloc((size_t)n * c * hw + 1, sizeof(float));
+    tfr_ops_cpu()->bn_bwd(EMU(b)->cpu, n, c, hw, xn, gamma, mean, invstd, dyn, dxn, dg, db, eps, e);
+    add_nhwc(n, c, hw, 1, dxn, dx);
+    free(xn); free(dyn); free(dxn);
+    return TFR_OK;
+}
+static tfr_status emu_relu_fwd(tfr_backend *b, size_t n, const float *x, float *y, tfr_error *e)
+{
+    EACH(n) ew_relu_fwd(i, x, y);
+    return TFR_OK;
+}
+static tfr_status emu_relu_bwd(tfr_backend *b, size_t n, const float *y, const float *dy,
+                               float *dx, tfr_error *e)
+{
+    EACH(n) ew_relu_bwd(i, y, dy, dx);
+    return TFR_OK;
+}
+static tfr_status emu_pool_fwd(tfr_backend *b, int n, int c, int h, int w, const float *x,
+                               float *y, int32_t *idx, tfr_error *e)
+{
+    EACH((size_t)n * (h / 2) * (w / 2) * c) ew_pool_fwd(i, c, h, w, x, y, idx);
+    return TFR_OK;
+}
+static tfr_status emu_pool_bwd(tfr_backend *b, int n, int c, int h, int w, const int32_t *idx,
+                               const float *dy, float *dx, tfr_error *e)
+{
+    EACH((size_t)n * (h / 2) * (w / 2) * c) ew_pool_bwd(i, idx, dy, dx);
+    return TFR_OK;
+}
+static tfr_status emu_add_fwd(tfr_backend *b, size_t n, const float *a, const float *c, float *y,
+                              tfr_error *e)
+{
+    EACH(n) ew_add_fwd(i, a, c, y);
+    return TFR_OK;
+}
+static tfr_status emu_add_bwd(tfr_backend *b, size_t n, const float *dy, float *da, float *dc,
+                              tfr_error *e)
+{
+    EACH(n) ew_add_bwd(i, dy, da, dc);
+    return TFR_OK;
+}
+static tfr_status emu_gap_fwd(tfr_backend *b, int n, int c, int hw, const float *x, float *y,
+                              tfr_error *e)
+{
+    EACH((size_t)n * c) ew_gap_fwd(i, c, hw, x, y);
+    return TFR_OK;
+}
+static tfr_status emu_gap_bwd(tfr_backend *b, int n, int c, int hw, const float *dy, float *dx,
+                              tfr_error *e)
+{
+    EACH((size_t)n * hw * c) ew_gap_bwd(i, c, hw, dy, dx);
+    return TFR_OK;
+}
+/* column-major C += op(A) op(B), as cublasSgemm with alpha = beta = 1 */
+static void colmajor_gemm(ew_gemm g)
+{
+    for (int j = 0; j < g.n; j++)
+        for (int i = 0; i < g.m; i++) {
+            double s = 0;
+            for (int l = 0; l < g.k; l++) {
+                float a = g.ta ? g.A[(size_t)i * g.lda + l] : g.A[(size_t)l * g.lda + i];
+                float bb = g.tb ? g.B[(size_t)l * g.ldb + j] : g.B[(size_t)j * g.ldb + l];
+                s += (double)a * bb;
+            }
+            g.C[(size_t)j * g.ldc + i] += (float)s;
+        }
+}
+static tfr_status emu_dense_fwd(tfr_backend *b, int n, int c, int k, const float *x,
+                                const float *w, const float *bias, float *y, tfr_error *e)
+{
+    EACH((size_t)n * k) ew_bias_rows(i, k, bias, y);
+    colmajor_gemm(ew_dense_fwd_gemm(n, c, k, x, w, y));
+    return TFR_OK;
+}
+static tfr_status emu_dense_bwd(tfr_backend *b, int n, int c, int k, const float *x,
+                                const float *w, const float *dy, float *dx, float *dw, float *db,
+                                tfr_error *e)
+{
+    colmajor_gemm(ew_dense_dw_gemm(n, c, k, x, dy, dw));
+    EACH(k) ew_bias_grad(i, n, k, dy, db);
+    if (dx)
+        colmajor_gemm(ew_dense_dx_gemm(n, c, k, w, dy, dx));
+    return TFR_OK;
+}
+static tfr_status emu_axpy(tfr_backend *b, size_t n, float a, const float *x, float *y,
+                           tfr_error *e)
+{
+    EACH(n) ew_axpy(i, a, x, y);
+    return TFR_OK;
+}
+static tfr_status emu_softmax_ce(tfr_backend *b, int n, int k, const float *logits,
+                                 const int32_t *labels, float *dlogits, float *loss, tfr_error *e)
+{
+    float *rows = malloc((size_t)n * sizeof(float));
+    EACH(n) ew_softmax_ce_row(i, n, k, logits, labels, rows, dlogits);
+    if (loss)
+        ew_mean(n, rows, loss);
+    free(rows);
+    return TFR_OK;
+}
+static tfr_status emu_sgd(tfr_backend *b, size_t n, float *w, const float *g, float *v, float lr,
+                          float mu, float wd, tfr_error *e)
+{
+    EACH(n) ew_sgd(i, w, g, v, lr, mu, wd);
+    return TFR_OK;
+}
+
+static const tfr_ops emu_ops = {
+    .name = "cuda-emulated", .host_memory = 0, .create = emu_create, .destroy = emu_destroy,
+    .describe = emu_describe, .alloc = emu_alloc, .release = emu_release, .upload = emu_copy,
+    .download = emu_copy, .copy = emu_copy, .zero = emu_zero, .sync = emu_sync,
+    .filter_layout = emu_filter_layout, .input_f32 = emu_input_f32, .input_u8 = emu_input_u8,
+    .act_to_host = emu_act_to_host, .conv2d_fwd = emu_conv_fwd, .conv2d_bwd = emu_conv_bwd,
+    .bn_fwd = emu_bn_fwd, .bn_bwd = emu_bn_bwd, .relu_fwd = emu_relu_fwd,
+    .relu_bwd = emu_relu_bwd, .pool_fwd = emu_pool_fwd, .pool_bwd = emu_pool_bwd,
+    .add_fwd = emu_add_fwd, .add_bwd = emu_add_bwd, .gap_fwd = emu_gap_fwd,
+    .gap_bwd = emu_gap_bwd, .dense_fwd = emu_dense_fwd, .dense_bwd = emu_dense_bwd,
+    .axpy = emu_axpy, .softmax_ce = emu_softmax_ce, .sgd = emu_sgd,
+};
+
+/* ---- a whole network ---- */
+static void check_model(const tfr_ops *ops, const tfr_backend_opts *bo, const char *label,
+                        double tol)
+{
+    tfr_resnet_config cfg = {16, 16, 3, 5, 8, 2, {1, 1}, 1};
+    tfr_model *a, *b;
+    EXPECT_OK(tfr_model_new(&cfg, 3, &a, &err), &err);
+    EXPECT_OK(tfr_model_new(&cfg, 3, &b, &err), &err);
+    EXPECT_OK(tfr_model_set_backend(b, ops, bo, &err), &err);
+    const int n = 8;
+    size_t nx = (size_t)n * 3 * 16 * 16, np = tfr_model_num_params(a);
+    float *x = rnd(nx);
+    int32_t lab[8];
+    for (int i = 0; i < n; i++)
+        lab[i] = i % 5;
+    dev d = {NULL, NULL, label, tol};
+    for (int step = 0; step < 4; step++) {
+        float la = 0, lb = -1;
+        EXPECT_OK(tfr_model_forward(a, x, n, lab, 1, &la, &err), &err);
+        EXPECT_OK(tfr_model_forward(b, x, n, lab, 1, &lb, &err), &err);
+        char what[64];
+        snprintf(what, sizeof what, "model loss at step %d", step);
+        close_enough(&d, what, &lb, &la, 1);
+        snprintf(what, sizeof what, "model logits at step %d", step);
+        close_enough(&d, what, tfr_model_logits(b), tfr_model_logits(a), (size_t)n * 5);
+        EXPECT_OK(tfr_model_backward(a, 5e-4f, &err), &err);
+        EXPECT_OK(tfr_model_backward(b, 5e-4f, &err), &err);
+        if (step == 0) {
+            float *ga = dup(tfr_model_grads(a), np);
+            close_enough(&d, "model gradients, step 0", tfr_model_grads(b), ga, np);
+            free(ga);
+        }
+        EXPECT_OK(tfr_model_sgd(a, 0.05f, 0.9f, 1e-4f, &err), &err);
+        EXPECT_OK(tfr_model_sgd(b, 0.05f, 0.9f, 1e-4f, &err), &err);
+    }
+    dev loose = d;
+    loose.tol = tol * 10; /* four steps of drift */
+    float *pa = dup(tfr_model_params(a), np);
+    close_enough(&loose, "model parameters after 4 steps", tfr_model_params(b), pa, np);
+    free(pa);
+
+    /* the uint8 path with flips */
+    uint8_t *px = malloc(nx), flip[8] = {1, 0, 0, 1, 1, 0, 1, 0};
+    for (size_t i = 0; i < nx; i++)
+        px[i] = (uint8_t)(test_rand(&rs) & 255);
+    float la, lb;
+    EXPECT_OK(tfr_model_forward_u8(a, px, n, flip, 0.5f, 0.25f, lab, 0, &la, &err), &err);
+    EXPECT_OK(tfr_model_forward_u8(b, px, n, flip, 0.5f, 0.25f, lab, 0, &lb, &err), &err);
+    close_enough(&loose, "model uint8 input, inference loss", &lb, &la, 1);
+
+    /* checkpoints: written on the device, read on the CPU, and the other way */
+    const char *dir = test_tmpdir("nn_cuda");
+    char p1[512], p2[512];
+    snprintf(p1, sizeof p1, "%s/dev.tfrc", dir);
+    snprintf(p2, sizeof p2, "%s/cpu.tfrc", dir);
+    tfr_train_state ts = {0};
+    EXPECT_OK(tfr_checkpoint_save(p1, b, &ts, &err), &err);
+    EXPECT_OK(tfr_checkpoint_save(p2, a, &ts, &err), &err);
+    tfr_model *c1, *c2;
+    EXPECT_OK(tfr_checkpoint_load(p1, &c1, &ts, &err), &err);
+    EXPECT_OK(tfr_checkpoint_load(p2, &c2, &ts, &err), &err);
+    EXPECT_OK(tfr_model_set_backend(c2, ops, bo, &err), &err);
+    float l1, l2;
+    EXPECT_OK(tfr_model_forward(b, x, n, lab, 0, &lb, &err), &err);
+    EXPECT_OK(tfr_model_forward(c1, x, n, lab, 0, &l1, &err), &err);
+    close_enough(&d, "device checkpoint evaluated on the CPU", &l1, &lb, 1);
+    EXPECT_OK(tfr_model_forward(a, x, n, lab, 1, &la, &err), &err);
+    EXPECT_OK(tfr_model_forward(c2, x, n, lab, 1, &l2, &err), &err);
+    close_enough(&loose, "CPU checkpoint resumed on the device", &l2, &la, 1);
+    tfr_model_free(c1);
+    tfr_model_free(c2);
+    test_rmtree(dir);
+    free(px);
+    free(x);
+    tfr_model_free(a);
+    tfr_model_free(b);
+}
+
+int main(void)
+{
+    tfr_error_clear(&err);
+    cpu = tfr_ops_cpu();
+    EXPECT_OK(cpu->create(NULL, &cb, &err), &err);
+
+    /* the harness, with the CPU backend as the device: exact agreement */
+    tfr_backend *self;
+    EXPECT_OK(cpu->create(NULL, &self, &err), &err);
+    dev d0 = {cpu, self, "cpu-as-device", 0};
+    check_ops(&d0);
+    cpu->destroy(self);
+    check_model(cpu, NULL, "cpu-as-device", 0);
+
+    /* the CUDA backend's logic, emulated on the host */
+    tfr_backend *eb;
+    EXPECT_OK(emu_ops.create(NULL, &eb, &err), &err);
+    dev de = {&emu_ops, eb, "cuda-emulated", 2e-6};
+    check_ops(&de);
+    emu_ops.destroy(eb);
+    check_model(&emu_ops, NULL, "cuda-emulated", 2e-5);
+    if (test_failures()) {
+        cpu->destroy(cb);
+        return 1;
+    }
+
+    tfr_error e;
+    const tfr_ops *gpu = tfr_ops_cuda(&e);
+    if (!gpu) {
+        printf("SKIP: %s\n", e.msg);
+        cpu->destroy(cb);
+        return 77;
+    }
+    /* fp32: accumulation order only; tf32: 10-bit mantissas in conv/GEMM inputs */
+    const struct {
+        tfr_precision_mode math;
+        tfr_precision prec;
+        const char *label;
+        double op_tol, model_tol;
+    } modes[] = {
+        {TFR_MATH_FP32, TFR_PRECISION_FP32, "cuda fp32", 2e-5, 2e-4},
+        {TFR_MATH_TF32, TFR_PRECISION_TF32, "cuda tf32", 3e-3, 2e-2},
+    };
+    for (int i = 0; i < 2; i++) {
+        tfr_backend_opts bo = {0, modes[i].math, 0};
+        tfr_backend *gb;
+        EXPECT_OK(gpu->create(&bo, &gb, &err), &err);
+        if (!gb)
+            break;
+        printf("%s: %s\n", modes[i].label, gpu->describe(gb));
+        dev d = {gpu, gb, modes[i].label, modes[i].op_tol};
+        check_ops(&d);
+        EXPECT_OK(gpu->sync(gb, &err), &err);
+        gpu->destroy(gb);
+        check_model(gpu, &bo, modes[i].label, modes[i].model_tol);
+        /* the public way there */
+        tfr_device_opts dopt = {TFR_DEVICE_CUDA, 0, modes[i].prec, 0};
+        tfr_resnet_config tiny;
+        tfr_model *m;
+        EXPECT_OK(tfr_resnet_preset("tiny", &tiny, &err), &err);
+        EXPECT_OK(tfr_model_new(&tiny, 1, &m, &err), &err);
+        EXPECT_OK(tfr_model_set_device(m, &dopt, &err), &err);
+        EXPECT_CONTAINS(tfr_model_device(m), "cuda:0");
+        tfr_model_free(m);
+    }
+    cpu->destroy(cb);
+    return test_failures() ? 1 : 0;
+}
