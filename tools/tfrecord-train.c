@@ -33,6 +33,8 @@ static void usage(FILE *f)
         "  --logdir DIR         TensorBoard events, history.csv, steps.csv\n"
         "  --checkpoint-dir DIR one checkpoint per epoch, 'latest' points at the newest\n"
         "  --resume DIR|FILE    continue a run exactly where its checkpoint left it\n"
+        "  --device cpu|cuda|cuda:N   where to train (default cpu)\n"
+        "  --precision tf32|fp32      CUDA math: TF32 tensor cores (default) or IEEE fp32\n"
         "  -q, --quiet\n",
         prog, prog);
 }
@@ -82,7 +84,7 @@ int main(int argc, char **argv)
     const char *preset = "fmnist";
     enum { O_TRAIN = 256, O_VAL, O_EVAL, O_PRESET, O_LEVELS, O_WIDTH, O_INPUT, O_CLASSES, O_EPOCHS,
            O_BATCH, O_LR, O_DECAY, O_EVERY, O_COSINE, O_WARMUP, O_MOM, O_L2, O_WD, O_FLIP, O_PAD,
-           O_MEAN, O_STD, O_SEED, O_THREADS, O_SHUF, O_LOGDIR, O_CKPT, O_RESUME };
+           O_MEAN, O_STD, O_SEED, O_THREADS, O_SHUF, O_LOGDIR, O_CKPT, O_RESUME, O_DEVICE, O_PREC };
     static const struct option lo[] = {
         {"train", required_argument, 0, O_TRAIN}, {"val", required_argument, 0, O_VAL},
         {"evaluate", required_argument, 0, O_EVAL}, {"preset", required_argument, 0, O_PRESET},
@@ -100,6 +102,7 @@ int main(int argc, char **argv)
         {"logdir", required_argument, 0, O_LOGDIR},
         {"checkpoint-dir", required_argument, 0, O_CKPT},
         {"resume", required_argument, 0, O_RESUME}, {"quiet", no_argument, 0, 'q'},
+        {"device", required_argument, 0, O_DEVICE}, {"precision", required_argument, 0, O_PREC},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
@@ -137,6 +140,14 @@ int main(int argc, char **argv)
         case O_LOGDIR: o.logdir = optarg; break;
         case O_CKPT: o.checkpoint_dir = optarg; break;
         case O_RESUME: o.resume = optarg; break;
+        case O_DEVICE:
+        case O_PREC:
+            if (c == O_DEVICE ? tfr_device_parse(optarg, &o.device, &err)
+                              : tfr_precision_parse(optarg, &o.device.precision, &err)) {
+                fprintf(stderr, "%s: error: %s\n", prog, err.msg);
+                return 2;
+            }
+            break;
         case 'q': o.quiet = 1; o.progress = 0; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -152,6 +163,7 @@ int main(int argc, char **argv)
         tfr_train_state ts;
         tfr_eval_result r;
         if (tfr_checkpoint_load(evaluate, &m, &ts, &err) ||
+            (o.device.kind != TFR_DEVICE_CPU && tfr_model_set_device(m, &o.device, &err)) ||
             tfr_evaluate(m, val, nval, o.batch, o.threads, o.mean, o.std, &r, &err)) {
             fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
             return 1;

@@ -507,6 +507,10 @@ tfr_status tfr_model_set_device(tfr_model *m, const tfr_device_opts *d, tfr_erro
 }
 
 const char *tfr_model_device(const tfr_model *m) { return m->be_ops->describe(m->be); }
+tfr_device_kind tfr_model_device_kind(const tfr_model *m)
+{
+    return m->be_ops->host_memory ? TFR_DEVICE_CPU : TFR_DEVICE_CUDA;
+}
 
 const tfr_resnet_config *tfr_model_config(const tfr_model *m) { return &m->cfg; }
 size_t tfr_model_num_params(const tfr_model *m) { return m->np; }

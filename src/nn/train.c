@@ -41,20 +41,33 @@ static int argmax(const float *v, int n)
     return b;
 }
 
-static void stream_defaults(tfr_stream_opts *so, const tfr_resnet_config *c, int batch,
-                            int threads, float mean, float std)
+/* 1 when the model runs on a device: it gets uint8 batches and normalizes
+ * (and flips) them there */
+static int on_device(const tfr_model *m) { return tfr_model_device_kind(m) != TFR_DEVICE_CPU; }
+
+static void stream_defaults(tfr_stream_opts *so, const tfr_model *m, int batch, int threads,
+                            float mean, float std)
 {
+    const tfr_resnet_config *c = tfr_model_config(m);
     tfr_stream_opts_init(so);
     so->batch_size = batch;
     so->threads = threads;
     so->width = c->in_w;
     so->height = c->in_h;
     so->channels = c->in_c == 1 ? 1 : 3;
-    so->format = TFR_BATCH_F32_NCHW;
+    so->format = on_device(m) ? TFR_BATCH_U8_NHWC : TFR_BATCH_F32_NCHW;
     for (int k = 0; k < 3; k++) {
         so->mean[k] = mean;
         so->std[k] = std;
     }
+}
+
+static tfr_status forward(tfr_model *m, const tfr_batch *b, const uint8_t *flip, float mean,
+                          float std, int train, float *loss, tfr_error *err)
+{
+    if (on_device(m))
+        return tfr_model_forward_u8(m, b->data, b->n, flip, mean, std, b->labels, train, loss, err);
+    return tfr_model_forward(m, b->data, b->n, b->labels, train, loss, err);
 }
 
 tfr_status tfr_evaluate(tfr_model *m, const char *const *src, int nsrc, int batch, int threads,
@@ -63,7 +76,7 @@ tfr_status tfr_evaluate(tfr_model *m, const char *const *src, int nsrc, int batc
     memset(res, 0, sizeof *res);
     const tfr_resnet_config *c = tfr_model_config(m);
     tfr_stream_opts so;
-    stream_defaults(&so, c, batch, threads, mean, std);
+    stream_defaults(&so, m, batch, threads, mean, std);
     so.sources = src;
     so.nsources = nsrc;
     so.shuffle_buffer = 1;
@@ -81,7 +94,7 @@ tfr_status tfr_evaluate(tfr_model *m, const char *const *src, int nsrc, int batc
     uint64_t right = 0;
     while ((st = tfr_stream_next(s, &b, err)) == TFR_OK) {
         float loss;
-        if ((st = tfr_model_forward(m, b->data, b->n, b->labels, 0, &loss, err)))
+        if ((st = forward(m, b, NULL, mean, std, 0, &loss, err)))
             break;
         const float *lg = tfr_model_logits(m);
         for (int i = 0; i < b->n; i++) {
@@ -190,6 +203,8 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
     } else if ((st = tfr_model_new(&o->cfg, o->seed, &m, err))) {
         return st;
     }
+    if (o->device.kind != TFR_DEVICE_CPU && (st = tfr_model_set_device(m, &o->device, err)))
+        goto done;
     const tfr_resnet_config *c = tfr_model_config(m);
     if (o->logdir) {
         if (mkdir_p(o->logdir)) {
@@ -203,7 +218,8 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
         int exists = access(p, F_OK) == 0;
         hist = fopen(p, "a");
         if (hist && !exists)
-            fprintf(hist, "epoch,step,lr,loss,accuracy,val_loss,val_accuracy,images_per_s,seconds\n");
+            fprintf(hist, "epoch,step,lr,loss,accuracy,val_loss,val_accuracy,images_per_s,seconds,"
+                          "input_wait\n");
         tfr_path_join(p, sizeof p, o->logdir, "steps.csv", NULL);
         exists = access(p, F_OK) == 0;
         steps = fopen(p, "a");
@@ -220,9 +236,9 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
     }
     if (!o->quiet)
         fprintf(out, "model: pre-activation bottleneck ResNet, %dx%dx%d -> %d classes, width %d, "
-                     "%zu parameters, %.1f MFLOP per image\n",
+                     "%zu parameters, %.1f MFLOP per image\ndevice: %s\n",
                 c->in_h, c->in_w, c->in_c, c->classes, c->width, tfr_model_num_params(m),
-                tfr_model_flops(m) / 1e6);
+                tfr_model_flops(m) / 1e6, tfr_model_device(m));
     const char *const *vsrc = o->nval ? o->val : o->train;
     int nvsrc = o->nval ? o->nval : o->ntrain;
     if (!o->resume) {
@@ -239,28 +255,51 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
     }
     for (uint64_t epoch = ts.epoch; epoch < (uint64_t)o->epochs; epoch++) {
         tfr_stream_opts so;
-        stream_defaults(&so, c, o->batch, o->threads, o->mean, o->std);
+        stream_defaults(&so, m, o->batch, o->threads, o->mean, o->std);
         so.sources = o->train;
         so.nsources = o->ntrain;
         so.seed = ts.seed;
         so.start_epoch = epoch;
         so.epochs = (int)epoch + 1;
         so.shuffle_buffer = o->shuffle_buffer;
-        so.random_flip = o->flip;
+        /* on a device the flip is done there, from flip bits drawn here */
+        so.random_flip = o->flip && !on_device(m);
         so.pad_crop = o->pad_crop;
-        tfr_stream *s;
-        if ((st = tfr_stream_open(&so, &s, err)))
+        uint8_t *flip = NULL;
+        if (o->flip && on_device(m) && !(flip = malloc((size_t)o->batch))) {
+            st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
             goto done;
+        }
+        tfr_stream *s;
+        if ((st = tfr_stream_open(&so, &s, err))) {
+            free(flip);
+            goto done;
+        }
         uint64_t per_epoch = tfr_stream_epoch_records(s);
         uint64_t nsteps = per_epoch ? (per_epoch + (uint64_t)o->batch - 1) / (uint64_t)o->batch : 0;
-        double t0 = tfr_now(), loss_sum = 0;
+        double t0 = tfr_now(), loss_sum = 0, waited = 0;
         uint64_t seen = 0, right = 0, k = 0;
         const tfr_batch *b;
         float lr = lr_at(o, epoch, 0);
-        while ((st = tfr_stream_next(s, &b, err)) == TFR_OK) {
+        for (;;) {
+            double tw = tfr_now();
+            st = tfr_stream_next(s, &b, err);
+            waited += tfr_now() - tw;
+            if (st != TFR_OK)
+                break;
             lr = lr_at(o, epoch, nsteps ? (double)k / nsteps : 0);
+            if (flip) {
+                /* one bit per image from (seed, step): a resumed run flips the same */
+                uint64_t r = ts.seed * 0x9e3779b97f4a7c15ull ^ (ts.step + 1) * 0xbf58476d1ce4e5b9ull;
+                for (int i = 0; i < b->n; i++) {
+                    r ^= r >> 31;
+                    r *= 0x94d049bb133111ebull;
+                    r ^= r >> 29;
+                    flip[i] = (uint8_t)(r >> 63);
+                }
+            }
             float loss;
-            if ((st = tfr_model_forward(m, b->data, b->n, b->labels, 1, &loss, err)) ||
+            if ((st = forward(m, b, flip, o->mean, o->std, 1, &loss, err)) ||
                 (st = tfr_model_backward(m, o->l2, err)))
                 break;
             if ((st = tfr_model_sgd(m, lr, o->momentum, o->weight_decay, err)))
@@ -291,8 +330,13 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
             }
         }
         tfr_stream_close(s);
+        free(flip);
         if (tty)
             fputc('\n', stderr);
+        if (st == TFR_ERR_ARG && on_device(m) && strstr(err->msg, "float tensors"))
+            tfr_fail(err, TFR_ERR_ARG, NULL, "these shards hold float tensors (--layout tensor); "
+                                             "the CUDA path reads jpeg or raw layouts: train them "
+                                             "with --device cpu");
         if (st != TFR_ERR_EOF)
             goto done;
         st = TFR_OK;
@@ -315,12 +359,13 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
         }
         if (!o->quiet)
             fprintf(out, "epoch %llu/%d: loss %.4f accuracy %.4f | val loss %.4f val accuracy %.4f "
-                         "| lr %.5g | %.0f images/s, %.1f s\n",
-                    (unsigned long long)epoch + 1, o->epochs, tl, ta, vl, va, lr, seen / secs, secs);
+                         "| lr %.5g | %.0f images/s, %.1f s, input wait %.1f%%\n",
+                    (unsigned long long)epoch + 1, o->epochs, tl, ta, vl, va, lr, seen / secs, secs,
+                    secs > 0 ? 100 * waited / secs : 0.0);
         if (hist) {
-            fprintf(hist, "%llu,%llu,%.6g,%.6f,%.6f,%.6f,%.6f,%.1f,%.2f\n",
+            fprintf(hist, "%llu,%llu,%.6g,%.6f,%.6f,%.6f,%.6f,%.1f,%.2f,%.4f\n",
                     (unsigned long long)epoch + 1, (unsigned long long)ts.step, lr, tl, ta, vl, va,
-                    seen / secs, secs);
+                    seen / secs, secs, secs > 0 ? waited / secs : 0.0);
             fflush(hist);
             fflush(steps);
         }

@@ -58,7 +58,27 @@ contains "$out" "accuracy"
 contains "$out" "confusion matrix"
 contains "$out" "Ankle_boot"
 
+# the CUDA device: without one, a clear refusal before any work; with one,
+# GPU training learns, its checkpoint evaluates on the CPU to the accuracy the
+# GPU reported, and a CPU checkpoint resumes on the GPU
+if ! out=$("$T" "${common[@]}" --epochs 1 --device cuda --checkpoint-dir "$WORK/g/ck" --logdir "$WORK/g" 2>&1); then
+    case "$out" in
+        *"no CUDA device"*|*"no CUDA backend"*) echo "CUDA part skipped: $out" ;;
+        *) fail "--device cuda failed: $out" ;;
+    esac
+else
+    gacc=$(tail -1 "$WORK/g/history.csv" | cut -d, -f7)
+    python3 -c "import sys; sys.exit(0 if float('$gacc') > 0.3 else 1)" || fail "GPU val accuracy $gacc"
+    out=$("$T" --evaluate "$WORK/g/ck/epoch-0001.tfrc" --val "$WORK/shards/test-00000-of-00001.tfrecord.gz") || fail "evaluate GPU checkpoint on the CPU"
+    cacc=$(printf '%s\n' "$out" | sed -n 's/.*accuracy \([0-9.]*\),.*/\1/p' | head -1)
+    python3 -c "import sys; sys.exit(0 if abs(float('$gacc') - float('$cacc')) < 0.02 else 1)" \
+        || fail "GPU checkpoint: GPU validation $gacc, CPU evaluation $cacc"
+    "$T" "${common[@]}" --epochs 2 --device cuda --resume "$WORK/b/ck/epoch-0001.tfrc" >/dev/null 2>&1 \
+        || fail "CPU checkpoint resumed on the GPU"
+fi
+
 # bad input
+expect_fail "unknown device" "$T" "${common[@]}" --device tpu
 expect_fail "checkpoint" "$T" --evaluate "$WORK/shards/labels.txt" --val "$WORK/shards"
 expect_fail "cannot open" "$T" --train "$WORK/none.tfrecord" --epochs 1
 pass

@@ -85,6 +85,7 @@ tfr_status tfr_precision_parse(const char *s, tfr_precision *p, tfr_error *err);
 tfr_status tfr_model_set_device(tfr_model *m, const tfr_device_opts *d, tfr_error *err);
 /* "cpu (16 threads, OpenBLAS)", "cuda:0 NVIDIA H100 80GB HBM3, tf32", ... */
 const char *tfr_model_device(const tfr_model *m);
+tfr_device_kind tfr_model_device_kind(const tfr_model *m);
 /* Copies everything the device changed back to the host copies. */
 tfr_status tfr_model_to_host(tfr_model *m, tfr_error *err);
 /* Waits for queued device work; reports its errors. */
