@@ -7,8 +7,14 @@
 #endif
 #include "nn/backend.h"
 
+static const tfr_ops *stand_in;
+
+void tfr_ops_cuda_stand_in(const tfr_ops *ops) { stand_in = ops; }
+
 const tfr_ops *tfr_ops_cuda(tfr_error *err)
 {
+    if (stand_in)
+        return stand_in;
 #ifdef TFR_HAVE_CUDA
     int n = 0;
     if (tfr_cuda_probe(&n, err))

@@ -128,6 +128,8 @@ const tfr_ops *tfr_ops_cpu(void);
 /* The CUDA table, or NULL with err->code TFR_ERR_UNAVAILABLE when the
  * library was built without CUDA or no device can be used (err says which). */
 const tfr_ops *tfr_ops_cuda(tfr_error *err);
+/* Tests only: answer tfr_ops_cuda() with this table (NULL: the real one). */
+void tfr_ops_cuda_stand_in(const tfr_ops *ops);
 
 /* Moves a model onto any op table (tfr_model_set_device picks cpu or cuda;
  * tests use this for their own tables). On failure the model is on the CPU

@@ -23,7 +23,9 @@
 #include "nn/backend.h"
 #include "nn/elementwise.h"
 #include "testutil.h"
+#include "tfrecord/example.h"
 #include "tfrecord/nn.h"
+#include "tfrecord/record.h"
 
 typedef struct dev {
     const tfr_ops *o;
@@ -690,6 +692,135 @@ static void check_model(const tfr_ops *ops, const tfr_backend_opts *bo, const ch
     tfr_model_free(b);
 }
 
+/* ---- tfrecord-train's loop on the device ---- */
+
+/* 8x8x3 raw images of 4 classes (which colour dominates, or none), with noise */
+static void write_shard(const char *path, int n, uint64_t seed)
+{
+    tfr_error e;
+    tfr_example_builder *b;
+    EXPECT_OK(tfr_example_builder_new(&b, &e), &e);
+    tfr_writer_opts o;
+    tfr_writer_opts_init(&o);
+    tfr_record_writer *w;
+    EXPECT_OK(tfr_record_writer_open(path, &o, &w, &e), &e);
+    for (int i = 0; i < n; i++) {
+        uint8_t px[8 * 8 * 3];
+        int label = (int)(test_rand(&seed) % 4);
+        for (int j = 0; j < 64; j++)
+            for (int k = 0; k < 3; k++)
+                px[j * 3 + k] = (uint8_t)((test_rand(&seed) % 128) + (label == k + 1 ? 80 : 60));
+        tfr_example_builder_reset(b);
+        tfr_example_add_bytes(b, "image/raw", px, sizeof px, &e);
+        tfr_example_add_int64(b, "image/height", 8, &e);
+        tfr_example_add_int64(b, "image/width", 8, &e);
+        tfr_example_add_int64(b, "image/channels", 3, &e);
+        tfr_example_add_int64(b, "image/class/label", label, &e);
+        const uint8_t *d;
+        size_t len;
+        EXPECT_OK(tfr_example_builder_serialize(b, &d, &len, &e), &e);
+        EXPECT_OK(tfr_record_writer_append(w, d, len, &e), &e);
+    }
+    EXPECT_OK(tfr_record_writer_close(w, NULL, &e), &e);
+    tfr_example_builder_free(b);
+}
+
+static double last_val_accuracy(const char *logdir)
+{
+    char p[800], line[512], last[512] = "";
+    snprintf(p, sizeof p, "%s/history.csv", logdir);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        memcpy(last, line, sizeof line);
+    fclose(f);
+    char *t = last;
+    for (int i = 0; i < 6 && t; i++)
+        t = strchr(t, ',') ? strchr(t, ',') + 1 : NULL;
+    return t ? atof(t) : -1;
+}
+
+/* The training driver with the model on `ops` (standing in for CUDA): it
+ * learns; a run stopped after epoch 1 and resumed reproduces the losses
+ * (bit for bit when `exact`); its checkpoint evaluates on the CPU to the
+ * validation accuracy the device reported. */
+static void check_train_loop(const tfr_ops *ops, const char *label, int exact)
+{
+    const char *dir = test_tmpdir("nn_cuda_train");
+    char tr0[700], tr1[700], va[700], la[700], lb[700], ca[700], cb2[700];
+    snprintf(tr0, sizeof tr0, "%s/train-00000-of-00002.tfrecord.gz", dir);
+    snprintf(tr1, sizeof tr1, "%s/train-00001-of-00002.tfrecord.gz", dir);
+    snprintf(va, sizeof va, "%s/val.tfrecord.gz", dir);
+    snprintf(la, sizeof la, "%s/a", dir);
+    snprintf(lb, sizeof lb, "%s/b", dir);
+    snprintf(ca, sizeof ca, "%s/a/ck", dir);
+    snprintf(cb2, sizeof cb2, "%s/b/ck", dir);
+    write_shard(tr0, 200, 1);
+    write_shard(tr1, 184, 2);
+    write_shard(va, 96, 3);
+    const char *train[] = {tr0, tr1}, *val[] = {va};
+    tfr_ops_cuda_stand_in(ops);
+    tfr_train_opts o;
+    tfr_train_opts_init(&o);
+    o.train = train;
+    o.ntrain = 2;
+    o.val = val;
+    o.nval = 1;
+    EXPECT_OK(tfr_resnet_preset("tiny", &o.cfg, &err), &err);
+    o.epochs = 4;
+    o.batch = 16;
+    o.lr = 0.05f;
+    o.flip = 1;
+    o.pad_crop = 1;
+    o.seed = 5;
+    o.threads = 2;
+    o.quiet = 1;
+    o.progress = 0;
+    o.device.kind = TFR_DEVICE_CUDA;
+    o.logdir = la;
+    o.checkpoint_dir = ca;
+    EXPECT_OK(tfr_train(&o, &err), &err);
+    double acc = last_val_accuracy(la);
+    if (!(acc > 0.6))
+        FAILF("%s: validation accuracy %.3f after 4 epochs (chance 0.25)", label, acc);
+    /* stopped after one epoch, resumed to four */
+    o.logdir = lb;
+    o.checkpoint_dir = cb2;
+    o.epochs = 1;
+    EXPECT_OK(tfr_train(&o, &err), &err);
+    o.epochs = 4;
+    o.resume = cb2;
+    EXPECT_OK(tfr_train(&o, &err), &err);
+    char pa[800], pb[800];
+    snprintf(pa, sizeof pa, "%s/steps.csv", la);
+    snprintf(pb, sizeof pb, "%s/steps.csv", lb);
+    size_t na, nb;
+    uint8_t *sa = test_read_file(pa, &na), *sb = test_read_file(pb, &nb);
+    EXPECT(sa && sb && na > 100);
+    if (exact && sa && sb && (na != nb || memcmp(sa, sb, na)))
+        FAILF("%s: the resumed run's losses differ from the uninterrupted run's", label);
+    free(sa);
+    free(sb);
+    tfr_ops_cuda_stand_in(NULL);
+    /* the device's checkpoint on the CPU */
+    char ck[800];
+    snprintf(ck, sizeof ck, "%s/epoch-0004.tfrc", ca);
+    tfr_model *m;
+    tfr_train_state ts;
+    EXPECT_OK(tfr_checkpoint_load(ck, &m, &ts, &err), &err);
+    tfr_eval_result r;
+    EXPECT_OK(tfr_evaluate(m, val, 1, 16, 2, o.mean, o.std, &r, &err), &err);
+    printf("%s: tfr_train, 4 epochs: validation accuracy %.4f; its checkpoint on the CPU %.4f\n",
+           label, acc, r.accuracy);
+    if (fabs(r.accuracy - acc) > 0.015)
+        FAILF("%s: validation accuracy %.4f on the device, %.4f for its checkpoint on the CPU",
+              label, acc, r.accuracy);
+    tfr_eval_result_free(&r);
+    tfr_model_free(m);
+    test_rmtree(dir);
+}
+
 int main(void)
 {
     tfr_error_clear(&err);
@@ -711,14 +842,46 @@ int main(void)
     check_ops(&de);
     emu_ops.destroy(eb);
     check_model(&emu_ops, NULL, "cuda-emulated", 2e-5);
+    check_train_loop(&emu_ops, "cuda-emulated", 1);
     if (test_failures()) {
         cpu->destroy(cb);
         return 1;
     }
 
+    /* device names; asking for a device that is not there leaves the model
+     * working on the CPU */
+    tfr_device_opts dp = {0};
+    tfr_precision pr;
+    EXPECT_OK(tfr_device_parse("cuda:3", &dp, &err), &err);
+    EXPECT(dp.kind == TFR_DEVICE_CUDA && dp.index == 3);
+    EXPECT_STATUS(tfr_device_parse("cuda:x", &dp, &err), TFR_ERR_ARG);
+    EXPECT_STATUS(tfr_device_parse("tpu", &dp, &err), TFR_ERR_ARG);
+    EXPECT_OK(tfr_precision_parse("fp32", &pr, &err), &err);
+    EXPECT(pr == TFR_PRECISION_FP32);
+    EXPECT_STATUS(tfr_precision_parse("fp8", &pr, &err), TFR_ERR_ARG);
+
     tfr_error e;
     const tfr_ops *gpu = tfr_ops_cuda(&e);
     if (!gpu) {
+        tfr_resnet_config tiny;
+        tfr_model *m;
+        EXPECT_OK(tfr_resnet_preset("tiny", &tiny, &err), &err);
+        EXPECT_OK(tfr_model_new(&tiny, 1, &m, &err), &err);
+        float *x = rnd(2 * 3 * 8 * 8), before, after;
+        int32_t lab[2] = {0, 1};
+        EXPECT_OK(tfr_model_forward(m, x, 2, lab, 0, &before, &err), &err);
+        tfr_device_opts cu = {TFR_DEVICE_CUDA, 0, TFR_PRECISION_TF32, 0};
+        EXPECT_STATUS(tfr_model_set_device(m, &cu, &err), TFR_ERR_UNAVAILABLE);
+        EXPECT_CONTAINS(err.msg, "CUDA");
+        EXPECT_CONTAINS(tfr_model_device(m), "cpu");
+        EXPECT_OK(tfr_model_forward(m, x, 2, lab, 0, &after, &err), &err);
+        EXPECT(before == after);
+        tfr_model_free(m);
+        free(x);
+        if (test_failures()) {
+            cpu->destroy(cb);
+            return 1;
+        }
         printf("SKIP: %s\n", e.msg);
         cpu->destroy(cb);
         return 77;
@@ -745,6 +908,7 @@ int main(void)
         EXPECT_OK(gpu->sync(gb, &err), &err);
         gpu->destroy(gb);
         check_model(gpu, &bo, modes[i].label, modes[i].model_tol);
+        check_train_loop(gpu, modes[i].label, 0);
         /* the public way there */
         tfr_device_opts dopt = {TFR_DEVICE_CUDA, 0, modes[i].prec, 0};
         tfr_resnet_config tiny;
