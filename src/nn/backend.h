@@ -6,7 +6,9 @@
  * (nn/cpu/ops_cpu.c) wraps the reference kernels of nn_impl.h; the CUDA
  * backend (nn/cuda/) runs cuDNN, cuBLAS and its own kernels.
  *
- * Layouts. Every buffer passed to an op is backend memory. Activations are in
+ * Layouts. Every buffer passed to an op is backend memory.
+ * Activations and their gradients are float32, or bf16 where act_bytes says
+ * 2; parameters, parameter gradients and BN statistics are always float32. Activations are in
  * the backend's own layout: NCHW on the CPU, NHWC on CUDA; `input_*` and
  * `act_to_host` convert from and to host NCHW. Convolution filters are (K, C,
  * R, S) in checkpoints and on the CPU, (K, R, S, C) on CUDA: `filter_layout`
@@ -36,7 +38,9 @@ typedef struct tfr_backend tfr_backend;
 
 typedef enum tfr_precision_mode {
     TFR_MATH_FP32 = 0, /* IEEE fp32 everywhere */
-    TFR_MATH_TF32      /* tensor cores with TF32 inputs for convolutions and GEMMs */
+    TFR_MATH_TF32,     /* tensor cores with TF32 inputs for convolutions and GEMMs */
+    TFR_MATH_BF16      /* bf16 activations (and their gradients), fp32 accumulation,
+                        * fp32 parameters, gradients and BN statistics */
 } tfr_precision_mode;
 
 typedef struct tfr_backend_opts {
@@ -53,6 +57,9 @@ typedef struct tfr_ops {
     void (*destroy)(tfr_backend *b);
     /* a short description: "cpu (16 threads)", "cuda:0 NVIDIA H100 ..., tf32" */
     const char *(*describe)(const tfr_backend *b);
+    /* bytes per activation element: 4, or 2 in bf16 mode (activation
+     * buffers are then bf16 behind the float pointers below) */
+    size_t (*act_bytes)(const tfr_backend *b);
 
     /* zero-filled; NULL (with err set) on failure */
     void *(*alloc)(tfr_backend *b, size_t bytes, tfr_error *err);

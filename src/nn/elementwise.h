@@ -22,8 +22,46 @@
 #define TFR_HD static inline
 #endif
 
+/*
+ * Activations are float32, or bfloat16 (the upper half of a float32, round
+ * to nearest even) in the CUDA backend's bf16 mode: functions that touch
+ * activations take `bf` (1: the buffers hold bf16) and compute in float32.
+ * Parameters, their gradients and BN statistics are always float32.
+ */
+TFR_HD float ew_bf16_to_f32(uint16_t v)
+{
+    union { uint32_t u; float f; } c;
+    c.u = (uint32_t)v << 16;
+    return c.f;
+}
+
+TFR_HD uint16_t ew_f32_to_bf16(float f)
+{
+    union { uint32_t u; float f; } c;
+    c.f = f;
+    uint32_t u = c.u;
+    if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x7fffffu))
+        return (uint16_t)((u >> 16) | 0x40u); /* NaN stays NaN */
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+TFR_HD float ew_ld(const void *p, size_t i, int bf)
+{
+    return bf ? ew_bf16_to_f32(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
+TFR_HD void ew_st(void *p, size_t i, float v, int bf)
+{
+    if (bf)
+        ((uint16_t *)p)[i] = ew_f32_to_bf16(v);
+    else
+        ((float *)p)[i] = v;
+}
+
 /* dst (N, H, W, C)[i] = src (N, C, H, W); also filters (K, C, R, S) -> (K, R, S, C) */
-TFR_HD void ew_nchw_to_nhwc(size_t i, int c, int h, int w, const float *src, float *dst)
+TFR_HD void ew_nchw_to_nhwc(size_t i, int c, int h, int w, const void *src, int sbf, void *dst,
+                            int dbf)
 {
     size_t t = i;
     int ch = (int)(t % (size_t)c);
@@ -32,11 +70,15 @@ TFR_HD void ew_nchw_to_nhwc(size_t i, int c, int h, int w, const float *src, flo
     t /= (size_t)w;
     int y = (int)(t % (size_t)h);
     size_t n = t / (size_t)h;
-    dst[i] = src[((n * (size_t)c + (size_t)ch) * (size_t)h + (size_t)y) * (size_t)w + (size_t)x];
+    ew_st(dst, i,
+          ew_ld(src, ((n * (size_t)c + (size_t)ch) * (size_t)h + (size_t)y) * (size_t)w + (size_t)x,
+                sbf),
+          dbf);
 }
 
 /* dst (N, C, H, W)[i] = src (N, H, W, C) */
-TFR_HD void ew_nhwc_to_nchw(size_t i, int c, int h, int w, const float *src, float *dst)
+TFR_HD void ew_nhwc_to_nchw(size_t i, int c, int h, int w, const void *src, int sbf, void *dst,
+                            int dbf)
 {
     size_t t = i;
     int x = (int)(t % (size_t)w);
@@ -45,17 +87,20 @@ TFR_HD void ew_nhwc_to_nchw(size_t i, int c, int h, int w, const float *src, flo
     t /= (size_t)h;
     int ch = (int)(t % (size_t)c);
     size_t n = t / (size_t)c;
-    dst[i] = src[((n * (size_t)h + (size_t)y) * (size_t)w + (size_t)x) * (size_t)c + (size_t)ch];
+    ew_st(dst, i,
+          ew_ld(src, ((n * (size_t)h + (size_t)y) * (size_t)w + (size_t)x) * (size_t)c + (size_t)ch,
+                sbf),
+          dbf);
 }
 
 /*
- * uint8 pixels (N, H, W, C) -> float, v * scale - offset (scale = 1 / (255
- * std), offset = mean / std: the streaming reader's formula), image n read
- * mirrored when flip && flip[n]. Output element i of (N, H, W, C) when nhwc,
- * else of (N, C, H, W).
+ * uint8 pixels (N, H, W, C) -> activation, v * scale - offset (scale = 1 /
+ * (255 std), offset = mean / std: the streaming reader's formula), image n
+ * read mirrored when flip && flip[n]. Output element i of (N, H, W, C) when
+ * nhwc, else of (N, C, H, W).
  */
 TFR_HD void ew_input_u8(size_t i, int c, int h, int w, int nhwc, const uint8_t *src,
-                        const uint8_t *flip, float scale, float offset, float *dst)
+                        const uint8_t *flip, float scale, float offset, void *dst, int bf)
 {
     size_t t = i;
     int ch, x, y;
@@ -78,22 +123,31 @@ TFR_HD void ew_input_u8(size_t i, int c, int h, int w, int nhwc, const uint8_t *
     int sx = (flip && flip[n]) ? w - 1 - x : x;
     float v = (float)src[((n * (size_t)h + (size_t)y) * (size_t)w + (size_t)sx) * (size_t)c +
                          (size_t)ch];
-    dst[i] = v * scale - offset;
+    ew_st(dst, i, v * scale - offset, bf);
 }
 
-TFR_HD void ew_relu_fwd(size_t i, const float *x, float *y) { y[i] = x[i] > 0 ? x[i] : 0.0f; }
-
-TFR_HD void ew_relu_bwd(size_t i, const float *y, const float *dy, float *dx)
+TFR_HD void ew_relu_fwd(size_t i, const void *x, void *y, int bf)
 {
-    dx[i] += y[i] > 0 ? dy[i] : 0.0f;
+    float v = ew_ld(x, i, bf);
+    ew_st(y, i, v > 0 ? v : 0.0f, bf);
 }
 
-TFR_HD void ew_add_fwd(size_t i, const float *a, const float *b, float *y) { y[i] = a[i] + b[i]; }
-
-TFR_HD void ew_add_bwd(size_t i, const float *dy, float *da, float *db)
+TFR_HD void ew_relu_bwd(size_t i, const void *y, const void *dy, void *dx, int bf)
 {
-    da[i] += dy[i];
-    db[i] += dy[i];
+    if (ew_ld(y, i, bf) > 0)
+        ew_st(dx, i, ew_ld(dx, i, bf) + ew_ld(dy, i, bf), bf);
+}
+
+TFR_HD void ew_add_fwd(size_t i, const void *a, const void *b, void *y, int bf)
+{
+    ew_st(y, i, ew_ld(a, i, bf) + ew_ld(b, i, bf), bf);
+}
+
+TFR_HD void ew_add_bwd(size_t i, const void *dy, void *da, void *db, int bf)
+{
+    float g = ew_ld(dy, i, bf);
+    ew_st(da, i, ew_ld(da, i, bf) + g, bf);
+    ew_st(db, i, ew_ld(db, i, bf) + g, bf);
 }
 
 TFR_HD void ew_axpy(size_t i, float a, const float *x, float *y) { y[i] += a * x[i]; }
@@ -104,12 +158,17 @@ TFR_HD void ew_sgd(size_t i, float *w, const float *g, float *v, float lr, float
     w[i] += v[i];
 }
 
+/* float32 weights -> bf16 copy; float32 gradient += bf16 gradient */
+TFR_HD void ew_to_bf16(size_t i, const float *src, uint16_t *dst) { dst[i] = ew_f32_to_bf16(src[i]); }
+TFR_HD void ew_add_bf16(size_t i, const uint16_t *src, float *dst) { dst[i] += ew_bf16_to_f32(src[i]); }
+
 /*
  * 2x2 stride-2 max pool over x (N, H, W, C), output i of (N, H/2, W/2, C);
  * ties go to the first of (0,0) (0,1) (1,0) (1,1), as on the CPU. idx[i] is
  * the offset of the maximum in x.
  */
-TFR_HD void ew_pool_fwd(size_t i, int c, int h, int w, const float *x, float *y, int32_t *idx)
+TFR_HD void ew_pool_fwd(size_t i, int c, int h, int w, const void *x, void *y, int32_t *idx,
+                        int bf)
 {
     const int P = h / 2, Q = w / 2;
     size_t t = i;
@@ -121,31 +180,35 @@ TFR_HD void ew_pool_fwd(size_t i, int c, int h, int w, const float *x, float *y,
     size_t n = t / (size_t)P;
     size_t best = ((n * (size_t)h + 2 * (size_t)p) * (size_t)w + 2 * (size_t)q) * (size_t)c +
                   (size_t)ch;
+    float bv = ew_ld(x, best, bf);
     for (int a = 0; a < 2; a++)
         for (int b = 0; b < 2; b++) {
             size_t j = ((n * (size_t)h + 2 * (size_t)p + (size_t)a) * (size_t)w + 2 * (size_t)q +
                         (size_t)b) * (size_t)c + (size_t)ch;
-            if (x[j] > x[best])
+            float v = ew_ld(x, j, bf);
+            if (v > bv) {
                 best = j;
+                bv = v;
+            }
         }
-    y[i] = x[best];
+    ew_st(y, i, bv, bf);
     idx[i] = (int32_t)best;
 }
 
 /* windows do not overlap: each output owns its dx element */
-TFR_HD void ew_pool_bwd(size_t i, const int32_t *idx, const float *dy, float *dx)
+TFR_HD void ew_pool_bwd(size_t i, const int32_t *idx, const void *dy, void *dx, int bf)
 {
-    dx[idx[i]] += dy[i];
+    ew_st(dx, (size_t)idx[i], ew_ld(dx, (size_t)idx[i], bf) + ew_ld(dy, i, bf), bf);
 }
 
 /* BN with fixed statistics over (N, HW, C): y = x * gamma*invstd + (beta - mean*gamma*invstd) */
-TFR_HD void ew_bn_infer(size_t i, int c, const float *x, const float *gamma, const float *beta,
-                        const float *run_mean, const float *run_var, float eps, float *y)
+TFR_HD void ew_bn_infer(size_t i, int c, const void *x, const float *gamma, const float *beta,
+                        const float *run_mean, const float *run_var, float eps, void *y, int bf)
 {
     int ch = (int)(i % (size_t)c);
     float is = 1.0f / sqrtf(run_var[ch] + eps);
     float g = gamma[ch] * is;
-    y[i] = x[i] * g + (beta[ch] - run_mean[ch] * g);
+    ew_st(y, i, ew_ld(x, i, bf) * g + (beta[ch] - run_mean[ch] * g), bf);
 }
 
 /* after inference BN: the statistics it used, as the CPU reports them */
@@ -156,68 +219,127 @@ TFR_HD void ew_bn_infer_stats(size_t ch, const float *run_mean, const float *run
     invstd[ch] = 1.0f / sqrtf(run_var[ch] + eps);
 }
 
+/*
+ * Batch norm in training, as kernels (the bf16 path): each channel's sums
+ * over the `rows` = N*HW positions are taken in chunks of TFR_BN_CHUNK rows
+ * (one thread per chunk and channel, neighbouring threads on neighbouring
+ * channels), then added up per channel in chunk order - the same result on
+ * every run.
+ */
+#define TFR_BN_CHUNK 128
+
+/* part j = chunk * c + ch: with dy NULL, sum x and sum x^2; else sum dy and
+ * sum dy * (x - mean) * invstd */
+TFR_HD void ew_bn_part(size_t j, int c, size_t rows, const void *x, const void *dy,
+                       const float *mean, const float *invstd, float *p0, float *p1, int bf)
+{
+    size_t ch = j % (size_t)c, r0 = j / (size_t)c * TFR_BN_CHUNK;
+    size_t r1 = r0 + TFR_BN_CHUNK < rows ? r0 + TFR_BN_CHUNK : rows;
+    float s0 = 0, s1 = 0;
+    for (size_t r = r0; r < r1; r++) {
+        float v = ew_ld(x, r * (size_t)c + ch, bf);
+        if (dy) {
+            float d = ew_ld(dy, r * (size_t)c + ch, bf);
+            s0 += d;
+            s1 += d * (v - mean[ch]) * invstd[ch];
+        } else {
+            s0 += v;
+            s1 += v * v;
+        }
+    }
+    p0[j] = s0;
+    p1[j] = s1;
+}
+
+/* per channel: batch mean and 1/sqrt(var + eps) (biased variance), running
+ * averages with the unbiased variance */
+TFR_HD void ew_bn_stats(size_t ch, int c, size_t rows, const float *p0, const float *p1,
+                        float eps, float momentum, float *mean, float *invstd, float *run_mean,
+                        float *run_var)
+{
+    size_t chunks = (rows + TFR_BN_CHUNK - 1) / TFR_BN_CHUNK;
+    double s = 0, sq = 0, m = (double)rows;
+    for (size_t k = 0; k < chunks; k++) {
+        s += p0[k * (size_t)c + ch];
+        sq += p1[k * (size_t)c + ch];
+    }
+    double mu = s / m, var = sq / m - mu * mu;
+    if (var < 0)
+        var = 0;
+    mean[ch] = (float)mu;
+    invstd[ch] = (float)(1.0 / sqrt(var + eps));
+    double unbiased = m > 1 ? var * m / (m - 1) : var;
+    run_mean[ch] = (1 - momentum) * run_mean[ch] + momentum * (float)mu;
+    run_var[ch] = (float)((1 - momentum) * run_var[ch] + momentum * unbiased);
+}
+
+/* y = x * gamma*invstd + (beta - mean*gamma*invstd) with the batch statistics */
+TFR_HD void ew_bn_apply(size_t i, int c, const void *x, const float *gamma, const float *beta,
+                        const float *mean, const float *invstd, void *y, int bf)
+{
+    int ch = (int)(i % (size_t)c);
+    float g = gamma[ch] * invstd[ch];
+    ew_st(y, i, ew_ld(x, i, bf) * g + (beta[ch] - mean[ch] * g), bf);
+}
+
+/* per channel: sum dy and sum dy*xhat into sums[ch], sums[c + ch]; dbeta,
+ * dgamma accumulate */
+TFR_HD void ew_bn_bwd_sums(size_t ch, int c, size_t rows, const float *p0, const float *p1,
+                           float *sums, float *dgamma, float *dbeta)
+{
+    size_t chunks = (rows + TFR_BN_CHUNK - 1) / TFR_BN_CHUNK;
+    double a = 0, b = 0;
+    for (size_t k = 0; k < chunks; k++) {
+        a += p0[k * (size_t)c + ch];
+        b += p1[k * (size_t)c + ch];
+    }
+    sums[ch] = (float)a;
+    sums[(size_t)c + ch] = (float)b;
+    dgamma[ch] += (float)b;
+    dbeta[ch] += (float)a;
+}
+
+/* dx += gamma*invstd * (dy - mean(dy) - xhat * mean(dy*xhat)) */
+TFR_HD void ew_bn_bwd_apply(size_t i, int c, size_t rows, const void *x, const void *dy, void *dx,
+                            const float *gamma, const float *mean, const float *invstd,
+                            const float *sums, int bf)
+{
+    int ch = (int)(i % (size_t)c);
+    float is = invstd[ch], k = gamma[ch] * is;
+    float a = sums[ch] / (float)rows, b = sums[(size_t)c + ch] / (float)rows;
+    float xh = (ew_ld(x, i, bf) - mean[ch]) * is;
+    ew_st(dx, i, ew_ld(dx, i, bf) + k * (ew_ld(dy, i, bf) - a - xh * b), bf);
+}
+
 /* global average pool: y (N, C)[i] = mean over HW of x (N, HW, C) */
-TFR_HD void ew_gap_fwd(size_t i, int c, int hw, const float *x, float *y)
+TFR_HD void ew_gap_fwd(size_t i, int c, int hw, const void *x, void *y, int bf)
 {
     size_t n = i / (size_t)c, ch = i % (size_t)c;
     float s = 0;
     for (int j = 0; j < hw; j++)
-        s += x[(n * (size_t)hw + (size_t)j) * (size_t)c + ch];
-    y[i] = s / (float)hw;
+        s += ew_ld(x, (n * (size_t)hw + (size_t)j) * (size_t)c + ch, bf);
+    ew_st(y, i, s / (float)hw, bf);
 }
 
 /* dx (N, HW, C)[i] += dy (N, C) / HW */
-TFR_HD void ew_gap_bwd(size_t i, int c, int hw, const float *dy, float *dx)
+TFR_HD void ew_gap_bwd(size_t i, int c, int hw, const void *dy, void *dx, int bf)
 {
     size_t n = i / ((size_t)hw * (size_t)c), ch = i % (size_t)c;
-    dx[i] += dy[n * (size_t)c + ch] / (float)hw;
+    ew_st(dx, i, ew_ld(dx, i, bf) + ew_ld(dy, n * (size_t)c + ch, bf) / (float)hw, bf);
 }
 
 /* y (N, K)[i] = bias[k] (the GEMM then adds x W^T) */
-TFR_HD void ew_bias_rows(size_t i, int k, const float *bias, float *y) { y[i] = bias[i % (size_t)k]; }
-
-/*
- * The dense layer's products as column-major GEMMs, C = op(A) op(B) + C (the
- * cuBLAS convention; row-major (R, C) buffers read as their column-major
- * transposes), shared by the cuBLAS calls and their host check.
- */
-typedef struct ew_gemm {
-    int ta, tb, m, n, k; /* ta/tb: 1 = transposed */
-    const float *A;
-    int lda;
-    const float *B;
-    int ldb;
-    float *C;
-    int ldc;
-} ew_gemm;
-
-/* y (N, K) += x (N, C) W (K, C)^T, i.e. y^T (K, N) += W (C, K)^T x^T (C, N) */
-TFR_HD ew_gemm ew_dense_fwd_gemm(int n, int c, int k, const float *x, const float *w, float *y)
+TFR_HD void ew_bias_rows(size_t i, int k, const float *bias, void *y, int bf)
 {
-    ew_gemm g = {1, 0, k, n, c, w, c, x, c, y, k};
-    return g;
-}
-
-/* dW (K, C) += dy (N, K)^T x (N, C), i.e. dW^T (C, K) += x^T (C, N) (dy^T (K, N))^T */
-TFR_HD ew_gemm ew_dense_dw_gemm(int n, int c, int k, const float *x, const float *dy, float *dw)
-{
-    ew_gemm g = {0, 1, c, k, n, x, c, dy, k, dw, c};
-    return g;
-}
-
-/* dx (N, C) += dy (N, K) W (K, C), i.e. dx^T (C, N) += W^T (C, K) dy^T (K, N) */
-TFR_HD ew_gemm ew_dense_dx_gemm(int n, int c, int k, const float *w, const float *dy, float *dx)
-{
-    ew_gemm g = {0, 0, c, n, k, w, c, dy, k, dx, c};
-    return g;
+    ew_st(y, i, bias[i % (size_t)k], bf);
 }
 
 /* db[j] += sum over rows of dy (N, K)[., j] */
-TFR_HD void ew_bias_grad(size_t j, int n, int k, const float *dy, float *db)
+TFR_HD void ew_bias_grad(size_t j, int n, int k, const void *dy, float *db, int bf)
 {
     float s = 0;
     for (int r = 0; r < n; r++)
-        s += dy[(size_t)r * (size_t)k + j];
+        s += ew_ld(dy, (size_t)r * (size_t)k + j, bf);
     db[j] += s;
 }
 
@@ -226,23 +348,27 @@ TFR_HD void ew_bias_grad(size_t j, int n, int k, const float *dy, float *db)
  * dlogits row (when not NULL) = (softmax - onehot) / n. A label outside
  * [0, K) counts as class 0, as on the CPU.
  */
-TFR_HD void ew_softmax_ce_row(size_t i, int n, int k, const float *logits, const int32_t *labels,
-                              float *loss_row, float *dlogits)
+TFR_HD void ew_softmax_ce_row(size_t i, int n, int k, const void *logits, const int32_t *labels,
+                              float *loss_row, void *dlogits, int bf)
 {
-    const float *z = logits + i * (size_t)k;
-    float mx = z[0];
-    for (int j = 1; j < k; j++)
-        mx = z[j] > mx ? z[j] : mx;
+    const size_t z0 = i * (size_t)k;
+    float mx = ew_ld(logits, z0, bf);
+    for (int j = 1; j < k; j++) {
+        float v = ew_ld(logits, z0 + (size_t)j, bf);
+        mx = v > mx ? v : mx;
+    }
     float s = 0;
     for (int j = 0; j < k; j++)
-        s += expf(z[j] - mx);
+        s += expf(ew_ld(logits, z0 + (size_t)j, bf) - mx);
     float lse = mx + logf(s);
     int y = labels[i] >= 0 && labels[i] < k ? labels[i] : 0;
-    loss_row[i] = lse - z[y];
+    loss_row[i] = lse - ew_ld(logits, z0 + (size_t)y, bf);
     if (dlogits)
         for (int j = 0; j < k; j++)
-            dlogits[i * (size_t)k + (size_t)j] =
-                (expf(z[j] - lse) - (j == y ? 1.0f : 0.0f)) / (float)n;
+            ew_st(dlogits, z0 + (size_t)j,
+                  (expf(ew_ld(logits, z0 + (size_t)j, bf) - lse) - (j == y ? 1.0f : 0.0f)) /
+                      (float)n,
+                  bf);
 }
 
 /* mean of the n row losses, summed in order (deterministic) */
@@ -252,6 +378,47 @@ TFR_HD void ew_mean(int n, const float *v, float *out)
     for (int i = 0; i < n; i++)
         s += v[i];
     out[0] = s / (float)n;
+}
+
+/*
+ * The dense layer's products as column-major GEMMs, C = op(A) op(B) + C (the
+ * cuBLAS convention; row-major (R, C) buffers read as their column-major
+ * transposes), shared by the cuBLAS calls and their host check.
+ */
+typedef struct ew_gemm {
+    int ta, tb, m, n, k; /* ta/tb: 1 = transposed */
+    const void *A;
+    int lda;
+    const void *B;
+    int ldb;
+    void *C;
+    int ldc;
+    int a_bf, b_bf, c_bf; /* operand holds bf16 */
+} ew_gemm;
+
+/* y (N, K) += x (N, C) W (K, C)^T, i.e. y^T (K, N) += W (C, K)^T x^T (C, N);
+ * bf: activations (and the weight copy w) in bf16 */
+TFR_HD ew_gemm ew_dense_fwd_gemm(int n, int c, int k, const void *x, const void *w, void *y, int bf)
+{
+    ew_gemm g = {1, 0, k, n, c, w, c, x, c, y, k, bf, bf, bf};
+    return g;
+}
+
+/* dW (K, C) += dy (N, K)^T x (N, C), i.e. dW^T (C, K) += x^T (C, N) (dy^T (K, N))^T;
+ * dW is float32 */
+TFR_HD ew_gemm ew_dense_dw_gemm(int n, int c, int k, const void *x, const void *dy, float *dw,
+                                int bf)
+{
+    ew_gemm g = {0, 1, c, k, n, x, c, dy, k, dw, c, bf, bf, 0};
+    return g;
+}
+
+/* dx (N, C) += dy (N, K) W (K, C), i.e. dx^T (C, N) += W^T (C, K) dy^T (K, N) */
+TFR_HD ew_gemm ew_dense_dx_gemm(int n, int c, int k, const void *w, const void *dy, void *dx,
+                                int bf)
+{
+    ew_gemm g = {0, 0, c, n, k, w, c, dy, k, dx, c, bf, bf, bf};
+    return g;
 }
 
 #endif

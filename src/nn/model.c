@@ -494,13 +494,12 @@ tfr_status tfr_model_set_device(tfr_model *m, const tfr_device_opts *d, tfr_erro
     const tfr_ops *ops = tfr_ops_cpu();
     tfr_backend_opts bo = {0};
     if (d && d->kind == TFR_DEVICE_CUDA) {
-        if (d->precision == TFR_PRECISION_BF16)
-            return tfr_fail(err, TFR_ERR_UNAVAILABLE, NULL,
-                            "bf16 training is not implemented yet: use fp32 or tf32");
         if (!(ops = tfr_ops_cuda(err)))
             return err->code;
         bo.device = d->index;
-        bo.math = d->precision == TFR_PRECISION_FP32 ? TFR_MATH_FP32 : TFR_MATH_TF32;
+        bo.math = d->precision == TFR_PRECISION_FP32   ? TFR_MATH_FP32
+                  : d->precision == TFR_PRECISION_BF16 ? TFR_MATH_BF16
+                                                       : TFR_MATH_TF32;
         bo.workspace_limit = d->workspace_limit;
     }
     return tfr_model_set_backend(m, ops, &bo, err);
@@ -527,22 +526,35 @@ float *tfr_model_stats(tfr_model *m, size_t *n)
 
 static size_t tsize(const tensor *t, int n) { return (size_t)n * t->c * t->h * t->w; }
 
+/* out of device memory for a batch: say so in terms of the batch */
+static tfr_status batch_nomem(tfr_model *m, int n, tfr_error *err)
+{
+    if (err && err->code == TFR_ERR_NOMEM && !m->be_ops->host_memory) {
+        char was[sizeof err->msg];
+        snprintf(was, sizeof was, "%s", err->msg);
+        tfr_fail(err, TFR_ERR_NOMEM, NULL, "a batch of %d does not fit on %s (%s): try a "
+                                           "smaller --batch", n, m->be_ops->describe(m->be), was);
+    }
+    return err ? err->code : TFR_ERR_NOMEM;
+}
+
 static tfr_status ensure_batch(tfr_model *m, int n, tfr_error *err)
 {
     const tfr_ops *ops = m->be_ops;
     if (n > m->alloc_n) {
         free_batch(m);
+        const size_t ab = ops->act_bytes(m->be);
         size_t gtotal = 0;
         for (int i = 0; i < m->nt; i++)
             gtotal += tsize(&m->t[i], n);
-        if (!(m->gblock = ops->alloc(m->be, gtotal * sizeof(float), err)))
-            return err->code;
-        float *g = m->gblock;
+        if (!(m->gblock = ops->alloc(m->be, gtotal * ab, err)))
+            return batch_nomem(m, n, err);
+        char *g = (char *)m->gblock;
         for (int i = 0; i < m->nt; i++) {
-            m->t[i].g = g;
-            g += tsize(&m->t[i], n);
-            if (!(m->t[i].d = ops->alloc(m->be, tsize(&m->t[i], n) * sizeof(float), err)))
-                return err->code;
+            m->t[i].g = (float *)(void *)g;
+            g += tsize(&m->t[i], n) * ab;
+            if (!(m->t[i].d = ops->alloc(m->be, tsize(&m->t[i], n) * ab, err)))
+                return batch_nomem(m, n, err);
         }
         for (int i = 0; i < m->nops; i++) {
             op *o = &m->ops[i];
@@ -622,7 +634,7 @@ static tfr_status run_forward(tfr_model *m, int n, const int32_t *labels, int tr
             return st;
     }
     if (!ops->host_memory)
-        st = ops->download(be, m->logits, lg, (size_t)n * m->cfg.classes * sizeof(float), err);
+        st = ops->act_to_host(be, n, m->cfg.classes, 1, 1, lg, m->logits, err);
     return st;
 }
 
@@ -675,7 +687,7 @@ tfr_status tfr_model_backward(tfr_model *m, float l2, tfr_error *err)
         gtotal += tsize(&m->t[i], m->alloc_n);
     tfr_status st;
     if ((st = dev_ready(m, B_PARAMS, 0, err)) || (st = dev_ready(m, B_GRADS, 1, err)) ||
-        (st = ops->zero(be, m->gblock, gtotal * sizeof(float), err)) ||
+        (st = ops->zero(be, m->gblock, gtotal * ops->act_bytes(be), err)) ||
         (st = ops->zero(be, m->dev[B_GRADS], m->np * sizeof(float), err)))
         return st;
     const float *P = m->dev[B_PARAMS];

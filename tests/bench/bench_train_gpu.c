@@ -1,14 +1,14 @@
 /*
  * tests/bench/bench_train_gpu.c - training images/s of the homework ResNet
- * (64x64x3, 200 classes, width 64, levels 4,6,3,2) on the CUDA backend,
- * beside PyTorch training the same architecture with the same batch,
+ * (64x64x3, 200 classes, width 64, levels 4,6,3,2) on the CUDA backend in
+ * tf32, bf16 and fp32, beside PyTorch training the same architecture with the same batch,
  * precision and channels_last in the same run (tests/bench/torch_resnet.py,
  * eager and torch.compile), as ratios.
  *
  * Our step is tfrecord-train's: uint8 NHWC batch through the pinned input
  * buffers, normalized on the GPU, forward with the loss read back, backward,
  * SGD. The model is checked against the CPU on the first step (loss within
- * 2%) before anything is timed.
+ * 5%) before anything is timed.
  *
  *   bench_train_gpu [STEPS] [python3]      (no GPU: prints SKIP)
  */
@@ -49,9 +49,9 @@ int main(int argc, char **argv)
     tfr_resnet_preset("homework", &cfg, &err);
     const int batches[] = {128, 256};
     const struct { tfr_precision p; const char *name; } precs[] = {
-        {TFR_PRECISION_TF32, "tf32"}, {TFR_PRECISION_FP32, "fp32"}};
+        {TFR_PRECISION_TF32, "tf32"}, {TFR_PRECISION_BF16, "bf16"}, {TFR_PRECISION_FP32, "fp32"}};
     for (int bi = 0; bi < 2; bi++)
-        for (int pi = 0; pi < 2; pi++) {
+        for (int pi = 0; pi < 3; pi++) {
             const int n = batches[bi];
             tfr_model *m, *ref = NULL;
             if (tfr_model_new(&cfg, 1, &m, &err))
@@ -92,7 +92,7 @@ int main(int argc, char **argv)
             }
             tfr_model_sync(m, &err);
             double ours = (double)n * steps / (tfr_now() - t0);
-            if (lc > 0 && (lg / lc > 1.02 || lc / lg > 1.02)) {
+            if (lc > 0 && (lg / lc > 1.05 || lc / lg > 1.05)) {
                 fprintf(stderr, "bench_train_gpu: first-step loss %.5f on the GPU, %.5f on the CPU\n",
                         lg, lc);
                 return 1;

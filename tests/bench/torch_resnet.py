@@ -5,7 +5,8 @@ Trains the same pre-activation bottleneck ResNet as src/nn/model.c (the
 "homework" preset by default: 64x64x3 -> 200 classes, width 64, levels
 4,6,3,2) with the same step: uint8 NHWC batch from pinned host memory,
 normalized on the GPU, forward, softmax cross-entropy, backward, SGD with
-momentum. channels_last, TF32 or strict fp32 as asked. Prints one JSON line:
+momentum. channels_last; TF32, strict fp32, or bf16 autocast (bf16
+activations, fp32 weights) as asked. Prints one JSON line:
 {"mode": "eager"|"compile", "batch": B, "precision": P, "images_per_s": X}.
 """
 import argparse
@@ -63,7 +64,7 @@ class ResNet(nn.Module):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--precision", choices=["fp32", "tf32"], default="tf32")
+    ap.add_argument("--precision", choices=["fp32", "tf32", "bf16"], default="tf32")
     ap.add_argument("--mode", choices=["eager", "compile"], default="eager")
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--classes", type=int, default=200)
@@ -75,7 +76,7 @@ def main():
     if not torch.cuda.is_available():
         print(json.dumps({"error": "no CUDA device"}))
         return 77
-    tf32 = a.precision == "tf32"
+    tf32 = a.precision != "fp32"
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cudnn.benchmark = True  # algorithm search per shape, as ours
@@ -97,7 +98,8 @@ def main():
         y = labels[i % 3].to(dev, non_blocking=True)
         x = x.permute(0, 3, 1, 2).float().div_(255.0).sub_(mean).div_(std)
         x = x.contiguous(memory_format=torch.channels_last)
-        loss = F.cross_entropy(fwd(x), y)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=a.precision == "bf16"):
+            loss = F.cross_entropy(fwd(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -2,7 +2,7 @@
  * tests/unit/test_nn_cuda.c - the CUDA backend against the CPU reference,
  * op by op (forward and backward, on identical inputs and weights, with
  * gradients accumulated onto non-zero buffers) and for a whole small ResNet
- * over a few SGD steps, in fp32 and tf32; checkpoints written on one device
+ * over a few SGD steps, in fp32, tf32 and bf16; checkpoints written on one device
  * and read on the other.
  *
  * The harness runs on every machine against two stand-ins first: the CPU
@@ -32,6 +32,7 @@ typedef struct dev {
     tfr_backend   *b;
     const char    *label;
     double         tol;   /* |got - ref| <= tol * (max |ref| + |ref|) */
+    int            bf;    /* bf16 activations */
 } dev;
 
 static tfr_error err;
@@ -222,11 +223,12 @@ static void check_pool_gap(dev *d, int n, int c, int h, int w)
     float *gy2 = malloc(ng * 4), *gdy2 = rnd(ng), *gdx2 = dup(dx0, nx);
     EXPECT_OK(cpu->gap_fwd(cb, n, c, h * w, x, gy2, &err), &err);
     EXPECT_OK(cpu->gap_bwd(cb, n, c, h * w, gdy2, gdx2, &err), &err);
-    float *dg = dalloc(d, ng * 4), *ddy = put_vec(d, gdy2, ng), *ddx = put_act(d, n, c, h, w, dx0);
+    float *dg = dalloc(d, ng * 4), *ddy = put_act(d, n, c, 1, 1, gdy2);
+    float *ddx = put_act(d, n, c, h, w, dx0);
     EXPECT_OK(d->o->gap_fwd(d->b, n, c, h * w, gx, dg, &err), &err);
     EXPECT_OK(d->o->gap_bwd(d->b, n, c, h * w, ddy, ddx, &err), &err);
     float *hg = malloc(ng * 4);
-    get_vec(d, dg, hg, ng);
+    get_act(d, n, c, 1, 1, dg, hg);
     close_enough(d, "global average pool y", hg, gy2, ng);
     get_act(d, n, c, h, w, ddx, hdx);
     close_enough(d, "global average pool dx", hdx, gdx2, nx);
@@ -239,32 +241,41 @@ static void check_pool_gap(dev *d, int n, int c, int h, int w)
 
 static void check_flat_ops(dev *d)
 {
-    const size_t n = 3001;
+    const int n = 3001;
     float *a = rnd(n), *b = rnd(n), *y = malloc(n * 4), *da = rnd(n), *db = rnd(n), *dy = rnd(n);
-    float *ga = put_vec(d, a, n), *gb = put_vec(d, b, n), *gy = dalloc(d, n * 4);
-    float *gda = put_vec(d, da, n), *gdb = put_vec(d, db, n), *gdy = put_vec(d, dy, n);
+    /* activations (bf16 in bf16 mode) */
+    float *ga = put_act(d, 1, n, 1, 1, a), *gb = put_act(d, 1, n, 1, 1, b);
+    float *gy = dalloc(d, n * 4), *gda = put_act(d, 1, n, 1, 1, da);
+    float *gdb = put_act(d, 1, n, 1, 1, db), *gdy = put_act(d, 1, n, 1, 1, dy);
     float *h = malloc(n * 4);
     /* ReLU */
     EXPECT_OK(cpu->relu_fwd(cb, n, a, y, &err), &err);
     EXPECT_OK(d->o->relu_fwd(d->b, n, ga, gy, &err), &err);
-    get_vec(d, gy, h, n);
+    get_act(d, 1, n, 1, 1, gy, h);
     close_enough(d, "relu y", h, y, n);
     EXPECT_OK(cpu->relu_bwd(cb, n, y, dy, da, &err), &err);
     EXPECT_OK(d->o->relu_bwd(d->b, n, gy, gdy, gda, &err), &err);
-    get_vec(d, gda, h, n);
+    get_act(d, 1, n, 1, 1, gda, h);
     close_enough(d, "relu dx", h, da, n);
     /* add */
     EXPECT_OK(cpu->add_fwd(cb, n, a, b, y, &err), &err);
     EXPECT_OK(d->o->add_fwd(d->b, n, ga, gb, gy, &err), &err);
-    get_vec(d, gy, h, n);
+    get_act(d, 1, n, 1, 1, gy, h);
     close_enough(d, "add y", h, y, n);
     EXPECT_OK(cpu->add_bwd(cb, n, dy, da, db, &err), &err);
     EXPECT_OK(d->o->add_bwd(d->b, n, gdy, gda, gdb, &err), &err);
-    get_vec(d, gda, h, n);
+    get_act(d, 1, n, 1, 1, gda, h);
     close_enough(d, "add da", h, da, n);
-    get_vec(d, gdb, h, n);
+    get_act(d, 1, n, 1, 1, gdb, h);
     close_enough(d, "add db", h, db, n);
-    /* axpy and SGD */
+    void *g[] = {ga, gb, gy, gda, gdb, gdy};
+    for (int i = 0; i < 6; i++)
+        d->o->release(d->b, g[i]);
+    /* axpy and SGD: parameters, always float32 */
+    ga = put_vec(d, a, n);
+    gb = put_vec(d, b, n);
+    gdy = put_vec(d, dy, n);
+    gda = put_vec(d, da, n);
     EXPECT_OK(cpu->axpy(cb, n, 0.37f, a, b, &err), &err);
     EXPECT_OK(d->o->axpy(d->b, n, 0.37f, ga, gb, &err), &err);
     get_vec(d, gb, h, n);
@@ -275,9 +286,9 @@ static void check_flat_ops(dev *d)
     close_enough(d, "sgd w", h, a, n);
     get_vec(d, gda, h, n);
     close_enough(d, "sgd momentum", h, da, n);
-    void *g[] = {ga, gb, gy, gda, gdb, gdy};
-    for (int i = 0; i < 6; i++)
-        d->o->release(d->b, g[i]);
+    void *g2[] = {ga, gb, gdy, gda};
+    for (int i = 0; i < 4; i++)
+        d->o->release(d->b, g2[i]);
     free(a); free(b); free(y); free(da); free(db); free(dy); free(h);
 }
 
@@ -289,36 +300,39 @@ static void check_dense_softmax(dev *d, int n, int c, int k)
     float *y = malloc(ny * 4), *dx = dup(dx0, nx), *dw = dup(dw0, nw), *db = dup(db0, k);
     EXPECT_OK(cpu->dense_fwd(cb, n, c, k, x, w, bias, y, &err), &err);
     EXPECT_OK(cpu->dense_bwd(cb, n, c, k, x, w, dy, dx, dw, db, &err), &err);
-    float *gx = put_vec(d, x, nx), *gw = put_vec(d, w, nw), *gbias = put_vec(d, bias, k);
-    float *gy = dalloc(d, ny * 4), *gdy = put_vec(d, dy, ny), *gdx = put_vec(d, dx0, nx);
-    float *gdw = put_vec(d, dw0, nw), *gdb = put_vec(d, db0, k);
+    /* x, y, dy, dx are activations; W, b and their gradients parameters */
+    float *gx = put_act(d, n, c, 1, 1, x), *gw = put_vec(d, w, nw), *gbias = put_vec(d, bias, k);
+    float *gy = dalloc(d, ny * 4), *gdy = put_act(d, n, k, 1, 1, dy);
+    float *gdx = put_act(d, n, c, 1, 1, dx0), *gdw = put_vec(d, dw0, nw), *gdb = put_vec(d, db0, k);
     EXPECT_OK(d->o->dense_fwd(d->b, n, c, k, gx, gw, gbias, gy, &err), &err);
     EXPECT_OK(d->o->dense_bwd(d->b, n, c, k, gx, gw, gdy, gdx, gdw, gdb, &err), &err);
     float *h = malloc((nx > nw ? nx : nw) * 4 + ny * 4);
-    get_vec(d, gy, h, ny);
+    get_act(d, n, k, 1, 1, gy, h);
     close_enough(d, "dense y", h, y, ny);
-    get_vec(d, gdx, h, nx);
+    get_act(d, n, c, 1, 1, gdx, h);
     close_enough(d, "dense dx", h, dx, nx);
     get_vec(d, gdw, h, nw);
     close_enough(d, "dense dW", h, dw, nw);
     get_vec(d, gdb, h, k);
     close_enough(d, "dense db", h, db, k);
-    /* softmax cross-entropy on the logits y */
+    /* softmax cross-entropy on the logits y (the device's own, as computed) */
+    float *yd = malloc(ny * 4);
+    get_act(d, n, k, 1, 1, gy, yd);
     int32_t *lab = malloc(n * sizeof *lab);
     for (int i = 0; i < n; i++)
         lab[i] = (int32_t)(test_rand(&rs) % (uint64_t)k);
     lab[0] = k + 3; /* out of range counts as class 0 on every backend */
     float loss = 0, gloss = -1, *dl = malloc(ny * 4);
-    EXPECT_OK(cpu->softmax_ce(cb, n, k, y, lab, dl, &loss, &err), &err);
+    EXPECT_OK(cpu->softmax_ce(cb, n, k, yd, lab, dl, &loss, &err), &err);
     EXPECT_OK(d->o->softmax_ce(d->b, n, k, gy, lab, gdy, &gloss, &err), &err);
     close_enough(d, "softmax cross-entropy loss", &gloss, &loss, 1);
-    get_vec(d, gdy, h, ny);
+    get_act(d, n, k, 1, 1, gdy, h);
     close_enough(d, "softmax cross-entropy dlogits", h, dl, ny);
     void *g[] = {gx, gw, gbias, gy, gdy, gdx, gdw, gdb};
     for (int i = 0; i < 8; i++)
         d->o->release(d->b, g[i]);
     free(x); free(w); free(bias); free(dy); free(dx0); free(dw0); free(db0); free(y); free(dx);
-    free(dw); free(db); free(h); free(lab); free(dl);
+    free(dw); free(db); free(h); free(lab); free(dl); free(yd);
 }
 
 static void check_input(dev *d)
@@ -344,7 +358,7 @@ static void check_input(dev *d)
         EXPECT_OK(d->o->input_u8(d->b, n, c, h, w, px, flip, 0.4f, 0.2f, g, &err), &err);
         get_act(d, n, c, h, w, g, got);
         dev loose = *d;
-        loose.tol = 1e-6;
+        loose.tol = d->bf ? 4e-3 : 1e-6; /* bf16 keeps 8 significant bits */
         close_enough(&loose, "uint8 input (normalize + flip)", got, ref, np);
     }
     d->o->release(d->b, g);
@@ -371,15 +385,18 @@ static void check_ops(dev *d)
 /* ---- the CUDA backend emulated on the host ---- */
 typedef struct emu {
     tfr_backend *cpu;
+    int          bf; /* bf16 activations */
 } emu;
 
 #define EMU(b) ((emu *)(void *)(b))
+#define BF(b) (EMU(b)->bf)
 #define EACH(count) for (size_t i = 0; i < (size_t)(count); i++)
 
 static tfr_status emu_create(const tfr_backend_opts *o, tfr_backend **out, tfr_error *e)
 {
     emu *m = calloc(1, sizeof *m);
     tfr_ops_cpu()->create(NULL, &m->cpu, e);
+    m->bf = o && o->math == TFR_MATH_BF16;
     *out = (tfr_backend *)(void *)m;
     return TFR_OK;
 }
@@ -389,6 +406,7 @@ static void emu_destroy(tfr_backend *b)
     free(b);
 }
 static const char *emu_describe(const tfr_backend *b) { return "cuda emulated on the host"; }
+static size_t emu_act_bytes(const tfr_backend *b) { return BF(b) ? 2 : 4; }
 static void *emu_alloc(tfr_backend *b, size_t n, tfr_error *e) { return calloc(1, n ? n : 1); }
 static void emu_release(tfr_backend *b, void *p) { free(p); }
 static tfr_status emu_copy(tfr_backend *b, void *d, const void *s, size_t n, tfr_error *e)
@@ -407,67 +425,81 @@ static tfr_status emu_filter_layout(tfr_backend *b, const tfr_conv2d *cv, const 
 {
     EACH((size_t)cv->k * cv->c * cv->r * cv->s) {
         if (to_backend)
-            ew_nchw_to_nhwc(i, cv->c, cv->r, cv->s, src, dst);
+            ew_nchw_to_nhwc(i, cv->c, cv->r, cv->s, src, 0, dst, 0);
         else
-            ew_nhwc_to_nchw(i, cv->c, cv->r, cv->s, src, dst);
+            ew_nhwc_to_nchw(i, cv->c, cv->r, cv->s, src, 0, dst, 0);
     }
     return TFR_OK;
 }
 static tfr_status emu_input_f32(tfr_backend *b, int n, int c, int h, int w, const float *x,
                                 float *y, tfr_error *e)
 {
-    EACH((size_t)n * c * h * w) ew_nchw_to_nhwc(i, c, h, w, x, y);
+    EACH((size_t)n * c * h * w) ew_nchw_to_nhwc(i, c, h, w, x, 0, y, BF(b));
     return TFR_OK;
 }
 static tfr_status emu_input_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
                                const uint8_t *flip, float mean, float std, float *y, tfr_error *e)
 {
     const float scale = 1.0f / (255.0f * std), offset = mean / std;
-    EACH((size_t)n * c * h * w) ew_input_u8(i, c, h, w, 1, x, flip, scale, offset, y);
+    EACH((size_t)n * c * h * w) ew_input_u8(i, c, h, w, 1, x, flip, scale, offset, y, BF(b));
     return TFR_OK;
 }
 static tfr_status emu_act_to_host(tfr_backend *b, int n, int c, int h, int w, const float *x,
                                   float *host, tfr_error *e)
 {
-    EACH((size_t)n * c * h * w) ew_nhwc_to_nchw(i, c, h, w, x, host);
+    EACH((size_t)n * c * h * w) ew_nhwc_to_nchw(i, c, h, w, x, BF(b), host, 0);
     return TFR_OK;
 }
-static float *to_nchw(int n, int c, int h, int w, const float *x)
+/* (N, H, W, C) activation or filter -> float (N, C, H, W); `round`: through bf16 */
+static float *to_nchw(int n, int c, int h, int w, const void *x, int bf, int round)
 {
-    float *y = malloc((size_t)n * c * h * w * sizeof(float) + 4);
-    EACH((size_t)n * c * h * w) ew_nhwc_to_nchw(i, c, h, w, x, y);
+    size_t cnt = (size_t)n * c * h * w;
+    float *y = malloc(cnt * sizeof(float) + 4);
+    EACH(cnt) {
+        ew_nhwc_to_nchw(i, c, h, w, x, bf, y, 0);
+        if (round)
+            y[i] = ew_bf16_to_f32(ew_f32_to_bf16(y[i]));
+    }
     return y;
 }
-/* dst (NHWC) += src (NCHW) */
-static void add_nhwc(int n, int c, int h, int w, const float *src, float *dst)
+/* dst (NHWC) += src (NCHW float) */
+static void add_nhwc(int n, int c, int h, int w, const float *src, void *dst, int bf)
 {
-    float *t = malloc((size_t)n * c * h * w * sizeof(float) + 4);
-    EACH((size_t)n * c * h * w) ew_nchw_to_nhwc(i, c, h, w, src, t);
-    EACH((size_t)n * c * h * w) dst[i] += t[i];
+    size_t cnt = (size_t)n * c * h * w;
+    float *t = malloc(cnt * sizeof(float) + 4);
+    EACH(cnt) ew_nchw_to_nhwc(i, c, h, w, src, 0, t, 0);
+    EACH(cnt) ew_st(dst, i, ew_ld(dst, i, bf) + t[i], bf);
     free(t);
 }
+/* cuDNN stand-in: the CPU convolution on converted copies; in bf16 mode the
+ * filters are rounded to bf16 and the filter gradient comes back as bf16 */
 static tfr_status emu_conv_fwd(tfr_backend *b, const tfr_conv2d *cv, const float *x,
                                const float *w, float *y, tfr_error *e)
 {
-    float *xn = to_nchw(cv->n, cv->c, cv->h, cv->w, x), *wn = to_nchw(cv->k, cv->c, cv->r, cv->s, w);
+    float *xn = to_nchw(cv->n, cv->c, cv->h, cv->w, x, BF(b), 0);
+    float *wn = to_nchw(cv->k, cv->c, cv->r, cv->s, w, 0, BF(b));
     size_t ny = (size_t)cv->n * cv->k * cv->p * cv->q;
     float *yn = malloc(ny * sizeof(float));
     tfr_ops_cpu()->conv2d_fwd(EMU(b)->cpu, cv, xn, wn, yn, e);
-    EACH(ny) ew_nchw_to_nhwc(i, cv->k, cv->p, cv->q, yn, y);
+    EACH(ny) ew_nchw_to_nhwc(i, cv->k, cv->p, cv->q, yn, 0, y, BF(b));
     free(xn); free(wn); free(yn);
     return TFR_OK;
 }
 static tfr_status emu_conv_bwd(tfr_backend *b, const tfr_conv2d *cv, const float *x,
                                const float *w, const float *dy, float *dx, float *dw, tfr_error *e)
 {
-    float *xn = to_nchw(cv->n, cv->c, cv->h, cv->w, x), *wn = to_nchw(cv->k, cv->c, cv->r, cv->s, w);
-    float *dyn = to_nchw(cv->n, cv->k, cv->p, cv->q, dy);
+    float *xn = to_nchw(cv->n, cv->c, cv->h, cv->w, x, BF(b), 0);
+    float *wn = to_nchw(cv->k, cv->c, cv->r, cv->s, w, 0, BF(b));
+    float *dyn = to_nchw(cv->n, cv->k, cv->p, cv->q, dy, BF(b), 0);
+    size_t nw = (size_t)cv->k * cv->c * cv->r * cv->s;
     float *dxn = calloc((size_t)cv->n * cv->c * cv->h * cv->w + 1, sizeof(float));
-    float *dwn = calloc((size_t)cv->k * cv->c * cv->r * cv->s + 1, sizeof(float));
+    float *dwn = calloc(nw + 1, sizeof(float));
     tfr_ops_cpu()->conv2d_bwd(EMU(b)->cpu, cv, xn, wn, dyn, dx ? dxn : NULL, dwn, e);
     if (dx)
-        add_nhwc(cv->n, cv->c, cv->h, cv->w, dxn, dx);
-    add_nhwc(cv->k, cv->c, cv->r, cv->s, dwn, dw);
+        add_nhwc(cv->n, cv->c, cv->h, cv->w, dxn, dx, BF(b));
+    if (BF(b))
+        EACH(nw) dwn[i] = ew_bf16_to_f32(ew_f32_to_bf16(dwn[i]));
+    add_nhwc(cv->k, cv->c, cv->r, cv->s, dwn, dw, 0);
     free(xn); free(wn); free(dyn); free(dxn); free(dwn);
     return TFR_OK;
 }
@@ -476,15 +508,25 @@ static tfr_status emu_bn_fwd(tfr_backend *b, int n, int c, int hw, const float *
                              float *invstd, float *rm, float *rv, int train, float mom, float eps,
                              tfr_error *e)
 {
+    const size_t rows = (size_t)n * hw, chunks = (rows + TFR_BN_CHUNK - 1) / TFR_BN_CHUNK;
     if (!train) { /* the CUDA backend's own kernels */
-        EACH((size_t)n * hw * c) ew_bn_infer(i, c, x, gamma, beta, rm, rv, eps, y);
+        EACH(rows * c) ew_bn_infer(i, c, x, gamma, beta, rm, rv, eps, y, BF(b));
         EACH(c) ew_bn_infer_stats(i, rm, rv, eps, mean, invstd);
         return TFR_OK;
     }
-    float *xn = to_nchw(n, c, hw, 1, x), *yn = malloc((size_t)n * c * hw * sizeof(float) + 4);
+    if (BF(b)) { /* cu_bn_train_kernels, kernel by kernel */
+        float *p0 = malloc(chunks * c * sizeof(float)), *p1 = malloc(chunks * c * sizeof(float));
+        EACH(chunks * c) ew_bn_part(i, c, rows, x, NULL, NULL, NULL, p0, p1, 1);
+        EACH(c) ew_bn_stats(i, c, rows, p0, p1, eps, mom, mean, invstd, rm, rv);
+        EACH(rows * c) ew_bn_apply(i, c, x, gamma, beta, mean, invstd, y, 1);
+        free(p0); free(p1);
+        return TFR_OK;
+    }
+    /* cuDNN stand-in */
+    float *xn = to_nchw(n, c, hw, 1, x, 0, 0), *yn = malloc(rows * c * sizeof(float) + 4);
     tfr_ops_cpu()->bn_fwd(EMU(b)->cpu, n, c, hw, xn, gamma, beta, yn, mean, invstd, rm, rv, 1, mom,
                           eps, e);
-    EACH((size_t)n * c * hw) ew_nchw_to_nhwc(i, c, hw, 1, yn, y);
+    EACH(rows * c) ew_nchw_to_nhwc(i, c, hw, 1, yn, 0, y, 0);
     free(xn); free(yn);
     return TFR_OK;
 }
@@ -493,89 +535,117 @@ static tfr_status emu_bn_bwd(tfr_backend *b, int n, int c, int hw, const float *
                              const float *dy, float *dx, float *dg, float *db, float eps,
                              tfr_error *e)
 {
-    float *xn = to_nchw(n, c, hw, 1, x), *dyn = to_nchw(n, c, hw, 1, dy);
-    float *dxn = calloc((size_t)n * c * hw + 1, sizeof(float));
+    const size_t rows = (size_t)n * hw, chunks = (rows + TFR_BN_CHUNK - 1) / TFR_BN_CHUNK;
+    if (BF(b)) { /* cu_bn_bwd_kernels, kernel by kernel */
+        float *p0 = malloc(chunks * c * sizeof(float)), *p1 = malloc(chunks * c * sizeof(float));
+        float *sums = malloc(2 * c * sizeof(float));
+        EACH(chunks * c) ew_bn_part(i, c, rows, x, dy, mean, invstd, p0, p1, 1);
+        EACH(c) ew_bn_bwd_sums(i, c, rows, p0, p1, sums, dg, db);
+        EACH(rows * c) ew_bn_bwd_apply(i, c, rows, x, dy, dx, gamma, mean, invstd, sums, 1);
+        free(p0); free(p1); free(sums);
+        return TFR_OK;
+    }
+    float *xn = to_nchw(n, c, hw, 1, x, 0, 0), *dyn = to_nchw(n, c, hw, 1, dy, 0, 0);
+    float *dxn = calloc(rows * c + 1, sizeof(float));
     tfr_ops_cpu()->bn_bwd(EMU(b)->cpu, n, c, hw, xn, gamma, mean, invstd, dyn, dxn, dg, db, eps, e);
-    add_nhwc(n, c, hw, 1, dxn, dx);
+    add_nhwc(n, c, hw, 1, dxn, dx, 0);
     free(xn); free(dyn); free(dxn);
     return TFR_OK;
 }
 static tfr_status emu_relu_fwd(tfr_backend *b, size_t n, const float *x, float *y, tfr_error *e)
 {
-    EACH(n) ew_relu_fwd(i, x, y);
+    EACH(n) ew_relu_fwd(i, x, y, BF(b));
     return TFR_OK;
 }
 static tfr_status emu_relu_bwd(tfr_backend *b, size_t n, const float *y, const float *dy,
                                float *dx, tfr_error *e)
 {
-    EACH(n) ew_relu_bwd(i, y, dy, dx);
+    EACH(n) ew_relu_bwd(i, y, dy, dx, BF(b));
     return TFR_OK;
 }
 static tfr_status emu_pool_fwd(tfr_backend *b, int n, int c, int h, int w, const float *x,
                                float *y, int32_t *idx, tfr_error *e)
 {
-    EACH((size_t)n * (h / 2) * (w / 2) * c) ew_pool_fwd(i, c, h, w, x, y, idx);
+    EACH((size_t)n * (h / 2) * (w / 2) * c) ew_pool_fwd(i, c, h, w, x, y, idx, BF(b));
     return TFR_OK;
 }
 static tfr_status emu_pool_bwd(tfr_backend *b, int n, int c, int h, int w, const int32_t *idx,
                                const float *dy, float *dx, tfr_error *e)
 {
-    EACH((size_t)n * (h / 2) * (w / 2) * c) ew_pool_bwd(i, idx, dy, dx);
+    EACH((size_t)n * (h / 2) * (w / 2) * c) ew_pool_bwd(i, idx, dy, dx, BF(b));
     return TFR_OK;
 }
 static tfr_status emu_add_fwd(tfr_backend *b, size_t n, const float *a, const float *c, float *y,
                               tfr_error *e)
 {
-    EACH(n) ew_add_fwd(i, a, c, y);
+    EACH(n) ew_add_fwd(i, a, c, y, BF(b));
     return TFR_OK;
 }
 static tfr_status emu_add_bwd(tfr_backend *b, size_t n, const float *dy, float *da, float *dc,
                               tfr_error *e)
 {
-    EACH(n) ew_add_bwd(i, dy, da, dc);
+    EACH(n) ew_add_bwd(i, dy, da, dc, BF(b));
     return TFR_OK;
 }
 static tfr_status emu_gap_fwd(tfr_backend *b, int n, int c, int hw, const float *x, float *y,
                               tfr_error *e)
 {
-    EACH((size_t)n * c) ew_gap_fwd(i, c, hw, x, y);
+    EACH((size_t)n * c) ew_gap_fwd(i, c, hw, x, y, BF(b));
     return TFR_OK;
 }
 static tfr_status emu_gap_bwd(tfr_backend *b, int n, int c, int hw, const float *dy, float *dx,
                               tfr_error *e)
 {
-    EACH((size_t)n * hw * c) ew_gap_bwd(i, c, hw, dy, dx);
+    EACH((size_t)n * hw * c) ew_gap_bwd(i, c, hw, dy, dx, BF(b));
     return TFR_OK;
 }
-/* column-major C += op(A) op(B), as cublasSgemm with alpha = beta = 1 */
+/* column-major C += op(A) op(B), as cublasSgemm / cublasGemmEx with alpha = beta = 1 */
 static void colmajor_gemm(ew_gemm g)
 {
     for (int j = 0; j < g.n; j++)
         for (int i = 0; i < g.m; i++) {
             double s = 0;
             for (int l = 0; l < g.k; l++) {
-                float a = g.ta ? g.A[(size_t)i * g.lda + l] : g.A[(size_t)l * g.lda + i];
-                float bb = g.tb ? g.B[(size_t)l * g.ldb + j] : g.B[(size_t)j * g.ldb + l];
+                float a = ew_ld(g.A, g.ta ? (size_t)i * g.lda + l : (size_t)l * g.lda + i, g.a_bf);
+                float bb = ew_ld(g.B, g.tb ? (size_t)l * g.ldb + j : (size_t)j * g.ldb + l, g.b_bf);
                 s += (double)a * bb;
             }
-            g.C[(size_t)j * g.ldc + i] += (float)s;
+            size_t o = (size_t)j * g.ldc + i;
+            ew_st(g.C, o, ew_ld(g.C, o, g.c_bf) + (float)s, g.c_bf);
         }
+}
+/* in bf16 mode the GEMMs read a bf16 copy of the weights (cu_weights_bf16) */
+static const void *emu_weights(tfr_backend *b, const float *w, size_t n, uint16_t **copy)
+{
+    *copy = NULL;
+    if (!BF(b))
+        return w;
+    *copy = malloc(n * sizeof(uint16_t) + 2);
+    EACH(n) ew_to_bf16(i, w, *copy);
+    return *copy;
 }
 static tfr_status emu_dense_fwd(tfr_backend *b, int n, int c, int k, const float *x,
                                 const float *w, const float *bias, float *y, tfr_error *e)
 {
-    EACH((size_t)n * k) ew_bias_rows(i, k, bias, y);
-    colmajor_gemm(ew_dense_fwd_gemm(n, c, k, x, w, y));
+    uint16_t *wc;
+    const void *wt = emu_weights(b, w, (size_t)k * c, &wc);
+    EACH((size_t)n * k) ew_bias_rows(i, k, bias, y, BF(b));
+    colmajor_gemm(ew_dense_fwd_gemm(n, c, k, x, wt, y, BF(b)));
+    free(wc);
     return TFR_OK;
 }
 static tfr_status emu_dense_bwd(tfr_backend *b, int n, int c, int k, const float *x,
                                 const float *w, const float *dy, float *dx, float *dw, float *db,
                                 tfr_error *e)
 {
-    colmajor_gemm(ew_dense_dw_gemm(n, c, k, x, dy, dw));
-    EACH(k) ew_bias_grad(i, n, k, dy, db);
-    if (dx)
-        colmajor_gemm(ew_dense_dx_gemm(n, c, k, w, dy, dx));
+    colmajor_gemm(ew_dense_dw_gemm(n, c, k, x, dy, dw, BF(b)));
+    EACH(k) ew_bias_grad(i, n, k, dy, db, BF(b));
+    if (dx) {
+        uint16_t *wc;
+        const void *wt = emu_weights(b, w, (size_t)k * c, &wc);
+        colmajor_gemm(ew_dense_dx_gemm(n, c, k, wt, dy, dx, BF(b)));
+        free(wc);
+    }
     return TFR_OK;
 }
 static tfr_status emu_axpy(tfr_backend *b, size_t n, float a, const float *x, float *y,
@@ -588,7 +658,7 @@ static tfr_status emu_softmax_ce(tfr_backend *b, int n, int k, const float *logi
                                  const int32_t *labels, float *dlogits, float *loss, tfr_error *e)
 {
     float *rows = malloc((size_t)n * sizeof(float));
-    EACH(n) ew_softmax_ce_row(i, n, k, logits, labels, rows, dlogits);
+    EACH(n) ew_softmax_ce_row(i, n, k, logits, labels, rows, dlogits, BF(b));
     if (loss)
         ew_mean(n, rows, loss);
     free(rows);
@@ -603,15 +673,16 @@ static tfr_status emu_sgd(tfr_backend *b, size_t n, float *w, const float *g, fl
 
 static const tfr_ops emu_ops = {
     .name = "cuda-emulated", .host_memory = 0, .create = emu_create, .destroy = emu_destroy,
-    .describe = emu_describe, .alloc = emu_alloc, .release = emu_release, .upload = emu_copy,
-    .download = emu_copy, .copy = emu_copy, .zero = emu_zero, .sync = emu_sync,
-    .filter_layout = emu_filter_layout, .input_f32 = emu_input_f32, .input_u8 = emu_input_u8,
-    .act_to_host = emu_act_to_host, .conv2d_fwd = emu_conv_fwd, .conv2d_bwd = emu_conv_bwd,
-    .bn_fwd = emu_bn_fwd, .bn_bwd = emu_bn_bwd, .relu_fwd = emu_relu_fwd,
-    .relu_bwd = emu_relu_bwd, .pool_fwd = emu_pool_fwd, .pool_bwd = emu_pool_bwd,
-    .add_fwd = emu_add_fwd, .add_bwd = emu_add_bwd, .gap_fwd = emu_gap_fwd,
-    .gap_bwd = emu_gap_bwd, .dense_fwd = emu_dense_fwd, .dense_bwd = emu_dense_bwd,
-    .axpy = emu_axpy, .softmax_ce = emu_softmax_ce, .sgd = emu_sgd,
+    .describe = emu_describe, .act_bytes = emu_act_bytes, .alloc = emu_alloc,
+    .release = emu_release, .upload = emu_copy, .download = emu_copy, .copy = emu_copy,
+    .zero = emu_zero, .sync = emu_sync, .filter_layout = emu_filter_layout,
+    .input_f32 = emu_input_f32, .input_u8 = emu_input_u8, .act_to_host = emu_act_to_host,
+    .conv2d_fwd = emu_conv_fwd, .conv2d_bwd = emu_conv_bwd, .bn_fwd = emu_bn_fwd,
+    .bn_bwd = emu_bn_bwd, .relu_fwd = emu_relu_fwd, .relu_bwd = emu_relu_bwd,
+    .pool_fwd = emu_pool_fwd, .pool_bwd = emu_pool_bwd, .add_fwd = emu_add_fwd,
+    .add_bwd = emu_add_bwd, .gap_fwd = emu_gap_fwd, .gap_bwd = emu_gap_bwd,
+    .dense_fwd = emu_dense_fwd, .dense_bwd = emu_dense_bwd, .axpy = emu_axpy,
+    .softmax_ce = emu_softmax_ce, .sgd = emu_sgd,
 };
 
 /* ---- a whole network ---- */
@@ -629,7 +700,7 @@ static void check_model(const tfr_ops *ops, const tfr_backend_opts *bo, const ch
     int32_t lab[8];
     for (int i = 0; i < n; i++)
         lab[i] = i % 5;
-    dev d = {NULL, NULL, label, tol};
+    dev d = {NULL, NULL, label, tol, 0};
     for (int step = 0; step < 4; step++) {
         float la = 0, lb = -1;
         EXPECT_OK(tfr_model_forward(a, x, n, lab, 1, &la, &err), &err);
@@ -745,7 +816,8 @@ static double last_val_accuracy(const char *logdir)
  * learns; a run stopped after epoch 1 and resumed reproduces the losses
  * (bit for bit when `exact`); its checkpoint evaluates on the CPU to the
  * validation accuracy the device reported. */
-static void check_train_loop(const tfr_ops *ops, const char *label, int exact)
+static void check_train_loop(const tfr_ops *ops, tfr_precision prec, const char *label,
+                             int exact, double acc_tol)
 {
     const char *dir = test_tmpdir("nn_cuda_train");
     char tr0[700], tr1[700], va[700], la[700], lb[700], ca[700], cb2[700];
@@ -778,6 +850,7 @@ static void check_train_loop(const tfr_ops *ops, const char *label, int exact)
     o.quiet = 1;
     o.progress = 0;
     o.device.kind = TFR_DEVICE_CUDA;
+    o.device.precision = prec;
     o.logdir = la;
     o.checkpoint_dir = ca;
     EXPECT_OK(tfr_train(&o, &err), &err);
@@ -813,7 +886,7 @@ static void check_train_loop(const tfr_ops *ops, const char *label, int exact)
     EXPECT_OK(tfr_evaluate(m, val, 1, 16, 2, o.mean, o.std, &r, &err), &err);
     printf("%s: tfr_train, 4 epochs: validation accuracy %.4f; its checkpoint on the CPU %.4f\n",
            label, acc, r.accuracy);
-    if (fabs(r.accuracy - acc) > 0.015)
+    if (fabs(r.accuracy - acc) > acc_tol)
         FAILF("%s: validation accuracy %.4f on the device, %.4f for its checkpoint on the CPU",
               label, acc, r.accuracy);
     tfr_eval_result_free(&r);
@@ -830,19 +903,26 @@ int main(void)
     /* the harness, with the CPU backend as the device: exact agreement */
     tfr_backend *self;
     EXPECT_OK(cpu->create(NULL, &self, &err), &err);
-    dev d0 = {cpu, self, "cpu-as-device", 0};
+    dev d0 = {cpu, self, "cpu-as-device", 0, 0};
     check_ops(&d0);
     cpu->destroy(self);
     check_model(cpu, NULL, "cpu-as-device", 0);
 
-    /* the CUDA backend's logic, emulated on the host */
+    /* the CUDA backend's logic, emulated on the host: fp32, then bf16 */
     tfr_backend *eb;
     EXPECT_OK(emu_ops.create(NULL, &eb, &err), &err);
-    dev de = {&emu_ops, eb, "cuda-emulated", 2e-6};
+    dev de = {&emu_ops, eb, "cuda-emulated", 2e-6, 0};
     check_ops(&de);
     emu_ops.destroy(eb);
     check_model(&emu_ops, NULL, "cuda-emulated", 2e-5);
-    check_train_loop(&emu_ops, "cuda-emulated", 1);
+    check_train_loop(&emu_ops, TFR_PRECISION_TF32, "cuda-emulated", 1, 0.015);
+    tfr_backend_opts bf16 = {0, TFR_MATH_BF16, 0};
+    EXPECT_OK(emu_ops.create(&bf16, &eb, &err), &err);
+    dev deb = {&emu_ops, eb, "cuda-emulated bf16", 2e-2, 1};
+    check_ops(&deb);
+    emu_ops.destroy(eb);
+    check_model(&emu_ops, &bf16, "cuda-emulated bf16", 3e-2);
+    check_train_loop(&emu_ops, TFR_PRECISION_BF16, "cuda-emulated bf16", 1, 0.035);
     if (test_failures()) {
         cpu->destroy(cb);
         return 1;
@@ -886,29 +966,31 @@ int main(void)
         cpu->destroy(cb);
         return 77;
     }
-    /* fp32: accumulation order only; tf32: 10-bit mantissas in conv/GEMM inputs */
+    /* fp32: accumulation order only; tf32: 10-bit mantissas in conv/GEMM
+     * inputs; bf16: 8-bit activations as well */
     const struct {
         tfr_precision_mode math;
         tfr_precision prec;
         const char *label;
-        double op_tol, model_tol;
+        double op_tol, model_tol, acc_tol;
     } modes[] = {
-        {TFR_MATH_FP32, TFR_PRECISION_FP32, "cuda fp32", 2e-5, 2e-4},
-        {TFR_MATH_TF32, TFR_PRECISION_TF32, "cuda tf32", 3e-3, 2e-2},
+        {TFR_MATH_FP32, TFR_PRECISION_FP32, "cuda fp32", 2e-5, 2e-4, 0.015},
+        {TFR_MATH_TF32, TFR_PRECISION_TF32, "cuda tf32", 3e-3, 2e-2, 0.025},
+        {TFR_MATH_BF16, TFR_PRECISION_BF16, "cuda bf16", 2e-2, 3e-2, 0.035},
     };
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         tfr_backend_opts bo = {0, modes[i].math, 0};
         tfr_backend *gb;
         EXPECT_OK(gpu->create(&bo, &gb, &err), &err);
         if (!gb)
             break;
         printf("%s: %s\n", modes[i].label, gpu->describe(gb));
-        dev d = {gpu, gb, modes[i].label, modes[i].op_tol};
+        dev d = {gpu, gb, modes[i].label, modes[i].op_tol, modes[i].math == TFR_MATH_BF16};
         check_ops(&d);
         EXPECT_OK(gpu->sync(gb, &err), &err);
         gpu->destroy(gb);
         check_model(gpu, &bo, modes[i].label, modes[i].model_tol);
-        check_train_loop(gpu, modes[i].label, 0);
+        check_train_loop(gpu, modes[i].prec, modes[i].label, 0, modes[i].acc_tol);
         /* the public way there */
         tfr_device_opts dopt = {TFR_DEVICE_CUDA, 0, modes[i].prec, 0};
         tfr_resnet_config tiny;

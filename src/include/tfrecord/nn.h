@@ -59,7 +59,7 @@ typedef enum tfr_device_kind { TFR_DEVICE_CPU = 0, TFR_DEVICE_CUDA } tfr_device_
 typedef enum tfr_precision {
     TFR_PRECISION_TF32 = 0, /* fp32 tensors, TF32 tensor-core math in conv/GEMM (CUDA default) */
     TFR_PRECISION_FP32,     /* IEEE fp32 throughout */
-    TFR_PRECISION_BF16      /* bf16 activations, fp32 master weights (not implemented yet) */
+    TFR_PRECISION_BF16      /* CUDA: bf16 activations, fp32 weights, gradients and BN statistics */
 } tfr_precision;
 
 typedef struct tfr_device_opts {

@@ -39,6 +39,7 @@ static void cpu_destroy(tfr_backend *b)
 }
 
 static const char *cpu_describe(const tfr_backend *b) { return b->desc; }
+static size_t cpu_act_bytes(const tfr_backend *b) { return sizeof(float); }
 
 static void *cpu_alloc(tfr_backend *b, size_t bytes, tfr_error *err)
 {
@@ -89,7 +90,7 @@ static tfr_status cpu_input_u8(tfr_backend *b, int n, int c, int h, int w, const
     const float sc = 1.0f / (255.0f * std), of = mean / std;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < cnt; i++)
-        ew_input_u8(i, c, h, w, 0, x, flip, sc, of, y);
+        ew_input_u8(i, c, h, w, 0, x, flip, sc, of, y, 0);
     return TFR_OK;
 }
 
@@ -204,7 +205,7 @@ static tfr_status cpu_add_bwd(tfr_backend *b, size_t count, const float *dy, flo
 {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < count; i++)
-        ew_add_bwd(i, dy, da, dc);
+        ew_add_bwd(i, dy, da, dc, 0);
     return TFR_OK;
 }
 
@@ -270,6 +271,7 @@ static const tfr_ops cpu_ops = {
     .create = cpu_create,
     .destroy = cpu_destroy,
     .describe = cpu_describe,
+    .act_bytes = cpu_act_bytes,
     .alloc = cpu_alloc,
     .release = cpu_release,
     .upload = cpu_copy,

@@ -43,6 +43,7 @@ struct tfr_input_slot {
 struct tfr_backend {
     int                device;
     tfr_precision_mode math;
+    int                bf;       /* activations in bf16 */
     size_t             ws_limit;
     cudaStream_t       compute, copy;
     cudnnHandle_t      dnn;
@@ -58,6 +59,10 @@ struct tfr_backend {
     int                          next_slot;
     float                       *scratch;   /* layout conversions */
     size_t                       scratch_cap;
+    void                        *wbf, *dwbf; /* bf16 mode: weight copy, weight gradient */
+    size_t                       wbf_cap, dwbf_cap;
+    float                       *bnpart, *bnsums; /* bf16 mode: batch-norm partial sums */
+    size_t                       bnpart_cap, bnsums_cap;
     int32_t                     *labels;    /* device labels */
     float                       *loss_rows, *loss; /* device */
     size_t                       labels_cap;
@@ -101,6 +106,8 @@ static inline unsigned tfr_blocks(size_t count)
 
 /* device scratch of at least `bytes` (ordered on the compute stream) */
 tfr_status tfr_cuda_scratch(tfr_backend *b, size_t bytes, tfr_error *err);
+/* *p grown to at least `bytes` of device memory (contents not kept) */
+tfr_status tfr_cuda_grow(tfr_backend *b, void **p, size_t *cap, size_t bytes, tfr_error *err);
 
 /* ---- the ops, by file -------------------------------------------------- */
 /* kernels.cu: the element-wise ops (bodies in nn/elementwise.h) */
@@ -140,6 +147,18 @@ tfr_status cu_softmax_ce(tfr_backend *b, int n, int k, const float *logits,
                          const int32_t *labels, float *dlogits, float *loss, tfr_error *err);
 tfr_status cu_sgd(tfr_backend *b, size_t count, float *w, const float *g, float *v, float lr,
                   float momentum, float weight_decay, tfr_error *err);
+/* bf16 mode: a bf16 copy of count float32 weights in b->wbf; dst += bf16 src */
+tfr_status cu_weights_bf16(tfr_backend *b, const float *w, size_t count, tfr_error *err);
+tfr_status cu_add_bf16(tfr_backend *b, size_t count, const void *src, float *dst, tfr_error *err);
+/* bf16 mode: batch norm in training with the kernels of nn/elementwise.h */
+tfr_status cu_bn_train_kernels(tfr_backend *b, int n, int c, int hw, const float *x,
+                               const float *gamma, const float *beta, float *y, float *mean,
+                               float *invstd, float *run_mean, float *run_var, float momentum,
+                               float eps, tfr_error *err);
+tfr_status cu_bn_bwd_kernels(tfr_backend *b, int n, int c, int hw, const float *x,
+                             const float *gamma, const float *mean, const float *invstd,
+                             const float *dy, float *dx, float *dgamma, float *dbeta,
+                             tfr_error *err);
 
 /* cudnn_ops.cu: every cuDNN call (convolutions, batch norm in training) */
 tfr_status cu_dnn_create(tfr_backend *b, tfr_error *err);

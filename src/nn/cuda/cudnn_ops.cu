@@ -10,6 +10,10 @@
  * convolution shape with the cudnnFind* calls (they run the candidates),
  * taking the fastest whose workspace fits the limit, and cached. In fp32
  * mode convolutions use FMA math only; in tf32 mode tensor cores may be used.
+ * In bf16 mode activations are bf16, convolutions accumulate in fp32 on a
+ * bf16 copy of the fp32 filters and their filter gradient is added to the
+ * fp32 gradient; batch norm then runs on the project's own kernels
+ * (cu_bn_train_kernels), whose bodies the CPU tests check.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -47,16 +51,14 @@ void cu_dnn_destroy(tfr_backend *b)
 
 static tfr_status describe_conv(tfr_backend *b, const tfr_conv2d *cv, tfr_error *err)
 {
-    CUDNN_TRY(cudnnSetTensor4dDescriptor(b->xd, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, cv->n, cv->c,
-                                         cv->h, cv->w));
-    CUDNN_TRY(cudnnSetTensor4dDescriptor(b->yd, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, cv->n, cv->k,
-                                         cv->p, cv->q));
-    CUDNN_TRY(cudnnSetFilter4dDescriptor(b->wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, cv->k, cv->c,
-                                         cv->r, cv->s));
+    const cudnnDataType_t t = b->bf ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+    CUDNN_TRY(cudnnSetTensor4dDescriptor(b->xd, CUDNN_TENSOR_NHWC, t, cv->n, cv->c, cv->h, cv->w));
+    CUDNN_TRY(cudnnSetTensor4dDescriptor(b->yd, CUDNN_TENSOR_NHWC, t, cv->n, cv->k, cv->p, cv->q));
+    CUDNN_TRY(cudnnSetFilter4dDescriptor(b->wd, t, CUDNN_TENSOR_NHWC, cv->k, cv->c, cv->r, cv->s));
     CUDNN_TRY(cudnnSetConvolution2dDescriptor(b->cd, cv->pad, cv->pad, cv->stride, cv->stride, 1,
                                               1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     CUDNN_TRY(cudnnSetConvolutionMathType(
-        b->cd, b->math == TFR_MATH_TF32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+        b->cd, b->math == TFR_MATH_FP32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH));
     return TFR_OK;
 }
 
@@ -153,8 +155,14 @@ tfr_status cu_conv_fwd(tfr_backend *b, const tfr_conv2d *cv, const float *x, con
     tfr_status st = plan_for(b, cv, &p, err);
     if (st)
         return st;
+    const void *wt = w;
+    if (b->bf) {
+        if ((st = cu_weights_bf16(b, w, (size_t)cv->k * cv->c * cv->r * cv->s, err)))
+            return st;
+        wt = b->wbf;
+    }
     const float one = 1.0f, zero = 0.0f;
-    CUDNN_TRY(cudnnConvolutionForward(b->dnn, &one, b->xd, x, b->wd, w, b->cd, p->fwd, b->ws,
+    CUDNN_TRY(cudnnConvolutionForward(b->dnn, &one, b->xd, x, b->wd, wt, b->cd, p->fwd, b->ws,
                                       p->ws_fwd, &zero, b->yd, y));
     return TFR_OK;
 }
@@ -166,9 +174,24 @@ tfr_status cu_conv_bwd(tfr_backend *b, const tfr_conv2d *cv, const float *x, con
     tfr_status st = plan_for(b, cv, &p, err);
     if (st)
         return st;
-    const float one = 1.0f; /* beta 1: both gradients accumulate */
-    CUDNN_TRY(cudnnConvolutionBackwardFilter(b->dnn, &one, b->xd, x, b->yd, dy, b->cd,
-                                             p->bwd_filter, b->ws, p->ws_filter, &one, b->wd, dw));
+    const float one = 1.0f, zero = 0.0f; /* beta 1: both gradients accumulate */
+    if (b->bf) {
+        /* the filter gradient in bf16 (the filter's type), added to the fp32 one */
+        size_t nw = (size_t)cv->k * cv->c * cv->r * cv->s;
+        if ((st = cu_weights_bf16(b, w, nw, err)) ||
+            (st = tfr_cuda_grow(b, &b->dwbf, &b->dwbf_cap, nw * sizeof(uint16_t), err)))
+            return st;
+        CUDNN_TRY(cudnnConvolutionBackwardFilter(b->dnn, &one, b->xd, x, b->yd, dy, b->cd,
+                                                 p->bwd_filter, b->ws, p->ws_filter, &zero, b->wd,
+                                                 b->dwbf));
+        if ((st = cu_add_bf16(b, nw, b->dwbf, dw, err)))
+            return st;
+        w = (const float *)b->wbf;
+    } else {
+        CUDNN_TRY(cudnnConvolutionBackwardFilter(b->dnn, &one, b->xd, x, b->yd, dy, b->cd,
+                                                 p->bwd_filter, b->ws, p->ws_filter, &one, b->wd,
+                                                 dw));
+    }
     if (dx)
         CUDNN_TRY(cudnnConvolutionBackwardData(b->dnn, &one, b->wd, w, b->yd, dy, b->cd,
                                                p->bwd_data, b->ws, p->ws_data, &one, b->xd, dx));
@@ -190,6 +213,9 @@ tfr_status cu_bn_fwd(tfr_backend *b, int n, int c, int hw, const float *x, const
     if (!train)
         return cu_bn_infer(b, n, c, hw, x, gamma, beta, y, mean, invstd, run_mean, run_var, eps,
                            err);
+    if (b->bf)
+        return cu_bn_train_kernels(b, n, c, hw, x, gamma, beta, y, mean, invstd, run_mean, run_var,
+                                   momentum, eps, err);
     tfr_status st = describe_bn(b, n, c, hw, err);
     if (st)
         return st;
@@ -206,6 +232,8 @@ tfr_status cu_bn_bwd(tfr_backend *b, int n, int c, int hw, const float *x, const
                      const float *mean, const float *invstd, const float *dy, float *dx,
                      float *dgamma, float *dbeta, float eps, tfr_error *err)
 {
+    if (b->bf)
+        return cu_bn_bwd_kernels(b, n, c, hw, x, gamma, mean, invstd, dy, dx, dgamma, dbeta, err);
     tfr_status st = describe_bn(b, n, c, hw, err);
     if (st)
         return st;

@@ -2,6 +2,7 @@
  * nn/cuda/kernels.cu - the CUDA backend's own kernels: one thread per
  * output element (grid-stride loops) running the bodies in
  * nn/elementwise.h, which the CPU tests check on machines without a GPU.
+ * `bf` selects bf16 activation buffers (the backend's bf16 mode).
  */
 #include <string.h>
 
@@ -12,26 +13,29 @@
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (count); \
          i += (size_t)gridDim.x * blockDim.x)
 
-__global__ void k_nchw_to_nhwc(size_t count, int c, int h, int w, const float *src, float *dst)
+__global__ void k_nchw_to_nhwc(size_t count, int c, int h, int w, const void *src, int sbf,
+                               void *dst, int dbf)
 {
-    FOR_EACH(count) ew_nchw_to_nhwc(i, c, h, w, src, dst);
+    FOR_EACH(count) ew_nchw_to_nhwc(i, c, h, w, src, sbf, dst, dbf);
 }
 
-__global__ void k_nhwc_to_nchw(size_t count, int c, int h, int w, const float *src, float *dst)
+__global__ void k_nhwc_to_nchw(size_t count, int c, int h, int w, const void *src, int sbf,
+                               void *dst, int dbf)
 {
-    FOR_EACH(count) ew_nhwc_to_nchw(i, c, h, w, src, dst);
+    FOR_EACH(count) ew_nhwc_to_nchw(i, c, h, w, src, sbf, dst, dbf);
 }
 
 __global__ void k_input_u8(size_t count, int c, int h, int w, const uint8_t *src,
-                           const uint8_t *flip, float scale, float offset, float *dst)
+                           const uint8_t *flip, float scale, float offset, void *dst, int bf)
 {
-    FOR_EACH(count) ew_input_u8(i, c, h, w, 1, src, flip, scale, offset, dst);
+    FOR_EACH(count) ew_input_u8(i, c, h, w, 1, src, flip, scale, offset, dst, bf);
 }
 
-__global__ void k_bn_infer(size_t count, int c, const float *x, const float *gamma,
-                           const float *beta, const float *rm, const float *rv, float eps, float *y)
+__global__ void k_bn_infer(size_t count, int c, const void *x, const float *gamma,
+                           const float *beta, const float *rm, const float *rv, float eps, void *y,
+                           int bf)
 {
-    FOR_EACH(count) ew_bn_infer(i, c, x, gamma, beta, rm, rv, eps, y);
+    FOR_EACH(count) ew_bn_infer(i, c, x, gamma, beta, rm, rv, eps, y, bf);
 }
 
 __global__ void k_bn_infer_stats(size_t count, const float *rm, const float *rv, float eps,
@@ -40,55 +44,87 @@ __global__ void k_bn_infer_stats(size_t count, const float *rm, const float *rv,
     FOR_EACH(count) ew_bn_infer_stats(i, rm, rv, eps, mean, invstd);
 }
 
-__global__ void k_relu_fwd(size_t count, const float *x, float *y)
+__global__ void k_bn_part(size_t count, int c, size_t rows, const void *x, const void *dy,
+                          const float *mean, const float *invstd, float *p0, float *p1, int bf)
 {
-    FOR_EACH(count) ew_relu_fwd(i, x, y);
+    FOR_EACH(count) ew_bn_part(i, c, rows, x, dy, mean, invstd, p0, p1, bf);
 }
 
-__global__ void k_relu_bwd(size_t count, const float *y, const float *dy, float *dx)
+__global__ void k_bn_stats(size_t count, size_t rows, const float *p0, const float *p1, float eps,
+                           float momentum, float *mean, float *invstd, float *rm, float *rv)
 {
-    FOR_EACH(count) ew_relu_bwd(i, y, dy, dx);
+    FOR_EACH(count) ew_bn_stats(i, (int)count, rows, p0, p1, eps, momentum, mean, invstd, rm, rv);
 }
 
-__global__ void k_pool_fwd(size_t count, int c, int h, int w, const float *x, float *y,
-                           int32_t *idx)
+__global__ void k_bn_apply(size_t count, int c, const void *x, const float *gamma,
+                           const float *beta, const float *mean, const float *invstd, void *y,
+                           int bf)
 {
-    FOR_EACH(count) ew_pool_fwd(i, c, h, w, x, y, idx);
+    FOR_EACH(count) ew_bn_apply(i, c, x, gamma, beta, mean, invstd, y, bf);
 }
 
-__global__ void k_pool_bwd(size_t count, const int32_t *idx, const float *dy, float *dx)
+__global__ void k_bn_bwd_sums(size_t count, size_t rows, const float *p0, const float *p1,
+                              float *sums, float *dgamma, float *dbeta)
 {
-    FOR_EACH(count) ew_pool_bwd(i, idx, dy, dx);
+    FOR_EACH(count) ew_bn_bwd_sums(i, (int)count, rows, p0, p1, sums, dgamma, dbeta);
 }
 
-__global__ void k_add_fwd(size_t count, const float *a, const float *b, float *y)
+__global__ void k_bn_bwd_apply(size_t count, int c, size_t rows, const void *x, const void *dy,
+                               void *dx, const float *gamma, const float *mean,
+                               const float *invstd, const float *sums, int bf)
 {
-    FOR_EACH(count) ew_add_fwd(i, a, b, y);
+    FOR_EACH(count) ew_bn_bwd_apply(i, c, rows, x, dy, dx, gamma, mean, invstd, sums, bf);
 }
 
-__global__ void k_add_bwd(size_t count, const float *dy, float *da, float *db)
+__global__ void k_relu_fwd(size_t count, const void *x, void *y, int bf)
 {
-    FOR_EACH(count) ew_add_bwd(i, dy, da, db);
+    FOR_EACH(count) ew_relu_fwd(i, x, y, bf);
 }
 
-__global__ void k_gap_fwd(size_t count, int c, int hw, const float *x, float *y)
+__global__ void k_relu_bwd(size_t count, const void *y, const void *dy, void *dx, int bf)
 {
-    FOR_EACH(count) ew_gap_fwd(i, c, hw, x, y);
+    FOR_EACH(count) ew_relu_bwd(i, y, dy, dx, bf);
 }
 
-__global__ void k_gap_bwd(size_t count, int c, int hw, const float *dy, float *dx)
+__global__ void k_pool_fwd(size_t count, int c, int h, int w, const void *x, void *y,
+                           int32_t *idx, int bf)
 {
-    FOR_EACH(count) ew_gap_bwd(i, c, hw, dy, dx);
+    FOR_EACH(count) ew_pool_fwd(i, c, h, w, x, y, idx, bf);
 }
 
-__global__ void k_bias_rows(size_t count, int k, const float *bias, float *y)
+__global__ void k_pool_bwd(size_t count, const int32_t *idx, const void *dy, void *dx, int bf)
 {
-    FOR_EACH(count) ew_bias_rows(i, k, bias, y);
+    FOR_EACH(count) ew_pool_bwd(i, idx, dy, dx, bf);
 }
 
-__global__ void k_bias_grad(size_t count, int n, int k, const float *dy, float *db)
+__global__ void k_add_fwd(size_t count, const void *a, const void *b, void *y, int bf)
 {
-    FOR_EACH(count) ew_bias_grad(i, n, k, dy, db);
+    FOR_EACH(count) ew_add_fwd(i, a, b, y, bf);
+}
+
+__global__ void k_add_bwd(size_t count, const void *dy, void *da, void *db, int bf)
+{
+    FOR_EACH(count) ew_add_bwd(i, dy, da, db, bf);
+}
+
+__global__ void k_gap_fwd(size_t count, int c, int hw, const void *x, void *y, int bf)
+{
+    FOR_EACH(count) ew_gap_fwd(i, c, hw, x, y, bf);
+}
+
+__global__ void k_gap_bwd(size_t count, int c, int hw, const void *dy, void *dx, int bf)
+{
+    FOR_EACH(count) ew_gap_bwd(i, c, hw, dy, dx, bf);
+}
+
+__global__ void k_bias_rows(size_t count, int k, const float *bias, void *y, int bf)
+{
+    FOR_EACH(count) ew_bias_rows(i, k, bias, y, bf);
+}
+
+__global__ void k_bias_grad(size_t count, int n, int k, const void *dy, float *db, int bf)
+{
+    FOR_EACH(count) ew_bias_grad(i, n, k, dy, db, bf);
 }
 
 __global__ void k_axpy(size_t count, float a, const float *x, float *y)
@@ -96,10 +132,20 @@ __global__ void k_axpy(size_t count, float a, const float *x, float *y)
     FOR_EACH(count) ew_axpy(i, a, x, y);
 }
 
-__global__ void k_softmax_ce(size_t count, int k, const float *logits, const int32_t *labels,
-                             float *loss_rows, float *dlogits)
+__global__ void k_to_bf16(size_t count, const float *src, uint16_t *dst)
 {
-    FOR_EACH(count) ew_softmax_ce_row(i, (int)count, k, logits, labels, loss_rows, dlogits);
+    FOR_EACH(count) ew_to_bf16(i, src, dst);
+}
+
+__global__ void k_add_bf16(size_t count, const uint16_t *src, float *dst)
+{
+    FOR_EACH(count) ew_add_bf16(i, src, dst);
+}
+
+__global__ void k_softmax_ce(size_t count, int k, const void *logits, const int32_t *labels,
+                             float *loss_rows, void *dlogits, int bf)
+{
+    FOR_EACH(count) ew_softmax_ce_row(i, (int)count, k, logits, labels, loss_rows, dlogits, bf);
 }
 
 __global__ void k_mean(int n, const float *v, float *out)
@@ -127,9 +173,9 @@ tfr_status cu_filter_layout(tfr_backend *b, const tfr_conv2d *cv, const float *s
 {
     size_t count = (size_t)cv->k * cv->c * cv->r * cv->s;
     if (to_backend)
-        LAUNCH(k_nchw_to_nhwc, count, cv->c, cv->r, cv->s, src, dst);
+        LAUNCH(k_nchw_to_nhwc, count, cv->c, cv->r, cv->s, src, 0, dst, 0);
     else
-        LAUNCH(k_nhwc_to_nchw, count, cv->c, cv->r, cv->s, src, dst);
+        LAUNCH(k_nhwc_to_nchw, count, cv->c, cv->r, cv->s, src, 0, dst, 0);
     return TFR_OK;
 }
 
@@ -143,7 +189,7 @@ tfr_status cu_input_f32(tfr_backend *b, int n, int c, int h, int w, const float 
     /* pageable source: returns once the bytes are staged, so x may be reused */
     CUDA_TRY(cudaMemcpyAsync(b->scratch, x, count * sizeof(float), cudaMemcpyHostToDevice,
                              b->compute));
-    LAUNCH(k_nchw_to_nhwc, count, c, h, w, b->scratch, y);
+    LAUNCH(k_nchw_to_nhwc, count, c, h, w, b->scratch, 0, y, b->bf);
     return TFR_OK;
 }
 
@@ -195,7 +241,7 @@ tfr_status cu_input_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t
     CUDA_TRY(cudaStreamWaitEvent(b->compute, s->copied, 0));
     const float scale = 1.0f / (255.0f * std), offset = mean / std;
     LAUNCH(k_input_u8, px, c, h, w, s->dev, flip ? s->dev + px : (const uint8_t *)NULL, scale,
-           offset, y);
+           offset, y, b->bf);
     CUDA_TRY(cudaEventRecord(s->consumed, b->compute));
     s->used = 1;
     return TFR_OK;
@@ -208,7 +254,7 @@ tfr_status cu_act_to_host(tfr_backend *b, int n, int c, int h, int w, const floa
     tfr_status st = tfr_cuda_scratch(b, count * sizeof(float), err);
     if (st)
         return st;
-    LAUNCH(k_nhwc_to_nchw, count, c, h, w, x, b->scratch);
+    LAUNCH(k_nhwc_to_nchw, count, c, h, w, x, b->bf, b->scratch, 0);
     CUDA_TRY(cudaMemcpyAsync(host, b->scratch, count * sizeof(float), cudaMemcpyDeviceToHost,
                              b->compute));
     CUDA_TRY(cudaStreamSynchronize(b->compute));
@@ -220,22 +266,67 @@ tfr_status cu_bn_infer(tfr_backend *b, int n, int c, int hw, const float *x, con
                        const float *run_mean, const float *run_var, float eps, tfr_error *err)
 {
     size_t count = (size_t)n * hw * c;
-    LAUNCH(k_bn_infer, count, c, x, gamma, beta, run_mean, run_var, eps, y);
+    LAUNCH(k_bn_infer, count, c, x, gamma, beta, run_mean, run_var, eps, y, b->bf);
     if (mean && invstd)
         LAUNCH(k_bn_infer_stats, (size_t)c, run_mean, run_var, eps, mean, invstd);
     return TFR_OK;
 }
 
+static tfr_status bn_scratch(tfr_backend *b, int c, size_t rows, tfr_error *err)
+{
+    size_t chunks = (rows + TFR_BN_CHUNK - 1) / TFR_BN_CHUNK;
+    tfr_status st = tfr_cuda_grow(b, (void **)&b->bnpart, &b->bnpart_cap,
+                                  2 * chunks * (size_t)c * sizeof(float), err);
+    if (st)
+        return st;
+    return tfr_cuda_grow(b, (void **)&b->bnsums, &b->bnsums_cap, 2 * (size_t)c * sizeof(float),
+                         err);
+}
+
+tfr_status cu_bn_train_kernels(tfr_backend *b, int n, int c, int hw, const float *x,
+                               const float *gamma, const float *beta, float *y, float *mean,
+                               float *invstd, float *run_mean, float *run_var, float momentum,
+                               float eps, tfr_error *err)
+{
+    size_t rows = (size_t)n * hw, chunks = (rows + TFR_BN_CHUNK - 1) / TFR_BN_CHUNK;
+    tfr_status st = bn_scratch(b, c, rows, err);
+    if (st)
+        return st;
+    float *p0 = b->bnpart, *p1 = b->bnpart + chunks * (size_t)c;
+    LAUNCH(k_bn_part, chunks * (size_t)c, c, rows, x, (const void *)NULL, (const float *)NULL,
+           (const float *)NULL, p0, p1, b->bf);
+    LAUNCH(k_bn_stats, (size_t)c, rows, p0, p1, eps, momentum, mean, invstd, run_mean, run_var);
+    LAUNCH(k_bn_apply, rows * (size_t)c, c, x, gamma, beta, mean, invstd, y, b->bf);
+    return TFR_OK;
+}
+
+tfr_status cu_bn_bwd_kernels(tfr_backend *b, int n, int c, int hw, const float *x,
+                             const float *gamma, const float *mean, const float *invstd,
+                             const float *dy, float *dx, float *dgamma, float *dbeta,
+                             tfr_error *err)
+{
+    size_t rows = (size_t)n * hw, chunks = (rows + TFR_BN_CHUNK - 1) / TFR_BN_CHUNK;
+    tfr_status st = bn_scratch(b, c, rows, err);
+    if (st)
+        return st;
+    float *p0 = b->bnpart, *p1 = b->bnpart + chunks * (size_t)c;
+    LAUNCH(k_bn_part, chunks * (size_t)c, c, rows, x, dy, mean, invstd, p0, p1, b->bf);
+    LAUNCH(k_bn_bwd_sums, (size_t)c, rows, p0, p1, b->bnsums, dgamma, dbeta);
+    LAUNCH(k_bn_bwd_apply, rows * (size_t)c, c, rows, x, dy, dx, gamma, mean, invstd, b->bnsums,
+           b->bf);
+    return TFR_OK;
+}
+
 tfr_status cu_relu_fwd(tfr_backend *b, size_t count, const float *x, float *y, tfr_error *err)
 {
-    LAUNCH(k_relu_fwd, count, x, y);
+    LAUNCH(k_relu_fwd, count, x, y, b->bf);
     return TFR_OK;
 }
 
 tfr_status cu_relu_bwd(tfr_backend *b, size_t count, const float *y, const float *dy, float *dx,
                        tfr_error *err)
 {
-    LAUNCH(k_relu_bwd, count, y, dy, dx);
+    LAUNCH(k_relu_bwd, count, y, dy, dx, b->bf);
     return TFR_OK;
 }
 
@@ -243,7 +334,7 @@ tfr_status cu_pool_fwd(tfr_backend *b, int n, int c, int h, int w, const float *
                        int32_t *idx, tfr_error *err)
 {
     size_t count = (size_t)n * (h / 2) * (w / 2) * c;
-    LAUNCH(k_pool_fwd, count, c, h, w, x, y, idx);
+    LAUNCH(k_pool_fwd, count, c, h, w, x, y, idx, b->bf);
     return TFR_OK;
 }
 
@@ -251,49 +342,49 @@ tfr_status cu_pool_bwd(tfr_backend *b, int n, int c, int h, int w, const int32_t
                        const float *dy, float *dx, tfr_error *err)
 {
     size_t count = (size_t)n * (h / 2) * (w / 2) * c;
-    LAUNCH(k_pool_bwd, count, idx, dy, dx);
+    LAUNCH(k_pool_bwd, count, idx, dy, dx, b->bf);
     return TFR_OK;
 }
 
 tfr_status cu_add_fwd(tfr_backend *b, size_t count, const float *a, const float *c, float *y,
                       tfr_error *err)
 {
-    LAUNCH(k_add_fwd, count, a, c, y);
+    LAUNCH(k_add_fwd, count, a, c, y, b->bf);
     return TFR_OK;
 }
 
 tfr_status cu_add_bwd(tfr_backend *b, size_t count, const float *dy, float *da, float *dc,
                       tfr_error *err)
 {
-    LAUNCH(k_add_bwd, count, dy, da, dc);
+    LAUNCH(k_add_bwd, count, dy, da, dc, b->bf);
     return TFR_OK;
 }
 
 tfr_status cu_gap_fwd(tfr_backend *b, int n, int c, int hw, const float *x, float *y,
                       tfr_error *err)
 {
-    LAUNCH(k_gap_fwd, (size_t)n * c, c, hw, x, y);
+    LAUNCH(k_gap_fwd, (size_t)n * c, c, hw, x, y, b->bf);
     return TFR_OK;
 }
 
 tfr_status cu_gap_bwd(tfr_backend *b, int n, int c, int hw, const float *dy, float *dx,
                       tfr_error *err)
 {
-    LAUNCH(k_gap_bwd, (size_t)n * hw * c, c, hw, dy, dx);
+    LAUNCH(k_gap_bwd, (size_t)n * hw * c, c, hw, dy, dx, b->bf);
     return TFR_OK;
 }
 
 tfr_status cu_bias_rows(tfr_backend *b, int n, int k, const float *bias, float *y,
                         tfr_error *err)
 {
-    LAUNCH(k_bias_rows, (size_t)n * k, k, bias, y);
+    LAUNCH(k_bias_rows, (size_t)n * k, k, bias, y, b->bf);
     return TFR_OK;
 }
 
 tfr_status cu_bias_grad(tfr_backend *b, int n, int k, const float *dy, float *db,
                         tfr_error *err)
 {
-    LAUNCH(k_bias_grad, (size_t)k, n, k, dy, db);
+    LAUNCH(k_bias_grad, (size_t)k, n, k, dy, db, b->bf);
     return TFR_OK;
 }
 
@@ -301,6 +392,21 @@ tfr_status cu_axpy(tfr_backend *b, size_t count, float a, const float *x, float 
                    tfr_error *err)
 {
     LAUNCH(k_axpy, count, a, x, y);
+    return TFR_OK;
+}
+
+tfr_status cu_weights_bf16(tfr_backend *b, const float *w, size_t count, tfr_error *err)
+{
+    tfr_status st = tfr_cuda_grow(b, &b->wbf, &b->wbf_cap, count * sizeof(uint16_t), err);
+    if (st)
+        return st;
+    LAUNCH(k_to_bf16, count, w, (uint16_t *)b->wbf);
+    return TFR_OK;
+}
+
+tfr_status cu_add_bf16(tfr_backend *b, size_t count, const void *src, float *dst, tfr_error *err)
+{
+    LAUNCH(k_add_bf16, count, (const uint16_t *)src, dst);
     return TFR_OK;
 }
 
@@ -320,7 +426,7 @@ tfr_status cu_softmax_ce(tfr_backend *b, int n, int k, const float *logits,
     }
     CUDA_TRY(cudaMemcpyAsync(b->labels, labels, (size_t)n * sizeof(int32_t),
                              cudaMemcpyHostToDevice, b->compute));
-    LAUNCH(k_softmax_ce, (size_t)n, k, logits, b->labels, b->loss_rows, dlogits);
+    LAUNCH(k_softmax_ce, (size_t)n, k, logits, b->labels, b->loss_rows, dlogits, b->bf);
     if (loss) {
         k_mean<<<1, 1, 0, b->compute>>>(n, b->loss_rows, b->loss);
         LAUNCH_CHECK();

@@ -32,6 +32,19 @@ extern "C" tfr_status tfr_cuda_probe(int *devices, tfr_error *err)
     return TFR_OK;
 }
 
+tfr_status tfr_cuda_grow(tfr_backend *b, void **p, size_t *cap, size_t bytes, tfr_error *err)
+{
+    if (bytes <= *cap)
+        return TFR_OK;
+    CUDA_TRY(cudaStreamSynchronize(b->compute));
+    cudaFree(*p);
+    *p = NULL;
+    *cap = 0;
+    CUDA_TRY(cudaMalloc(p, bytes));
+    *cap = bytes;
+    return TFR_OK;
+}
+
 tfr_status tfr_cuda_scratch(tfr_backend *b, size_t bytes, tfr_error *err)
 {
     if (bytes <= b->scratch_cap)
@@ -68,6 +81,10 @@ static void cu_destroy(tfr_backend *b)
         cublasDestroy(b->blas);
     cudaFree(b->ws);
     cudaFree(b->scratch);
+    cudaFree(b->wbf);
+    cudaFree(b->dwbf);
+    cudaFree(b->bnpart);
+    cudaFree(b->bnsums);
     cudaFree(b->labels);
     cudaFree(b->loss_rows);
     cudaFree(b->loss);
@@ -92,7 +109,11 @@ static tfr_status setup(tfr_backend *b, tfr_error *err)
     CUDA_TRY(cudaGetDeviceProperties(&prop, b->device));
     snprintf(b->desc, sizeof b->desc, "cuda:%d %.200s (sm_%d%d, %.0f GiB), %s", b->device, prop.name,
              prop.major, prop.minor, (double)prop.totalGlobalMem / (1 << 30),
-             b->math == TFR_MATH_TF32 ? "tf32" : "fp32");
+             b->math == TFR_MATH_TF32 ? "tf32" : b->math == TFR_MATH_BF16 ? "bf16" : "fp32");
+    if (b->bf && prop.major < 8)
+        return tfr_fail(err, TFR_ERR_UNAVAILABLE, NULL,
+                        "bf16 needs an sm_80 or newer GPU; %s is sm_%d%d", prop.name, prop.major,
+                        prop.minor);
     CUDA_TRY(cudaStreamCreateWithFlags(&b->compute, cudaStreamNonBlocking));
     CUDA_TRY(cudaStreamCreateWithFlags(&b->copy, cudaStreamNonBlocking));
     for (int i = 0; i < TFR_INPUT_SLOTS; i++) {
@@ -105,8 +126,8 @@ static tfr_status setup(tfr_backend *b, tfr_error *err)
         return st;
     CUBLAS_TRY(cublasCreate(&b->blas));
     CUBLAS_TRY(cublasSetStream(b->blas, b->compute));
-    CUBLAS_TRY(cublasSetMathMode(b->blas, b->math == TFR_MATH_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH
-                                                                    : CUBLAS_PEDANTIC_MATH));
+    CUBLAS_TRY(cublasSetMathMode(b->blas, b->math == TFR_MATH_FP32 ? CUBLAS_PEDANTIC_MATH
+                                                                    : CUBLAS_TF32_TENSOR_OP_MATH));
     return TFR_OK;
 }
 
@@ -118,6 +139,7 @@ static tfr_status cu_create(const tfr_backend_opts *o, tfr_backend **out, tfr_er
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     b->device = o ? o->device : 0;
     b->math = o ? o->math : TFR_MATH_TF32;
+    b->bf = b->math == TFR_MATH_BF16;
     b->ws_limit = o && o->workspace_limit ? o->workspace_limit : (size_t)256 << 20;
     tfr_status st = setup(b, err);
     if (st) {
@@ -129,6 +151,7 @@ static tfr_status cu_create(const tfr_backend_opts *o, tfr_backend **out, tfr_er
 }
 
 static const char *cu_describe(const tfr_backend *b) { return b->desc; }
+static size_t cu_act_bytes(const tfr_backend *b) { return b->bf ? 2 : sizeof(float); }
 
 static void *cu_alloc(tfr_backend *b, size_t bytes, tfr_error *err)
 {
@@ -201,6 +224,7 @@ static tfr_ops make_table(void)
     t.create = cu_create;
     t.destroy = cu_destroy;
     t.describe = cu_describe;
+    t.act_bytes = cu_act_bytes;
     t.alloc = cu_alloc;
     t.release = cu_release;
     t.upload = cu_upload;
