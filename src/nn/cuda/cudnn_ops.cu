@@ -62,19 +62,6 @@ static tfr_status describe_conv(tfr_backend *b, const tfr_conv2d *cv, tfr_error 
     return TFR_OK;
 }
 
-static tfr_status ensure_workspace(tfr_backend *b, size_t bytes, tfr_error *err)
-{
-    if (bytes <= b->ws_size)
-        return TFR_OK;
-    CUDA_TRY(cudaStreamSynchronize(b->compute));
-    cudaFree(b->ws);
-    b->ws = NULL;
-    b->ws_size = 0;
-    CUDA_TRY(cudaMalloc(&b->ws, bytes));
-    b->ws_size = bytes;
-    return TFR_OK;
-}
-
 /* index of the fastest usable result, -1 if none */
 #define PICK(perf, count, limit, out)                                                       \
     do {                                                                                    \
@@ -145,7 +132,7 @@ static tfr_status plan_for(tfr_backend *b, const tfr_conv2d *cv, tfr_conv_plan *
     *out = &b->plans[b->nplans++];
     size_t ws = p.ws_fwd > p.ws_data ? p.ws_fwd : p.ws_data;
     ws = ws > p.ws_filter ? ws : p.ws_filter;
-    return ensure_workspace(b, ws, err);
+    return tfr_cuda_grow(b, &b->ws, &b->ws_size, ws, err);
 }
 
 tfr_status cu_conv_fwd(tfr_backend *b, const tfr_conv2d *cv, const float *x, const float *w,

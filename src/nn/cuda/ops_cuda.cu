@@ -47,15 +47,7 @@ tfr_status tfr_cuda_grow(tfr_backend *b, void **p, size_t *cap, size_t bytes, tf
 
 tfr_status tfr_cuda_scratch(tfr_backend *b, size_t bytes, tfr_error *err)
 {
-    if (bytes <= b->scratch_cap)
-        return TFR_OK;
-    CUDA_TRY(cudaStreamSynchronize(b->compute));
-    cudaFree(b->scratch);
-    b->scratch = NULL;
-    b->scratch_cap = 0;
-    CUDA_TRY(cudaMalloc((void **)&b->scratch, bytes));
-    b->scratch_cap = bytes;
-    return TFR_OK;
+    return tfr_cuda_grow(b, (void **)&b->scratch, &b->scratch_cap, bytes, err);
 }
 
 static void cu_destroy(tfr_backend *b)
