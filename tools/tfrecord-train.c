@@ -33,7 +33,7 @@ static void usage(FILE *f)
         "  --logdir DIR         TensorBoard events, history.csv, steps.csv\n"
         "  --checkpoint-dir DIR one checkpoint per epoch, 'latest' points at the newest\n"
         "  --resume DIR|FILE    continue a run exactly where its checkpoint left it\n"
-        "  --device cpu|cuda|cuda:N   where to train (default cpu)\n"
+        "  --device cpu|cuda|cuda:N|auto   where to train (default cpu; auto: a GPU if present)\n"
         "  --precision tf32|fp32|bf16 CUDA math: TF32 tensor cores (default), IEEE fp32, or\n"
         "                             bf16 activations with fp32 weights and accumulation\n"
         "  -q, --quiet\n",

@@ -493,7 +493,13 @@ tfr_status tfr_model_set_device(tfr_model *m, const tfr_device_opts *d, tfr_erro
 {
     const tfr_ops *ops = tfr_ops_cpu();
     tfr_backend_opts bo = {0};
-    if (d && d->kind == TFR_DEVICE_CUDA) {
+    tfr_error quiet;
+    int cuda = d && d->kind == TFR_DEVICE_CUDA;
+    if (d && d->kind == TFR_DEVICE_AUTO) {
+        tfr_error_clear(&quiet);
+        cuda = tfr_ops_cuda(&quiet) != NULL;
+    }
+    if (cuda) {
         if (!(ops = tfr_ops_cuda(err)))
             return err->code;
         bo.device = d->index;
@@ -879,6 +885,11 @@ tfr_status tfr_device_parse(const char *s, tfr_device_opts *d, tfr_error *err)
         d->index = 0;
         return TFR_OK;
     }
+    if (!strcmp(s, "auto")) {
+        d->kind = TFR_DEVICE_AUTO;
+        d->index = 0;
+        return TFR_OK;
+    }
     if (!strcmp(s, "cuda") || !strcmp(s, "gpu")) {
         d->kind = TFR_DEVICE_CUDA;
         d->index = 0;
@@ -892,7 +903,7 @@ tfr_status tfr_device_parse(const char *s, tfr_device_opts *d, tfr_error *err)
             return TFR_OK;
         }
     }
-    return tfr_fail(err, TFR_ERR_ARG, NULL, "unknown device '%s' (cpu, cuda, cuda:N)", s);
+    return tfr_fail(err, TFR_ERR_ARG, NULL, "unknown device '%s' (cpu, cuda, cuda:N, auto)", s);
 }
 
 tfr_status tfr_precision_parse(const char *s, tfr_precision *p, tfr_error *err)

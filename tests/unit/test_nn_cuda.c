@@ -956,6 +956,10 @@ int main(void)
         EXPECT_CONTAINS(tfr_model_device(m), "cpu");
         EXPECT_OK(tfr_model_forward(m, x, 2, lab, 0, &after, &err), &err);
         EXPECT(before == after);
+        /* auto: the CPU when there is no GPU */
+        EXPECT_OK(tfr_device_parse("auto", &cu, &err), &err);
+        EXPECT_OK(tfr_model_set_device(m, &cu, &err), &err);
+        EXPECT_CONTAINS(tfr_model_device(m), "cpu");
         tfr_model_free(m);
         free(x);
         if (test_failures()) {
@@ -997,6 +1001,9 @@ int main(void)
         tfr_model *m;
         EXPECT_OK(tfr_resnet_preset("tiny", &tiny, &err), &err);
         EXPECT_OK(tfr_model_new(&tiny, 1, &m, &err), &err);
+        EXPECT_OK(tfr_model_set_device(m, &dopt, &err), &err);
+        EXPECT_CONTAINS(tfr_model_device(m), "cuda:0");
+        dopt.kind = TFR_DEVICE_AUTO;
         EXPECT_OK(tfr_model_set_device(m, &dopt, &err), &err);
         EXPECT_CONTAINS(tfr_model_device(m), "cuda:0");
         tfr_model_free(m);

@@ -54,7 +54,11 @@ float     *tfr_model_grads(tfr_model *m);
 
 /* ---- devices -------------------------------------------------------------- */
 
-typedef enum tfr_device_kind { TFR_DEVICE_CPU = 0, TFR_DEVICE_CUDA } tfr_device_kind;
+typedef enum tfr_device_kind {
+    TFR_DEVICE_CPU = 0,
+    TFR_DEVICE_CUDA,
+    TFR_DEVICE_AUTO /* CUDA device `index` when there is one, else the CPU */
+} tfr_device_kind;
 
 typedef enum tfr_precision {
     TFR_PRECISION_TF32 = 0, /* fp32 tensors, TF32 tensor-core math in conv/GEMM (CUDA default) */
@@ -69,7 +73,7 @@ typedef struct tfr_device_opts {
     size_t          workspace_limit; /* cuDNN workspace bytes; 0 = 256 MiB */
 } tfr_device_opts;
 
-/* Parses "cpu", "cuda" or "cuda:N" (and leaves precision alone). */
+/* Parses "cpu", "cuda", "cuda:N" or "auto" (and leaves precision alone). */
 tfr_status tfr_device_parse(const char *s, tfr_device_opts *d, tfr_error *err);
 /* Parses "fp32", "tf32" or "bf16". */
 tfr_status tfr_precision_parse(const char *s, tfr_precision *p, tfr_error *err);
