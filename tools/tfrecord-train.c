@@ -36,6 +36,7 @@ static void usage(FILE *f)
         "  --device cpu|cuda|cuda:N|auto   where to train (default cpu; auto: a GPU if present)\n"
         "  --precision tf32|fp32|bf16 CUDA math: TF32 tensor cores (default), IEEE fp32, or\n"
         "                             bf16 activations with fp32 weights and accumulation\n"
+        "  --workspace-mb N           cuDNN workspace limit per convolution (default 256)\n"
         "  -q, --quiet\n",
         prog, prog);
 }
@@ -85,7 +86,7 @@ int main(int argc, char **argv)
     const char *preset = "fmnist";
     enum { O_TRAIN = 256, O_VAL, O_EVAL, O_PRESET, O_LEVELS, O_WIDTH, O_INPUT, O_CLASSES, O_EPOCHS,
            O_BATCH, O_LR, O_DECAY, O_EVERY, O_COSINE, O_WARMUP, O_MOM, O_L2, O_WD, O_FLIP, O_PAD,
-           O_MEAN, O_STD, O_SEED, O_THREADS, O_SHUF, O_LOGDIR, O_CKPT, O_RESUME, O_DEVICE, O_PREC };
+           O_MEAN, O_STD, O_SEED, O_THREADS, O_SHUF, O_LOGDIR, O_CKPT, O_RESUME, O_DEVICE, O_PREC, O_WS };
     static const struct option lo[] = {
         {"train", required_argument, 0, O_TRAIN}, {"val", required_argument, 0, O_VAL},
         {"evaluate", required_argument, 0, O_EVAL}, {"preset", required_argument, 0, O_PRESET},
@@ -104,6 +105,7 @@ int main(int argc, char **argv)
         {"checkpoint-dir", required_argument, 0, O_CKPT},
         {"resume", required_argument, 0, O_RESUME}, {"quiet", no_argument, 0, 'q'},
         {"device", required_argument, 0, O_DEVICE}, {"precision", required_argument, 0, O_PREC},
+        {"workspace-mb", required_argument, 0, O_WS},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
@@ -141,6 +143,13 @@ int main(int argc, char **argv)
         case O_LOGDIR: o.logdir = optarg; break;
         case O_CKPT: o.checkpoint_dir = optarg; break;
         case O_RESUME: o.resume = optarg; break;
+        case O_WS:
+            if (atol(optarg) < 1) {
+                fprintf(stderr, "%s: error: --workspace-mb wants a positive number\n", prog);
+                return 2;
+            }
+            o.device.workspace_limit = (size_t)atol(optarg) << 20;
+            break;
         case O_DEVICE:
         case O_PREC:
             if (c == O_DEVICE ? tfr_device_parse(optarg, &o.device, &err)
