@@ -25,6 +25,8 @@ static void usage(FILE *f)
         "                      distortions (percent); they bypass the cache for training\n"
         "  --mean F --std F    input normalization the backbone was trained with (0.5, 0.25)\n"
         "  --seed S  --logdir DIR (TensorBoard)  --fold-bn  --round-weights\n"
+        "  --device cpu|cuda|cuda:N|auto  --precision tf32|fp32|bf16\n"
+        "                      where the backbone computes bottlenecks (default cpu)\n"
         "  --json  -q, --quiet\n", prog);
 }
 
@@ -35,7 +37,8 @@ int main(int argc, char **argv)
     tfr_log_set_prog(prog);
     int json = 0;
     enum { O_BB = 256, O_IMG, O_CACHE, O_OUT, O_STEPS, O_LR, O_BATCH, O_EVERY, O_SPLIT, O_FLIP,
-           O_CROP, O_SCALE, O_BRIGHT, O_MEAN, O_STD, O_SEED, O_LOGDIR, O_FOLD, O_ROUND, O_JSON };
+           O_CROP, O_SCALE, O_BRIGHT, O_MEAN, O_STD, O_SEED, O_LOGDIR, O_FOLD, O_ROUND, O_JSON,
+           O_DEVICE, O_PREC };
     static const struct option lo[] = {
         {"backbone", required_argument, 0, O_BB}, {"images", required_argument, 0, O_IMG},
         {"cache", required_argument, 0, O_CACHE}, {"out", required_argument, 0, O_OUT},
@@ -49,6 +52,7 @@ int main(int argc, char **argv)
         {"seed", required_argument, 0, O_SEED}, {"logdir", required_argument, 0, O_LOGDIR},
         {"fold-bn", no_argument, 0, O_FOLD}, {"round-weights", no_argument, 0, O_ROUND},
         {"json", no_argument, 0, O_JSON}, {"quiet", no_argument, 0, 'q'},
+        {"device", required_argument, 0, O_DEVICE}, {"precision", required_argument, 0, O_PREC},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
@@ -83,6 +87,17 @@ int main(int argc, char **argv)
         case O_FOLD: o.fold_bn = 1; break;
         case O_ROUND: o.round_weights = 1; break;
         case O_JSON: json = 1; o.quiet = 1; break;
+        case O_DEVICE:
+        case O_PREC: {
+            tfr_error e;
+            tfr_error_clear(&e);
+            if (c == O_DEVICE ? tfr_device_parse(optarg, &o.device, &e)
+                              : tfr_precision_parse(optarg, &o.device.precision, &e)) {
+                fprintf(stderr, "%s: error: %s\n", prog, e.msg);
+                return 2;
+            }
+            break;
+        }
         case 'q': o.quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;

@@ -636,6 +636,14 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
     if ((st = tfr_checkpoint_checksum(o->backbone, &bcrc, err)) ||
         (st = tfr_checkpoint_load(o->backbone, &m, &ts, err)))
         return st;
+    /* the backbone computes bottlenecks on the device; the head and the
+     * exported model stay on the CPU */
+    if (o->device.kind != TFR_DEVICE_CPU && (st = tfr_model_set_device(m, &o->device, err))) {
+        tfr_model_free(m);
+        return st;
+    }
+    if (!o->quiet && o->device.kind != TFR_DEVICE_CPU)
+        fprintf(stdout, "backbone on %s\n", tfr_model_device(m));
     const tfr_resnet_config *c = tfr_model_config(m);
     const int dim = tfr_model_feature_dim(m);
     char fp[160];

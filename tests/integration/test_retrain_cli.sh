@@ -88,4 +88,16 @@ out=$("$R" --backbone "$bb" --images "$WORK/shards-b" --cache "$WORK/cache-s" --
 out=$("$R" --backbone "$bb" --images "$WORK/shards-b" --cache "$WORK/cache-s" --steps 10 --json)
 [ "$(jq_get "$out" computed)" = 0 ] || fail "shards source cache reuse: $out"
 expect_fail "cannot open" "$L" --model "$WORK/model" "$WORK/missing.jpg"
+# bottlenecks on the GPU: the same head accuracy as on the CPU, within a few images
+if gout=$("$R" --backbone "$bb" --images "$WORK/five-b" --cache "$WORK/cache-g" --out "$WORK/model-g" \
+        --steps 600 --lr 0.05 --json --device cuda 2>&1); then
+    gacc=$(jq_get "$gout" test_accuracy)
+    python3 -c "import sys; sys.exit(0 if abs(float('$gacc') - float('$acc')) <= 0.05 else 1)" \
+        || fail "bottlenecks on the GPU: test accuracy $gacc, on the CPU $acc"
+else
+    case "$gout" in
+        *"no CUDA device"*|*"no CUDA backend"*) echo "GPU part skipped: $gout" ;;
+        *) fail "--device cuda: $gout" ;;
+    esac
+fi
 pass

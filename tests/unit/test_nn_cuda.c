@@ -735,6 +735,15 @@ static void check_model(const tfr_ops *ops, const tfr_backend_opts *bo, const ch
     EXPECT_OK(tfr_model_forward_u8(b, px, n, flip, 0.5f, 0.25f, lab, 0, &lb, &err), &err);
     close_enough(&loose, "model uint8 input, inference loss", &lb, &la, 1);
 
+    /* bottleneck features (what tfrecord-retrain caches) */
+    int fd = tfr_model_feature_dim(a);
+    float *fa = malloc((size_t)n * fd * 4), *fb = malloc((size_t)n * fd * 4);
+    EXPECT_OK(tfr_model_features(a, x, n, fa, &err), &err);
+    EXPECT_OK(tfr_model_features(b, x, n, fb, &err), &err);
+    close_enough(&loose, "model bottleneck features", fb, fa, (size_t)n * fd);
+    free(fa);
+    free(fb);
+
     /* checkpoints: written on the device, read on the CPU, and the other way */
     const char *dir = test_tmpdir("nn_cuda");
     char p1[512], p2[512];

@@ -245,6 +245,7 @@ typedef struct tfr_retrain_opts {
     const char *logdir;          /* TensorBoard events; NULL = none */
     int         fold_bn, round_weights;
     int         quiet, progress;
+    tfr_device_opts device;      /* where the backbone runs; default the CPU */
 } tfr_retrain_opts;
 
 void tfr_retrain_opts_init(tfr_retrain_opts *o);
