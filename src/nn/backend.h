@@ -78,9 +78,15 @@ typedef struct tfr_ops {
     tfr_status (*input_f32)(tfr_backend *b, int n, int c, int h, int w, const float *x, float *y,
                             tfr_error *err);
     /* host uint8 NHWC pixels -> activation, (v / 255 - mean) / std, image i mirrored
-     * left-right when flip && flip[i] */
+     * left-right when flip && flip[i]. x NULL: the batch given to stage_u8 (and
+     * its flips) instead */
     tfr_status (*input_u8)(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
                            const uint8_t *flip, float mean, float std, float *y, tfr_error *err);
+    /* takes a copy of the next batch (and flip, may be NULL) now and starts
+     * moving it to the device, while queued work goes on; x and flip may be
+     * reused at once */
+    tfr_status (*stage_u8)(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
+                           const uint8_t *flip, tfr_error *err);
     /* activation -> host float NCHW */
     tfr_status (*act_to_host)(tfr_backend *b, int n, int c, int h, int w, const float *x,
                               float *host, tfr_error *err);

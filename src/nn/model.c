@@ -52,6 +52,7 @@ struct tfr_model {
     int32_t *labels;           /* host copy of the last labels */
     int     have_labels;
     float  *logits;            /* host copy of the last logits (device backends) */
+    int     logits_stale;      /* the device holds newer logits than `logits` */
     /* the backend; on a host-memory backend dev[b] == host[b] */
     const tfr_ops *be_ops;
     tfr_backend   *be;
@@ -322,6 +323,7 @@ static void free_batch(tfr_model *m)
     free(m->logits);
     m->labels = NULL;
     m->logits = NULL;
+    m->logits_stale = 0;
     m->alloc_n = 0;
     m->last_n = 0;
     m->have_labels = 0;
@@ -639,8 +641,7 @@ static tfr_status run_forward(tfr_model *m, int n, const int32_t *labels, int tr
         if (loss && (st = ops->softmax_ce(be, n, m->cfg.classes, lg, labels, NULL, loss, err)))
             return st;
     }
-    if (!ops->host_memory)
-        st = ops->act_to_host(be, n, m->cfg.classes, 1, 1, lg, m->logits, err);
+    m->logits_stale = !ops->host_memory; /* fetched when asked for */
     return st;
 }
 
@@ -678,7 +679,38 @@ tfr_status tfr_model_forward_u8(tfr_model *m, const uint8_t *x, int n, const uin
 
 const float *tfr_model_logits(const tfr_model *m)
 {
-    return m->be_ops->host_memory ? m->t[m->nt - 1].d : m->logits;
+    if (m->be_ops->host_memory)
+        return m->t[m->nt - 1].d;
+    if (m->logits_stale) {
+        tfr_model *w = (tfr_model *)m; /* a cache, filled on demand */
+        tfr_error e;
+        tfr_error_clear(&e);
+        if (w->be_ops->act_to_host(w->be, w->last_n, w->cfg.classes, 1, 1, w->t[w->nt - 1].d,
+                                   w->logits, &e)) {
+            fprintf(stderr, "tfrecord: cannot copy the logits back from %s: %s\n",
+                    w->be_ops->name, e.msg);
+            abort();
+        }
+        w->logits_stale = 0;
+    }
+    return m->logits;
+}
+
+tfr_status tfr_model_loss(tfr_model *m, float *loss, tfr_error *err)
+{
+    if (!m->have_labels || !m->last_n)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "the loss needs a forward pass with labels");
+    return m->be_ops->softmax_ce(m->be, m->last_n, m->cfg.classes, m->t[m->nt - 1].d, m->labels,
+                                 NULL, loss, err);
+}
+
+tfr_status tfr_model_stage_u8(tfr_model *m, const uint8_t *x, int n, const uint8_t *flip,
+                              tfr_error *err)
+{
+    if (n <= 0)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "empty batch");
+    const tensor *t0 = &m->t[0];
+    return m->be_ops->stage_u8(m->be, n, t0->c, t0->h, t0->w, x, flip, err);
 }
 
 tfr_status tfr_model_backward(tfr_model *m, float l2, tfr_error *err)

@@ -182,6 +182,32 @@ static tfr_status resolve_resume(const char *r, char *path, size_t n, tfr_error 
     return TFR_OK;
 }
 
+/* the next training batch; *waited accumulates the time spent waiting */
+static tfr_status next_batch(tfr_stream *s, const tfr_batch **b, double *waited, tfr_error *err)
+{
+    double t = tfr_now();
+    tfr_status st = tfr_stream_next(s, b, err);
+    *waited += tfr_now() - t;
+    return st;
+}
+
+/* hands batch b to the device ahead of its step; flip (when not NULL) gets
+ * one bit per image from (seed, step), so a resumed run flips the same */
+static tfr_status stage(tfr_model *m, const tfr_batch *b, uint8_t *flip, uint64_t seed,
+                        uint64_t step, tfr_error *err)
+{
+    if (flip) {
+        uint64_t r = seed * 0x9e3779b97f4a7c15ull ^ step * 0xbf58476d1ce4e5b9ull;
+        for (int i = 0; i < b->n; i++) {
+            r ^= r >> 31;
+            r *= 0x94d049bb133111ebull;
+            r ^= r >> 29;
+            flip[i] = (uint8_t)(r >> 63);
+        }
+    }
+    return tfr_model_stage_u8(m, b->data, b->n, flip, err);
+}
+
 tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
 {
     tfr_status st = TFR_OK;
@@ -281,34 +307,39 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
         uint64_t seen = 0, right = 0, k = 0;
         const tfr_batch *b;
         float lr = lr_at(o, epoch, 0);
-        for (;;) {
-            double tw = tfr_now();
-            st = tfr_stream_next(s, &b, err);
-            waited += tfr_now() - tw;
-            if (st != TFR_OK)
-                break;
+        /* On a device step k+1's batch is fetched and its copy started while
+         * step k runs, and the host waits once per step, for the loss. */
+        const int dev = on_device(m);
+        int32_t *lab = malloc((size_t)o->batch * sizeof *lab);
+        if (!lab)
+            st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+        if (!st)
+            st = next_batch(s, &b, &waited, err);
+        if (!st && dev)
+            st = stage(m, b, flip, ts.seed, ts.step + 1, err);
+        while (st == TFR_OK) {
             lr = lr_at(o, epoch, nsteps ? (double)k / nsteps : 0);
-            if (flip) {
-                /* one bit per image from (seed, step): a resumed run flips the same */
-                uint64_t r = ts.seed * 0x9e3779b97f4a7c15ull ^ (ts.step + 1) * 0xbf58476d1ce4e5b9ull;
-                for (int i = 0; i < b->n; i++) {
-                    r ^= r >> 31;
-                    r *= 0x94d049bb133111ebull;
-                    r ^= r >> 29;
-                    flip[i] = (uint8_t)(r >> 63);
-                }
-            }
+            const int n = b->n;
+            memcpy(lab, b->labels, (size_t)n * sizeof *lab);
             float loss;
-            if ((st = forward(m, b, flip, o->mean, o->std, 1, &loss, err)) ||
-                (st = tfr_model_backward(m, o->l2, err)))
+            tfr_status nst = TFR_OK;
+            if ((st = dev ? tfr_model_forward_u8(m, NULL, n, NULL, o->mean, o->std, lab, 1, NULL,
+                                                 err)
+                          : forward(m, b, NULL, o->mean, o->std, 1, &loss, err)) ||
+                (st = tfr_model_backward(m, o->l2, err)) ||
+                (st = tfr_model_sgd(m, lr, o->momentum, o->weight_decay, err)))
                 break;
-            if ((st = tfr_model_sgd(m, lr, o->momentum, o->weight_decay, err)))
-                break;
+            if (dev) {
+                nst = next_batch(s, &b, &waited, err);
+                if ((!nst && (st = stage(m, b, flip, ts.seed, ts.step + 2, err))) ||
+                    (st = tfr_model_loss(m, &loss, err)))
+                    break;
+            }
             const float *lg = tfr_model_logits(m);
-            for (int i = 0; i < b->n; i++)
-                right += argmax(lg + (size_t)i * c->classes, c->classes) == b->labels[i];
-            loss_sum += (double)loss * b->n;
-            seen += (uint64_t)b->n;
+            for (int i = 0; i < n; i++)
+                right += argmax(lg + (size_t)i * c->classes, c->classes) == lab[i];
+            loss_sum += (double)loss * n;
+            seen += (uint64_t)n;
             k++;
             ts.step++;
             if (steps)
@@ -328,7 +359,9 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
                         (unsigned long long)nsteps, loss_sum / seen, (double)right / seen,
                         seen / el, eta);
             }
+            st = dev ? nst : next_batch(s, &b, &waited, err);
         }
+        free(lab);
         tfr_stream_close(s);
         free(flip);
         if (tty)

@@ -355,12 +355,25 @@ static void check_input(dev *d)
     float *g = dalloc(d, np * 4);
     /* several batches in a row: the pinned input buffers are reused */
     for (int round = 0; round < 5; round++) {
-        EXPECT_OK(d->o->input_u8(d->b, n, c, h, w, px, flip, 0.4f, 0.2f, g, &err), &err);
+        if (round % 2) { /* staged ahead, the caller's buffers clobbered before use */
+            uint8_t *tmp = malloc(np), tflip[3];
+            memcpy(tmp, px, np);
+            memcpy(tflip, flip, 3);
+            EXPECT_OK(d->o->stage_u8(d->b, n, c, h, w, tmp, tflip, &err), &err);
+            memset(tmp, 0, np);
+            memset(tflip, 0, 3);
+            free(tmp);
+            EXPECT_OK(d->o->input_u8(d->b, n, c, h, w, NULL, NULL, 0.4f, 0.2f, g, &err), &err);
+        } else {
+            EXPECT_OK(d->o->input_u8(d->b, n, c, h, w, px, flip, 0.4f, 0.2f, g, &err), &err);
+        }
         get_act(d, n, c, h, w, g, got);
         dev loose = *d;
         loose.tol = d->bf ? 4e-3 : 1e-6; /* bf16 keeps 8 significant bits */
         close_enough(&loose, "uint8 input (normalize + flip)", got, ref, np);
     }
+    /* nothing staged */
+    EXPECT_STATUS(d->o->input_u8(d->b, n, c, h, w, NULL, NULL, 0.4f, 0.2f, g, &err), TFR_ERR_ARG);
     d->o->release(d->b, g);
     free(px); free(ref); free(got);
 }
@@ -386,6 +399,8 @@ static void check_ops(dev *d)
 typedef struct emu {
     tfr_backend *cpu;
     int          bf; /* bf16 activations */
+    uint8_t     *staged;
+    int          staged_n, staged_flip;
 } emu;
 
 #define EMU(b) ((emu *)(void *)(b))
@@ -403,6 +418,7 @@ static tfr_status emu_create(const tfr_backend_opts *o, tfr_backend **out, tfr_e
 static void emu_destroy(tfr_backend *b)
 {
     tfr_ops_cpu()->destroy(EMU(b)->cpu);
+    free(EMU(b)->staged);
     free(b);
 }
 static const char *emu_describe(const tfr_backend *b) { return "cuda emulated on the host"; }
@@ -437,10 +453,30 @@ static tfr_status emu_input_f32(tfr_backend *b, int n, int c, int h, int w, cons
     EACH((size_t)n * c * h * w) ew_nchw_to_nhwc(i, c, h, w, x, 0, y, BF(b));
     return TFR_OK;
 }
+static tfr_status emu_stage_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
+                               const uint8_t *flip, tfr_error *e)
+{
+    size_t px = (size_t)n * c * h * w;
+    free(EMU(b)->staged);
+    EMU(b)->staged = malloc(px + (size_t)n);
+    memcpy(EMU(b)->staged, x, px);
+    if (flip)
+        memcpy(EMU(b)->staged + px, flip, (size_t)n);
+    EMU(b)->staged_n = n;
+    EMU(b)->staged_flip = flip != NULL;
+    return TFR_OK;
+}
 static tfr_status emu_input_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
                                const uint8_t *flip, float mean, float std, float *y, tfr_error *e)
 {
     const float scale = 1.0f / (255.0f * std), offset = mean / std;
+    if (!x) {
+        if (EMU(b)->staged_n != n)
+            return tfr_fail(e, TFR_ERR_ARG, NULL, "no staged batch of %d images", n);
+        x = EMU(b)->staged;
+        flip = EMU(b)->staged_flip ? x + (size_t)n * c * h * w : NULL;
+        EMU(b)->staged_n = 0;
+    }
     EACH((size_t)n * c * h * w) ew_input_u8(i, c, h, w, 1, x, flip, scale, offset, y, BF(b));
     return TFR_OK;
 }
@@ -676,7 +712,7 @@ static const tfr_ops emu_ops = {
     .describe = emu_describe, .act_bytes = emu_act_bytes, .alloc = emu_alloc,
     .release = emu_release, .upload = emu_copy, .download = emu_copy, .copy = emu_copy,
     .zero = emu_zero, .sync = emu_sync, .filter_layout = emu_filter_layout,
-    .input_f32 = emu_input_f32, .input_u8 = emu_input_u8, .act_to_host = emu_act_to_host,
+    .input_f32 = emu_input_f32, .input_u8 = emu_input_u8, .stage_u8 = emu_stage_u8, .act_to_host = emu_act_to_host,
     .conv2d_fwd = emu_conv_fwd, .conv2d_bwd = emu_conv_bwd, .bn_fwd = emu_bn_fwd,
     .bn_bwd = emu_bn_bwd, .relu_fwd = emu_relu_fwd, .relu_bwd = emu_relu_bwd,
     .pool_fwd = emu_pool_fwd, .pool_bwd = emu_pool_bwd, .add_fwd = emu_add_fwd,

@@ -111,6 +111,16 @@ const float *tfr_model_logits(const tfr_model *m);
 tfr_status tfr_model_forward_u8(tfr_model *m, const uint8_t *x, int n, const uint8_t *flip,
                                 float mean, float std, const int32_t *labels, int train,
                                 float *loss, tfr_error *err);
+/*
+ * Pipelining on a device. tfr_model_stage_u8 copies the next batch (and its
+ * flips) now and starts moving it to the device behind the queued work;
+ * tfr_model_forward_u8 with x NULL then runs on it. A forward pass with loss
+ * NULL does not wait for the device; tfr_model_loss (the mean cross-entropy
+ * of the last forward pass with labels) and tfr_model_logits do.
+ */
+tfr_status tfr_model_stage_u8(tfr_model *m, const uint8_t *x, int n, const uint8_t *flip,
+                              tfr_error *err);
+tfr_status tfr_model_loss(tfr_model *m, float *loss, tfr_error *err);
 
 /*
  * Backward from the last forward (which must have had labels): fills the

@@ -15,6 +15,9 @@
 struct tfr_backend {
     float *col, *tmp, *dwp;
     size_t ncol, ntmp, ndwp;
+    uint8_t *staged;           /* stage_u8: pixels, then one flip byte per image */
+    size_t   staged_cap;
+    int      staged_n, staged_flip;
     char   desc[64];
 };
 
@@ -35,6 +38,7 @@ static void cpu_destroy(tfr_backend *b)
     free(b->col);
     free(b->tmp);
     free(b->dwp);
+    free(b->staged);
     free(b);
 }
 
@@ -82,11 +86,37 @@ static tfr_status cpu_input_f32(tfr_backend *b, int n, int c, int h, int w, cons
     return TFR_OK;
 }
 
+static tfr_status cpu_stage_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
+                               const uint8_t *flip, tfr_error *err)
+{
+    const size_t px = (size_t)n * c * h * w;
+    if (px + (size_t)n > b->staged_cap) {
+        uint8_t *p = realloc(b->staged, px + (size_t)n);
+        if (!p)
+            return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+        b->staged = p;
+        b->staged_cap = px + (size_t)n;
+    }
+    memcpy(b->staged, x, px);
+    if (flip)
+        memcpy(b->staged + px, flip, (size_t)n);
+    b->staged_n = n;
+    b->staged_flip = flip != NULL;
+    return TFR_OK;
+}
+
 static tfr_status cpu_input_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
                                const uint8_t *flip, float mean, float std, float *y,
                                tfr_error *err)
 {
     const size_t cnt = (size_t)n * c * h * w;
+    if (!x) {
+        if (b->staged_n != n)
+            return tfr_fail(err, TFR_ERR_ARG, NULL, "no staged batch of %d images", n);
+        x = b->staged;
+        flip = b->staged_flip ? b->staged + cnt : NULL;
+        b->staged_n = 0;
+    }
     const float sc = 1.0f / (255.0f * std), of = mean / std;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < cnt; i++)
@@ -282,6 +312,7 @@ static const tfr_ops cpu_ops = {
     .filter_layout = cpu_filter_layout,
     .input_f32 = cpu_input_f32,
     .input_u8 = cpu_input_u8,
+    .stage_u8 = cpu_stage_u8,
     .act_to_host = cpu_act_to_host,
     .conv2d_fwd = cpu_conv_fwd,
     .conv2d_bwd = cpu_conv_bwd,

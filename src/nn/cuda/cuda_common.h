@@ -40,6 +40,13 @@ struct tfr_input_slot {
     int            used;
 };
 
+struct tfr_label_slot {
+    int32_t    *pinned;
+    size_t      cap;
+    cudaEvent_t copied;
+    int         used;
+};
+
 struct tfr_backend {
     int                device;
     tfr_precision_mode math;
@@ -57,6 +64,9 @@ struct tfr_backend {
     int                          nplans, cplans;
     tfr_input_slot               slots[TFR_INPUT_SLOTS];
     int                          next_slot;
+    int                          staged, staged_n, staged_flip; /* stage_u8's batch */
+    tfr_label_slot               label_slots[TFR_INPUT_SLOTS];
+    int                          next_label;
     float                       *scratch;   /* layout conversions */
     size_t                       scratch_cap;
     void                        *wbf, *dwbf; /* bf16 mode: weight copy, weight gradient */
@@ -117,6 +127,8 @@ tfr_status cu_input_f32(tfr_backend *b, int n, int c, int h, int w, const float 
                         tfr_error *err);
 tfr_status cu_input_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
                        const uint8_t *flip, float mean, float std, float *y, tfr_error *err);
+tfr_status cu_stage_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
+                       const uint8_t *flip, tfr_error *err);
 tfr_status cu_act_to_host(tfr_backend *b, int n, int c, int h, int w, const float *x,
                           float *host, tfr_error *err);
 tfr_status cu_bn_infer(tfr_backend *b, int n, int c, int hw, const float *x, const float *gamma,

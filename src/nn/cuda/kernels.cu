@@ -214,17 +214,19 @@ static tfr_status slot_reserve(tfr_backend *b, tfr_input_slot *s, size_t need, t
 }
 
 /*
- * The batch goes through the next of TFR_INPUT_SLOTS pinned buffers: the
- * host waits only until that buffer's previous copy has left, the copy
- * stream only until the compute stream has read the previous contents of
- * the device buffer, and the compute stream only for this batch's copy.
+ * A batch goes through the next of TFR_INPUT_SLOTS pinned buffers: the host
+ * waits only until that buffer's previous copy has left, the copy stream
+ * only until the compute stream has read the previous contents of the
+ * device buffer, and the compute stream only for this batch's copy. Staged
+ * ahead of its forward pass (tfrecord-train stages batch k+1 while step k
+ * runs), the copy overlaps the compute.
  */
-tfr_status cu_input_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
-                       const uint8_t *flip, float mean, float std, float *y, tfr_error *err)
+tfr_status cu_stage_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
+                       const uint8_t *flip, tfr_error *err)
 {
     size_t px = (size_t)n * c * h * w, need = px + (size_t)n;
-    tfr_input_slot *s = &b->slots[b->next_slot];
-    b->next_slot = (b->next_slot + 1) % TFR_INPUT_SLOTS;
+    int k = b->next_slot;
+    tfr_input_slot *s = &b->slots[k];
     tfr_status st = slot_reserve(b, s, need, err);
     if (st)
         return st;
@@ -238,12 +240,30 @@ tfr_status cu_input_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t
     CUDA_TRY(cudaMemcpyAsync(s->dev, s->pinned, flip ? need : px, cudaMemcpyHostToDevice,
                              b->copy));
     CUDA_TRY(cudaEventRecord(s->copied, b->copy));
+    s->used = 1;
+    b->next_slot = (k + 1) % TFR_INPUT_SLOTS;
+    b->staged = k;
+    b->staged_n = n;
+    b->staged_flip = flip != NULL;
+    return TFR_OK;
+}
+
+tfr_status cu_input_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
+                       const uint8_t *flip, float mean, float std, float *y, tfr_error *err)
+{
+    tfr_status st;
+    if (x && (st = cu_stage_u8(b, n, c, h, w, x, flip, err)))
+        return st;
+    if (b->staged < 0 || b->staged_n != n)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "no staged batch of %d images", n);
+    tfr_input_slot *s = &b->slots[b->staged];
+    size_t px = (size_t)n * c * h * w;
     CUDA_TRY(cudaStreamWaitEvent(b->compute, s->copied, 0));
     const float scale = 1.0f / (255.0f * std), offset = mean / std;
-    LAUNCH(k_input_u8, px, c, h, w, s->dev, flip ? s->dev + px : (const uint8_t *)NULL, scale,
-           offset, y, b->bf);
+    LAUNCH(k_input_u8, px, c, h, w, s->dev, b->staged_flip ? s->dev + px : (const uint8_t *)NULL,
+           scale, offset, y, b->bf);
     CUDA_TRY(cudaEventRecord(s->consumed, b->compute));
-    s->used = 1;
+    b->staged = -1;
     return TFR_OK;
 }
 
@@ -424,8 +444,24 @@ tfr_status cu_softmax_ce(tfr_backend *b, int n, int k, const float *logits,
         CUDA_TRY(cudaMalloc((void **)&b->loss_rows, (size_t)n * sizeof(float)));
         b->labels_cap = (size_t)n;
     }
-    CUDA_TRY(cudaMemcpyAsync(b->labels, labels, (size_t)n * sizeof(int32_t),
+    /* through pinned memory: a copy from pageable memory would wait for the
+     * whole compute stream */
+    tfr_label_slot *ls = &b->label_slots[b->next_label];
+    b->next_label = (b->next_label + 1) % TFR_INPUT_SLOTS;
+    if (ls->used)
+        CUDA_TRY(cudaEventSynchronize(ls->copied));
+    if ((size_t)n > ls->cap) {
+        cudaFreeHost(ls->pinned);
+        ls->pinned = NULL;
+        ls->cap = 0;
+        CUDA_TRY(cudaMallocHost((void **)&ls->pinned, (size_t)n * sizeof(int32_t)));
+        ls->cap = (size_t)n;
+    }
+    memcpy(ls->pinned, labels, (size_t)n * sizeof(int32_t));
+    CUDA_TRY(cudaMemcpyAsync(b->labels, ls->pinned, (size_t)n * sizeof(int32_t),
                              cudaMemcpyHostToDevice, b->compute));
+    CUDA_TRY(cudaEventRecord(ls->copied, b->compute));
+    ls->used = 1;
     LAUNCH(k_softmax_ce, (size_t)n, k, logits, b->labels, b->loss_rows, dlogits, b->bf);
     if (loss) {
         k_mean<<<1, 1, 0, b->compute>>>(n, b->loss_rows, b->loss);

@@ -67,6 +67,9 @@ static void cu_destroy(tfr_backend *b)
             cudaEventDestroy(s->copied);
         if (s->consumed)
             cudaEventDestroy(s->consumed);
+        cudaFreeHost(b->label_slots[i].pinned);
+        if (b->label_slots[i].copied)
+            cudaEventDestroy(b->label_slots[i].copied);
     }
     cu_dnn_destroy(b);
     if (b->blas)
@@ -111,6 +114,7 @@ static tfr_status setup(tfr_backend *b, tfr_error *err)
     for (int i = 0; i < TFR_INPUT_SLOTS; i++) {
         CUDA_TRY(cudaEventCreateWithFlags(&b->slots[i].copied, cudaEventDisableTiming));
         CUDA_TRY(cudaEventCreateWithFlags(&b->slots[i].consumed, cudaEventDisableTiming));
+        CUDA_TRY(cudaEventCreateWithFlags(&b->label_slots[i].copied, cudaEventDisableTiming));
     }
     CUDA_TRY(cudaMalloc((void **)&b->loss, sizeof(float)));
     CUDA_TRY(cudaMallocHost((void **)&b->loss_host, sizeof(float)));
@@ -132,6 +136,7 @@ static tfr_status cu_create(const tfr_backend_opts *o, tfr_backend **out, tfr_er
     b->device = o ? o->device : 0;
     b->math = o ? o->math : TFR_MATH_TF32;
     b->bf = b->math == TFR_MATH_BF16;
+    b->staged = -1;
     b->ws_limit = o && o->workspace_limit ? o->workspace_limit : (size_t)256 << 20;
     tfr_status st = setup(b, err);
     if (st) {
@@ -227,6 +232,7 @@ static tfr_ops make_table(void)
     t.filter_layout = cu_filter_layout;
     t.input_f32 = cu_input_f32;
     t.input_u8 = cu_input_u8;
+    t.stage_u8 = cu_stage_u8;
     t.act_to_host = cu_act_to_host;
     t.conv2d_fwd = cu_conv_fwd;
     t.conv2d_bwd = cu_conv_bwd;
