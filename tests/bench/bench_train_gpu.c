@@ -6,8 +6,8 @@
  * eager and torch.compile), as ratios.
  *
  * Our step is tfrecord-train's: uint8 NHWC batch through the pinned input
- * buffers, normalized on the GPU, forward with the loss read back, backward,
- * SGD. The model is checked against the CPU on the first step (loss within
+ * buffers (the next one staged while a step runs), normalized on the GPU,
+ * forward, backward, SGD, the loss read back. The model is checked against the CPU on the first step (loss within
  * 5%) before anything is timed.
  *
  *   bench_train_gpu [STEPS] [python3]      (no GPU: prints SKIP)
@@ -76,14 +76,21 @@ int main(int argc, char **argv)
             }
             double t0 = 0;
             int warm = 5;
+            /* tfrecord-train's device loop: the next batch staged while a
+             * step runs, one wait per step for its loss */
+            if (tfr_model_stage_u8(m, x, n, NULL, &err)) {
+                fprintf(stderr, "bench_train_gpu: %s\n", err.msg);
+                return 1;
+            }
             for (int s = 0; s < warm + steps; s++) {
                 if (s == warm)
                     t0 = tfr_now();
-                const uint8_t *xb = x + (size_t)(s % 3) * px;
                 float loss;
-                if (tfr_model_forward_u8(m, xb, n, NULL, 0.5f, 0.25f, lab + (s % 3) * n, 1, &loss,
+                if (tfr_model_forward_u8(m, NULL, n, NULL, 0.5f, 0.25f, lab + (s % 3) * n, 1, NULL,
                                          &err) ||
-                    tfr_model_backward(m, 5e-4f, &err) || tfr_model_sgd(m, 0.01f, 0.9f, 0, &err)) {
+                    tfr_model_backward(m, 5e-4f, &err) || tfr_model_sgd(m, 0.01f, 0.9f, 0, &err) ||
+                    tfr_model_stage_u8(m, x + (size_t)((s + 1) % 3) * px, n, NULL, &err) ||
+                    tfr_model_loss(m, &loss, &err)) {
                     fprintf(stderr, "bench_train_gpu: %s\n", err.msg);
                     return 1;
                 }
