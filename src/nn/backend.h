@@ -70,6 +70,9 @@ typedef struct tfr_ops {
     tfr_status (*copy)(tfr_backend *b, void *dst, const void *src, size_t bytes, tfr_error *err);
     tfr_status (*zero)(tfr_backend *b, void *p, size_t bytes, tfr_error *err);
     tfr_status (*sync)(tfr_backend *b, tfr_error *err);
+    /* makes this backend's device current for the calling thread (NULL: nothing to do);
+     * the model calls it on entry, so a model may be used from any thread */
+    tfr_status (*activate)(tfr_backend *b, tfr_error *err);
 
     /* one filter of cv between (K, C, R, S) and the backend's layout */
     tfr_status (*filter_layout)(tfr_backend *b, const tfr_conv2d *cv, const float *src, float *dst,

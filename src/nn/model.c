@@ -301,6 +301,12 @@ tfr_status tfr_model_new(const tfr_resnet_config *c, uint64_t seed, tfr_model **
     return TFR_OK;
 }
 
+/* the backend's device, current for this thread */
+static tfr_status activate(tfr_model *m, tfr_error *err)
+{
+    return m->be && m->be_ops->activate ? m->be_ops->activate(m->be, err) : TFR_OK;
+}
+
 /* frees the batch-sized buffers (activations, gradients, saved statistics) */
 static void free_batch(tfr_model *m)
 {
@@ -332,6 +338,7 @@ static void free_batch(tfr_model *m)
 /* frees the backend and its copies of the blocks (host copies stay) */
 static void free_backend(tfr_model *m)
 {
+    activate(m, NULL);
     free_batch(m);
     if (!m->be)
         return;
@@ -387,6 +394,9 @@ static tfr_status dev_ready(tfr_model *m, int b, int writes, tfr_error *err)
         return TFR_OK;
     if (!m->dev_ok[b]) {
         const tfr_ops *ops = m->be_ops;
+        tfr_status ast = activate(m, err);
+        if (ast)
+            return ast;
         size_t bytes = block_len(m, b) * sizeof(float);
         tfr_status st;
         if (b == B_STATS) {
@@ -412,6 +422,9 @@ static tfr_status host_ready(tfr_model *m, int b, int writes, tfr_error *err)
         return TFR_OK;
     if (!m->host_ok[b]) {
         const tfr_ops *ops = m->be_ops;
+        tfr_status ast = activate(m, err);
+        if (ast)
+            return ast;
         size_t bytes = block_len(m, b) * sizeof(float);
         tfr_status st;
         if (b == B_STATS) {
@@ -650,7 +663,7 @@ static tfr_status begin_forward(tfr_model *m, int n, int train, tfr_error *err)
     if (n <= 0)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "empty batch");
     tfr_status st;
-    (void)((st = ensure_batch(m, n, err)) || (st = dev_ready(m, B_PARAMS, 0, err)) ||
+    (void)((st = activate(m, err)) || (st = ensure_batch(m, n, err)) || (st = dev_ready(m, B_PARAMS, 0, err)) ||
            (st = dev_ready(m, B_STATS, train, err)));
     return st;
 }
@@ -685,7 +698,7 @@ const float *tfr_model_logits(const tfr_model *m)
         tfr_model *w = (tfr_model *)m; /* a cache, filled on demand */
         tfr_error e;
         tfr_error_clear(&e);
-        if (w->be_ops->act_to_host(w->be, w->last_n, w->cfg.classes, 1, 1, w->t[w->nt - 1].d,
+        if (activate(w, &e) || w->be_ops->act_to_host(w->be, w->last_n, w->cfg.classes, 1, 1, w->t[w->nt - 1].d,
                                    w->logits, &e)) {
             fprintf(stderr, "tfrecord: cannot copy the logits back from %s: %s\n",
                     w->be_ops->name, e.msg);
@@ -700,6 +713,9 @@ tfr_status tfr_model_loss(tfr_model *m, float *loss, tfr_error *err)
 {
     if (!m->have_labels || !m->last_n)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "the loss needs a forward pass with labels");
+    tfr_status st = activate(m, err);
+    if (st)
+        return st;
     return m->be_ops->softmax_ce(m->be, m->last_n, m->cfg.classes, m->t[m->nt - 1].d, m->labels,
                                  NULL, loss, err);
 }
@@ -709,6 +725,9 @@ tfr_status tfr_model_stage_u8(tfr_model *m, const uint8_t *x, int n, const uint8
 {
     if (n <= 0)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "empty batch");
+    tfr_status st = activate(m, err);
+    if (st)
+        return st;
     const tensor *t0 = &m->t[0];
     return m->be_ops->stage_u8(m->be, n, t0->c, t0->h, t0->w, x, flip, err);
 }
@@ -724,7 +743,7 @@ tfr_status tfr_model_backward(tfr_model *m, float l2, tfr_error *err)
     for (int i = 0; i < m->nt; i++)
         gtotal += tsize(&m->t[i], m->alloc_n);
     tfr_status st;
-    if ((st = dev_ready(m, B_PARAMS, 0, err)) || (st = dev_ready(m, B_GRADS, 1, err)) ||
+    if ((st = activate(m, err)) || (st = dev_ready(m, B_PARAMS, 0, err)) || (st = dev_ready(m, B_GRADS, 1, err)) ||
         (st = ops->zero(be, m->gblock, gtotal * ops->act_bytes(be), err)) ||
         (st = ops->zero(be, m->dev[B_GRADS], m->np * sizeof(float), err)))
         return st;
@@ -772,14 +791,19 @@ tfr_status tfr_model_sgd(tfr_model *m, float lr, float momentum, float weight_de
                          tfr_error *err)
 {
     tfr_status st;
-    if ((st = dev_ready(m, B_PARAMS, 1, err)) || (st = dev_ready(m, B_GRADS, 0, err)) ||
+    if ((st = activate(m, err)) || (st = dev_ready(m, B_PARAMS, 1, err)) ||
+        (st = dev_ready(m, B_GRADS, 0, err)) ||
         (st = dev_ready(m, B_MOM, 1, err)))
         return st;
     return m->be_ops->sgd(m->be, m->np, m->dev[B_PARAMS], m->dev[B_GRADS], m->dev[B_MOM], lr,
                           momentum, weight_decay, err);
 }
 
-tfr_status tfr_model_sync(tfr_model *m, tfr_error *err) { return m->be_ops->sync(m->be, err); }
+tfr_status tfr_model_sync(tfr_model *m, tfr_error *err)
+{
+    tfr_status st = activate(m, err);
+    return st ? st : m->be_ops->sync(m->be, err);
+}
 
 double tfr_model_flops(const tfr_model *m)
 {

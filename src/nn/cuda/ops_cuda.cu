@@ -212,6 +212,12 @@ static tfr_status cu_sync(tfr_backend *b, tfr_error *err)
     return TFR_OK;
 }
 
+static tfr_status cu_activate(tfr_backend *b, tfr_error *err)
+{
+    CUDA_TRY(cudaSetDevice(b->device));
+    return TFR_OK;
+}
+
 static tfr_ops make_table(void)
 {
     tfr_ops t;
@@ -229,6 +235,7 @@ static tfr_ops make_table(void)
     t.copy = cu_copy;
     t.zero = cu_zero;
     t.sync = cu_sync;
+    t.activate = cu_activate;
     t.filter_layout = cu_filter_layout;
     t.input_f32 = cu_input_f32;
     t.input_u8 = cu_input_u8;
