@@ -387,60 +387,50 @@ static tfr_status filters(tfr_model *m, const float *src, float *dst, int to_bac
     return TFR_OK;
 }
 
-/* Makes block b current on the backend; `writes`: the host copy becomes stale. */
-static tfr_status dev_ready(tfr_model *m, int b, int writes, tfr_error *err)
+/*
+ * Makes block b current on the backend (to_dev) or on the host; `writes`:
+ * the caller will change it there, so the other copy becomes stale.
+ */
+static tfr_status block_ready(tfr_model *m, int b, int to_dev, int writes, tfr_error *err)
 {
     if (m->be_ops->host_memory)
         return TFR_OK;
-    if (!m->dev_ok[b]) {
+    int *ok = to_dev ? m->dev_ok : m->host_ok, *other = to_dev ? m->host_ok : m->dev_ok;
+    if (!ok[b]) {
         const tfr_ops *ops = m->be_ops;
-        tfr_status ast = activate(m, err);
-        if (ast)
-            return ast;
+        tfr_backend *be = m->be;
         size_t bytes = block_len(m, b) * sizeof(float);
-        tfr_status st;
-        if (b == B_STATS) {
-            st = ops->upload(m->be, m->dev[b], m->host[b], bytes, err);
-        } else {
-            (void)((st = ops->upload(m->be, m->stage, m->host[b], bytes, err)) ||
-                   (st = ops->copy(m->be, m->dev[b], m->stage, bytes, err)) ||
-                   (st = filters(m, m->stage, m->dev[b], 1, err)));
-        }
+        tfr_status st = activate(m, err);
         if (st)
             return st;
-        m->dev_ok[b] = 1;
+        if (b == B_STATS) /* no layout to change */
+            st = to_dev ? ops->upload(be, m->dev[b], m->host[b], bytes, err)
+                        : ops->download(be, m->host[b], m->dev[b], bytes, err);
+        else if (to_dev)
+            (void)((st = ops->upload(be, m->stage, m->host[b], bytes, err)) ||
+                   (st = ops->copy(be, m->dev[b], m->stage, bytes, err)) ||
+                   (st = filters(m, m->stage, m->dev[b], 1, err)));
+        else
+            (void)((st = ops->copy(be, m->stage, m->dev[b], bytes, err)) ||
+                   (st = filters(m, m->dev[b], m->stage, 0, err)) ||
+                   (st = ops->download(be, m->host[b], m->stage, bytes, err)));
+        if (st)
+            return st;
+        ok[b] = 1;
     }
     if (writes)
-        m->host_ok[b] = 0;
+        other[b] = 0;
     return TFR_OK;
 }
 
-/* Makes block b current on the host; `writes`: the backend copy becomes stale. */
+static tfr_status dev_ready(tfr_model *m, int b, int writes, tfr_error *err)
+{
+    return block_ready(m, b, 1, writes, err);
+}
+
 static tfr_status host_ready(tfr_model *m, int b, int writes, tfr_error *err)
 {
-    if (m->be_ops->host_memory)
-        return TFR_OK;
-    if (!m->host_ok[b]) {
-        const tfr_ops *ops = m->be_ops;
-        tfr_status ast = activate(m, err);
-        if (ast)
-            return ast;
-        size_t bytes = block_len(m, b) * sizeof(float);
-        tfr_status st;
-        if (b == B_STATS) {
-            st = ops->download(m->be, m->host[b], m->dev[b], bytes, err);
-        } else {
-            (void)((st = ops->copy(m->be, m->stage, m->dev[b], bytes, err)) ||
-                   (st = filters(m, m->dev[b], m->stage, 0, err)) ||
-                   (st = ops->download(m->be, m->host[b], m->stage, bytes, err)));
-        }
-        if (st)
-            return st;
-        m->host_ok[b] = 1;
-    }
-    if (writes)
-        m->dev_ok[b] = 0;
-    return TFR_OK;
+    return block_ready(m, b, 0, writes, err);
 }
 
 tfr_status tfr_model_to_host(tfr_model *m, tfr_error *err)
