@@ -8,7 +8,8 @@
  *
  * Tensors are NHWC, filters (K, R, S, C). Algorithms are chosen once per
  * convolution shape with the cudnnFind* calls (they run the candidates),
- * taking the fastest whose workspace fits the limit, and cached. In fp32
+ * taking the fastest whose workspace fits the limit (cuDNN's heuristic
+ * ranking, the _v7 calls, when none does), and cached. In fp32
  * mode convolutions use FMA math only; in tf32 mode tensor cores may be used.
  * In bf16 mode activations are bf16, convolutions accumulate in fp32 on a
  * bf16 copy of the fp32 filters and their filter gradient is added to the
@@ -88,38 +89,46 @@ static tfr_status plan_for(tfr_backend *b, const tfr_conv2d *cv, tfr_conv_plan *
     tfr_conv_plan p;
     memcpy(p.key, key, sizeof key);
     const int N = 16;
-    int got = 0, pick;
-    cudnnConvolutionFwdAlgoPerf_t fp[N];
-    CUDNN_TRY(cudnnFindConvolutionForwardAlgorithm(b->dnn, b->xd, b->wd, b->cd, b->yd, N, &got,
-                                                   fp));
-    PICK(fp, got, b->ws_limit, pick);
-    if (pick < 0)
-        return tfr_fail(err, TFR_ERR_UNAVAILABLE, NULL,
-                        "cuDNN has no forward algorithm for conv %dx%d %d->%d on %dx%d within "
-                        "the %zu-byte workspace limit",
-                        cv->r, cv->s, cv->c, cv->k, cv->h, cv->w, b->ws_limit);
-    p.fwd = fp[pick].algo;
-    p.ws_fwd = fp[pick].memory;
-    cudnnConvolutionBwdDataAlgoPerf_t dp[N];
-    CUDNN_TRY(cudnnFindConvolutionBackwardDataAlgorithm(b->dnn, b->wd, b->yd, b->cd, b->xd, N,
-                                                        &got, dp));
-    PICK(dp, got, b->ws_limit, pick);
-    if (pick < 0)
-        return tfr_fail(err, TFR_ERR_UNAVAILABLE, NULL,
-                        "cuDNN has no backward-data algorithm for conv %dx%d %d->%d", cv->r,
-                        cv->s, cv->c, cv->k);
-    p.bwd_data = dp[pick].algo;
-    p.ws_data = dp[pick].memory;
-    cudnnConvolutionBwdFilterAlgoPerf_t wp[N];
-    CUDNN_TRY(cudnnFindConvolutionBackwardFilterAlgorithm(b->dnn, b->xd, b->yd, b->cd, b->wd, N,
-                                                          &got, wp));
-    PICK(wp, got, b->ws_limit, pick);
-    if (pick < 0)
-        return tfr_fail(err, TFR_ERR_UNAVAILABLE, NULL,
-                        "cuDNN has no backward-filter algorithm for conv %dx%d %d->%d", cv->r,
-                        cv->s, cv->c, cv->k);
-    p.bwd_filter = wp[pick].algo;
-    p.ws_filter = wp[pick].memory;
+    int got = 0, pick = -1;
+    /* measured (cudnnFind*); cuDNN's heuristic ranking (_v7) when nothing
+     * measured fits or the search itself fails */
+#define CHOOSE(what, perf_t, find, heuristic, algo_out, mem_out)                                \
+    do {                                                                                        \
+        perf_t pf[N];                                                                           \
+        got = 0;                                                                                \
+        if (find == CUDNN_STATUS_SUCCESS)                                                       \
+            PICK(pf, got, b->ws_limit, pick);                                                   \
+        if (pick < 0) {                                                                         \
+            got = 0;                                                                            \
+            CUDNN_TRY(heuristic);                                                               \
+            PICK(pf, got, b->ws_limit, pick);                                                   \
+        }                                                                                       \
+        if (pick < 0)                                                                           \
+            return tfr_fail(err, TFR_ERR_UNAVAILABLE, NULL,                                     \
+                            "cuDNN has no " what " algorithm for conv %dx%d/%d %d->%d on "      \
+                            "%dx%d within the %zu-byte workspace limit",                        \
+                            cv->r, cv->s, cv->stride, cv->c, cv->k, cv->h, cv->w, b->ws_limit); \
+        algo_out = pf[pick].algo;                                                               \
+        mem_out = pf[pick].memory;                                                              \
+        pick = -1;                                                                              \
+    } while (0)
+    CHOOSE("forward", cudnnConvolutionFwdAlgoPerf_t,
+           cudnnFindConvolutionForwardAlgorithm(b->dnn, b->xd, b->wd, b->cd, b->yd, N, &got, pf),
+           cudnnGetConvolutionForwardAlgorithm_v7(b->dnn, b->xd, b->wd, b->cd, b->yd, N, &got, pf),
+           p.fwd, p.ws_fwd);
+    CHOOSE("backward-data", cudnnConvolutionBwdDataAlgoPerf_t,
+           cudnnFindConvolutionBackwardDataAlgorithm(b->dnn, b->wd, b->yd, b->cd, b->xd, N, &got,
+                                                     pf),
+           cudnnGetConvolutionBackwardDataAlgorithm_v7(b->dnn, b->wd, b->yd, b->cd, b->xd, N, &got,
+                                                       pf),
+           p.bwd_data, p.ws_data);
+    CHOOSE("backward-filter", cudnnConvolutionBwdFilterAlgoPerf_t,
+           cudnnFindConvolutionBackwardFilterAlgorithm(b->dnn, b->xd, b->yd, b->cd, b->wd, N, &got,
+                                                       pf),
+           cudnnGetConvolutionBackwardFilterAlgorithm_v7(b->dnn, b->xd, b->yd, b->cd, b->wd, N,
+                                                         &got, pf),
+           p.bwd_filter, p.ws_filter);
+#undef CHOOSE
     if (b->nplans == b->cplans) {
         int cap = b->cplans ? 2 * b->cplans : 32;
         tfr_conv_plan *np = (tfr_conv_plan *)realloc(b->plans, (size_t)cap * sizeof *np);
