@@ -15,12 +15,11 @@
 #include <unistd.h>
 
 #include "event.pb-c.h"
+#include "nn/nn_impl.h"
 #include "tfrecord/nn.h"
 #include "tfrecord/record.h"
 #include "tfrecord/util.h"
 
-float *tfr_model_momentum(tfr_model *m);
-float *tfr_model_stats(tfr_model *m, size_t *n);
 
 #define MAGIC "TFRCKPT"
 #define VERSION 1u
@@ -50,7 +49,10 @@ static void put(wbuf *b, const void *p, size_t n)
 tfr_status tfr_checkpoint_save(const char *path, const tfr_model *cm, const tfr_train_state *st,
                                tfr_error *err)
 {
-    tfr_model *m = (tfr_model *)cm;
+    /* the device's newest values, read without sending them back afterwards */
+    tfr_status fetched = tfr_model_to_host((tfr_model *)cm, err);
+    if (fetched)
+        return fetched;
     char tmp[4400], pid[32];
     snprintf(pid, sizeof pid, ".tmp.%ld", (long)getpid());
     if (tfr_path_join(tmp, sizeof tmp, path, NULL, pid))
@@ -63,18 +65,20 @@ tfr_status tfr_checkpoint_save(const char *path, const tfr_model *cm, const tfr_
     uint32_t ver = VERSION;
     put(&b, &ver, 4);
     int32_t cw[16];
-    config_words(tfr_model_config(m), cw);
+    config_words(tfr_model_config(cm), cw);
     put(&b, cw, sizeof cw);
-    size_t ns;
-    float *stats = tfr_model_stats(m, &ns);
-    uint64_t np = tfr_model_num_params(m), ns64 = ns;
-    put(&b, &np, 8);
+    size_t np, ns;
+    const float *params = tfr_model_block_view(cm, TFR_BLOCK_PARAMS, &np);
+    const float *mom = tfr_model_block_view(cm, TFR_BLOCK_MOM, &np);
+    const float *stats = tfr_model_block_view(cm, TFR_BLOCK_STATS, &ns);
+    uint64_t np64 = np, ns64 = ns;
+    put(&b, &np64, 8);
     put(&b, &ns64, 8);
     uint64_t s5[5] = {st->epoch, st->step, st->seed, st->stream_epoch, st->stream_records};
     put(&b, s5, sizeof s5);
     put(&b, &st->best_val_acc, 8);
-    put(&b, tfr_model_params(m), np * sizeof(float));
-    put(&b, tfr_model_momentum(m), np * sizeof(float));
+    put(&b, params, np * sizeof(float));
+    put(&b, mom, np * sizeof(float));
     put(&b, stats, ns * sizeof(float));
     uint32_t crc = b.crc;
     put(&b, &crc, 4);
@@ -155,17 +159,19 @@ tfr_status tfr_checkpoint_load(const char *path, tfr_model **out, tfr_train_stat
     tfr_model *m;
     if ((s = tfr_model_new(&c, 0, &m, err)))
         goto done;
-    size_t mns;
-    float *stats = tfr_model_stats(m, &mns);
-    if (np != tfr_model_num_params(m) || ns != mns ||
+    size_t mnp, mns;
+    float *params = tfr_model_block(m, TFR_BLOCK_PARAMS, &mnp);
+    float *mom = tfr_model_block(m, TFR_BLOCK_MOM, &mnp);
+    float *stats = tfr_model_block(m, TFR_BLOCK_STATS, &mns);
+    if (np != mnp || ns != mns ||
         n != head + (2 * np + ns) * sizeof(float) + 4) {
         tfr_model_free(m);
         s = tfr_fail(err, TFR_ERR_FORMAT, path, "checkpoint sizes do not match its config");
         goto done;
     }
     const uint8_t *p = buf + head;
-    memcpy(tfr_model_params(m), p, np * sizeof(float));
-    memcpy(tfr_model_momentum(m), p + np * sizeof(float), np * sizeof(float));
+    memcpy(params, p, np * sizeof(float));
+    memcpy(mom, p + np * sizeof(float), np * sizeof(float));
     memcpy(stats, p + 2 * np * sizeof(float), ns * sizeof(float));
     *out = m;
 done:

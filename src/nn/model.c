@@ -37,8 +37,14 @@ typedef struct op {
     int32_t   *idx;            /* pool argmax (backend memory) */
 } op;
 
-/* the four parameter-sized blocks, each kept on the host and on the backend */
-enum { B_PARAMS, B_GRADS, B_MOM, B_STATS, B_COUNT };
+/* the four parameter-sized blocks (nn_impl.h), kept on the host and on the backend */
+enum {
+    B_PARAMS = TFR_BLOCK_PARAMS,
+    B_GRADS = TFR_BLOCK_GRADS,
+    B_MOM = TFR_BLOCK_MOM,
+    B_STATS = TFR_BLOCK_STATS,
+    B_COUNT = TFR_BLOCKS
+};
 
 struct tfr_model {
     tfr_resnet_config cfg;
@@ -496,17 +502,17 @@ fail:
 
 tfr_status tfr_model_set_device(tfr_model *m, const tfr_device_opts *d, tfr_error *err)
 {
-    const tfr_ops *ops = tfr_ops_cpu();
+    const tfr_ops *ops = tfr_ops_cpu(), *cuda = NULL;
     tfr_backend_opts bo = {0};
-    tfr_error quiet;
-    int cuda = d && d->kind == TFR_DEVICE_CUDA;
+    if (d && d->kind == TFR_DEVICE_CUDA && !(cuda = tfr_ops_cuda(err)))
+        return err->code;
     if (d && d->kind == TFR_DEVICE_AUTO) {
+        tfr_error quiet; /* no device: the CPU, silently */
         tfr_error_clear(&quiet);
-        cuda = tfr_ops_cuda(&quiet) != NULL;
+        cuda = tfr_ops_cuda(&quiet);
     }
     if (cuda) {
-        if (!(ops = tfr_ops_cuda(err)))
-            return err->code;
+        ops = cuda;
         bo.device = d->index;
         bo.math = d->precision == TFR_PRECISION_FP32   ? TFR_MATH_FP32
                   : d->precision == TFR_PRECISION_BF16 ? TFR_MATH_BF16
@@ -527,12 +533,16 @@ size_t tfr_model_num_params(const tfr_model *m) { return m->np; }
 float *tfr_model_params(tfr_model *m) { return host_block(m, B_PARAMS); }
 float *tfr_model_grads(tfr_model *m) { return host_block(m, B_GRADS); }
 
-/* for checkpoints (nn internal) */
-float *tfr_model_momentum(tfr_model *m) { return host_block(m, B_MOM); }
-float *tfr_model_stats(tfr_model *m, size_t *n)
+float *tfr_model_block(tfr_model *m, int block, size_t *n)
 {
-    *n = m->ns;
-    return host_block(m, B_STATS);
+    *n = block_len(m, block);
+    return host_block(m, block);
+}
+
+const float *tfr_model_block_view(const tfr_model *m, int block, size_t *n)
+{
+    *n = block_len(m, block);
+    return m->host[block];
 }
 
 static size_t tsize(const tensor *t, int n) { return (size_t)n * t->c * t->h * t->w; }
@@ -653,8 +663,8 @@ static tfr_status begin_forward(tfr_model *m, int n, int train, tfr_error *err)
     if (n <= 0)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "empty batch");
     tfr_status st;
-    (void)((st = activate(m, err)) || (st = ensure_batch(m, n, err)) || (st = dev_ready(m, B_PARAMS, 0, err)) ||
-           (st = dev_ready(m, B_STATS, train, err)));
+    (void)((st = activate(m, err)) || (st = ensure_batch(m, n, err)) ||
+           (st = dev_ready(m, B_PARAMS, 0, err)) || (st = dev_ready(m, B_STATS, train, err)));
     return st;
 }
 
@@ -688,8 +698,8 @@ const float *tfr_model_logits(const tfr_model *m)
         tfr_model *w = (tfr_model *)m; /* a cache, filled on demand */
         tfr_error e;
         tfr_error_clear(&e);
-        if (activate(w, &e) || w->be_ops->act_to_host(w->be, w->last_n, w->cfg.classes, 1, 1, w->t[w->nt - 1].d,
-                                   w->logits, &e)) {
+        if (activate(w, &e) || w->be_ops->act_to_host(w->be, w->last_n, w->cfg.classes, 1, 1,
+                                                      w->t[w->nt - 1].d, w->logits, &e)) {
             fprintf(stderr, "tfrecord: cannot copy the logits back from %s: %s\n",
                     w->be_ops->name, e.msg);
             abort();
@@ -733,7 +743,8 @@ tfr_status tfr_model_backward(tfr_model *m, float l2, tfr_error *err)
     for (int i = 0; i < m->nt; i++)
         gtotal += tsize(&m->t[i], m->alloc_n);
     tfr_status st;
-    if ((st = activate(m, err)) || (st = dev_ready(m, B_PARAMS, 0, err)) || (st = dev_ready(m, B_GRADS, 1, err)) ||
+    if ((st = activate(m, err)) || (st = dev_ready(m, B_PARAMS, 0, err)) ||
+        (st = dev_ready(m, B_GRADS, 1, err)) ||
         (st = ops->zero(be, m->gblock, gtotal * ops->act_bytes(be), err)) ||
         (st = ops->zero(be, m->dev[B_GRADS], m->np * sizeof(float), err)))
         return st;

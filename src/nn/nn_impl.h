@@ -49,4 +49,15 @@ void dense_bwd_cpu(int n, int c, int k, const float *x, const float *w, const fl
 /* mean cross-entropy; dlogits = (softmax - onehot) / n when not NULL */
 float softmax_ce_cpu(int n, int k, const float *logits, const int32_t *labels, float *dlogits);
 
+/* ---- model internals for checkpoint.c --------------------------------------- */
+struct tfr_model;
+/* the parameter-sized blocks a model keeps on the host and on its device */
+enum { TFR_BLOCK_PARAMS, TFR_BLOCK_GRADS, TFR_BLOCK_MOM, TFR_BLOCK_STATS, TFR_BLOCKS };
+/* Host copy of a block for writing: fetched from the device if it is newer
+ * there, and marked to go back before the device uses it again. */
+float *tfr_model_block(struct tfr_model *m, int block, size_t *n);
+/* Host copy for reading, without marking the device copy stale; current
+ * after tfr_model_to_host(). */
+const float *tfr_model_block_view(const struct tfr_model *m, int block, size_t *n);
+
 #endif

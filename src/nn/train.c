@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dataset/dataset_impl.h"
 #include "tfrecord/nn.h"
 #include "tfrecord/stream.h"
 #include "tfrecord/util.h"
@@ -62,11 +63,12 @@ static void stream_defaults(tfr_stream_opts *so, const tfr_model *m, int batch, 
     }
 }
 
-static tfr_status forward(tfr_model *m, const tfr_batch *b, const uint8_t *flip, float mean,
-                          float std, int train, float *loss, tfr_error *err)
+/* a forward pass on a stream batch, in the format stream_defaults asked for */
+static tfr_status forward(tfr_model *m, const tfr_batch *b, float mean, float std, int train,
+                          float *loss, tfr_error *err)
 {
     if (on_device(m))
-        return tfr_model_forward_u8(m, b->data, b->n, flip, mean, std, b->labels, train, loss, err);
+        return tfr_model_forward_u8(m, b->data, b->n, NULL, mean, std, b->labels, train, loss, err);
     return tfr_model_forward(m, b->data, b->n, b->labels, train, loss, err);
 }
 
@@ -94,7 +96,7 @@ tfr_status tfr_evaluate(tfr_model *m, const char *const *src, int nsrc, int batc
     uint64_t right = 0;
     while ((st = tfr_stream_next(s, &b, err)) == TFR_OK) {
         float loss;
-        if ((st = forward(m, b, NULL, mean, std, 0, &loss, err)))
+        if ((st = forward(m, b, mean, std, 0, &loss, err)))
             break;
         const float *lg = tfr_model_logits(m);
         for (int i = 0; i < b->n; i++) {
@@ -197,13 +199,9 @@ static tfr_status stage(tfr_model *m, const tfr_batch *b, uint8_t *flip, uint64_
                         uint64_t step, tfr_error *err)
 {
     if (flip) {
-        uint64_t r = seed * 0x9e3779b97f4a7c15ull ^ step * 0xbf58476d1ce4e5b9ull;
-        for (int i = 0; i < b->n; i++) {
-            r ^= r >> 31;
-            r *= 0x94d049bb133111ebull;
-            r ^= r >> 29;
-            flip[i] = (uint8_t)(r >> 63);
-        }
+        uint64_t r = tfr_mix64(seed * 0x9e3779b97f4a7c15ull ^ tfr_mix64(step));
+        for (int i = 0; i < b->n; i++)
+            flip[i] = (uint8_t)(tfr_mix64(r + (uint64_t)i) >> 63);
     }
     return tfr_model_stage_u8(m, b->data, b->n, flip, err);
 }
@@ -325,7 +323,7 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
             tfr_status nst = TFR_OK;
             if ((st = dev ? tfr_model_forward_u8(m, NULL, n, NULL, o->mean, o->std, lab, 1, NULL,
                                                  err)
-                          : forward(m, b, NULL, o->mean, o->std, 1, &loss, err)) ||
+                          : forward(m, b, o->mean, o->std, 1, &loss, err)) ||
                 (st = tfr_model_backward(m, o->l2, err)) ||
                 (st = tfr_model_sgd(m, lr, o->momentum, o->weight_decay, err)))
                 break;

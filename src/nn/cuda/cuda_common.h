@@ -75,7 +75,7 @@ struct tfr_backend {
     size_t                       bnpart_cap, bnsums_cap;
     int32_t                     *labels;    /* device labels */
     float                       *loss_rows, *loss; /* device */
-    size_t                       labels_cap;
+    size_t                       labels_cap, loss_rows_cap; /* bytes */
     float                       *loss_host; /* pinned */
     char                         desc[384];
 };

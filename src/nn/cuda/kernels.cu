@@ -433,17 +433,12 @@ tfr_status cu_add_bf16(tfr_backend *b, size_t count, const void *src, float *dst
 tfr_status cu_softmax_ce(tfr_backend *b, int n, int k, const float *logits,
                          const int32_t *labels, float *dlogits, float *loss, tfr_error *err)
 {
-    if ((size_t)n > b->labels_cap) {
-        CUDA_TRY(cudaStreamSynchronize(b->compute));
-        cudaFree(b->labels);
-        cudaFree(b->loss_rows);
-        b->labels = NULL;
-        b->loss_rows = NULL;
-        b->labels_cap = 0;
-        CUDA_TRY(cudaMalloc((void **)&b->labels, (size_t)n * sizeof(int32_t)));
-        CUDA_TRY(cudaMalloc((void **)&b->loss_rows, (size_t)n * sizeof(float)));
-        b->labels_cap = (size_t)n;
-    }
+    tfr_status st;
+    if ((st = tfr_cuda_grow(b, (void **)&b->labels, &b->labels_cap, (size_t)n * sizeof(int32_t),
+                            err)) ||
+        (st = tfr_cuda_grow(b, (void **)&b->loss_rows, &b->loss_rows_cap,
+                            (size_t)n * sizeof(float), err)))
+        return st;
     /* through pinned memory: a copy from pageable memory would wait for the
      * whole compute stream */
     tfr_label_slot *ls = &b->label_slots[b->next_label];
