@@ -1,5 +1,5 @@
 /*
- * nn/retrain.c - the bottleneck cache and last-layer retraining behind
+ * retrain/retrain.c - the bottleneck cache and last-layer retraining behind
  * tfrecord-retrain (TF for Poets' retrain.py, done with a cache that knows
  * what it holds).
  *

@@ -1,5 +1,5 @@
 /*
- * dataset/inspect.c - the engine behind tfrecord-inspect: one pass over
+ * inspect/inspect.c - the engine behind tfrecord-inspect: one pass over
  * every record of every file, collecting counts, schema, labels, image
  * headers and defects. A defect in one file never hides the next file.
  */

@@ -1,5 +1,5 @@
 /*
- * nn/cpu_kernels.c - the CPU reference kernels: convolution as im2col +
+ * nn/cpu/kernels.c - the CPU reference kernels: convolution as im2col +
  * single-threaded BLAS sgemm calls on column blocks spread over OpenMP
  * threads (one thread pool only: BLAS threads spinning beside OpenMP
  * threads made 16 cores slower than 2), batch norm with double

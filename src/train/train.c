@@ -1,5 +1,5 @@
 /*
- * nn/train.c - the training driver behind tfrecord-train: streams batches
+ * train/train.c - the training driver behind tfrecord-train: streams batches
  * from the shards, runs SGD on the CPU model, validates, checkpoints and
  * logs. One data stream per epoch, opened at (seed, epoch), so a resumed
  * run sees exactly the batches an uninterrupted one would.
