@@ -260,15 +260,12 @@ static uint64_t fingerprint(const tfr_write_opts *o, const tfr_scan *s)
 
 typedef struct tctx {
     tfr_image_ctx       *img;
-    tfr_example_builder *b;
+    tfr_layout_encoder  *enc;
     tfr_image            a, r;
     uint8_t             *file;
     size_t               file_cap;
     float               *fbuf;
     size_t               fcap;
-    uint8_t             *tbuf;
-    size_t               tcap;
-    uint8_t              lbuf[16]; /* the serialized label tensor */
 } tctx;
 
 typedef struct result {
@@ -281,12 +278,11 @@ typedef struct result {
 static void tctx_free(tctx *t)
 {
     tfr_image_ctx_free(t->img);
-    tfr_example_builder_free(t->b);
+    tfr_layout_encoder_free(t->enc);
     tfr_image_free(&t->a);
     tfr_image_free(&t->r);
     free(t->file);
     free(t->fbuf);
-    free(t->tbuf);
 }
 
 static int read_whole(tctx *t, const char *path, size_t *n, char *reason, size_t rn)
@@ -331,22 +327,6 @@ static int read_whole(tctx *t, const char *path, size_t *n, char *reason, size_t
     return 0;
 }
 
-static tfr_status add_common(tctx *t, const tfr_write_opts *o, const tfr_scan *s,
-                             const tfr_scan_item *it, int w, int h, int c, tfr_error *e)
-{
-    tfr_status st;
-    int64_t label = it->cls + o->label_offset;
-    if ((st = tfr_example_add_int64(t->b, "image/height", h, e)) ||
-        (st = tfr_example_add_int64(t->b, "image/width", w, e)) ||
-        (st = tfr_example_add_int64(t->b, "image/channels", c, e)) ||
-        (st = tfr_example_add_string(t->b, "image/colorspace", c == 1 ? "Grayscale" : "RGB", e)) ||
-        (st = tfr_example_add_int64(t->b, "image/class/label", label, e)) ||
-        (st = tfr_example_add_string(t->b, "image/class/text", s->classes[it->cls], e)) ||
-        (st = tfr_example_add_string(t->b, "image/filename", it->rel, e)))
-        return st;
-    return TFR_OK;
-}
-
 /* One image -> one serialized Example in res; never fails the run itself. */
 static void process(tctx *t, const tfr_write_opts *o, const tfr_scan *s, const witem *wi,
                     result *res)
@@ -364,11 +344,13 @@ static void process(tctx *t, const tfr_write_opts *o, const tfr_scan *s, const w
     tfr_decode_opts_init(&d);
     d.channels = o->channels;
     d.strict = o->strict;
-    tfr_example_builder_reset(t->b);
     uint8_t *enc = NULL;
     size_t enc_len = 0;
     tfr_status st;
     int passthrough = 0;
+    tfr_layout_sample smp = {.label = (int64_t)it->cls + o->label_offset,
+                             .class_text = s->classes[it->cls],
+                             .filename = it->rel};
     if (o->layout == TFR_LAYOUT_JPEG && !o->width && !wi->flip &&
         tfr_image_format_of(t->file, n) == TFR_IMG_JPEG) {
         /* validate with the cheapest decode (1/8 scale) before passing through */
@@ -381,10 +363,11 @@ static void process(tctx *t, const tfr_write_opts *o, const tfr_scan *s, const w
         d.apply_orientation = 1;
     }
     if (passthrough) {
-        if ((st = tfr_example_add_bytes(t->b, "image/encoded", t->file, n, &e)) ||
-            (st = tfr_example_add_string(t->b, "image/format", "JPEG", &e)) ||
-            (st = add_common(t, o, s, it, info.width, info.height, o->channels, &e)))
-            goto fail;
+        smp.image = t->file;
+        smp.image_len = n;
+        smp.width = info.width;
+        smp.height = info.height;
+        smp.channels = o->channels;
     } else {
         if (o->width) {
             d.min_w = o->width;
@@ -400,18 +383,16 @@ static void process(tctx *t, const tfr_write_opts *o, const tfr_scan *s, const w
         }
         if (wi->flip)
             tfr_image_flip_h(im);
+        smp.width = im->w;
+        smp.height = im->h;
+        smp.channels = im->c;
         if (o->layout == TFR_LAYOUT_JPEG) {
-            if ((st = tfr_image_encode_jpeg(t->img, im, o->quality, &enc, &enc_len, &e)) ||
-                (st = tfr_example_add_bytes(t->b, "image/encoded", enc, enc_len, &e)) ||
-                (st = tfr_example_add_string(t->b, "image/format", "JPEG", &e)) ||
-                (st = add_common(t, o, s, it, im->w, im->h, im->c, &e)))
+            if ((st = tfr_image_encode_jpeg(t->img, im, o->quality, &enc, &enc_len, &e)))
                 goto fail;
+            smp.image = enc;
+            smp.image_len = enc_len;
         } else if (o->layout == TFR_LAYOUT_RAW) {
-            if ((st = tfr_example_add_bytes(t->b, "image/raw", im->px,
-                                            (size_t)im->w * im->h * im->c, &e)) ||
-                (st = tfr_example_add_string(t->b, "image/format", "RAW", &e)) ||
-                (st = add_common(t, o, s, it, im->w, im->h, im->c, &e)))
-                goto fail;
+            smp.image = im->px;
         } else {
             size_t cnt = (size_t)im->w * im->h * im->c;
             if (cnt > t->fcap) {
@@ -424,30 +405,13 @@ static void process(tctx *t, const tfr_write_opts *o, const tfr_scan *s, const w
                 t->fcap = cnt;
             }
             tfr_image_to_float(im, o->normalize, t->fbuf);
-            int64_t shape[3] = {im->h, im->w, im->c};
-            size_t need = tfr_tensor_serialized_size(TFR_DT_FLOAT, 3, shape) + 16;
-            if (need > t->tcap) {
-                uint8_t *p = realloc(t->tbuf, need);
-                if (!p) {
-                    st = tfr_fail(&e, TFR_ERR_NOMEM, NULL, "out of memory");
-                    goto fail;
-                }
-                t->tbuf = p;
-                t->tcap = need;
-            }
-            size_t ilen, llen;
-            uint8_t lab = (uint8_t)(it->cls + o->label_offset);
-            if ((st = tfr_tensor_serialize_to(TFR_DT_FLOAT, 3, shape, t->fbuf, t->tbuf, &ilen, &e)) ||
-                (st = tfr_tensor_serialize_to(TFR_DT_UINT8, 0, NULL, &lab, t->lbuf, &llen, &e)) ||
-                (st = tfr_example_add_bytes(t->b, "img", t->tbuf, ilen, &e)) ||
-                (st = tfr_example_add_bytes(t->b, "label", t->lbuf, llen, &e)))
-                goto fail;
+            smp.image = t->fbuf;
         }
     }
     {
         const uint8_t *data;
         size_t len;
-        if ((st = tfr_example_builder_serialize(t->b, &data, &len, &e)))
+        if ((st = tfr_layout_encode(t->enc, &smp, &data, &len, &e)))
             goto fail;
         res->rec = malloc(len ? len : 1);
         if (!res->rec) {
@@ -829,7 +793,7 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
     }
     for (int i = 0; i < nt; i++)
         if ((st = tfr_image_ctx_new(&tc[i].img, err)) ||
-            (st = tfr_example_builder_new(&tc[i].b, err)))
+            (st = tfr_layout_encoder_new(o->layout, &tc[i].enc, err)))
             goto done;
 
     uint64_t total_items = 0;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tfrecord/layout.h"
 #include "tfrecord/util.h"
 
 void tfr_inspect_opts_init(tfr_inspect_opts *o)
@@ -130,25 +131,18 @@ static void count_label(ctx *c, int64_t label, const uint8_t *text, size_t tn)
     r->nlabels++;
 }
 
-/* Label key: given, or the first int64 scalar key named label or .../label. */
+/* Label key: given, or the first int64 scalar label key (tfrecord/layout.h). */
 static long find_label(ctx *c, const tfr_example *ex)
 {
     if (c->o->label_key)
         return tfr_example_find(ex, c->o->label_key);
     if (c->r->label_key)
         return tfr_example_find(ex, c->r->label_key);
-    static const char *pref[] = {"image/class/label", "label", "labels", "class", "target",
-                                 "species", "y"};
-    for (size_t i = 0; i < sizeof pref / sizeof *pref; i++) {
-        long k = tfr_example_find(ex, pref[i]);
-        if (k >= 0 && tfr_example_kind(ex, (size_t)k) == TFR_FEATURE_INT64 &&
-            tfr_example_count(ex, (size_t)k) == 1) {
-            c->r->label_key = strdup(pref[i]);
-            return k;
-        }
-    }
-    /* the homework layout: "label" as a serialized uint8 scalar tensor */
-    return -1;
+    const char *key = tfr_layout_int64_label_key(ex);
+    if (!key)
+        return -1;
+    c->r->label_key = strdup(key);
+    return tfr_example_find(ex, key);
 }
 
 static void scan_example(ctx *c, const tfr_example *ex)
@@ -215,9 +209,7 @@ static void scan_example(ctx *c, const tfr_example *ex)
         tfr_example_int64_at(ex, (size_t)li, &v, &n);
         const uint8_t *t = NULL;
         size_t tn = 0;
-        long ti = tfr_example_find(ex, "image/class/text");
-        if (ti >= 0)
-            tfr_example_bytes_at(ex, (size_t)ti, 0, &t, &tn);
+        tfr_layout_class_text(ex, &t, &tn);
         count_label(c, v[0], t, tn);
     }
 }

@@ -21,6 +21,7 @@
 #include "dataset/dataset_impl.h"
 #include "tfrecord/example.h"
 #include "tfrecord/image.h"
+#include "tfrecord/layout.h"
 #include "tfrecord/record.h"
 #include "tfrecord/util.h"
 
@@ -246,50 +247,14 @@ typedef struct wctx {
     size_t         fcap;
 } wctx;
 
-static const char *auto_image_keys[] = {"image/encoded", "image_raw", "image/raw", "img", "image"};
-static const char *auto_label_keys[] = {"image/class/label", "label", "labels", "class", "y"};
-
-/* The label as int: int64 feature, or a serialized scalar tensor in bytes. */
+/* The label of a record (int64 feature or scalar tensor), as an int32. */
 static tfr_status get_label(const tfr_stream *s, const tfr_example *ex, int32_t *out, tfr_error *err)
 {
-    long k = -1;
-    const char *key = s->o.label_key;
-    if (key)
-        k = tfr_example_find(ex, key);
-    for (size_t i = 0; !key && k < 0 && i < sizeof auto_label_keys / sizeof *auto_label_keys; i++) {
-        k = tfr_example_find(ex, auto_label_keys[i]);
-        if (k >= 0)
-            key = auto_label_keys[i];
-    }
-    if (k < 0)
-        return tfr_fail(err, TFR_ERR_FORMAT, NULL, "no label key (tried image/class/label, label; "
-                                                   "set label_key)");
-    const int64_t *v;
-    size_t n;
-    if (tfr_example_int64_at(ex, (size_t)k, &v, &n) && n >= 1) {
-        *out = (int32_t)v[0];
-        return TFR_OK;
-    }
-    const uint8_t *p;
-    if (tfr_example_bytes_at(ex, (size_t)k, 0, &p, &n)) {
-        tfr_tensor t;
-        tfr_status st = tfr_tensor_parse(p, n, TFR_DT_INVALID, &t, err);
-        if (st)
-            return st;
-        int64_t lv = 0;
-        if (tfr_tensor_num_elements(&t) >= 1) {
-            switch (t.dtype) {
-            case TFR_DT_UINT8: lv = ((uint8_t *)t.data)[0]; break;
-            case TFR_DT_INT32: lv = ((int32_t *)t.data)[0]; break;
-            case TFR_DT_INT64: lv = ((int64_t *)t.data)[0]; break;
-            default: break;
-            }
-        }
-        tfr_tensor_clear(&t);
-        *out = (int32_t)lv;
-        return TFR_OK;
-    }
-    return tfr_fail(err, TFR_ERR_FORMAT, NULL, "label \"%s\" is neither int64 nor a tensor", key);
+    int64_t v;
+    tfr_status st = tfr_layout_find_label(ex, s->o.label_key, &v, err);
+    if (!st)
+        *out = (int32_t)v;
+    return st;
 }
 
 /*
@@ -298,24 +263,12 @@ static tfr_status get_label(const tfr_stream *s, const tfr_example *ex, int32_t 
  */
 static int get_image(tfr_stream *s, wctx *w, int *fw, int *fh, int *fc, tfr_error *err)
 {
-    const tfr_example *ex = w->ex;
-    long k = -1;
-    const char *key = s->o.image_key;
-    if (key)
-        k = tfr_example_find(ex, key);
-    for (size_t i = 0; !key && k < 0 && i < sizeof auto_image_keys / sizeof *auto_image_keys; i++) {
-        k = tfr_example_find(ex, auto_image_keys[i]);
-        if (k >= 0)
-            key = auto_image_keys[i];
-    }
-    const uint8_t *p;
-    size_t n;
-    if (k < 0 || !tfr_example_bytes_at(ex, (size_t)k, 0, &p, &n)) {
-        tfr_fail(err, TFR_ERR_FORMAT, NULL, "no image bytes (tried image/encoded, image_raw, "
-                                            "image/raw, img; set image_key)");
+    tfr_layout_image li;
+    if (tfr_layout_find_image(w->ex, s->o.image_key, &li, err))
         return -1;
-    }
-    if (tfr_image_format_of(p, n) != TFR_IMG_UNKNOWN) {
+    const uint8_t *p = li.data;
+    size_t n = li.len;
+    if (li.kind == TFR_PAYLOAD_ENCODED) {
         tfr_decode_opts d;
         tfr_decode_opts_init(&d);
         d.channels = s->C;
@@ -325,23 +278,13 @@ static int get_image(tfr_stream *s, wctx *w, int *fw, int *fh, int *fc, tfr_erro
         }
         return tfr_image_decode(w->img, p, n, &d, &w->a, NULL, err) ? -1 : 0;
     }
-    /* raw pixels with shape keys */
-    int64_t hh = 0, ww = 0, cc = 0;
-    tfr_error e2;
-    if (!tfr_example_get_int64_scalar(ex, "image/height", &hh, &e2) &&
-        !tfr_example_get_int64_scalar(ex, "image/width", &ww, &e2) &&
-        !tfr_example_get_int64_scalar(ex, "image/channels", &cc, &e2)) {
-        if (hh <= 0 || ww <= 0 || (cc != 1 && cc != 3) || (uint64_t)(hh * ww * cc) != n) {
-            tfr_fail(err, TFR_ERR_FORMAT, NULL, "raw image: %zu bytes for %lldx%lldx%lld", n,
-                     (long long)hh, (long long)ww, (long long)cc);
+    if (li.kind == TFR_PAYLOAD_RAW) {
+        if (tfr_image_alloc(&w->a, li.width, li.height, s->C, err))
             return -1;
-        }
-        if (tfr_image_alloc(&w->a, (int)ww, (int)hh, s->C, err))
-            return -1;
-        size_t np = (size_t)hh * ww;
-        if (cc == s->C)
+        size_t np = (size_t)li.height * li.width;
+        if (li.channels == s->C)
             memcpy(w->a.px, p, n);
-        else if (cc == 1)
+        else if (li.channels == 1)
             for (size_t i = 0; i < np; i++)
                 w->a.px[i * 3] = w->a.px[i * 3 + 1] = w->a.px[i * 3 + 2] = p[i];
         else

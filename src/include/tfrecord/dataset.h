@@ -22,6 +22,7 @@
 
 #include "tfrecord/error.h"
 #include "tfrecord/image.h"
+#include "tfrecord/layout.h"
 #include "tfrecord/record.h"
 
 #ifdef __cplusplus
@@ -29,12 +30,6 @@ extern "C" {
 #endif
 
 #define TFR_MAX_SPLITS 8
-
-typedef enum tfr_layout {
-    TFR_LAYOUT_JPEG = 0, /* TF-models keys, image/encoded = JPEG bytes */
-    TFR_LAYOUT_RAW,      /* image/raw = uint8 HWC pixels */
-    TFR_LAYOUT_TENSOR    /* img = float32 HWC TensorProto, label = uint8 TensorProto */
-} tfr_layout;
 
 typedef enum tfr_flip {
     TFR_FLIP_NONE = 0,
