@@ -216,7 +216,7 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
-        if (tfr_merge_manifests(argv[optind], &err)) {
+        if (tfr_manifest_merge(argv[optind], &err)) {
             fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
             return 1;
         }

@@ -475,43 +475,37 @@ static int check_existing(const tfr_write_opts *o, const char *fp, const char *m
     snprintf(mpath, sizeof mpath, "%s/%s", o->out_dir, mname);
     if (access(mpath, F_OK) != 0)
         return 0;
-    tfr_json *m = NULL;
+    tfr_manifest *m = NULL;
     tfr_error e;
-    if (tfr_json_load(mpath, &m, &e))
+    if (tfr_manifest_load(mpath, &m, &e))
         return 0; /* unreadable manifest: rewrite everything */
-    const char *old = tfr_json_get_str(m, "fingerprint");
-    int same = old && !strcmp(old, fp);
+    int same = !strcmp(m->fingerprint, fp);
     int intact = 1;
-    const tfr_json *sh = tfr_json_get(m, "shards");
-    for (const tfr_json *s = sh ? sh->child : NULL; s; s = s->next) {
-        const char *f = tfr_json_get_str(s, "file");
+    for (size_t i = 0; i < m->nshards; i++) {
         char p[4400];
-        snprintf(p, sizeof p, "%s/%s", o->out_dir, f ? f : "");
-        if (!f || !file_size_is(p, (uint64_t)tfr_json_get_num(s, "bytes", -1)))
+        snprintf(p, sizeof p, "%s/%s", o->out_dir, m->shards[i].file);
+        if (m->shards[i].bytes < 0 || !file_size_is(p, (uint64_t)m->shards[i].bytes))
             intact = 0;
     }
     if (same && intact) {
-        tfr_json_free(m);
+        tfr_manifest_free(m);
         return 1;
     }
     if (!o->force && intact) {
-        tfr_json_free(m);
+        tfr_manifest_free(m);
         tfr_fail(err, TFR_ERR_ARG, mpath,
                  "the output folder holds a complete shard set made from other inputs or "
                  "options; use --force to replace it, or choose another folder");
         return -1;
     }
     /* replacing: remove the old set's shards so no stale shard survives */
-    for (const tfr_json *s = sh ? sh->child : NULL; s; s = s->next) {
-        const char *f = tfr_json_get_str(s, "file");
-        if (f && !strchr(f, '/')) {
-            char p[4400];
-            snprintf(p, sizeof p, "%s/%s", o->out_dir, f);
-            unlink(p);
-        }
+    for (size_t i = 0; i < m->nshards; i++) {
+        char p[4400];
+        snprintf(p, sizeof p, "%s/%s", o->out_dir, m->shards[i].file);
+        unlink(p);
     }
     unlink(mpath);
-    tfr_json_free(m);
+    tfr_manifest_free(m);
     return 0;
 }
 
@@ -519,32 +513,25 @@ static int check_existing(const tfr_write_opts *o, const char *fp, const char *m
 static void load_results(const char *dir, const char *mname, plan *pl)
 {
     char mpath[4400];
-    tfr_json *m = NULL;
+    tfr_manifest *m = NULL;
     tfr_error e;
-    if (tfr_path_join(mpath, sizeof mpath, dir, mname, NULL) || tfr_json_load(mpath, &m, &e))
+    if (tfr_path_join(mpath, sizeof mpath, dir, mname, NULL) || tfr_manifest_load(mpath, &m, &e))
         return;
-    const tfr_json *sh = tfr_json_get(m, "shards");
-    for (const tfr_json *x = sh ? sh->child : NULL; x; x = x->next) {
-        const char *f = tfr_json_get_str(x, "file");
-        for (size_t i = 0; f && i < pl->nshards; i++)
-            if (!strcmp(pl->shards[i].name, f)) {
-                tfr_writer_result *r = &pl->shards[i].res;
-                r->records = (uint64_t)tfr_json_get_num(x, "records", 0);
-                r->file_bytes = (uint64_t)tfr_json_get_num(x, "bytes", 0);
-                r->bytes = (uint64_t)tfr_json_get_num(x, "uncompressed_bytes", 0);
-                const char *c = tfr_json_get_str(x, "crc32c");
-                r->file_crc32c = c ? (uint32_t)strtoul(c, NULL, 16) : 0;
-            }
+    for (size_t i = 0; i < pl->nshards; i++) {
+        const tfr_manifest_shard *x = tfr_manifest_find(m, pl->shards[i].name);
+        if (!x)
+            continue;
+        tfr_writer_result *r = &pl->shards[i].res;
+        r->records = x->records > 0 ? (uint64_t)x->records : 0;
+        r->file_bytes = x->bytes > 0 ? (uint64_t)x->bytes : 0;
+        r->bytes = x->uncompressed_bytes > 0 ? (uint64_t)x->uncompressed_bytes : 0;
+        r->file_crc32c = x->crc32c;
     }
-    tfr_json_free(m);
+    tfr_manifest_free(m);
 }
 
 /* ---- manifest ------------------------------------------------------------ */
 
-static const char *layout_name(tfr_layout l)
-{
-    return l == TFR_LAYOUT_RAW ? "raw" : l == TFR_LAYOUT_TENSOR ? "tensor" : "jpeg";
-}
 static const char *resize_name(tfr_resize_mode m)
 {
     return m == TFR_RESIZE_CROP ? "crop" : m == TFR_RESIZE_PAD ? "pad" : "stretch";
@@ -558,121 +545,83 @@ static const char *norm_name(tfr_normalize n)
     return n == TFR_NORM_RESCALE ? "rescale" : n == TFR_NORM_SAMPLEWISE ? "samplewise" : "none";
 }
 
-/* Writes path atomically (temp + fsync + rename) from a callback. */
-typedef void (*emit_fn)(FILE *f, const void *ctx);
-static tfr_status write_atomic(const char *path, emit_fn fn, const void *ctx, tfr_error *err)
+/*
+ * The manifest of this run (a worker's part when partial). Borrows the
+ * scan's strings and the plan's names: free with manifest_release.
+ */
+static tfr_status build_manifest(const tfr_write_opts *o, const tfr_scan *s, const plan *pl,
+                                 const char *fp, uint64_t (*class_counts)[TFR_MAX_SPLITS],
+                                 int partial, tfr_manifest *m, tfr_error *err)
 {
-    char tmp[4400], pid[32];
-    snprintf(pid, sizeof pid, ".tmp.%ld", (long)getpid());
-    if (tfr_path_join(tmp, sizeof tmp, path, NULL, pid))
-        return tfr_fail(err, TFR_ERR_ARG, path, "path too long");
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return tfr_fail_errno(err, TFR_ERR_IO, tmp, "cannot create");
-    fn(f, ctx);
-    int bad = ferror(f);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-        bad = 1;
-    if (fclose(f) != 0)
-        bad = 1;
-    if (bad || rename(tmp, path) != 0) {
-        tfr_status st = tfr_fail_errno(err, TFR_ERR_IO, path, "write");
-        unlink(tmp);
-        return st;
-    }
-    return TFR_OK;
-}
-
-typedef struct mctx {
-    const tfr_write_opts *o;
-    const tfr_scan       *s;
-    const plan           *pl;
-    const char           *fp;
-    uint64_t            (*class_counts)[TFR_MAX_SPLITS]; /* [class][split] */
-    int                   partial;
-} mctx;
-
-static void emit_labels(FILE *f, const void *p)
-{
-    const tfr_scan *s = p;
-    for (int i = 0; i < s->nclasses; i++)
-        fprintf(f, "%s\n", s->classes[i]);
-}
-
-static void emit_manifest(FILE *f, const void *p)
-{
-    const mctx *m = p;
-    const tfr_write_opts *o = m->o;
-    const tfr_scan *s = m->s;
+    memset(m, 0, sizeof *m);
+    snprintf(m->version, sizeof m->version, "%s", TFR_VERSION);
     time_t now = time(NULL);
-    char ts[64];
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    fprintf(f, "{\n  \"tool\": \"tfrecord-write\",\n  \"version\": \"%s\",\n  \"format\": 1,\n",
-            TFR_VERSION);
-    fprintf(f, "  \"created\": \"%s\",\n  \"fingerprint\": \"%s\",\n  \"complete\": %s,\n", ts,
-            m->fp, m->partial ? "false" : "true");
-    if (m->partial)
-        fprintf(f, "  \"worker_index\": %d,\n  \"num_workers\": %d,\n", o->worker_index,
-                o->num_workers);
-    fprintf(f, "  \"options\": {\"layout\": \"%s\", \"channels\": %d, \"width\": %d, "
-               "\"height\": %d, \"resize\": \"%s\", \"flip\": \"%s\", \"normalize\": \"%s\", "
-               "\"quality\": %d, \"compression\": \"%s\", \"level\": %d, \"chunk_bytes\": %zu, "
-               "\"seed\": %llu, \"label_offset\": %d},\n",
-            layout_name(o->layout), o->channels, o->width, o->height, resize_name(o->resize),
-            flip_name(o->flip), norm_name(o->normalize), o->quality,
-            tfr_compression_name(o->compression), o->level, o->chunk_bytes,
-            (unsigned long long)o->seed, o->label_offset);
-    fputs("  \"classes\": [", f);
-    for (int i = 0; i < s->nclasses; i++) {
-        fputs(i ? ", " : "", f);
-        tfr_json_str(f, s->classes[i]);
-    }
-    fputs("],\n  \"splits\": {", f);
-    int first = 1;
+    strftime(m->created, sizeof m->created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    snprintf(m->fingerprint, sizeof m->fingerprint, "%s", fp);
+    m->complete = !partial;
+    m->worker_index = o->worker_index;
+    m->num_workers = o->num_workers;
+    tfr_manifest_options *mo = &m->options;
+    snprintf(mo->layout, sizeof mo->layout, "%s", tfr_layout_name(o->layout));
+    snprintf(mo->resize, sizeof mo->resize, "%s", resize_name(o->resize));
+    snprintf(mo->flip, sizeof mo->flip, "%s", flip_name(o->flip));
+    snprintf(mo->normalize, sizeof mo->normalize, "%s", norm_name(o->normalize));
+    snprintf(mo->compression, sizeof mo->compression, "%s", tfr_compression_name(o->compression));
+    mo->channels = o->channels;
+    mo->width = o->width;
+    mo->height = o->height;
+    mo->quality = o->quality;
+    mo->level = o->level;
+    mo->label_offset = o->label_offset;
+    mo->chunk_bytes = o->chunk_bytes;
+    mo->seed = o->seed;
+    m->classes = s->classes;
+    m->nclasses = s->nclasses;
     for (int sp = 0; sp < s->nsplits; sp++) {
         uint64_t rec = 0;
         int nsh = 0;
-        for (size_t i = 0; i < m->pl->nshards; i++)
-            if (m->pl->shards[i].split == sp && (m->pl->shards[i].mine || !m->partial)) {
-                rec += m->pl->shards[i].res.records;
-                nsh = m->pl->shards[i].count;
+        for (size_t i = 0; i < pl->nshards; i++)
+            if (pl->shards[i].split == sp && (pl->shards[i].mine || !partial)) {
+                rec += pl->shards[i].res.records;
+                nsh = pl->shards[i].count;
             }
         if (!nsh)
             continue;
-        fprintf(f, "%s\n    ", first ? "" : ",");
-        first = 0;
-        tfr_json_str(f, s->split_names[sp]);
-        fprintf(f, ": {\"records\": %llu, \"shards\": %d, \"class_counts\": [",
-                (unsigned long long)rec, nsh);
+        tfr_manifest_split *ms = &m->splits[m->nsplits++];
+        snprintf(ms->name, sizeof ms->name, "%s", s->split_names[sp]);
+        ms->records = rec;
+        ms->shards = nsh;
+        ms->class_counts = calloc((size_t)(s->nclasses ? s->nclasses : 1), sizeof(uint64_t));
+        if (!ms->class_counts)
+            return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
         for (int c = 0; c < s->nclasses; c++)
-            fprintf(f, "%s%llu", c ? ", " : "", (unsigned long long)m->class_counts[c][sp]);
-        fputs("]}", f);
+            ms->class_counts[c] = class_counts[c][sp];
     }
-    fputs("\n  },\n  \"shards\": [", f);
-    first = 1;
-    for (size_t i = 0; i < m->pl->nshards; i++) {
-        const shard *sh = &m->pl->shards[i];
-        if (m->partial && !sh->mine)
+    m->shards = calloc(pl->nshards ? pl->nshards : 1, sizeof *m->shards);
+    if (!m->shards)
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    for (size_t i = 0; i < pl->nshards; i++) {
+        const shard *sh = &pl->shards[i];
+        if (partial && !sh->mine)
             continue;
-        fprintf(f, "%s\n    {\"file\": ", first ? "" : ",");
-        first = 0;
-        tfr_json_str(f, sh->name);
-        fputs(", \"split\": ", f);
-        tfr_json_str(f, s->split_names[sh->split]);
-        fprintf(f, ", \"records\": %llu, \"bytes\": %llu, \"uncompressed_bytes\": %llu, "
-                   "\"crc32c\": \"%08x\"}",
-                (unsigned long long)sh->res.records, (unsigned long long)sh->res.file_bytes,
-                (unsigned long long)sh->res.bytes, sh->res.file_crc32c);
+        tfr_manifest_shard *x = &m->shards[m->nshards++];
+        x->file = (char *)sh->name;
+        snprintf(x->split, sizeof x->split, "%s", s->split_names[sh->split]);
+        x->records = (int64_t)sh->res.records;
+        x->bytes = (int64_t)sh->res.file_bytes;
+        x->uncompressed_bytes = (int64_t)sh->res.bytes;
+        x->crc32c = sh->res.file_crc32c;
     }
-    fputs("\n  ],\n  \"skipped\": [", f);
-    for (size_t i = 0; i < s->nskipped; i++) {
-        fprintf(f, "%s\n    {\"path\": ", i ? "," : "");
-        tfr_json_str(f, s->skipped[i].path);
-        fputs(", \"reason\": ", f);
-        tfr_json_str(f, s->skipped[i].reason);
-        fputc('}', f);
-    }
-    fputs("\n  ]\n}\n", f);
+    m->skipped = s->skipped;
+    m->nskipped = s->nskipped;
+    return TFR_OK;
+}
+
+static void manifest_release(tfr_manifest *m)
+{
+    for (int i = 0; i < m->nsplits; i++)
+        free(m->splits[i].class_counts);
+    free(m->shards);
 }
 
 /* ---- the job --------------------------------------------------------------- */
@@ -766,10 +715,9 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
     snprintf(fp, sizeof fp, "%016llx", (unsigned long long)fingerprint(o, &s));
     char mname[64];
     if (o->num_workers > 1)
-        snprintf(mname, sizeof mname, "manifest.part-%05d-of-%05d.json", o->worker_index,
-                 o->num_workers);
+        tfr_manifest_part_name(mname, sizeof mname, o->worker_index, o->num_workers);
     else
-        snprintf(mname, sizeof mname, "manifest.json");
+        snprintf(mname, sizeof mname, "%s", TFR_MANIFEST_NAME);
     if (mkdir(o->out_dir, 0755) != 0 && errno != EEXIST) {
         st = tfr_fail_errno(err, TFR_ERR_IO, o->out_dir, "cannot create output folder");
         goto done;
@@ -888,11 +836,14 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
         qsort(s.skipped, s.nskipped, sizeof *s.skipped, skip_cmp);
     {
         char lp[4400], mp[4400];
-        tfr_path_join(lp, sizeof lp, o->out_dir, "labels.txt", NULL);
+        tfr_path_join(lp, sizeof lp, o->out_dir, TFR_LABELS_NAME, NULL);
         tfr_path_join(mp, sizeof mp, o->out_dir, mname, NULL);
-        mctx m = {o, &s, &pl, fp, counts, o->num_workers > 1};
-        if ((st = write_atomic(lp, emit_labels, &s, err)) ||
-            (st = write_atomic(mp, emit_manifest, &m, err)))
+        tfr_manifest m;
+        st = build_manifest(o, &s, &pl, fp, counts, o->num_workers > 1, &m, err);
+        if (!st && !(st = tfr_labels_save(lp, s.classes, s.nclasses, err)))
+            st = tfr_manifest_save(mp, &m, err);
+        manifest_release(&m);
+        if (st)
             goto done;
     }
 report:

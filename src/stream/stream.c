@@ -22,6 +22,7 @@
 #include "tfrecord/example.h"
 #include "tfrecord/image.h"
 #include "tfrecord/layout.h"
+#include "tfrecord/manifest.h"
 #include "tfrecord/record.h"
 #include "tfrecord/util.h"
 
@@ -146,94 +147,27 @@ static void set_fail(tfr_stream *s, const tfr_error *e)
 
 /* ---- sources ------------------------------------------------------------ */
 
-static int ends_with(const char *s, const char *suf)
-{
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !strcmp(s + a - b, suf);
-}
-
-/* Record counts from a manifest.json beside the file, when one lists it. */
-static int64_t manifest_count(const char *path)
-{
-    char *t1 = strdup(path), *t2 = strdup(path);
-    int64_t n = -1;
-    if (t1 && t2) {
-        char mp[4400];
-        const char *dir = dirname(t1), *base = basename(t2);
-        tfr_json *m = NULL;
-        tfr_error e;
-        if (!tfr_path_join(mp, sizeof mp, dir, "manifest.json", NULL) && access(mp, R_OK) == 0 &&
-            !tfr_json_load(mp, &m, &e)) {
-            const tfr_json *sh = tfr_json_get(m, "shards");
-            for (const tfr_json *x = sh ? sh->child : NULL; x; x = x->next) {
-                const char *f = tfr_json_get_str(x, "file");
-                if (f && !strcmp(f, base))
-                    n = (int64_t)tfr_json_get_num(x, "records", -1);
-            }
-            tfr_json_free(m);
-        }
-    }
-    free(t1);
-    free(t2);
-    return n;
-}
-
+/* The shard files (tfrecord/manifest.h) with their record counts where known. */
 static tfr_status expand_sources(tfr_stream *s, tfr_error *err)
 {
-    size_t cap = 0;
-    for (int i = 0; i < s->o.nsources; i++) {
-        const char *src = s->o.sources[i];
-        char **list = NULL;
-        size_t n = 0;
-        if (ends_with(src, "manifest.json")) {
-            tfr_json *m = NULL;
-            tfr_status st = tfr_json_load(src, &m, err);
-            if (st)
-                return st;
-            const tfr_json *sh = tfr_json_get(m, "shards");
-            char *t = strdup(src);
-            const char *dir = dirname(t);
-            for (const tfr_json *x = sh ? sh->child : NULL; x; x = x->next)
-                n++;
-            list = calloc(n ? n : 1, sizeof *list);
-            size_t k = 0;
-            for (const tfr_json *x = sh ? sh->child : NULL; x && list; x = x->next) {
-                const char *f = tfr_json_get_str(x, "file");
-                char p[4400];
-                if (f && !tfr_path_join(p, sizeof p, dir, f, NULL))
-                    list[k++] = strdup(p);
-            }
-            n = k;
-            free(t);
-            tfr_json_free(m);
-            if (!n)
-                return tfr_fail(err, TFR_ERR_FORMAT, src, "manifest lists no shards");
-        } else {
-            const char *one[1] = {src};
-            tfr_status st = tfr_paths_expand(one, 1, &list, &n, err);
-            if (st)
-                return st;
-        }
-        for (size_t k = 0; k < n; k++) {
-            if (s->nfiles == cap) {
-                cap = cap ? cap * 2 : 16;
-                char **f = realloc(s->files, cap * sizeof *f);
-                int64_t *c = realloc(s->counts, cap * sizeof *c);
-                if (!f || !c) {
-                    free(f ? f : NULL);
-                    return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
-                }
-                s->files = f;
-                s->counts = c;
-            }
-            s->files[s->nfiles] = list[k];
-            s->counts[s->nfiles] = manifest_count(list[k]);
-            s->nfiles++;
-        }
-        free(list);
+    tfr_shard_source *src = NULL;
+    size_t n = 0;
+    tfr_status st = tfr_shardset_expand(s->o.sources, s->o.nsources, &src, &n, err);
+    if (st)
+        return st;
+    s->files = calloc(n, sizeof *s->files);
+    s->counts = calloc(n, sizeof *s->counts);
+    if (!s->files || !s->counts) {
+        tfr_shardset_free(src, n);
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     }
-    if (!s->nfiles)
-        return tfr_fail(err, TFR_ERR_ARG, NULL, "no input files");
+    for (size_t i = 0; i < n; i++) {
+        s->files[i] = src[i].path; /* taken over */
+        s->counts[i] = src[i].records;
+        src[i].path = NULL;
+    }
+    s->nfiles = n;
+    tfr_shardset_free(src, n);
     return TFR_OK;
 }
 

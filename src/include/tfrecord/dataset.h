@@ -23,13 +23,12 @@
 #include "tfrecord/error.h"
 #include "tfrecord/image.h"
 #include "tfrecord/layout.h"
+#include "tfrecord/manifest.h"
 #include "tfrecord/record.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define TFR_MAX_SPLITS 8
 
 typedef enum tfr_flip {
     TFR_FLIP_NONE = 0,
@@ -73,11 +72,6 @@ typedef struct tfr_write_opts {
 
 void tfr_write_opts_init(tfr_write_opts *o);
 
-typedef struct tfr_skip {
-    char *path;
-    char *reason;
-} tfr_skip;
-
 typedef struct tfr_shard_info {
     char    *file;     /* name inside out_dir */
     char     split[32];
@@ -117,12 +111,6 @@ void tfr_write_report_free(tfr_write_report *r);
 void tfr_write_report_print_text(const tfr_write_report *r, const char *out_dir, int verbose,
                                  FILE *f);
 void tfr_write_report_print_json(const tfr_write_report *r, FILE *f);
-
-/*
- * Combines manifest.part-I-of-K.json files written by --num-workers runs
- * into manifest.json, checking that every shard is present.
- */
-tfr_status tfr_merge_manifests(const char *out_dir, tfr_error *err);
 
 /* Parses "train=80,validation=10,test=10" (percentages must sum to 100). */
 tfr_status tfr_parse_splits(const char *s, tfr_split_spec *out, int *n, tfr_error *err);

@@ -1,0 +1,711 @@
+/*
+ * dataset/manifest.c - the owner of manifest.json and labels.txt (read,
+ * write, check, merge) and of shard-set expansion (see tfrecord/manifest.h).
+ *
+ * manifest.json layout (format 1), written in this order:
+ *   tool, version, format, created, fingerprint, complete,
+ *   [worker_index, num_workers] (a worker's part) | [merged_from_workers],
+ *   options {layout, channels, width, height, resize, flip, normalize,
+ *            quality, compression, level, chunk_bytes, seed, label_offset},
+ *   classes [...], splits {name: {records, shards, class_counts}},
+ *   shards [{file, split, records, bytes, uncompressed_bytes, crc32c}],
+ *   skipped [{path, reason}]
+ */
+#include "tfrecord/manifest.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tfrecord/util.h"
+
+/* ---- writing ------------------------------------------------------------- */
+
+/* Writes len bytes to path through "<path>.tmp.<pid>": write, fsync, rename. */
+static tfr_status write_atomic(const char *path, const char *buf, size_t len, tfr_error *err)
+{
+    char tmp[4400], pid[32];
+    snprintf(pid, sizeof pid, ".tmp.%ld", (long)getpid());
+    if (tfr_path_join(tmp, sizeof tmp, path, NULL, pid))
+        return tfr_fail(err, TFR_ERR_ARG, path, "path too long");
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return tfr_fail_errno(err, TFR_ERR_IO, tmp, "cannot create");
+    int bad = fwrite(buf, 1, len, f) != len;
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        bad = 1;
+    if (fclose(f) != 0)
+        bad = 1;
+    if (bad || rename(tmp, path) != 0) {
+        tfr_status st = tfr_fail_errno(err, TFR_ERR_IO, path, "write");
+        unlink(tmp);
+        return st;
+    }
+    return TFR_OK;
+}
+
+static void emit(FILE *f, const tfr_manifest *m)
+{
+    fputs("{\n  \"tool\": \"tfrecord-write\",\n  \"version\": ", f);
+    tfr_json_str(f, m->version);
+    fputs(",\n  \"format\": 1,\n  \"created\": ", f);
+    tfr_json_str(f, m->created);
+    fprintf(f, ",\n  \"fingerprint\": \"%s\",\n  \"complete\": %s,\n", m->fingerprint,
+            m->complete ? "true" : "false");
+    if (!m->complete)
+        fprintf(f, "  \"worker_index\": %d,\n  \"num_workers\": %d,\n", m->worker_index,
+                m->num_workers);
+    if (m->merged_from_workers)
+        fprintf(f, "  \"merged_from_workers\": %d,\n", m->merged_from_workers);
+    const tfr_manifest_options *o = &m->options;
+    fprintf(f, "  \"options\": {\"layout\": \"%s\", \"channels\": %d, \"width\": %d, "
+               "\"height\": %d, \"resize\": \"%s\", \"flip\": \"%s\", \"normalize\": \"%s\", "
+               "\"quality\": %d, \"compression\": \"%s\", \"level\": %d, \"chunk_bytes\": %llu, "
+               "\"seed\": %llu, \"label_offset\": %d},\n",
+            o->layout, o->channels, o->width, o->height, o->resize, o->flip, o->normalize,
+            o->quality, o->compression, o->level, (unsigned long long)o->chunk_bytes,
+            (unsigned long long)o->seed, o->label_offset);
+    fputs("  \"classes\": [", f);
+    for (int i = 0; i < m->nclasses; i++) {
+        fputs(i ? ", " : "", f);
+        tfr_json_str(f, m->classes[i]);
+    }
+    fputs("],\n  \"splits\": {", f);
+    for (int sp = 0; sp < m->nsplits; sp++) {
+        const tfr_manifest_split *s = &m->splits[sp];
+        fprintf(f, "%s\n    ", sp ? "," : "");
+        tfr_json_str(f, s->name);
+        fprintf(f, ": {\"records\": %llu, \"shards\": %d, \"class_counts\": [",
+                (unsigned long long)s->records, s->shards);
+        for (int c = 0; c < m->nclasses; c++)
+            fprintf(f, "%s%llu", c ? ", " : "",
+                    (unsigned long long)(s->class_counts ? s->class_counts[c] : 0));
+        fputs("]}", f);
+    }
+    fputs("\n  },\n  \"shards\": [", f);
+    for (size_t i = 0; i < m->nshards; i++) {
+        const tfr_manifest_shard *sh = &m->shards[i];
+        fprintf(f, "%s\n    {\"file\": ", i ? "," : "");
+        tfr_json_str(f, sh->file);
+        fputs(", \"split\": ", f);
+        tfr_json_str(f, sh->split);
+        fprintf(f, ", \"records\": %lld, \"bytes\": %lld, \"uncompressed_bytes\": %lld, "
+                   "\"crc32c\": \"%08x\"}",
+                (long long)sh->records, (long long)sh->bytes, (long long)sh->uncompressed_bytes,
+                sh->crc32c);
+    }
+    fputs("\n  ],\n  \"skipped\": [", f);
+    for (size_t i = 0; i < m->nskipped; i++) {
+        fprintf(f, "%s\n    {\"path\": ", i ? "," : "");
+        tfr_json_str(f, m->skipped[i].path);
+        fputs(", \"reason\": ", f);
+        tfr_json_str(f, m->skipped[i].reason);
+        fputc('}', f);
+    }
+    fputs("\n  ]\n}\n", f);
+}
+
+tfr_status tfr_manifest_save(const char *path, const tfr_manifest *m, tfr_error *err)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
+    emit(f, m);
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        free(buf);
+        return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
+    }
+    tfr_status st = write_atomic(path, buf, len, err);
+    free(buf);
+    return st;
+}
+
+/* ---- reading ------------------------------------------------------------- */
+
+void tfr_manifest_free(tfr_manifest *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->nclasses; i++)
+        free(m->classes[i]);
+    free(m->classes);
+    for (int i = 0; i < m->nsplits; i++)
+        free(m->splits[i].class_counts);
+    for (size_t i = 0; i < m->nshards; i++)
+        free(m->shards[i].file);
+    free(m->shards);
+    for (size_t i = 0; i < m->nskipped; i++) {
+        free(m->skipped[i].path);
+        free(m->skipped[i].reason);
+    }
+    free(m->skipped);
+    free(m);
+}
+
+/* A whole number in [lo, hi] (JSON numbers are doubles: exact up to 2^53). */
+static int get_int(const tfr_json *j, const char *key, double lo, double hi, int64_t dflt,
+                   int64_t *out)
+{
+    const tfr_json *v = tfr_json_get(j, key);
+    if (!v) {
+        *out = dflt;
+        return 0;
+    }
+    if (v->type != TFR_JSON_NUMBER || !(v->num >= lo && v->num <= hi) || v->num != floor(v->num))
+        return -1;
+    *out = (int64_t)v->num;
+    return 0;
+}
+
+static void copy_str(char *dst, size_t n, const tfr_json *j, const char *key)
+{
+    const char *s = tfr_json_get_str(j, key);
+    snprintf(dst, n, "%s", s ? s : "");
+}
+
+#define MAX_COUNT 9007199254740992.0 /* 2^53 */
+
+/* a manifest of ours that is damaged: a wrong type or a value out of range */
+static tfr_status bad(tfr_error *err, const char *path, const char *what)
+{
+    return tfr_fail(err, TFR_ERR_CORRUPT, path, "%s", what);
+}
+
+static tfr_status parse_options(const tfr_json *o, tfr_manifest_options *out, const char *path,
+                                tfr_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!o)
+        return TFR_OK;
+    if (o->type != TFR_JSON_OBJECT)
+        return bad(err, path, "\"options\" is not an object");
+    copy_str(out->layout, sizeof out->layout, o, "layout");
+    copy_str(out->resize, sizeof out->resize, o, "resize");
+    copy_str(out->flip, sizeof out->flip, o, "flip");
+    copy_str(out->normalize, sizeof out->normalize, o, "normalize");
+    copy_str(out->compression, sizeof out->compression, o, "compression");
+    int64_t ch, w, h, q, lv, lo, cb, sd;
+    if (get_int(o, "channels", 0, 4, 0, &ch) || get_int(o, "width", 0, 1 << 30, 0, &w) ||
+        get_int(o, "height", 0, 1 << 30, 0, &h) || get_int(o, "quality", 0, 100, 0, &q) ||
+        get_int(o, "level", -1, 12, 0, &lv) ||
+        get_int(o, "label_offset", -2147483648.0, 2147483647.0, 0, &lo) ||
+        get_int(o, "chunk_bytes", 0, MAX_COUNT, 0, &cb) ||
+        get_int(o, "seed", 0, 18446744073709551615.0, 0, &sd))
+        return bad(err, path, "an option in \"options\" is out of range");
+    out->channels = (int)ch;
+    out->width = (int)w;
+    out->height = (int)h;
+    out->quality = (int)q;
+    out->level = (int)lv;
+    out->label_offset = (int)lo;
+    out->chunk_bytes = (uint64_t)cb;
+    out->seed = (uint64_t)sd;
+    return TFR_OK;
+}
+
+static tfr_status parse(const tfr_json *j, const char *path, tfr_manifest *m, tfr_error *err)
+{
+    const tfr_json *shards = tfr_json_get(j, "shards");
+    if (!shards || shards->type != TFR_JSON_ARRAY)
+        return tfr_fail(err, TFR_ERR_FORMAT, path,
+                        "no \"shards\" list; not a tfrecord-write manifest");
+    copy_str(m->version, sizeof m->version, j, "version");
+    copy_str(m->created, sizeof m->created, j, "created");
+    copy_str(m->fingerprint, sizeof m->fingerprint, j, "fingerprint");
+    const tfr_json *c = tfr_json_get(j, "complete");
+    m->complete = !c || (c->type == TFR_JSON_BOOL && c->boolean);
+    int64_t wi, nw, mw;
+    if (get_int(j, "worker_index", 0, 1 << 20, 0, &wi) ||
+        get_int(j, "num_workers", 0, 1 << 20, 0, &nw) ||
+        get_int(j, "merged_from_workers", 0, 1 << 20, 0, &mw))
+        return bad(err, path, "worker numbers out of range");
+    m->worker_index = (int)wi;
+    m->num_workers = (int)nw;
+    m->merged_from_workers = (int)mw;
+    tfr_status st = parse_options(tfr_json_get(j, "options"), &m->options, path, err);
+    if (st)
+        return st;
+    const tfr_json *cl = tfr_json_get(j, "classes");
+    size_t n = 0;
+    for (const tfr_json *x = cl && cl->type == TFR_JSON_ARRAY ? cl->child : NULL; x; x = x->next)
+        n++;
+    if (n > (1u << 24))
+        return bad(err, path, "too many classes");
+    m->classes = calloc(n ? n : 1, sizeof *m->classes);
+    if (!m->classes)
+        return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
+    for (const tfr_json *x = n ? cl->child : NULL; x; x = x->next) {
+        if (x->type != TFR_JSON_STRING)
+            return bad(err, path, "a class name is not a string");
+        if (!(m->classes[m->nclasses++] = strdup(x->str)))
+            return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
+    }
+    const tfr_json *sp = tfr_json_get(j, "splits");
+    for (const tfr_json *x = sp && sp->type == TFR_JSON_OBJECT ? sp->child : NULL; x;
+         x = x->next) {
+        if (m->nsplits == TFR_MAX_SPLITS)
+            return bad(err, path, "more than 8 splits");
+        tfr_manifest_split *s = &m->splits[m->nsplits++];
+        snprintf(s->name, sizeof s->name, "%s", x->key);
+        int64_t rec, nsh;
+        if (get_int(x, "records", 0, MAX_COUNT, 0, &rec) ||
+            get_int(x, "shards", 0, 1 << 24, 0, &nsh))
+            return bad(err, path, "a split's counts are out of range");
+        s->records = (uint64_t)rec;
+        s->shards = (int)nsh;
+        s->class_counts = calloc((size_t)(m->nclasses ? m->nclasses : 1), sizeof *s->class_counts);
+        if (!s->class_counts)
+            return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
+        const tfr_json *cc = tfr_json_get(x, "class_counts");
+        int ci = 0;
+        for (const tfr_json *v = cc && cc->type == TFR_JSON_ARRAY ? cc->child : NULL;
+             v && ci < m->nclasses; v = v->next, ci++) {
+            if (v->type != TFR_JSON_NUMBER || !(v->num >= 0 && v->num <= MAX_COUNT))
+                return bad(err, path, "a class count is out of range");
+            s->class_counts[ci] = (uint64_t)v->num;
+        }
+    }
+    n = 0;
+    for (const tfr_json *x = shards->child; x; x = x->next)
+        n++;
+    m->shards = calloc(n ? n : 1, sizeof *m->shards);
+    if (!m->shards)
+        return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
+    for (const tfr_json *x = shards->child; x; x = x->next) {
+        const char *f = tfr_json_get_str(x, "file");
+        if (!f || !*f || strchr(f, '/') || !strcmp(f, ".") || !strcmp(f, ".."))
+            return bad(err, path, "a shard has no file name, or one with a '/'");
+        tfr_manifest_shard *s = &m->shards[m->nshards++];
+        if (!(s->file = strdup(f)))
+            return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
+        copy_str(s->split, sizeof s->split, x, "split");
+        if (get_int(x, "records", 0, MAX_COUNT, -1, &s->records) ||
+            get_int(x, "bytes", 0, MAX_COUNT, -1, &s->bytes) ||
+            get_int(x, "uncompressed_bytes", 0, MAX_COUNT, -1, &s->uncompressed_bytes))
+            return tfr_fail(err, TFR_ERR_CORRUPT, path, "shard %s: counts out of range", f);
+        const char *crc = tfr_json_get_str(x, "crc32c");
+        s->crc32c = crc ? (uint32_t)strtoul(crc, NULL, 16) : 0;
+    }
+    const tfr_json *sk = tfr_json_get(j, "skipped");
+    n = 0;
+    for (const tfr_json *x = sk && sk->type == TFR_JSON_ARRAY ? sk->child : NULL; x; x = x->next)
+        n++;
+    m->skipped = calloc(n ? n : 1, sizeof *m->skipped);
+    if (!m->skipped)
+        return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
+    for (const tfr_json *x = n ? sk->child : NULL; x; x = x->next) {
+        const char *p = tfr_json_get_str(x, "path"), *r = tfr_json_get_str(x, "reason");
+        tfr_skip *s = &m->skipped[m->nskipped++];
+        if (!(s->path = strdup(p ? p : "")) || !(s->reason = strdup(r ? r : "")))
+            return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
+    }
+    return TFR_OK;
+}
+
+tfr_status tfr_manifest_load(const char *path, tfr_manifest **out, tfr_error *err)
+{
+    *out = NULL;
+    tfr_json *j = NULL;
+    tfr_status st = tfr_json_load(path, &j, err);
+    if (st)
+        return st;
+    tfr_manifest *m = calloc(1, sizeof *m);
+    if (!m) {
+        tfr_json_free(j);
+        return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
+    }
+    st = parse(j, path, m, err);
+    tfr_json_free(j);
+    if (st) {
+        tfr_manifest_free(m);
+        return st;
+    }
+    *out = m;
+    return TFR_OK;
+}
+
+const tfr_manifest_shard *tfr_manifest_find(const tfr_manifest *m, const char *file)
+{
+    for (size_t i = 0; m && i < m->nshards; i++)
+        if (!strcmp(m->shards[i].file, file))
+            return &m->shards[i];
+    return NULL;
+}
+
+int tfr_manifest_in(const char *dir)
+{
+    char mp[4400];
+    return !tfr_path_join(mp, sizeof mp, dir, TFR_MANIFEST_NAME, NULL) && access(mp, F_OK) == 0;
+}
+
+/* ---- merging the parts of a --num-workers run --------------------------- */
+
+void tfr_manifest_part_name(char *out, size_t n, int index, int count)
+{
+    snprintf(out, n, "manifest.part-%05d-of-%05d.json", index, count);
+}
+
+static int shard_cmp(const void *a, const void *b)
+{
+    return strcmp(((const tfr_manifest_shard *)a)->file, ((const tfr_manifest_shard *)b)->file);
+}
+
+static int split_of(tfr_manifest *m, const char *name)
+{
+    for (int i = 0; i < m->nsplits; i++)
+        if (!strcmp(m->splits[i].name, name))
+            return i;
+    return -1;
+}
+
+static tfr_status merge_parts(const char *dir, tfr_manifest **parts, int k, tfr_manifest *out,
+                              tfr_error *err)
+{
+    const tfr_manifest *p0 = parts[0];
+    char path[4400];
+    snprintf(out->version, sizeof out->version, "%s", p0->version);
+    snprintf(out->created, sizeof out->created, "%s", p0->created);
+    snprintf(out->fingerprint, sizeof out->fingerprint, "%s", p0->fingerprint);
+    out->complete = 1;
+    out->merged_from_workers = k;
+    out->options = p0->options;
+    out->nclasses = p0->nclasses;
+    out->classes = p0->classes;  /* borrowed: given back before parts are freed */
+    out->nskipped = p0->nskipped;
+    out->skipped = p0->skipped;
+    size_t total = 0;
+    for (int i = 0; i < k; i++)
+        total += parts[i]->nshards;
+    out->shards = calloc(total ? total : 1, sizeof *out->shards);
+    if (!out->shards)
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    for (int i = 0; i < k; i++) {
+        for (size_t s = 0; s < parts[i]->nshards; s++) {
+            const tfr_manifest_shard *sh = &parts[i]->shards[s];
+            struct stat sb;
+            if (tfr_path_join(path, sizeof path, dir, sh->file, NULL) || stat(path, &sb) != 0 ||
+                (int64_t)sb.st_size != sh->bytes)
+                return tfr_fail(err, TFR_ERR_CORRUPT, path,
+                                "shard listed by worker %d is missing or has the wrong size", i);
+            out->shards[out->nshards++] = *sh; /* file borrowed likewise */
+        }
+        /* splits: records and class counts summed over the workers */
+        for (int q = 0; q < parts[i]->nsplits; q++) {
+            const tfr_manifest_split *ps = &parts[i]->splits[q];
+            int sp = split_of(out, ps->name);
+            if (sp < 0) {
+                if (out->nsplits == TFR_MAX_SPLITS)
+                    continue;
+                sp = out->nsplits++;
+                snprintf(out->splits[sp].name, sizeof out->splits[sp].name, "%s", ps->name);
+                out->splits[sp].shards = ps->shards;
+                out->splits[sp].class_counts =
+                    calloc((size_t)(out->nclasses ? out->nclasses : 1), sizeof(uint64_t));
+                if (!out->splits[sp].class_counts)
+                    return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+            }
+            out->splits[sp].records += ps->records;
+            for (int c = 0; c < out->nclasses && c < parts[i]->nclasses; c++)
+                out->splits[sp].class_counts[c] += ps->class_counts[c];
+        }
+    }
+    qsort(out->shards, out->nshards, sizeof *out->shards, shard_cmp);
+    if (tfr_path_join(path, sizeof path, dir, TFR_MANIFEST_NAME, NULL))
+        return tfr_fail(err, TFR_ERR_ARG, dir, "path too long");
+    return tfr_manifest_save(path, out, err);
+}
+
+tfr_status tfr_manifest_merge(const char *dir, tfr_error *err)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return tfr_fail_errno(err, TFR_ERR_IO, dir, "cannot open");
+    int k = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int i, n;
+        if (sscanf(e->d_name, "manifest.part-%d-of-%d.json", &i, &n) == 2 && n > 0) {
+            if (k && n != k) {
+                closedir(d);
+                return tfr_fail(err, TFR_ERR_FORMAT, dir,
+                                "partial manifests from runs with different --num-workers");
+            }
+            k = n;
+        }
+    }
+    closedir(d);
+    if (!k)
+        return tfr_fail(err, TFR_ERR_ARG, dir, "no manifest.part-*-of-*.json to merge");
+    if (k > (1 << 20))
+        return tfr_fail(err, TFR_ERR_FORMAT, dir, "%d workers: too many", k);
+    tfr_manifest **parts = calloc((size_t)k, sizeof *parts);
+    if (!parts)
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    tfr_status st = TFR_OK;
+    char path[4400], name[128];
+    for (int i = 0; i < k && !st; i++) {
+        tfr_manifest_part_name(name, sizeof name, i, k);
+        if (tfr_path_join(path, sizeof path, dir, name, NULL) || access(path, R_OK) != 0) {
+            st = tfr_fail(err, TFR_ERR_IO, dir, "worker %d of %d has not finished (%s missing)",
+                          i, k, name);
+            break;
+        }
+        if ((st = tfr_manifest_load(path, &parts[i], err)))
+            break;
+        if (!parts[0]->fingerprint[0] || strcmp(parts[i]->fingerprint, parts[0]->fingerprint))
+            st = tfr_fail(err, TFR_ERR_FORMAT, path,
+                          "worker %d ran with other inputs or options than worker 0", i);
+    }
+    if (!st) {
+        tfr_manifest merged;
+        memset(&merged, 0, sizeof merged);
+        st = merge_parts(dir, parts, k, &merged, err);
+        /* only the split counts and the shard array are merged's own */
+        for (int i = 0; i < merged.nsplits; i++)
+            free(merged.splits[i].class_counts);
+        free(merged.shards);
+    }
+    for (int i = 0; i < k; i++)
+        tfr_manifest_free(parts[i]);
+    free(parts);
+    return st;
+}
+
+/* ---- labels.txt ------------------------------------------------------------ */
+
+tfr_status tfr_labels_save(const char *path, char *const *names, int n, tfr_error *err)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s\n", names[i]);
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        free(buf);
+        return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
+    }
+    tfr_status st = write_atomic(path, buf, len, err);
+    free(buf);
+    return st;
+}
+
+void tfr_labels_free(char **names, int n)
+{
+    for (int i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+tfr_status tfr_labels_load(const char *path, int max, char ***names, int *n, tfr_error *err)
+{
+    *names = NULL;
+    *n = 0;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return tfr_fail_errno(err, TFR_ERR_IO, path, "cannot open");
+    char **v = NULL, *line = NULL;
+    size_t lcap = 0;
+    int cnt = 0, cap = 0;
+    tfr_status st = TFR_OK;
+    ssize_t got;
+    while ((max <= 0 || cnt < max) && (got = getline(&line, &lcap, f)) >= 0) {
+        if (got > 4096) {
+            st = tfr_fail(err, TFR_ERR_FORMAT, path, "line %d is longer than 4096 bytes",
+                          cnt + 1);
+            break;
+        }
+        line[strcspn(line, "\r\n")] = 0;
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **nv = realloc(v, (size_t)cap * sizeof *nv);
+            if (!nv) {
+                st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
+                break;
+            }
+            v = nv;
+        }
+        if (!(v[cnt] = strdup(line))) {
+            st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
+            break;
+        }
+        cnt++;
+    }
+    if (!st && ferror(f))
+        st = tfr_fail_errno(err, TFR_ERR_IO, path, "read");
+    free(line);
+    fclose(f);
+    if (st) {
+        tfr_labels_free(v, cnt);
+        return st;
+    }
+    *names = v;
+    *n = cnt;
+    return TFR_OK;
+}
+
+int tfr_labels_beside(const char *file, char *out, size_t n)
+{
+    char *t = strdup(file);
+    if (!t)
+        return -1;
+    int r = tfr_path_join(out, n, dirname(t), TFR_LABELS_NAME, NULL);
+    free(t);
+    return r;
+}
+
+/* ---- shard-set expansion ----------------------------------------------------- */
+
+typedef struct dircache {
+    char         *dir;
+    tfr_manifest *m;   /* NULL: none or unreadable */
+} dircache;
+
+typedef struct expander {
+    tfr_shard_source *v;
+    size_t            n, cap;
+    dircache         *dc;
+    size_t            ndc;
+} expander;
+
+static int ends_with(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcmp(s + a - b, suf);
+}
+
+/* The manifest of dir, read once per expansion. */
+static const tfr_manifest *manifest_of(expander *x, const char *dir)
+{
+    for (size_t i = 0; i < x->ndc; i++)
+        if (!strcmp(x->dc[i].dir, dir))
+            return x->dc[i].m;
+    dircache *nd = realloc(x->dc, (x->ndc + 1) * sizeof *nd);
+    if (!nd)
+        return NULL;
+    x->dc = nd;
+    dircache *c = &x->dc[x->ndc];
+    c->m = NULL;
+    if (!(c->dir = strdup(dir)))
+        return NULL;
+    x->ndc++;
+    char mp[4400];
+    tfr_error e;
+    if (!tfr_path_join(mp, sizeof mp, dir, TFR_MANIFEST_NAME, NULL) && access(mp, R_OK) == 0)
+        tfr_manifest_load(mp, &c->m, &e);
+    return c->m;
+}
+
+/* Appends path (taking ownership) with its count from the folder's manifest. */
+static tfr_status push(expander *x, char *path, tfr_error *err)
+{
+    if (x->n == x->cap) {
+        size_t cap = x->cap ? x->cap * 2 : 16;
+        tfr_shard_source *nv = realloc(x->v, cap * sizeof *nv);
+        if (!nv) {
+            free(path);
+            return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+        }
+        x->v = nv;
+        x->cap = cap;
+    }
+    int64_t records = -1;
+    char *t1 = strdup(path), *t2 = strdup(path);
+    if (t1 && t2) {
+        const tfr_manifest_shard *sh = tfr_manifest_find(manifest_of(x, dirname(t1)), basename(t2));
+        if (sh)
+            records = sh->records;
+    }
+    free(t1);
+    free(t2);
+    x->v[x->n].path = path;
+    x->v[x->n].records = records;
+    x->n++;
+    return TFR_OK;
+}
+
+static tfr_status expand_manifest(expander *x, const char *src, tfr_error *err)
+{
+    tfr_manifest *m = NULL;
+    tfr_status st = tfr_manifest_load(src, &m, err);
+    if (st)
+        return st;
+    char *t = strdup(src);
+    if (!t) {
+        tfr_manifest_free(m);
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    }
+    const char *dir = dirname(t);
+    size_t before = x->n;
+    for (size_t i = 0; !st && i < m->nshards; i++) {
+        char p[4400];
+        if (tfr_path_join(p, sizeof p, dir, m->shards[i].file, NULL))
+            continue;
+        char *dup = strdup(p);
+        st = dup ? push(x, dup, err) : tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    }
+    free(t);
+    tfr_manifest_free(m);
+    if (!st && x->n == before)
+        st = tfr_fail(err, TFR_ERR_FORMAT, src, "manifest lists no shards");
+    return st;
+}
+
+void tfr_shardset_free(tfr_shard_source *s, size_t n)
+{
+    for (size_t i = 0; s && i < n; i++)
+        free(s[i].path);
+    free(s);
+}
+
+tfr_status tfr_shardset_expand(const char *const *sources, int nsources,
+                               tfr_shard_source **out, size_t *n, tfr_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    expander x;
+    memset(&x, 0, sizeof x);
+    tfr_status st = TFR_OK;
+    for (int i = 0; !st && i < nsources; i++) {
+        const char *src = sources[i];
+        if (ends_with(src, TFR_MANIFEST_NAME)) {
+            st = expand_manifest(&x, src, err);
+            continue;
+        }
+        char **list = NULL;
+        size_t ln = 0;
+        if ((st = tfr_paths_expand(&src, 1, &list, &ln, err)))
+            break;
+        size_t k = 0;
+        for (; !st && k < ln; k++) {
+            st = push(&x, list[k], err);
+            list[k] = NULL;
+        }
+        tfr_paths_free(list, ln);
+    }
+    for (size_t i = 0; i < x.ndc; i++) {
+        free(x.dc[i].dir);
+        tfr_manifest_free(x.dc[i].m);
+    }
+    free(x.dc);
+    if (!st && !x.n)
+        st = tfr_fail(err, TFR_ERR_ARG, NULL, "no input files");
+    if (st) {
+        tfr_shardset_free(x.v, x.n);
+        return st;
+    }
+    *out = x.v;
+    *n = x.n;
+    return TFR_OK;
+}

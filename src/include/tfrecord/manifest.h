@@ -1,0 +1,136 @@
+/*
+ * tfrecord/manifest.h - the files beside a shard set: manifest.json (what
+ * the set holds: options, classes, splits, shards with record counts, sizes
+ * and checksums, skipped inputs), labels.txt (line i = the name of label i),
+ * and the expansion of what a user names (files, folders, globs,
+ * manifest.json) into the shard files to read.
+ *
+ * manifest.json is written last and atomically: a folder whose
+ * manifest.json is readable holds the complete set it lists.
+ */
+#ifndef TFRECORD_MANIFEST_H
+#define TFRECORD_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tfrecord/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TFR_MAX_SPLITS 8
+#define TFR_MANIFEST_NAME "manifest.json"
+#define TFR_LABELS_NAME   "labels.txt"
+
+typedef struct tfr_skip {
+    char *path;
+    char *reason;
+} tfr_skip;
+
+typedef struct tfr_manifest_shard {
+    char    *file;               /* name inside the manifest's folder (no '/') */
+    char     split[32];
+    int64_t  records;            /* -1 when the manifest does not say */
+    int64_t  bytes;              /* on disk; -1 when not said */
+    int64_t  uncompressed_bytes; /* -1 when not said */
+    uint32_t crc32c;             /* of the file's bytes */
+} tfr_manifest_shard;
+
+typedef struct tfr_manifest_split {
+    char      name[32];
+    uint64_t  records;
+    int       shards;
+    uint64_t *class_counts;      /* nclasses entries */
+} tfr_manifest_split;
+
+/* The options a set was written with, as the manifest names them. */
+typedef struct tfr_manifest_options {
+    char     layout[16], resize[16], flip[16], normalize[16], compression[16];
+    int      channels, width, height, quality, level, label_offset;
+    uint64_t chunk_bytes, seed;
+} tfr_manifest_options;
+
+typedef struct tfr_manifest {
+    char                 version[32];
+    char                 created[32];       /* ISO 8601 UTC */
+    char                 fingerprint[17];   /* of the inputs and options */
+    int                  complete;          /* 0: one worker's part */
+    int                  worker_index, num_workers; /* parts only */
+    int                  merged_from_workers;       /* 0 unless merged */
+    tfr_manifest_options options;
+    char               **classes;
+    int                  nclasses;
+    tfr_manifest_split   splits[TFR_MAX_SPLITS];
+    int                  nsplits;
+    tfr_manifest_shard  *shards;
+    size_t               nshards;
+    tfr_skip            *skipped;
+    size_t               nskipped;
+} tfr_manifest;
+
+/*
+ * Reads and checks a manifest. TFR_ERR_FORMAT (`no "shards" list; not a
+ * tfrecord-write manifest`) for JSON that is no manifest of ours;
+ * TFR_ERR_CORRUPT for a file that is not JSON or a field of the wrong type
+ * or range; the error names the file. *out is freed with tfr_manifest_free.
+ */
+tfr_status tfr_manifest_load(const char *path, tfr_manifest **out, tfr_error *err);
+
+/* Writes m to path atomically (temporary, fsync, rename). */
+tfr_status tfr_manifest_save(const char *path, const tfr_manifest *m, tfr_error *err);
+void       tfr_manifest_free(tfr_manifest *m); /* NULL ok */
+
+/* The shard of m named file, or NULL. */
+const tfr_manifest_shard *tfr_manifest_find(const tfr_manifest *m, const char *file);
+
+/* "manifest.part-IIIII-of-KKKKK.json": worker index's part of a count-worker run. */
+void tfr_manifest_part_name(char *out, size_t n, int index, int count);
+
+/*
+ * Combines the manifest.part-I-of-K.json files of a --num-workers run in
+ * dir into manifest.json, after checking that every worker finished with
+ * the same inputs and options and that each shard listed is on disk with
+ * its size.
+ */
+tfr_status tfr_manifest_merge(const char *dir, tfr_error *err);
+
+/* ---- labels.txt ------------------------------------------------------------ */
+
+/* Writes one name per line, atomically. */
+tfr_status tfr_labels_save(const char *path, char *const *names, int n, tfr_error *err);
+/*
+ * Reads up to max names (0: all) into *names (malloc'd; free with
+ * tfr_labels_free). TFR_ERR_IO when the file cannot be opened.
+ */
+tfr_status tfr_labels_load(const char *path, int max, char ***names, int *n, tfr_error *err);
+void       tfr_labels_free(char **names, int n);
+/* The path of the labels.txt in the folder of file (a shard), into out. -1 if too long. */
+int        tfr_labels_beside(const char *file, char *out, size_t n);
+
+/* ---- shard sets ------------------------------------------------------------ */
+
+typedef struct tfr_shard_source {
+    char   *path;
+    int64_t records;   /* from the folder's manifest.json; -1 unknown */
+} tfr_shard_source;
+
+/*
+ * Expands sources (files, folders, globs, or a manifest.json: its shards)
+ * into files, in order, each folder's manifest read once for the record
+ * counts. A manifest that lists no shards or a source that matches nothing
+ * is an error naming it. Free with tfr_shardset_free.
+ */
+tfr_status tfr_shardset_expand(const char *const *sources, int nsources,
+                               tfr_shard_source **out, size_t *n, tfr_error *err);
+void       tfr_shardset_free(tfr_shard_source *s, size_t n);
+
+/* 1 if dir holds a manifest.json (a tfrecord-write shard set). */
+int tfr_manifest_in(const char *dir);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
