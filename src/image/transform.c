@@ -1,6 +1,6 @@
 /*
  * image/transform.c - resize (area when shrinking, bilinear when growing,
- * separable, per axis), flip, EXIF orientation, float conversion.
+ * separable, per axis) and EXIF orientation.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -165,32 +165,6 @@ tfr_status tfr_image_resize_region(const tfr_image *src, double x0, double y0, d
     return resample(src, x0, y0, cw, ch, dst, 0, 0, w, h, err);
 }
 
-void tfr_image_flip_h(tfr_image *im)
-{
-    int c = im->c;
-    if (c == 3) { /* the common case, unrolled: three byte swaps per pixel pair */
-        for (int y = 0; y < im->h; y++) {
-            uint8_t *row = im->px + (size_t)y * im->w * 3;
-            for (int a = 0, b = im->w - 1; a < b; a++, b--) {
-                uint8_t *p = row + a * 3, *q = row + b * 3;
-                uint8_t t0 = p[0], t1 = p[1], t2 = p[2];
-                p[0] = q[0]; p[1] = q[1]; p[2] = q[2];
-                q[0] = t0; q[1] = t1; q[2] = t2;
-            }
-        }
-        return;
-    }
-    for (int y = 0; y < im->h; y++) {
-        uint8_t *row = im->px + (size_t)y * im->w * c;
-        for (int a = 0, b = im->w - 1; a < b; a++, b--)
-            for (int k = 0; k < c; k++) {
-                uint8_t t = row[a * c + k];
-                row[a * c + k] = row[b * c + k];
-                row[b * c + k] = t;
-            }
-    }
-}
-
 tfr_status tfr_image_orient(const tfr_image *src, int o, tfr_image *dst, tfr_error *err)
 {
     int sw = src->w, sh = src->h, c = src->c;
@@ -216,26 +190,4 @@ tfr_status tfr_image_orient(const tfr_image *src, int o, tfr_image *dst, tfr_err
                    (size_t)c);
         }
     return TFR_OK;
-}
-
-void tfr_image_to_float(const tfr_image *im, tfr_normalize n, float *out)
-{
-    size_t cnt = (size_t)im->w * im->h * im->c;
-    if (n == TFR_NORM_SAMPLEWISE) {
-        double sum = 0, sq = 0;
-        for (size_t i = 0; i < cnt; i++) {
-            sum += im->px[i];
-            sq += (double)im->px[i] * im->px[i];
-        }
-        double mean = sum / (double)cnt;
-        double var = sq / (double)cnt - mean * mean;
-        double sd = var > 0 ? sqrt(var) : 0;
-        float inv = (float)(1.0 / (sd + 1e-6));
-        for (size_t i = 0; i < cnt; i++)
-            out[i] = (float)((im->px[i] - mean)) * inv;
-        return;
-    }
-    float scale = n == TFR_NORM_RESCALE ? 1.0f / 255.0f : 1.0f;
-    for (size_t i = 0; i < cnt; i++)
-        out[i] = im->px[i] * scale;
 }

@@ -11,14 +11,12 @@
  */
 #include "tfrecord/stream.h"
 
-#include <libgen.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "dataset/dataset_impl.h"
+#include "tfrecord/augment.h"
 #include "tfrecord/example.h"
 #include "tfrecord/image.h"
 #include "tfrecord/layout.h"
@@ -66,6 +64,7 @@ typedef struct bentry {
     uint64_t epoch, index, seq_end;
     uint8_t *data;
     int32_t *labels;
+    uint8_t *flips;
     uint8_t *valid;
 } bentry;
 
@@ -109,22 +108,6 @@ struct tfr_stream {
     tfr_stream_stats stats;
     uint64_t        epoch_cap0;
 };
-
-static uint64_t rng_seed(uint64_t seed, uint64_t epoch, uint64_t tag)
-{
-    return tfr_mix64(seed * 0x9e3779b97f4a7c15ull ^ tfr_mix64(epoch + 0x1234567ull) ^
-                     tfr_mix64(tag * 0xff51afd7ed558ccdull + 7));
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    return tfr_mix64(*s += 0x9e3779b97f4a7c15ull);
-}
-
-static double rng_unit(uint64_t *s) /* [0, 1) */
-{
-    return (double)(rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
-}
 
 /* stop and fail are written under s->mu but also polled without it */
 static int halted(tfr_stream *s)
@@ -257,31 +240,12 @@ static int get_image(tfr_stream *s, wctx *w, int *fw, int *fh, int *fc, tfr_erro
     return 1;
 }
 
-/* Pad by P and take the W x H window at (dx, dy) of the padded image, elem bytes each. */
-static void pad_crop(const uint8_t *src, int sw, int sh, int c, size_t elem, int P, int dx, int dy,
-                     uint8_t *dst, int W, int H)
-{
-    size_t px = (size_t)c * elem;
-    for (int y = 0; y < H; y++) {
-        int sy = y + dy - P;
-        uint8_t *row = dst + (size_t)y * W * px;
-        if (sy < 0 || sy >= sh) {
-            memset(row, 0, (size_t)W * px);
-            continue;
-        }
-        for (int x = 0; x < W; x++) {
-            int sx = x + dx - P;
-            if (sx < 0 || sx >= sw)
-                memset(row + (size_t)x * px, 0, px);
-            else
-                memcpy(row + (size_t)x * px, src + ((size_t)sy * sw + sx) * px, px);
-        }
-    }
-}
-
-/* One record -> the batch slot. */
+/*
+ * One record -> the batch slot (pixels, label, flip bit). Random choices,
+ * in this order: pad-crop offsets or the random resized crop, then the flip.
+ */
 static tfr_status process(tfr_stream *s, wctx *w, const job *j, uint8_t *dst, int32_t *label,
-                          tfr_error *err)
+                          uint8_t *flipped, tfr_error *err)
 {
     tfr_status st = tfr_example_parse(w->ex, j->data, j->len, err);
     if (st)
@@ -293,7 +257,9 @@ static tfr_status process(tfr_stream *s, wctx *w, const job *j, uint8_t *dst, in
     if (kind < 0)
         return err ? err->code : TFR_ERR_FORMAT;
     const int W = s->W, H = s->H, C = s->C;
-    uint64_t r = rng_seed(s->o.seed, j->epoch, j->seq + 1);
+    const tfr_pixel_order order =
+        s->o.format == TFR_BATCH_F32_NCHW ? TFR_ORDER_CHW : TFR_ORDER_HWC;
+    tfr_rng r = tfr_rng_for(s->o.seed, j->epoch, j->seq + 1);
     if (kind == 1) {
         if (s->o.format == TFR_BATCH_U8_NHWC)
             return tfr_fail(err, TFR_ERR_ARG, NULL, "the records hold float tensors: ask for a "
@@ -305,56 +271,27 @@ static tfr_status process(tfr_stream *s, wctx *w, const job *j, uint8_t *dst, in
                                                     "not float tensors");
         const float *img = w->f;
         if (s->o.pad_crop > 0 || fw != W || fh != H) {
-            int P = s->o.pad_crop;
-            int dx = P ? (int)(rng_next(&r) % (uint64_t)(2 * P + 1)) : (fw - W) / 2 + P;
-            int dy = P ? (int)(rng_next(&r) % (uint64_t)(2 * P + 1)) : (fh - H) / 2 + P;
-            pad_crop((const uint8_t *)w->f, fw, fh, C, sizeof(float), P, dx, dy,
-                     (uint8_t *)w->g, W, H);
+            int P = s->o.pad_crop, dx, dy;
+            if (P) {
+                tfr_augment_pad_offsets(P, &r, &dx, &dy);
+            } else {
+                dx = (fw - W) / 2;
+                dy = (fh - H) / 2;
+            }
+            tfr_augment_pad_crop(w->f, fw, fh, C, sizeof(float), P, dx, dy, w->g, W, H);
             img = w->g;
         }
-        float *out = (float *)(void *)dst;
-        int flip = s->o.random_flip && (rng_next(&r) & 1);
-        for (int y = 0; y < H; y++)
-            for (int x = 0; x < W; x++)
-                for (int k = 0; k < C; k++) {
-                    float v = img[((size_t)y * W + (flip ? W - 1 - x : x)) * C + k];
-                    if (s->o.format == TFR_BATCH_F32_NCHW)
-                        out[((size_t)k * H + y) * W + x] = v;
-                    else
-                        out[((size_t)y * W + x) * C + k] = v;
-                }
+        int flip = tfr_augment_flip_draw(s->o.random_flip, &r);
+        *flipped = (uint8_t)flip;
+        tfr_augment_copy_f32(img, W, H, C, flip && !s->o.defer_flip, order, (float *)(void *)dst);
         return TFR_OK;
     }
     tfr_image *im = &w->a;
-    if (s->o.center_crop > 0) {
-        double f = s->o.center_crop > 1 ? 1 : s->o.center_crop;
-        double cw = im->w * f, ch = im->h * f;
-        if ((st = tfr_image_resize_region(im, (im->w - cw) / 2, (im->h - ch) / 2, cw, ch, W, H,
-                                          &w->b, err)))
-            return st;
-        im = &w->b;
-    } else if (s->o.rrc_min_scale > 0) {
-        /* Inception-style random resized crop: area in [min, 1], aspect in [3/4, 4/3] */
-        double area = (double)im->w * im->h, cw = im->w, ch = im->h, x0 = 0, y0 = 0;
-        int ok = 0;
-        for (int t = 0; t < 10 && !ok; t++) {
-            double a = area * (s->o.rrc_min_scale + (1 - s->o.rrc_min_scale) * rng_unit(&r));
-            double lr = log(3.0 / 4) + (log(4.0 / 3) - log(3.0 / 4)) * rng_unit(&r);
-            double ar = exp(lr);
-            double tw = sqrt(a * ar), th = sqrt(a / ar);
-            if (tw <= im->w && th <= im->h && tw >= 1 && th >= 1) {
-                cw = tw;
-                ch = th;
-                x0 = (im->w - cw) * rng_unit(&r);
-                y0 = (im->h - ch) * rng_unit(&r);
-                ok = 1;
-            }
-        }
-        if (!ok) { /* fall back to the whole image */
-            cw = im->w;
-            ch = im->h;
-        }
-        if ((st = tfr_image_resize_region(im, x0, y0, cw, ch, W, H, &w->b, err)))
+    if (s->o.center_crop > 0 || s->o.rrc_min_scale > 0) {
+        tfr_region g = s->o.center_crop > 0
+                           ? tfr_augment_center_crop(im->w, im->h, s->o.center_crop)
+                           : tfr_augment_random_resized_crop(im->w, im->h, s->o.rrc_min_scale, &r);
+        if ((st = tfr_image_resize_region(im, g.x0, g.y0, g.w, g.h, W, H, &w->b, err)))
             return st;
         im = &w->b;
     } else if (im->w != W || im->h != H) {
@@ -363,56 +300,23 @@ static tfr_status process(tfr_stream *s, wctx *w, const job *j, uint8_t *dst, in
         im = &w->b;
     }
     if (s->o.pad_crop > 0) {
-        int P = s->o.pad_crop;
-        int dx = (int)(rng_next(&r) % (uint64_t)(2 * P + 1));
-        int dy = (int)(rng_next(&r) % (uint64_t)(2 * P + 1));
+        int P = s->o.pad_crop, dx, dy;
+        tfr_augment_pad_offsets(P, &r, &dx, &dy);
         tfr_image *o = im == &w->b ? &w->a : &w->b;
         if ((st = tfr_image_alloc(o, W, H, C, err)))
             return st;
-        pad_crop(im->px, im->w, im->h, C, 1, P, dx, dy, o->px, W, H);
+        tfr_augment_pad_crop(im->px, im->w, im->h, C, 1, P, dx, dy, o->px, W, H);
         im = o;
     }
     /* the flip is done while writing the output: one pass, no extra copy */
-    const int flip = s->o.random_flip && (rng_next(&r) & 1);
-    const size_t np = (size_t)W * H;
-    if (s->o.format == TFR_BATCH_U8_NHWC) {
-        if (!flip) {
-            memcpy(dst, im->px, np * C);
-        } else {
-            for (int y = 0; y < H; y++) {
-                const uint8_t *src = im->px + (size_t)y * W * C;
-                uint8_t *d = dst + (size_t)y * W * C;
-                if (C == 3)
-                    for (int x = 0, sx = W - 1; x < W; x++, sx--) {
-                        d[3 * x] = src[3 * sx];
-                        d[3 * x + 1] = src[3 * sx + 1];
-                        d[3 * x + 2] = src[3 * sx + 2];
-                    }
-                else
-                    for (int x = 0; x < W; x++)
-                        d[x] = src[W - 1 - x];
-            }
-        }
-    } else {
-        float *out = (float *)(void *)dst;
-        float sc[3], of[3];
-        for (int k = 0; k < C; k++) {
-            sc[k] = 1.0f / (255.0f * s->o.std[k]);
-            of[k] = s->o.mean[k] / s->o.std[k];
-        }
-        for (int y = 0; y < H; y++)
-            for (int x = 0; x < W; x++) {
-                const uint8_t *p = im->px + ((size_t)y * W + (flip ? W - 1 - x : x)) * C;
-                size_t o = (size_t)y * W + x;
-                for (int k = 0; k < C; k++) {
-                    float v = p[k] * sc[k] - of[k];
-                    if (s->o.format == TFR_BATCH_F32_NHWC)
-                        out[o * C + k] = v;
-                    else
-                        out[(size_t)k * np + o] = v;
-                }
-            }
-    }
+    const int flip = tfr_augment_flip_draw(s->o.random_flip, &r);
+    *flipped = (uint8_t)flip;
+    const int apply = flip && !s->o.defer_flip;
+    if (s->o.format == TFR_BATCH_U8_NHWC)
+        tfr_augment_copy_u8(im->px, W, H, C, apply, dst);
+    else
+        tfr_augment_normalize_u8(im->px, W, H, C, apply, s->o.mean, s->o.std, order,
+                                 (float *)(void *)dst);
     return TFR_OK;
 }
 
@@ -456,7 +360,7 @@ static void *worker_main(void *arg)
             int slot = j.slot + k;
             tfr_status st = halted(s) ? TFR_ERR_ARG
                                       : process(s, &w, &one, b->data + (size_t)slot * s->img_bytes,
-                                                &b->labels[slot], &e);
+                                                &b->labels[slot], &b->flips[slot], &e);
             b->valid[slot] = st == TFR_OK;
             if (st && !halted(s)) {
                 if (s->o.skip_corrupt) {
@@ -683,9 +587,9 @@ static void *sequencer_main(void *arg)
         for (size_t i = 0; i < s->nfiles; i++)
             order[i] = i;
         if (o->shuffle_files) {
-            uint64_t r = rng_seed(o->seed, epoch, 0xf11e5);
+            tfr_rng r = tfr_rng_for(o->seed, epoch, 0xf11e5);
             for (size_t i = s->nfiles; i > 1; i--) {
-                size_t j = (size_t)(rng_next(&r) % i);
+                size_t j = (size_t)(tfr_rng_u64(&r) % i);
                 size_t t = order[i - 1];
                 order[i - 1] = order[j];
                 order[j] = t;
@@ -699,7 +603,7 @@ static void *sequencer_main(void *arg)
         if (q.cap == UINT64_MAX)
             q.cap = 0;
         uint64_t skip = epoch == o->start_epoch ? o->skip_records : 0;
-        uint64_t shuf = rng_seed(o->seed, epoch, 0x5b0f);
+        tfr_rng shuf = tfr_rng_for(o->seed, epoch, 0x5b0f);
         size_t next_file = 0, nheld = 0;
         uint64_t g = 0; /* interleaved record index, for record-mode rank split */
         int active = 0, cur = 0, capped = 0;
@@ -779,7 +683,7 @@ static void *sequencer_main(void *arg)
                 buf[nheld++] = h;
                 continue;
             }
-            size_t j = (size_t)(rng_next(&shuf) % N);
+            size_t j = (size_t)(tfr_rng_u64(&shuf) % N);
             held outh = buf[j];
             buf[j] = h;
             int rc = emit(s, &q, outh, skip);
@@ -788,7 +692,7 @@ static void *sequencer_main(void *arg)
         }
         /* drain the shuffle buffer in random order */
         while (nheld) {
-            size_t j = (size_t)(rng_next(&shuf) % nheld);
+            size_t j = (size_t)(tfr_rng_u64(&shuf) % nheld);
             held outh = buf[j];
             buf[j] = buf[--nheld];
             if (stopping || capped) {
@@ -955,8 +859,9 @@ tfr_status tfr_stream_open(const tfr_stream_opts *opts, tfr_stream **out, tfr_er
         bentry *b = &s->ring[i];
         b->data = malloc(s->img_bytes * (size_t)opts->batch_size);
         b->labels = malloc(sizeof(int32_t) * (size_t)opts->batch_size);
+        b->flips = malloc((size_t)opts->batch_size);
         b->valid = malloc((size_t)opts->batch_size);
-        if (!b->data || !b->labels || !b->valid) {
+        if (!b->data || !b->labels || !b->flips || !b->valid) {
             st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory for %d batches of %d images",
                           s->R, opts->batch_size);
             goto fail;
@@ -1020,6 +925,7 @@ tfr_status tfr_stream_next(tfr_stream *s, const tfr_batch **out, tfr_error *err)
                     memmove(b->data + (size_t)n * s->img_bytes, b->data + (size_t)i * s->img_bytes,
                             s->img_bytes);
                     b->labels[n] = b->labels[i];
+                    b->flips[n] = b->flips[i];
                 }
                 n++;
             }
@@ -1038,6 +944,7 @@ tfr_status tfr_stream_next(tfr_stream *s, const tfr_batch **out, tfr_error *err)
             s->out.format = s->o.format;
             s->out.data = b->data;
             s->out.labels = b->labels;
+            s->out.flips = b->flips;
             s->out.epoch = b->epoch;
             s->out.index = b->index;
             s->have_prev = 1;
@@ -1093,6 +1000,7 @@ void tfr_stream_close(tfr_stream *s)
     for (int i = 0; s->ring && i < s->R; i++) {
         free(s->ring[i].data);
         free(s->ring[i].labels);
+        free(s->ring[i].flips);
         free(s->ring[i].valid);
     }
     for (size_t i = 0; i < s->nfiles; i++)

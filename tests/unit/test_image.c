@@ -10,6 +10,7 @@
 #include <turbojpeg.h>
 
 #include "testutil.h"
+#include "tfrecord/augment.h"
 #include "tfrecord/image.h"
 
 static tfr_image_ctx *ctx;

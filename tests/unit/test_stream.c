@@ -238,6 +238,78 @@ static void test_layouts(void)
     }
 }
 
+/*
+ * defer_flip: the same flip bits as an applied flip (the CPU path), and the
+ * same pixels once the consumer mirrors them (what the GPU path does).
+ */
+static void test_deferred_flips(const char **src, int nsrc)
+{
+    const tfr_batch_format fmts[2] = {TFR_BATCH_U8_NHWC, TFR_BATCH_F32_NCHW};
+    for (int fi = 0; fi < 2; fi++) {
+        tfr_stream *sa = NULL, *sd = NULL;
+        tfr_stream_opts oa, od;
+        base_opts(&oa, src, nsrc);
+        oa.random_flip = 1;
+        oa.pad_crop = 1;
+        oa.format = fmts[fi];
+        oa.threads = 2;
+        od = oa;
+        od.defer_flip = 1;
+        od.threads = 3;
+        tfr_error err;
+        EXPECT_OK(tfr_stream_open(&oa, &sa, &err), &err);
+        EXPECT_OK(tfr_stream_open(&od, &sd, &err), &err);
+        if (!sa || !sd) {
+            tfr_stream_close(sa);
+            tfr_stream_close(sd);
+            return;
+        }
+        int flipped = 0, kept = 0, mismatches = 0;
+        const tfr_batch *a, *d;
+        while (tfr_stream_next(sa, &a, &err) == TFR_OK) {
+            EXPECT_OK(tfr_stream_next(sd, &d, &err), &err);
+            if (d->n != a->n)
+                FAILF("batch %llu: %d images, deferred %d", (unsigned long long)a->index, a->n,
+                      d->n);
+            size_t el = fmts[fi] == TFR_BATCH_U8_NHWC ? 1 : sizeof(float);
+            size_t img = (size_t)S * S * 3 * el;
+            for (int i = 0; i < a->n && i < d->n; i++) {
+                if (a->flips[i] != d->flips[i] || a->labels[i] != d->labels[i]) {
+                    mismatches++;
+                    continue;
+                }
+                a->flips[i] ? flipped++ : kept++;
+                const uint8_t *pa = (const uint8_t *)a->data + i * img;
+                const uint8_t *pd = (const uint8_t *)d->data + i * img;
+                /* mirror the deferred image and compare pixel by pixel */
+                for (int y = 0; y < S; y++)
+                    for (int x = 0; x < S; x++)
+                        for (int k = 0; k < 3; k++) {
+                            int sx = d->flips[i] ? S - 1 - x : x;
+                            size_t ia, id;
+                            if (fmts[fi] == TFR_BATCH_U8_NHWC) {
+                                ia = (size_t)(y * S + x) * 3 + k;
+                                id = (size_t)(y * S + sx) * 3 + k;
+                            } else {
+                                ia = (size_t)(k * S + y) * S + x;
+                                id = (size_t)(k * S + y) * S + sx;
+                            }
+                            if (memcmp(pa + ia * el, pd + id * el, el))
+                                mismatches++;
+                        }
+            }
+        }
+        EXPECT_STATUS(tfr_stream_next(sd, &d, &err), TFR_ERR_EOF);
+        if (mismatches)
+            FAILF("format %d: %d differences between applied and deferred flips", fi, mismatches);
+        if (flipped < 20 || kept < 20)
+            FAILF("format %d: %d images flipped, %d kept: the flip is not random", fi, flipped,
+                  kept);
+        tfr_stream_close(sa);
+        tfr_stream_close(sd);
+    }
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s", test_tmpdir("stream"));
@@ -248,6 +320,7 @@ int main(void)
     char glob6[700];
     snprintf(glob6, sizeof glob6, "%s/even-*", dir);
     src6[0] = glob6;
+    test_deferred_flips(src6, 1);
 
     /* exactly once per epoch: threads x interleave x world */
     int threads[] = {1, 2, 8}, inter[] = {1, 2, 4};

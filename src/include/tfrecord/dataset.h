@@ -21,6 +21,7 @@
 #include <stdio.h>
 
 #include "tfrecord/error.h"
+#include "tfrecord/augment.h"
 #include "tfrecord/image.h"
 #include "tfrecord/layout.h"
 #include "tfrecord/manifest.h"

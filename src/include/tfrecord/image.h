@@ -104,9 +104,6 @@ tfr_status tfr_image_resize(const tfr_image *src, int w, int h, tfr_resize_mode 
 tfr_status tfr_image_resize_region(const tfr_image *src, double x0, double y0, double cw,
                                    double ch, int w, int h, tfr_image *dst, tfr_error *err);
 
-/* Mirrors left-right in place. */
-void tfr_image_flip_h(tfr_image *im);
-
 /* Applies EXIF orientation 1..8 (src and dst must differ). */
 tfr_status tfr_image_orient(const tfr_image *src, int orientation, tfr_image *dst,
                             tfr_error *err);
@@ -117,15 +114,6 @@ tfr_status tfr_image_orient(const tfr_image *src, int orientation, tfr_image *ds
  */
 tfr_status tfr_image_encode_jpeg(tfr_image_ctx *ctx, const tfr_image *im, int quality,
                                  uint8_t **out, size_t *len, tfr_error *err);
-
-typedef enum tfr_normalize {
-    TFR_NORM_NONE = 0,   /* float values 0..255 */
-    TFR_NORM_RESCALE,    /* x / 255 */
-    TFR_NORM_SAMPLEWISE  /* (x - mean) / (std + 1e-6) over the whole image (Keras) */
-} tfr_normalize;
-
-/* Writes w*h*c floats (HWC) from im into out. */
-void tfr_image_to_float(const tfr_image *im, tfr_normalize n, float *out);
 
 #ifdef __cplusplus
 }

@@ -45,6 +45,8 @@ typedef struct tfr_stream_opts {
     tfr_batch_format format;
     /* augmentation (training) */
     int         random_flip;     /* horizontal, p = 0.5 */
+    int         defer_flip;      /* draw the flips but leave them to the consumer
+                                    (tfr_batch.flips; a GPU applies them) */
     int         pad_crop;        /* pad by this many pixels, then random crop */
     float       rrc_min_scale;   /* > 0: random resized crop, area in [min, 1] */
     /* evaluation */
@@ -66,6 +68,7 @@ typedef struct tfr_batch {
     tfr_batch_format format;
     void            *data;     /* n images in format */
     int32_t         *labels;   /* n labels */
+    uint8_t         *flips;    /* n flags: image i is (defer_flip: is to be) mirrored */
     uint64_t         epoch;
     uint64_t         index;    /* batch number within the epoch */
 } tfr_batch;
