@@ -1,8 +1,10 @@
 /*
- * dataset/stream.c - the streaming reader (see tfrecord/stream.h).
+ * stream/stream.c - the streaming reader (see tfrecord/stream.h): threads,
+ * queues and the batch ring.
  *
- * Threads: one sequencer reads records in the deterministic order (file
- * shuffle, rank split, interleave, shuffle buffer) and hands each record,
+ * Threads: one sequencer reads records in the deterministic order of
+ * stream/order.c (file shuffle, rank split, interleave, shuffle buffer,
+ * epoch caps) and hands each record,
  * with its batch and slot, to a bounded job queue; T workers parse, decode
  * and augment straight into a ring of batch buffers; next() returns the
  * ring entries in order. Back-pressure: the sequencer waits for a free ring
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "stream/stream_impl.h"
 #include "tfrecord/augment.h"
 #include "tfrecord/example.h"
 #include "tfrecord/image.h"
@@ -523,11 +526,6 @@ static int emit(tfr_stream *s, seqstate *q, held h, uint64_t skip)
     return 0;
 }
 
-typedef struct islot {
-    tfr_record_reader *r;
-    int                file;
-} islot;
-
 static void on_skip(void *user, const tfr_error *e)
 {
     tfr_stream *s = user;
@@ -537,179 +535,57 @@ static void on_skip(void *user, const tfr_error *e)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Per-rank record cap for an epoch (equal batch counts on every rank). */
-static uint64_t epoch_cap(const tfr_stream *s, const size_t *order, int file_mode)
+static void fail_with(tfr_stream *s, const tfr_error *e)
 {
-    int world = s->o.world;
-    if (world <= 1)
-        return 0;
-    uint64_t minc = UINT64_MAX;
-    for (int r = 0; r < world; r++) {
-        uint64_t c = 0;
-        if (file_mode) {
-            for (size_t i = (size_t)r; i < s->nfiles; i += (size_t)world)
-                c += (uint64_t)(s->counts[order[i]] > 0 ? s->counts[order[i]] : 0);
-        } else {
-            uint64_t tot = 0;
-            for (size_t i = 0; i < s->nfiles; i++)
-                tot += (uint64_t)(s->counts[i] > 0 ? s->counts[i] : 0);
-            c = tot / (uint64_t)world + ((uint64_t)r < tot % (uint64_t)world);
-        }
-        if (c < minc)
-            minc = c;
-    }
-    return minc == 0 ? UINT64_MAX : minc; /* 0 records: nothing to cap against */
+    pthread_mutex_lock(&s->mu);
+    set_fail(s, e);
+    pthread_mutex_unlock(&s->mu);
 }
 
+/* Reads the records in order (stream/order.c) and hands them to the workers. */
 static void *sequencer_main(void *arg)
 {
     tfr_stream *s = arg;
     const tfr_stream_opts *o = &s->o;
-    size_t *order = malloc(s->nfiles * sizeof *order);
-    size_t *mine = malloc(s->nfiles * sizeof *mine);
-    int K = o->interleave > 0 ? o->interleave : 1;
-    islot *slots = calloc((size_t)K, sizeof *slots);
-    size_t N = o->shuffle_buffer > 1 ? o->shuffle_buffer : 1;
-    held *buf = calloc(N, sizeof *buf);
     tfr_error e;
     tfr_error_clear(&e);
-    if (!order || !mine || !slots || !buf) {
-        tfr_fail(&e, TFR_ERR_NOMEM, NULL, "out of memory");
-        pthread_mutex_lock(&s->mu);
-        set_fail(s, &e);
-        pthread_mutex_unlock(&s->mu);
+    tfr_order_config oc = {
+        .files = s->files, .counts = s->counts, .nfiles = s->nfiles, .seed = o->seed,
+        .shuffle_files = o->shuffle_files, .interleave = o->interleave,
+        .shuffle_buffer = o->shuffle_buffer, .rank = o->rank, .world = o->world,
+        .skip_corrupt = o->skip_corrupt, .on_skip = on_skip, .user = s};
+    tfr_order *ord = NULL;
+    if (tfr_order_new(&oc, &ord, &e)) {
+        fail_with(s, &e);
         goto out;
     }
-    int file_mode = o->world > 1 && s->nfiles >= (size_t)o->world;
     int stopping = 0;
     for (uint64_t epoch = o->start_epoch; !stopping && (o->epochs <= 0 || epoch < (uint64_t)o->epochs);
          epoch++) {
-        for (size_t i = 0; i < s->nfiles; i++)
-            order[i] = i;
-        if (o->shuffle_files) {
-            tfr_rng r = tfr_rng_for(o->seed, epoch, 0xf11e5);
-            for (size_t i = s->nfiles; i > 1; i--) {
-                size_t j = (size_t)(tfr_rng_u64(&r) % i);
-                size_t t = order[i - 1];
-                order[i - 1] = order[j];
-                order[j] = t;
-            }
-        }
-        size_t nmine = 0;
-        for (size_t i = 0; i < s->nfiles; i++)
-            if (!file_mode || i % (size_t)o->world == (size_t)o->rank)
-                mine[nmine++] = order[i];
-        seqstate q = {.epoch = epoch, .seq = 0, .cap = epoch_cap(s, order, file_mode), .slot = 0};
-        if (q.cap == UINT64_MAX)
-            q.cap = 0;
+        seqstate q = {.epoch = epoch, .seq = 0, .cap = tfr_order_start_epoch(ord, epoch), .slot = 0};
         uint64_t skip = epoch == o->start_epoch ? o->skip_records : 0;
-        tfr_rng shuf = tfr_rng_for(o->seed, epoch, 0x5b0f);
-        size_t next_file = 0, nheld = 0;
-        uint64_t g = 0; /* interleaved record index, for record-mode rank split */
-        int active = 0, cur = 0, capped = 0;
-        for (int k = 0; k < K; k++)
-            slots[k].r = NULL;
         for (;;) {
             if (halted(s)) {
                 stopping = 1;
                 break;
             }
-            /* fill empty interleave slots */
-            for (int k = 0; k < K; k++) {
-                while (!slots[k].r && next_file < nmine) {
-                    tfr_reader_opts ro;
-                    tfr_reader_opts_init(&ro);
-                    ro.skip_corrupt = o->skip_corrupt;
-                    int f = (int)mine[next_file++];
-                    if (tfr_record_reader_open(s->files[f], &ro, &slots[k].r, &e)) {
-                        if (o->skip_corrupt) {
-                            on_skip(s, &e);
-                            continue;
-                        }
-                        pthread_mutex_lock(&s->mu);
-                        set_fail(s, &e);
-                        pthread_mutex_unlock(&s->mu);
-                        stopping = 1;
-                        break;
-                    }
-                    tfr_record_reader_on_skip(slots[k].r, on_skip, s);
-                    slots[k].file = f;
-                    active++;
-                }
-            }
-            if (stopping || active == 0)
+            tfr_order_record r;
+            tfr_status st = tfr_order_next(ord, &r, &e);
+            if (st == TFR_ERR_EOF)
                 break;
-            /* next record, round-robin over the active slots */
-            while (!slots[cur].r)
-                cur = (cur + 1) % K;
-            const uint8_t *d;
-            size_t len;
-            tfr_status st = tfr_record_reader_next(slots[cur].r, &d, &len, &e);
-            if (st == TFR_ERR_EOF) {
-                tfr_record_reader_close(slots[cur].r);
-                slots[cur].r = NULL;
-                active--;
-                continue; /* this slot takes the next file; cur stays */
-            }
             if (st) {
-                pthread_mutex_lock(&s->mu);
-                set_fail(s, &e);
-                pthread_mutex_unlock(&s->mu);
+                fail_with(s, &e);
                 stopping = 1;
                 break;
             }
-            int file = slots[cur].file;
-            uint64_t recno = tfr_record_reader_offset(slots[cur].r);
-            cur = (cur + 1) % K;
-            if (!file_mode && o->world > 1 && (g++ % (uint64_t)o->world) != (uint64_t)o->rank)
-                continue;
-            held h = {malloc(len ? len : 1), len, file, recno};
-            if (!h.data) {
-                tfr_fail(&e, TFR_ERR_NOMEM, NULL, "out of memory");
-                pthread_mutex_lock(&s->mu);
-                set_fail(s, &e);
-                pthread_mutex_unlock(&s->mu);
-                stopping = 1;
-                break;
-            }
-            memcpy(h.data, d, len);
-            if (N == 1) {
-                int rc = emit(s, &q, h, skip);
-                if (rc < 0) { stopping = 1; break; }
-                if (rc > 0) { capped = 1; break; }
-                continue;
-            }
-            if (nheld < N) {
-                buf[nheld++] = h;
-                continue;
-            }
-            size_t j = (size_t)(tfr_rng_u64(&shuf) % N);
-            held outh = buf[j];
-            buf[j] = h;
-            int rc = emit(s, &q, outh, skip);
-            if (rc < 0) { stopping = 1; break; }
-            if (rc > 0) { capped = 1; break; }
-        }
-        /* drain the shuffle buffer in random order */
-        while (nheld) {
-            size_t j = (size_t)(tfr_rng_u64(&shuf) % nheld);
-            held outh = buf[j];
-            buf[j] = buf[--nheld];
-            if (stopping || capped) {
-                free(outh.data);
-                continue;
-            }
-            int rc = emit(s, &q, outh, skip);
+            held h = {r.data, r.len, r.file, r.rec};
+            int rc = emit(s, &q, h, skip);
             if (rc < 0)
                 stopping = 1;
-            else if (rc > 0)
-                capped = 1;
+            if (rc != 0)
+                break; /* stopping, or the epoch cap is reached */
         }
-        for (int k = 0; k < K; k++)
-            if (slots[k].r) {
-                tfr_record_reader_close(slots[k].r);
-                slots[k].r = NULL;
-            }
+        tfr_order_end_epoch(ord);
         if (!stopping)
             close_batch(s, &q);
         free(q.pending.data);
@@ -727,10 +603,7 @@ out:
     s->seq_done = 1;
     pthread_cond_broadcast(&s->batch_cv);
     pthread_mutex_unlock(&s->mu);
-    free(order);
-    free(mine);
-    free(slots);
-    free(buf);
+    tfr_order_free(ord);
     return NULL;
 }
 
