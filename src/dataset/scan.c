@@ -11,7 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dataset/dataset_impl.h"
+#include "tfrecord/dataset.h"
+#include "util/rng.h"
 #include "tfrecord/util.h"
 
 typedef struct vec {
@@ -389,7 +390,12 @@ static int class_id(vec *names, const char *name)
     return (int)(names->n - 1);
 }
 
-tfr_status tfr_scan_run(const tfr_write_opts *o, tfr_scan *s, tfr_error *err)
+void tfr_scan_opts_init(tfr_scan_opts *o)
+{
+    memset(o, 0, sizeof *o);
+}
+
+tfr_status tfr_scan_run(const tfr_scan_opts *o, tfr_scan *s, tfr_error *err)
 {
     memset(s, 0, sizeof *s);
     walker w = {.files = {.elem = sizeof(tfr_scan_item)},

@@ -28,7 +28,8 @@
 #include <omp.h>
 #endif
 
-#include "dataset/dataset_impl.h"
+#include "tfrecord/dataset.h"
+#include "util/rng.h"
 #include "tfrecord/example.h"
 #include "tfrecord/util.h"
 
@@ -103,11 +104,6 @@ typedef struct plan {
     size_t  nshards;
 } plan;
 
-static uint64_t splitmix(uint64_t *s)
-{
-    return tfr_mix64(*s += 0x9e3779b97f4a7c15ull);
-}
-
 static const char *ext_of(tfr_compression c)
 {
     return c == TFR_COMPRESS_GZIP ? ".tfrecord.gz" : c == TFR_COMPRESS_ZLIB ? ".tfrecord.zlib"
@@ -160,7 +156,7 @@ static tfr_status make_plan(const tfr_write_opts *o, const tfr_scan *s, plan *pl
         uint64_t st = tfr_fnv1a(o->seed ^ 0x5eed5eed5eedull, s->split_names[sp],
                                 strlen(s->split_names[sp]));
         for (size_t i = n; i > 1; i--) {
-            size_t j = (size_t)(splitmix(&st) % i);
+            size_t j = (size_t)(tfr_splitmix64(&st) % i);
             witem t = v[i - 1];
             v[i - 1] = v[j];
             v[j] = t;
@@ -685,7 +681,14 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
     tfr_write_report *r = calloc(1, sizeof *r);
     if (!r)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
-    if ((st = tfr_scan_run(o, &s, err))) {
+    tfr_scan_opts so;
+    tfr_scan_opts_init(&so);
+    so.roots = o->roots;
+    so.nroots = o->nroots;
+    memcpy(so.splits, o->splits, sizeof so.splits);
+    so.nsplits = o->nsplits;
+    so.labels_from = o->labels_from;
+    if ((st = tfr_scan_run(&so, &s, err))) {
         free(r);
         return st;
     }

@@ -21,7 +21,8 @@
 #include <omp.h>
 #endif
 
-#include "dataset/dataset_impl.h"
+#include "tfrecord/dataset.h"
+#include "util/rng.h"
 #include "tfrecord/example.h"
 #include "tfrecord/image.h"
 #include "tfrecord/nn.h"
@@ -655,12 +656,12 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
         if ((st = load_shards(o->images, &s, &ss, err)))
             goto done;
     } else {
-        tfr_write_opts wo;
-        tfr_write_opts_init(&wo);
+        tfr_scan_opts so;
+        tfr_scan_opts_init(&so);
         const char *roots[1] = {o->images};
-        wo.roots = roots;
-        wo.nroots = 1;
-        if ((st = tfr_scan_run(&wo, &s, err)))
+        so.roots = roots;
+        so.nroots = 1;
+        if ((st = tfr_scan_run(&so, &s, err)))
             goto done;
     }
     if (s.nclasses < 2) {

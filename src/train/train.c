@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dataset/dataset_impl.h"
+#include "util/rng.h"
 #include "tfrecord/nn.h"
 #include "tfrecord/stream.h"
 #include "tfrecord/util.h"

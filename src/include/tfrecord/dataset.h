@@ -43,6 +43,48 @@ typedef struct tfr_split_spec {
     int    shards;       /* 0 = automatic */
 } tfr_split_spec;
 
+/* ---- scan ------------------------------------------------------------------ */
+
+typedef struct tfr_scan_opts {
+    const char *const *roots;  /* "DIR" or "SPLIT=DIR" */
+    int         nroots;
+    tfr_split_spec splits[TFR_MAX_SPLITS]; /* hash split of a single root */
+    int         nsplits;
+    const char *labels_from;   /* "FILE" or "SPLIT=FILE": file name -> class */
+} tfr_scan_opts;
+
+void tfr_scan_opts_init(tfr_scan_opts *o);
+
+typedef struct tfr_scan_item {
+    char    *path;     /* as opened */
+    char    *rel;      /* relative to its root, for hashing and image/filename */
+    int      cls;      /* index into classes */
+    int      split;    /* index into the split list */
+    uint64_t size;
+    int64_t  mtime_ns;
+} tfr_scan_item;
+
+typedef struct tfr_scan {
+    char          **classes;
+    int             nclasses;
+    tfr_scan_item  *items;      /* in path order */
+    size_t          nitems;
+    tfr_skip       *skipped;    /* files that are not images, by content */
+    size_t          nskipped;
+    char            split_names[TFR_MAX_SPLITS][32];
+    int             nsplits;
+    uint64_t        hidden;     /* hidden files and folders passed over */
+} tfr_scan;
+
+/*
+ * Finds the images of one or more roots: classes, items with their split,
+ * and the files passed over. Free with tfr_scan_free (also after a failure).
+ */
+tfr_status tfr_scan_run(const tfr_scan_opts *o, tfr_scan *out, tfr_error *err);
+void       tfr_scan_free(tfr_scan *s);
+
+/* ---- write ----------------------------------------------------------------- */
+
 typedef struct tfr_write_opts {
     const char *const *roots;  /* "DIR" or "SPLIT=DIR" */
     int         nroots;
