@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "image/image_impl.h"
-#include "tfrecord/inspect.h"
+#include "tfrecord/image.h"
 
 static int be16(const uint8_t *p) { return (p[0] << 8) | p[1]; }
 

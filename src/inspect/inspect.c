@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tfrecord/image.h"
 #include "tfrecord/layout.h"
 #include "tfrecord/manifest.h"
 #include "tfrecord/util.h"

@@ -1,11 +1,12 @@
 /*
- * dataset/inspect_print.c - text and JSON renderings of an inspect report,
+ * inspect/inspect_print.c - text and JSON renderings of an inspect report,
  * and a readable dump of one Example.
  */
 #include <ctype.h>
 #include <math.h>
 #include <string.h>
 
+#include "tfrecord/image.h"
 #include "tfrecord/inspect.h"
 #include "tfrecord/util.h"
 

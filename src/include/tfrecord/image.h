@@ -38,6 +38,10 @@ typedef enum tfr_image_format {
 /* Format from the magic bytes (FF D8 FF, or the 8-byte PNG signature). */
 tfr_image_format tfr_image_format_of(const uint8_t *p, size_t n);
 
+/* Image format and size from the first bytes of an encoded image, without
+ * decoding pixels: returns "jpeg", "png" or NULL; w/h/channels may be -1. */
+const char *tfr_image_sniff(const uint8_t *p, size_t n, int *w, int *h, int *channels);
+
 /* What the decoder found in the file. */
 typedef struct tfr_image_info {
     tfr_image_format format;

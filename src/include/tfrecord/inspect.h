@@ -90,10 +90,6 @@ void tfr_inspect_print_json(const tfr_inspect_report *r, FILE *f);
 /* Prints one Example readably (long byte values abbreviated). */
 void tfr_example_print(const tfr_example *ex, FILE *f);
 
-/* Image format and size from the first bytes of an encoded image, without
- * decoding pixels: returns "jpeg", "png" or NULL; w/h/channels may be -1. */
-const char *tfr_image_sniff(const uint8_t *p, size_t n, int *w, int *h, int *channels);
-
 #ifdef __cplusplus
 }
 #endif
