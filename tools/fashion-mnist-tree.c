@@ -6,16 +6,18 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "cli.h"
 #include "tfrecord/image.h"
 #include "tfrecord/util.h"
 
-static const char *prog = "fashion-mnist-tree";
+static const char *const prog = "fashion-mnist-tree";
 static const char *classes[10] = {"T-shirt_top", "Trouser", "Pullover", "Dress", "Coat",
                                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle_boot"};
 
@@ -141,6 +143,7 @@ int main(int argc, char **argv)
 {
     const char *src = "/usr/share/datasets/fashion-mnist";
     int limit = 0, quality = 95;
+    cli_init(prog);
     static const struct option lo[] = {{"source", required_argument, 0, 's'},
                                        {"limit", required_argument, 0, 'n'},
                                        {"quality", required_argument, 0, 'Q'},
@@ -150,23 +153,20 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "s:n:h", lo, NULL)) != -1) {
         switch (c) {
         case 's': src = optarg; break;
-        case 'n': limit = atoi(optarg); break;
-        case 'Q': quality = atoi(optarg); break;
+        case 'n': limit = cli_int("--limit", optarg, 0, INT_MAX); break;
+        case 'Q': quality = cli_int("--quality", optarg, 1, 100); break;
         case 'h':
             printf("usage: %s [--source DIR] [--limit N] [--quality Q] OUT_DIR\n"
                    "Writes OUT_DIR/{train,test}/<class>/<n>.jpg from the Fashion-MNIST idx files\n"
                    "in DIR (default %s, from Debian's dataset-fashion-mnist).\n"
-                   "--limit N keeps the first N images of each split.\n", prog, src);
+                   "--limit N keeps the first N images of each split (0 = all, default).\n"
+                   "--quality Q is the JPEG quality, 1..100 (default 95).\n", prog, src);
             return 0;
         default: return 2;
         }
     }
     if (optind != argc - 1) {
         fprintf(stderr, "usage: %s [--source DIR] [--limit N] OUT_DIR\n", prog);
-        return 2;
-    }
-    if (quality < 1 || quality > 100) {
-        fprintf(stderr, "%s: error: --quality must be in 1..100\n", prog);
         return 2;
     }
     const char *out = argv[optind];

@@ -3,14 +3,16 @@
  * image formats and sizes, and every defect, in one pass.
  */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "tfrecord/inspect.h"
 #include "tfrecord/util.h"
 
-static const char *prog = "tfrecord-inspect";
+static const char *const prog = "tfrecord-inspect";
 
 static void usage(FILE *f)
 {
@@ -21,8 +23,8 @@ static void usage(FILE *f)
             "and prints counts, sizes, compression, the schema, a label histogram,\n"
             "image formats and sizes (from headers), and every defect found.\n\n"
             "  --verify            exit 1 when any defect is found (CI mode)\n"
-            "  --max-errors N      defects to list (default 20, 0 = all)\n"
-            "  --show N            print the first N Examples\n"
+            "  --max-errors N      defects to list, N >= 0 (default 20, 0 = all)\n"
+            "  --show N            print the first N Examples, N >= 0\n"
             "  --json              one JSON object on stdout instead of text\n"
             "  --label-key KEY     int64 key for the histogram (default: auto)\n"
             "  --compression C     auto|none|zlib|gzip (default auto: from magic bytes)\n"
@@ -38,6 +40,7 @@ int main(int argc, char **argv)
     tfr_inspect_opts_init(&o);
     o.progress = 1;
     int verify = 0, json = 0;
+    cli_init(prog);
     tfr_log_set_prog(prog);
     enum { OPT_VERIFY = 256, OPT_MAXERR, OPT_SHOW, OPT_JSON, OPT_LABEL, OPT_COMP, OPT_VERSION };
     static const struct option lo[] = {
@@ -51,32 +54,19 @@ int main(int argc, char **argv)
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, OPT_VERSION},
         {0, 0, 0, 0}};
+    static const char *const comps[] = {"auto", "none", "zlib", "gzip"};
+    static const tfr_compression comp_vals[] = {TFR_COMPRESS_AUTO, TFR_COMPRESS_NONE,
+                                                TFR_COMPRESS_ZLIB, TFR_COMPRESS_GZIP};
     int c;
-    char *end;
     while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
         switch (c) {
         case OPT_VERIFY: verify = 1; break;
-        case OPT_MAXERR:
-            o.max_errors = (int)strtol(optarg, &end, 10);
-            if (*end || o.max_errors < 0) {
-                fprintf(stderr, "%s: error: --max-errors wants a number >= 0, got '%s'\n", prog, optarg);
-                return 2;
-            }
-            break;
-        case OPT_SHOW:
-            o.show = (int)strtol(optarg, &end, 10);
-            if (*end || o.show < 0) {
-                fprintf(stderr, "%s: error: --show wants a number >= 0, got '%s'\n", prog, optarg);
-                return 2;
-            }
-            break;
+        case OPT_MAXERR: o.max_errors = cli_int("--max-errors", optarg, 0, INT_MAX); break;
+        case OPT_SHOW: o.show = cli_int("--show", optarg, 0, INT_MAX); break;
         case OPT_JSON: json = 1; break;
         case OPT_LABEL: o.label_key = optarg; break;
         case OPT_COMP:
-            if (tfr_compression_parse(optarg, &o.compression)) {
-                fprintf(stderr, "%s: error: --compression must be auto, none, zlib or gzip\n", prog);
-                return 2;
-            }
+            o.compression = comp_vals[cli_enum("--compression", optarg, comps, 4)];
             break;
         case 'q': o.progress = 0; break;
         case 'h': usage(stdout); return 0;

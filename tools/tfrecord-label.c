@@ -9,16 +9,18 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli.h"
 #include "tfrecord/nn.h"
 #include "tfrecord/util.h"
 
-static const char *prog = "tfrecord-label";
+static const char *const prog = "tfrecord-label";
 
 int main(int argc, char **argv)
 {
     const char *model = NULL;
     float mean = 0.5f, std = 0.25f;
     int json = 0, top = 5;
+    cli_init(prog);
     static const struct option lo[] = {{"model", required_argument, 0, 'm'},
                                        {"mean", required_argument, 0, 'M'},
                                        {"std", required_argument, 0, 'S'},
@@ -30,18 +32,20 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "m:k:jh", lo, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
-        case 'M': mean = strtof(optarg, NULL); break;
-        case 'S': std = strtof(optarg, NULL); break;
-        case 'k': top = atoi(optarg); break;
+        case 'M': mean = cli_float("--mean", optarg, 0, 1, 0); break;
+        case 'S': std = cli_float("--std", optarg, 0, INFINITY, CLI_GT_LO); break;
+        case 'k': top = cli_int("--top", optarg, 1, 1000); break;
         case 'j': json = 1; break;
         case 'h':
             printf("usage: %s --model DIR|CHECKPOINT [--top 5] [--json] IMAGE...\n"
-                   "DIR holds model.tfrc and labels.txt (tfrecord-retrain --out).\n", prog);
+                   "DIR holds model.tfrc and labels.txt (tfrecord-retrain --out).\n"
+                   "  --top K (1..1000)  --mean F (0..1, default 0.5)  --std F (> 0, default 0.25)\n",
+                   prog);
             return 0;
         default: return 2;
         }
     }
-    if (!model || optind >= argc || top < 1) {
+    if (!model || optind >= argc) {
         fprintf(stderr, "usage: %s --model DIR IMAGE...\n", prog);
         return 2;
     }

@@ -4,37 +4,38 @@
  * images/s and MB/s: the data-loader benchmark a trainer would see.
  */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "cli.h"
 #include "tfrecord/stream.h"
 #include "tfrecord/util.h"
 
-static const char *prog = "tfrecord-read";
+static const char *const prog = "tfrecord-read";
 
 static void usage(FILE *f)
 {
     fprintf(f,
         "usage: %s [options] SHARDS...\n"
         "SHARDS: files, directories, globs or a manifest.json written by tfrecord-write.\n"
-        "  --batch N            batch size (default 32)\n"
+        "  --batch N            batch size, 1..65536 (default 32)\n"
         "  --epochs N           0 = forever (default 1)\n"
-        "  --threads T          decode threads (default: all cores)\n"
-        "  --shuffle-buffer N   records (default 1024; 1 = file order)\n"
-        "  --interleave K       files read at once (default 4)\n"
-        "  --seed S             stream seed (default 0)\n"
-        "  --size WxH           output size (default: the first image's size)\n"
+        "  --threads T          decode threads, 0..1024, 0 = all cores (default)\n"
+        "  --shuffle-buffer N   records, 0..1073741824 (default 1024; 0 or 1 = file order)\n"
+        "  --interleave K       files read at once, 1..1024 (default 4)\n"
+        "  --seed S             stream seed, 0..2^64-1 (default 0)\n"
+        "  --size WxH           output size, W and H 1..65535 (default: the first image's)\n"
         "  --channels 1|3       (default 3)\n"
         "  --format u8|nhwc|nchw   uint8 NHWC or float32 (default u8)\n"
         "  --flip               random horizontal flip\n"
-        "  --pad-crop P         pad by P pixels, random crop back\n"
-        "  --random-resized-crop MIN   area fraction in [MIN, 1], aspect 3/4..4/3\n"
-        "  --center-crop F      keep the central fraction F, resize (evaluation)\n"
-        "  --rank R --world N   this process's share of the data\n"
+        "  --pad-crop P         pad by P pixels, random crop back; 0..1024\n"
+        "  --random-resized-crop MIN   area fraction in [MIN, 1], aspect 3/4..4/3; 0 < MIN <= 1\n"
+        "  --center-crop F      keep the central fraction F, resize (evaluation); 0 < F <= 1\n"
+        "  --rank R --world N   this process's share of the data (N 1..65536, R 0..N-1)\n"
         "  --skip-corrupt       skip and count bad records and images\n"
-        "  --max-batches N      stop after N batches\n"
+        "  --max-batches N      stop after N batches (N >= 1)\n"
         "  --json               machine-readable result\n"
         "  -q, --quiet          no progress bar\n",
         prog);
@@ -44,6 +45,7 @@ int main(int argc, char **argv)
 {
     tfr_stream_opts o;
     tfr_stream_opts_init(&o);
+    cli_init(prog);
     tfr_log_set_prog(prog);
     int json = 0, quiet = 0;
     long max_batches = -1;
@@ -62,55 +64,45 @@ int main(int argc, char **argv)
         {"world", required_argument, 0, O_WORLD}, {"skip-corrupt", no_argument, 0, O_SKIP},
         {"max-batches", required_argument, 0, O_MAXB}, {"json", no_argument, 0, O_JSON},
         {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int c;
-    char *end;
-#define NUM(field, lo_, what)                                                \
-    do {                                                                     \
-        long v_ = strtol(optarg, &end, 10);                                  \
-        if (*end || v_ < (lo_)) {                                            \
-            fprintf(stderr, "%s: error: bad %s '%s'\n", prog, what, optarg); \
-            return 2;                                                        \
-        }                                                                    \
-        field = v_;                                                          \
-    } while (0)
+    static const char *const formats[] = {"u8", "nhwc", "nchw"};
+    static const tfr_batch_format format_vals[] = {TFR_BATCH_U8_NHWC, TFR_BATCH_F32_NHWC,
+                                                   TFR_BATCH_F32_NCHW};
+    static const int channels[] = {1, 3};
+    int c, wh[2];
     while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
         switch (c) {
-        case O_BATCH: NUM(o.batch_size, 1, "--batch"); break;
-        case O_EPOCHS: NUM(o.epochs, 0, "--epochs"); break;
-        case O_THREADS: NUM(o.threads, 1, "--threads"); break;
-        case O_SHUF: NUM(o.shuffle_buffer, 0, "--shuffle-buffer"); break;
-        case O_INTER: NUM(o.interleave, 1, "--interleave"); break;
-        case O_SEED: o.seed = strtoull(optarg, &end, 10); break;
+        case O_BATCH: o.batch_size = cli_int("--batch", optarg, 1, 65536); break;
+        case O_EPOCHS: o.epochs = cli_int("--epochs", optarg, 0, INT_MAX); break;
+        case O_THREADS: o.threads = cli_int("--threads", optarg, 0, 1024); break;
+        case O_SHUF:
+            o.shuffle_buffer = (size_t)cli_u64("--shuffle-buffer", optarg, 0, 1u << 30);
+            break;
+        case O_INTER: o.interleave = cli_int("--interleave", optarg, 1, 1024); break;
+        case O_SEED: o.seed = cli_u64("--seed", optarg, 0, UINT64_MAX); break;
         case O_SIZE:
-            if (sscanf(optarg, "%dx%d", &o.width, &o.height) != 2 || o.width < 1 || o.height < 1) {
-                fprintf(stderr, "%s: error: --size wants WxH\n", prog);
-                return 2;
-            }
+            cli_dims("--size", optarg, "WxH", wh, 1, 65535);
+            o.width = wh[0], o.height = wh[1];
             break;
-        case O_CH: NUM(o.channels, 1, "--channels"); break;
-        case O_FMT:
-            if (!strcasecmp(optarg, "u8")) o.format = TFR_BATCH_U8_NHWC;
-            else if (!strcasecmp(optarg, "nhwc")) o.format = TFR_BATCH_F32_NHWC;
-            else if (!strcasecmp(optarg, "nchw")) o.format = TFR_BATCH_F32_NCHW;
-            else {
-                fprintf(stderr, "%s: error: --format is u8, nhwc or nchw\n", prog);
-                return 2;
-            }
-            break;
+        case O_CH: o.channels = cli_int_choice("--channels", optarg, channels, 2); break;
+        case O_FMT: o.format = format_vals[cli_enum("--format", optarg, formats, 3)]; break;
         case O_FLIP: o.random_flip = 1; break;
-        case O_PAD: NUM(o.pad_crop, 0, "--pad-crop"); break;
-        case O_RRC: o.rrc_min_scale = strtof(optarg, &end); break;
-        case O_CC: o.center_crop = strtof(optarg, &end); break;
-        case O_RANK: NUM(o.rank, 0, "--rank"); break;
-        case O_WORLD: NUM(o.world, 1, "--world"); break;
+        case O_PAD: o.pad_crop = cli_int("--pad-crop", optarg, 0, 1024); break;
+        case O_RRC:
+            o.rrc_min_scale = cli_float("--random-resized-crop", optarg, 0, 1, CLI_GT_LO);
+            break;
+        case O_CC: o.center_crop = cli_float("--center-crop", optarg, 0, 1, CLI_GT_LO); break;
+        case O_RANK: o.rank = cli_int("--rank", optarg, 0, 65535); break;
+        case O_WORLD: o.world = cli_int("--world", optarg, 1, 65536); break;
         case O_SKIP: o.skip_corrupt = 1; break;
-        case O_MAXB: NUM(max_batches, 1, "--max-batches"); break;
+        case O_MAXB: max_batches = cli_int("--max-batches", optarg, 1, INT_MAX); break;
         case O_JSON: json = 1; break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
+    if (o.rank >= o.world)
+        cli_fail("--rank", "%d is out of range (0..%d, --world %d)", o.rank, o.world - 1, o.world);
     if (optind >= argc) {
         usage(stderr);
         return 2;

@@ -3,15 +3,17 @@
  * bottleneck once, and train a new last layer for new classes in seconds.
  */
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "tfrecord/nn.h"
 #include "tfrecord/util.h"
 
-static const char *prog = "tfrecord-retrain";
+static const char *const prog = "tfrecord-retrain";
 
 static void usage(FILE *f)
 {
@@ -20,10 +22,13 @@ static void usage(FILE *f)
         "DIR of --images: one folder per class. Bottlenecks (the features before the last\n"
         "layer) are cached in --cache; a second run computes only new or changed images.\n"
         "  --steps N (4000)  --lr F (0.01)  --batch N (100)  --eval-every N (10)\n"
+        "                      steps >= 1, lr > 0, batch 1..65536, eval-every >= 1\n"
         "  --split validation=10,test=10   percentages by a stable hash of each path\n"
+        "                      (each >= 0, sum < 100)\n"
         "  --flip  --random-crop P  --random-scale P  --random-brightness P\n"
-        "                      distortions (percent); they bypass the cache for training\n"
+        "                      distortions (percent, 0..100); they bypass the cache for training\n"
         "  --mean F --std F    input normalization the backbone was trained with (0.5, 0.25)\n"
+        "                      mean 0..1, std > 0\n"
         "  --seed S  --logdir DIR (TensorBoard)  --fold-bn  --round-weights\n"
         "  --device cpu|cuda|cuda:N|auto  --precision tf32|fp32|bf16\n"
         "                      where the backbone computes bottlenecks (default cpu)\n"
@@ -34,6 +39,7 @@ int main(int argc, char **argv)
 {
     tfr_retrain_opts o;
     tfr_retrain_opts_init(&o);
+    cli_init(prog);
     tfr_log_set_prog(prog);
     int json = 0;
     enum { O_BB = 256, O_IMG, O_CACHE, O_OUT, O_STEPS, O_LR, O_BATCH, O_EVERY, O_SPLIT, O_FLIP,
@@ -61,28 +67,29 @@ int main(int argc, char **argv)
         case O_IMG: o.images = optarg; break;
         case O_CACHE: o.cache_dir = optarg; break;
         case O_OUT: o.out_dir = optarg; break;
-        case O_STEPS: o.steps = atoi(optarg); break;
-        case O_LR: o.lr = strtof(optarg, NULL); break;
-        case O_BATCH: o.batch = atoi(optarg); break;
-        case O_EVERY: o.eval_every = atoi(optarg); break;
+        case O_STEPS: o.steps = cli_int("--steps", optarg, 1, INT_MAX); break;
+        case O_LR: o.lr = cli_float("--lr", optarg, 0, INFINITY, CLI_GT_LO); break;
+        case O_BATCH: o.batch = cli_int("--batch", optarg, 1, 65536); break;
+        case O_EVERY: o.eval_every = cli_int("--eval-every", optarg, 1, INT_MAX); break;
         case O_SPLIT: {
-            float v = 0, t = 0;
-            if (sscanf(optarg, "validation=%f,test=%f", &v, &t) != 2 || v < 0 || t < 0 ||
-                v + t >= 100) {
-                fprintf(stderr, "%s: error: --split wants validation=V,test=T (V+T < 100)\n", prog);
-                return 2;
-            }
-            o.val_percent = v;
-            o.test_percent = t;
+            static const char *const names[] = {"validation", "test"};
+            float vt[2];
+            cli_named_floats("--split", optarg, names, 2, vt, 0, 100, CLI_LT_HI);
+            if (vt[0] + vt[1] >= 100)
+                cli_fail("--split", "'%s': validation + test must be below 100", optarg);
+            o.val_percent = vt[0];
+            o.test_percent = vt[1];
             break;
         }
         case O_FLIP: o.flip = 1; break;
-        case O_CROP: o.random_crop = strtof(optarg, NULL); break;
-        case O_SCALE: o.random_scale = strtof(optarg, NULL); break;
-        case O_BRIGHT: o.random_brightness = strtof(optarg, NULL); break;
-        case O_MEAN: o.mean = strtof(optarg, NULL); break;
-        case O_STD: o.std = strtof(optarg, NULL); break;
-        case O_SEED: o.seed = strtoull(optarg, NULL, 10); break;
+        case O_CROP: o.random_crop = cli_float("--random-crop", optarg, 0, 100, 0); break;
+        case O_SCALE: o.random_scale = cli_float("--random-scale", optarg, 0, 100, 0); break;
+        case O_BRIGHT:
+            o.random_brightness = cli_float("--random-brightness", optarg, 0, 100, 0);
+            break;
+        case O_MEAN: o.mean = cli_float("--mean", optarg, 0, 1, 0); break;
+        case O_STD: o.std = cli_float("--std", optarg, 0, INFINITY, CLI_GT_LO); break;
+        case O_SEED: o.seed = cli_u64("--seed", optarg, 0, UINT64_MAX); break;
         case O_LOGDIR: o.logdir = optarg; break;
         case O_FOLD: o.fold_bn = 1; break;
         case O_ROUND: o.round_weights = 1; break;
@@ -92,10 +99,8 @@ int main(int argc, char **argv)
             tfr_error e;
             tfr_error_clear(&e);
             if (c == O_DEVICE ? tfr_device_parse(optarg, &o.device, &e)
-                              : tfr_precision_parse(optarg, &o.device.precision, &e)) {
-                fprintf(stderr, "%s: error: %s\n", prog, e.msg);
-                return 2;
-            }
+                              : tfr_precision_parse(optarg, &o.device.precision, &e))
+                cli_fail(c == O_DEVICE ? "--device" : "--precision", "%s", e.msg);
             break;
         }
         case 'q': o.quiet = 1; break;
@@ -105,10 +110,6 @@ int main(int argc, char **argv)
     }
     if (!o.backbone || !o.images || optind != argc) {
         usage(stderr);
-        return 2;
-    }
-    if (o.steps < 1 || o.batch < 1 || o.eval_every < 1 || !(o.lr > 0)) {
-        fprintf(stderr, "%s: error: --steps, --batch, --eval-every and --lr must be positive\n", prog);
         return 2;
     }
     o.progress = !o.quiet;

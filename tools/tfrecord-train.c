@@ -3,15 +3,18 @@
  * TFRecord shards (CPU: OpenMP + BLAS), or evaluate a checkpoint.
  */
 #include <getopt.h>
+#include <limits.h>
 #include <libgen.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "tfrecord/nn.h"
 #include "tfrecord/util.h"
 
-static const char *prog = "tfrecord-train";
+static const char *const prog = "tfrecord-train";
 
 static void usage(FILE *f)
 {
@@ -21,14 +24,17 @@ static void usage(FILE *f)
         "SHARDS: a file, folder, glob ('shards/train-*') or manifest.json; repeatable.\n"
         "model\n"
         "  --preset fmnist|homework|tiny   (default fmnist: 28x28x1, 10 classes)\n"
-        "  --levels 4,6,3,2     bottleneck blocks per level\n"
-        "  --width N            tail channels (level i has 4*N*2^i)\n"
-        "  --input HxWxC        input size   --classes N\n"
+        "  --levels 4,6,3,2     bottleneck blocks per level: 1..8 levels of 1..64 blocks\n"
+        "  --width N            tail channels, a multiple of 4 in 4..4096 (level i has 4*N*2^i)\n"
+        "  --input HxWxC        input size, H and W 4..8192, C 1 or 3   --classes N (2..100000)\n"
         "training\n"
         "  --epochs N (1)  --batch N (128)  --lr F (0.01)  --lr-decay F (0.1)  --lr-every N (64)\n"
         "  --cosine  --warmup N (epochs)  --momentum F (0.9)  --l2 F (5e-4, dense layer)\n"
         "  --weight-decay F (0)  --flip  --pad-crop P  --mean F (0.5)  --std F (0.25)\n"
-        "  --seed S  --threads T (decode threads)  --shuffle-buffer N (8192)\n"
+        "  --seed S  --threads T (decode threads, 0 = all cores)  --shuffle-buffer N (8192)\n"
+        "  ranges: epochs >= 1, batch 1..65536, lr > 0, lr-decay 0 < F <= 1, lr-every >= 0\n"
+        "  (0 = no decay), warmup >= 0, momentum 0 <= F < 1, l2 and weight-decay >= 0,\n"
+        "  pad-crop 0..1024, mean 0..1, std > 0, threads 0..1024, shuffle-buffer 0..2^30\n"
         "output\n"
         "  --logdir DIR         TensorBoard events, history.csv, steps.csv\n"
         "  --checkpoint-dir DIR one checkpoint per epoch, 'latest' points at the newest\n"
@@ -36,24 +42,10 @@ static void usage(FILE *f)
         "  --device cpu|cuda|cuda:N|auto   where to train (default cpu; auto: a GPU if present)\n"
         "  --precision tf32|fp32|bf16 CUDA math: TF32 tensor cores (default), IEEE fp32, or\n"
         "                             bf16 activations with fp32 weights and accumulation\n"
-        "  --workspace-mb N           cuDNN workspace limit per convolution (default 256)\n"
+        "  --workspace-mb N           cuDNN workspace limit per convolution, 1..1048576\n"
+        "                             (default 256)\n"
         "  -q, --quiet\n",
         prog, prog);
-}
-
-static int parse_levels(const char *s, tfr_resnet_config *c)
-{
-    c->nlevels = 0;
-    char *dup = strdup(s), *save = NULL;
-    for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (c->nlevels == TFR_MAX_LEVELS || atoi(t) < 1) {
-            free(dup);
-            return -1;
-        }
-        c->levels[c->nlevels++] = atoi(t);
-    }
-    free(dup);
-    return c->nlevels ? 0 : -1;
 }
 
 /* Class names from labels.txt beside the first shard, if there is one. */
@@ -78,11 +70,13 @@ int main(int argc, char **argv)
 {
     tfr_train_opts o;
     tfr_train_opts_init(&o);
+    cli_init(prog);
     tfr_log_set_prog(prog);
     tfr_error err;
     tfr_error_clear(&err);
-    const char *train[64], *val[64], *evaluate = NULL, *levels = NULL;
-    int ntrain = 0, nval = 0, width = 0, classes = 0, ih = 0, iw = 0, ic = 0;
+    const char *train[64], *val[64], *evaluate = NULL;
+    int ntrain = 0, nval = 0, width = 0, classes = 0, input[3] = {0, 0, 0};
+    int levels[TFR_MAX_LEVELS], nlevels = 0;
     const char *preset = "fmnist";
     enum { O_TRAIN = 256, O_VAL, O_EVAL, O_PRESET, O_LEVELS, O_WIDTH, O_INPUT, O_CLASSES, O_EPOCHS,
            O_BATCH, O_LR, O_DECAY, O_EVERY, O_COSINE, O_WARMUP, O_MOM, O_L2, O_WD, O_FLIP, O_PAD,
@@ -110,53 +104,63 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
         switch (c) {
-        case O_TRAIN: if (ntrain < 64) train[ntrain++] = optarg; break;
-        case O_VAL: if (nval < 64) val[nval++] = optarg; break;
+        case O_TRAIN:
+            if (ntrain == 64)
+                cli_fail("--train", "given more than 64 times");
+            train[ntrain++] = optarg;
+            break;
+        case O_VAL:
+            if (nval == 64)
+                cli_fail("--val", "given more than 64 times");
+            val[nval++] = optarg;
+            break;
         case O_EVAL: evaluate = optarg; break;
         case O_PRESET: preset = optarg; break;
-        case O_LEVELS: levels = optarg; break;
-        case O_WIDTH: width = atoi(optarg); break;
-        case O_INPUT:
-            if (sscanf(optarg, "%dx%dx%d", &ih, &iw, &ic) != 3) {
-                fprintf(stderr, "%s: error: --input wants HxWxC\n", prog);
-                return 2;
-            }
+        case O_LEVELS: nlevels = cli_int_list("--levels", optarg, levels, TFR_MAX_LEVELS, 1, 64); break;
+        case O_WIDTH:
+            width = cli_int("--width", optarg, 4, 4096);
+            if (width % 4)
+                cli_fail("--width", "%d is not a multiple of 4", width);
             break;
-        case O_CLASSES: classes = atoi(optarg); break;
-        case O_EPOCHS: o.epochs = atoi(optarg); break;
-        case O_BATCH: o.batch = atoi(optarg); break;
-        case O_LR: o.lr = strtof(optarg, NULL); break;
-        case O_DECAY: o.lr_decay = strtof(optarg, NULL); break;
-        case O_EVERY: o.lr_every = atoi(optarg); break;
+        case O_INPUT:
+            cli_dims("--input", optarg, "HxWxC", input, 1, 8192);
+            for (int i = 0; i < 2; i++)
+                if (input[i] < 4) /* the network's smallest input */
+                    cli_fail("--input", "%s=%d is out of range (4..8192)", i ? "W" : "H", input[i]);
+            if (input[2] != 1 && input[2] != 3)
+                cli_fail("--input", "C=%d is not one of 1, 3", input[2]);
+            break;
+        case O_CLASSES: classes = cli_int("--classes", optarg, 2, 100000); break;
+        case O_EPOCHS: o.epochs = cli_int("--epochs", optarg, 1, INT_MAX); break;
+        case O_BATCH: o.batch = cli_int("--batch", optarg, 1, 65536); break;
+        case O_LR: o.lr = cli_float("--lr", optarg, 0, INFINITY, CLI_GT_LO); break;
+        case O_DECAY: o.lr_decay = cli_float("--lr-decay", optarg, 0, 1, CLI_GT_LO); break;
+        case O_EVERY: o.lr_every = cli_int("--lr-every", optarg, 0, INT_MAX); break;
         case O_COSINE: o.cosine = 1; break;
-        case O_WARMUP: o.warmup_epochs = atoi(optarg); break;
-        case O_MOM: o.momentum = strtof(optarg, NULL); break;
-        case O_L2: o.l2 = strtof(optarg, NULL); break;
-        case O_WD: o.weight_decay = strtof(optarg, NULL); break;
+        case O_WARMUP: o.warmup_epochs = cli_int("--warmup", optarg, 0, INT_MAX); break;
+        case O_MOM: o.momentum = cli_float("--momentum", optarg, 0, 1, CLI_LT_HI); break;
+        case O_L2: o.l2 = cli_float("--l2", optarg, 0, INFINITY, 0); break;
+        case O_WD: o.weight_decay = cli_float("--weight-decay", optarg, 0, INFINITY, 0); break;
         case O_FLIP: o.flip = 1; break;
-        case O_PAD: o.pad_crop = atoi(optarg); break;
-        case O_MEAN: o.mean = strtof(optarg, NULL); break;
-        case O_STD: o.std = strtof(optarg, NULL); break;
-        case O_SEED: o.seed = strtoull(optarg, NULL, 10); break;
-        case O_THREADS: o.threads = atoi(optarg); break;
-        case O_SHUF: o.shuffle_buffer = (size_t)atol(optarg); break;
+        case O_PAD: o.pad_crop = cli_int("--pad-crop", optarg, 0, 1024); break;
+        case O_MEAN: o.mean = cli_float("--mean", optarg, 0, 1, 0); break;
+        case O_STD: o.std = cli_float("--std", optarg, 0, INFINITY, CLI_GT_LO); break;
+        case O_SEED: o.seed = cli_u64("--seed", optarg, 0, UINT64_MAX); break;
+        case O_THREADS: o.threads = cli_int("--threads", optarg, 0, 1024); break;
+        case O_SHUF:
+            o.shuffle_buffer = (size_t)cli_u64("--shuffle-buffer", optarg, 0, 1u << 30);
+            break;
         case O_LOGDIR: o.logdir = optarg; break;
         case O_CKPT: o.checkpoint_dir = optarg; break;
         case O_RESUME: o.resume = optarg; break;
         case O_WS:
-            if (atol(optarg) < 1) {
-                fprintf(stderr, "%s: error: --workspace-mb wants a positive number\n", prog);
-                return 2;
-            }
-            o.device.workspace_limit = (size_t)atol(optarg) << 20;
+            o.device.workspace_limit = (size_t)cli_int("--workspace-mb", optarg, 1, 1 << 20) << 20;
             break;
         case O_DEVICE:
         case O_PREC:
             if (c == O_DEVICE ? tfr_device_parse(optarg, &o.device, &err)
-                              : tfr_precision_parse(optarg, &o.device.precision, &err)) {
-                fprintf(stderr, "%s: error: %s\n", prog, err.msg);
-                return 2;
-            }
+                              : tfr_precision_parse(optarg, &o.device.precision, &err))
+                cli_fail(c == O_DEVICE ? "--device" : "--precision", "%s", err.msg);
             break;
         case 'q': o.quiet = 1; o.progress = 0; break;
         case 'h': usage(stdout); return 0;
@@ -202,26 +206,21 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (o.epochs < 1 || o.batch < 1 || !(o.lr > 0)) {
-        fprintf(stderr, "%s: error: --epochs, --batch and --lr must be positive\n", prog);
-        return 2;
-    }
-    if (tfr_resnet_preset(preset, &o.cfg, &err)) {
-        fprintf(stderr, "%s: error: %s\n", prog, err.msg);
-        return 2;
-    }
-    if (levels && parse_levels(levels, &o.cfg)) {
-        fprintf(stderr, "%s: error: --levels wants counts like 4,6,3,2\n", prog);
-        return 2;
+    if (tfr_resnet_preset(preset, &o.cfg, &err))
+        cli_fail("--preset", "%s", err.msg);
+    if (nlevels) {
+        o.cfg.nlevels = nlevels;
+        for (int i = 0; i < nlevels; i++)
+            o.cfg.levels[i] = levels[i];
     }
     if (width)
         o.cfg.width = width;
     if (classes)
         o.cfg.classes = classes;
-    if (ih) {
-        o.cfg.in_h = ih;
-        o.cfg.in_w = iw;
-        o.cfg.in_c = ic;
+    if (input[0]) {
+        o.cfg.in_h = input[0];
+        o.cfg.in_w = input[1];
+        o.cfg.in_c = input[2];
     }
     o.train = train;
     o.ntrain = ntrain;
