@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "tfrecord/manifest.h"
 #include "tfrecord/nn.h"
 #include "tfrecord/util.h"
 
@@ -53,7 +55,7 @@ int main(int argc, char **argv)
     struct stat sb;
     if (stat(model, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         tfr_path_join(mp, sizeof mp, model, "model.tfrc", NULL);
-        tfr_path_join(lp, sizeof lp, model, "labels.txt", NULL);
+        tfr_path_join(lp, sizeof lp, model, TFR_LABELS_NAME, NULL);
     } else {
         snprintf(mp, sizeof mp, "%s", model);
         lp[0] = 0;
@@ -69,15 +71,20 @@ int main(int argc, char **argv)
     }
     const tfr_resnet_config *cfg = tfr_model_config(m);
     int K = cfg->classes;
-    char **names = calloc((size_t)K, sizeof *names);
-    FILE *lf = lp[0] ? fopen(lp, "r") : NULL;
-    char line[512];
-    for (int i = 0; lf && i < K && fgets(line, sizeof line, lf); i++) {
-        line[strcspn(line, "\r\n")] = 0;
-        names[i] = strdup(line);
+    /* class names from labels.txt beside the model, when there is one */
+    char **names = calloc((size_t)K, sizeof *names), **lines = NULL;
+    int nlines = 0;
+    if (names && lp[0] && access(lp, F_OK) == 0) {
+        if (tfr_labels_load(lp, K, &lines, &nlines, &err)) {
+            fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
+            free(names);
+            tfr_model_free(m);
+            return 1;
+        }
+        for (int i = 0; i < nlines; i++)
+            names[i] = lines[i];
+        free(lines);
     }
-    if (lf)
-        fclose(lf);
     size_t in_sz = (size_t)cfg->in_c * cfg->in_h * cfg->in_w;
     float *x = malloc(in_sz * sizeof(float));
     int rc = 0;
