@@ -158,9 +158,13 @@ tfr_status tfr_checkpoint_load(const char *path, tfr_model **out, tfr_train_stat
     if ((s = tfr_model_new(&c, 0, &m, err)))
         goto done;
     size_t mnp, mns;
-    float *params = tfr_model_block(m, TFR_BLOCK_PARAMS, &mnp);
-    float *mom = tfr_model_block(m, TFR_BLOCK_MOM, &mnp);
-    float *stats = tfr_model_block(m, TFR_BLOCK_STATS, &mns);
+    float *params, *mom, *stats;
+    if ((s = tfr_model_block(m, TFR_BLOCK_PARAMS, &params, &mnp, err)) ||
+        (s = tfr_model_block(m, TFR_BLOCK_MOM, &mom, &mnp, err)) ||
+        (s = tfr_model_block(m, TFR_BLOCK_STATS, &stats, &mns, err))) {
+        tfr_model_free(m);
+        goto done;
+    }
     if (np != mnp || ns != mns ||
         n != head + (2 * np + ns) * sizeof(float) + 4) {
         tfr_model_free(m);

@@ -48,8 +48,11 @@ static float *rnd(size_t n)
         p[i] = frand();
     return p;
 }
+/* p NULL (an accessor that failed, already reported): NULL */
 static float *dup(const float *p, size_t n)
 {
+    if (!p)
+        return NULL;
     float *q = malloc((n ? n : 1) * sizeof(float));
     memcpy(q, p, n * sizeof(float));
     return q;
@@ -58,6 +61,10 @@ static float *dup(const float *p, size_t n)
 static void close_enough(const dev *d, const char *what, const float *got, const float *ref,
                          size_t n)
 {
+    if (!got || !ref) {
+        FAILF("%s %s: no values to compare", d->label, what);
+        return;
+    }
     double mx = 1e-12;
     for (size_t i = 0; i < n; i++)
         mx = fabs(ref[i]) > mx ? fabs(ref[i]) : mx;
@@ -69,6 +76,28 @@ static void close_enough(const dev *d, const char *what, const float *got, const
             return;
         }
     }
+}
+
+/* the model's accessors; NULL after a failure, which is reported */
+static const float *logits_of(const tfr_model *m)
+{
+    const float *p;
+    EXPECT_OK(tfr_model_logits(m, &p, &err), &err);
+    return p;
+}
+
+static float *params_of(tfr_model *m)
+{
+    float *p;
+    EXPECT_OK(tfr_model_params(m, &p, &err), &err);
+    return p;
+}
+
+static float *grads_of(tfr_model *m)
+{
+    float *p;
+    EXPECT_OK(tfr_model_grads(m, &p, &err), &err);
+    return p;
 }
 
 /* ---- moving data in and out of the device under test ---- */
@@ -745,12 +774,12 @@ static void check_model(const tfr_ops *ops, const tfr_backend_opts *bo, const ch
         snprintf(what, sizeof what, "model loss at step %d", step);
         close_enough(&d, what, &lb, &la, 1);
         snprintf(what, sizeof what, "model logits at step %d", step);
-        close_enough(&d, what, tfr_model_logits(b), tfr_model_logits(a), (size_t)n * 5);
+        close_enough(&d, what, logits_of(b), logits_of(a), (size_t)n * 5);
         EXPECT_OK(tfr_model_backward(a, 5e-4f, &err), &err);
         EXPECT_OK(tfr_model_backward(b, 5e-4f, &err), &err);
         if (step == 0) {
-            float *ga = dup(tfr_model_grads(a), np);
-            close_enough(&d, "model gradients, step 0", tfr_model_grads(b), ga, np);
+            float *ga = dup(grads_of(a), np);
+            close_enough(&d, "model gradients, step 0", grads_of(b), ga, np);
             free(ga);
         }
         EXPECT_OK(tfr_model_sgd(a, 0.05f, 0.9f, 1e-4f, &err), &err);
@@ -758,8 +787,8 @@ static void check_model(const tfr_ops *ops, const tfr_backend_opts *bo, const ch
     }
     dev loose = d;
     loose.tol = tol * 10; /* four steps of drift */
-    float *pa = dup(tfr_model_params(a), np);
-    close_enough(&loose, "model parameters after 4 steps", tfr_model_params(b), pa, np);
+    float *pa = dup(params_of(a), np);
+    close_enough(&loose, "model parameters after 4 steps", params_of(b), pa, np);
     free(pa);
 
     /* the uint8 path with flips */

@@ -50,9 +50,16 @@ tfr_status tfr_model_new(const tfr_resnet_config *c, uint64_t seed, tfr_model **
 void       tfr_model_free(tfr_model *m);
 const tfr_resnet_config *tfr_model_config(const tfr_model *m);
 size_t     tfr_model_num_params(const tfr_model *m);
-/* The parameter, gradient and momentum blocks (num_params floats each). */
-float     *tfr_model_params(tfr_model *m);
-float     *tfr_model_grads(tfr_model *m);
+/*
+ * The host copies of the parameter and gradient blocks (num_params floats
+ * each), which the caller may change. On a device they are first copied
+ * back, and the device copy is refreshed from them before its next use. The
+ * block keeps its address until tfr_model_free(); on a device its contents
+ * are current until the next call that changes the model there. On failure
+ * (the copy back failed) returns the error, fills *err and sets *out to NULL.
+ */
+tfr_status tfr_model_params(tfr_model *m, float **out /* OUT */, tfr_error *err);
+tfr_status tfr_model_grads(tfr_model *m, float **out /* OUT */, tfr_error *err);
 
 /* ---- devices -------------------------------------------------------------- */
 
@@ -104,7 +111,13 @@ tfr_status tfr_model_sync(tfr_model *m, tfr_error *err);
  */
 tfr_status tfr_model_forward(tfr_model *m, const float *x, int n, const int32_t *labels,
                              int train, float *loss, tfr_error *err);
-const float *tfr_model_logits(const tfr_model *m);
+/*
+ * The logits of the last forward pass (n x classes floats), copied back from
+ * the device if needed (which waits for it). *out stays valid until the next
+ * forward pass or tfr_model_free(). On failure returns the error, fills *err
+ * and sets *out to NULL.
+ */
+tfr_status tfr_model_logits(const tfr_model *m, const float **out /* OUT */, tfr_error *err);
 /*
  * As tfr_model_forward, from uint8 pixels (n images, NHWC, the stream's
  * TFR_BATCH_U8_NHWC): normalized as (v/255 - mean)/std and, where flip is
@@ -154,12 +167,14 @@ tfr_status tfr_model_with_head(const tfr_model *backbone, int classes, const flo
  * Folds every BN that directly follows a convolution into that convolution
  * (scale = gamma / sqrt(var + eps) on its filters, offset = beta - mean *
  * scale kept as a bias); inference outputs are unchanged up to rounding.
- * Returns how many BNs were folded. Training a folded model is not meaningful.
+ * Sets *folded to how many BNs were folded (0 on failure: the model is then
+ * unchanged). Training a folded model is not meaningful.
  */
-int tfr_model_fold_bn(tfr_model *m);
+tfr_status tfr_model_fold_bn(tfr_model *m, int *folded /* OUT */, tfr_error *err);
 /* Quantizes each weight tensor to 256 evenly spaced levels between its min
- * and max (bucket centres), as TensorFlow's weights_rounded mode. */
-void tfr_model_round_weights(tfr_model *m);
+ * and max (bucket centres), as TensorFlow's weights_rounded mode. On
+ * failure (the parameters could not be copied back) the model is unchanged. */
+tfr_status tfr_model_round_weights(tfr_model *m, tfr_error *err);
 
 /* ---- input ------------------------------------------------------------------ */
 
