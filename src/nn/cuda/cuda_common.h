@@ -80,28 +80,55 @@ struct tfr_backend {
     char                         desc[384];
 };
 
-tfr_status tfr_cuda_fail(tfr_error *err, const char *call, const char *file, int line,
-                         const char *what);
+/* Fills err with code and "call failed (file:line): what"; returns code. */
+tfr_status tfr_cuda_fail(tfr_error *err, tfr_status code, const char *call, const char *file,
+                         int line, const char *what);
+
+/* the tfr_status of a library's error code: out of memory, or unavailable */
+static inline tfr_status tfr_cuda_code(cudaError_t e)
+{
+    return e == cudaErrorMemoryAllocation ? TFR_ERR_NOMEM : TFR_ERR_UNAVAILABLE;
+}
+
+static inline tfr_status tfr_cudnn_code(cudnnStatus_t e)
+{
+#if CUDNN_MAJOR >= 9
+    return e == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED ||
+                   e == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED
+               ? TFR_ERR_NOMEM
+               : TFR_ERR_UNAVAILABLE;
+#else
+    return e == CUDNN_STATUS_ALLOC_FAILED ? TFR_ERR_NOMEM : TFR_ERR_UNAVAILABLE;
+#endif
+}
+
+static inline tfr_status tfr_cublas_code(cublasStatus_t e)
+{
+    return e == CUBLAS_STATUS_ALLOC_FAILED ? TFR_ERR_NOMEM : TFR_ERR_UNAVAILABLE;
+}
 
 #define CUDA_TRY(call)                                                                         \
     do {                                                                                       \
         cudaError_t e_ = (call);                                                               \
         if (e_ != cudaSuccess)                                                                 \
-            return tfr_cuda_fail(err, #call, __FILE__, __LINE__, cudaGetErrorString(e_));      \
+            return tfr_cuda_fail(err, tfr_cuda_code(e_), #call, __FILE__, __LINE__,           \
+                                 cudaGetErrorString(e_));                                      \
     } while (0)
 
 #define CUDNN_TRY(call)                                                                        \
     do {                                                                                       \
         cudnnStatus_t e_ = (call);                                                             \
         if (e_ != CUDNN_STATUS_SUCCESS)                                                        \
-            return tfr_cuda_fail(err, #call, __FILE__, __LINE__, cudnnGetErrorString(e_));     \
+            return tfr_cuda_fail(err, tfr_cudnn_code(e_), #call, __FILE__, __LINE__,           \
+                                 cudnnGetErrorString(e_));                                     \
     } while (0)
 
 #define CUBLAS_TRY(call)                                                                       \
     do {                                                                                       \
         cublasStatus_t e_ = (call);                                                            \
         if (e_ != CUBLAS_STATUS_SUCCESS)                                                       \
-            return tfr_cuda_fail(err, #call, __FILE__, __LINE__, cublasGetStatusString(e_));   \
+            return tfr_cuda_fail(err, tfr_cublas_code(e_), #call, __FILE__, __LINE__,         \
+                                 cublasGetStatusString(e_));                                   \
     } while (0)
 
 /* after a kernel launch */

@@ -8,12 +8,10 @@
 
 #include "nn/cuda/cuda_common.h"
 
-tfr_status tfr_cuda_fail(tfr_error *err, const char *call, const char *file, int line,
-                         const char *what)
+tfr_status tfr_cuda_fail(tfr_error *err, tfr_status code, const char *call, const char *file,
+                         int line, const char *what)
 {
     const char *base = strrchr(file, '/');
-    tfr_status code = strstr(what, "memory") || strstr(what, "ALLOC") ? TFR_ERR_NOMEM
-                                                                       : TFR_ERR_UNAVAILABLE;
     return tfr_fail(err, code, NULL, "%s failed (%s:%d): %s", call, base ? base + 1 : file, line,
                     what);
 }
@@ -155,13 +153,15 @@ static void *cu_alloc(tfr_backend *b, size_t bytes, tfr_error *err)
     void *p = NULL;
     cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
     if (e != cudaSuccess) {
-        tfr_cuda_fail(err, "cudaMalloc", __FILE__, __LINE__, cudaGetErrorString(e));
+        tfr_cuda_fail(err, tfr_cuda_code(e), "cudaMalloc", __FILE__, __LINE__,
+                      cudaGetErrorString(e));
         return NULL;
     }
     e = cudaMemsetAsync(p, 0, bytes ? bytes : 1, b->compute);
     if (e != cudaSuccess) {
         cudaFree(p);
-        tfr_cuda_fail(err, "cudaMemsetAsync", __FILE__, __LINE__, cudaGetErrorString(e));
+        tfr_cuda_fail(err, tfr_cuda_code(e), "cudaMemsetAsync", __FILE__, __LINE__,
+                      cudaGetErrorString(e));
         return NULL;
     }
     return p;
