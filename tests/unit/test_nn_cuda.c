@@ -579,7 +579,7 @@ static tfr_status emu_bn_fwd(tfr_backend *b, int n, int c, int hw, const float *
         EACH(c) ew_bn_infer_stats(i, rm, rv, eps, mean, invstd);
         return TFR_OK;
     }
-    if (BF(b)) { /* cu_bn_train_kernels, kernel by kernel */
+    if (BF(b)) { /* tfr_cuda_bn_train_kernels, kernel by kernel */
         float *p0 = malloc(chunks * c * sizeof(float)), *p1 = malloc(chunks * c * sizeof(float));
         EACH(chunks * c) ew_bn_part(i, c, rows, x, NULL, NULL, NULL, p0, p1, 1);
         EACH(c) ew_bn_stats(i, c, rows, p0, p1, eps, mom, mean, invstd, rm, rv);
@@ -601,7 +601,7 @@ static tfr_status emu_bn_bwd(tfr_backend *b, int n, int c, int hw, const float *
                              tfr_error *e)
 {
     const size_t rows = (size_t)n * hw, chunks = (rows + TFR_BN_CHUNK - 1) / TFR_BN_CHUNK;
-    if (BF(b)) { /* cu_bn_bwd_kernels, kernel by kernel */
+    if (BF(b)) { /* tfr_cuda_bn_bwd_kernels, kernel by kernel */
         float *p0 = malloc(chunks * c * sizeof(float)), *p1 = malloc(chunks * c * sizeof(float));
         float *sums = malloc(2 * c * sizeof(float));
         EACH(chunks * c) ew_bn_part(i, c, rows, x, dy, mean, invstd, p0, p1, 1);
@@ -679,7 +679,7 @@ static void colmajor_gemm(ew_gemm g)
             ew_st(g.C, o, ew_ld(g.C, o, g.c_bf) + (float)s, g.c_bf);
         }
 }
-/* in bf16 mode the GEMMs read a bf16 copy of the weights (cu_weights_bf16) */
+/* in bf16 mode the GEMMs read a bf16 copy of the weights (tfr_cuda_weights_bf16) */
 static const void *emu_weights(tfr_backend *b, const float *w, size_t n, uint16_t **copy)
 {
     *copy = NULL;
