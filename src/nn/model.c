@@ -17,7 +17,7 @@
 
 #include "nn/backend.h"
 #include "nn/nn_impl.h"
-#include "tfrecord/nn.h"
+#include "tfrecord/model.h"
 
 typedef enum opkind { OP_CONV, OP_BN, OP_RELU, OP_POOL, OP_ADD, OP_GAP, OP_DENSE } opkind;
 
