@@ -117,7 +117,13 @@ int main(int argc, char **argv)
         }
         double ms = (tfr_now() - t0) * 1e3;
         free(data);
-        const float *lg = tfr_model_logits(m);
+        const float *lg;
+        if (tfr_model_logits(m, &lg, &err)) {
+            fprintf(stderr, "%s: error: %s: %s\n", prog, argv[a],
+                    tfr_error_text(&err, buf, sizeof buf));
+            rc = 1;
+            continue;
+        }
         double mx = lg[0], s = 0;
         for (int k = 1; k < K; k++)
             mx = lg[k] > mx ? lg[k] : mx;

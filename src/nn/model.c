@@ -17,7 +17,7 @@
 
 #include "nn/backend.h"
 #include "nn/nn_impl.h"
-#include "tfrecord/nn.h"
+#include "tfrecord/model.h"
 #include "util/rng.h"
 
 typedef enum opkind { OP_CONV, OP_BN, OP_RELU, OP_POOL, OP_ADD, OP_GAP, OP_DENSE } opkind;
@@ -443,16 +443,11 @@ tfr_status tfr_model_to_host(tfr_model *m, tfr_error *err)
 }
 
 /* host access through the public accessors: the caller may write */
-static float *host_block(tfr_model *m, int b)
+static tfr_status host_block(tfr_model *m, int b, float **out, tfr_error *err)
 {
-    tfr_error e;
-    tfr_error_clear(&e);
-    if (host_ready(m, b, 1, &e)) {
-        fprintf(stderr, "tfrecord: cannot copy the model back from %s: %s\n", m->be_ops->name,
-                e.msg);
-        abort();
-    }
-    return m->host[b];
+    tfr_status st = host_ready(m, b, 1, err);
+    *out = st ? NULL : m->host[b];
+    return st;
 }
 
 tfr_status tfr_model_set_backend(tfr_model *m, const tfr_ops *ops, const tfr_backend_opts *bo,
@@ -523,13 +518,20 @@ tfr_device_kind tfr_model_device_kind(const tfr_model *m)
 
 const tfr_resnet_config *tfr_model_config(const tfr_model *m) { return &m->cfg; }
 size_t tfr_model_num_params(const tfr_model *m) { return m->np; }
-float *tfr_model_params(tfr_model *m) { return host_block(m, B_PARAMS); }
-float *tfr_model_grads(tfr_model *m) { return host_block(m, B_GRADS); }
+tfr_status tfr_model_params(tfr_model *m, float **out, tfr_error *err)
+{
+    return host_block(m, B_PARAMS, out, err);
+}
 
-float *tfr_model_block(tfr_model *m, int block, size_t *n)
+tfr_status tfr_model_grads(tfr_model *m, float **out, tfr_error *err)
+{
+    return host_block(m, B_GRADS, out, err);
+}
+
+tfr_status tfr_model_block(tfr_model *m, int block, float **out, size_t *n, tfr_error *err)
 {
     *n = block_len(m, block);
-    return host_block(m, block);
+    return host_block(m, block, out, err);
 }
 
 const float *tfr_model_block_view(const tfr_model *m, int block, size_t *n)
@@ -683,23 +685,24 @@ tfr_status tfr_model_forward_u8(tfr_model *m, const uint8_t *x, int n, const uin
     return run_forward(m, n, labels, train, loss, err);
 }
 
-const float *tfr_model_logits(const tfr_model *m)
+tfr_status tfr_model_logits(const tfr_model *m, const float **out, tfr_error *err)
 {
-    if (m->be_ops->host_memory)
-        return m->t[m->nt - 1].d;
+    *out = NULL;
+    if (m->be_ops->host_memory) {
+        *out = m->t[m->nt - 1].d;
+        return TFR_OK;
+    }
     if (m->logits_stale) {
         tfr_model *w = (tfr_model *)m; /* a cache, filled on demand */
-        tfr_error e;
-        tfr_error_clear(&e);
-        if (activate(w, &e) || w->be_ops->act_to_host(w->be, w->last_n, w->cfg.classes, 1, 1,
-                                                      w->t[w->nt - 1].d, w->logits, &e)) {
-            fprintf(stderr, "tfrecord: cannot copy the logits back from %s: %s\n",
-                    w->be_ops->name, e.msg);
-            abort();
-        }
+        tfr_status st;
+        if ((st = activate(w, err)) ||
+            (st = w->be_ops->act_to_host(w->be, w->last_n, w->cfg.classes, 1, 1,
+                                         w->t[w->nt - 1].d, w->logits, err)))
+            return st;
         w->logits_stale = 0;
     }
-    return m->logits;
+    *out = m->logits;
+    return TFR_OK;
 }
 
 tfr_status tfr_model_loss(tfr_model *m, float *loss, tfr_error *err)
@@ -867,11 +870,15 @@ static int single_reader(const tfr_model *m, int t)
     return n == 1;
 }
 
-int tfr_model_fold_bn(tfr_model *m)
+tfr_status tfr_model_fold_bn(tfr_model *m, int *nfolded, tfr_error *err)
 {
     const float eps = BN_EPS;
     int folded = 0;
-    float *params = host_block(m, B_PARAMS), *stats = host_block(m, B_STATS);
+    float *params, *stats;
+    tfr_status st;
+    *nfolded = 0;
+    if ((st = host_block(m, B_PARAMS, &params, err)) || (st = host_block(m, B_STATS, &stats, err)))
+        return st;
     for (int i = 1; i < m->nops; i++) {
         op *bn = &m->ops[i];
         if (bn->kind != OP_BN)
@@ -899,12 +906,16 @@ int tfr_model_fold_bn(tfr_model *m)
         }
         folded++;
     }
-    return folded;
+    *nfolded = folded;
+    return TFR_OK;
 }
 
-void tfr_model_round_weights(tfr_model *m)
+tfr_status tfr_model_round_weights(tfr_model *m, tfr_error *err)
 {
-    float *params = host_block(m, B_PARAMS);
+    float *params;
+    tfr_status st = host_block(m, B_PARAMS, &params, err);
+    if (st)
+        return st;
     for (int i = 0; i < m->nops; i++) {
         op *o = &m->ops[i];
         if (o->kind != OP_CONV && o->kind != OP_DENSE)
@@ -925,6 +936,7 @@ void tfr_model_round_weights(tfr_model *m)
             w[j] = (float)(lo + (b + 0.5) * step);
         }
     }
+    return TFR_OK;
 }
 
 tfr_status tfr_device_parse(const char *s, tfr_device_opts *d, tfr_error *err)

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tfrecord/error.h"
+
 typedef struct tfr_conv2d {
     int n, c, h, w;     /* input */
     int k, r, s;        /* filters */
@@ -55,7 +57,8 @@ struct tfr_model;
 enum { TFR_BLOCK_PARAMS, TFR_BLOCK_GRADS, TFR_BLOCK_MOM, TFR_BLOCK_STATS, TFR_BLOCKS };
 /* Host copy of a block for writing: fetched from the device if it is newer
  * there, and marked to go back before the device uses it again. */
-float *tfr_model_block(struct tfr_model *m, int block, size_t *n);
+tfr_status tfr_model_block(struct tfr_model *m, int block, float **out, size_t *n,
+                           tfr_error *err);
 /* Host copy for reading, without marking the device copy stale; current
  * after tfr_model_to_host(). */
 const float *tfr_model_block_view(const struct tfr_model *m, int block, size_t *n);

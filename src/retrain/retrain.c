@@ -881,14 +881,17 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
         tfr_image_ctx_free(ctx);
         if (nw) {
             tfr_model_forward(out_m, x, (int)nw, NULL, 0, NULL, err);
-            memcpy(l0, tfr_model_logits(out_m), nw * (size_t)K * 4);
+            const float *lg0;
+            if (!tfr_model_logits(out_m, &lg0, err))
+                memcpy(l0, lg0, nw * (size_t)K * 4);
         }
         if (o->fold_bn) {
-            res->folded = tfr_model_fold_bn(out_m);
+            tfr_model_fold_bn(out_m, &res->folded, err);
             if (nw) {
                 tfr_model_forward(out_m, x, (int)nw, NULL, 0, NULL, err);
-                const float *l1 = tfr_model_logits(out_m);
-                for (size_t i = 0; i < nw * (size_t)K; i++)
+                const float *l1;
+                tfr_model_logits(out_m, &l1, err); /* NULL on failure */
+                for (size_t i = 0; l1 && i < nw * (size_t)K; i++)
                     res->fold_max_diff = fmax(res->fold_max_diff, fabs((double)l1[i] - l0[i]));
             }
             if (!o->quiet)
@@ -900,11 +903,14 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
             uLongf cap = compressBound((uLong)(np * 4));
             uint8_t *zb = malloc(cap);
             uLongf zl = cap;
-            compress2(zb, &zl, (const Bytef *)tfr_model_params(out_m), (uLong)(np * 4), 6);
+            float *pw;
+            if (!tfr_model_params(out_m, &pw, err))
+                compress2(zb, &zl, (const Bytef *)pw, (uLong)(np * 4), 6);
             res->gzip_bytes = zl;
-            tfr_model_round_weights(out_m);
+            tfr_model_round_weights(out_m, err);
             zl = cap;
-            compress2(zb, &zl, (const Bytef *)tfr_model_params(out_m), (uLong)(np * 4), 6);
+            if (!tfr_model_params(out_m, &pw, err))
+                compress2(zb, &zl, (const Bytef *)pw, (uLong)(np * 4), 6);
             res->gzip_bytes_rounded = zl;
             free(zb);
             /* test accuracy of the rounded model, end to end through the backbone */
@@ -918,9 +924,10 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
                 size_t len;
                 int owned;
                 uint8_t *data = img_data(&im[i], &len, &owned);
+                const float *lg;
                 if (data && !prep(c2, c, data, len, o->mean, o->std, NULL, NULL, one, err) &&
-                    !tfr_model_forward(out_m, one, 1, NULL, 0, NULL, err)) {
-                    const float *lg = tfr_model_logits(out_m);
+                    !tfr_model_forward(out_m, one, 1, NULL, 0, NULL, err) &&
+                    !tfr_model_logits(out_m, &lg, err)) {
                     int best = 0;
                     for (int j = 1; j < K; j++)
                         if (lg[j] > lg[best])

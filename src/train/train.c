@@ -98,7 +98,9 @@ tfr_status tfr_evaluate(tfr_model *m, const char *const *src, int nsrc, int batc
         float loss;
         if ((st = forward(m, b, mean, std, 0, &loss, err)))
             break;
-        const float *lg = tfr_model_logits(m);
+        const float *lg;
+        if ((st = tfr_model_logits(m, &lg, err)))
+            break;
         for (int i = 0; i < b->n; i++) {
             int p = argmax(lg + (size_t)i * c->classes, c->classes);
             int y = b->labels[i];
@@ -333,7 +335,9 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
                     (st = tfr_model_loss(m, &loss, err)))
                     break;
             }
-            const float *lg = tfr_model_logits(m);
+            const float *lg;
+            if ((st = tfr_model_logits(m, &lg, err)))
+                break;
             for (int i = 0; i < n; i++)
                 right += argmax(lg + (size_t)i * c->classes, c->classes) == lab[i];
             loss_sum += (double)loss * n;

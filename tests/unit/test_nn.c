@@ -216,12 +216,13 @@ static void check_network(void)
     EXPECT(fabsf(loss - logf(4)) < 1.5f); /* near chance at init */
     EXPECT_OK(tfr_model_backward(m, 0.0f, &err), &err);
     size_t np = tfr_model_num_params(m);
-    const float *g = tfr_model_grads(m); /* forward passes below leave it alone */
-    float *w = tfr_model_params(m);
+    float *g, *w; /* forward passes below leave the gradients alone */
+    EXPECT_OK(tfr_model_grads(m, &g, &err), &err);
+    EXPECT_OK(tfr_model_params(m, &w, &err), &err);
     double a[60], b[60];
     int k = 0;
     const float h = 2e-3f;
-    for (int t = 0; t < 60; t++) {
+    for (int t = 0; g && w && t < 60; t++) {
         size_t i = (size_t)(test_rand(&rs) % np);
         float s = w[i];
         float lp, lm;
@@ -261,9 +262,10 @@ static void check_network(void)
         tfr_model_sgd(m, 0.05f, 0.9f, 0.0f, &err);
     }
     tfr_model_forward(m, xb, n, lb, 1, &loss, &err);
-    const float *lg = tfr_model_logits(m);
+    const float *lg;
+    EXPECT_OK(tfr_model_logits(m, &lg, &err), &err);
     int right = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; lg && i < n; i++) {
         int best = 0;
         for (int j = 1; j < 4; j++)
             if (lg[i * 4 + j] > lg[i * 4 + best])
@@ -282,7 +284,10 @@ static void check_network(void)
     tfr_model *m2 = NULL;
     EXPECT_OK(tfr_checkpoint_load(path, &m2, &st2, &err), &err);
     if (m2) {
-        EXPECT(!memcmp(tfr_model_params(m), tfr_model_params(m2), np * 4));
+        float *p1, *p2;
+        EXPECT_OK(tfr_model_params(m, &p1, &err), &err);
+        EXPECT_OK(tfr_model_params(m2, &p2, &err), &err);
+        EXPECT(p1 && p2 && !memcmp(p1, p2, np * 4));
         EXPECT(st2.epoch == 3 && st2.step == 300 && st2.seed == 42 && st2.best_val_acc == 0.5);
         float l1, l2;
         tfr_model_forward(m, xb, n, lb, 0, &l1, &err);

@@ -48,8 +48,11 @@ static float *rnd(size_t n)
         p[i] = frand();
     return p;
 }
+/* p NULL (an accessor that failed, already reported): NULL */
 static float *dup(const float *p, size_t n)
 {
+    if (!p)
+        return NULL;
     float *q = malloc((n ? n : 1) * sizeof(float));
     memcpy(q, p, n * sizeof(float));
     return q;
@@ -58,6 +61,10 @@ static float *dup(const float *p, size_t n)
 static void close_enough(const dev *d, const char *what, const float *got, const float *ref,
                          size_t n)
 {
+    if (!got || !ref) {
+        FAILF("%s %s: no values to compare", d->label, what);
+        return;
+    }
     double mx = 1e-12;
     for (size_t i = 0; i < n; i++)
         mx = fabs(ref[i]) > mx ? fabs(ref[i]) : mx;
@@ -69,6 +76,28 @@ static void close_enough(const dev *d, const char *what, const float *got, const
             return;
         }
     }
+}
+
+/* the model's accessors; NULL after a failure, which is reported */
+static const float *logits_of(const tfr_model *m)
+{
+    const float *p;
+    EXPECT_OK(tfr_model_logits(m, &p, &err), &err);
+    return p;
+}
+
+static float *params_of(tfr_model *m)
+{
+    float *p;
+    EXPECT_OK(tfr_model_params(m, &p, &err), &err);
+    return p;
+}
+
+static float *grads_of(tfr_model *m)
+{
+    float *p;
+    EXPECT_OK(tfr_model_grads(m, &p, &err), &err);
+    return p;
 }
 
 /* ---- moving data in and out of the device under test ---- */
@@ -550,7 +579,7 @@ static tfr_status emu_bn_fwd(tfr_backend *b, int n, int c, int hw, const float *
         EACH(c) ew_bn_infer_stats(i, rm, rv, eps, mean, invstd);
         return TFR_OK;
     }
-    if (BF(b)) { /* cu_bn_train_kernels, kernel by kernel */
+    if (BF(b)) { /* tfr_cuda_bn_train_kernels, kernel by kernel */
         float *p0 = malloc(chunks * c * sizeof(float)), *p1 = malloc(chunks * c * sizeof(float));
         EACH(chunks * c) ew_bn_part(i, c, rows, x, NULL, NULL, NULL, p0, p1, 1);
         EACH(c) ew_bn_stats(i, c, rows, p0, p1, eps, mom, mean, invstd, rm, rv);
@@ -572,7 +601,7 @@ static tfr_status emu_bn_bwd(tfr_backend *b, int n, int c, int hw, const float *
                              tfr_error *e)
 {
     const size_t rows = (size_t)n * hw, chunks = (rows + TFR_BN_CHUNK - 1) / TFR_BN_CHUNK;
-    if (BF(b)) { /* cu_bn_bwd_kernels, kernel by kernel */
+    if (BF(b)) { /* tfr_cuda_bn_bwd_kernels, kernel by kernel */
         float *p0 = malloc(chunks * c * sizeof(float)), *p1 = malloc(chunks * c * sizeof(float));
         float *sums = malloc(2 * c * sizeof(float));
         EACH(chunks * c) ew_bn_part(i, c, rows, x, dy, mean, invstd, p0, p1, 1);
@@ -650,7 +679,7 @@ static void colmajor_gemm(ew_gemm g)
             ew_st(g.C, o, ew_ld(g.C, o, g.c_bf) + (float)s, g.c_bf);
         }
 }
-/* in bf16 mode the GEMMs read a bf16 copy of the weights (cu_weights_bf16) */
+/* in bf16 mode the GEMMs read a bf16 copy of the weights (tfr_cuda_weights_bf16) */
 static const void *emu_weights(tfr_backend *b, const float *w, size_t n, uint16_t **copy)
 {
     *copy = NULL;
@@ -745,12 +774,12 @@ static void check_model(const tfr_ops *ops, const tfr_backend_opts *bo, const ch
         snprintf(what, sizeof what, "model loss at step %d", step);
         close_enough(&d, what, &lb, &la, 1);
         snprintf(what, sizeof what, "model logits at step %d", step);
-        close_enough(&d, what, tfr_model_logits(b), tfr_model_logits(a), (size_t)n * 5);
+        close_enough(&d, what, logits_of(b), logits_of(a), (size_t)n * 5);
         EXPECT_OK(tfr_model_backward(a, 5e-4f, &err), &err);
         EXPECT_OK(tfr_model_backward(b, 5e-4f, &err), &err);
         if (step == 0) {
-            float *ga = dup(tfr_model_grads(a), np);
-            close_enough(&d, "model gradients, step 0", tfr_model_grads(b), ga, np);
+            float *ga = dup(grads_of(a), np);
+            close_enough(&d, "model gradients, step 0", grads_of(b), ga, np);
             free(ga);
         }
         EXPECT_OK(tfr_model_sgd(a, 0.05f, 0.9f, 1e-4f, &err), &err);
@@ -758,8 +787,8 @@ static void check_model(const tfr_ops *ops, const tfr_backend_opts *bo, const ch
     }
     dev loose = d;
     loose.tol = tol * 10; /* four steps of drift */
-    float *pa = dup(tfr_model_params(a), np);
-    close_enough(&loose, "model parameters after 4 steps", tfr_model_params(b), pa, np);
+    float *pa = dup(params_of(a), np);
+    close_enough(&loose, "model parameters after 4 steps", params_of(b), pa, np);
     free(pa);
 
     /* the uint8 path with flips */

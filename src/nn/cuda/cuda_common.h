@@ -6,7 +6,10 @@
  * One compute stream runs every op in order; a second stream copies input
  * batches from pinned host buffers so the copy of batch i+1 overlaps the
  * compute of batch i. Every CUDA, cuDNN and cuBLAS failure becomes a
- * tfr_error naming the call, file:line and the library's own message.
+ * tfr_error naming the call, file:line and the library's own message; its
+ * status comes from the library's code (allocation failures are NOMEM).
+ * Functions shared between the .cu files are tfr_cuda_*; kernels stay static
+ * in their file.
  */
 #ifndef TFR_NN_CUDA_COMMON_H
 #define TFR_NN_CUDA_COMMON_H
@@ -80,28 +83,55 @@ struct tfr_backend {
     char                         desc[384];
 };
 
-tfr_status tfr_cuda_fail(tfr_error *err, const char *call, const char *file, int line,
-                         const char *what);
+/* Fills err with code and "call failed (file:line): what"; returns code. */
+tfr_status tfr_cuda_fail(tfr_error *err, tfr_status code, const char *call, const char *file,
+                         int line, const char *what);
+
+/* the tfr_status of a library's error code: out of memory, or unavailable */
+static inline tfr_status tfr_cuda_code(cudaError_t e)
+{
+    return e == cudaErrorMemoryAllocation ? TFR_ERR_NOMEM : TFR_ERR_UNAVAILABLE;
+}
+
+static inline tfr_status tfr_cudnn_code(cudnnStatus_t e)
+{
+#if CUDNN_MAJOR >= 9
+    return e == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED ||
+                   e == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED
+               ? TFR_ERR_NOMEM
+               : TFR_ERR_UNAVAILABLE;
+#else
+    return e == CUDNN_STATUS_ALLOC_FAILED ? TFR_ERR_NOMEM : TFR_ERR_UNAVAILABLE;
+#endif
+}
+
+static inline tfr_status tfr_cublas_code(cublasStatus_t e)
+{
+    return e == CUBLAS_STATUS_ALLOC_FAILED ? TFR_ERR_NOMEM : TFR_ERR_UNAVAILABLE;
+}
 
 #define CUDA_TRY(call)                                                                         \
     do {                                                                                       \
         cudaError_t e_ = (call);                                                               \
         if (e_ != cudaSuccess)                                                                 \
-            return tfr_cuda_fail(err, #call, __FILE__, __LINE__, cudaGetErrorString(e_));      \
+            return tfr_cuda_fail(err, tfr_cuda_code(e_), #call, __FILE__, __LINE__,           \
+                                 cudaGetErrorString(e_));                                      \
     } while (0)
 
 #define CUDNN_TRY(call)                                                                        \
     do {                                                                                       \
         cudnnStatus_t e_ = (call);                                                             \
         if (e_ != CUDNN_STATUS_SUCCESS)                                                        \
-            return tfr_cuda_fail(err, #call, __FILE__, __LINE__, cudnnGetErrorString(e_));     \
+            return tfr_cuda_fail(err, tfr_cudnn_code(e_), #call, __FILE__, __LINE__,           \
+                                 cudnnGetErrorString(e_));                                     \
     } while (0)
 
 #define CUBLAS_TRY(call)                                                                       \
     do {                                                                                       \
         cublasStatus_t e_ = (call);                                                            \
         if (e_ != CUBLAS_STATUS_SUCCESS)                                                       \
-            return tfr_cuda_fail(err, #call, __FILE__, __LINE__, cublasGetStatusString(e_));   \
+            return tfr_cuda_fail(err, tfr_cublas_code(e_), #call, __FILE__, __LINE__,         \
+                                 cublasGetStatusString(e_));                                   \
     } while (0)
 
 /* after a kernel launch */
@@ -121,75 +151,78 @@ tfr_status tfr_cuda_grow(tfr_backend *b, void **p, size_t *cap, size_t bytes, tf
 
 /* ---- the ops, by file -------------------------------------------------- */
 /* kernels.cu: the element-wise ops (bodies in nn/elementwise.h) */
-tfr_status cu_filter_layout(tfr_backend *b, const tfr_conv2d *cv, const float *src, float *dst,
-                            int to_backend, tfr_error *err);
-tfr_status cu_input_f32(tfr_backend *b, int n, int c, int h, int w, const float *x, float *y,
-                        tfr_error *err);
-tfr_status cu_input_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
-                       const uint8_t *flip, float mean, float std, float *y, tfr_error *err);
-tfr_status cu_stage_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
-                       const uint8_t *flip, tfr_error *err);
-tfr_status cu_act_to_host(tfr_backend *b, int n, int c, int h, int w, const float *x,
-                          float *host, tfr_error *err);
-tfr_status cu_bn_infer(tfr_backend *b, int n, int c, int hw, const float *x, const float *gamma,
-                       const float *beta, float *y, float *mean, float *invstd,
-                       const float *run_mean, const float *run_var, float eps, tfr_error *err);
-tfr_status cu_relu_fwd(tfr_backend *b, size_t count, const float *x, float *y, tfr_error *err);
-tfr_status cu_relu_bwd(tfr_backend *b, size_t count, const float *y, const float *dy, float *dx,
-                       tfr_error *err);
-tfr_status cu_pool_fwd(tfr_backend *b, int n, int c, int h, int w, const float *x, float *y,
-                       int32_t *idx, tfr_error *err);
-tfr_status cu_pool_bwd(tfr_backend *b, int n, int c, int h, int w, const int32_t *idx,
-                       const float *dy, float *dx, tfr_error *err);
-tfr_status cu_add_fwd(tfr_backend *b, size_t count, const float *a, const float *c, float *y,
-                      tfr_error *err);
-tfr_status cu_add_bwd(tfr_backend *b, size_t count, const float *dy, float *da, float *dc,
-                      tfr_error *err);
-tfr_status cu_gap_fwd(tfr_backend *b, int n, int c, int hw, const float *x, float *y,
-                      tfr_error *err);
-tfr_status cu_gap_bwd(tfr_backend *b, int n, int c, int hw, const float *dy, float *dx,
-                      tfr_error *err);
-tfr_status cu_bias_rows(tfr_backend *b, int n, int k, const float *bias, float *y,
-                        tfr_error *err);
-tfr_status cu_bias_grad(tfr_backend *b, int n, int k, const float *dy, float *db,
-                        tfr_error *err);
-tfr_status cu_axpy(tfr_backend *b, size_t count, float a, const float *x, float *y,
-                   tfr_error *err);
-tfr_status cu_softmax_ce(tfr_backend *b, int n, int k, const float *logits,
-                         const int32_t *labels, float *dlogits, float *loss, tfr_error *err);
-tfr_status cu_sgd(tfr_backend *b, size_t count, float *w, const float *g, float *v, float lr,
-                  float momentum, float weight_decay, tfr_error *err);
-/* bf16 mode: a bf16 copy of count float32 weights in b->wbf; dst += bf16 src */
-tfr_status cu_weights_bf16(tfr_backend *b, const float *w, size_t count, tfr_error *err);
-tfr_status cu_add_bf16(tfr_backend *b, size_t count, const void *src, float *dst, tfr_error *err);
-/* bf16 mode: batch norm in training with the kernels of nn/elementwise.h */
-tfr_status cu_bn_train_kernels(tfr_backend *b, int n, int c, int hw, const float *x,
-                               const float *gamma, const float *beta, float *y, float *mean,
-                               float *invstd, float *run_mean, float *run_var, float momentum,
-                               float eps, tfr_error *err);
-tfr_status cu_bn_bwd_kernels(tfr_backend *b, int n, int c, int hw, const float *x,
-                             const float *gamma, const float *mean, const float *invstd,
-                             const float *dy, float *dx, float *dgamma, float *dbeta,
+tfr_status tfr_cuda_filter_layout(tfr_backend *b, const tfr_conv2d *cv, const float *src,
+                                  float *dst, int to_backend, tfr_error *err);
+tfr_status tfr_cuda_input_f32(tfr_backend *b, int n, int c, int h, int w, const float *x, float *y,
+                              tfr_error *err);
+tfr_status tfr_cuda_input_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
+                             const uint8_t *flip, float mean, float std, float *y, tfr_error *err);
+tfr_status tfr_cuda_stage_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
+                             const uint8_t *flip, tfr_error *err);
+tfr_status tfr_cuda_act_to_host(tfr_backend *b, int n, int c, int h, int w, const float *x,
+                                float *host, tfr_error *err);
+tfr_status tfr_cuda_bn_infer(tfr_backend *b, int n, int c, int hw, const float *x,
+                             const float *gamma, const float *beta, float *y, float *mean,
+                             float *invstd, const float *run_mean, const float *run_var, float eps,
                              tfr_error *err);
+tfr_status tfr_cuda_relu_fwd(tfr_backend *b, size_t count, const float *x, float *y,
+                             tfr_error *err);
+tfr_status tfr_cuda_relu_bwd(tfr_backend *b, size_t count, const float *y, const float *dy,
+                             float *dx, tfr_error *err);
+tfr_status tfr_cuda_pool_fwd(tfr_backend *b, int n, int c, int h, int w, const float *x, float *y,
+                             int32_t *idx, tfr_error *err);
+tfr_status tfr_cuda_pool_bwd(tfr_backend *b, int n, int c, int h, int w, const int32_t *idx,
+                             const float *dy, float *dx, tfr_error *err);
+tfr_status tfr_cuda_add_fwd(tfr_backend *b, size_t count, const float *a, const float *c, float *y,
+                            tfr_error *err);
+tfr_status tfr_cuda_add_bwd(tfr_backend *b, size_t count, const float *dy, float *da, float *dc,
+                            tfr_error *err);
+tfr_status tfr_cuda_gap_fwd(tfr_backend *b, int n, int c, int hw, const float *x, float *y,
+                            tfr_error *err);
+tfr_status tfr_cuda_gap_bwd(tfr_backend *b, int n, int c, int hw, const float *dy, float *dx,
+                            tfr_error *err);
+tfr_status tfr_cuda_bias_rows(tfr_backend *b, int n, int k, const float *bias, float *y,
+                              tfr_error *err);
+tfr_status tfr_cuda_bias_grad(tfr_backend *b, int n, int k, const float *dy, float *db,
+                              tfr_error *err);
+tfr_status tfr_cuda_axpy(tfr_backend *b, size_t count, float a, const float *x, float *y,
+                         tfr_error *err);
+tfr_status tfr_cuda_softmax_ce(tfr_backend *b, int n, int k, const float *logits,
+                               const int32_t *labels, float *dlogits, float *loss, tfr_error *err);
+tfr_status tfr_cuda_sgd(tfr_backend *b, size_t count, float *w, const float *g, float *v, float lr,
+                        float momentum, float weight_decay, tfr_error *err);
+/* bf16 mode: a bf16 copy of count float32 weights in b->wbf; dst += bf16 src */
+tfr_status tfr_cuda_weights_bf16(tfr_backend *b, const float *w, size_t count, tfr_error *err);
+tfr_status tfr_cuda_add_bf16(tfr_backend *b, size_t count, const void *src, float *dst,
+                             tfr_error *err);
+/* bf16 mode: batch norm in training with the kernels of nn/elementwise.h */
+tfr_status tfr_cuda_bn_train_kernels(tfr_backend *b, int n, int c, int hw, const float *x,
+                                     const float *gamma, const float *beta, float *y, float *mean,
+                                     float *invstd, float *run_mean, float *run_var, float momentum,
+                                     float eps, tfr_error *err);
+tfr_status tfr_cuda_bn_bwd_kernels(tfr_backend *b, int n, int c, int hw, const float *x,
+                                   const float *gamma, const float *mean, const float *invstd,
+                                   const float *dy, float *dx, float *dgamma, float *dbeta,
+                                   tfr_error *err);
 
 /* cudnn_ops.cu: every cuDNN call (convolutions, batch norm in training) */
-tfr_status cu_dnn_create(tfr_backend *b, tfr_error *err);
-void       cu_dnn_destroy(tfr_backend *b);
-tfr_status cu_conv_fwd(tfr_backend *b, const tfr_conv2d *cv, const float *x, const float *w,
-                       float *y, tfr_error *err);
-tfr_status cu_conv_bwd(tfr_backend *b, const tfr_conv2d *cv, const float *x, const float *w,
-                       const float *dy, float *dx, float *dw, tfr_error *err);
-tfr_status cu_bn_fwd(tfr_backend *b, int n, int c, int hw, const float *x, const float *gamma,
-                     const float *beta, float *y, float *mean, float *invstd, float *run_mean,
-                     float *run_var, int train, float momentum, float eps, tfr_error *err);
-tfr_status cu_bn_bwd(tfr_backend *b, int n, int c, int hw, const float *x, const float *gamma,
-                     const float *mean, const float *invstd, const float *dy, float *dx,
-                     float *dgamma, float *dbeta, float eps, tfr_error *err);
+tfr_status tfr_cuda_dnn_create(tfr_backend *b, tfr_error *err);
+void       tfr_cuda_dnn_destroy(tfr_backend *b);
+tfr_status tfr_cuda_conv_fwd(tfr_backend *b, const tfr_conv2d *cv, const float *x, const float *w,
+                             float *y, tfr_error *err);
+tfr_status tfr_cuda_conv_bwd(tfr_backend *b, const tfr_conv2d *cv, const float *x, const float *w,
+                             const float *dy, float *dx, float *dw, tfr_error *err);
+tfr_status tfr_cuda_bn_fwd(tfr_backend *b, int n, int c, int hw, const float *x, const float *gamma,
+                           const float *beta, float *y, float *mean, float *invstd, float *run_mean,
+                           float *run_var, int train, float momentum, float eps, tfr_error *err);
+tfr_status tfr_cuda_bn_bwd(tfr_backend *b, int n, int c, int hw, const float *x, const float *gamma,
+                           const float *mean, const float *invstd, const float *dy, float *dx,
+                           float *dgamma, float *dbeta, float eps, tfr_error *err);
 
 /* dense.cu: cuBLAS */
-tfr_status cu_dense_fwd(tfr_backend *b, int n, int c, int k, const float *x, const float *w,
-                        const float *bias, float *y, tfr_error *err);
-tfr_status cu_dense_bwd(tfr_backend *b, int n, int c, int k, const float *x, const float *w,
-                        const float *dy, float *dx, float *dw, float *db, tfr_error *err);
+tfr_status tfr_cuda_dense_fwd(tfr_backend *b, int n, int c, int k, const float *x, const float *w,
+                              const float *bias, float *y, tfr_error *err);
+tfr_status tfr_cuda_dense_bwd(tfr_backend *b, int n, int c, int k, const float *x, const float *w,
+                              const float *dy, float *dx, float *dw, float *db, tfr_error *err);
 
 #endif

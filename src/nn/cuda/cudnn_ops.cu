@@ -14,14 +14,14 @@
  * In bf16 mode activations are bf16, convolutions accumulate in fp32 on a
  * bf16 copy of the fp32 filters and their filter gradient is added to the
  * fp32 gradient; batch norm then runs on the project's own kernels
- * (cu_bn_train_kernels), whose bodies the CPU tests check.
+ * (tfr_cuda_bn_train_kernels), whose bodies the CPU tests check.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "nn/cuda/cuda_common.h"
 
-tfr_status cu_dnn_create(tfr_backend *b, tfr_error *err)
+tfr_status tfr_cuda_dnn_create(tfr_backend *b, tfr_error *err)
 {
     CUDNN_TRY(cudnnCreate(&b->dnn));
     CUDNN_TRY(cudnnSetStream(b->dnn, b->compute));
@@ -33,7 +33,7 @@ tfr_status cu_dnn_create(tfr_backend *b, tfr_error *err)
     return TFR_OK;
 }
 
-void cu_dnn_destroy(tfr_backend *b)
+void tfr_cuda_dnn_destroy(tfr_backend *b)
 {
     if (b->cd)
         cudnnDestroyConvolutionDescriptor(b->cd);
@@ -144,8 +144,8 @@ static tfr_status plan_for(tfr_backend *b, const tfr_conv2d *cv, tfr_conv_plan *
     return tfr_cuda_grow(b, &b->ws, &b->ws_size, ws, err);
 }
 
-tfr_status cu_conv_fwd(tfr_backend *b, const tfr_conv2d *cv, const float *x, const float *w,
-                       float *y, tfr_error *err)
+tfr_status tfr_cuda_conv_fwd(tfr_backend *b, const tfr_conv2d *cv, const float *x, const float *w,
+                             float *y, tfr_error *err)
 {
     tfr_conv_plan *p;
     tfr_status st = plan_for(b, cv, &p, err);
@@ -153,7 +153,7 @@ tfr_status cu_conv_fwd(tfr_backend *b, const tfr_conv2d *cv, const float *x, con
         return st;
     const void *wt = w;
     if (b->bf) {
-        if ((st = cu_weights_bf16(b, w, (size_t)cv->k * cv->c * cv->r * cv->s, err)))
+        if ((st = tfr_cuda_weights_bf16(b, w, (size_t)cv->k * cv->c * cv->r * cv->s, err)))
             return st;
         wt = b->wbf;
     }
@@ -163,8 +163,8 @@ tfr_status cu_conv_fwd(tfr_backend *b, const tfr_conv2d *cv, const float *x, con
     return TFR_OK;
 }
 
-tfr_status cu_conv_bwd(tfr_backend *b, const tfr_conv2d *cv, const float *x, const float *w,
-                       const float *dy, float *dx, float *dw, tfr_error *err)
+tfr_status tfr_cuda_conv_bwd(tfr_backend *b, const tfr_conv2d *cv, const float *x, const float *w,
+                             const float *dy, float *dx, float *dw, tfr_error *err)
 {
     tfr_conv_plan *p;
     tfr_status st = plan_for(b, cv, &p, err);
@@ -174,13 +174,13 @@ tfr_status cu_conv_bwd(tfr_backend *b, const tfr_conv2d *cv, const float *x, con
     if (b->bf) {
         /* the filter gradient in bf16 (the filter's type), added to the fp32 one */
         size_t nw = (size_t)cv->k * cv->c * cv->r * cv->s;
-        if ((st = cu_weights_bf16(b, w, nw, err)) ||
+        if ((st = tfr_cuda_weights_bf16(b, w, nw, err)) ||
             (st = tfr_cuda_grow(b, &b->dwbf, &b->dwbf_cap, nw * sizeof(uint16_t), err)))
             return st;
         CUDNN_TRY(cudnnConvolutionBackwardFilter(b->dnn, &one, b->xd, x, b->yd, dy, b->cd,
                                                  p->bwd_filter, b->ws, p->ws_filter, &zero, b->wd,
                                                  b->dwbf));
-        if ((st = cu_add_bf16(b, nw, b->dwbf, dw, err)))
+        if ((st = tfr_cuda_add_bf16(b, nw, b->dwbf, dw, err)))
             return st;
         w = (const float *)b->wbf;
     } else {
@@ -202,16 +202,16 @@ static tfr_status describe_bn(tfr_backend *b, int n, int c, int hw, tfr_error *e
     return TFR_OK;
 }
 
-tfr_status cu_bn_fwd(tfr_backend *b, int n, int c, int hw, const float *x, const float *gamma,
-                     const float *beta, float *y, float *mean, float *invstd, float *run_mean,
-                     float *run_var, int train, float momentum, float eps, tfr_error *err)
+tfr_status tfr_cuda_bn_fwd(tfr_backend *b, int n, int c, int hw, const float *x, const float *gamma,
+                           const float *beta, float *y, float *mean, float *invstd, float *run_mean,
+                           float *run_var, int train, float momentum, float eps, tfr_error *err)
 {
     if (!train)
-        return cu_bn_infer(b, n, c, hw, x, gamma, beta, y, mean, invstd, run_mean, run_var, eps,
-                           err);
+        return tfr_cuda_bn_infer(b, n, c, hw, x, gamma, beta, y, mean, invstd, run_mean, run_var,
+                                 eps, err);
     if (b->bf)
-        return cu_bn_train_kernels(b, n, c, hw, x, gamma, beta, y, mean, invstd, run_mean, run_var,
-                                   momentum, eps, err);
+        return tfr_cuda_bn_train_kernels(b, n, c, hw, x, gamma, beta, y, mean, invstd, run_mean,
+                                         run_var, momentum, eps, err);
     tfr_status st = describe_bn(b, n, c, hw, err);
     if (st)
         return st;
@@ -224,12 +224,13 @@ tfr_status cu_bn_fwd(tfr_backend *b, int n, int c, int hw, const float *x, const
     return TFR_OK;
 }
 
-tfr_status cu_bn_bwd(tfr_backend *b, int n, int c, int hw, const float *x, const float *gamma,
-                     const float *mean, const float *invstd, const float *dy, float *dx,
-                     float *dgamma, float *dbeta, float eps, tfr_error *err)
+tfr_status tfr_cuda_bn_bwd(tfr_backend *b, int n, int c, int hw, const float *x, const float *gamma,
+                           const float *mean, const float *invstd, const float *dy, float *dx,
+                           float *dgamma, float *dbeta, float eps, tfr_error *err)
 {
     if (b->bf)
-        return cu_bn_bwd_kernels(b, n, c, hw, x, gamma, mean, invstd, dy, dx, dgamma, dbeta, err);
+        return tfr_cuda_bn_bwd_kernels(b, n, c, hw, x, gamma, mean, invstd, dy, dx, dgamma, dbeta,
+                                       err);
     tfr_status st = describe_bn(b, n, c, hw, err);
     if (st)
         return st;

@@ -26,30 +26,30 @@ static tfr_status gemm(tfr_backend *b, ew_gemm g, tfr_error *err)
     return TFR_OK;
 }
 
-tfr_status cu_dense_fwd(tfr_backend *b, int n, int c, int k, const float *x, const float *w,
-                        const float *bias, float *y, tfr_error *err)
+tfr_status tfr_cuda_dense_fwd(tfr_backend *b, int n, int c, int k, const float *x, const float *w,
+                              const float *bias, float *y, tfr_error *err)
 {
-    tfr_status st = cu_bias_rows(b, n, k, bias, y, err);
+    tfr_status st = tfr_cuda_bias_rows(b, n, k, bias, y, err);
     const void *wt = w;
-    if (!st && b->bf && !(st = cu_weights_bf16(b, w, (size_t)k * c, err)))
+    if (!st && b->bf && !(st = tfr_cuda_weights_bf16(b, w, (size_t)k * c, err)))
         wt = b->wbf;
     if (st)
         return st;
     return gemm(b, ew_dense_fwd_gemm(n, c, k, x, wt, y, b->bf), err);
 }
 
-tfr_status cu_dense_bwd(tfr_backend *b, int n, int c, int k, const float *x, const float *w,
-                        const float *dy, float *dx, float *dw, float *db, tfr_error *err)
+tfr_status tfr_cuda_dense_bwd(tfr_backend *b, int n, int c, int k, const float *x, const float *w,
+                              const float *dy, float *dx, float *dw, float *db, tfr_error *err)
 {
     tfr_status st;
     if ((st = gemm(b, ew_dense_dw_gemm(n, c, k, x, dy, dw, b->bf), err)) ||
-        (st = cu_bias_grad(b, n, k, dy, db, err)))
+        (st = tfr_cuda_bias_grad(b, n, k, dy, db, err)))
         return st;
     if (!dx)
         return TFR_OK;
     const void *wt = w;
     if (b->bf) {
-        if ((st = cu_weights_bf16(b, w, (size_t)k * c, err)))
+        if ((st = tfr_cuda_weights_bf16(b, w, (size_t)k * c, err)))
             return st;
         wt = b->wbf;
     }

@@ -13,149 +13,153 @@
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (count); \
          i += (size_t)gridDim.x * blockDim.x)
 
-__global__ void k_nchw_to_nhwc(size_t count, int c, int h, int w, const void *src, int sbf,
-                               void *dst, int dbf)
+static __global__ void k_nchw_to_nhwc(size_t count, int c, int h, int w, const void *src, int sbf,
+                                      void *dst, int dbf)
 {
     FOR_EACH(count) ew_nchw_to_nhwc(i, c, h, w, src, sbf, dst, dbf);
 }
 
-__global__ void k_nhwc_to_nchw(size_t count, int c, int h, int w, const void *src, int sbf,
-                               void *dst, int dbf)
+static __global__ void k_nhwc_to_nchw(size_t count, int c, int h, int w, const void *src, int sbf,
+                                      void *dst, int dbf)
 {
     FOR_EACH(count) ew_nhwc_to_nchw(i, c, h, w, src, sbf, dst, dbf);
 }
 
-__global__ void k_input_u8(size_t count, int c, int h, int w, const uint8_t *src,
-                           const uint8_t *flip, float scale, float offset, void *dst, int bf)
+static __global__ void k_input_u8(size_t count, int c, int h, int w, const uint8_t *src,
+                                  const uint8_t *flip, float scale, float offset, void *dst, int bf)
 {
     FOR_EACH(count) ew_input_u8(i, c, h, w, 1, src, flip, scale, offset, dst, bf);
 }
 
-__global__ void k_bn_infer(size_t count, int c, const void *x, const float *gamma,
-                           const float *beta, const float *rm, const float *rv, float eps, void *y,
-                           int bf)
+static __global__ void k_bn_infer(size_t count, int c, const void *x, const float *gamma,
+                                  const float *beta, const float *rm, const float *rv, float eps,
+                                  void *y, int bf)
 {
     FOR_EACH(count) ew_bn_infer(i, c, x, gamma, beta, rm, rv, eps, y, bf);
 }
 
-__global__ void k_bn_infer_stats(size_t count, const float *rm, const float *rv, float eps,
-                                 float *mean, float *invstd)
+static __global__ void k_bn_infer_stats(size_t count, const float *rm, const float *rv, float eps,
+                                        float *mean, float *invstd)
 {
     FOR_EACH(count) ew_bn_infer_stats(i, rm, rv, eps, mean, invstd);
 }
 
-__global__ void k_bn_part(size_t count, int c, size_t rows, const void *x, const void *dy,
-                          const float *mean, const float *invstd, float *p0, float *p1, int bf)
+static __global__ void k_bn_part(size_t count, int c, size_t rows, const void *x, const void *dy,
+                                 const float *mean, const float *invstd, float *p0, float *p1,
+                                 int bf)
 {
     FOR_EACH(count) ew_bn_part(i, c, rows, x, dy, mean, invstd, p0, p1, bf);
 }
 
-__global__ void k_bn_stats(size_t count, size_t rows, const float *p0, const float *p1, float eps,
-                           float momentum, float *mean, float *invstd, float *rm, float *rv)
+static __global__ void k_bn_stats(size_t count, size_t rows, const float *p0, const float *p1,
+                                  float eps, float momentum, float *mean, float *invstd, float *rm,
+                                  float *rv)
 {
     FOR_EACH(count) ew_bn_stats(i, (int)count, rows, p0, p1, eps, momentum, mean, invstd, rm, rv);
 }
 
-__global__ void k_bn_apply(size_t count, int c, const void *x, const float *gamma,
-                           const float *beta, const float *mean, const float *invstd, void *y,
-                           int bf)
+static __global__ void k_bn_apply(size_t count, int c, const void *x, const float *gamma,
+                                  const float *beta, const float *mean, const float *invstd,
+                                  void *y, int bf)
 {
     FOR_EACH(count) ew_bn_apply(i, c, x, gamma, beta, mean, invstd, y, bf);
 }
 
-__global__ void k_bn_bwd_sums(size_t count, size_t rows, const float *p0, const float *p1,
-                              float *sums, float *dgamma, float *dbeta)
+static __global__ void k_bn_bwd_sums(size_t count, size_t rows, const float *p0, const float *p1,
+                                     float *sums, float *dgamma, float *dbeta)
 {
     FOR_EACH(count) ew_bn_bwd_sums(i, (int)count, rows, p0, p1, sums, dgamma, dbeta);
 }
 
-__global__ void k_bn_bwd_apply(size_t count, int c, size_t rows, const void *x, const void *dy,
-                               void *dx, const float *gamma, const float *mean,
-                               const float *invstd, const float *sums, int bf)
+static __global__ void k_bn_bwd_apply(size_t count, int c, size_t rows, const void *x,
+                                      const void *dy, void *dx, const float *gamma,
+                                      const float *mean, const float *invstd, const float *sums,
+                                      int bf)
 {
     FOR_EACH(count) ew_bn_bwd_apply(i, c, rows, x, dy, dx, gamma, mean, invstd, sums, bf);
 }
 
-__global__ void k_relu_fwd(size_t count, const void *x, void *y, int bf)
+static __global__ void k_relu_fwd(size_t count, const void *x, void *y, int bf)
 {
     FOR_EACH(count) ew_relu_fwd(i, x, y, bf);
 }
 
-__global__ void k_relu_bwd(size_t count, const void *y, const void *dy, void *dx, int bf)
+static __global__ void k_relu_bwd(size_t count, const void *y, const void *dy, void *dx, int bf)
 {
     FOR_EACH(count) ew_relu_bwd(i, y, dy, dx, bf);
 }
 
-__global__ void k_pool_fwd(size_t count, int c, int h, int w, const void *x, void *y,
-                           int32_t *idx, int bf)
+static __global__ void k_pool_fwd(size_t count, int c, int h, int w, const void *x, void *y,
+                                  int32_t *idx, int bf)
 {
     FOR_EACH(count) ew_pool_fwd(i, c, h, w, x, y, idx, bf);
 }
 
-__global__ void k_pool_bwd(size_t count, const int32_t *idx, const void *dy, void *dx, int bf)
+static __global__ void k_pool_bwd(size_t count, const int32_t *idx, const void *dy, void *dx,
+                                  int bf)
 {
     FOR_EACH(count) ew_pool_bwd(i, idx, dy, dx, bf);
 }
 
-__global__ void k_add_fwd(size_t count, const void *a, const void *b, void *y, int bf)
+static __global__ void k_add_fwd(size_t count, const void *a, const void *b, void *y, int bf)
 {
     FOR_EACH(count) ew_add_fwd(i, a, b, y, bf);
 }
 
-__global__ void k_add_bwd(size_t count, const void *dy, void *da, void *db, int bf)
+static __global__ void k_add_bwd(size_t count, const void *dy, void *da, void *db, int bf)
 {
     FOR_EACH(count) ew_add_bwd(i, dy, da, db, bf);
 }
 
-__global__ void k_gap_fwd(size_t count, int c, int hw, const void *x, void *y, int bf)
+static __global__ void k_gap_fwd(size_t count, int c, int hw, const void *x, void *y, int bf)
 {
     FOR_EACH(count) ew_gap_fwd(i, c, hw, x, y, bf);
 }
 
-__global__ void k_gap_bwd(size_t count, int c, int hw, const void *dy, void *dx, int bf)
+static __global__ void k_gap_bwd(size_t count, int c, int hw, const void *dy, void *dx, int bf)
 {
     FOR_EACH(count) ew_gap_bwd(i, c, hw, dy, dx, bf);
 }
 
-__global__ void k_bias_rows(size_t count, int k, const float *bias, void *y, int bf)
+static __global__ void k_bias_rows(size_t count, int k, const float *bias, void *y, int bf)
 {
     FOR_EACH(count) ew_bias_rows(i, k, bias, y, bf);
 }
 
-__global__ void k_bias_grad(size_t count, int n, int k, const void *dy, float *db, int bf)
+static __global__ void k_bias_grad(size_t count, int n, int k, const void *dy, float *db, int bf)
 {
     FOR_EACH(count) ew_bias_grad(i, n, k, dy, db, bf);
 }
 
-__global__ void k_axpy(size_t count, float a, const float *x, float *y)
+static __global__ void k_axpy(size_t count, float a, const float *x, float *y)
 {
     FOR_EACH(count) ew_axpy(i, a, x, y);
 }
 
-__global__ void k_to_bf16(size_t count, const float *src, uint16_t *dst)
+static __global__ void k_to_bf16(size_t count, const float *src, uint16_t *dst)
 {
     FOR_EACH(count) ew_to_bf16(i, src, dst);
 }
 
-__global__ void k_add_bf16(size_t count, const uint16_t *src, float *dst)
+static __global__ void k_add_bf16(size_t count, const uint16_t *src, float *dst)
 {
     FOR_EACH(count) ew_add_bf16(i, src, dst);
 }
 
-__global__ void k_softmax_ce(size_t count, int k, const void *logits, const int32_t *labels,
-                             float *loss_rows, void *dlogits, int bf)
+static __global__ void k_softmax_ce(size_t count, int k, const void *logits, const int32_t *labels,
+                                    float *loss_rows, void *dlogits, int bf)
 {
     FOR_EACH(count) ew_softmax_ce_row(i, (int)count, k, logits, labels, loss_rows, dlogits, bf);
 }
 
-__global__ void k_mean(int n, const float *v, float *out)
+static __global__ void k_mean(int n, const float *v, float *out)
 {
     if (blockIdx.x == 0 && threadIdx.x == 0)
         ew_mean(n, v, out);
 }
 
-__global__ void k_sgd(size_t count, float *w, const float *g, float *v, float lr, float mu,
-                      float wd)
+static __global__ void k_sgd(size_t count, float *w, const float *g, float *v, float lr, float mu,
+                             float wd)
 {
     FOR_EACH(count) ew_sgd(i, w, g, v, lr, mu, wd);
 }
@@ -168,8 +172,8 @@ __global__ void k_sgd(size_t count, float *w, const float *g, float *v, float lr
         }                                                                                  \
     } while (0)
 
-tfr_status cu_filter_layout(tfr_backend *b, const tfr_conv2d *cv, const float *src, float *dst,
-                            int to_backend, tfr_error *err)
+tfr_status tfr_cuda_filter_layout(tfr_backend *b, const tfr_conv2d *cv, const float *src,
+                                  float *dst, int to_backend, tfr_error *err)
 {
     size_t count = (size_t)cv->k * cv->c * cv->r * cv->s;
     if (to_backend)
@@ -179,8 +183,8 @@ tfr_status cu_filter_layout(tfr_backend *b, const tfr_conv2d *cv, const float *s
     return TFR_OK;
 }
 
-tfr_status cu_input_f32(tfr_backend *b, int n, int c, int h, int w, const float *x, float *y,
-                        tfr_error *err)
+tfr_status tfr_cuda_input_f32(tfr_backend *b, int n, int c, int h, int w, const float *x, float *y,
+                              tfr_error *err)
 {
     size_t count = (size_t)n * c * h * w;
     tfr_status st = tfr_cuda_scratch(b, count * sizeof(float), err);
@@ -221,8 +225,8 @@ static tfr_status slot_reserve(tfr_backend *b, tfr_input_slot *s, size_t need, t
  * ahead of its forward pass (tfrecord-train stages batch k+1 while step k
  * runs), the copy overlaps the compute.
  */
-tfr_status cu_stage_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
-                       const uint8_t *flip, tfr_error *err)
+tfr_status tfr_cuda_stage_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
+                             const uint8_t *flip, tfr_error *err)
 {
     size_t px = (size_t)n * c * h * w, need = px + (size_t)n;
     int k = b->next_slot;
@@ -248,11 +252,11 @@ tfr_status cu_stage_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t
     return TFR_OK;
 }
 
-tfr_status cu_input_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
-                       const uint8_t *flip, float mean, float std, float *y, tfr_error *err)
+tfr_status tfr_cuda_input_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
+                             const uint8_t *flip, float mean, float std, float *y, tfr_error *err)
 {
     tfr_status st;
-    if (x && (st = cu_stage_u8(b, n, c, h, w, x, flip, err)))
+    if (x && (st = tfr_cuda_stage_u8(b, n, c, h, w, x, flip, err)))
         return st;
     if (b->staged < 0 || b->staged_n != n)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "no staged batch of %d images", n);
@@ -267,8 +271,8 @@ tfr_status cu_input_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t
     return TFR_OK;
 }
 
-tfr_status cu_act_to_host(tfr_backend *b, int n, int c, int h, int w, const float *x,
-                          float *host, tfr_error *err)
+tfr_status tfr_cuda_act_to_host(tfr_backend *b, int n, int c, int h, int w, const float *x,
+                                float *host, tfr_error *err)
 {
     size_t count = (size_t)n * c * h * w;
     tfr_status st = tfr_cuda_scratch(b, count * sizeof(float), err);
@@ -281,9 +285,10 @@ tfr_status cu_act_to_host(tfr_backend *b, int n, int c, int h, int w, const floa
     return TFR_OK;
 }
 
-tfr_status cu_bn_infer(tfr_backend *b, int n, int c, int hw, const float *x, const float *gamma,
-                       const float *beta, float *y, float *mean, float *invstd,
-                       const float *run_mean, const float *run_var, float eps, tfr_error *err)
+tfr_status tfr_cuda_bn_infer(tfr_backend *b, int n, int c, int hw, const float *x,
+                             const float *gamma, const float *beta, float *y, float *mean,
+                             float *invstd, const float *run_mean, const float *run_var, float eps,
+                             tfr_error *err)
 {
     size_t count = (size_t)n * hw * c;
     LAUNCH(k_bn_infer, count, c, x, gamma, beta, run_mean, run_var, eps, y, b->bf);
@@ -303,10 +308,10 @@ static tfr_status bn_scratch(tfr_backend *b, int c, size_t rows, tfr_error *err)
                          err);
 }
 
-tfr_status cu_bn_train_kernels(tfr_backend *b, int n, int c, int hw, const float *x,
-                               const float *gamma, const float *beta, float *y, float *mean,
-                               float *invstd, float *run_mean, float *run_var, float momentum,
-                               float eps, tfr_error *err)
+tfr_status tfr_cuda_bn_train_kernels(tfr_backend *b, int n, int c, int hw, const float *x,
+                                     const float *gamma, const float *beta, float *y, float *mean,
+                                     float *invstd, float *run_mean, float *run_var, float momentum,
+                                     float eps, tfr_error *err)
 {
     size_t rows = (size_t)n * hw, chunks = (rows + TFR_BN_CHUNK - 1) / TFR_BN_CHUNK;
     tfr_status st = bn_scratch(b, c, rows, err);
@@ -320,10 +325,10 @@ tfr_status cu_bn_train_kernels(tfr_backend *b, int n, int c, int hw, const float
     return TFR_OK;
 }
 
-tfr_status cu_bn_bwd_kernels(tfr_backend *b, int n, int c, int hw, const float *x,
-                             const float *gamma, const float *mean, const float *invstd,
-                             const float *dy, float *dx, float *dgamma, float *dbeta,
-                             tfr_error *err)
+tfr_status tfr_cuda_bn_bwd_kernels(tfr_backend *b, int n, int c, int hw, const float *x,
+                                   const float *gamma, const float *mean, const float *invstd,
+                                   const float *dy, float *dx, float *dgamma, float *dbeta,
+                                   tfr_error *err)
 {
     size_t rows = (size_t)n * hw, chunks = (rows + TFR_BN_CHUNK - 1) / TFR_BN_CHUNK;
     tfr_status st = bn_scratch(b, c, rows, err);
@@ -337,85 +342,85 @@ tfr_status cu_bn_bwd_kernels(tfr_backend *b, int n, int c, int hw, const float *
     return TFR_OK;
 }
 
-tfr_status cu_relu_fwd(tfr_backend *b, size_t count, const float *x, float *y, tfr_error *err)
+tfr_status tfr_cuda_relu_fwd(tfr_backend *b, size_t count, const float *x, float *y, tfr_error *err)
 {
     LAUNCH(k_relu_fwd, count, x, y, b->bf);
     return TFR_OK;
 }
 
-tfr_status cu_relu_bwd(tfr_backend *b, size_t count, const float *y, const float *dy, float *dx,
-                       tfr_error *err)
+tfr_status tfr_cuda_relu_bwd(tfr_backend *b, size_t count, const float *y, const float *dy,
+                             float *dx, tfr_error *err)
 {
     LAUNCH(k_relu_bwd, count, y, dy, dx, b->bf);
     return TFR_OK;
 }
 
-tfr_status cu_pool_fwd(tfr_backend *b, int n, int c, int h, int w, const float *x, float *y,
-                       int32_t *idx, tfr_error *err)
+tfr_status tfr_cuda_pool_fwd(tfr_backend *b, int n, int c, int h, int w, const float *x, float *y,
+                             int32_t *idx, tfr_error *err)
 {
     size_t count = (size_t)n * (h / 2) * (w / 2) * c;
     LAUNCH(k_pool_fwd, count, c, h, w, x, y, idx, b->bf);
     return TFR_OK;
 }
 
-tfr_status cu_pool_bwd(tfr_backend *b, int n, int c, int h, int w, const int32_t *idx,
-                       const float *dy, float *dx, tfr_error *err)
+tfr_status tfr_cuda_pool_bwd(tfr_backend *b, int n, int c, int h, int w, const int32_t *idx,
+                             const float *dy, float *dx, tfr_error *err)
 {
     size_t count = (size_t)n * (h / 2) * (w / 2) * c;
     LAUNCH(k_pool_bwd, count, idx, dy, dx, b->bf);
     return TFR_OK;
 }
 
-tfr_status cu_add_fwd(tfr_backend *b, size_t count, const float *a, const float *c, float *y,
-                      tfr_error *err)
+tfr_status tfr_cuda_add_fwd(tfr_backend *b, size_t count, const float *a, const float *c, float *y,
+                            tfr_error *err)
 {
     LAUNCH(k_add_fwd, count, a, c, y, b->bf);
     return TFR_OK;
 }
 
-tfr_status cu_add_bwd(tfr_backend *b, size_t count, const float *dy, float *da, float *dc,
-                      tfr_error *err)
+tfr_status tfr_cuda_add_bwd(tfr_backend *b, size_t count, const float *dy, float *da, float *dc,
+                            tfr_error *err)
 {
     LAUNCH(k_add_bwd, count, dy, da, dc, b->bf);
     return TFR_OK;
 }
 
-tfr_status cu_gap_fwd(tfr_backend *b, int n, int c, int hw, const float *x, float *y,
-                      tfr_error *err)
+tfr_status tfr_cuda_gap_fwd(tfr_backend *b, int n, int c, int hw, const float *x, float *y,
+                            tfr_error *err)
 {
     LAUNCH(k_gap_fwd, (size_t)n * c, c, hw, x, y, b->bf);
     return TFR_OK;
 }
 
-tfr_status cu_gap_bwd(tfr_backend *b, int n, int c, int hw, const float *dy, float *dx,
-                      tfr_error *err)
+tfr_status tfr_cuda_gap_bwd(tfr_backend *b, int n, int c, int hw, const float *dy, float *dx,
+                            tfr_error *err)
 {
     LAUNCH(k_gap_bwd, (size_t)n * hw * c, c, hw, dy, dx, b->bf);
     return TFR_OK;
 }
 
-tfr_status cu_bias_rows(tfr_backend *b, int n, int k, const float *bias, float *y,
-                        tfr_error *err)
+tfr_status tfr_cuda_bias_rows(tfr_backend *b, int n, int k, const float *bias, float *y,
+                              tfr_error *err)
 {
     LAUNCH(k_bias_rows, (size_t)n * k, k, bias, y, b->bf);
     return TFR_OK;
 }
 
-tfr_status cu_bias_grad(tfr_backend *b, int n, int k, const float *dy, float *db,
-                        tfr_error *err)
+tfr_status tfr_cuda_bias_grad(tfr_backend *b, int n, int k, const float *dy, float *db,
+                              tfr_error *err)
 {
     LAUNCH(k_bias_grad, (size_t)k, n, k, dy, db, b->bf);
     return TFR_OK;
 }
 
-tfr_status cu_axpy(tfr_backend *b, size_t count, float a, const float *x, float *y,
-                   tfr_error *err)
+tfr_status tfr_cuda_axpy(tfr_backend *b, size_t count, float a, const float *x, float *y,
+                         tfr_error *err)
 {
     LAUNCH(k_axpy, count, a, x, y);
     return TFR_OK;
 }
 
-tfr_status cu_weights_bf16(tfr_backend *b, const float *w, size_t count, tfr_error *err)
+tfr_status tfr_cuda_weights_bf16(tfr_backend *b, const float *w, size_t count, tfr_error *err)
 {
     tfr_status st = tfr_cuda_grow(b, &b->wbf, &b->wbf_cap, count * sizeof(uint16_t), err);
     if (st)
@@ -424,14 +429,15 @@ tfr_status cu_weights_bf16(tfr_backend *b, const float *w, size_t count, tfr_err
     return TFR_OK;
 }
 
-tfr_status cu_add_bf16(tfr_backend *b, size_t count, const void *src, float *dst, tfr_error *err)
+tfr_status tfr_cuda_add_bf16(tfr_backend *b, size_t count, const void *src, float *dst,
+                             tfr_error *err)
 {
     LAUNCH(k_add_bf16, count, (const uint16_t *)src, dst);
     return TFR_OK;
 }
 
-tfr_status cu_softmax_ce(tfr_backend *b, int n, int k, const float *logits,
-                         const int32_t *labels, float *dlogits, float *loss, tfr_error *err)
+tfr_status tfr_cuda_softmax_ce(tfr_backend *b, int n, int k, const float *logits,
+                               const int32_t *labels, float *dlogits, float *loss, tfr_error *err)
 {
     tfr_status st;
     if ((st = tfr_cuda_grow(b, (void **)&b->labels, &b->labels_cap, (size_t)n * sizeof(int32_t),
@@ -469,8 +475,8 @@ tfr_status cu_softmax_ce(tfr_backend *b, int n, int k, const float *logits,
     return TFR_OK;
 }
 
-tfr_status cu_sgd(tfr_backend *b, size_t count, float *w, const float *g, float *v, float lr,
-                  float momentum, float weight_decay, tfr_error *err)
+tfr_status tfr_cuda_sgd(tfr_backend *b, size_t count, float *w, const float *g, float *v, float lr,
+                        float momentum, float weight_decay, tfr_error *err)
 {
     LAUNCH(k_sgd, count, w, g, v, lr, momentum, weight_decay);
     return TFR_OK;

@@ -8,12 +8,10 @@
 
 #include "nn/cuda/cuda_common.h"
 
-tfr_status tfr_cuda_fail(tfr_error *err, const char *call, const char *file, int line,
-                         const char *what)
+tfr_status tfr_cuda_fail(tfr_error *err, tfr_status code, const char *call, const char *file,
+                         int line, const char *what)
 {
     const char *base = strrchr(file, '/');
-    tfr_status code = strstr(what, "memory") || strstr(what, "ALLOC") ? TFR_ERR_NOMEM
-                                                                       : TFR_ERR_UNAVAILABLE;
     return tfr_fail(err, code, NULL, "%s failed (%s:%d): %s", call, base ? base + 1 : file, line,
                     what);
 }
@@ -71,7 +69,7 @@ static void cu_destroy(tfr_backend *b)
         if (b->label_slots[i].copied)
             cudaEventDestroy(b->label_slots[i].copied);
     }
-    cu_dnn_destroy(b);
+    tfr_cuda_dnn_destroy(b);
     if (b->blas)
         cublasDestroy(b->blas);
     cudaFree(b->ws);
@@ -118,7 +116,7 @@ static tfr_status setup(tfr_backend *b, tfr_error *err)
     }
     CUDA_TRY(cudaMalloc((void **)&b->loss, sizeof(float)));
     CUDA_TRY(cudaMallocHost((void **)&b->loss_host, sizeof(float)));
-    if ((st = cu_dnn_create(b, err)))
+    if ((st = tfr_cuda_dnn_create(b, err)))
         return st;
     CUBLAS_TRY(cublasCreate(&b->blas));
     CUBLAS_TRY(cublasSetStream(b->blas, b->compute));
@@ -155,13 +153,15 @@ static void *cu_alloc(tfr_backend *b, size_t bytes, tfr_error *err)
     void *p = NULL;
     cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
     if (e != cudaSuccess) {
-        tfr_cuda_fail(err, "cudaMalloc", __FILE__, __LINE__, cudaGetErrorString(e));
+        tfr_cuda_fail(err, tfr_cuda_code(e), "cudaMalloc", __FILE__, __LINE__,
+                      cudaGetErrorString(e));
         return NULL;
     }
     e = cudaMemsetAsync(p, 0, bytes ? bytes : 1, b->compute);
     if (e != cudaSuccess) {
         cudaFree(p);
-        tfr_cuda_fail(err, "cudaMemsetAsync", __FILE__, __LINE__, cudaGetErrorString(e));
+        tfr_cuda_fail(err, tfr_cuda_code(e), "cudaMemsetAsync", __FILE__, __LINE__,
+                      cudaGetErrorString(e));
         return NULL;
     }
     return p;
@@ -236,28 +236,28 @@ static tfr_ops make_table(void)
     t.zero = cu_zero;
     t.sync = cu_sync;
     t.activate = cu_activate;
-    t.filter_layout = cu_filter_layout;
-    t.input_f32 = cu_input_f32;
-    t.input_u8 = cu_input_u8;
-    t.stage_u8 = cu_stage_u8;
-    t.act_to_host = cu_act_to_host;
-    t.conv2d_fwd = cu_conv_fwd;
-    t.conv2d_bwd = cu_conv_bwd;
-    t.bn_fwd = cu_bn_fwd;
-    t.bn_bwd = cu_bn_bwd;
-    t.relu_fwd = cu_relu_fwd;
-    t.relu_bwd = cu_relu_bwd;
-    t.pool_fwd = cu_pool_fwd;
-    t.pool_bwd = cu_pool_bwd;
-    t.add_fwd = cu_add_fwd;
-    t.add_bwd = cu_add_bwd;
-    t.gap_fwd = cu_gap_fwd;
-    t.gap_bwd = cu_gap_bwd;
-    t.dense_fwd = cu_dense_fwd;
-    t.dense_bwd = cu_dense_bwd;
-    t.axpy = cu_axpy;
-    t.softmax_ce = cu_softmax_ce;
-    t.sgd = cu_sgd;
+    t.filter_layout = tfr_cuda_filter_layout;
+    t.input_f32 = tfr_cuda_input_f32;
+    t.input_u8 = tfr_cuda_input_u8;
+    t.stage_u8 = tfr_cuda_stage_u8;
+    t.act_to_host = tfr_cuda_act_to_host;
+    t.conv2d_fwd = tfr_cuda_conv_fwd;
+    t.conv2d_bwd = tfr_cuda_conv_bwd;
+    t.bn_fwd = tfr_cuda_bn_fwd;
+    t.bn_bwd = tfr_cuda_bn_bwd;
+    t.relu_fwd = tfr_cuda_relu_fwd;
+    t.relu_bwd = tfr_cuda_relu_bwd;
+    t.pool_fwd = tfr_cuda_pool_fwd;
+    t.pool_bwd = tfr_cuda_pool_bwd;
+    t.add_fwd = tfr_cuda_add_fwd;
+    t.add_bwd = tfr_cuda_add_bwd;
+    t.gap_fwd = tfr_cuda_gap_fwd;
+    t.gap_bwd = tfr_cuda_gap_bwd;
+    t.dense_fwd = tfr_cuda_dense_fwd;
+    t.dense_bwd = tfr_cuda_dense_bwd;
+    t.axpy = tfr_cuda_axpy;
+    t.softmax_ce = tfr_cuda_softmax_ce;
+    t.sgd = tfr_cuda_sgd;
     return t;
 }
 
