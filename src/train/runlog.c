@@ -75,10 +75,12 @@ void tfr_runlog_step(tfr_runlog *l, uint64_t step, uint64_t epoch, float loss, f
     }
 }
 
-void tfr_runlog_epoch(tfr_runlog *l, uint64_t epoch, uint64_t step, float lr, double loss,
-                      double acc, double val_loss, double val_acc, int have_val, uint64_t images,
-                      double secs, double waited, tfr_error *err)
+void tfr_runlog_epoch(tfr_runlog *l, const tfr_train_event *ev, int have_val, tfr_error *err)
 {
+    const uint64_t epoch = ev->epoch, step = ev->step, images = ev->images;
+    const float lr = ev->lr;
+    const double loss = ev->loss, acc = ev->accuracy, val_loss = ev->val_loss,
+                 val_acc = ev->val_accuracy, secs = ev->seconds, waited = ev->input_wait;
     fprintf(l->hist, "%llu,%llu,%.6g,%.6f,%.6f,%.6f,%.6f,%.1f,%.2f,%.4f\n",
             (unsigned long long)epoch, (unsigned long long)step, lr, loss, acc, val_loss, val_acc,
             images / secs, secs, secs > 0 ? waited / secs : 0.0);

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "dataset/dataset_impl.h"
 #include "tfrecord/nn.h"
@@ -65,12 +64,6 @@ int tfr_train_mkdir_p(const char *d)
     return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
 }
 
-static void fmt_time(double s, char *b, size_t n)
-{
-    long t = s < 0 || s > 1e7 ? 0 : (long)(s + 0.5);
-    snprintf(b, n, "%02ld:%02ld", t / 60, t % 60);
-}
-
 static tfr_status resolve_resume(const char *r, char *path, size_t n, tfr_error *err)
 {
     struct stat sb;
@@ -117,23 +110,29 @@ static tfr_status stage(tfr_model *m, const tfr_batch *b, uint8_t *flip, uint64_
     return tfr_model_stage_u8(m, b->data, b->n, flip, err);
 }
 
+/* hands ev to the caller's report, if it asked for one */
+static void emit(const tfr_train_opts *o, tfr_train_event *ev)
+{
+    ev->epochs = o->epochs;
+    if (o->on_event)
+        o->on_event(o->user, ev);
+}
+
 tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
 {
     tfr_status st = TFR_OK;
     tfr_model *m = NULL;
     tfr_train_state ts = {0};
     tfr_runlog *rl = NULL;
-    FILE *out = stdout;
-    int tty = o->progress && isatty(STDERR_FILENO);
     ts.seed = o->seed;
     if (o->resume) {
         char path[4400];
         if ((st = resolve_resume(o->resume, path, sizeof path, err)) ||
             (st = tfr_checkpoint_load(path, &m, &ts, err)))
             return st;
-        if (!o->quiet)
-            fprintf(out, "resumed from %s: %llu epochs done, step %llu\n", path,
-                    (unsigned long long)ts.epoch, (unsigned long long)ts.step);
+        tfr_train_event ev = {.kind = TFR_TRAIN_RESUMED, .path = path, .epoch = ts.epoch,
+                              .step = ts.step};
+        emit(o, &ev);
     } else if ((st = tfr_model_new(&o->cfg, o->seed, &m, err))) {
         return st;
     }
@@ -146,11 +145,8 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
         st = tfr_fail_errno(err, TFR_ERR_IO, o->checkpoint_dir, "cannot create checkpoint folder");
         goto done;
     }
-    if (!o->quiet)
-        fprintf(out, "model: pre-activation bottleneck ResNet, %dx%dx%d -> %d classes, width %d, "
-                     "%zu parameters, %.1f MFLOP per image\ndevice: %s\n",
-                c->in_h, c->in_w, c->in_c, c->classes, c->width, tfr_model_num_params(m),
-                tfr_model_flops(m) / 1e6, tfr_model_device(m));
+    tfr_train_event mev = {.kind = TFR_TRAIN_MODEL, .model = m};
+    emit(o, &mev);
     const char *const *vsrc = o->nval ? o->val : o->train;
     int nvsrc = o->nval ? o->nval : o->ntrain;
     if (!o->resume) {
@@ -158,11 +154,10 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
         tfr_eval_result er;
         if ((st = tfr_evaluate(m, vsrc, nvsrc, o->batch, o->threads, o->mean, o->std, &er, err)))
             goto done;
-        if (!o->quiet)
-            fprintf(out, "before training: %s accuracy %.4f (chance %.4f), cross-entropy %.4f "
-                         "(chance %.4f)\n",
-                    o->nval ? "validation" : "training", er.accuracy, 1.0 / c->classes, er.loss,
-                    log((double)c->classes));
+        tfr_train_event ev = {.kind = TFR_TRAIN_BASELINE, .loss = er.loss,
+                              .accuracy = er.accuracy, .chance_loss = log((double)c->classes),
+                              .chance_accuracy = 1.0 / c->classes, .on_val = o->nval > 0};
+        emit(o, &ev);
         tfr_eval_result_free(&er);
     }
     for (uint64_t epoch = ts.epoch; epoch < (uint64_t)o->epochs; epoch++) {
@@ -196,11 +191,17 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
         /* On a device step k+1's batch is fetched and its copy started while
          * step k runs, and the host waits once per step, for the loss. */
         const int dev = tfr_train_on_device(m);
+        /* set when st is the stream's TFR_ERR_ARG on uint8 batches: for options it
+         * accepted at open, tfr_stream_next has no other such error than records
+         * of float tensors, which it does not turn into uint8 */
+        int refused = 0;
         int32_t *lab = malloc((size_t)o->batch * sizeof *lab);
         if (!lab)
             st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
-        if (!st)
+        if (!st) {
             st = next_batch(s, &b, &waited, err);
+            refused = dev && st == TFR_ERR_ARG;
+        }
         if (!st && dev)
             st = stage(m, b, flip, ts.seed, ts.step + 1, err);
         while (st == TFR_OK) {
@@ -230,24 +231,22 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
             ts.step++;
             if (rl)
                 tfr_runlog_step(rl, ts.step, epoch + 1, loss, lr, err);
-            if (tty && (k % 5 == 0 || (nsteps && k == nsteps))) {
-                double el = tfr_now() - t0;
-                char eta[32];
-                fmt_time(nsteps && k ? el / k * (double)(nsteps - k) : 0, eta, sizeof eta);
-                fprintf(stderr, "\repoch %llu/%d  step %llu/%llu  loss %.4f  acc %.4f  %.0f img/s  "
-                                "ETA %s\033[K",
-                        (unsigned long long)epoch + 1, o->epochs, (unsigned long long)k,
-                        (unsigned long long)nsteps, loss_sum / seen, (double)right / seen,
-                        seen / el, eta);
+            if (o->on_event) {
+                tfr_train_event ev = {.kind = TFR_TRAIN_STEP, .epoch = epoch + 1, .step = ts.step,
+                                      .epoch_step = k, .epoch_steps = nsteps, .images = seen,
+                                      .seconds = tfr_now() - t0, .loss = loss_sum / seen,
+                                      .accuracy = (double)right / seen, .lr = lr};
+                emit(o, &ev);
             }
             st = dev ? nst : next_batch(s, &b, &waited, err);
+            refused = dev && st == TFR_ERR_ARG;
         }
         free(lab);
         tfr_stream_close(s);
         free(flip);
-        if (tty)
-            fputc('\n', stderr);
-        if (st == TFR_ERR_ARG && tfr_train_on_device(m) && strstr(err->msg, "float tensors"))
+        tfr_train_event pev = {.kind = TFR_TRAIN_PASS_END, .epoch = epoch + 1, .step = ts.step};
+        emit(o, &pev);
+        if (refused)
             tfr_fail(err, TFR_ERR_ARG, NULL, "these shards hold float tensors (--layout tensor); "
                                              "the CUDA path reads jpeg or raw layouts: train them "
                                              "with --device cpu");
@@ -271,14 +270,12 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
                 ts.best_val_acc = va;
             tfr_eval_result_free(&er);
         }
-        if (!o->quiet)
-            fprintf(out, "epoch %llu/%d: loss %.4f accuracy %.4f | val loss %.4f val accuracy %.4f "
-                         "| lr %.5g | %.0f images/s, %.1f s, input wait %.1f%%\n",
-                    (unsigned long long)epoch + 1, o->epochs, tl, ta, vl, va, lr, seen / secs, secs,
-                    secs > 0 ? 100 * waited / secs : 0.0);
+        tfr_train_event eev = {.kind = TFR_TRAIN_EPOCH, .epoch = epoch + 1, .step = ts.step,
+                               .loss = tl, .accuracy = ta, .val_loss = vl, .val_accuracy = va,
+                               .lr = lr, .images = seen, .seconds = secs, .input_wait = waited};
+        emit(o, &eev);
         if (rl)
-            tfr_runlog_epoch(rl, epoch + 1, ts.step, lr, tl, ta, vl, va, o->nval, seen, secs,
-                             waited, err);
+            tfr_runlog_epoch(rl, &eev, o->nval > 0, err);
         if (o->checkpoint_dir) {
             char name[64], p[4400], lp[4400], tmp[4400];
             snprintf(name, sizeof name, "epoch-%04llu.tfrc", (unsigned long long)epoch + 1);
@@ -292,6 +289,9 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
                 st = tfr_fail_errno(err, TFR_ERR_IO, lp, "cannot write");
                 goto done;
             }
+            tfr_train_event cev = {.kind = TFR_TRAIN_CHECKPOINT, .path = p, .epoch = epoch + 1,
+                                   .step = ts.step};
+            emit(o, &cev);
         }
     }
 done:

@@ -47,12 +47,10 @@ tfr_status tfr_runlog_open(const char *logdir, tfr_runlog **out, tfr_error *err)
 void tfr_runlog_step(tfr_runlog *l, uint64_t step, uint64_t epoch, float loss, float lr,
                      tfr_error *err);
 
-/* One finished epoch (epoch 1-based, step: steps taken so far): a history.csv
- * row, both CSVs flushed, the epoch scalars (val_* when have_val) flushed.
- * As tfr_runlog_step for errors. */
-void tfr_runlog_epoch(tfr_runlog *l, uint64_t epoch, uint64_t step, float lr, double loss,
-                      double acc, double val_loss, double val_acc, int have_val, uint64_t images,
-                      double secs, double waited, tfr_error *err);
+/* One finished epoch, from its TFR_TRAIN_EPOCH event: a history.csv row, both
+ * CSVs flushed, the epoch scalars (val_* when have_val) flushed. As
+ * tfr_runlog_step for errors. */
+void tfr_runlog_epoch(tfr_runlog *l, const tfr_train_event *ev, int have_val, tfr_error *err);
 
 /* Closes the files; l may be NULL. */
 void tfr_runlog_close(tfr_runlog *l);
