@@ -316,10 +316,21 @@ static tfr_status load_shards(const char *src, tfr_scan *s, shardset *ss, tfr_er
 
 /* ---- the run ----------------------------------------------------------------- */
 
+/* hands ev to the caller's report, if it asked for one */
+static void emit(const tfr_retrain_opts *o, const tfr_retrain_result *res, tfr_retrain_event *ev)
+{
+    ev->res = res;
+    if (o->on_event)
+        o->on_event(o->user, ev);
+}
+
+/* Computes the bottlenecks of im[which[0..nw)] (distorted by d, from seed,
+ * when d is not NULL); with report set, BOTTLENECKS events with done0 +
+ * the images done so far. */
 static tfr_status bottlenecks(tfr_model *m, const tfr_resnet_config *c, img *im, size_t n,
                               const tfr_retrain_opts *o, const distort *d, uint64_t seed,
-                              const size_t *which, size_t nw, tfr_progress *bar, double done0,
-                              tfr_error *err)
+                              const size_t *which, size_t nw, const tfr_retrain_result *report,
+                              double done0, tfr_error *err)
 {
     int dim = tfr_model_feature_dim(m);
     size_t in_sz = (size_t)c->in_c * c->in_h * c->in_w;
@@ -374,7 +385,11 @@ static tfr_status bottlenecks(tfr_model *m, const tfr_resnet_config *c, img *im,
             }
             memcpy(g->vec, f + k * (size_t)dim, (size_t)dim * sizeof(float));
         }
-        tfr_progress_update(bar, done0 + (double)(b0 + bn));
+        if (report) {
+            tfr_retrain_event ev = {.kind = TFR_RETRAIN_BOTTLENECKS,
+                                    .done = (uint64_t)(done0 + (double)(b0 + bn)), .total = nw};
+            emit(o, report, &ev);
+        }
     }
     for (int t = 0; ctx && t < nt; t++)
         tfr_image_ctx_free(ctx[t]);
@@ -399,7 +414,6 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
     tfr_head head = {0};
     int *blab = NULL;
     tfr_events *ev = NULL;
-    FILE *out = stdout;
     uint32_t bcrc;
     if ((st = tfr_checkpoint_checksum(o->backbone, &bcrc, err)) ||
         (st = tfr_checkpoint_load(o->backbone, &m, &ts, err)))
@@ -410,8 +424,10 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
         tfr_model_free(m);
         return st;
     }
-    if (!o->quiet && o->device.kind != TFR_DEVICE_CPU)
-        fprintf(stdout, "backbone on %s\n", tfr_model_device(m));
+    if (o->device.kind != TFR_DEVICE_CPU) {
+        tfr_retrain_event dev = {.kind = TFR_RETRAIN_DEVICE, .device = tfr_model_device(m)};
+        emit(o, res, &dev);
+    }
     const tfr_resnet_config *c = tfr_model_config(m);
     const int dim = tfr_model_feature_dim(m);
     char fp[160];
@@ -487,17 +503,15 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
             todo[ntodo++] = i;
     }
     res->computed = ntodo;
-    if (!o->quiet)
-        fprintf(out, "bottlenecks: %zu images in %d classes; %llu cached, %llu to compute%s%s%s\n",
-                s.nitems, s.nclasses, (unsigned long long)res->reused,
-                (unsigned long long)res->computed, res->rebuilt ? " (cache rebuilt: " : "",
-                res->rebuilt ? res->rebuild_reason : "", res->rebuilt ? ")" : "");
+    tfr_retrain_event cev = {.kind = TFR_RETRAIN_CACHE, .images = s.nitems};
+    emit(o, res, &cev);
     double t0 = tfr_now();
     if (ntodo) {
-        tfr_progress *bar = tfr_progress_new("bottlenecks", (double)ntodo, "img",
-                                             o->progress && !o->quiet);
-        st = bottlenecks(m, c, im, s.nitems, o, NULL, 0, todo, ntodo, bar, 0, err);
-        tfr_progress_finish(bar);
+        tfr_retrain_event bev = {.kind = TFR_RETRAIN_BOTTLENECKS_BEGIN, .total = ntodo};
+        emit(o, res, &bev);
+        st = bottlenecks(m, c, im, s.nitems, o, NULL, 0, todo, ntodo, res, 0, err);
+        bev.kind = TFR_RETRAIN_BOTTLENECKS_END;
+        emit(o, res, &bev);
         if (st)
             goto done;
         if (o->cache_dir && (st = tfr_bncache_save(o->cache_dir, fp, dim, im, s.nitems, &s, err)))
@@ -522,9 +536,10 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
     distort d = {o->flip, o->random_crop / 100.0f, o->random_scale / 100.0f,
                  o->random_brightness / 100.0f};
     int distorted = d.flip || d.crop > 0 || d.scale > 0 || d.brightness > 0;
-    if (distorted && !o->quiet)
-        fprintf(out, "distortions are on: every training batch goes through the backbone (a "
-                     "cached bottleneck holds one fixed view of an image), so training is slower\n");
+    if (distorted) {
+        tfr_retrain_event dsev = {.kind = TFR_RETRAIN_DISTORTIONS};
+        emit(o, res, &dsev);
+    }
     if (o->logdir) {
         mkdir(o->logdir, 0755);
         if ((st = tfr_events_open(o->logdir, &ev, err)))
@@ -572,10 +587,10 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
             tfr_head_step(&head, (const float *const *)bvec, blab, o->batch, o->lr, &right);
         if (step % o->eval_every == 0 || step == o->steps) {
             double va = tfr_head_accuracy(&head, im, s.nitems, 1);
-            if (!o->quiet && (step % (o->eval_every * 10) == 0 || step == o->steps))
-                fprintf(out, "step %d: train accuracy %.1f%%, cross-entropy %.4f, validation "
-                             "accuracy %.1f%% (N=%llu)\n", step, 100.0 * right / o->batch,
-                        ce / o->batch, 100 * va, (unsigned long long)res->n_val);
+            tfr_retrain_event eev = {.kind = TFR_RETRAIN_EVAL, .step = step, .steps = o->steps,
+                                     .batch_right = right, .batch = o->batch,
+                                     .cross_entropy = ce / o->batch, .val_accuracy = va};
+            emit(o, res, &eev);
             if (ev) {
                 tfr_events_scalar(ev, "train/accuracy", step, (float)right / o->batch, err);
                 tfr_events_scalar(ev, "train/cross_entropy", step, (float)(ce / o->batch), err);
@@ -594,10 +609,8 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
     res->seconds_training = tfr_now() - t0;
     res->val_accuracy = tfr_head_accuracy(&head, im, s.nitems, 1);
     res->test_accuracy = tfr_head_accuracy(&head, im, s.nitems, 2);
-    if (!o->quiet)
-        fprintf(out, "final test accuracy %.1f%% (N=%llu) after %d steps in %.2f s\n",
-                100 * res->test_accuracy, (unsigned long long)res->n_test, o->steps,
-                res->seconds_training);
+    tfr_retrain_event tev = {.kind = TFR_RETRAIN_TRAINED, .steps = o->steps};
+    emit(o, res, &tev);
     /* the complete model: backbone + new head */
     if ((st = tfr_model_with_head(m, K, head.W, head.b, &out_m, err)))
         goto done;
@@ -633,9 +646,8 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
                 for (size_t i = 0; i < nw * (size_t)K; i++)
                     res->fold_max_diff = fmax(res->fold_max_diff, fabs((double)l1[i] - l0[i]));
             }
-            if (!o->quiet)
-                fprintf(out, "folded %d batch norms into their convolutions: largest logit change "
-                             "%.2g\n", res->folded, res->fold_max_diff);
+            tfr_retrain_event fev = {.kind = TFR_RETRAIN_FOLDED};
+            emit(o, res, &fev);
         }
         if (o->round_weights) {
             size_t np = tfr_model_num_params(out_m);
@@ -676,11 +688,8 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
             tfr_image_ctx_free(c2);
             free(one);
             res->rounded_accuracy = tot ? (double)right / tot : NAN;
-            if (!o->quiet)
-                fprintf(out, "rounded weights to 256 levels: parameters gzip %zu -> %zu bytes; "
-                             "test accuracy %.1f%% -> %.1f%%\n", res->gzip_bytes,
-                        res->gzip_bytes_rounded, 100 * res->test_accuracy,
-                        100 * res->rounded_accuracy);
+            tfr_retrain_event rev = {.kind = TFR_RETRAIN_ROUNDED};
+            emit(o, res, &rev);
         }
         free(x);
         free(l0);
@@ -700,8 +709,8 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
             st = tfr_fail_errno(err, TFR_ERR_IO, lp, "cannot write");
             goto done;
         }
-        if (!o->quiet)
-            fprintf(out, "wrote %s and %s\n", mp, lp);
+        tfr_retrain_event wev = {.kind = TFR_RETRAIN_WROTE, .model_path = mp, .labels_path = lp};
+        emit(o, res, &wev);
     }
 done:
     tfr_events_close(ev);
