@@ -61,8 +61,10 @@ tfr_status tfr_evaluate(tfr_model *m, const char *const *src, int nsrc, int batc
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     tfr_stream *s;
     tfr_status st = tfr_stream_open(&so, &s, err);
-    if (st)
+    if (st) {
+        tfr_eval_result_free(res);
         return st;
+    }
     const tfr_batch *b;
     double loss_sum = 0;
     uint64_t right = 0;
@@ -82,8 +84,10 @@ tfr_status tfr_evaluate(tfr_model *m, const char *const *src, int nsrc, int batc
         res->images += (uint64_t)b->n;
     }
     tfr_stream_close(s);
-    if (st != TFR_ERR_EOF)
+    if (st != TFR_ERR_EOF) {
+        tfr_eval_result_free(res);
         return st;
+    }
     if (res->images) {
         res->accuracy = (double)right / (double)res->images;
         res->loss = loss_sum / (double)res->images;

@@ -269,7 +269,8 @@ typedef struct tfr_eval_result {
     int      classes;
 } tfr_eval_result;
 
-/* Accuracy, mean cross-entropy and the confusion matrix over a shard set. */
+/* Accuracy, mean cross-entropy and the confusion matrix over a shard set.
+ * On failure res->confusion is NULL: nothing to free. */
 tfr_status tfr_evaluate(tfr_model *m, const char *const *src, int nsrc, int batch, int threads,
                         float mean, float std, tfr_eval_result *res, tfr_error *err);
 void tfr_eval_result_free(tfr_eval_result *r);
