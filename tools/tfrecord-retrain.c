@@ -35,6 +35,76 @@ static void usage(FILE *f)
         "  --json  -q, --quiet\n", prog);
 }
 
+/* ---- the report: tfr_retrain's events as text ------------------------------- */
+
+typedef struct report {
+    const tfr_retrain_opts *o; /* quiet: nothing; progress: the bottleneck bar */
+    tfr_progress *bar;
+} report;
+
+static void on_retrain_event(void *user, const tfr_retrain_event *ev)
+{
+    report *r = user;
+    const tfr_retrain_opts *o = r->o;
+    const tfr_retrain_result *res = ev->res;
+    switch (ev->kind) {
+    case TFR_RETRAIN_DEVICE:
+        if (!o->quiet)
+            printf("backbone on %s\n", ev->device);
+        break;
+    case TFR_RETRAIN_CACHE:
+        if (!o->quiet)
+            printf("bottlenecks: %llu images in %d classes; %llu cached, %llu to compute%s%s%s\n",
+                   (unsigned long long)ev->images, res->classes, (unsigned long long)res->reused,
+                   (unsigned long long)res->computed, res->rebuilt ? " (cache rebuilt: " : "",
+                   res->rebuilt ? res->rebuild_reason : "", res->rebuilt ? ")" : "");
+        break;
+    case TFR_RETRAIN_BOTTLENECKS_BEGIN:
+        r->bar = tfr_progress_new("bottlenecks", (double)ev->total, "img",
+                                  o->progress && !o->quiet);
+        break;
+    case TFR_RETRAIN_BOTTLENECKS:
+        tfr_progress_update(r->bar, (double)ev->done);
+        break;
+    case TFR_RETRAIN_BOTTLENECKS_END:
+        tfr_progress_finish(r->bar);
+        r->bar = NULL;
+        break;
+    case TFR_RETRAIN_DISTORTIONS:
+        if (!o->quiet)
+            printf("distortions are on: every training batch goes through the backbone (a "
+                   "cached bottleneck holds one fixed view of an image), so training is slower\n");
+        break;
+    case TFR_RETRAIN_EVAL:
+        if (!o->quiet && (ev->step % (o->eval_every * 10) == 0 || ev->step == ev->steps))
+            printf("step %d: train accuracy %.1f%%, cross-entropy %.4f, validation "
+                   "accuracy %.1f%% (N=%llu)\n", ev->step, 100.0 * ev->batch_right / ev->batch,
+                   ev->cross_entropy, 100 * ev->val_accuracy, (unsigned long long)res->n_val);
+        break;
+    case TFR_RETRAIN_TRAINED:
+        if (!o->quiet)
+            printf("final test accuracy %.1f%% (N=%llu) after %d steps in %.2f s\n",
+                   100 * res->test_accuracy, (unsigned long long)res->n_test, ev->steps,
+                   res->seconds_training);
+        break;
+    case TFR_RETRAIN_FOLDED:
+        if (!o->quiet)
+            printf("folded %d batch norms into their convolutions: largest logit change %.2g\n",
+                   res->folded, res->fold_max_diff);
+        break;
+    case TFR_RETRAIN_ROUNDED:
+        if (!o->quiet)
+            printf("rounded weights to 256 levels: parameters gzip %zu -> %zu bytes; "
+                   "test accuracy %.1f%% -> %.1f%%\n", res->gzip_bytes, res->gzip_bytes_rounded,
+                   100 * res->test_accuracy, 100 * res->rounded_accuracy);
+        break;
+    case TFR_RETRAIN_WROTE:
+        if (!o->quiet)
+            printf("wrote %s and %s\n", ev->model_path, ev->labels_path);
+        break;
+    }
+}
+
 int main(int argc, char **argv)
 {
     tfr_retrain_opts o;
@@ -113,6 +183,9 @@ int main(int argc, char **argv)
         return 2;
     }
     o.progress = !o.quiet;
+    report rep = {&o, NULL};
+    o.on_event = on_retrain_event;
+    o.user = &rep;
     tfr_retrain_result r;
     tfr_error err;
     tfr_error_clear(&err);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "tfrecord/nn.h"
@@ -64,6 +65,78 @@ static char **load_labels(const char *shard, int n)
     }
     fclose(f);
     return names;
+}
+
+/* ---- the report: tfr_train's events as text ---------------------------------- */
+
+typedef struct report {
+    const tfr_train_opts *o; /* quiet: no stdout lines */
+    int tty;                 /* the step line: progress on and stderr a terminal */
+} report;
+
+static void fmt_time(double s, char *b, size_t n)
+{
+    long t = s < 0 || s > 1e7 ? 0 : (long)(s + 0.5);
+    snprintf(b, n, "%02ld:%02ld", t / 60, t % 60);
+}
+
+static void on_train_event(void *user, const tfr_train_event *ev)
+{
+    const report *r = user;
+    const int quiet = r->o->quiet;
+    switch (ev->kind) {
+    case TFR_TRAIN_RESUMED:
+        if (!quiet)
+            printf("resumed from %s: %llu epochs done, step %llu\n", ev->path,
+                   (unsigned long long)ev->epoch, (unsigned long long)ev->step);
+        break;
+    case TFR_TRAIN_MODEL: {
+        const tfr_resnet_config *c = tfr_model_config(ev->model);
+        if (!quiet)
+            printf("model: pre-activation bottleneck ResNet, %dx%dx%d -> %d classes, width %d, "
+                   "%zu parameters, %.1f MFLOP per image\ndevice: %s\n",
+                   c->in_h, c->in_w, c->in_c, c->classes, c->width,
+                   tfr_model_num_params(ev->model), tfr_model_flops(ev->model) / 1e6,
+                   tfr_model_device(ev->model));
+        break;
+    }
+    case TFR_TRAIN_BASELINE:
+        if (!quiet)
+            printf("before training: %s accuracy %.4f (chance %.4f), cross-entropy %.4f "
+                   "(chance %.4f)\n",
+                   ev->on_val ? "validation" : "training", ev->accuracy, ev->chance_accuracy,
+                   ev->loss, ev->chance_loss);
+        break;
+    case TFR_TRAIN_STEP: {
+        const uint64_t k = ev->epoch_step, nsteps = ev->epoch_steps;
+        if (r->tty && (k % 5 == 0 || (nsteps && k == nsteps))) {
+            double el = ev->seconds;
+            char eta[32];
+            fmt_time(nsteps && k ? el / k * (double)(nsteps - k) : 0, eta, sizeof eta);
+            fprintf(stderr, "\repoch %llu/%d  step %llu/%llu  loss %.4f  acc %.4f  %.0f img/s  "
+                            "ETA %s\033[K",
+                    (unsigned long long)ev->epoch, ev->epochs, (unsigned long long)k,
+                    (unsigned long long)nsteps, ev->loss, ev->accuracy, ev->images / el, eta);
+        }
+        break;
+    }
+    case TFR_TRAIN_PASS_END:
+        if (r->tty)
+            fputc('\n', stderr);
+        break;
+    case TFR_TRAIN_EPOCH: {
+        const double secs = ev->seconds;
+        if (!quiet)
+            printf("epoch %llu/%d: loss %.4f accuracy %.4f | val loss %.4f val accuracy %.4f "
+                   "| lr %.5g | %.0f images/s, %.1f s, input wait %.1f%%\n",
+                   (unsigned long long)ev->epoch, ev->epochs, ev->loss, ev->accuracy,
+                   ev->val_loss, ev->val_accuracy, ev->lr, ev->images / secs, secs,
+                   secs > 0 ? 100 * ev->input_wait / secs : 0.0);
+        break;
+    }
+    case TFR_TRAIN_CHECKPOINT:
+        break;
+    }
 }
 
 int main(int argc, char **argv)
@@ -226,6 +299,9 @@ int main(int argc, char **argv)
     o.ntrain = ntrain;
     o.val = val;
     o.nval = nval;
+    report rep = {&o, o.progress && isatty(STDERR_FILENO)};
+    o.on_event = on_train_event;
+    o.user = &rep;
     if (tfr_train(&o, &err)) {
         fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
         return 1;

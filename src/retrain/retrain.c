@@ -1,14 +1,9 @@
 /*
- * retrain/retrain.c - the bottleneck cache and last-layer retraining behind
- * tfrecord-retrain (TF for Poets' retrain.py, done with a cache that knows
- * what it holds).
- *
- * Cache: CACHE/bottlenecks.tfrecord.gz of {bottleneck: float_list, label:
- * int64, filename: bytes} and CACHE/cache.json naming the backbone
- * checkpoint's CRC-32C, the preprocessing, and each image's identity (path,
- * size, CRC-32C of its bytes). A different backbone or preprocessing, or a
- * cache that does not read back cleanly, is rebuilt; otherwise only new or
- * changed images go through the backbone.
+ * retrain/retrain.c - last-layer retraining behind tfrecord-retrain (TF for
+ * Poets' retrain.py, done with a cache that knows what it holds): the image
+ * source (a class-per-directory tree or shards), preprocessing and
+ * distortions, the backbone passes, and the driver tfr_retrain. The cache
+ * format is bncache.c, the head head.c.
  */
 #include <math.h>
 #include <stdio.h>
@@ -21,6 +16,7 @@
 #include <omp.h>
 #endif
 
+#include "retrain/retrain_impl.h"
 #include "tfrecord/dataset.h"
 #include "util/rng.h"
 #include "tfrecord/example.h"
@@ -28,6 +24,8 @@
 #include "tfrecord/nn.h"
 #include "tfrecord/record.h"
 #include "tfrecord/util.h"
+
+typedef tfr_retrain_image img;
 
 void tfr_retrain_opts_init(tfr_retrain_opts *o)
 {
@@ -133,136 +131,6 @@ static uint8_t *slurp(const char *path, size_t *n)
     *n = len > 0 ? (size_t)len : 0;
     return b;
 }
-
-/* ---- cache -------------------------------------------------------------------- */
-
-typedef struct entry {
-    char    *rel;
-    uint64_t size;
-    uint32_t crc;
-    float   *vec;    /* feature_dim floats, or NULL */
-} entry;
-
-typedef struct cache {
-    entry *e;
-    size_t n;
-} cache;
-
-static int entry_cmp(const void *a, const void *b)
-{
-    return strcmp(((const entry *)a)->rel, ((const entry *)b)->rel);
-}
-
-/* The entry for rel (entries sorted by rel), or NULL. */
-static entry *cache_find(const cache *c, const char *rel)
-{
-    entry key = {.rel = (char *)rel};
-    return c->n ? bsearch(&key, c->e, c->n, sizeof *c->e, entry_cmp) : NULL;
-}
-
-static void cache_free(cache *c)
-{
-    for (size_t i = 0; i < c->n; i++) {
-        free(c->e[i].rel);
-        free(c->e[i].vec);
-    }
-    free(c->e);
-    c->e = NULL;
-    c->n = 0;
-}
-
-/* Loads a cache that matches fp (backbone + preprocessing); reason when not. */
-static int cache_load(const char *dir, const char *fp, int dim, cache *c, char *reason, size_t rn)
-{
-    char mp[4400], sp[4400];
-    tfr_path_join(mp, sizeof mp, dir, "cache.json", NULL);
-    tfr_path_join(sp, sizeof sp, dir, "bottlenecks.tfrecord.gz", NULL);
-    tfr_json *m = NULL;
-    tfr_error e;
-    if (access(mp, F_OK) != 0) {
-        snprintf(reason, rn, "no cache yet");
-        return 0;
-    }
-    if (tfr_json_load(mp, &m, &e)) {
-        snprintf(reason, rn, "cache.json unreadable (%.160s)", e.msg);
-        return 0;
-    }
-    const char *old = tfr_json_get_str(m, "fingerprint");
-    if (!old || strcmp(old, fp)) {
-        snprintf(reason, rn, "the backbone or the preprocessing changed");
-        tfr_json_free(m);
-        return 0;
-    }
-    const tfr_json *imgs = tfr_json_get(m, "images");
-    size_t n = 0;
-    for (const tfr_json *x = imgs ? imgs->child : NULL; x; x = x->next)
-        n++;
-    c->e = calloc(n ? n : 1, sizeof *c->e);
-    c->n = 0;
-    for (const tfr_json *x = imgs ? imgs->child : NULL; x && c->e; x = x->next) {
-        const char *rel = tfr_json_get_str(x, "path"), *crc = tfr_json_get_str(x, "crc32c");
-        if (!rel || !crc)
-            continue;
-        entry *en = &c->e[c->n++];
-        en->rel = strdup(rel);
-        en->size = (uint64_t)tfr_json_get_num(x, "size", -1);
-        en->crc = (uint32_t)strtoul(crc, NULL, 16);
-    }
-    tfr_json_free(m);
-    if (c->n)
-        qsort(c->e, c->n, sizeof *c->e, entry_cmp);
-    /* the vectors: every record must read back, or nothing is trusted */
-    tfr_record_reader *r;
-    tfr_example *ex = NULL;
-    int ok = !tfr_record_reader_open(sp, NULL, &r, &e) && !tfr_example_new(&ex, &e);
-    size_t got = 0;
-    if (ok) {
-        const uint8_t *d;
-        size_t len;
-        tfr_status st;
-        while ((st = tfr_record_reader_next(r, &d, &len, &e)) == TFR_OK) {
-            const float *v;
-            size_t vn;
-            const uint8_t *fnm;
-            size_t fl;
-            if (tfr_example_parse(ex, d, len, &e) ||
-                tfr_example_get_float(ex, "bottleneck", &v, &vn, &e) || vn != (size_t)dim ||
-                tfr_example_get_bytes_scalar(ex, "filename", &fnm, &fl, &e)) {
-                ok = 0;
-                break;
-            }
-            char name[4400];
-            snprintf(name, sizeof name, "%.*s", (int)(fl < 4399 ? fl : 4399), (const char *)fnm);
-            entry *en = cache_find(c, name);
-            if (en && !en->vec) {
-                en->vec = malloc((size_t)dim * sizeof(float));
-                if (en->vec)
-                    memcpy(en->vec, v, (size_t)dim * sizeof(float));
-                got++;
-            }
-        }
-        if (st != TFR_ERR_EOF)
-            ok = 0;
-        tfr_record_reader_close(r);
-    }
-    tfr_example_free(ex);
-    if (!ok || got != c->n) {
-        snprintf(reason, rn, "the cached bottlenecks do not read back cleanly (%.160s)",
-                 ok ? "records missing" : e.msg);
-        cache_free(c);
-        return 0;
-    }
-    return 1;
-}
-
-typedef struct img {
-    const tfr_scan_item *it;
-    uint32_t crc;
-    int      split;      /* 0 train, 1 validation, 2 test */
-    float   *vec;
-    const uint8_t *bytes; /* encoded image held in memory (shard input), else read it->path */
-    size_t   nbytes;
-} img;
 
 /* The encoded image: from memory, or read from its file (*owned set). */
 static uint8_t *img_data(const img *g, size_t *n, int *owned)
@@ -447,112 +315,23 @@ static tfr_status load_shards(const char *src, tfr_scan *s, shardset *ss, tfr_er
     return st;
 }
 
-static tfr_status cache_save(const char *dir, const char *fp, int dim, const img *im, size_t n,
-                             const tfr_scan *s, tfr_error *err)
-{
-    char sp[4400], mp[4400], tmp[4400];
-    tfr_path_join(sp, sizeof sp, dir, "bottlenecks.tfrecord.gz", NULL);
-    tfr_path_join(mp, sizeof mp, dir, "cache.json", NULL);
-    tfr_path_join(tmp, sizeof tmp, dir, "cache.json.tmp", NULL);
-    /* the manifest goes first out of the way: a crash never pairs new data with old */
-    unlink(mp);
-    tfr_record_writer *w;
-    tfr_status st = tfr_record_writer_open(sp, NULL, &w, err);
-    if (st)
-        return st;
-    tfr_example_builder *b;
-    if ((st = tfr_example_builder_new(&b, err))) {
-        tfr_record_writer_abort(w);
-        return st;
-    }
-    for (size_t i = 0; i < n && !st; i++) {
-        tfr_example_builder_reset(b);
-        const uint8_t *d;
-        size_t len;
-        if (!(st = tfr_example_add_float_list(b, "bottleneck", im[i].vec, (size_t)dim, err)) &&
-            !(st = tfr_example_add_int64(b, "label", im[i].it->cls, err)) &&
-            !(st = tfr_example_add_string(b, "filename", im[i].it->rel, err)) &&
-            !(st = tfr_example_builder_serialize(b, &d, &len, err)))
-            st = tfr_record_writer_append(w, d, len, err);
-    }
-    tfr_example_builder_free(b);
-    if (st) {
-        tfr_record_writer_abort(w);
-        return st;
-    }
-    if ((st = tfr_record_writer_close(w, NULL, err)))
-        return st;
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return tfr_fail_errno(err, TFR_ERR_IO, tmp, "cannot create");
-    fprintf(f, "{\n  \"tool\": \"tfrecord-retrain\",\n  \"fingerprint\": \"%s\",\n  \"feature_dim\": %d,\n"
-               "  \"classes\": [", fp, dim);
-    for (int i = 0; i < s->nclasses; i++) {
-        fputs(i ? ", " : "", f);
-        tfr_json_str(f, s->classes[i]);
-    }
-    fputs("],\n  \"images\": [", f);
-    for (size_t i = 0; i < n; i++) {
-        fprintf(f, "%s\n    {\"path\": ", i ? "," : "");
-        tfr_json_str(f, im[i].it->rel);
-        fprintf(f, ", \"size\": %llu, \"crc32c\": \"%08x\"}", (unsigned long long)im[i].it->size,
-                im[i].crc);
-    }
-    fputs("\n  ]\n}\n", f);
-    int bad = ferror(f) | (fflush(f) != 0) | (fsync(fileno(f)) != 0);
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, mp) != 0)
-        return tfr_fail_errno(err, TFR_ERR_IO, mp, "cannot write");
-    return TFR_OK;
-}
-
-/* ---- head training ---------------------------------------------------------- */
-
-/* logits = x W^T + b for one vector; returns the CE for label y and fills p (softmax) */
-static double head_forward(const float *W, const float *b, int K, int C, const float *x, int y,
-                           double *p)
-{
-    double mx = -1e300;
-    for (int k = 0; k < K; k++) {
-        double z = b[k];
-        const float *wk = W + (size_t)k * C;
-        for (int j = 0; j < C; j++)
-            z += (double)wk[j] * x[j];
-        p[k] = z;
-        mx = z > mx ? z : mx;
-    }
-    double s = 0;
-    for (int k = 0; k < K; k++)
-        s += (p[k] = exp(p[k] - mx));
-    for (int k = 0; k < K; k++)
-        p[k] /= s;
-    return -log(p[y] > 1e-30 ? p[y] : 1e-30);
-}
-
-static double head_accuracy(const float *W, const float *b, int K, int C, const img *im, size_t n,
-                            int split, double *p)
-{
-    size_t right = 0, tot = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (im[i].split != split)
-            continue;
-        head_forward(W, b, K, C, im[i].vec, im[i].it->cls, p);
-        int best = 0;
-        for (int k = 1; k < K; k++)
-            if (p[k] > p[best])
-                best = k;
-        right += best == im[i].it->cls;
-        tot++;
-    }
-    return tot ? (double)right / tot : NAN;
-}
-
 /* ---- the run ----------------------------------------------------------------- */
 
+/* hands ev to the caller's report, if it asked for one */
+static void emit(const tfr_retrain_opts *o, const tfr_retrain_result *res, tfr_retrain_event *ev)
+{
+    ev->res = res;
+    if (o->on_event)
+        o->on_event(o->user, ev);
+}
+
+/* Computes the bottlenecks of im[which[0..nw)] (distorted by d, from seed,
+ * when d is not NULL); with report set, BOTTLENECKS events with done0 +
+ * the images done so far. */
 static tfr_status bottlenecks(tfr_model *m, const tfr_resnet_config *c, img *im, size_t n,
                               const tfr_retrain_opts *o, const distort *d, uint64_t seed,
-                              const size_t *which, size_t nw, tfr_progress *bar, double done0,
-                              tfr_error *err)
+                              const size_t *which, size_t nw, const tfr_retrain_result *report,
+                              double done0, tfr_error *err)
 {
     int dim = tfr_model_feature_dim(m);
     size_t in_sz = (size_t)c->in_c * c->in_h * c->in_w;
@@ -607,7 +386,11 @@ static tfr_status bottlenecks(tfr_model *m, const tfr_resnet_config *c, img *im,
             }
             memcpy(g->vec, f + k * (size_t)dim, (size_t)dim * sizeof(float));
         }
-        tfr_progress_update(bar, done0 + (double)(b0 + bn));
+        if (report) {
+            tfr_retrain_event ev = {.kind = TFR_RETRAIN_BOTTLENECKS,
+                                    .done = (uint64_t)(done0 + (double)(b0 + bn)), .total = nw};
+            emit(o, report, &ev);
+        }
     }
     for (int t = 0; ctx && t < nt; t++)
         tfr_image_ctx_free(ctx[t]);
@@ -626,13 +409,12 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
     tfr_scan s;
     memset(&s, 0, sizeof s);
     shardset ss = {0};
-    cache cc = {0};
+    tfr_bncache cc = {0};
     img *im = NULL;
     size_t *todo = NULL;
-    float *W = NULL, *bb = NULL, *gW = NULL, *gb = NULL;
-    double *p = NULL;
+    tfr_head head = {0};
+    int *blab = NULL;
     tfr_events *ev = NULL;
-    FILE *out = stdout;
     uint32_t bcrc;
     if ((st = tfr_checkpoint_checksum(o->backbone, &bcrc, err)) ||
         (st = tfr_checkpoint_load(o->backbone, &m, &ts, err)))
@@ -643,13 +425,14 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
         tfr_model_free(m);
         return st;
     }
-    if (!o->quiet && o->device.kind != TFR_DEVICE_CPU)
-        fprintf(stdout, "backbone on %s\n", tfr_model_device(m));
+    if (o->device.kind != TFR_DEVICE_CPU) {
+        tfr_retrain_event dev = {.kind = TFR_RETRAIN_DEVICE, .device = tfr_model_device(m)};
+        emit(o, res, &dev);
+    }
     const tfr_resnet_config *c = tfr_model_config(m);
     const int dim = tfr_model_feature_dim(m);
     char fp[160];
-    snprintf(fp, sizeof fp, "backbone %08x; %dx%dx%d; mean %g std %g; v1", bcrc, c->in_h, c->in_w,
-             c->in_c, o->mean, o->std);
+    tfr_bncache_fingerprint(fp, sizeof fp, bcrc, c, o->mean, o->std);
     /* images */
     int from_shards = is_shard_source(o->images);
     if (from_shards) {
@@ -705,66 +488,59 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
         goto done;
     }
     char reason[256] = "no cache folder given";
-    int have = o->cache_dir && cache_load(o->cache_dir, fp, dim, &cc, reason, sizeof reason);
+    int have = o->cache_dir &&
+               tfr_bncache_load(o->cache_dir, fp, dim, &cc, reason, sizeof reason);
     if (!have) {
         res->rebuilt = 1;
         snprintf(res->rebuild_reason, sizeof res->rebuild_reason, "%s", reason);
     }
     size_t ntodo = 0;
     for (size_t i = 0; i < s.nitems; i++) {
-        entry *en = have ? cache_find(&cc, s.items[i].rel) : NULL;
-        if (en && en->vec && en->size == s.items[i].size && en->crc == im[i].crc) {
-            im[i].vec = en->vec;
-            en->vec = NULL;
-        }
+        if (have)
+            im[i].vec = tfr_bncache_take(&cc, s.items[i].rel, s.items[i].size, im[i].crc);
         if (im[i].vec)
             res->reused++;
         else
             todo[ntodo++] = i;
     }
     res->computed = ntodo;
-    if (!o->quiet)
-        fprintf(out, "bottlenecks: %zu images in %d classes; %llu cached, %llu to compute%s%s%s\n",
-                s.nitems, s.nclasses, (unsigned long long)res->reused,
-                (unsigned long long)res->computed, res->rebuilt ? " (cache rebuilt: " : "",
-                res->rebuilt ? res->rebuild_reason : "", res->rebuilt ? ")" : "");
+    tfr_retrain_event cev = {.kind = TFR_RETRAIN_CACHE, .images = s.nitems};
+    emit(o, res, &cev);
     double t0 = tfr_now();
     if (ntodo) {
-        tfr_progress *bar = tfr_progress_new("bottlenecks", (double)ntodo, "img",
-                                             o->progress && !o->quiet);
-        st = bottlenecks(m, c, im, s.nitems, o, NULL, 0, todo, ntodo, bar, 0, err);
-        tfr_progress_finish(bar);
+        tfr_retrain_event bev = {.kind = TFR_RETRAIN_BOTTLENECKS_BEGIN, .total = ntodo};
+        emit(o, res, &bev);
+        st = bottlenecks(m, c, im, s.nitems, o, NULL, 0, todo, ntodo, res, 0, err);
+        bev.kind = TFR_RETRAIN_BOTTLENECKS_END;
+        emit(o, res, &bev);
         if (st)
             goto done;
-        if (o->cache_dir && (st = cache_save(o->cache_dir, fp, dim, im, s.nitems, &s, err)))
+        if (o->cache_dir && (st = tfr_bncache_save(o->cache_dir, fp, dim, im, s.nitems, &s, err)))
             goto done;
     }
     res->seconds_bottlenecks = tfr_now() - t0;
     /* train the new head */
     int K = s.nclasses;
-    W = calloc((size_t)K * dim, sizeof *W);
-    bb = calloc((size_t)K, sizeof *bb);
-    gW = calloc((size_t)K * dim, sizeof *gW);
-    gb = calloc((size_t)K, sizeof *gb);
-    p = calloc((size_t)K, sizeof *p);
+    int hbad = tfr_head_alloc(&head, K, dim);
     size_t ntr = 0;
     for (size_t i = 0; i < s.nitems; i++)
         if (im[i].split == 0)
             todo[ntr++] = i;
-    if (!W || !bb || !gW || !gb || !p || !ntr) {
+    if (hbad || !ntr) {
         st = ntr ? tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory")
                  : tfr_fail(err, TFR_ERR_ARG, o->images, "no training images after the split");
         goto done;
     }
     uint64_t rng = o->seed * 0x9e3779b97f4a7c15ull + 11;
     for (size_t i = 0; i < (size_t)K * dim; i++) /* retrain.py: truncated normal, stddev 0.001 */
-        W[i] = (float)(0.001 * (unit(&rng) * 2 - 1));
+        head.W[i] = (float)(0.001 * (unit(&rng) * 2 - 1));
     distort d = {o->flip, o->random_crop / 100.0f, o->random_scale / 100.0f,
                  o->random_brightness / 100.0f};
     int distorted = d.flip || d.crop > 0 || d.scale > 0 || d.brightness > 0;
-    if (distorted && !o->quiet)
-        fprintf(out, "distortions are on: every training batch goes through the backbone (a "
-                     "cached bottleneck holds one fixed view of an image), so training is slower\n");
+    if (distorted) {
+        tfr_retrain_event dsev = {.kind = TFR_RETRAIN_DISTORTIONS};
+        emit(o, res, &dsev);
+    }
     if (o->logdir) {
         mkdir(o->logdir, 0755);
         if ((st = tfr_events_open(o->logdir, &ev, err)))
@@ -774,7 +550,8 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
     size_t *bidx = malloc((size_t)o->batch * sizeof *bidx);
     float **bvec = calloc((size_t)o->batch, sizeof *bvec);
     img *dimg = distorted ? calloc((size_t)o->batch, sizeof *dimg) : NULL;
-    if (!bidx || !bvec || (distorted && !dimg)) {
+    blab = malloc((size_t)o->batch * sizeof *blab);
+    if (!bidx || !bvec || !blab || (distorted && !dimg)) {
         free(bidx);
         free(bvec);
         free(dimg);
@@ -804,36 +581,17 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
             for (int k = 0; k < o->batch; k++)
                 bvec[k] = im[bidx[k]].vec;
         }
-        memset(gW, 0, (size_t)K * dim * sizeof *gW);
-        memset(gb, 0, (size_t)K * sizeof *gb);
-        double ce = 0;
-        int right = 0;
-        for (int k = 0; k < o->batch; k++) {
-            int y = im[bidx[k]].it->cls;
-            ce += head_forward(W, bb, K, dim, bvec[k], y, p);
-            int best = 0;
-            for (int j = 1; j < K; j++)
-                if (p[j] > p[best])
-                    best = j;
-            right += best == y;
-            for (int j = 0; j < K; j++) {
-                float g = (float)((p[j] - (j == y)) / o->batch);
-                gb[j] += g;
-                float *gw = gW + (size_t)j * dim;
-                for (int q = 0; q < dim; q++)
-                    gw[q] += g * bvec[k][q];
-            }
-        }
-        for (size_t i = 0; i < (size_t)K * dim; i++)
-            W[i] -= o->lr * gW[i];
-        for (int j = 0; j < K; j++)
-            bb[j] -= o->lr * gb[j];
+        for (int k = 0; k < o->batch; k++)
+            blab[k] = im[bidx[k]].it->cls;
+        int right;
+        double ce =
+            tfr_head_step(&head, (const float *const *)bvec, blab, o->batch, o->lr, &right);
         if (step % o->eval_every == 0 || step == o->steps) {
-            double va = head_accuracy(W, bb, K, dim, im, s.nitems, 1, p);
-            if (!o->quiet && (step % (o->eval_every * 10) == 0 || step == o->steps))
-                fprintf(out, "step %d: train accuracy %.1f%%, cross-entropy %.4f, validation "
-                             "accuracy %.1f%% (N=%llu)\n", step, 100.0 * right / o->batch,
-                        ce / o->batch, 100 * va, (unsigned long long)res->n_val);
+            double va = tfr_head_accuracy(&head, im, s.nitems, 1);
+            tfr_retrain_event eev = {.kind = TFR_RETRAIN_EVAL, .step = step, .steps = o->steps,
+                                     .batch_right = right, .batch = o->batch,
+                                     .cross_entropy = ce / o->batch, .val_accuracy = va};
+            emit(o, res, &eev);
             if (ev) {
                 tfr_events_scalar(ev, "train/accuracy", step, (float)right / o->batch, err);
                 tfr_events_scalar(ev, "train/cross_entropy", step, (float)(ce / o->batch), err);
@@ -850,14 +608,12 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
     if (st)
         goto done;
     res->seconds_training = tfr_now() - t0;
-    res->val_accuracy = head_accuracy(W, bb, K, dim, im, s.nitems, 1, p);
-    res->test_accuracy = head_accuracy(W, bb, K, dim, im, s.nitems, 2, p);
-    if (!o->quiet)
-        fprintf(out, "final test accuracy %.1f%% (N=%llu) after %d steps in %.2f s\n",
-                100 * res->test_accuracy, (unsigned long long)res->n_test, o->steps,
-                res->seconds_training);
+    res->val_accuracy = tfr_head_accuracy(&head, im, s.nitems, 1);
+    res->test_accuracy = tfr_head_accuracy(&head, im, s.nitems, 2);
+    tfr_retrain_event tev = {.kind = TFR_RETRAIN_TRAINED, .steps = o->steps};
+    emit(o, res, &tev);
     /* the complete model: backbone + new head */
-    if ((st = tfr_model_with_head(m, K, W, bb, &out_m, err)))
+    if ((st = tfr_model_with_head(m, K, head.W, head.b, &out_m, err)))
         goto done;
     if (o->fold_bn || o->round_weights) {
         /* outputs before the change, on up to 64 test (or any) images */
@@ -894,9 +650,8 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
                 for (size_t i = 0; l1 && i < nw * (size_t)K; i++)
                     res->fold_max_diff = fmax(res->fold_max_diff, fabs((double)l1[i] - l0[i]));
             }
-            if (!o->quiet)
-                fprintf(out, "folded %d batch norms into their convolutions: largest logit change "
-                             "%.2g\n", res->folded, res->fold_max_diff);
+            tfr_retrain_event fev = {.kind = TFR_RETRAIN_FOLDED};
+            emit(o, res, &fev);
         }
         if (o->round_weights) {
             size_t np = tfr_model_num_params(out_m);
@@ -941,11 +696,8 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
             tfr_image_ctx_free(c2);
             free(one);
             res->rounded_accuracy = tot ? (double)right / tot : NAN;
-            if (!o->quiet)
-                fprintf(out, "rounded weights to 256 levels: parameters gzip %zu -> %zu bytes; "
-                             "test accuracy %.1f%% -> %.1f%%\n", res->gzip_bytes,
-                        res->gzip_bytes_rounded, 100 * res->test_accuracy,
-                        100 * res->rounded_accuracy);
+            tfr_retrain_event rev = {.kind = TFR_RETRAIN_ROUNDED};
+            emit(o, res, &rev);
         }
         free(x);
         free(l0);
@@ -965,8 +717,8 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
             st = tfr_fail_errno(err, TFR_ERR_IO, lp, "cannot write");
             goto done;
         }
-        if (!o->quiet)
-            fprintf(out, "wrote %s and %s\n", mp, lp);
+        tfr_retrain_event wev = {.kind = TFR_RETRAIN_WROTE, .model_path = mp, .labels_path = lp};
+        emit(o, res, &wev);
     }
 done:
     tfr_events_close(ev);
@@ -974,12 +726,9 @@ done:
         free(im[i].vec);
     free(im);
     free(todo);
-    free(W);
-    free(bb);
-    free(gW);
-    free(gb);
-    free(p);
-    cache_free(&cc);
+    free(blab);
+    tfr_head_free(&head);
+    tfr_bncache_free(&cc);
     for (size_t i = 0; i < ss.n; i++)
         free(ss.bytes[i]);
     free(ss.bytes);

@@ -2,7 +2,9 @@
  * train/train.c - the training driver behind tfrecord-train: streams batches
  * from the shards, runs SGD on the CPU model, validates, checkpoints and
  * logs. One data stream per epoch, opened at (seed, epoch), so a resumed
- * run sees exactly the batches an uninterrupted one would.
+ * run sees exactly the batches an uninterrupted one would. Also the
+ * learning-rate schedule, resuming and the per-epoch checkpoints; the
+ * evaluation pass is evaluate.c, the CSV and TensorBoard log runlog.c.
  */
 #include <errno.h>
 #include <math.h>
@@ -10,12 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "util/rng.h"
 #include "tfrecord/nn.h"
 #include "tfrecord/stream.h"
 #include "tfrecord/util.h"
+#include "train/train_impl.h"
 
 void tfr_train_opts_init(tfr_train_opts *o)
 {
@@ -33,100 +35,6 @@ void tfr_train_opts_init(tfr_train_opts *o)
     o->progress = 1;
 }
 
-static int argmax(const float *v, int n)
-{
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[b])
-            b = i;
-    return b;
-}
-
-/* 1 when the model runs on a device: it gets uint8 batches and normalizes
- * (and flips) them there */
-static int on_device(const tfr_model *m) { return tfr_model_device_kind(m) != TFR_DEVICE_CPU; }
-
-static void stream_defaults(tfr_stream_opts *so, const tfr_model *m, int batch, int threads,
-                            float mean, float std)
-{
-    const tfr_resnet_config *c = tfr_model_config(m);
-    tfr_stream_opts_init(so);
-    so->batch_size = batch;
-    so->threads = threads;
-    so->width = c->in_w;
-    so->height = c->in_h;
-    so->channels = c->in_c == 1 ? 1 : 3;
-    so->format = on_device(m) ? TFR_BATCH_U8_NHWC : TFR_BATCH_F32_NCHW;
-    for (int k = 0; k < 3; k++) {
-        so->mean[k] = mean;
-        so->std[k] = std;
-    }
-}
-
-/* a forward pass on a stream batch, in the format stream_defaults asked for */
-static tfr_status forward(tfr_model *m, const tfr_batch *b, float mean, float std, int train,
-                          float *loss, tfr_error *err)
-{
-    if (on_device(m))
-        return tfr_model_forward_u8(m, b->data, b->n, NULL, mean, std, b->labels, train, loss, err);
-    return tfr_model_forward(m, b->data, b->n, b->labels, train, loss, err);
-}
-
-tfr_status tfr_evaluate(tfr_model *m, const char *const *src, int nsrc, int batch, int threads,
-                        float mean, float std, tfr_eval_result *res, tfr_error *err)
-{
-    memset(res, 0, sizeof *res);
-    const tfr_resnet_config *c = tfr_model_config(m);
-    tfr_stream_opts so;
-    stream_defaults(&so, m, batch, threads, mean, std);
-    so.sources = src;
-    so.nsources = nsrc;
-    so.shuffle_buffer = 1;
-    so.shuffle_files = 0;
-    res->classes = c->classes;
-    res->confusion = calloc((size_t)c->classes * c->classes, sizeof *res->confusion);
-    if (!res->confusion)
-        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
-    tfr_stream *s;
-    tfr_status st = tfr_stream_open(&so, &s, err);
-    if (st)
-        return st;
-    const tfr_batch *b;
-    double loss_sum = 0;
-    uint64_t right = 0;
-    while ((st = tfr_stream_next(s, &b, err)) == TFR_OK) {
-        float loss;
-        if ((st = forward(m, b, mean, std, 0, &loss, err)))
-            break;
-        const float *lg;
-        if ((st = tfr_model_logits(m, &lg, err)))
-            break;
-        for (int i = 0; i < b->n; i++) {
-            int p = argmax(lg + (size_t)i * c->classes, c->classes);
-            int y = b->labels[i];
-            right += p == y;
-            if (y >= 0 && y < c->classes)
-                res->confusion[(size_t)y * c->classes + p]++;
-        }
-        loss_sum += (double)loss * b->n;
-        res->images += (uint64_t)b->n;
-    }
-    tfr_stream_close(s);
-    if (st != TFR_ERR_EOF)
-        return st;
-    if (res->images) {
-        res->accuracy = (double)right / (double)res->images;
-        res->loss = loss_sum / (double)res->images;
-    }
-    return TFR_OK;
-}
-
-void tfr_eval_result_free(tfr_eval_result *r)
-{
-    free(r->confusion);
-    r->confusion = NULL;
-}
-
 static float lr_at(const tfr_train_opts *o, uint64_t epoch, double frac_epoch)
 {
     double t = (double)epoch + frac_epoch;
@@ -140,7 +48,7 @@ static float lr_at(const tfr_train_opts *o, uint64_t epoch, double frac_epoch)
     return (float)lr;
 }
 
-static int mkdir_p(const char *d)
+int tfr_train_mkdir_p(const char *d)
 {
     if (!d)
         return 0;
@@ -154,12 +62,6 @@ static int mkdir_p(const char *d)
             *p = '/';
         }
     return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
-}
-
-static void fmt_time(double s, char *b, size_t n)
-{
-    long t = s < 0 || s > 1e7 ? 0 : (long)(s + 0.5);
-    snprintf(b, n, "%02ld:%02ld", t / 60, t % 60);
 }
 
 static tfr_status resolve_resume(const char *r, char *path, size_t n, tfr_error *err)
@@ -208,63 +110,43 @@ static tfr_status stage(tfr_model *m, const tfr_batch *b, uint8_t *flip, uint64_
     return tfr_model_stage_u8(m, b->data, b->n, flip, err);
 }
 
+/* hands ev to the caller's report, if it asked for one */
+static void emit(const tfr_train_opts *o, tfr_train_event *ev)
+{
+    ev->epochs = o->epochs;
+    if (o->on_event)
+        o->on_event(o->user, ev);
+}
+
 tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
 {
     tfr_status st = TFR_OK;
     tfr_model *m = NULL;
     tfr_train_state ts = {0};
-    tfr_events *ev = NULL;
-    FILE *hist = NULL, *steps = NULL;
-    FILE *out = stdout;
-    int tty = o->progress && isatty(STDERR_FILENO);
+    tfr_runlog *rl = NULL;
     ts.seed = o->seed;
     if (o->resume) {
         char path[4400];
         if ((st = resolve_resume(o->resume, path, sizeof path, err)) ||
             (st = tfr_checkpoint_load(path, &m, &ts, err)))
             return st;
-        if (!o->quiet)
-            fprintf(out, "resumed from %s: %llu epochs done, step %llu\n", path,
-                    (unsigned long long)ts.epoch, (unsigned long long)ts.step);
+        tfr_train_event ev = {.kind = TFR_TRAIN_RESUMED, .path = path, .epoch = ts.epoch,
+                              .step = ts.step};
+        emit(o, &ev);
     } else if ((st = tfr_model_new(&o->cfg, o->seed, &m, err))) {
         return st;
     }
     if (o->device.kind != TFR_DEVICE_CPU && (st = tfr_model_set_device(m, &o->device, err)))
         goto done;
     const tfr_resnet_config *c = tfr_model_config(m);
-    if (o->logdir) {
-        if (mkdir_p(o->logdir)) {
-            st = tfr_fail_errno(err, TFR_ERR_IO, o->logdir, "cannot create log folder");
-            goto done;
-        }
-        if ((st = tfr_events_open(o->logdir, &ev, err)))
-            goto done;
-        char p[4400];
-        tfr_path_join(p, sizeof p, o->logdir, "history.csv", NULL);
-        int exists = access(p, F_OK) == 0;
-        hist = fopen(p, "a");
-        if (hist && !exists)
-            fprintf(hist, "epoch,step,lr,loss,accuracy,val_loss,val_accuracy,images_per_s,seconds,"
-                          "input_wait\n");
-        tfr_path_join(p, sizeof p, o->logdir, "steps.csv", NULL);
-        exists = access(p, F_OK) == 0;
-        steps = fopen(p, "a");
-        if (steps && !exists)
-            fprintf(steps, "step,epoch,loss_hex,loss\n");
-        if (!hist || !steps) {
-            st = tfr_fail_errno(err, TFR_ERR_IO, p, "cannot open");
-            goto done;
-        }
-    }
-    if (o->checkpoint_dir && mkdir_p(o->checkpoint_dir)) {
+    if (o->logdir && (st = tfr_runlog_open(o->logdir, &rl, err)))
+        goto done;
+    if (o->checkpoint_dir && tfr_train_mkdir_p(o->checkpoint_dir)) {
         st = tfr_fail_errno(err, TFR_ERR_IO, o->checkpoint_dir, "cannot create checkpoint folder");
         goto done;
     }
-    if (!o->quiet)
-        fprintf(out, "model: pre-activation bottleneck ResNet, %dx%dx%d -> %d classes, width %d, "
-                     "%zu parameters, %.1f MFLOP per image\ndevice: %s\n",
-                c->in_h, c->in_w, c->in_c, c->classes, c->width, tfr_model_num_params(m),
-                tfr_model_flops(m) / 1e6, tfr_model_device(m));
+    tfr_train_event mev = {.kind = TFR_TRAIN_MODEL, .model = m};
+    emit(o, &mev);
     const char *const *vsrc = o->nval ? o->val : o->train;
     int nvsrc = o->nval ? o->nval : o->ntrain;
     if (!o->resume) {
@@ -272,16 +154,15 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
         tfr_eval_result er;
         if ((st = tfr_evaluate(m, vsrc, nvsrc, o->batch, o->threads, o->mean, o->std, &er, err)))
             goto done;
-        if (!o->quiet)
-            fprintf(out, "before training: %s accuracy %.4f (chance %.4f), cross-entropy %.4f "
-                         "(chance %.4f)\n",
-                    o->nval ? "validation" : "training", er.accuracy, 1.0 / c->classes, er.loss,
-                    log((double)c->classes));
+        tfr_train_event ev = {.kind = TFR_TRAIN_BASELINE, .loss = er.loss,
+                              .accuracy = er.accuracy, .chance_loss = log((double)c->classes),
+                              .chance_accuracy = 1.0 / c->classes, .on_val = o->nval > 0};
+        emit(o, &ev);
         tfr_eval_result_free(&er);
     }
     for (uint64_t epoch = ts.epoch; epoch < (uint64_t)o->epochs; epoch++) {
         tfr_stream_opts so;
-        stream_defaults(&so, m, o->batch, o->threads, o->mean, o->std);
+        tfr_train_stream_defaults(&so, m, o->batch, o->threads, o->mean, o->std);
         so.sources = o->train;
         so.nsources = o->ntrain;
         so.seed = ts.seed;
@@ -289,10 +170,10 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
         so.epochs = (int)epoch + 1;
         so.shuffle_buffer = o->shuffle_buffer;
         /* on a device the flip is done there, from flip bits drawn here */
-        so.random_flip = o->flip && !on_device(m);
+        so.random_flip = o->flip && !tfr_train_on_device(m);
         so.pad_crop = o->pad_crop;
         uint8_t *flip = NULL;
-        if (o->flip && on_device(m) && !(flip = malloc((size_t)o->batch))) {
+        if (o->flip && tfr_train_on_device(m) && !(flip = malloc((size_t)o->batch))) {
             st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
             goto done;
         }
@@ -309,12 +190,18 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
         float lr = lr_at(o, epoch, 0);
         /* On a device step k+1's batch is fetched and its copy started while
          * step k runs, and the host waits once per step, for the loss. */
-        const int dev = on_device(m);
+        const int dev = tfr_train_on_device(m);
+        /* set when st is the stream's TFR_ERR_ARG on uint8 batches: for options it
+         * accepted at open, tfr_stream_next has no other such error than records
+         * of float tensors, which it does not turn into uint8 */
+        int refused = 0;
         int32_t *lab = malloc((size_t)o->batch * sizeof *lab);
         if (!lab)
             st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
-        if (!st)
+        if (!st) {
             st = next_batch(s, &b, &waited, err);
+            refused = dev && st == TFR_ERR_ARG;
+        }
         if (!st && dev)
             st = stage(m, b, flip, ts.seed, ts.step + 1, err);
         while (st == TFR_OK) {
@@ -325,7 +212,7 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
             tfr_status nst = TFR_OK;
             if ((st = dev ? tfr_model_forward_u8(m, NULL, n, NULL, o->mean, o->std, lab, 1, NULL,
                                                  err)
-                          : forward(m, b, o->mean, o->std, 1, &loss, err)) ||
+                          : tfr_train_forward(m, b, o->mean, o->std, 1, &loss, err)) ||
                 (st = tfr_model_backward(m, o->l2, err)) ||
                 (st = tfr_model_sgd(m, lr, o->momentum, o->weight_decay, err)))
                 break;
@@ -339,36 +226,29 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
             if ((st = tfr_model_logits(m, &lg, err)))
                 break;
             for (int i = 0; i < n; i++)
-                right += argmax(lg + (size_t)i * c->classes, c->classes) == lab[i];
+                right += tfr_train_argmax(lg + (size_t)i * c->classes, c->classes) == lab[i];
             loss_sum += (double)loss * n;
             seen += (uint64_t)n;
             k++;
             ts.step++;
-            if (steps)
-                fprintf(steps, "%llu,%llu,%a,%.6f\n", (unsigned long long)ts.step,
-                        (unsigned long long)epoch + 1, loss, loss);
-            if (ev && (ts.step % 20 == 0)) {
-                tfr_events_scalar(ev, "train/loss", (int64_t)ts.step, loss, err);
-                tfr_events_scalar(ev, "train/learning_rate", (int64_t)ts.step, lr, err);
-            }
-            if (tty && (k % 5 == 0 || (nsteps && k == nsteps))) {
-                double el = tfr_now() - t0;
-                char eta[32];
-                fmt_time(nsteps && k ? el / k * (double)(nsteps - k) : 0, eta, sizeof eta);
-                fprintf(stderr, "\repoch %llu/%d  step %llu/%llu  loss %.4f  acc %.4f  %.0f img/s  "
-                                "ETA %s\033[K",
-                        (unsigned long long)epoch + 1, o->epochs, (unsigned long long)k,
-                        (unsigned long long)nsteps, loss_sum / seen, (double)right / seen,
-                        seen / el, eta);
+            if (rl)
+                tfr_runlog_step(rl, ts.step, epoch + 1, loss, lr, err);
+            if (o->on_event) {
+                tfr_train_event ev = {.kind = TFR_TRAIN_STEP, .epoch = epoch + 1, .step = ts.step,
+                                      .epoch_step = k, .epoch_steps = nsteps, .images = seen,
+                                      .seconds = tfr_now() - t0, .loss = loss_sum / seen,
+                                      .accuracy = (double)right / seen, .lr = lr};
+                emit(o, &ev);
             }
             st = dev ? nst : next_batch(s, &b, &waited, err);
+            refused = dev && st == TFR_ERR_ARG;
         }
         free(lab);
         tfr_stream_close(s);
         free(flip);
-        if (tty)
-            fputc('\n', stderr);
-        if (st == TFR_ERR_ARG && on_device(m) && strstr(err->msg, "float tensors"))
+        tfr_train_event pev = {.kind = TFR_TRAIN_PASS_END, .epoch = epoch + 1, .step = ts.step};
+        emit(o, &pev);
+        if (refused)
             tfr_fail(err, TFR_ERR_ARG, NULL, "these shards hold float tensors (--layout tensor); "
                                              "the CUDA path reads jpeg or raw layouts: train them "
                                              "with --device cpu");
@@ -392,30 +272,12 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
                 ts.best_val_acc = va;
             tfr_eval_result_free(&er);
         }
-        if (!o->quiet)
-            fprintf(out, "epoch %llu/%d: loss %.4f accuracy %.4f | val loss %.4f val accuracy %.4f "
-                         "| lr %.5g | %.0f images/s, %.1f s, input wait %.1f%%\n",
-                    (unsigned long long)epoch + 1, o->epochs, tl, ta, vl, va, lr, seen / secs, secs,
-                    secs > 0 ? 100 * waited / secs : 0.0);
-        if (hist) {
-            fprintf(hist, "%llu,%llu,%.6g,%.6f,%.6f,%.6f,%.6f,%.1f,%.2f,%.4f\n",
-                    (unsigned long long)epoch + 1, (unsigned long long)ts.step, lr, tl, ta, vl, va,
-                    seen / secs, secs, secs > 0 ? waited / secs : 0.0);
-            fflush(hist);
-            fflush(steps);
-        }
-        if (ev) {
-            int64_t e1 = (int64_t)epoch + 1;
-            tfr_events_scalar(ev, "epoch/loss", e1, (float)tl, err);
-            tfr_events_scalar(ev, "epoch/accuracy", e1, (float)ta, err);
-            tfr_events_scalar(ev, "epoch/learning_rate", e1, lr, err);
-            tfr_events_scalar(ev, "epoch/images_per_second", e1, (float)(seen / secs), err);
-            if (o->nval) {
-                tfr_events_scalar(ev, "epoch/val_loss", e1, (float)vl, err);
-                tfr_events_scalar(ev, "epoch/val_accuracy", e1, (float)va, err);
-            }
-            tfr_events_flush(ev, err);
-        }
+        tfr_train_event eev = {.kind = TFR_TRAIN_EPOCH, .epoch = epoch + 1, .step = ts.step,
+                               .loss = tl, .accuracy = ta, .val_loss = vl, .val_accuracy = va,
+                               .lr = lr, .images = seen, .seconds = secs, .input_wait = waited};
+        emit(o, &eev);
+        if (rl)
+            tfr_runlog_epoch(rl, &eev, o->nval > 0, err);
         if (o->checkpoint_dir) {
             char name[64], p[4400], lp[4400], tmp[4400];
             snprintf(name, sizeof name, "epoch-%04llu.tfrc", (unsigned long long)epoch + 1);
@@ -429,14 +291,13 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
                 st = tfr_fail_errno(err, TFR_ERR_IO, lp, "cannot write");
                 goto done;
             }
+            tfr_train_event cev = {.kind = TFR_TRAIN_CHECKPOINT, .path = p, .epoch = epoch + 1,
+                                   .step = ts.step};
+            emit(o, &cev);
         }
     }
 done:
-    if (hist)
-        fclose(hist);
-    if (steps)
-        fclose(steps);
-    tfr_events_close(ev);
+    tfr_runlog_close(rl);
     tfr_model_free(m);
     return st;
 }

@@ -19,6 +19,48 @@
 extern "C" {
 #endif
 
+/*
+ * What tfr_retrain reports while it runs. tfr_retrain prints nothing: it
+ * hands each event to opts->on_event (when not NULL), on the calling thread,
+ * in the order below. res points at the run's result as filled so far. The
+ * event and what its pointers point at are valid during the call only.
+ */
+typedef enum tfr_retrain_event_kind {
+    TFR_RETRAIN_DEVICE,            /* device: the backbone moved there (only when
+                                      opts->device is not the CPU) */
+    TFR_RETRAIN_CACHE,             /* images, res->classes, res->reused, res->computed,
+                                      res->rebuilt and res->rebuild_reason */
+    TFR_RETRAIN_BOTTLENECKS_BEGIN, /* total: bottlenecks to compute (only when > 0) */
+    TFR_RETRAIN_BOTTLENECKS,       /* done of total computed */
+    TFR_RETRAIN_BOTTLENECKS_END,   /* after BEGIN, also when computing failed (the error
+                                      is returned right after) */
+    TFR_RETRAIN_DISTORTIONS,       /* distortions are on: training batches bypass the cache */
+    TFR_RETRAIN_EVAL,              /* every opts->eval_every steps and at the last: step of
+                                      steps; batch_right of the step's batch images right
+                                      and their mean cross_entropy; val_accuracy (NAN
+                                      without validation images) of res->n_val */
+    TFR_RETRAIN_TRAINED,           /* steps, res->test_accuracy, res->n_test,
+                                      res->seconds_training */
+    TFR_RETRAIN_FOLDED,            /* res->folded, res->fold_max_diff */
+    TFR_RETRAIN_ROUNDED,           /* res->gzip_bytes, res->gzip_bytes_rounded,
+                                      res->test_accuracy, res->rounded_accuracy */
+    TFR_RETRAIN_WROTE              /* model_path and labels_path written in opts->out_dir */
+} tfr_retrain_event_kind;
+
+typedef struct tfr_retrain_event {
+    tfr_retrain_event_kind    kind;
+    const struct tfr_retrain_result *res; /* defined below */
+    const char *device;                   /* DEVICE: tfr_model_device() of the backbone */
+    uint64_t    images;                   /* CACHE: images found */
+    uint64_t    done, total;              /* BOTTLENECKS* */
+    int         step, steps;              /* EVAL, TRAINED */
+    int         batch_right, batch;       /* EVAL */
+    double      cross_entropy, val_accuracy; /* EVAL */
+    const char *model_path, *labels_path; /* WROTE */
+} tfr_retrain_event;
+
+typedef void (*tfr_retrain_event_fn)(void *user, const tfr_retrain_event *ev);
+
 typedef struct tfr_retrain_opts {
     const char *backbone;        /* checkpoint of the frozen network */
     const char *images;          /* class-per-directory image tree */
@@ -35,8 +77,11 @@ typedef struct tfr_retrain_opts {
     uint64_t    seed;
     const char *logdir;          /* TensorBoard events; NULL = none */
     int         fold_bn, round_weights;
-    int         quiet, progress;
+    int         quiet, progress; /* for the caller's printer (no report; a progress bar);
+                                    tfr_retrain reads neither and sends every event */
     tfr_device_opts device;      /* where the backbone runs; default the CPU */
+    tfr_retrain_event_fn on_event; /* the run's report (see tfr_retrain_event); NULL = none */
+    void       *user;            /* passed to on_event as is */
 } tfr_retrain_opts;
 
 void tfr_retrain_opts_init(tfr_retrain_opts *o);
@@ -55,6 +100,12 @@ typedef struct tfr_retrain_result {
     double   seconds_bottlenecks, seconds_training;
 } tfr_retrain_result;
 
+/*
+ * Loads the backbone, computes (or reuses from opts->cache_dir) every
+ * image's bottleneck, trains the new head and writes it with the backbone
+ * to opts->out_dir. Fills *res. Prints nothing; the report goes to
+ * opts->on_event.
+ */
 tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_error *err);
 
 #ifdef __cplusplus

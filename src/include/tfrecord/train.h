@@ -19,6 +19,50 @@
 extern "C" {
 #endif
 
+/*
+ * What tfr_train reports while it runs. tfr_train prints nothing: it hands
+ * each event to opts->on_event (when not NULL), on the calling thread, in
+ * the order below for each epoch. The event and what its pointers point at
+ * are valid during the call only.
+ */
+typedef enum tfr_train_event_kind {
+    TFR_TRAIN_RESUMED,    /* path: the checkpoint read; epoch: epochs done; step */
+    TFR_TRAIN_MODEL,      /* model: the network about to train, on its device */
+    TFR_TRAIN_BASELINE,   /* the untrained model (not sent when resuming): loss, accuracy,
+                             chance_loss, chance_accuracy; on_val: measured on the
+                             validation shards (else on the training shards) */
+    TFR_TRAIN_STEP,       /* after every optimizer step: epoch, epoch_step of epoch_steps
+                             (0 = unknown), images, seconds since the epoch began,
+                             running loss and accuracy of the epoch, lr */
+    TFR_TRAIN_PASS_END,   /* epoch: its data stream is done, also when it failed (the
+                             error is returned right after); ends the STEP events */
+    TFR_TRAIN_EPOCH,      /* epoch summary: epoch, step, loss, accuracy, val_loss and
+                             val_accuracy (NAN without validation shards), lr, images,
+                             seconds, input_wait */
+    TFR_TRAIN_CHECKPOINT  /* path: the checkpoint just written (and pointed at by
+                             "latest"); epoch; step */
+} tfr_train_event_kind;
+
+typedef struct tfr_train_event {
+    tfr_train_event_kind kind;
+    uint64_t    epoch;            /* 1-based epoch the event is about (RESUMED: epochs done) */
+    int         epochs;           /* the run's total, opts->epochs */
+    uint64_t    step;             /* optimizer steps taken so far, over all epochs */
+    uint64_t    epoch_step, epoch_steps; /* STEP: steps done this epoch, steps per epoch */
+    uint64_t    images;           /* STEP, EPOCH: images trained on this epoch */
+    double      seconds;          /* STEP: since the epoch began; EPOCH: the epoch's time */
+    double      input_wait;       /* EPOCH: seconds of it spent waiting for batches */
+    double      loss, accuracy;   /* mean cross-entropy and accuracy (see the kind) */
+    double      val_loss, val_accuracy;
+    double      chance_loss, chance_accuracy; /* BASELINE: log(classes), 1/classes */
+    int         on_val;           /* BASELINE */
+    float       lr;               /* STEP: this step's; EPOCH: the last step's */
+    const char *path;             /* RESUMED, CHECKPOINT */
+    const tfr_model *model;       /* MODEL */
+} tfr_train_event;
+
+typedef void (*tfr_train_event_fn)(void *user, const tfr_train_event *ev);
+
 typedef struct tfr_train_opts {
     const char *const *train;     /* training shards (files, dirs, globs, manifest.json) */
     int         ntrain;
@@ -43,9 +87,12 @@ typedef struct tfr_train_opts {
     const char *logdir;           /* events, history.csv, steps.csv; NULL = none */
     const char *checkpoint_dir;   /* one checkpoint per epoch; NULL = none */
     const char *resume;           /* checkpoint file, or a dir holding "latest" */
-    int         progress;         /* progress line on a terminal */
-    int         quiet;
+    int         progress;         /* default 1: the caller's printer draws TFR_TRAIN_STEP */
+    int         quiet;            /* the caller's printer shows nothing; tfr_train reads
+                                     neither field and sends every event */
     tfr_device_opts device;       /* where to train; default the CPU */
+    tfr_train_event_fn on_event;  /* the run's report (see tfr_train_event); NULL = none */
+    void       *user;             /* passed to on_event as is */
 } tfr_train_opts;
 
 void tfr_train_opts_init(tfr_train_opts *o);
@@ -57,17 +104,21 @@ typedef struct tfr_eval_result {
     int      classes;
 } tfr_eval_result;
 
-/* Accuracy, mean cross-entropy and the confusion matrix over a shard set. */
+/* Accuracy, mean cross-entropy and the confusion matrix over a shard set.
+ * On failure res->confusion is NULL: nothing to free. */
 tfr_status tfr_evaluate(tfr_model *m, const char *const *src, int nsrc, int batch, int threads,
                         float mean, float std, tfr_eval_result *res, tfr_error *err);
 void tfr_eval_result_free(tfr_eval_result *r);
 
 /*
  * The whole training run: evaluation of the untrained model beside chance,
- * epochs with a progress line, validation, one checkpoint per epoch,
+ * epochs with step progress, validation, one checkpoint per epoch,
  * TensorBoard scalars and a CSV history. Resuming from a checkpoint
  * continues the same data stream and gives the same losses, bit for bit,
- * as an uninterrupted run with the same thread counts.
+ * as an uninterrupted run with the same thread counts. Prints nothing; the
+ * report goes to o->on_event. TFR_ERR_ARG with a message that says so when
+ * a model on a device is given float-tensor shards (--layout tensor), which
+ * only the CPU path reads.
  */
 tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err);
 

@@ -1,0 +1,104 @@
+/*
+ * train/evaluate.c - tfr_evaluate (accuracy, mean cross-entropy and the
+ * confusion matrix of a model over a shard set) and the stream set-up and
+ * forward pass it shares with the training loop.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/train_impl.h"
+
+int tfr_train_argmax(const float *v, int n)
+{
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[b])
+            b = i;
+    return b;
+}
+
+int tfr_train_on_device(const tfr_model *m) { return tfr_model_device_kind(m) != TFR_DEVICE_CPU; }
+
+void tfr_train_stream_defaults(tfr_stream_opts *so, const tfr_model *m, int batch, int threads,
+                               float mean, float std)
+{
+    const tfr_resnet_config *c = tfr_model_config(m);
+    tfr_stream_opts_init(so);
+    so->batch_size = batch;
+    so->threads = threads;
+    so->width = c->in_w;
+    so->height = c->in_h;
+    so->channels = c->in_c == 1 ? 1 : 3;
+    so->format = tfr_train_on_device(m) ? TFR_BATCH_U8_NHWC : TFR_BATCH_F32_NCHW;
+    for (int k = 0; k < 3; k++) {
+        so->mean[k] = mean;
+        so->std[k] = std;
+    }
+}
+
+tfr_status tfr_train_forward(tfr_model *m, const tfr_batch *b, float mean, float std, int train,
+                             float *loss, tfr_error *err)
+{
+    if (tfr_train_on_device(m))
+        return tfr_model_forward_u8(m, b->data, b->n, NULL, mean, std, b->labels, train, loss, err);
+    return tfr_model_forward(m, b->data, b->n, b->labels, train, loss, err);
+}
+
+tfr_status tfr_evaluate(tfr_model *m, const char *const *src, int nsrc, int batch, int threads,
+                        float mean, float std, tfr_eval_result *res, tfr_error *err)
+{
+    memset(res, 0, sizeof *res);
+    const tfr_resnet_config *c = tfr_model_config(m);
+    tfr_stream_opts so;
+    tfr_train_stream_defaults(&so, m, batch, threads, mean, std);
+    so.sources = src;
+    so.nsources = nsrc;
+    so.shuffle_buffer = 1;
+    so.shuffle_files = 0;
+    res->classes = c->classes;
+    res->confusion = calloc((size_t)c->classes * c->classes, sizeof *res->confusion);
+    if (!res->confusion)
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    tfr_stream *s;
+    tfr_status st = tfr_stream_open(&so, &s, err);
+    if (st) {
+        tfr_eval_result_free(res);
+        return st;
+    }
+    const tfr_batch *b;
+    double loss_sum = 0;
+    uint64_t right = 0;
+    while ((st = tfr_stream_next(s, &b, err)) == TFR_OK) {
+        float loss;
+        if ((st = tfr_train_forward(m, b, mean, std, 0, &loss, err)))
+            break;
+        const float *lg;
+        if ((st = tfr_model_logits(m, &lg, err)))
+            break;
+        for (int i = 0; i < b->n; i++) {
+            int p = tfr_train_argmax(lg + (size_t)i * c->classes, c->classes);
+            int y = b->labels[i];
+            right += p == y;
+            if (y >= 0 && y < c->classes)
+                res->confusion[(size_t)y * c->classes + p]++;
+        }
+        loss_sum += (double)loss * b->n;
+        res->images += (uint64_t)b->n;
+    }
+    tfr_stream_close(s);
+    if (st != TFR_ERR_EOF) {
+        tfr_eval_result_free(res);
+        return st;
+    }
+    if (res->images) {
+        res->accuracy = (double)right / (double)res->images;
+        res->loss = loss_sum / (double)res->images;
+    }
+    return TFR_OK;
+}
+
+void tfr_eval_result_free(tfr_eval_result *r)
+{
+    free(r->confusion);
+    r->confusion = NULL;
+}
