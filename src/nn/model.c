@@ -18,6 +18,7 @@
 #include "nn/backend.h"
 #include "nn/nn_impl.h"
 #include "tfrecord/nn.h"
+#include "util/rng.h"
 
 typedef enum opkind { OP_CONV, OP_BN, OP_RELU, OP_POOL, OP_ADD, OP_GAP, OP_DENSE } opkind;
 
@@ -225,18 +226,10 @@ static int g_block(tfr_model *m, int x, int cout, int stride, int project)
     return g_add(m, b, sc);
 }
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static double rng_normal(uint64_t *s)
 {
-    double u1 = ((rng_next(s) >> 11) + 1.0) * (1.0 / 9007199254740993.0);
-    double u2 = (rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
+    double u1 = ((tfr_splitmix64(s) >> 11) + 1.0) * (1.0 / 9007199254740993.0); /* (0, 1] */
+    double u2 = tfr_rng_unit(s);
     return sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
