@@ -16,13 +16,12 @@
  */
 
 #include "record_impl.h"
+#include "util/fsio.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <zlib.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -41,9 +40,7 @@ typedef struct chunk_slot {
 } chunk_slot;
 
 struct tfr_record_writer {
-    int             fd;
-    char           *path;
-    char           *tmp_path;
+    tfr_atomic_file af;    /* the temporary (or, direct, the file itself) */
     tfr_writer_opts o;
     tfr_status      sticky;
     tfr_error       sticky_err;
@@ -105,22 +102,6 @@ tfr_status tfr_compression_parse(const char *s, tfr_compression *out)
     return TFR_OK;
 }
 
-int tfr_write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 static tfr_status fail_sticky(tfr_record_writer *w, tfr_error *err)
 {
     if (err && err != &w->sticky_err)
@@ -137,9 +118,9 @@ static tfr_status set_sticky(tfr_record_writer *w, tfr_status st)
 
 static tfr_status out_write(tfr_record_writer *w, const void *p, size_t n)
 {
-    if (tfr_write_all(w->fd, p, n) != 0)
+    if (tfr_write_all(w->af.fd, p, n) != 0)
         return set_sticky(w, tfr_fail_errno(&w->sticky_err, TFR_ERR_IO,
-                                            w->path, "write"));
+                                            w->af.path, "write"));
     w->fbytes += n;
     w->fcrc = tfr_crc32c_extend(w->fcrc, p, n);
     return TFR_OK;
@@ -157,7 +138,7 @@ static tfr_status classic_deflate(tfr_record_writer *w, const uint8_t *in,
         w->z.avail_out = STAGE_BYTES;
         int rc = deflate(&w->z, flush);
         if (rc == Z_STREAM_ERROR)
-            return set_sticky(w, tfr_fail(&w->sticky_err, TFR_ERR_IO, w->path,
+            return set_sticky(w, tfr_fail(&w->sticky_err, TFR_ERR_IO, w->af.path,
                                           "deflate failed (%d)", rc));
         size_t have = STAGE_BYTES - w->z.avail_out;
         if (have) {
@@ -271,7 +252,7 @@ static tfr_status chunked_flush(tfr_record_writer *w, int nchunks,
             return set_sticky(w, tfr_fail(&w->sticky_err,
                                           s->zrc == Z_MEM_ERROR ? TFR_ERR_NOMEM
                                                                 : TFR_ERR_IO,
-                                          w->path, "deflate failed (%d)", s->zrc));
+                                          w->af.path, "deflate failed (%d)", s->zrc));
         if ((st = out_write(w, s->out, s->out_len)))
             return st;
         size_t n = (i == nchunks - 1) ? last_len : w->o.chunk_bytes;
@@ -339,7 +320,6 @@ tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
     tfr_record_writer *w = calloc(1, sizeof *w);
     if (!w)
         return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
-    w->fd = -1;
     tfr_error_clear(&w->sticky_err);
     if (opts)
         w->o = *opts;
@@ -358,19 +338,6 @@ tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
         w->o.chunk_bytes = 2 * DICT_BYTES;
     if (w->o.chunk_bytes > (256u << 20))
         w->o.chunk_bytes = 256u << 20;
-    size_t plen = strlen(path);
-    w->path = malloc(plen + 1);
-    w->tmp_path = malloc(plen + 32);
-    if (!w->path || !w->tmp_path) {
-        st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
-        goto fail;
-    }
-    memcpy(w->path, path, plen + 1);
-    if (w->o.direct)
-        snprintf(w->tmp_path, plen + 32, "%s", path);
-    else
-        snprintf(w->tmp_path, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-
     if (w->o.chunk_bytes) {
         int t = w->o.threads;
 #ifdef _OPENMP
@@ -414,11 +381,12 @@ tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
         }
     }
 
-    w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w->fd < 0) {
-        st = tfr_fail_errno(err, TFR_ERR_IO, w->tmp_path, "cannot create");
+    /* "<path>.tmp.<pid>", created last so that a failed open leaves nothing */
+    if ((st = tfr_atomic_open(&w->af, path, NULL,
+                              (w->o.sync ? 0u : TFR_ATOMIC_NOSYNC) |
+                                  (w->o.direct ? TFR_ATOMIC_DIRECT : 0u),
+                              err)))
         goto fail;
-    }
     *out = w;
     return TFR_OK;
 fail:
@@ -434,7 +402,7 @@ tfr_status tfr_record_writer_append(tfr_record_writer *w, const void *data,
     if (w->sticky)
         return fail_sticky(w, err);
     if (!data && len)
-        return tfr_fail(err, TFR_ERR_ARG, w->path, "record writer: NULL data");
+        return tfr_fail(err, TFR_ERR_ARG, w->af.path, "record writer: NULL data");
     uint8_t hdr[12], ftr[4];
     tfr_frame_header(hdr, len);
     tfr_put_le32(ftr, tfr_crc_mask(tfr_crc32c(data, len)));
@@ -479,8 +447,6 @@ static void writer_free(tfr_record_writer *w)
     free(w->slot);
     free(w->zout);
     free(w->stage);
-    free(w->path);
-    free(w->tmp_path);
     free(w);
 }
 
@@ -488,11 +454,7 @@ void tfr_record_writer_abort(tfr_record_writer *w)
 {
     if (!w)
         return;
-    if (w->fd >= 0) {
-        close(w->fd);
-        if (!w->o.direct)
-            unlink(w->tmp_path);
-    }
+    tfr_atomic_abort(&w->af);
     writer_free(w);
 }
 
@@ -531,21 +493,9 @@ tfr_status tfr_record_writer_close(tfr_record_writer *w, tfr_writer_result *res,
     tfr_status st = w->sticky;
     if (!st)
         st = finish_stream(w);
-    if (!st && w->o.sync && fsync(w->fd) != 0)
-        st = set_sticky(w, tfr_fail_errno(&w->sticky_err, TFR_ERR_IO,
-                                          w->tmp_path, "fsync"));
-    if (!st) {
-        int fd = w->fd;
-        w->fd = -1;
-        if (close(fd) != 0)
-            st = set_sticky(w, tfr_fail_errno(&w->sticky_err, TFR_ERR_IO,
-                                              w->tmp_path, "close"));
-        else if (!w->o.direct && rename(w->tmp_path, w->path) != 0)
-            st = set_sticky(w, tfr_fail_errno(&w->sticky_err, TFR_ERR_IO,
-                                              w->path, "rename"));
-        if (st && !w->o.direct)
-            unlink(w->tmp_path);
-    }
+    /* fsync (unless !sync), close, rename; the temporary goes on failure */
+    if (!st && (st = tfr_atomic_commit(&w->af, &w->sticky_err)))
+        set_sticky(w, st);
     if (st)
         fail_sticky(w, err);
     else if (res) {
@@ -554,12 +504,7 @@ tfr_status tfr_record_writer_close(tfr_record_writer *w, tfr_writer_result *res,
         res->file_bytes = w->fbytes;
         res->file_crc32c = w->fcrc;
     }
-    if (w->fd >= 0) {
-        close(w->fd);
-        if (!w->o.direct)
-            unlink(w->tmp_path);
-        w->fd = -1;
-    }
+    tfr_atomic_abort(&w->af); /* after an earlier error: drop the temporary */
     writer_free(w);
     return st;
 }
