@@ -1,28 +1,31 @@
 /*
  * record/writer.c - TFRecord writer: framing, NONE/ZLIB/GZIP, temp + rename.
  *
+ * The deflate bytes come from an engine (record/codec.h; zlib today); this
+ * file calls no compression library itself.
+ *
  * Classic mode (chunk_bytes == 0) reproduces TensorFlow's ZlibOutputBuffer:
- * deflateInit2(level, Z_DEFLATED, 31 or 15, memLevel 9, Z_DEFAULT_STRATEGY),
- * everything fed with Z_NO_FLUSH, one Z_FINISH at close.
+ * one engine stream (gzip or zlib wrapper, memLevel 9), everything fed with
+ * TFR_FLUSH_NONE, one TFR_FLUSH_FINISH at close.
  *
  * Chunked mode cuts the uncompressed stream at fixed multiples of
  * chunk_bytes. Each chunk is raw-deflated on its own, primed with the 32 KiB
- * before it (deflateSetDictionary), and ended on a byte boundary with
- * Z_SYNC_FLUSH (the last one with Z_FINISH), so the pieces concatenate into
- * one valid deflate stream. We write the gzip/zlib header and trailer
- * ourselves and merge the chunks' CRC-32/Adler-32 with the zlib combine
- * functions. Chunk boundaries depend only on byte positions, never on the
- * thread count, so the file is the same on 1 or 64 threads.
+ * before it, and ended on a byte boundary (the last one ends the stream), so
+ * the pieces concatenate into one valid deflate stream. We write the
+ * gzip/zlib header and trailer ourselves and merge the chunks' CRC-32 /
+ * Adler-32 with the engine's combine function. Chunk boundaries depend only
+ * on byte positions, never on the thread count, so the file is the same on 1
+ * or 64 threads.
  */
 
 #include "record_impl.h"
+#include "record/codec.h"
 #include "util/fsio.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -31,12 +34,12 @@
 #define DICT_BYTES  32768u
 
 typedef struct chunk_slot {
-    z_stream z;
-    int      z_init;
-    uint8_t *out;
-    size_t   out_cap, out_len;
-    uint32_t check; /* crc32 or adler32 of the chunk */
-    int      zrc;
+    void      *cs;    /* the engine's chunk state, made on first use */
+    uint8_t   *out;
+    size_t     out_cap, out_len;
+    uint32_t   check; /* crc32 or adler32 of the chunk */
+    tfr_status st;    /* this chunk's failure, reported in chunk order */
+    tfr_error  e;
 } chunk_slot;
 
 struct tfr_record_writer {
@@ -51,9 +54,11 @@ struct tfr_record_writer {
     uint8_t *stage;
     size_t   stage_len, stage_cap;
 
+    const tfr_codec *codec;
+    tfr_codec_wrap   wrap;  /* GZIP or ZLIB (unused for NONE) */
+
     /* classic mode */
-    z_stream z;
-    int      z_init;
+    void    *zs;           /* the engine's stream */
     uint8_t *zout;
 
     /* chunked mode: stage holds [dict | chunk 0 | chunk 1 | ...] */
@@ -128,26 +133,31 @@ static tfr_status out_write(tfr_record_writer *w, const void *p, size_t n)
 
 /* ---- classic mode ----------------------------------------------------- */
 
-static tfr_status classic_deflate(tfr_record_writer *w, const uint8_t *in,
-                                  size_t n, int flush)
+/* The engine's error with this file's name; it becomes sticky. */
+static tfr_status engine_fail(tfr_record_writer *w, const tfr_error *e)
 {
-    w->z.next_in = (Bytef *)in;
-    w->z.avail_in = (uInt)n;
+    return set_sticky(w, tfr_fail(&w->sticky_err, e->code, w->af.path, "%s", e->msg));
+}
+
+static tfr_status classic_deflate(tfr_record_writer *w, const uint8_t *in,
+                                  size_t n, tfr_codec_flush flush)
+{
+    tfr_codec_io io = {in, n, NULL, 0};
     for (;;) {
-        w->z.next_out = w->zout;
-        w->z.avail_out = STAGE_BYTES;
-        int rc = deflate(&w->z, flush);
-        if (rc == Z_STREAM_ERROR)
-            return set_sticky(w, tfr_fail(&w->sticky_err, TFR_ERR_IO, w->af.path,
-                                          "deflate failed (%d)", rc));
-        size_t have = STAGE_BYTES - w->z.avail_out;
+        io.out = w->zout;
+        io.out_len = STAGE_BYTES;
+        tfr_error e;
+        tfr_codec_rc rc = w->codec->deflate(w->zs, &io, flush, &e);
+        if (rc == TFR_CODEC_ERROR)
+            return engine_fail(w, &e);
+        size_t have = STAGE_BYTES - io.out_len;
         if (have) {
             tfr_status st = out_write(w, w->zout, have);
             if (st)
                 return st;
         }
-        if (flush == Z_FINISH ? rc == Z_STREAM_END
-                              : (w->z.avail_in == 0 && w->z.avail_out != 0))
+        if (flush == TFR_FLUSH_FINISH ? rc == TFR_CODEC_END
+                                      : (io.in_len == 0 && io.out_len != 0))
             break;
     }
     return TFR_OK;
@@ -189,7 +199,6 @@ static tfr_status chunked_flush(tfr_record_writer *w, int nchunks,
 {
     const size_t cb = w->o.chunk_bytes;
     const uint8_t *base = w->stage + DICT_BYTES;
-    const int gz = w->o.compression == TFR_COMPRESS_GZIP;
 
 #pragma omp parallel for schedule(static, 1) num_threads(w->slots) if (nchunks > 1)
     for (int i = 0; i < nchunks; i++) {
@@ -197,44 +206,21 @@ static tfr_status chunked_flush(tfr_record_writer *w, int nchunks,
         const uint8_t *in = base + (size_t)i * cb;
         size_t n = (i == nchunks - 1) ? last_len : cb;
         size_t dlen = i > 0 ? DICT_BYTES : w->dict_len;
-        const uint8_t *dict = in - dlen;
-        s->zrc = Z_OK;
-        if (!s->z_init) {
-            memset(&s->z, 0, sizeof s->z);
-            s->zrc = deflateInit2(&s->z, w->o.level, Z_DEFLATED, -15, 9,
-                                  Z_DEFAULT_STRATEGY);
-            if (s->zrc != Z_OK)
-                continue;
-            s->z_init = 1;
-        } else {
-            deflateReset(&s->z);
-        }
-        if (dlen)
-            deflateSetDictionary(&s->z, dict, (uInt)dlen);
-        size_t need = deflateBound(&s->z, (uLong)n) + 16;
+        s->st = TFR_OK;
+        if (!s->cs && (s->st = w->codec->chunk_new(w->wrap, w->o.level, &s->cs, &s->e)))
+            continue;
+        size_t need = w->codec->chunk_bound(s->cs, n);
         if (need > s->out_cap) {
             uint8_t *p = realloc(s->out, need);
             if (!p) {
-                s->zrc = Z_MEM_ERROR;
+                s->st = tfr_fail(&s->e, TFR_ERR_NOMEM, NULL, "out of memory");
                 continue;
             }
             s->out = p;
             s->out_cap = need;
         }
-        s->z.next_in = (Bytef *)in;
-        s->z.avail_in = (uInt)n;
-        s->z.next_out = s->out;
-        s->z.avail_out = (uInt)s->out_cap;
-        int last = final && i == nchunks - 1;
-        int rc = deflate(&s->z, last ? Z_FINISH : Z_SYNC_FLUSH);
-        if ((last && rc != Z_STREAM_END) || (!last && rc != Z_OK) ||
-            s->z.avail_in != 0) {
-            s->zrc = rc == Z_OK ? Z_BUF_ERROR : rc;
-            continue;
-        }
-        s->out_len = s->out_cap - s->z.avail_out;
-        s->check = gz ? (uint32_t)crc32(0, in, (uInt)n)
-                      : (uint32_t)adler32(1, in, (uInt)n);
+        s->st = w->codec->chunk(s->cs, in - dlen, dlen, in, n, final && i == nchunks - 1,
+                                s->out, s->out_cap, &s->out_len, &s->check, &s->e);
     }
 
     tfr_status st = TFR_OK;
@@ -248,16 +234,12 @@ static tfr_status chunked_flush(tfr_record_writer *w, int nchunks,
     }
     for (int i = 0; i < nchunks; i++) {
         chunk_slot *s = &w->slot[i];
-        if (s->zrc != Z_OK)
-            return set_sticky(w, tfr_fail(&w->sticky_err,
-                                          s->zrc == Z_MEM_ERROR ? TFR_ERR_NOMEM
-                                                                : TFR_ERR_IO,
-                                          w->af.path, "deflate failed (%d)", s->zrc));
+        if (s->st)
+            return engine_fail(w, &s->e);
         if ((st = out_write(w, s->out, s->out_len)))
             return st;
         size_t n = (i == nchunks - 1) ? last_len : w->o.chunk_bytes;
-        w->check = gz ? (uint32_t)crc32_combine(w->check, s->check, (z_off_t)n)
-                      : (uint32_t)adler32_combine(w->check, s->check, (z_off_t)n);
+        w->check = w->codec->check_combine(w->wrap, w->check, s->check, n);
     }
     /* keep the last 32 KiB as the next dictionary */
     size_t total = (size_t)(nchunks - 1) * w->o.chunk_bytes + last_len;
@@ -281,7 +263,7 @@ static tfr_status stage_flush(tfr_record_writer *w, int force)
         return st;
     }
     if (w->o.chunk_bytes == 0) {
-        tfr_status st = classic_deflate(w, w->stage, w->stage_len, Z_NO_FLUSH);
+        tfr_status st = classic_deflate(w, w->stage, w->stage_len, TFR_FLUSH_NONE);
         w->stage_len = 0;
         return st;
     }
@@ -334,6 +316,8 @@ tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
     }
     if (w->o.compression == TFR_COMPRESS_NONE)
         w->o.chunk_bytes = 0;
+    w->codec = tfr_codec_default();
+    w->wrap = w->o.compression == TFR_COMPRESS_GZIP ? TFR_WRAP_GZIP : TFR_WRAP_ZLIB;
     if (w->o.chunk_bytes && w->o.chunk_bytes < 2 * DICT_BYTES)
         w->o.chunk_bytes = 2 * DICT_BYTES;
     if (w->o.chunk_bytes > (256u << 20))
@@ -352,8 +336,7 @@ tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
         w->slot = calloc((size_t)t, sizeof *w->slot);
         w->stage_cap = chunk_cap(w);
         w->stage = malloc(DICT_BYTES + w->stage_cap);
-        w->check = w->o.compression == TFR_COMPRESS_GZIP ? (uint32_t)crc32(0, NULL, 0)
-                                                          : (uint32_t)adler32(0, NULL, 0);
+        w->check = tfr_codec_check_init(w->wrap);
         if (!w->slot || !w->stage) {
             st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
             goto fail;
@@ -371,13 +354,11 @@ tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
                 st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
                 goto fail;
             }
-            int wbits = w->o.compression == TFR_COMPRESS_GZIP ? 31 : 15;
-            if (deflateInit2(&w->z, w->o.level, Z_DEFLATED, wbits, 9,
-                             Z_DEFAULT_STRATEGY) != Z_OK) {
-                st = tfr_fail(err, TFR_ERR_NOMEM, path, "deflateInit2 failed");
+            tfr_error e;
+            if ((st = w->codec->deflate_new(w->wrap, w->o.level, &w->zs, &e))) {
+                tfr_fail(err, st, path, "%s", e.msg);
                 goto fail;
             }
-            w->z_init = 1;
         }
     }
 
@@ -425,7 +406,7 @@ tfr_status tfr_record_writer_flush(tfr_record_writer *w, tfr_error *err)
     if (w->o.compression == TFR_COMPRESS_NONE) {
         st = stage_flush(w, 1);
     } else if (w->o.chunk_bytes == 0) {
-        st = classic_deflate(w, w->stage, w->stage_len, Z_SYNC_FLUSH);
+        st = classic_deflate(w, w->stage, w->stage_len, TFR_FLUSH_SYNC);
         w->stage_len = 0;
     }
     return st ? fail_sticky(w, err) : TFR_OK;
@@ -437,11 +418,11 @@ uint64_t tfr_record_writer_file_bytes(const tfr_record_writer *w) { return w ? w
 
 static void writer_free(tfr_record_writer *w)
 {
-    if (w->z_init)
-        deflateEnd(&w->z);
+    if (w->zs)
+        w->codec->deflate_free(w->zs);
     for (int i = 0; i < w->slots && w->slot; i++) {
-        if (w->slot[i].z_init)
-            deflateEnd(&w->slot[i].z);
+        if (w->slot[i].cs)
+            w->codec->chunk_free(w->slot[i].cs);
         free(w->slot[i].out);
     }
     free(w->slot);
@@ -464,7 +445,7 @@ static tfr_status finish_stream(tfr_record_writer *w)
     if (w->o.compression == TFR_COMPRESS_NONE)
         return stage_flush(w, 1);
     if (w->o.chunk_bytes == 0) {
-        if ((st = classic_deflate(w, w->stage, w->stage_len, Z_FINISH)))
+        if ((st = classic_deflate(w, w->stage, w->stage_len, TFR_FLUSH_FINISH)))
             return st;
         w->stage_len = 0;
         return TFR_OK;
