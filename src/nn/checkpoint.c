@@ -18,9 +18,12 @@
 #include "tfrecord/checkpoint.h"
 #include "tfrecord/record.h"
 #include "tfrecord/util.h"
+#include "util/fsio.h"
 
 #define MAGIC "TFRCKPT"
 #define VERSION 1u
+/* far above any model this trainer builds; bounds what a bad path can cost */
+#define CKPT_MAX_BYTES ((size_t)1 << (sizeof(size_t) > 4 ? 36 : 31))
 
 static void config_words(const tfr_resnet_config *c, int32_t w[16])
 {
@@ -51,13 +54,11 @@ tfr_status tfr_checkpoint_save(const char *path, const tfr_model *cm, const tfr_
     tfr_status fetched = tfr_model_to_host((tfr_model *)cm, err);
     if (fetched)
         return fetched;
-    char tmp[4400], pid[32];
-    snprintf(pid, sizeof pid, ".tmp.%ld", (long)getpid());
-    if (tfr_path_join(tmp, sizeof tmp, path, NULL, pid))
-        return tfr_fail(err, TFR_ERR_ARG, path, "path too long");
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return tfr_fail_errno(err, TFR_ERR_IO, tmp, "cannot create");
+    tfr_atomic_file af;
+    tfr_status st0 = tfr_atomic_open(&af, path, NULL, TFR_ATOMIC_STDIO, err);
+    if (st0)
+        return st0;
+    FILE *f = af.f;
     wbuf b = {f, 0, 0};
     put(&b, MAGIC, 8);
     uint32_t ver = VERSION;
@@ -80,37 +81,24 @@ tfr_status tfr_checkpoint_save(const char *path, const tfr_model *cm, const tfr_
     put(&b, stats, ns * sizeof(float));
     uint32_t crc = b.crc;
     put(&b, &crc, 4);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-        b.bad = 1;
-    if (fclose(f) != 0)
-        b.bad = 1;
-    if (b.bad || rename(tmp, path) != 0) {
-        tfr_status s = tfr_fail_errno(err, TFR_ERR_IO, path, "cannot write checkpoint");
-        unlink(tmp);
+    if (b.bad) {
+        tfr_status s = tfr_fail_errno(err, TFR_ERR_IO, af.tmp, "write");
+        tfr_atomic_abort(&af);
         return s;
     }
-    return TFR_OK;
+    return tfr_atomic_commit(&af, err);
 }
 
 static uint8_t *read_all(const char *path, size_t *n, tfr_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        tfr_fail_errno(err, TFR_ERR_IO, path, "cannot open checkpoint");
+    uint8_t *buf;
+    if (tfr_read_file(path, CKPT_MAX_BYTES, "checkpoint", &buf, n, err))
         return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    rewind(f);
-    uint8_t *buf = len > 0 ? malloc((size_t)len) : NULL;
-    if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len) {
+    if (*n == 0) {
         free(buf);
-        fclose(f);
-        tfr_fail(err, len > 0 ? TFR_ERR_IO : TFR_ERR_CORRUPT, path, "cannot read checkpoint");
+        tfr_fail(err, TFR_ERR_CORRUPT, path, "cannot read checkpoint");
         return NULL;
     }
-    fclose(f);
-    *n = (size_t)len;
     return buf;
 }
 

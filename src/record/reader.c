@@ -12,9 +12,13 @@
  * reported (TensorFlow ends silently on the first two). A defect in the
  * compressed stream is reported only after every intact record before it
  * has been returned.
+ *
+ * Inflating goes through the engine table (record/codec.h); this file calls
+ * no compression library itself.
  */
 
 #include "record_impl.h"
+#include "record/codec.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -23,7 +27,6 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 struct tfr_record_reader {
     int             fd;
@@ -32,15 +35,17 @@ struct tfr_record_reader {
     tfr_compression comp;
     uint64_t        file_size;
 
-    /* compressed input; z.next_in/avail_in is the cursor */
-    uint8_t *raw;
-    size_t   raw_cap;
-    uint64_t raw_base;   /* file offset of raw[0] */
-    int      raw_eof;
+    /* compressed input; in/in_len is the cursor */
+    uint8_t       *raw;
+    size_t         raw_cap;
+    const uint8_t *in;
+    size_t         in_len;
+    uint64_t       raw_base;   /* file offset of raw[0] */
+    int            raw_eof;
 
-    z_stream z;
-    int      z_init;
-    int      in_member;
+    const tfr_codec *codec;
+    void            *zs;       /* the engine's inflate state, made at the first member */
+    int              in_member;
 
     /* uncompressed window */
     uint8_t *ubuf;
@@ -76,19 +81,19 @@ void tfr_reader_opts_init(tfr_reader_opts *o)
 
 static uint64_t raw_offset(const tfr_record_reader *r)
 {
-    return r->raw_base + (uint64_t)(r->z.next_in - r->raw);
+    return r->raw_base + (uint64_t)(r->in - r->raw);
 }
 
 /* Makes at least n raw bytes available when the file has them; returns count. */
 static size_t raw_ensure(tfr_record_reader *r, size_t n)
 {
-    while (r->z.avail_in < n && !r->raw_eof) {
-        size_t have = r->z.avail_in;
-        size_t consumed = (size_t)(r->z.next_in - r->raw);
+    while (r->in_len < n && !r->raw_eof) {
+        size_t have = r->in_len;
+        size_t consumed = (size_t)(r->in - r->raw);
         if (consumed) {
-            memmove(r->raw, r->z.next_in, have);
+            memmove(r->raw, r->in, have);
             r->raw_base += consumed;
-            r->z.next_in = r->raw;
+            r->in = r->raw;
         }
         ssize_t k = read(r->fd, r->raw + have, r->raw_cap - have);
         if (k < 0) {
@@ -100,9 +105,9 @@ static size_t raw_ensure(tfr_record_reader *r, size_t n)
         }
         if (k == 0)
             r->raw_eof = 1;
-        r->z.avail_in = (uInt)(have + (size_t)k);
+        r->in_len = have + (size_t)k;
     }
-    return r->z.avail_in;
+    return r->in_len;
 }
 
 __attribute__((format(printf, 4, 5)))
@@ -151,8 +156,7 @@ static void refill(tfr_record_reader *r)
                 r->src_end = 1; /* clean end after a whole member */
                 break;
             }
-            int more_ok = gz ? (have >= 2 && r->z.next_in[0] == 0x1f &&
-                                r->z.next_in[1] == 0x8b)
+            int more_ok = gz ? (have >= 2 && r->in[0] == 0x1f && r->in[1] == 0x8b)
                              : r->st.gzip_members == 0;
             if (!more_ok) {
                 uint64_t off = raw_offset(r);
@@ -167,30 +171,32 @@ static void refill(tfr_record_reader *r)
                              kind);
                 break;
             }
-            if (!r->z_init) {
-                if (inflateInit2(&r->z, gz ? 31 : 15) != Z_OK) {
-                    src_fail(r, TFR_ERR_NOMEM, raw_offset(r), "inflateInit2 failed");
+            if (!r->zs) {
+                tfr_error e;
+                if (r->codec->inflate_new(gz ? TFR_WRAP_GZIP : TFR_WRAP_ZLIB, &r->zs, &e)) {
+                    src_fail(r, e.code, raw_offset(r), "%s", e.msg);
                     break;
                 }
-                r->z_init = 1;
             } else {
-                inflateReset(&r->z);
+                r->codec->inflate_reset(r->zs); /* the next of concatenated members */
             }
             r->in_member = 1;
         }
-        if (r->z.avail_in == 0)
+        if (r->in_len == 0)
             raw_ensure(r, 1);
-        r->z.next_out = r->ubuf + r->ulen;
-        r->z.avail_out = (uInt)(r->ucap - r->ulen);
-        int rc = inflate(&r->z, Z_NO_FLUSH);
-        r->ulen = r->ucap - r->z.avail_out;
-        if (rc == Z_STREAM_END) {
+        tfr_codec_io io = {r->in, r->in_len, r->ubuf + r->ulen, r->ucap - r->ulen};
+        tfr_error e;
+        tfr_codec_rc rc = r->codec->inflate(r->zs, &io, &e);
+        r->in = io.in;
+        r->in_len = io.in_len;
+        r->ulen = r->ucap - io.out_len;
+        if (rc == TFR_CODEC_END) {
             r->st.gzip_members++;
             r->in_member = 0;
             continue;
         }
-        if (rc == Z_OK || rc == Z_BUF_ERROR) {
-            if (r->z.avail_in == 0 && r->raw_eof && r->z.avail_out != 0) {
+        if (rc == TFR_CODEC_OK || rc == TFR_CODEC_NEED) {
+            if (r->in_len == 0 && r->raw_eof && io.out_len != 0) {
                 r->st.missing_trailer = 1;
                 src_fail(r, TFR_ERR_CORRUPT, raw_offset(r),
                          "%s stream is cut off: the file ends inside compressed member %lld "
@@ -198,13 +204,11 @@ static void refill(tfr_record_reader *r)
                          kind, (long long)r->st.gzip_members + 1);
                 break;
             }
-            if (r->ulen > start && r->z.avail_in == 0)
+            if (r->ulen > start && r->in_len == 0)
                 break; /* deliver what we have before reading more */
             continue;
         }
-        src_fail(r, TFR_ERR_CORRUPT, raw_offset(r),
-                 "%s data damaged: inflate() failed with error %d: %s", kind, rc,
-                 r->z.msg ? r->z.msg : "?");
+        src_fail(r, e.code, raw_offset(r), "%s data damaged: %s", kind, e.msg);
     }
 }
 
@@ -299,8 +303,9 @@ tfr_status tfr_record_reader_open(const char *path, const tfr_reader_opts *opts,
             st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
             goto fail;
         }
-        r->z.next_in = r->raw;
-        r->z.avail_in = 0;
+        r->in = r->raw;
+        r->in_len = 0;
+        r->codec = tfr_codec_default();
     }
     *out = r;
     return TFR_OK;
@@ -315,8 +320,8 @@ void tfr_record_reader_close(tfr_record_reader *r)
         return;
     if (r->fd >= 0)
         close(r->fd);
-    if (r->z_init)
-        inflateEnd(&r->z);
+    if (r->zs)
+        r->codec->inflate_free(r->zs);
     free(r->raw);
     free(r->ubuf);
     free(r->rec);

@@ -40,7 +40,4 @@ static inline void tfr_frame_header(uint8_t hdr[12], uint64_t len)
     tfr_put_le32(hdr + 8, tfr_crc_mask(tfr_crc32c(hdr, 8)));
 }
 
-/* Writes all of buf to fd, retrying on EINTR and short writes. 0 or -1/errno. */
-int tfr_write_all(int fd, const void *buf, size_t n);
-
 #endif

@@ -1,29 +1,31 @@
 /*
  * record/writer.c - TFRecord writer: framing, NONE/ZLIB/GZIP, temp + rename.
  *
+ * The deflate bytes come from an engine (record/codec.h; zlib today); this
+ * file calls no compression library itself.
+ *
  * Classic mode (chunk_bytes == 0) reproduces TensorFlow's ZlibOutputBuffer:
- * deflateInit2(level, Z_DEFLATED, 31 or 15, memLevel 9, Z_DEFAULT_STRATEGY),
- * everything fed with Z_NO_FLUSH, one Z_FINISH at close.
+ * one engine stream (gzip or zlib wrapper, memLevel 9), everything fed with
+ * TFR_FLUSH_NONE, one TFR_FLUSH_FINISH at close.
  *
  * Chunked mode cuts the uncompressed stream at fixed multiples of
  * chunk_bytes. Each chunk is raw-deflated on its own, primed with the 32 KiB
- * before it (deflateSetDictionary), and ended on a byte boundary with
- * Z_SYNC_FLUSH (the last one with Z_FINISH), so the pieces concatenate into
- * one valid deflate stream. We write the gzip/zlib header and trailer
- * ourselves and merge the chunks' CRC-32/Adler-32 with the zlib combine
- * functions. Chunk boundaries depend only on byte positions, never on the
- * thread count, so the file is the same on 1 or 64 threads.
+ * before it, and ended on a byte boundary (the last one ends the stream), so
+ * the pieces concatenate into one valid deflate stream. We write the
+ * gzip/zlib header and trailer ourselves and merge the chunks' CRC-32 /
+ * Adler-32 with the engine's combine function. Chunk boundaries depend only
+ * on byte positions, never on the thread count, so the file is the same on 1
+ * or 64 threads.
  */
 
 #include "record_impl.h"
+#include "record/codec.h"
+#include "util/fsio.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <zlib.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -32,18 +34,16 @@
 #define DICT_BYTES  32768u
 
 typedef struct chunk_slot {
-    z_stream z;
-    int      z_init;
-    uint8_t *out;
-    size_t   out_cap, out_len;
-    uint32_t check; /* crc32 or adler32 of the chunk */
-    int      zrc;
+    void      *cs;    /* the engine's chunk state, made on first use */
+    uint8_t   *out;
+    size_t     out_cap, out_len;
+    uint32_t   check; /* crc32 or adler32 of the chunk */
+    tfr_status st;    /* this chunk's failure, reported in chunk order */
+    tfr_error  e;
 } chunk_slot;
 
 struct tfr_record_writer {
-    int             fd;
-    char           *path;
-    char           *tmp_path;
+    tfr_atomic_file af;    /* the temporary (or, direct, the file itself) */
     tfr_writer_opts o;
     tfr_status      sticky;
     tfr_error       sticky_err;
@@ -54,9 +54,11 @@ struct tfr_record_writer {
     uint8_t *stage;
     size_t   stage_len, stage_cap;
 
+    const tfr_codec *codec;
+    tfr_codec_wrap   wrap;  /* GZIP or ZLIB (unused for NONE) */
+
     /* classic mode */
-    z_stream z;
-    int      z_init;
+    void    *zs;           /* the engine's stream */
     uint8_t *zout;
 
     /* chunked mode: stage holds [dict | chunk 0 | chunk 1 | ...] */
@@ -105,22 +107,6 @@ tfr_status tfr_compression_parse(const char *s, tfr_compression *out)
     return TFR_OK;
 }
 
-int tfr_write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 static tfr_status fail_sticky(tfr_record_writer *w, tfr_error *err)
 {
     if (err && err != &w->sticky_err)
@@ -137,9 +123,9 @@ static tfr_status set_sticky(tfr_record_writer *w, tfr_status st)
 
 static tfr_status out_write(tfr_record_writer *w, const void *p, size_t n)
 {
-    if (tfr_write_all(w->fd, p, n) != 0)
+    if (tfr_write_all(w->af.fd, p, n) != 0)
         return set_sticky(w, tfr_fail_errno(&w->sticky_err, TFR_ERR_IO,
-                                            w->path, "write"));
+                                            w->af.path, "write"));
     w->fbytes += n;
     w->fcrc = tfr_crc32c_extend(w->fcrc, p, n);
     return TFR_OK;
@@ -147,26 +133,31 @@ static tfr_status out_write(tfr_record_writer *w, const void *p, size_t n)
 
 /* ---- classic mode ----------------------------------------------------- */
 
-static tfr_status classic_deflate(tfr_record_writer *w, const uint8_t *in,
-                                  size_t n, int flush)
+/* The engine's error with this file's name; it becomes sticky. */
+static tfr_status engine_fail(tfr_record_writer *w, const tfr_error *e)
 {
-    w->z.next_in = (Bytef *)in;
-    w->z.avail_in = (uInt)n;
+    return set_sticky(w, tfr_fail(&w->sticky_err, e->code, w->af.path, "%s", e->msg));
+}
+
+static tfr_status classic_deflate(tfr_record_writer *w, const uint8_t *in,
+                                  size_t n, tfr_codec_flush flush)
+{
+    tfr_codec_io io = {in, n, NULL, 0};
     for (;;) {
-        w->z.next_out = w->zout;
-        w->z.avail_out = STAGE_BYTES;
-        int rc = deflate(&w->z, flush);
-        if (rc == Z_STREAM_ERROR)
-            return set_sticky(w, tfr_fail(&w->sticky_err, TFR_ERR_IO, w->path,
-                                          "deflate failed (%d)", rc));
-        size_t have = STAGE_BYTES - w->z.avail_out;
+        io.out = w->zout;
+        io.out_len = STAGE_BYTES;
+        tfr_error e;
+        tfr_codec_rc rc = w->codec->deflate(w->zs, &io, flush, &e);
+        if (rc == TFR_CODEC_ERROR)
+            return engine_fail(w, &e);
+        size_t have = STAGE_BYTES - io.out_len;
         if (have) {
             tfr_status st = out_write(w, w->zout, have);
             if (st)
                 return st;
         }
-        if (flush == Z_FINISH ? rc == Z_STREAM_END
-                              : (w->z.avail_in == 0 && w->z.avail_out != 0))
+        if (flush == TFR_FLUSH_FINISH ? rc == TFR_CODEC_END
+                                      : (io.in_len == 0 && io.out_len != 0))
             break;
     }
     return TFR_OK;
@@ -208,7 +199,6 @@ static tfr_status chunked_flush(tfr_record_writer *w, int nchunks,
 {
     const size_t cb = w->o.chunk_bytes;
     const uint8_t *base = w->stage + DICT_BYTES;
-    const int gz = w->o.compression == TFR_COMPRESS_GZIP;
 
 #pragma omp parallel for schedule(static, 1) num_threads(w->slots) if (nchunks > 1)
     for (int i = 0; i < nchunks; i++) {
@@ -216,44 +206,21 @@ static tfr_status chunked_flush(tfr_record_writer *w, int nchunks,
         const uint8_t *in = base + (size_t)i * cb;
         size_t n = (i == nchunks - 1) ? last_len : cb;
         size_t dlen = i > 0 ? DICT_BYTES : w->dict_len;
-        const uint8_t *dict = in - dlen;
-        s->zrc = Z_OK;
-        if (!s->z_init) {
-            memset(&s->z, 0, sizeof s->z);
-            s->zrc = deflateInit2(&s->z, w->o.level, Z_DEFLATED, -15, 9,
-                                  Z_DEFAULT_STRATEGY);
-            if (s->zrc != Z_OK)
-                continue;
-            s->z_init = 1;
-        } else {
-            deflateReset(&s->z);
-        }
-        if (dlen)
-            deflateSetDictionary(&s->z, dict, (uInt)dlen);
-        size_t need = deflateBound(&s->z, (uLong)n) + 16;
+        s->st = TFR_OK;
+        if (!s->cs && (s->st = w->codec->chunk_new(w->wrap, w->o.level, &s->cs, &s->e)))
+            continue;
+        size_t need = w->codec->chunk_bound(s->cs, n);
         if (need > s->out_cap) {
             uint8_t *p = realloc(s->out, need);
             if (!p) {
-                s->zrc = Z_MEM_ERROR;
+                s->st = tfr_fail(&s->e, TFR_ERR_NOMEM, NULL, "out of memory");
                 continue;
             }
             s->out = p;
             s->out_cap = need;
         }
-        s->z.next_in = (Bytef *)in;
-        s->z.avail_in = (uInt)n;
-        s->z.next_out = s->out;
-        s->z.avail_out = (uInt)s->out_cap;
-        int last = final && i == nchunks - 1;
-        int rc = deflate(&s->z, last ? Z_FINISH : Z_SYNC_FLUSH);
-        if ((last && rc != Z_STREAM_END) || (!last && rc != Z_OK) ||
-            s->z.avail_in != 0) {
-            s->zrc = rc == Z_OK ? Z_BUF_ERROR : rc;
-            continue;
-        }
-        s->out_len = s->out_cap - s->z.avail_out;
-        s->check = gz ? (uint32_t)crc32(0, in, (uInt)n)
-                      : (uint32_t)adler32(1, in, (uInt)n);
+        s->st = w->codec->chunk(s->cs, in - dlen, dlen, in, n, final && i == nchunks - 1,
+                                s->out, s->out_cap, &s->out_len, &s->check, &s->e);
     }
 
     tfr_status st = TFR_OK;
@@ -267,16 +234,12 @@ static tfr_status chunked_flush(tfr_record_writer *w, int nchunks,
     }
     for (int i = 0; i < nchunks; i++) {
         chunk_slot *s = &w->slot[i];
-        if (s->zrc != Z_OK)
-            return set_sticky(w, tfr_fail(&w->sticky_err,
-                                          s->zrc == Z_MEM_ERROR ? TFR_ERR_NOMEM
-                                                                : TFR_ERR_IO,
-                                          w->path, "deflate failed (%d)", s->zrc));
+        if (s->st)
+            return engine_fail(w, &s->e);
         if ((st = out_write(w, s->out, s->out_len)))
             return st;
         size_t n = (i == nchunks - 1) ? last_len : w->o.chunk_bytes;
-        w->check = gz ? (uint32_t)crc32_combine(w->check, s->check, (z_off_t)n)
-                      : (uint32_t)adler32_combine(w->check, s->check, (z_off_t)n);
+        w->check = w->codec->check_combine(w->wrap, w->check, s->check, n);
     }
     /* keep the last 32 KiB as the next dictionary */
     size_t total = (size_t)(nchunks - 1) * w->o.chunk_bytes + last_len;
@@ -300,7 +263,7 @@ static tfr_status stage_flush(tfr_record_writer *w, int force)
         return st;
     }
     if (w->o.chunk_bytes == 0) {
-        tfr_status st = classic_deflate(w, w->stage, w->stage_len, Z_NO_FLUSH);
+        tfr_status st = classic_deflate(w, w->stage, w->stage_len, TFR_FLUSH_NONE);
         w->stage_len = 0;
         return st;
     }
@@ -339,7 +302,6 @@ tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
     tfr_record_writer *w = calloc(1, sizeof *w);
     if (!w)
         return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
-    w->fd = -1;
     tfr_error_clear(&w->sticky_err);
     if (opts)
         w->o = *opts;
@@ -354,23 +316,12 @@ tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
     }
     if (w->o.compression == TFR_COMPRESS_NONE)
         w->o.chunk_bytes = 0;
+    w->codec = tfr_codec_default();
+    w->wrap = w->o.compression == TFR_COMPRESS_GZIP ? TFR_WRAP_GZIP : TFR_WRAP_ZLIB;
     if (w->o.chunk_bytes && w->o.chunk_bytes < 2 * DICT_BYTES)
         w->o.chunk_bytes = 2 * DICT_BYTES;
     if (w->o.chunk_bytes > (256u << 20))
         w->o.chunk_bytes = 256u << 20;
-    size_t plen = strlen(path);
-    w->path = malloc(plen + 1);
-    w->tmp_path = malloc(plen + 32);
-    if (!w->path || !w->tmp_path) {
-        st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
-        goto fail;
-    }
-    memcpy(w->path, path, plen + 1);
-    if (w->o.direct)
-        snprintf(w->tmp_path, plen + 32, "%s", path);
-    else
-        snprintf(w->tmp_path, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-
     if (w->o.chunk_bytes) {
         int t = w->o.threads;
 #ifdef _OPENMP
@@ -385,8 +336,7 @@ tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
         w->slot = calloc((size_t)t, sizeof *w->slot);
         w->stage_cap = chunk_cap(w);
         w->stage = malloc(DICT_BYTES + w->stage_cap);
-        w->check = w->o.compression == TFR_COMPRESS_GZIP ? (uint32_t)crc32(0, NULL, 0)
-                                                          : (uint32_t)adler32(0, NULL, 0);
+        w->check = tfr_codec_check_init(w->wrap);
         if (!w->slot || !w->stage) {
             st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
             goto fail;
@@ -404,21 +354,20 @@ tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
                 st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
                 goto fail;
             }
-            int wbits = w->o.compression == TFR_COMPRESS_GZIP ? 31 : 15;
-            if (deflateInit2(&w->z, w->o.level, Z_DEFLATED, wbits, 9,
-                             Z_DEFAULT_STRATEGY) != Z_OK) {
-                st = tfr_fail(err, TFR_ERR_NOMEM, path, "deflateInit2 failed");
+            tfr_error e;
+            if ((st = w->codec->deflate_new(w->wrap, w->o.level, &w->zs, &e))) {
+                tfr_fail(err, st, path, "%s", e.msg);
                 goto fail;
             }
-            w->z_init = 1;
         }
     }
 
-    w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w->fd < 0) {
-        st = tfr_fail_errno(err, TFR_ERR_IO, w->tmp_path, "cannot create");
+    /* "<path>.tmp.<pid>", created last so that a failed open leaves nothing */
+    if ((st = tfr_atomic_open(&w->af, path, NULL,
+                              (w->o.sync ? 0u : TFR_ATOMIC_NOSYNC) |
+                                  (w->o.direct ? TFR_ATOMIC_DIRECT : 0u),
+                              err)))
         goto fail;
-    }
     *out = w;
     return TFR_OK;
 fail:
@@ -434,7 +383,7 @@ tfr_status tfr_record_writer_append(tfr_record_writer *w, const void *data,
     if (w->sticky)
         return fail_sticky(w, err);
     if (!data && len)
-        return tfr_fail(err, TFR_ERR_ARG, w->path, "record writer: NULL data");
+        return tfr_fail(err, TFR_ERR_ARG, w->af.path, "record writer: NULL data");
     uint8_t hdr[12], ftr[4];
     tfr_frame_header(hdr, len);
     tfr_put_le32(ftr, tfr_crc_mask(tfr_crc32c(data, len)));
@@ -457,7 +406,7 @@ tfr_status tfr_record_writer_flush(tfr_record_writer *w, tfr_error *err)
     if (w->o.compression == TFR_COMPRESS_NONE) {
         st = stage_flush(w, 1);
     } else if (w->o.chunk_bytes == 0) {
-        st = classic_deflate(w, w->stage, w->stage_len, Z_SYNC_FLUSH);
+        st = classic_deflate(w, w->stage, w->stage_len, TFR_FLUSH_SYNC);
         w->stage_len = 0;
     }
     return st ? fail_sticky(w, err) : TFR_OK;
@@ -469,18 +418,16 @@ uint64_t tfr_record_writer_file_bytes(const tfr_record_writer *w) { return w ? w
 
 static void writer_free(tfr_record_writer *w)
 {
-    if (w->z_init)
-        deflateEnd(&w->z);
+    if (w->zs)
+        w->codec->deflate_free(w->zs);
     for (int i = 0; i < w->slots && w->slot; i++) {
-        if (w->slot[i].z_init)
-            deflateEnd(&w->slot[i].z);
+        if (w->slot[i].cs)
+            w->codec->chunk_free(w->slot[i].cs);
         free(w->slot[i].out);
     }
     free(w->slot);
     free(w->zout);
     free(w->stage);
-    free(w->path);
-    free(w->tmp_path);
     free(w);
 }
 
@@ -488,11 +435,7 @@ void tfr_record_writer_abort(tfr_record_writer *w)
 {
     if (!w)
         return;
-    if (w->fd >= 0) {
-        close(w->fd);
-        if (!w->o.direct)
-            unlink(w->tmp_path);
-    }
+    tfr_atomic_abort(&w->af);
     writer_free(w);
 }
 
@@ -502,7 +445,7 @@ static tfr_status finish_stream(tfr_record_writer *w)
     if (w->o.compression == TFR_COMPRESS_NONE)
         return stage_flush(w, 1);
     if (w->o.chunk_bytes == 0) {
-        if ((st = classic_deflate(w, w->stage, w->stage_len, Z_FINISH)))
+        if ((st = classic_deflate(w, w->stage, w->stage_len, TFR_FLUSH_FINISH)))
             return st;
         w->stage_len = 0;
         return TFR_OK;
@@ -531,21 +474,9 @@ tfr_status tfr_record_writer_close(tfr_record_writer *w, tfr_writer_result *res,
     tfr_status st = w->sticky;
     if (!st)
         st = finish_stream(w);
-    if (!st && w->o.sync && fsync(w->fd) != 0)
-        st = set_sticky(w, tfr_fail_errno(&w->sticky_err, TFR_ERR_IO,
-                                          w->tmp_path, "fsync"));
-    if (!st) {
-        int fd = w->fd;
-        w->fd = -1;
-        if (close(fd) != 0)
-            st = set_sticky(w, tfr_fail_errno(&w->sticky_err, TFR_ERR_IO,
-                                              w->tmp_path, "close"));
-        else if (!w->o.direct && rename(w->tmp_path, w->path) != 0)
-            st = set_sticky(w, tfr_fail_errno(&w->sticky_err, TFR_ERR_IO,
-                                              w->path, "rename"));
-        if (st && !w->o.direct)
-            unlink(w->tmp_path);
-    }
+    /* fsync (unless !sync), close, rename; the temporary goes on failure */
+    if (!st && (st = tfr_atomic_commit(&w->af, &w->sticky_err)))
+        set_sticky(w, st);
     if (st)
         fail_sticky(w, err);
     else if (res) {
@@ -554,12 +485,7 @@ tfr_status tfr_record_writer_close(tfr_record_writer *w, tfr_writer_result *res,
         res->file_bytes = w->fbytes;
         res->file_crc32c = w->fcrc;
     }
-    if (w->fd >= 0) {
-        close(w->fd);
-        if (!w->o.direct)
-            unlink(w->tmp_path);
-        w->fd = -1;
-    }
+    tfr_atomic_abort(&w->af); /* after an earlier error: drop the temporary */
     writer_free(w);
     return st;
 }

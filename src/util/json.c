@@ -8,6 +8,10 @@
 #include <string.h>
 
 #include "tfrecord/util.h"
+#include "util/fsio.h"
+
+/* manifests of very large shard sets stay far below this */
+#define JSON_MAX_BYTES ((size_t)64 << 20)
 
 /* ---- writing ----------------------------------------------------------- */
 
@@ -297,36 +301,12 @@ tfr_status tfr_json_parse(const char *text, tfr_json **out, tfr_error *err)
 tfr_status tfr_json_load(const char *path, tfr_json **out, tfr_error *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return tfr_fail_errno(err, TFR_ERR_IO, path, "cannot open");
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap + 1);
-    size_t k;
-    while (buf && (k = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += k;
-        if (n == cap) {
-            if (cap >= (64u << 20))
-                break;
-            cap *= 2;
-            char *nb = realloc(buf, cap + 1);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-            }
-            buf = nb;
-        }
-    }
-    int rerr = ferror(f);
-    fclose(f);
-    if (!buf)
-        return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
-    if (rerr) {
-        free(buf);
-        return tfr_fail(err, TFR_ERR_IO, path, "read error");
-    }
-    buf[n] = 0;
-    tfr_status st = tfr_json_parse(buf, out, err);
+    uint8_t *buf;
+    size_t n;
+    tfr_status st = tfr_read_file(path, JSON_MAX_BYTES, NULL, &buf, &n, err);
+    if (st)
+        return st;
+    st = tfr_json_parse((const char *)buf, out, err);
     free(buf);
     if (st && err)
         snprintf(err->path, sizeof err->path, "%s", path);

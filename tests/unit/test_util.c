@@ -1,13 +1,19 @@
 /*
  * tests/unit/test_util.c - the JSON reader/writer the manifests rely on
  * (escapes, \u surrogates, nesting, error offsets, round trip through the
- * writer) and path expansion (files, shard folders, globs, errors).
+ * writer), path expansion (files, shard folders, globs, errors) and the
+ * file helpers (bounded whole-file reads, atomic writes that leave no
+ * temporary behind, mkdir -p).
  */
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "testutil.h"
 #include "tfrecord/util.h"
+#include "util/fsio.h"
 
 static void test_json(void)
 {
@@ -91,9 +97,112 @@ static void test_paths(void)
     test_rmtree(dir);
 }
 
+/* entries of dir other than . and .. */
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void test_fsio(void)
+{
+    char dir[600], p[800], q[800];
+    snprintf(dir, sizeof dir, "%s", test_tmpdir("fsio"));
+    tfr_error err;
+    uint8_t *buf;
+    size_t n;
+
+    /* whole-file reads: exact bytes, a NUL after them, the limit, errors */
+    snprintf(p, sizeof p, "%s/data.bin", dir);
+    uint8_t data[100000];
+    test_fill_random(data, sizeof data, 7);
+    test_write_file(p, data, sizeof data);
+    EXPECT_OK(tfr_read_file(p, sizeof data, NULL, &buf, &n, &err), &err);
+    EXPECT_EQ_U(n, sizeof data);
+    EXPECT(buf && !memcmp(buf, data, sizeof data) && buf[n] == 0);
+    free(buf);
+    EXPECT_STATUS(tfr_read_file(p, sizeof data - 1, NULL, &buf, &n, &err), TFR_ERR_FORMAT);
+    EXPECT(buf == NULL && n == 0);
+    EXPECT_CONTAINS(err.path, "data.bin");
+    EXPECT_CONTAINS(err.msg, "limit");
+    snprintf(q, sizeof q, "%s/missing", dir);
+    EXPECT_STATUS(tfr_read_file(q, 100, "checkpoint", &buf, &n, &err), TFR_ERR_IO);
+    EXPECT_CONTAINS(err.msg, "cannot open checkpoint");
+    EXPECT_STATUS(tfr_read_file(dir, 100, NULL, &buf, &n, &err), TFR_ERR_IO);
+    EXPECT_CONTAINS(err.msg, "cannot read");
+    EXPECT_OK(tfr_read_file("/dev/null", 10, NULL, &buf, &n, &err), &err);
+    EXPECT(buf && n == 0 && buf[0] == 0);
+    free(buf);
+
+    /* atomic writes: the final file only, with the bytes given */
+    snprintf(p, sizeof p, "%s/out.txt", dir);
+    EXPECT_OK(tfr_write_file_atomic(p, NULL, "hello\n", 6, 0, &err), &err);
+    uint8_t *got = test_read_file(p, &n);
+    EXPECT(got && n == 6 && !memcmp(got, "hello\n", 6));
+    free(got);
+    EXPECT_EQ_I(count_entries(dir), 2);
+    tfr_atomic_file af;
+    EXPECT_OK(tfr_atomic_open(&af, p, NULL, TFR_ATOMIC_STDIO | TFR_ATOMIC_NOSYNC, &err), &err);
+    EXPECT(af.f != NULL);
+    EXPECT_CONTAINS(af.tmp, "out.txt.tmp.");
+    fputs("again\n", af.f);
+    EXPECT_OK(tfr_atomic_commit(&af, &err), &err);
+    got = test_read_file(p, &n);
+    EXPECT(got && n == 6 && !memcmp(got, "again\n", 6));
+    free(got);
+    /* abort: the old file stays, the temporary goes */
+    snprintf(q, sizeof q, "%s/named.tmp", dir);
+    EXPECT_OK(tfr_atomic_open(&af, p, q, 0, &err), &err);
+    EXPECT(access(q, F_OK) == 0);
+    tfr_write_all(af.fd, "x", 1);
+    tfr_atomic_abort(&af);
+    tfr_atomic_abort(&af); /* twice is harmless */
+    EXPECT(access(q, F_OK) != 0);
+    EXPECT_EQ_I(count_entries(dir), 2);
+    /* a failing rename (onto a non-empty folder) leaves neither name behind */
+    char sub[800], inner[900];
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    snprintf(inner, sizeof inner, "%s/sub/keep", dir);
+    EXPECT_OK(tfr_mkdir_p(sub, &err), &err);
+    test_write_file(inner, "k", 1);
+    EXPECT_STATUS(tfr_write_file_atomic(sub, NULL, "y", 1, 0, &err), TFR_ERR_IO);
+    EXPECT_CONTAINS(err.msg, "rename");
+    EXPECT_EQ_I(count_entries(dir), 3);
+    /* direct: no temporary, the file is the one named */
+    snprintf(q, sizeof q, "%s/direct.log", dir);
+    EXPECT_OK(tfr_atomic_open(&af, q, NULL, TFR_ATOMIC_DIRECT, &err), &err);
+    EXPECT(access(q, F_OK) == 0 && !strcmp(af.tmp, q));
+    EXPECT_OK(tfr_atomic_commit(&af, &err), &err);
+    EXPECT(access(q, F_OK) == 0);
+    /* cannot create: the error names the temporary */
+    snprintf(q, sizeof q, "%s/no/such/folder/x", dir);
+    EXPECT_STATUS(tfr_atomic_open(&af, q, NULL, 0, &err), TFR_ERR_IO);
+    EXPECT_CONTAINS(err.path, "x.tmp.");
+    EXPECT_CONTAINS(err.msg, "cannot create");
+    tfr_atomic_abort(&af);
+
+    /* mkdir -p: nested, repeated, trailing slash; a file in the way fails */
+    snprintf(q, sizeof q, "%s/a/b//c/", dir);
+    EXPECT_OK(tfr_mkdir_p(q, &err), &err);
+    EXPECT_OK(tfr_mkdir_p(q, &err), &err);
+    struct stat sb;
+    snprintf(q, sizeof q, "%s/a/b/c", dir);
+    EXPECT(stat(q, &sb) == 0 && S_ISDIR(sb.st_mode));
+    snprintf(q, sizeof q, "%s/out.txt/d", dir);
+    EXPECT_STATUS(tfr_mkdir_p(q, &err), TFR_ERR_IO);
+    EXPECT_CONTAINS(err.path, "out.txt");
+    test_rmtree(dir);
+}
+
 int main(void)
 {
     test_json();
     test_paths();
+    test_fsio();
     return test_failures() ? 1 : 0;
 }
