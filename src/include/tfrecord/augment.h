@@ -27,9 +27,9 @@ typedef struct tfr_rng {
 } tfr_rng;
 
 /* The stream for one item: independent for each (seed, epoch, item). */
-tfr_rng  tfr_rng_for(uint64_t seed, uint64_t epoch, uint64_t item);
-uint64_t tfr_rng_u64(tfr_rng *r);
-double   tfr_rng_uniform(tfr_rng *r); /* [0, 1), 53 bits */
+TFR_API tfr_rng  tfr_rng_for(uint64_t seed, uint64_t epoch, uint64_t item);
+TFR_API uint64_t tfr_rng_u64(tfr_rng *r);
+TFR_API double   tfr_rng_uniform(tfr_rng *r); /* [0, 1), 53 bits */
 
 /* A rectangle of source pixels, possibly fractional. */
 typedef struct tfr_region {
@@ -37,7 +37,7 @@ typedef struct tfr_region {
 } tfr_region;
 
 /* The central fraction f of a w x h image (f > 1 counts as 1). No draws. */
-tfr_region tfr_augment_center_crop(int w, int h, double f);
+TFR_API tfr_region tfr_augment_center_crop(int w, int h, double f);
 
 /*
  * Inception-style random resized crop: area in [min_scale, 1] of the image,
@@ -46,34 +46,34 @@ tfr_region tfr_augment_center_crop(int w, int h, double f);
  * min_scale is float, and 1 - min_scale is taken in float, as the stream
  * always has.
  */
-tfr_region tfr_augment_random_resized_crop(int w, int h, float min_scale, tfr_rng *r);
+TFR_API tfr_region tfr_augment_random_resized_crop(int w, int h, float min_scale, tfr_rng *r);
 
 /*
  * TF for Poets' retrain.py distortion: keep 1 / (1 + crop * u1) of each
  * side, shrunk again by 1 + scale * u2, at a uniform position (u3, u4).
  * crop and scale are fractions (0.1 = 10%).
  */
-tfr_region tfr_augment_crop_scale(int w, int h, double crop, double scale, tfr_rng *r);
+TFR_API tfr_region tfr_augment_crop_scale(int w, int h, double crop, double scale, tfr_rng *r);
 
 /* Pad-crop offsets: dx, then dy, each uniform in 0..2P (two draws). */
-void tfr_augment_pad_offsets(int P, tfr_rng *r, int *dx, int *dy);
+TFR_API void tfr_augment_pad_offsets(int P, tfr_rng *r, int *dx, int *dy);
 
 /*
  * Pads src (sw x sh, c channels of elem bytes) by P on every side with
  * zeros and copies the W x H window at (dx, dy) of the padded image to dst.
  * src and dst must not overlap.
  */
-void tfr_augment_pad_crop(const void *src, int sw, int sh, int c, size_t elem, int P, int dx,
-                          int dy, void *dst, int W, int H);
+TFR_API void tfr_augment_pad_crop(const void *src, int sw, int sh, int c, size_t elem, int P, int dx,
+                                  int dy, void *dst, int W, int H);
 
 /* A horizontal flip with p = 0.5: one draw when enabled, else 0 and none. */
-int tfr_augment_flip_draw(int enabled, tfr_rng *r);
+TFR_API int tfr_augment_flip_draw(int enabled, tfr_rng *r);
 
 /* Mirrors left-right in place. */
-void tfr_image_flip_h(tfr_image *im);
+TFR_API void tfr_image_flip_h(tfr_image *im);
 
 /* A brightness factor uniform in [1 - amount, 1 + amount] (one draw). */
-float tfr_augment_brightness_draw(double amount, tfr_rng *r);
+TFR_API float tfr_augment_brightness_draw(double amount, tfr_rng *r);
 
 typedef enum tfr_pixel_order {
     TFR_ORDER_HWC = 0,
@@ -81,26 +81,26 @@ typedef enum tfr_pixel_order {
 } tfr_pixel_order;
 
 /* Copies W x H x C uint8 pixels to dst (HWC), mirrored when flip. */
-void tfr_augment_copy_u8(const uint8_t *px, int W, int H, int C, int flip, uint8_t *dst);
+TFR_API void tfr_augment_copy_u8(const uint8_t *px, int W, int H, int C, int flip, uint8_t *dst);
 
 /*
  * Writes W x H x C pixels as floats (x / 255 - mean[k]) / std[k] in order,
  * mirrored when flip; computed as x * (1 / (255 std)) - mean / std.
  */
-void tfr_augment_normalize_u8(const uint8_t *px, int W, int H, int C, int flip,
-                              const float *mean, const float *std, tfr_pixel_order order,
-                              float *dst);
+TFR_API void tfr_augment_normalize_u8(const uint8_t *px, int W, int H, int C, int flip,
+                                      const float *mean, const float *std, tfr_pixel_order order,
+                                      float *dst);
 
 /* Copies W x H x C floats (HWC) to dst in order, mirrored when flip. */
-void tfr_augment_copy_f32(const float *src, int W, int H, int C, int flip,
-                          tfr_pixel_order order, float *dst);
+TFR_API void tfr_augment_copy_f32(const float *src, int W, int H, int C, int flip,
+                                  tfr_pixel_order order, float *dst);
 
 /*
  * A model input (CHW) as retrain.py prepares it: each pixel times
  * brightness, clamped to 255, then (v / 255 - mean) / std.
  */
-void tfr_augment_model_input(const tfr_image *im, float brightness, float mean, float std,
-                             float *dst);
+TFR_API void tfr_augment_model_input(const tfr_image *im, float brightness, float mean, float std,
+                                     float *dst);
 
 typedef enum tfr_normalize {
     TFR_NORM_NONE = 0,   /* float values 0..255 */
@@ -109,7 +109,7 @@ typedef enum tfr_normalize {
 } tfr_normalize;
 
 /* Writes w*h*c floats (HWC) from im into out. */
-void tfr_image_to_float(const tfr_image *im, tfr_normalize n, float *out);
+TFR_API void tfr_image_to_float(const tfr_image *im, tfr_normalize n, float *out);
 
 #ifdef __cplusplus
 }

@@ -33,13 +33,13 @@ typedef struct tfr_train_state {
  * running statistics, training state, CRC-32C. Written to a temporary name
  * and renamed; a truncated or foreign file is refused on load.
  */
-tfr_status tfr_checkpoint_save(const char *path, const tfr_model *m, const tfr_train_state *st,
-                               tfr_error *err);
+TFR_API tfr_status tfr_checkpoint_save(const char *path, const tfr_model *m, const tfr_train_state *st,
+                                       tfr_error *err);
 /* Loads into a new model (*out) and *st. */
-tfr_status tfr_checkpoint_load(const char *path, tfr_model **out, tfr_train_state *st,
-                               tfr_error *err);
+TFR_API tfr_status tfr_checkpoint_load(const char *path, tfr_model **out, tfr_train_state *st,
+                                       tfr_error *err);
 /* CRC-32C of a checkpoint's contents (identifies a backbone). */
-tfr_status tfr_checkpoint_checksum(const char *path, uint32_t *crc, tfr_error *err);
+TFR_API tfr_status tfr_checkpoint_checksum(const char *path, uint32_t *crc, tfr_error *err);
 
 #ifdef __cplusplus
 }

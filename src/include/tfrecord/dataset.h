@@ -53,7 +53,7 @@ typedef struct tfr_scan_opts {
     const char *labels_from;   /* "FILE" or "SPLIT=FILE": file name -> class */
 } tfr_scan_opts;
 
-void tfr_scan_opts_init(tfr_scan_opts *o);
+TFR_API void tfr_scan_opts_init(tfr_scan_opts *o);
 
 typedef struct tfr_scan_item {
     char    *path;     /* as opened */
@@ -80,8 +80,8 @@ typedef struct tfr_scan {
  * Finds the images of one or more roots: classes, items with their split,
  * and the files passed over. Free with tfr_scan_free (also after a failure).
  */
-tfr_status tfr_scan_run(const tfr_scan_opts *o, tfr_scan *out, tfr_error *err);
-void       tfr_scan_free(tfr_scan *s);
+TFR_API tfr_status tfr_scan_run(const tfr_scan_opts *o, tfr_scan *out, tfr_error *err);
+TFR_API void       tfr_scan_free(tfr_scan *s);
 
 /* ---- write ----------------------------------------------------------------- */
 
@@ -113,7 +113,7 @@ typedef struct tfr_write_opts {
     int         progress;
 } tfr_write_opts;
 
-void tfr_write_opts_init(tfr_write_opts *o);
+TFR_API void tfr_write_opts_init(tfr_write_opts *o);
 
 typedef struct tfr_shard_info {
     char    *file;     /* name inside out_dir */
@@ -146,20 +146,20 @@ typedef struct tfr_write_report {
  * (and manifest) and never stop the run unless opts->strict. On error no
  * complete-looking output is left behind.
  */
-tfr_status tfr_write_dataset(const tfr_write_opts *opts, tfr_write_report **out,
-                             tfr_error *err);
-void tfr_write_report_free(tfr_write_report *r);
+TFR_API tfr_status tfr_write_dataset(const tfr_write_opts *opts, tfr_write_report **out,
+                                     tfr_error *err);
+TFR_API void tfr_write_report_free(tfr_write_report *r);
 
 /* The report for people (skips grouped by reason) and as one JSON object. */
-void tfr_write_report_print_text(const tfr_write_report *r, const char *out_dir, int verbose,
-                                 FILE *f);
-void tfr_write_report_print_json(const tfr_write_report *r, FILE *f);
+TFR_API void tfr_write_report_print_text(const tfr_write_report *r, const char *out_dir, int verbose,
+                                         FILE *f);
+TFR_API void tfr_write_report_print_json(const tfr_write_report *r, FILE *f);
 
 /* Parses "train=80,validation=10,test=10" (percentages must sum to 100). */
-tfr_status tfr_parse_splits(const char *s, tfr_split_spec *out, int *n, tfr_error *err);
+TFR_API tfr_status tfr_parse_splits(const char *s, tfr_split_spec *out, int *n, tfr_error *err);
 
 /* Stable position in [0, 100) of a relative path, for hash splits. */
-double tfr_split_hash(const char *relpath);
+TFR_API double tfr_split_hash(const char *relpath);
 
 #ifdef __cplusplus
 }

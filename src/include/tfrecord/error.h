@@ -10,6 +10,18 @@
 
 #include <stddef.h>
 
+/*
+ * TFR_API marks what libtfrecord exports; the library is built with
+ * -fvisibility=hidden, so every other function stays inside it.
+ */
+#ifndef TFR_API
+#if defined(__GNUC__) || defined(__clang__)
+#define TFR_API __attribute__((visibility("default")))
+#else
+#define TFR_API
+#endif
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -36,35 +48,35 @@ typedef struct tfr_error {
 } tfr_error;
 
 /* Static name of a status: "ok", "I/O error", "corrupt data", ... */
-const char *tfr_status_str(tfr_status s);
+TFR_API const char *tfr_status_str(tfr_status s);
 
 /* Resets *e to "no error" (code TFR_OK, record/offset -1, empty strings). */
-void tfr_error_clear(tfr_error *e);
+TFR_API void tfr_error_clear(tfr_error *e);
 
 /*
  * Formats e as one line into buf and returns buf:
  * "shards/train-00003-of-00008.tfrecord.gz: record 1207, offset 8812032: data CRC mismatch"
  */
-const char *tfr_error_text(const tfr_error *e, char *buf, size_t size);
+TFR_API const char *tfr_error_text(const tfr_error *e, char *buf, size_t size);
 
 /*
  * Fills *e (when e is not NULL) and returns code. path may be NULL. The
  * message is printf-formatted. record/offset are set to -1.
  */
-tfr_status tfr_fail(tfr_error *e, tfr_status code, const char *path,
-                    const char *fmt, ...)
+TFR_API tfr_status tfr_fail(tfr_error *e, tfr_status code, const char *path,
+                            const char *fmt, ...)
 #if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
+            __attribute__((format(printf, 4, 5)))
 #endif
-    ;
+            ;
 
 /* As tfr_fail with code, the current errno saved, and ": strerror" appended. */
-tfr_status tfr_fail_errno(tfr_error *e, tfr_status code, const char *path,
-                          const char *what);
+TFR_API tfr_status tfr_fail_errno(tfr_error *e, tfr_status code, const char *path,
+                                  const char *what);
 
 /* Sets the record index and offsets of an already filled error; returns e->code. */
-tfr_status tfr_error_at(tfr_error *e, long long record, long long offset,
-                        long long raw_offset);
+TFR_API tfr_status tfr_error_at(tfr_error *e, long long record, long long offset,
+                                long long raw_offset);
 
 #ifdef __cplusplus
 }

@@ -24,16 +24,16 @@ typedef struct tfr_events tfr_events;   /* opaque */
  * TFRecords) and writes the file_version event. On success sets *out; on
  * failure fills *err and sets *out to NULL. logdir must exist.
  */
-tfr_status tfr_events_open(const char *logdir, tfr_events **out, tfr_error *err);
+TFR_API tfr_status tfr_events_open(const char *logdir, tfr_events **out, tfr_error *err);
 /* Appends one scalar summary; tag is copied into the record. */
-tfr_status tfr_events_scalar(tfr_events *e, const char *tag, int64_t step, float value,
-                             tfr_error *err);
+TFR_API tfr_status tfr_events_scalar(tfr_events *e, const char *tag, int64_t step, float value,
+                                     tfr_error *err);
 /* Pushes what was appended to the file, so TensorBoard sees it now. */
-tfr_status tfr_events_flush(tfr_events *e, tfr_error *err);
+TFR_API tfr_status tfr_events_flush(tfr_events *e, tfr_error *err);
 /* Flushes and closes the file and frees e; e may be NULL. Errors are dropped. */
-void       tfr_events_close(tfr_events *e);
+TFR_API void       tfr_events_close(tfr_events *e);
 /* The file's path; valid until tfr_events_close(). */
-const char *tfr_events_path(const tfr_events *e);
+TFR_API const char *tfr_events_path(const tfr_events *e);
 
 #ifdef __cplusplus
 }

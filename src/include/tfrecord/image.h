@@ -25,9 +25,9 @@ typedef struct tfr_image {
     size_t   cap;      /* allocated bytes (buffers are reused) */
 } tfr_image;
 
-void tfr_image_free(tfr_image *im); /* frees px, keeps the struct */
+TFR_API void tfr_image_free(tfr_image *im); /* frees px, keeps the struct */
 /* Makes room for w*h*c pixels; reuses the buffer when large enough. */
-tfr_status tfr_image_alloc(tfr_image *im, int w, int h, int c, tfr_error *err);
+TFR_API tfr_status tfr_image_alloc(tfr_image *im, int w, int h, int c, tfr_error *err);
 
 typedef enum tfr_image_format {
     TFR_IMG_UNKNOWN = 0,
@@ -36,11 +36,11 @@ typedef enum tfr_image_format {
 } tfr_image_format;
 
 /* Format from the magic bytes (FF D8 FF, or the 8-byte PNG signature). */
-tfr_image_format tfr_image_format_of(const uint8_t *p, size_t n);
+TFR_API tfr_image_format tfr_image_format_of(const uint8_t *p, size_t n);
 
 /* Image format and size from the first bytes of an encoded image, without
  * decoding pixels: returns "jpeg", "png" or NULL; w/h/channels may be -1. */
-const char *tfr_image_sniff(const uint8_t *p, size_t n, int *w, int *h, int *channels);
+TFR_API const char *tfr_image_sniff(const uint8_t *p, size_t n, int *w, int *h, int *channels);
 
 /* What the decoder found in the file. */
 typedef struct tfr_image_info {
@@ -66,12 +66,12 @@ typedef struct tfr_decode_opts {
     int strict;            /* any decoder warning is an error */
 } tfr_decode_opts;
 
-void tfr_decode_opts_init(tfr_decode_opts *o);
+TFR_API void tfr_decode_opts_init(tfr_decode_opts *o);
 
 /* Per-thread decoder/encoder state (TurboJPEG handles, scratch buffers). */
 typedef struct tfr_image_ctx tfr_image_ctx;
-tfr_status tfr_image_ctx_new(tfr_image_ctx **out, tfr_error *err);
-void       tfr_image_ctx_free(tfr_image_ctx *ctx);
+TFR_API tfr_status tfr_image_ctx_new(tfr_image_ctx **out, tfr_error *err);
+TFR_API void       tfr_image_ctx_free(tfr_image_ctx *ctx);
 
 /*
  * Decodes a JPEG or PNG held in memory. TFR_ERR_FORMAT for data that is not
@@ -80,13 +80,13 @@ void       tfr_image_ctx_free(tfr_image_ctx *ctx);
  * with gray); other decoder warnings are errors only with strict.
  * info may be NULL.
  */
-tfr_status tfr_image_decode(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
-                            const tfr_decode_opts *opts, tfr_image *out,
-                            tfr_image_info *info, tfr_error *err);
+TFR_API tfr_status tfr_image_decode(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
+                                    const tfr_decode_opts *opts, tfr_image *out,
+                                    tfr_image_info *info, tfr_error *err);
 
 /* Reads only the header: format, size, components, orientation. */
-tfr_status tfr_image_probe(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
-                           tfr_image_info *info, tfr_error *err);
+TFR_API tfr_status tfr_image_probe(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
+                                   tfr_image_info *info, tfr_error *err);
 
 typedef enum tfr_resize_mode {
     TFR_RESIZE_STRETCH = 0, /* to exactly w x h, aspect not kept */
@@ -98,26 +98,26 @@ typedef enum tfr_resize_mode {
  * Resizes src into dst (w x h, same channels). Each axis is area-averaged
  * when shrinking and bilinear (half-pixel centers) when growing.
  */
-tfr_status tfr_image_resize(const tfr_image *src, int w, int h, tfr_resize_mode mode,
-                            tfr_image *dst, tfr_error *err);
+TFR_API tfr_status tfr_image_resize(const tfr_image *src, int w, int h, tfr_resize_mode mode,
+                                    tfr_image *dst, tfr_error *err);
 
 /*
  * Resizes the source rectangle (x0, y0, cw, ch), in source pixels and
  * possibly fractional, into dst of w x h (same rules as tfr_image_resize).
  */
-tfr_status tfr_image_resize_region(const tfr_image *src, double x0, double y0, double cw,
-                                   double ch, int w, int h, tfr_image *dst, tfr_error *err);
+TFR_API tfr_status tfr_image_resize_region(const tfr_image *src, double x0, double y0, double cw,
+                                           double ch, int w, int h, tfr_image *dst, tfr_error *err);
 
 /* Applies EXIF orientation 1..8 (src and dst must differ). */
-tfr_status tfr_image_orient(const tfr_image *src, int orientation, tfr_image *dst,
-                            tfr_error *err);
+TFR_API tfr_status tfr_image_orient(const tfr_image *src, int orientation, tfr_image *dst,
+                                    tfr_error *err);
 
 /*
  * Encodes as JPEG (quality 1..100; 4:2:0 chroma for RGB below quality 90,
  * else 4:4:4; grayscale for c == 1). *out is malloc'd, caller frees.
  */
-tfr_status tfr_image_encode_jpeg(tfr_image_ctx *ctx, const tfr_image *im, int quality,
-                                 uint8_t **out, size_t *len, tfr_error *err);
+TFR_API tfr_status tfr_image_encode_jpeg(tfr_image_ctx *ctx, const tfr_image *im, int quality,
+                                         uint8_t **out, size_t *len, tfr_error *err);
 
 #ifdef __cplusplus
 }

@@ -27,7 +27,7 @@ typedef struct tfr_inspect_opts {
     int         progress;        /* progress bar on a terminal */
 } tfr_inspect_opts;
 
-void tfr_inspect_opts_init(tfr_inspect_opts *o);
+TFR_API void tfr_inspect_opts_init(tfr_inspect_opts *o);
 
 typedef struct tfr_inspect_file {
     char            *path;
@@ -78,17 +78,17 @@ typedef struct tfr_inspect_report {
  * the run: the next file is read. Returns TFR_OK when the report could be
  * made (even if it lists defects); an error only for bad arguments or OOM.
  */
-tfr_status tfr_inspect(const char *const *files, size_t nfiles,
-                       const tfr_inspect_opts *opts, tfr_inspect_report **out,
-                       tfr_error *err);
-void tfr_inspect_report_free(tfr_inspect_report *r);
+TFR_API tfr_status tfr_inspect(const char *const *files, size_t nfiles,
+                               const tfr_inspect_opts *opts, tfr_inspect_report **out,
+                               tfr_error *err);
+TFR_API void tfr_inspect_report_free(tfr_inspect_report *r);
 
 /* Human-readable summary / the same as one JSON object. */
-void tfr_inspect_print_text(const tfr_inspect_report *r, FILE *f);
-void tfr_inspect_print_json(const tfr_inspect_report *r, FILE *f);
+TFR_API void tfr_inspect_print_text(const tfr_inspect_report *r, FILE *f);
+TFR_API void tfr_inspect_print_json(const tfr_inspect_report *r, FILE *f);
 
 /* Prints one Example readably (long byte values abbreviated). */
-void tfr_example_print(const tfr_example *ex, FILE *f);
+TFR_API void tfr_example_print(const tfr_example *ex, FILE *f);
 
 #ifdef __cplusplus
 }

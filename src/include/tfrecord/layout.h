@@ -43,7 +43,7 @@ typedef enum tfr_layout {
 } tfr_layout;
 
 /* "jpeg", "raw", "tensor"; NULL for an unknown value */
-const char *tfr_layout_name(tfr_layout l);
+TFR_API const char *tfr_layout_name(tfr_layout l);
 
 /* ---- encoding ------------------------------------------------------------ */
 
@@ -59,8 +59,8 @@ typedef struct tfr_layout_sample {
 
 typedef struct tfr_layout_encoder tfr_layout_encoder; /* opaque: builder + scratch */
 
-tfr_status tfr_layout_encoder_new(tfr_layout layout, tfr_layout_encoder **out, tfr_error *err);
-void       tfr_layout_encoder_free(tfr_layout_encoder *e); /* NULL ok */
+TFR_API tfr_status tfr_layout_encoder_new(tfr_layout layout, tfr_layout_encoder **out, tfr_error *err);
+TFR_API void       tfr_layout_encoder_free(tfr_layout_encoder *e); /* NULL ok */
 
 /*
  * Serializes one Example of the encoder's layout. *data stays valid until
@@ -68,8 +68,8 @@ void       tfr_layout_encoder_free(tfr_layout_encoder *e); /* NULL ok */
  * call. TFR_ERR_ARG for a label the layout cannot store or a bad shape.
  * One encoder per thread.
  */
-tfr_status tfr_layout_encode(tfr_layout_encoder *e, const tfr_layout_sample *s,
-                             const uint8_t **data, size_t *len, tfr_error *err);
+TFR_API tfr_status tfr_layout_encode(tfr_layout_encoder *e, const tfr_layout_sample *s,
+                                     const uint8_t **data, size_t *len, tfr_error *err);
 
 /* ---- decoding ------------------------------------------------------------ */
 
@@ -92,26 +92,26 @@ typedef struct tfr_layout_image {
  * file). RAW shapes are checked against the byte count (channels 1 or 3).
  * TFR_ERR_FORMAT names what was tried when nothing fits.
  */
-tfr_status tfr_layout_find_image(const tfr_example *ex, const char *key, tfr_layout_image *out,
-                                 tfr_error *err);
+TFR_API tfr_status tfr_layout_find_image(const tfr_example *ex, const char *key, tfr_layout_image *out,
+                                         tfr_error *err);
 
 /*
  * The label: an int64 feature's first value, or the first element of a
  * serialized integer tensor (uint8, int32, int64). key NULL: auto.
  */
-tfr_status tfr_layout_find_label(const tfr_example *ex, const char *key, int64_t *label,
-                                 tfr_error *err);
+TFR_API tfr_status tfr_layout_find_label(const tfr_example *ex, const char *key, int64_t *label,
+                                         tfr_error *err);
 
 /*
  * The auto-detected label key of ex among int64 features with exactly one
  * value (for histograms), or NULL. Static storage.
  */
-const char *tfr_layout_int64_label_key(const tfr_example *ex);
+TFR_API const char *tfr_layout_int64_label_key(const tfr_example *ex);
 
 /* The class name (image/class/text) and file name (image/filename) when
  * present: 1 with *p, *n pointing into ex, else 0. */
-int tfr_layout_class_text(const tfr_example *ex, const uint8_t **p, size_t *n);
-int tfr_layout_filename(const tfr_example *ex, const uint8_t **p, size_t *n);
+TFR_API int tfr_layout_class_text(const tfr_example *ex, const uint8_t **p, size_t *n);
+TFR_API int tfr_layout_filename(const tfr_example *ex, const uint8_t **p, size_t *n);
 
 #ifdef __cplusplus
 }

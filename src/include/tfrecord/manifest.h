@@ -76,17 +76,17 @@ typedef struct tfr_manifest {
  * TFR_ERR_CORRUPT for a file that is not JSON or a field of the wrong type
  * or range; the error names the file. *out is freed with tfr_manifest_free.
  */
-tfr_status tfr_manifest_load(const char *path, tfr_manifest **out, tfr_error *err);
+TFR_API tfr_status tfr_manifest_load(const char *path, tfr_manifest **out, tfr_error *err);
 
 /* Writes m to path atomically (temporary, fsync, rename). */
-tfr_status tfr_manifest_save(const char *path, const tfr_manifest *m, tfr_error *err);
-void       tfr_manifest_free(tfr_manifest *m); /* NULL ok */
+TFR_API tfr_status tfr_manifest_save(const char *path, const tfr_manifest *m, tfr_error *err);
+TFR_API void       tfr_manifest_free(tfr_manifest *m); /* NULL ok */
 
 /* The shard of m named file, or NULL. */
-const tfr_manifest_shard *tfr_manifest_find(const tfr_manifest *m, const char *file);
+TFR_API const tfr_manifest_shard *tfr_manifest_find(const tfr_manifest *m, const char *file);
 
 /* "manifest.part-IIIII-of-KKKKK.json": worker index's part of a count-worker run. */
-void tfr_manifest_part_name(char *out, size_t n, int index, int count);
+TFR_API void tfr_manifest_part_name(char *out, size_t n, int index, int count);
 
 /*
  * Combines the manifest.part-I-of-K.json files of a --num-workers run in
@@ -94,20 +94,20 @@ void tfr_manifest_part_name(char *out, size_t n, int index, int count);
  * the same inputs and options and that each shard listed is on disk with
  * its size.
  */
-tfr_status tfr_manifest_merge(const char *dir, tfr_error *err);
+TFR_API tfr_status tfr_manifest_merge(const char *dir, tfr_error *err);
 
 /* ---- labels.txt ------------------------------------------------------------ */
 
 /* Writes one name per line, atomically. */
-tfr_status tfr_labels_save(const char *path, char *const *names, int n, tfr_error *err);
+TFR_API tfr_status tfr_labels_save(const char *path, char *const *names, int n, tfr_error *err);
 /*
  * Reads up to max names (0: all) into *names (malloc'd; free with
  * tfr_labels_free). TFR_ERR_IO when the file cannot be opened.
  */
-tfr_status tfr_labels_load(const char *path, int max, char ***names, int *n, tfr_error *err);
-void       tfr_labels_free(char **names, int n);
+TFR_API tfr_status tfr_labels_load(const char *path, int max, char ***names, int *n, tfr_error *err);
+TFR_API void       tfr_labels_free(char **names, int n);
 /* The path of the labels.txt in the folder of file (a shard), into out. -1 if too long. */
-int        tfr_labels_beside(const char *file, char *out, size_t n);
+TFR_API int        tfr_labels_beside(const char *file, char *out, size_t n);
 
 /* ---- shard sets ------------------------------------------------------------ */
 
@@ -122,12 +122,12 @@ typedef struct tfr_shard_source {
  * counts. A manifest that lists no shards or a source that matches nothing
  * is an error naming it. Free with tfr_shardset_free.
  */
-tfr_status tfr_shardset_expand(const char *const *sources, int nsources,
-                               tfr_shard_source **out, size_t *n, tfr_error *err);
-void       tfr_shardset_free(tfr_shard_source *s, size_t n);
+TFR_API tfr_status tfr_shardset_expand(const char *const *sources, int nsources,
+                                       tfr_shard_source **out, size_t *n, tfr_error *err);
+TFR_API void       tfr_shardset_free(tfr_shard_source *s, size_t n);
 
 /* 1 if dir holds a manifest.json (a tfrecord-write shard set). */
-int tfr_manifest_in(const char *dir);
+TFR_API int tfr_manifest_in(const char *dir);
 
 #ifdef __cplusplus
 }

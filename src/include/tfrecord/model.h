@@ -40,16 +40,16 @@ typedef struct tfr_resnet_config {
 
 /* Presets: "fmnist" (28x28x1, 10 classes, width 16, levels 1,1,1),
  * "tiny" (for tests), "homework" (64x64x3, 200 classes, width 64, 4,6,3,2). */
-tfr_status tfr_resnet_preset(const char *name, tfr_resnet_config *c, tfr_error *err);
+TFR_API tfr_status tfr_resnet_preset(const char *name, tfr_resnet_config *c, tfr_error *err);
 
 typedef struct tfr_model tfr_model;
 
 /* Builds the network and He-initializes it from seed. */
-tfr_status tfr_model_new(const tfr_resnet_config *c, uint64_t seed, tfr_model **out,
-                         tfr_error *err);
-void       tfr_model_free(tfr_model *m);
-const tfr_resnet_config *tfr_model_config(const tfr_model *m);
-size_t     tfr_model_num_params(const tfr_model *m);
+TFR_API tfr_status tfr_model_new(const tfr_resnet_config *c, uint64_t seed, tfr_model **out,
+                                 tfr_error *err);
+TFR_API void       tfr_model_free(tfr_model *m);
+TFR_API const tfr_resnet_config *tfr_model_config(const tfr_model *m);
+TFR_API size_t     tfr_model_num_params(const tfr_model *m);
 /*
  * The host copies of the parameter and gradient blocks (num_params floats
  * each), which the caller may change. On a device they are first copied
@@ -58,8 +58,8 @@ size_t     tfr_model_num_params(const tfr_model *m);
  * are current until the next call that changes the model there. On failure
  * (the copy back failed) returns the error, fills *err and sets *out to NULL.
  */
-tfr_status tfr_model_params(tfr_model *m, float **out /* OUT */, tfr_error *err);
-tfr_status tfr_model_grads(tfr_model *m, float **out /* OUT */, tfr_error *err);
+TFR_API tfr_status tfr_model_params(tfr_model *m, float **out /* OUT */, tfr_error *err);
+TFR_API tfr_status tfr_model_grads(tfr_model *m, float **out /* OUT */, tfr_error *err);
 
 /* ---- devices -------------------------------------------------------------- */
 
@@ -83,9 +83,9 @@ typedef struct tfr_device_opts {
 } tfr_device_opts;
 
 /* Parses "cpu", "cuda", "cuda:N" or "auto" (and leaves precision alone). */
-tfr_status tfr_device_parse(const char *s, tfr_device_opts *d, tfr_error *err);
+TFR_API tfr_status tfr_device_parse(const char *s, tfr_device_opts *d, tfr_error *err);
 /* Parses "fp32", "tf32" or "bf16". */
-tfr_status tfr_precision_parse(const char *s, tfr_precision *p, tfr_error *err);
+TFR_API tfr_status tfr_precision_parse(const char *s, tfr_precision *p, tfr_error *err);
 
 /*
  * Moves the model to a device (d NULL: the CPU, where every model starts).
@@ -95,37 +95,37 @@ tfr_status tfr_precision_parse(const char *s, tfr_precision *p, tfr_error *err);
  * The accessors below always return current host copies, so checkpoints
  * and exports are the same files whichever device trained the model.
  */
-tfr_status tfr_model_set_device(tfr_model *m, const tfr_device_opts *d, tfr_error *err);
+TFR_API tfr_status tfr_model_set_device(tfr_model *m, const tfr_device_opts *d, tfr_error *err);
 /* "cpu (16 threads, OpenBLAS)", "cuda:0 NVIDIA H100 80GB HBM3, tf32", ... */
-const char *tfr_model_device(const tfr_model *m);
-tfr_device_kind tfr_model_device_kind(const tfr_model *m);
+TFR_API const char *tfr_model_device(const tfr_model *m);
+TFR_API tfr_device_kind tfr_model_device_kind(const tfr_model *m);
 /* Copies everything the device changed back to the host copies. */
-tfr_status tfr_model_to_host(tfr_model *m, tfr_error *err);
+TFR_API tfr_status tfr_model_to_host(tfr_model *m, tfr_error *err);
 /* Waits for queued device work; reports its errors. */
-tfr_status tfr_model_sync(tfr_model *m, tfr_error *err);
+TFR_API tfr_status tfr_model_sync(tfr_model *m, tfr_error *err);
 
 /*
  * Forward pass on x (n images, NCHW). train: batch statistics for BN (and
  * running averages updated); else running averages. logits receives n x
  * classes. Returns the mean cross-entropy when labels is not NULL.
  */
-tfr_status tfr_model_forward(tfr_model *m, const float *x, int n, const int32_t *labels,
-                             int train, float *loss, tfr_error *err);
+TFR_API tfr_status tfr_model_forward(tfr_model *m, const float *x, int n, const int32_t *labels,
+                                     int train, float *loss, tfr_error *err);
 /*
  * The logits of the last forward pass (n x classes floats), copied back from
  * the device if needed (which waits for it). *out stays valid until the next
  * forward pass or tfr_model_free(). On failure returns the error, fills *err
  * and sets *out to NULL.
  */
-tfr_status tfr_model_logits(const tfr_model *m, const float **out /* OUT */, tfr_error *err);
+TFR_API tfr_status tfr_model_logits(const tfr_model *m, const float **out /* OUT */, tfr_error *err);
 /*
  * As tfr_model_forward, from uint8 pixels (n images, NHWC, the stream's
  * TFR_BATCH_U8_NHWC): normalized as (v/255 - mean)/std and, where flip is
  * not NULL and flip[i] is set, image i mirrored left-right - on the device.
  */
-tfr_status tfr_model_forward_u8(tfr_model *m, const uint8_t *x, int n, const uint8_t *flip,
-                                float mean, float std, const int32_t *labels, int train,
-                                float *loss, tfr_error *err);
+TFR_API tfr_status tfr_model_forward_u8(tfr_model *m, const uint8_t *x, int n, const uint8_t *flip,
+                                        float mean, float std, const int32_t *labels, int train,
+                                        float *loss, tfr_error *err);
 /*
  * Pipelining on a device. tfr_model_stage_u8 copies the next batch (and its
  * flips) now and starts moving it to the device behind the queued work;
@@ -133,36 +133,36 @@ tfr_status tfr_model_forward_u8(tfr_model *m, const uint8_t *x, int n, const uin
  * NULL does not wait for the device; tfr_model_loss (the mean cross-entropy
  * of the last forward pass with labels) and tfr_model_logits do.
  */
-tfr_status tfr_model_stage_u8(tfr_model *m, const uint8_t *x, int n, const uint8_t *flip,
-                              tfr_error *err);
-tfr_status tfr_model_loss(tfr_model *m, float *loss, tfr_error *err);
+TFR_API tfr_status tfr_model_stage_u8(tfr_model *m, const uint8_t *x, int n, const uint8_t *flip,
+                                      tfr_error *err);
+TFR_API tfr_status tfr_model_loss(tfr_model *m, float *loss, tfr_error *err);
 
 /*
  * Backward from the last forward (which must have had labels): fills the
  * gradient block with d(mean CE + l2/2 * |dense W|^2)/dparams.
  */
-tfr_status tfr_model_backward(tfr_model *m, float l2, tfr_error *err);
+TFR_API tfr_status tfr_model_backward(tfr_model *m, float l2, tfr_error *err);
 
 /* SGD with momentum: v = mu*v - lr*(g + wd*w); w += v. */
-tfr_status tfr_model_sgd(tfr_model *m, float lr, float momentum, float weight_decay,
-                         tfr_error *err);
+TFR_API tfr_status tfr_model_sgd(tfr_model *m, float lr, float momentum, float weight_decay,
+                                 tfr_error *err);
 
 /* Floating-point operations of one forward pass per image (multiply-add = 2). */
-double tfr_model_flops(const tfr_model *m);
+TFR_API double tfr_model_flops(const tfr_model *m);
 
 /* ---- transfer learning and export ------------------------------------------- */
 
 /* Channels of the feature vector the dense layer reads (the bottleneck). */
-int tfr_model_feature_dim(const tfr_model *m);
+TFR_API int tfr_model_feature_dim(const tfr_model *m);
 /* Inference (running BN statistics) up to the global average pool: out gets
  * n x feature_dim floats. */
-tfr_status tfr_model_features(tfr_model *m, const float *x, int n, float *out, tfr_error *err);
+TFR_API tfr_status tfr_model_features(tfr_model *m, const float *x, int n, float *out, tfr_error *err);
 /*
  * A copy of backbone with a new dense layer of `classes` outputs: w is
  * classes x feature_dim, b is classes (either may be NULL: zeros).
  */
-tfr_status tfr_model_with_head(const tfr_model *backbone, int classes, const float *w,
-                               const float *b, tfr_model **out, tfr_error *err);
+TFR_API tfr_status tfr_model_with_head(const tfr_model *backbone, int classes, const float *w,
+                                       const float *b, tfr_model **out, tfr_error *err);
 /*
  * Folds every BN that directly follows a convolution into that convolution
  * (scale = gamma / sqrt(var + eps) on its filters, offset = beta - mean *
@@ -170,17 +170,17 @@ tfr_status tfr_model_with_head(const tfr_model *backbone, int classes, const flo
  * Sets *folded to how many BNs were folded (0 on failure: the model is then
  * unchanged). Training a folded model is not meaningful.
  */
-tfr_status tfr_model_fold_bn(tfr_model *m, int *folded /* OUT */, tfr_error *err);
+TFR_API tfr_status tfr_model_fold_bn(tfr_model *m, int *folded /* OUT */, tfr_error *err);
 /* Quantizes each weight tensor to 256 evenly spaced levels between its min
  * and max (bucket centres), as TensorFlow's weights_rounded mode. On
  * failure (the parameters could not be copied back) the model is unchanged. */
-tfr_status tfr_model_round_weights(tfr_model *m, tfr_error *err);
+TFR_API tfr_status tfr_model_round_weights(tfr_model *m, tfr_error *err);
 
 /* ---- input ------------------------------------------------------------------ */
 
 /* Decodes an encoded image and prepares it as the model's input (NCHW). */
-tfr_status tfr_model_preprocess(const tfr_model *m, const uint8_t *data, size_t n, float mean,
-                                float std, float *out, tfr_error *err);
+TFR_API tfr_status tfr_model_preprocess(const tfr_model *m, const uint8_t *data, size_t n, float mean,
+                                        float std, float *out, tfr_error *err);
 
 #ifdef __cplusplus
 }

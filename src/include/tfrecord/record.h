@@ -25,17 +25,17 @@ extern "C" {
  * instruction when the CPU has it (chosen once, at first call), else a
  * portable slicing-by-8 table. Thread-safe.
  */
-uint32_t tfr_crc32c_extend(uint32_t crc, const void *data, size_t n);
+TFR_API uint32_t tfr_crc32c_extend(uint32_t crc, const void *data, size_t n);
 static inline uint32_t tfr_crc32c(const void *data, size_t n)
 {
     return tfr_crc32c_extend(0, data, n);
 }
 /* The two implementations, for tests and benchmarks. hw returns the sw value
  * when the CPU lacks SSE4.2. */
-uint32_t tfr_crc32c_sw(uint32_t crc, const void *data, size_t n);
-uint32_t tfr_crc32c_hw(uint32_t crc, const void *data, size_t n);
+TFR_API uint32_t tfr_crc32c_sw(uint32_t crc, const void *data, size_t n);
+TFR_API uint32_t tfr_crc32c_hw(uint32_t crc, const void *data, size_t n);
 /* 1 when tfr_crc32c_extend uses the hardware instruction. */
-int tfr_crc32c_has_hw(void);
+TFR_API int tfr_crc32c_has_hw(void);
 
 /* TFRecord's CRC mask: rotate right 15, add 0xa282ead8. */
 static inline uint32_t tfr_crc_mask(uint32_t c)
@@ -58,9 +58,9 @@ typedef enum tfr_compression {
 } tfr_compression;
 
 /* "none", "zlib", "gzip", "auto" */
-const char *tfr_compression_name(tfr_compression c);
+TFR_API const char *tfr_compression_name(tfr_compression c);
 /* Parses "none"/""/"zlib"/"gzip"/"auto" (case-insensitive); TFR_ERR_ARG otherwise. */
-tfr_status tfr_compression_parse(const char *s, tfr_compression *out);
+TFR_API tfr_status tfr_compression_parse(const char *s, tfr_compression *out);
 
 /* ---- writer ----------------------------------------------------------- */
 
@@ -86,7 +86,7 @@ typedef struct tfr_writer_opts {
 typedef struct tfr_record_writer tfr_record_writer;   /* opaque */
 
 /* Sets every field of *opts to its default. Call before changing fields. */
-void tfr_writer_opts_init(tfr_writer_opts *opts);
+TFR_API void tfr_writer_opts_init(tfr_writer_opts *opts);
 
 /*
  * Creates "<path>.tmp.<pid>"; close() renames it to path. opts may be NULL
@@ -94,28 +94,28 @@ void tfr_writer_opts_init(tfr_writer_opts *opts);
  * error, fills *err and sets *out to NULL. A writer must not be shared
  * between threads; use one per file.
  */
-tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
-                                  tfr_record_writer **out, /* OUT */
-                                  tfr_error *err);
+TFR_API tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
+                                          tfr_record_writer **out, /* OUT */
+                                          tfr_error *err);
 
 /*
  * Appends one record; data is copied, the caller keeps it. Errors are sticky:
  * after one, every call repeats it and close() discards the file.
  */
-tfr_status tfr_record_writer_append(tfr_record_writer *w, const void *data,
-                                    size_t len, tfr_error *err);
+TFR_API tfr_status tfr_record_writer_append(tfr_record_writer *w, const void *data,
+                                            size_t len, tfr_error *err);
 
 /*
  * Pushes buffered records to the file so that readers see them (plain and
  * single-stream ZLIB/GZIP; chunked mode flushes at close only).
  */
-tfr_status tfr_record_writer_flush(tfr_record_writer *w, tfr_error *err);
+TFR_API tfr_status tfr_record_writer_flush(tfr_record_writer *w, tfr_error *err);
 
 /* Records appended and uncompressed bytes written so far. */
-uint64_t tfr_record_writer_count(const tfr_record_writer *w);
-uint64_t tfr_record_writer_bytes(const tfr_record_writer *w);
+TFR_API uint64_t tfr_record_writer_count(const tfr_record_writer *w);
+TFR_API uint64_t tfr_record_writer_bytes(const tfr_record_writer *w);
 /* Compressed bytes on disk so far (all of it after close has finished). */
-uint64_t tfr_record_writer_file_bytes(const tfr_record_writer *w);
+TFR_API uint64_t tfr_record_writer_file_bytes(const tfr_record_writer *w);
 
 /* What close() reports about the finished file. */
 typedef struct tfr_writer_result {
@@ -130,11 +130,11 @@ typedef struct tfr_writer_result {
  * w may be NULL. On failure the temporary file is removed, so nothing named
  * path is left behind. res may be NULL.
  */
-tfr_status tfr_record_writer_close(tfr_record_writer *w, tfr_writer_result *res,
-                                   tfr_error *err);
+TFR_API tfr_status tfr_record_writer_close(tfr_record_writer *w, tfr_writer_result *res,
+                                           tfr_error *err);
 
 /* Discards the writer and its temporary file. w may be NULL. */
-void tfr_record_writer_abort(tfr_record_writer *w);
+TFR_API void tfr_record_writer_abort(tfr_record_writer *w);
 
 /* ---- reader ----------------------------------------------------------- */
 
@@ -151,7 +151,7 @@ typedef struct tfr_reader_opts {
     size_t   buf_bytes;          /* read buffer; default 256 KiB */
 } tfr_reader_opts;
 
-void tfr_reader_opts_init(tfr_reader_opts *opts);
+TFR_API void tfr_reader_opts_init(tfr_reader_opts *opts);
 
 typedef struct tfr_record_reader tfr_record_reader;   /* opaque */
 
@@ -172,9 +172,9 @@ typedef struct tfr_reader_stats {
  * Opens path for reading. Nothing is read before the first next() except the
  * magic bytes when compression is AUTO. opts may be NULL.
  */
-tfr_status tfr_record_reader_open(const char *path, const tfr_reader_opts *opts,
-                                  tfr_record_reader **out, /* OUT */
-                                  tfr_error *err);
+TFR_API tfr_status tfr_record_reader_open(const char *path, const tfr_reader_opts *opts,
+                                          tfr_record_reader **out, /* OUT */
+                                          tfr_error *err);
 
 /*
  * Reads the next record. On TFR_OK, *data and *len give to the record's bytes,
@@ -186,20 +186,20 @@ tfr_status tfr_record_reader_open(const char *path, const tfr_reader_opts *opts,
  * on_skip (when set) and reading goes on. After a fatal error every call
  * repeats it.
  */
-tfr_status tfr_record_reader_next(tfr_record_reader *r, const uint8_t **data,
-                                  size_t *len, tfr_error *err);
+TFR_API tfr_status tfr_record_reader_next(tfr_record_reader *r, const uint8_t **data,
+                                          size_t *len, tfr_error *err);
 
 /* Offset of the last returned record's header in the uncompressed stream. */
-uint64_t tfr_record_reader_offset(const tfr_record_reader *r);
+TFR_API uint64_t tfr_record_reader_offset(const tfr_record_reader *r);
 
 /* Called with each skipped defect in skip_corrupt mode (optional). */
 typedef void (*tfr_skip_fn)(void *user, const tfr_error *defect);
-void tfr_record_reader_on_skip(tfr_record_reader *r, tfr_skip_fn fn, void *user);
+TFR_API void tfr_record_reader_on_skip(tfr_record_reader *r, tfr_skip_fn fn, void *user);
 
-void tfr_record_reader_stats(const tfr_record_reader *r, tfr_reader_stats *out);
+TFR_API void tfr_record_reader_stats(const tfr_record_reader *r, tfr_reader_stats *out);
 
 /* Frees r; r may be NULL. */
-void tfr_record_reader_close(tfr_record_reader *r);
+TFR_API void tfr_record_reader_close(tfr_record_reader *r);
 
 #ifdef __cplusplus
 }

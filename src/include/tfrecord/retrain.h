@@ -84,7 +84,7 @@ typedef struct tfr_retrain_opts {
     void       *user;            /* passed to on_event as is */
 } tfr_retrain_opts;
 
-void tfr_retrain_opts_init(tfr_retrain_opts *o);
+TFR_API void tfr_retrain_opts_init(tfr_retrain_opts *o);
 
 typedef struct tfr_retrain_result {
     uint64_t computed, reused;   /* bottlenecks */
@@ -106,7 +106,7 @@ typedef struct tfr_retrain_result {
  * to opts->out_dir. Fills *res. Prints nothing; the report goes to
  * opts->on_event.
  */
-tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_error *err);
+TFR_API tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_error *err);
 
 #ifdef __cplusplus
 }

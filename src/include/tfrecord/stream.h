@@ -60,7 +60,7 @@ typedef struct tfr_stream_opts {
     uint64_t    start_epoch, skip_records;
 } tfr_stream_opts;
 
-void tfr_stream_opts_init(tfr_stream_opts *o);
+TFR_API void tfr_stream_opts_init(tfr_stream_opts *o);
 
 typedef struct tfr_batch {
     int              n;        /* images in this batch */
@@ -90,22 +90,22 @@ typedef struct tfr_stream_stats {
 
 typedef struct tfr_stream tfr_stream;
 
-tfr_status tfr_stream_open(const tfr_stream_opts *opts, tfr_stream **out, tfr_error *err);
+TFR_API tfr_status tfr_stream_open(const tfr_stream_opts *opts, tfr_stream **out, tfr_error *err);
 
 /*
  * Returns the next batch; it stays valid until the next call or close.
  * TFR_ERR_EOF after the last epoch. Errors (corrupt record without
  * skip_corrupt, undecodable image) name the file and record.
  */
-tfr_status tfr_stream_next(tfr_stream *s, const tfr_batch **out, tfr_error *err);
+TFR_API tfr_status tfr_stream_next(tfr_stream *s, const tfr_batch **out, tfr_error *err);
 
-void tfr_stream_get_state(const tfr_stream *s, tfr_stream_state *st);
-void tfr_stream_get_stats(const tfr_stream *s, tfr_stream_stats *st);
+TFR_API void tfr_stream_get_state(const tfr_stream *s, tfr_stream_state *st);
+TFR_API void tfr_stream_get_stats(const tfr_stream *s, tfr_stream_stats *st);
 /* Records per epoch for this rank (after the equal-share cap); 0 if unknown. */
-uint64_t tfr_stream_epoch_records(const tfr_stream *s);
+TFR_API uint64_t tfr_stream_epoch_records(const tfr_stream *s);
 
 /* Stops the threads and frees everything; s may be NULL. Safe mid-epoch. */
-void tfr_stream_close(tfr_stream *s);
+TFR_API void tfr_stream_close(tfr_stream *s);
 
 #ifdef __cplusplus
 }

@@ -95,7 +95,7 @@ typedef struct tfr_train_opts {
     void       *user;             /* passed to on_event as is */
 } tfr_train_opts;
 
-void tfr_train_opts_init(tfr_train_opts *o);
+TFR_API void tfr_train_opts_init(tfr_train_opts *o);
 
 typedef struct tfr_eval_result {
     uint64_t images;
@@ -106,9 +106,9 @@ typedef struct tfr_eval_result {
 
 /* Accuracy, mean cross-entropy and the confusion matrix over a shard set.
  * On failure res->confusion is NULL: nothing to free. */
-tfr_status tfr_evaluate(tfr_model *m, const char *const *src, int nsrc, int batch, int threads,
-                        float mean, float std, tfr_eval_result *res, tfr_error *err);
-void tfr_eval_result_free(tfr_eval_result *r);
+TFR_API tfr_status tfr_evaluate(tfr_model *m, const char *const *src, int nsrc, int batch, int threads,
+                                float mean, float std, tfr_eval_result *res, tfr_error *err);
+TFR_API void tfr_eval_result_free(tfr_eval_result *r);
 
 /*
  * The whole training run: evaluation of the untrained model beside chance,
@@ -120,7 +120,7 @@ void tfr_eval_result_free(tfr_eval_result *r);
  * a model on a device is given float-tensor shards (--layout tensor), which
  * only the CPU path reads.
  */
-tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err);
+TFR_API tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err);
 
 #ifdef __cplusplus
 }

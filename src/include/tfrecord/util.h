@@ -19,22 +19,22 @@ extern "C" {
 /* ---- logging ------------------------------------------------------------ */
 
 typedef enum tfr_log_level { TFR_LOG_QUIET = 0, TFR_LOG_WARN, TFR_LOG_INFO, TFR_LOG_DEBUG } tfr_log_level;
-void tfr_log_set_level(tfr_log_level l); /* the only global mutable state */
-tfr_log_level tfr_log_get_level(void);
+TFR_API void tfr_log_set_level(tfr_log_level l); /* the only global mutable state */
+TFR_API tfr_log_level tfr_log_get_level(void);
 /* "prog: warning: ..." on stderr when the level allows */
-void tfr_log(tfr_log_level l, const char *fmt, ...)
+TFR_API void tfr_log(tfr_log_level l, const char *fmt, ...)
 #if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
+            __attribute__((format(printf, 2, 3)))
 #endif
-    ;
-void tfr_log_set_prog(const char *prog);
+            ;
+TFR_API void tfr_log_set_prog(const char *prog);
 
 /* ---- JSON writing ------------------------------------------------------- */
 
 /* Writes s as a JSON string literal (quotes included), escaping as needed;
  * bytes that are not valid UTF-8 become \u00XX. */
-void tfr_json_str(FILE *f, const char *s);
-void tfr_json_strn(FILE *f, const char *s, size_t n);
+TFR_API void tfr_json_str(FILE *f, const char *s);
+TFR_API void tfr_json_strn(FILE *f, const char *s, size_t n);
 
 /* ---- JSON reading (small documents: manifests) ---------------------------- */
 
@@ -55,16 +55,16 @@ struct tfr_json {
 };
 
 /* Parses text (NUL-terminated). On error TFR_ERR_CORRUPT with the byte offset. */
-tfr_status tfr_json_parse(const char *text, tfr_json **out, tfr_error *err);
+TFR_API tfr_status tfr_json_parse(const char *text, tfr_json **out, tfr_error *err);
 /* Reads and parses a file. */
-tfr_status tfr_json_load(const char *path, tfr_json **out, tfr_error *err);
-void       tfr_json_free(tfr_json *j);
+TFR_API tfr_status tfr_json_load(const char *path, tfr_json **out, tfr_error *err);
+TFR_API void       tfr_json_free(tfr_json *j);
 /* Member of an object, NULL if absent or j is not an object. */
-const tfr_json *tfr_json_get(const tfr_json *j, const char *key);
-const char     *tfr_json_get_str(const tfr_json *j, const char *key); /* NULL if not a string */
-double          tfr_json_get_num(const tfr_json *j, const char *key, double dflt);
+TFR_API const tfr_json *tfr_json_get(const tfr_json *j, const char *key);
+TFR_API const char     *tfr_json_get_str(const tfr_json *j, const char *key); /* NULL if not a string */
+TFR_API double          tfr_json_get_num(const tfr_json *j, const char *key, double dflt);
 /* Writes j as compact JSON. */
-void            tfr_json_write(FILE *f, const tfr_json *j);
+TFR_API void            tfr_json_write(FILE *f, const tfr_json *j);
 
 /* ---- progress bar ------------------------------------------------------- */
 
@@ -74,10 +74,10 @@ typedef struct tfr_progress tfr_progress;
  * terminal and enabled is non-zero; otherwise every call is a no-op.
  * total may be 0 (unknown). unit names what is counted ("img", "MB").
  */
-tfr_progress *tfr_progress_new(const char *label, double total, const char *unit,
-                               int enabled);
-void          tfr_progress_update(tfr_progress *p, double done); /* thread-safe */
-void          tfr_progress_finish(tfr_progress *p);              /* frees */
+TFR_API tfr_progress *tfr_progress_new(const char *label, double total, const char *unit,
+                                       int enabled);
+TFR_API void          tfr_progress_update(tfr_progress *p, double done); /* thread-safe */
+TFR_API void          tfr_progress_finish(tfr_progress *p);              /* frees */
 
 /* ---- paths ------------------------------------------------------------------ */
 
@@ -89,18 +89,18 @@ void          tfr_progress_finish(tfr_progress *p);              /* frees */
  * that matches nothing is TFR_ERR_IO naming it. *files is malloc'd: free
  * with tfr_paths_free.
  */
-tfr_status tfr_paths_expand(const char *const *args, int nargs, char ***files,
-                            size_t *nfiles, tfr_error *err);
-void       tfr_paths_free(char **files, size_t n);
+TFR_API tfr_status tfr_paths_expand(const char *const *args, int nargs, char ***files,
+                                    size_t *nfiles, tfr_error *err);
+TFR_API void       tfr_paths_free(char **files, size_t n);
 
 /* out = a "/" b c (b and c may be NULL); -1 when it does not fit in n. */
-int tfr_path_join(char *out, size_t n, const char *a, const char *b, const char *c);
+TFR_API int tfr_path_join(char *out, size_t n, const char *a, const char *b, const char *c);
 
 /* Monotonic seconds. */
-double tfr_now(void);
+TFR_API double tfr_now(void);
 
 /* "1.5 MB", "320 B" into buf; returns buf. */
-const char *tfr_human_bytes(double b, char *buf, size_t n);
+TFR_API const char *tfr_human_bytes(double b, char *buf, size_t n);
 
 #ifdef __cplusplus
 }
