@@ -97,17 +97,11 @@ static tfr_status next_batch(tfr_stream *s, const tfr_batch **b, double *waited,
     return st;
 }
 
-/* hands batch b to the device ahead of its step; flip (when not NULL) gets
- * one bit per image from (seed, step), so a resumed run flips the same */
-static tfr_status stage(tfr_model *m, const tfr_batch *b, uint8_t *flip, uint64_t seed,
-                        uint64_t step, tfr_error *err)
+/* hands batch b to the device ahead of its step, with the flips the stream
+ * drew for its images (the CPU path applies the same ones in the stream) */
+static tfr_status stage(tfr_model *m, const tfr_batch *b, int flip, tfr_error *err)
 {
-    if (flip) {
-        uint64_t r = tfr_mix64(seed * 0x9e3779b97f4a7c15ull ^ tfr_mix64(step));
-        for (int i = 0; i < b->n; i++)
-            flip[i] = (uint8_t)(tfr_mix64(r + (uint64_t)i) >> 63);
-    }
-    return tfr_model_stage_u8(m, b->data, b->n, flip, err);
+    return tfr_model_stage_u8(m, b->data, b->n, flip ? b->flips : NULL, err);
 }
 
 /* hands ev to the caller's report, if it asked for one */
@@ -169,19 +163,13 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
         so.start_epoch = epoch;
         so.epochs = (int)epoch + 1;
         so.shuffle_buffer = o->shuffle_buffer;
-        /* on a device the flip is done there, from flip bits drawn here */
-        so.random_flip = o->flip && !tfr_train_on_device(m);
+        /* the stream draws every flip; on a device they are applied there */
+        so.random_flip = o->flip;
+        so.defer_flip = tfr_train_on_device(m);
         so.pad_crop = o->pad_crop;
-        uint8_t *flip = NULL;
-        if (o->flip && tfr_train_on_device(m) && !(flip = malloc((size_t)o->batch))) {
-            st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
-            goto done;
-        }
         tfr_stream *s;
-        if ((st = tfr_stream_open(&so, &s, err))) {
-            free(flip);
+        if ((st = tfr_stream_open(&so, &s, err)))
             goto done;
-        }
         uint64_t per_epoch = tfr_stream_epoch_records(s);
         uint64_t nsteps = per_epoch ? (per_epoch + (uint64_t)o->batch - 1) / (uint64_t)o->batch : 0;
         double t0 = tfr_now(), loss_sum = 0, waited = 0;
@@ -203,7 +191,7 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
             refused = dev && st == TFR_ERR_ARG;
         }
         if (!st && dev)
-            st = stage(m, b, flip, ts.seed, ts.step + 1, err);
+            st = stage(m, b, o->flip, err);
         while (st == TFR_OK) {
             lr = lr_at(o, epoch, nsteps ? (double)k / nsteps : 0);
             const int n = b->n;
@@ -218,7 +206,7 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
                 break;
             if (dev) {
                 nst = next_batch(s, &b, &waited, err);
-                if ((!nst && (st = stage(m, b, flip, ts.seed, ts.step + 2, err))) ||
+                if ((!nst && (st = stage(m, b, o->flip, err))) ||
                     (st = tfr_model_loss(m, &loss, err)))
                     break;
             }
@@ -245,7 +233,6 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
         }
         free(lab);
         tfr_stream_close(s);
-        free(flip);
         tfr_train_event pev = {.kind = TFR_TRAIN_PASS_END, .epoch = epoch + 1, .step = ts.step};
         emit(o, &pev);
         if (refused)

@@ -26,6 +26,7 @@
 #include "tfrecord/example.h"
 #include "tfrecord/nn.h"
 #include "tfrecord/record.h"
+#include "tfrecord/stream.h"
 
 typedef struct dev {
     const tfr_ops *o;
@@ -890,6 +891,123 @@ static double last_val_accuracy(const char *logdir)
  * learns; a run stopped after epoch 1 and resumed reproduces the losses
  * (bit for bit when `exact`); its checkpoint evaluates on the CPU to the
  * validation accuracy the device reported. */
+/* the emulated CUDA backend, with a log of the flips each staged batch carries */
+static tfr_ops rec_ops;
+static uint8_t rec_flips[4096];
+static size_t  rec_n;
+static tfr_status rec_stage_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
+                               const uint8_t *flip, tfr_error *e)
+{
+    for (int i = 0; i < n && rec_n < sizeof rec_flips; i++)
+        rec_flips[rec_n++] = flip ? flip[i] : 0;
+    return emu_ops.stage_u8(b, n, c, h, w, x, flip, e);
+}
+
+/* per-step losses of a run (steps.csv); returns how many */
+static int read_losses(const char *logdir, double *loss, int max)
+{
+    char p[800], line[256];
+    snprintf(p, sizeof p, "%s/steps.csv", logdir);
+    FILE *f = fopen(p, "r");
+    int n = 0;
+    if (!f)
+        return 0;
+    while (n < max && fgets(line, sizeof line, f)) {
+        unsigned long long step, epoch;
+        char hex[64];
+        if (sscanf(line, "%llu,%llu,%63[^,],%lf", &step, &epoch, hex, &loss[n]) == 4)
+            n++;
+    }
+    fclose(f);
+    return n;
+}
+
+/*
+ * One seed, one set of images: the CPU path (the stream flips) and the
+ * emulated CUDA path (the stream's flip bits applied on the device) flip
+ * exactly the same images. The bits the device gets are the stream's, and
+ * both runs' losses agree to the emulation's rounding; before the stream
+ * drew every flip, the device drew its own and trained on other images.
+ */
+static void check_same_images(void)
+{
+    const char *dir = test_tmpdir("nn_cuda_same");
+    char tr[700], la[700], lb[700];
+    snprintf(tr, sizeof tr, "%s/train.tfrecord.gz", dir);
+    snprintf(la, sizeof la, "%s/cpu", dir);
+    snprintf(lb, sizeof lb, "%s/dev", dir);
+    write_shard(tr, 160, 11);
+    const char *train[] = {tr};
+    tfr_train_opts o;
+    tfr_train_opts_init(&o);
+    o.train = train;
+    o.ntrain = 1;
+    EXPECT_OK(tfr_resnet_preset("tiny", &o.cfg, &err), &err);
+    o.epochs = 2;
+    o.batch = 16;
+    o.lr = 0.05f;
+    o.flip = 1;
+    o.pad_crop = 1;
+    o.seed = 9;
+    o.threads = 2;
+    o.quiet = 1;
+    o.progress = 0;
+    o.logdir = la;
+    EXPECT_OK(tfr_train(&o, &err), &err);
+    rec_ops = emu_ops;
+    rec_ops.stage_u8 = rec_stage_u8;
+    rec_n = 0;
+    tfr_ops_cuda_stand_in(&rec_ops);
+    o.device.kind = TFR_DEVICE_CUDA;
+    o.device.precision = TFR_PRECISION_FP32;
+    o.logdir = lb;
+    EXPECT_OK(tfr_train(&o, &err), &err);
+    tfr_ops_cuda_stand_in(NULL);
+    /* the flips the stream draws for these options, epoch by epoch */
+    uint8_t want[4096];
+    size_t nwant = 0;
+    int flipped = 0;
+    for (int e = 0; e < o.epochs; e++) {
+        tfr_stream_opts so;
+        tfr_stream_opts_init(&so);
+        so.sources = train;
+        so.nsources = 1;
+        so.batch_size = o.batch;
+        so.threads = 3;
+        so.width = so.height = 8;
+        so.channels = 3;
+        so.seed = o.seed;
+        so.start_epoch = (uint64_t)e;
+        so.epochs = e + 1;
+        so.shuffle_buffer = o.shuffle_buffer;
+        so.random_flip = 1;
+        so.pad_crop = 1;
+        tfr_stream *st;
+        EXPECT_OK(tfr_stream_open(&so, &st, &err), &err);
+        const tfr_batch *b;
+        while (st && tfr_stream_next(st, &b, &err) == TFR_OK)
+            for (int i = 0; i < b->n && nwant < sizeof want; i++) {
+                want[nwant++] = b->flips[i];
+                flipped += b->flips[i];
+            }
+        tfr_stream_close(st);
+    }
+    EXPECT(nwant == 320 && flipped > 100 && flipped < 220);
+    if (rec_n != nwant || memcmp(rec_flips, want, nwant))
+        FAILF("the device got other flips than the stream drew (%zu and %zu images)", rec_n,
+              nwant);
+    double lcpu[64], ldev[64];
+    int na = read_losses(la, lcpu, 64), nb = read_losses(lb, ldev, 64);
+    EXPECT(na == 20 && nb == na);
+    for (int i = 0; i < na && i < nb; i++)
+        if (fabs(lcpu[i] - ldev[i]) > 1e-4 * fabs(lcpu[i]) + 1e-6) {
+            FAILF("step %d: CPU loss %.7f, device loss %.7f: not the same images", i + 1, lcpu[i],
+                  ldev[i]);
+            break;
+        }
+    test_rmtree(dir);
+}
+
 static void check_train_loop(const tfr_ops *ops, tfr_precision prec, const char *label,
                              int exact, double acc_tol)
 {
@@ -989,6 +1107,7 @@ int main(void)
     check_ops(&de);
     emu_ops.destroy(eb);
     check_model(&emu_ops, NULL, "cuda-emulated", 2e-5);
+    check_same_images();
     check_train_loop(&emu_ops, TFR_PRECISION_TF32, "cuda-emulated", 1, 0.015);
     tfr_backend_opts bf16 = {0, TFR_MATH_BF16, 0};
     EXPECT_OK(emu_ops.create(&bf16, &eb, &err), &err);
