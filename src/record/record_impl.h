@@ -1,6 +1,6 @@
 /*
- * record/record_impl.h - internal helpers shared by the record layer and the
- * dataset code. Not API.
+ * record/record_impl.h - little-endian framing helpers shared by the record
+ * writer and reader (internal: src/record/ only).
  */
 #ifndef TFR_RECORD_IMPL_H
 #define TFR_RECORD_IMPL_H

@@ -12,7 +12,8 @@
  * decoded and processed on all threads, and compressed in fixed-size chunks
  * on all threads. The shards are byte-identical for any thread count.
  * Shards are renamed into place only when all are complete; labels.txt and
- * then manifest.json are written last.
+ * then manifest.json are written last (tfrecord/manifest.h owns both
+ * formats; tfrecord/layout.h owns the Example keys of each layout).
  */
 #ifndef TFRECORD_DATASET_H
 #define TFRECORD_DATASET_H
