@@ -18,6 +18,7 @@
 #include "tfrecord/example.h"
 #include "tfrecord/record.h"
 #include "tfrecord/util.h"
+#include "util/fsio.h"
 
 void tfr_bncache_fingerprint(char *fp, size_t n, uint32_t backbone_crc,
                              const tfr_resnet_config *c, float mean, float std)
@@ -145,10 +146,10 @@ float *tfr_bncache_take(tfr_bncache *c, const char *rel, uint64_t size, uint32_t
 tfr_status tfr_bncache_save(const char *dir, const char *fp, int dim, const tfr_retrain_image *im,
                             size_t n, const tfr_scan *s, tfr_error *err)
 {
-    char sp[4400], mp[4400], tmp[4400];
-    tfr_path_join(sp, sizeof sp, dir, "bottlenecks.tfrecord.gz", NULL);
-    tfr_path_join(mp, sizeof mp, dir, "cache.json", NULL);
-    tfr_path_join(tmp, sizeof tmp, dir, "cache.json.tmp", NULL);
+    char sp[4400], mp[4400];
+    if (tfr_path_join(sp, sizeof sp, dir, "bottlenecks.tfrecord.gz", NULL) ||
+        tfr_path_join(mp, sizeof mp, dir, "cache.json", NULL))
+        return tfr_fail(err, TFR_ERR_ARG, dir, "path too long");
     /* the manifest goes first out of the way: a crash never pairs new data with old */
     unlink(mp);
     tfr_record_writer *w;
@@ -177,9 +178,10 @@ tfr_status tfr_bncache_save(const char *dir, const char *fp, int dim, const tfr_
     }
     if ((st = tfr_record_writer_close(w, NULL, err)))
         return st;
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return tfr_fail_errno(err, TFR_ERR_IO, tmp, "cannot create");
+    tfr_atomic_file af;
+    if ((st = tfr_atomic_open(&af, mp, NULL, TFR_ATOMIC_STDIO, err)))
+        return st;
+    FILE *f = af.f;
     fprintf(f, "{\n  \"tool\": \"tfrecord-retrain\",\n  \"fingerprint\": \"%s\",\n  \"feature_dim\": %d,\n"
                "  \"classes\": [", fp, dim);
     for (int i = 0; i < s->nclasses; i++) {
@@ -194,9 +196,5 @@ tfr_status tfr_bncache_save(const char *dir, const char *fp, int dim, const tfr_
                 im[i].crc);
     }
     fputs("\n  ]\n}\n", f);
-    int bad = ferror(f) | (fflush(f) != 0) | (fsync(fileno(f)) != 0);
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, mp) != 0)
-        return tfr_fail_errno(err, TFR_ERR_IO, mp, "cannot write");
-    return TFR_OK;
+    return tfr_atomic_commit(&af, err); /* the temporary is removed on failure */
 }

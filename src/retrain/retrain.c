@@ -5,27 +5,34 @@
  * distortions, the backbone passes, and the driver tfr_retrain. The cache
  * format is bncache.c, the head head.c.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 #include "retrain/retrain_impl.h"
+#include "tfrecord/augment.h"
 #include "tfrecord/dataset.h"
-#include "util/rng.h"
 #include "tfrecord/example.h"
 #include "tfrecord/image.h"
+#include "tfrecord/layout.h"
+#include "tfrecord/manifest.h"
 #include "tfrecord/nn.h"
 #include "tfrecord/record.h"
 #include "tfrecord/util.h"
+#include "util/fsio.h"
+#include "util/rng.h"
 
 typedef tfr_retrain_image img;
+
+/* the largest image file read whole: far above any photograph */
+#define IMAGE_MAX_BYTES ((size_t)1 << 30)
 
 void tfr_retrain_opts_init(tfr_retrain_opts *o)
 {
@@ -48,18 +55,13 @@ typedef struct distort {
     float crop, scale, brightness; /* fractions; 0 = off */
 } distort;
 
-static uint64_t mix(uint64_t *s)
-{
-    return tfr_mix64(*s += 0x9e3779b97f4a7c15ull);
-}
-
-static double unit(uint64_t *s)
-{
-    return (double)(mix(s) >> 11) / 9007199254740992.0;
-}
-
+/*
+ * Decodes one image into the backbone's input (NCHW floats). With d, the
+ * retrain.py distortions in this draw order: crop/scale (4 draws, when
+ * either is on), flip (1 when on), brightness (1 when on).
+ */
 static tfr_status prep(tfr_image_ctx *ctx, const tfr_resnet_config *c, const uint8_t *data,
-                       size_t n, float mean, float std, const distort *d, uint64_t *rng,
+                       size_t n, float mean, float std, const distort *d, tfr_rng *rng,
                        float *out, tfr_error *err)
 {
     tfr_image a = {0}, b = {0};
@@ -71,86 +73,62 @@ static tfr_status prep(tfr_image_ctx *ctx, const tfr_resnet_config *c, const uin
     tfr_status st = tfr_image_decode(ctx, data, n, &o, &a, NULL, err);
     if (st)
         goto done;
-    double x0 = 0, y0 = 0, cw = a.w, ch = a.h;
-    if (d && (d->crop > 0 || d->scale > 0)) {
-        /* retrain.py: crop to 1/(1+crop%) of the size, scaled up by up to scale% */
-        double keep = 1.0 / (1.0 + d->crop * unit(rng));
-        keep /= 1.0 + d->scale * unit(rng);
-        cw = a.w * keep;
-        ch = a.h * keep;
-        x0 = (a.w - cw) * unit(rng);
-        y0 = (a.h - ch) * unit(rng);
-    }
-    if ((st = tfr_image_resize_region(&a, x0, y0, cw, ch, c->in_w, c->in_h, &b, err)))
+    tfr_region g = {0, 0, a.w, a.h};
+    if (d && (d->crop > 0 || d->scale > 0))
+        g = tfr_augment_crop_scale(a.w, a.h, d->crop, d->scale, rng);
+    if ((st = tfr_image_resize_region(&a, g.x0, g.y0, g.w, g.h, c->in_w, c->in_h, &b, err)))
         goto done;
-    if (d && d->flip && (mix(rng) & 1))
+    if (d && tfr_augment_flip_draw(d->flip, rng))
         tfr_image_flip_h(&b);
     float bright = 1.0f;
     if (d && d->brightness > 0)
-        bright = (float)(1.0 + d->brightness * (2 * unit(rng) - 1));
-    size_t np = (size_t)b.w * b.h;
-    int C = b.c;
-    for (int k = 0; k < C; k++)
-        for (size_t i = 0; i < np; i++) {
-            float v = b.px[i * C + k] * bright;
-            v = v > 255 ? 255 : v;
-            out[(size_t)k * np + i] = (v / 255.0f - mean) / std;
-        }
+        bright = tfr_augment_brightness_draw(d->brightness, rng);
+    tfr_augment_model_input(&b, bright, mean, std, out);
 done:
     tfr_image_free(&a);
     tfr_image_free(&b);
     return st;
 }
 
-tfr_status tfr_model_preprocess(const tfr_model *m, const uint8_t *data, size_t n, float mean,
-                                float std, float *out, tfr_error *err)
+/* The encoded image: from memory (shard input), or read from its file into
+ * *owned, which the caller frees (NULL when nothing was read). */
+static tfr_status img_data(const img *g, const uint8_t **data, size_t *n, uint8_t **owned,
+                           tfr_error *err)
 {
-    tfr_image_ctx *ctx;
-    tfr_status st = tfr_image_ctx_new(&ctx, err);
-    if (st)
-        return st;
-    st = prep(ctx, tfr_model_config(m), data, n, mean, std, NULL, NULL, out, err);
-    tfr_image_ctx_free(ctx);
+    *owned = NULL;
+    if (g->bytes) {
+        *data = g->bytes;
+        *n = g->nbytes;
+        return TFR_OK;
+    }
+    tfr_status st = tfr_read_file(g->it->path, IMAGE_MAX_BYTES, "image", owned, n, err);
+    *data = *owned;
     return st;
 }
 
-static uint8_t *slurp(const char *path, size_t *n)
+/* prep() of g's bytes; an error names g's path */
+static tfr_status prep_image(tfr_image_ctx *ctx, const tfr_resnet_config *c, const img *g,
+                             const tfr_retrain_opts *o, const distort *d, tfr_rng *rng,
+                             float *out, tfr_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    rewind(f);
-    uint8_t *b = malloc(len > 0 ? (size_t)len : 1);
-    if (b && len > 0 && fread(b, 1, (size_t)len, f) != (size_t)len) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *n = len > 0 ? (size_t)len : 0;
-    return b;
+    const uint8_t *data;
+    size_t n;
+    uint8_t *owned;
+    tfr_status st = img_data(g, &data, &n, &owned, err);
+    if (!st && (st = prep(ctx, c, data, n, o->mean, o->std, d, rng, out, err)) && err)
+        snprintf(err->path, sizeof err->path, "%s", g->it->path);
+    free(owned);
+    return st;
 }
 
-/* The encoded image: from memory, or read from its file (*owned set). */
-static uint8_t *img_data(const img *g, size_t *n, int *owned)
-{
-    if (g->bytes) {
-        *n = g->nbytes;
-        *owned = 0;
-        return (uint8_t *)g->bytes;
-    }
-    *owned = 1;
-    return slurp(g->it->path, n);
-}
-
-/* Shards as the image source: every record's image/encoded with its label. */
+/* Shards as the image source: every record's encoded image with its label. */
 typedef struct shardset {
     uint8_t **bytes;
     size_t   *nbytes;
     size_t    n;
 } shardset;
 
+/* a glob, a file, or a folder with a manifest.json; else a class-per-folder tree */
 static int is_shard_source(const char *p)
 {
     struct stat sb;
@@ -160,8 +138,7 @@ static int is_shard_source(const char *p)
         return 0;
     if (!S_ISDIR(sb.st_mode))
         return 1;
-    char mp[4400];
-    return !tfr_path_join(mp, sizeof mp, p, "manifest.json", NULL) && access(mp, F_OK) == 0;
+    return tfr_manifest_in(p);
 }
 
 typedef struct name_pair {
@@ -176,45 +153,83 @@ static int pair_cmp(const void *a, const void *b)
     return c ? c : (x->i < y->i ? -1 : x->i > y->i);
 }
 
+/* s->classes: the names in labels.txt beside shard, else (and past its end) class<i> */
+static tfr_status class_names(const char *shard, tfr_scan *s, tfr_error *err)
+{
+    char **names = NULL;
+    int nn = 0;
+    char lp[4400];
+    if (!tfr_labels_beside(shard, lp, sizeof lp)) {
+        tfr_error e;
+        tfr_status st = tfr_labels_load(lp, s->nclasses, &names, &nn, &e);
+        if (st && !(st == TFR_ERR_IO && e.sys_errno == ENOENT)) {
+            if (err)
+                *err = e;
+            return st;
+        }
+    }
+    tfr_status st = TFR_OK;
+    s->classes = calloc((size_t)(s->nclasses ? s->nclasses : 1), sizeof(char *));
+    for (int i = 0; s->classes && i < s->nclasses; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "class%d", i);
+        if (!(s->classes[i] = strdup(i < nn ? names[i] : line)))
+            break;
+    }
+    for (int i = 0; i < s->nclasses; i++)
+        if (!s->classes || !s->classes[i]) {
+            st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+            break;
+        }
+    tfr_labels_free(names, nn);
+    return st;
+}
+
 static tfr_status load_shards(const char *src, tfr_scan *s, shardset *ss, tfr_error *err)
 {
-    char **files = NULL;
+    tfr_shard_source *files = NULL;
     size_t nf = 0;
     const char *args[1] = {src};
-    tfr_status st = tfr_paths_expand(args, 1, &files, &nf, err);
+    tfr_status st = tfr_shardset_expand(args, 1, &files, &nf, err);
     if (st)
         return st;
     tfr_example *ex = NULL;
     if ((st = tfr_example_new(&ex, err))) {
-        tfr_paths_free(files, nf);
+        tfr_shardset_free(files, nf);
         return st;
     }
     size_t cap = 0;
     int64_t maxlab = -1;
     for (size_t f = 0; f < nf && !st; f++) {
+        const char *file = files[f].path;
         tfr_record_reader *r;
-        if ((st = tfr_record_reader_open(files[f], NULL, &r, err)))
+        if ((st = tfr_record_reader_open(file, NULL, &r, err)))
             break;
         const uint8_t *d;
         size_t len;
         uint64_t k = 0;
         while ((st = tfr_record_reader_next(r, &d, &len, err)) == TFR_OK) {
-            const uint8_t *p, *fnm = NULL;
-            size_t pn, fl = 0;
+            const uint8_t *fnm = NULL;
+            size_t fl = 0;
+            tfr_layout_image li;
             int64_t lab;
-            if ((st = tfr_example_parse(ex, d, len, err)) ||
-                (st = tfr_example_get_bytes_scalar(ex, "image/encoded", &p, &pn, err)) ||
-                (st = tfr_example_get_int64_scalar(ex, "image/class/label", &lab, err))) {
-                snprintf(err->path, sizeof err->path, "%s", files[f]);
+            if (!(st = tfr_example_parse(ex, d, len, err)) &&
+                !(st = tfr_layout_find_image(ex, NULL, &li, err)) &&
+                li.kind != TFR_PAYLOAD_ENCODED)
+                st = tfr_fail(err, TFR_ERR_FORMAT, NULL,
+                              "feature \"%s\" holds %s, not an encoded image (JPEG or PNG)",
+                              li.key, li.kind == TFR_PAYLOAD_RAW ? "raw pixels" : "a tensor");
+            if (st || (st = tfr_layout_find_label(ex, NULL, &lab, err))) {
+                snprintf(err->path, sizeof err->path, "%s", file);
                 err->record = (long long)k;
                 break;
             }
             if (lab < 0 || lab > 100000) {
-                st = tfr_fail(err, TFR_ERR_FORMAT, files[f], "record %llu: label %lld out of range",
+                st = tfr_fail(err, TFR_ERR_FORMAT, file, "record %llu: label %lld out of range",
                               (unsigned long long)k, (long long)lab);
                 break;
             }
-            tfr_example_get_bytes_scalar(ex, "image/filename", &fnm, &fl, NULL);
+            tfr_layout_filename(ex, &fnm, &fl);
             if (s->nitems == cap) {
                 cap = cap ? cap * 2 : 1024;
                 tfr_scan_item *it = realloc(s->items, cap * sizeof *it);
@@ -237,18 +252,18 @@ static tfr_status load_shards(const char *src, tfr_scan *s, shardset *ss, tfr_er
             if (fnm && fl)
                 snprintf(id, sizeof id, "%.*s", (int)fl, (const char *)fnm);
             else
-                snprintf(id, sizeof id, "%s#%llu", files[f], (unsigned long long)k);
+                snprintf(id, sizeof id, "%s#%llu", file, (unsigned long long)k);
             it->path = strdup(id);
             it->rel = strdup(id);
             it->cls = (int)lab;
-            it->size = pn;
-            ss->bytes[s->nitems] = malloc(pn ? pn : 1);
+            it->size = li.len;
+            ss->bytes[s->nitems] = malloc(li.len ? li.len : 1);
             if (!it->path || !it->rel || !ss->bytes[s->nitems]) {
                 st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
                 break;
             }
-            memcpy(ss->bytes[s->nitems], p, pn);
-            ss->nbytes[s->nitems] = pn;
+            memcpy(ss->bytes[s->nitems], li.data, li.len);
+            ss->nbytes[s->nitems] = li.len;
             s->nitems++;
             ss->n++;
             maxlab = lab > maxlab ? lab : maxlab;
@@ -285,33 +300,11 @@ static tfr_status load_shards(const char *src, tfr_scan *s, shardset *ss, tfr_er
         }
         free(pp);
     }
-    /* class names from labels.txt beside the shards, else class<i> */
     if (!st) {
         s->nclasses = (int)(maxlab + 1);
-        s->classes = calloc((size_t)(s->nclasses ? s->nclasses : 1), sizeof(char *));
-        char lp[4400];
-        char *t = strdup(files[0]);
-        char *slash = t ? strrchr(t, '/') : NULL;
-        if (slash)
-            *slash = 0;
-        FILE *lf = NULL;
-        if (t && !tfr_path_join(lp, sizeof lp, slash ? t : ".", "labels.txt", NULL))
-            lf = fopen(lp, "r");
-        free(t);
-        char line[512];
-        for (int i = 0; s->classes && i < s->nclasses; i++) {
-            if (lf && fgets(line, sizeof line, lf)) {
-                line[strcspn(line, "\r\n")] = 0;
-                s->classes[i] = strdup(line);
-            } else {
-                snprintf(line, sizeof line, "class%d", i);
-                s->classes[i] = strdup(line);
-            }
-        }
-        if (lf)
-            fclose(lf);
+        st = class_names(files[0].path, s, err);
     }
-    tfr_paths_free(files, nf);
+    tfr_shardset_free(files, nf);
     return st;
 }
 
@@ -355,20 +348,9 @@ static tfr_status bottlenecks(tfr_model *m, const tfr_resnet_config *c, img *im,
 #ifdef _OPENMP
             t = omp_get_thread_num();
 #endif
-            const tfr_scan_item *it = im[which[b0 + k]].it;
-            size_t len;
-            int owned;
-            uint8_t *data = img_data(&im[which[b0 + k]], &len, &owned);
-            uint64_t r = seed ^ tfr_mix64(which[b0 + k] + 1);
-            if (!data) {
+            tfr_rng r = {seed ^ tfr_mix64(which[b0 + k] + 1)};
+            if (prep_image(ctx[t], c, &im[which[b0 + k]], o, d, &r, x + k * in_sz, &e2[k]))
                 bad[k] = 1;
-                tfr_fail(&e2[k], TFR_ERR_IO, it->path, "cannot read");
-            } else if (prep(ctx[t], c, data, len, o->mean, o->std, d, &r, x + k * in_sz, &e2[k])) {
-                bad[k] = 1;
-                snprintf(e2[k].path, sizeof e2[k].path, "%s", it->path);
-            }
-            if (owned)
-                free(data);
         }
         for (size_t k = 0; k < bn; k++)
             if (bad[k]) {
@@ -397,6 +379,121 @@ static tfr_status bottlenecks(tfr_model *m, const tfr_resnet_config *c, img *im,
     free(ctx);
     free(x);
     free(f);
+    return st;
+}
+
+/* The logits of out_m for n inputs x into dst (n x K floats). */
+static tfr_status logits_of(tfr_model *out_m, const float *x, size_t n, int K, float *dst,
+                            tfr_error *err)
+{
+    const float *lg;
+    tfr_status st;
+    if ((st = tfr_model_forward(out_m, x, (int)n, NULL, 0, NULL, err)) ||
+        (st = tfr_model_logits(out_m, &lg, err)))
+        return st;
+    memcpy(dst, lg, n * (size_t)K * sizeof(float));
+    return TFR_OK;
+}
+
+/* The gzip -6 size of out_m's parameters (what a download of it costs). */
+static tfr_status params_gzip_bytes(tfr_model *out_m, uint8_t *zb, uLongf cap, size_t *bytes,
+                                    tfr_error *err)
+{
+    size_t np = tfr_model_num_params(out_m);
+    float *pw;
+    tfr_status st = tfr_model_params(out_m, &pw, err);
+    if (st)
+        return st;
+    uLongf zl = cap;
+    int zr = compress2(zb, &zl, (const Bytef *)pw, (uLong)(np * sizeof(float)), 6);
+    if (zr != Z_OK)
+        return tfr_fail(err, zr == Z_MEM_ERROR ? TFR_ERR_NOMEM : TFR_ERR_ARG, NULL,
+                        "compressing the parameters: zlib error %d", zr);
+    *bytes = zl;
+    return TFR_OK;
+}
+
+/*
+ * --fold-bn and --round-weights on the exported model out_m (K classes),
+ * with what each costs: the largest logit change folding makes on up to 64
+ * test (or any) images, the parameters' gzip size before and after
+ * rounding, and the rounded model's test accuracy end to end.
+ */
+static tfr_status export_changes(tfr_model *out_m, const tfr_resnet_config *c, int K,
+                                 const img *im, size_t n, const tfr_retrain_opts *o,
+                                 tfr_retrain_result *res, tfr_error *err)
+{
+    size_t which[64], nw = 0;
+    for (size_t i = 0; i < n && nw < 64; i++)
+        if (im[i].split == 2 || n < 64)
+            which[nw++] = i;
+    const size_t in_sz = (size_t)c->in_c * c->in_h * c->in_w;
+    const size_t nb = nw ? nw : 1; /* the rounded model's test pass uses one of each */
+    float *x = malloc(nb * in_sz * sizeof(float));
+    float *l0 = malloc(nb * (size_t)K * sizeof(float));
+    float *l1 = malloc(nb * (size_t)K * sizeof(float));
+    uint8_t *zb = NULL;
+    tfr_image_ctx *ctx = NULL;
+    tfr_status st = TFR_OK;
+    if (!x || !l0 || !l1) {
+        st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+        goto cleanup;
+    }
+    if ((st = tfr_image_ctx_new(&ctx, err)))
+        goto cleanup;
+    /* outputs before the change */
+    for (size_t k = 0; k < nw && !st; k++)
+        st = prep_image(ctx, c, &im[which[k]], o, NULL, NULL, x + k * in_sz, err);
+    if (st || (nw && (st = logits_of(out_m, x, nw, K, l0, err))))
+        goto cleanup;
+    if (o->fold_bn) {
+        if ((st = tfr_model_fold_bn(out_m, &res->folded, err)))
+            goto cleanup;
+        if (nw) {
+            if ((st = logits_of(out_m, x, nw, K, l1, err)))
+                goto cleanup;
+            for (size_t i = 0; i < nw * (size_t)K; i++)
+                res->fold_max_diff = fmax(res->fold_max_diff, fabs((double)l1[i] - l0[i]));
+        }
+        tfr_retrain_event fev = {.kind = TFR_RETRAIN_FOLDED};
+        emit(o, res, &fev);
+    }
+    if (o->round_weights) {
+        uLongf cap = compressBound((uLong)(tfr_model_num_params(out_m) * sizeof(float)));
+        if (!(zb = malloc(cap))) {
+            st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+            goto cleanup;
+        }
+        if ((st = params_gzip_bytes(out_m, zb, cap, &res->gzip_bytes, err)) ||
+            (st = tfr_model_round_weights(out_m, err)) ||
+            (st = params_gzip_bytes(out_m, zb, cap, &res->gzip_bytes_rounded, err)))
+            goto cleanup;
+        /* test accuracy of the rounded model, end to end through the backbone */
+        size_t right = 0, tot = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (im[i].split != 2)
+                continue;
+            const float *lg = l1;
+            if ((st = prep_image(ctx, c, &im[i], o, NULL, NULL, x, err)) ||
+                (st = logits_of(out_m, x, 1, K, l1, err)))
+                goto cleanup;
+            int best = 0;
+            for (int j = 1; j < K; j++)
+                if (lg[j] > lg[best])
+                    best = j;
+            right += best == im[i].it->cls;
+            tot++;
+        }
+        res->rounded_accuracy = tot ? (double)right / tot : NAN;
+        tfr_retrain_event rev = {.kind = TFR_RETRAIN_ROUNDED};
+        emit(o, res, &rev);
+    }
+cleanup:
+    tfr_image_ctx_free(ctx);
+    free(zb);
+    free(l1);
+    free(l0);
+    free(x);
     return st;
 }
 
@@ -464,12 +561,13 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
             im[i].bytes = ss.bytes[i];
             im[i].nbytes = ss.nbytes[i];
         }
+        const uint8_t *data;
         size_t len;
-        int owned;
-        uint8_t *data = img_data(&im[i], &len, &owned);
-        im[i].crc = data ? tfr_crc32c(data, len) : 0;
-        if (owned)
-            free(data);
+        uint8_t *owned;
+        if ((st = img_data(&im[i], &data, &len, &owned, err)))
+            goto done;
+        im[i].crc = tfr_crc32c(data, len);
+        free(owned);
         /* copies of one image ("name#2" from flip=both shards) share its split */
         char base[4400];
         snprintf(base, sizeof base, "%s", s.items[i].rel);
@@ -483,10 +581,8 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
         res->n_test += im[i].split == 2;
     }
     /* cache */
-    if (o->cache_dir && mkdir(o->cache_dir, 0755) != 0 && access(o->cache_dir, W_OK) != 0) {
-        st = tfr_fail_errno(err, TFR_ERR_IO, o->cache_dir, "cannot create cache folder");
+    if (o->cache_dir && (st = tfr_mkdir_p(o->cache_dir, err)))
         goto done;
-    }
     char reason[256] = "no cache folder given";
     int have = o->cache_dir &&
                tfr_bncache_load(o->cache_dir, fp, dim, &cc, reason, sizeof reason);
@@ -531,9 +627,9 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
                  : tfr_fail(err, TFR_ERR_ARG, o->images, "no training images after the split");
         goto done;
     }
-    uint64_t rng = o->seed * 0x9e3779b97f4a7c15ull + 11;
+    tfr_rng rng = {o->seed * TFR_GOLDEN64 + 11};
     for (size_t i = 0; i < (size_t)K * dim; i++) /* retrain.py: truncated normal, stddev 0.001 */
-        head.W[i] = (float)(0.001 * (unit(&rng) * 2 - 1));
+        head.W[i] = (float)(0.001 * (tfr_rng_uniform(&rng) * 2 - 1));
     distort d = {o->flip, o->random_crop / 100.0f, o->random_scale / 100.0f,
                  o->random_brightness / 100.0f};
     int distorted = d.flip || d.crop > 0 || d.scale > 0 || d.brightness > 0;
@@ -541,11 +637,9 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
         tfr_retrain_event dsev = {.kind = TFR_RETRAIN_DISTORTIONS};
         emit(o, res, &dsev);
     }
-    if (o->logdir) {
-        mkdir(o->logdir, 0755);
-        if ((st = tfr_events_open(o->logdir, &ev, err)))
-            goto done;
-    }
+    if (o->logdir &&
+        ((st = tfr_mkdir_p(o->logdir, err)) || (st = tfr_events_open(o->logdir, &ev, err))))
+        goto done;
     t0 = tfr_now();
     size_t *bidx = malloc((size_t)o->batch * sizeof *bidx);
     float **bvec = calloc((size_t)o->batch, sizeof *bvec);
@@ -560,7 +654,7 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
     }
     for (int step = 1; step <= o->steps; step++) {
         for (int k = 0; k < o->batch; k++)
-            bidx[k] = todo[mix(&rng) % ntr];
+            bidx[k] = todo[tfr_rng_u64(&rng) % ntr];
         if (distorted) {
             for (int k = 0; k < o->batch; k++) {
                 dimg[k].it = im[bidx[k]].it;
@@ -572,7 +666,7 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
             size_t seq[1024];
             for (int k = 0; k < o->batch && k < 1024; k++)
                 seq[k] = (size_t)k;
-            if ((st = bottlenecks(m, c, dimg, (size_t)o->batch, o, &d, mix(&rng), seq,
+            if ((st = bottlenecks(m, c, dimg, (size_t)o->batch, o, &d, tfr_rng_u64(&rng), seq,
                                   (size_t)o->batch, NULL, 0, err)))
                 break;
             for (int k = 0; k < o->batch; k++)
@@ -615,108 +709,22 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
     /* the complete model: backbone + new head */
     if ((st = tfr_model_with_head(m, K, head.W, head.b, &out_m, err)))
         goto done;
-    if (o->fold_bn || o->round_weights) {
-        /* outputs before the change, on up to 64 test (or any) images */
-        size_t which[64], nw = 0;
-        for (size_t i = 0; i < s.nitems && nw < 64; i++)
-            if (im[i].split == 2 || s.nitems < 64)
-                which[nw++] = i;
-        size_t in_sz = (size_t)c->in_c * c->in_h * c->in_w;
-        float *x = malloc(nw * in_sz * sizeof(float) + 1), *l0 = malloc(nw * (size_t)K * 4 + 1);
-        tfr_image_ctx *ctx;
-        tfr_image_ctx_new(&ctx, err);
-        for (size_t k = 0; k < nw; k++) {
-            size_t len;
-            int owned;
-            uint8_t *data = img_data(&im[which[k]], &len, &owned);
-            if (data)
-                prep(ctx, c, data, len, o->mean, o->std, NULL, NULL, x + k * in_sz, err);
-            if (owned)
-                free(data);
-        }
-        tfr_image_ctx_free(ctx);
-        if (nw) {
-            tfr_model_forward(out_m, x, (int)nw, NULL, 0, NULL, err);
-            const float *lg0;
-            if (!tfr_model_logits(out_m, &lg0, err))
-                memcpy(l0, lg0, nw * (size_t)K * 4);
-        }
-        if (o->fold_bn) {
-            tfr_model_fold_bn(out_m, &res->folded, err);
-            if (nw) {
-                tfr_model_forward(out_m, x, (int)nw, NULL, 0, NULL, err);
-                const float *l1;
-                tfr_model_logits(out_m, &l1, err); /* NULL on failure */
-                for (size_t i = 0; l1 && i < nw * (size_t)K; i++)
-                    res->fold_max_diff = fmax(res->fold_max_diff, fabs((double)l1[i] - l0[i]));
-            }
-            tfr_retrain_event fev = {.kind = TFR_RETRAIN_FOLDED};
-            emit(o, res, &fev);
-        }
-        if (o->round_weights) {
-            size_t np = tfr_model_num_params(out_m);
-            uLongf cap = compressBound((uLong)(np * 4));
-            uint8_t *zb = malloc(cap);
-            uLongf zl = cap;
-            float *pw;
-            if (!tfr_model_params(out_m, &pw, err))
-                compress2(zb, &zl, (const Bytef *)pw, (uLong)(np * 4), 6);
-            res->gzip_bytes = zl;
-            tfr_model_round_weights(out_m, err);
-            zl = cap;
-            if (!tfr_model_params(out_m, &pw, err))
-                compress2(zb, &zl, (const Bytef *)pw, (uLong)(np * 4), 6);
-            res->gzip_bytes_rounded = zl;
-            free(zb);
-            /* test accuracy of the rounded model, end to end through the backbone */
-            size_t right = 0, tot = 0;
-            float *one = malloc(in_sz * sizeof(float));
-            tfr_image_ctx *c2;
-            tfr_image_ctx_new(&c2, err);
-            for (size_t i = 0; one && i < s.nitems; i++) {
-                if (im[i].split != 2)
-                    continue;
-                size_t len;
-                int owned;
-                uint8_t *data = img_data(&im[i], &len, &owned);
-                const float *lg;
-                if (data && !prep(c2, c, data, len, o->mean, o->std, NULL, NULL, one, err) &&
-                    !tfr_model_forward(out_m, one, 1, NULL, 0, NULL, err) &&
-                    !tfr_model_logits(out_m, &lg, err)) {
-                    int best = 0;
-                    for (int j = 1; j < K; j++)
-                        if (lg[j] > lg[best])
-                            best = j;
-                    right += best == im[i].it->cls;
-                    tot++;
-                }
-                if (owned)
-                    free(data);
-            }
-            tfr_image_ctx_free(c2);
-            free(one);
-            res->rounded_accuracy = tot ? (double)right / tot : NAN;
-            tfr_retrain_event rev = {.kind = TFR_RETRAIN_ROUNDED};
-            emit(o, res, &rev);
-        }
-        free(x);
-        free(l0);
-    }
+    if ((o->fold_bn || o->round_weights) &&
+        (st = export_changes(out_m, c, K, im, s.nitems, o, res, err)))
+        goto done;
     if (o->out_dir) {
-        mkdir(o->out_dir, 0755);
         char mp[4400], lp[4400];
-        tfr_path_join(mp, sizeof mp, o->out_dir, "model.tfrc", NULL);
-        tfr_path_join(lp, sizeof lp, o->out_dir, "labels.txt", NULL);
-        tfr_train_state nts = {0};
-        if ((st = tfr_checkpoint_save(mp, out_m, &nts, err)))
+        if ((st = tfr_mkdir_p(o->out_dir, err)))
             goto done;
-        FILE *f = fopen(lp, "w");
-        for (int i = 0; f && i < s.nclasses; i++)
-            fprintf(f, "%s\n", s.classes[i]);
-        if (!f || fclose(f) != 0) {
-            st = tfr_fail_errno(err, TFR_ERR_IO, lp, "cannot write");
+        if (tfr_path_join(mp, sizeof mp, o->out_dir, "model.tfrc", NULL) ||
+            tfr_path_join(lp, sizeof lp, o->out_dir, TFR_LABELS_NAME, NULL)) {
+            st = tfr_fail(err, TFR_ERR_ARG, o->out_dir, "path too long");
             goto done;
         }
+        tfr_train_state nts = {0};
+        if ((st = tfr_checkpoint_save(mp, out_m, &nts, err)) ||
+            (st = tfr_labels_save(lp, s.classes, s.nclasses, err)))
+            goto done;
         tfr_retrain_event wev = {.kind = TFR_RETRAIN_WROTE, .model_path = mp, .labels_path = lp};
         emit(o, res, &wev);
     }
