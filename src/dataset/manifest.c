@@ -24,31 +24,9 @@
 #include <unistd.h>
 
 #include "tfrecord/util.h"
+#include "util/fsio.h"
 
 /* ---- writing ------------------------------------------------------------- */
-
-/* Writes len bytes to path through "<path>.tmp.<pid>": write, fsync, rename. */
-static tfr_status write_atomic(const char *path, const char *buf, size_t len, tfr_error *err)
-{
-    char tmp[4400], pid[32];
-    snprintf(pid, sizeof pid, ".tmp.%ld", (long)getpid());
-    if (tfr_path_join(tmp, sizeof tmp, path, NULL, pid))
-        return tfr_fail(err, TFR_ERR_ARG, path, "path too long");
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return tfr_fail_errno(err, TFR_ERR_IO, tmp, "cannot create");
-    int bad = fwrite(buf, 1, len, f) != len;
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-        bad = 1;
-    if (fclose(f) != 0)
-        bad = 1;
-    if (bad || rename(tmp, path) != 0) {
-        tfr_status st = tfr_fail_errno(err, TFR_ERR_IO, path, "write");
-        unlink(tmp);
-        return st;
-    }
-    return TFR_OK;
-}
 
 static void emit(FILE *f, const tfr_manifest *m)
 {
@@ -124,7 +102,7 @@ tfr_status tfr_manifest_save(const char *path, const tfr_manifest *m, tfr_error 
         free(buf);
         return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
     }
-    tfr_status st = write_atomic(path, buf, len, err);
+    tfr_status st = tfr_write_file_atomic(path, NULL, buf, len, TFR_ATOMIC_STDIO, err);
     free(buf);
     return st;
 }
@@ -496,7 +474,7 @@ tfr_status tfr_labels_save(const char *path, char *const *names, int n, tfr_erro
         free(buf);
         return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
     }
-    tfr_status st = write_atomic(path, buf, len, err);
+    tfr_status st = tfr_write_file_atomic(path, NULL, buf, len, TFR_ATOMIC_STDIO, err);
     free(buf);
     return st;
 }
