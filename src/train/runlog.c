@@ -10,6 +10,7 @@
 
 #include "tfrecord/util.h"
 #include "train/train_impl.h"
+#include "util/fsio.h"
 
 struct tfr_runlog {
     tfr_events *ev;
@@ -35,10 +36,8 @@ tfr_status tfr_runlog_open(const char *logdir, tfr_runlog **out, tfr_error *err)
     tfr_runlog *l = calloc(1, sizeof *l);
     if (!l)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
-    if (tfr_train_mkdir_p(logdir)) {
-        st = tfr_fail_errno(err, TFR_ERR_IO, logdir, "cannot create log folder");
+    if ((st = tfr_mkdir_p(logdir, err)))
         goto fail;
-    }
     if ((st = tfr_events_open(logdir, &l->ev, err)))
         goto fail;
     char p[4400];

@@ -6,7 +6,6 @@
  * learning-rate schedule, resuming and the per-epoch checkpoints; the
  * evaluation pass is evaluate.c, the CSV and TensorBoard log runlog.c.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include "tfrecord/stream.h"
 #include "tfrecord/util.h"
 #include "train/train_impl.h"
+#include "util/fsio.h"
 
 void tfr_train_opts_init(tfr_train_opts *o)
 {
@@ -46,22 +46,6 @@ static float lr_at(const tfr_train_opts *o, uint64_t epoch, double frac_epoch)
     if (o->warmup_epochs > 0 && t < o->warmup_epochs)
         lr *= t / o->warmup_epochs;
     return (float)lr;
-}
-
-int tfr_train_mkdir_p(const char *d)
-{
-    if (!d)
-        return 0;
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", d);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(tmp, 0755) && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
 }
 
 static tfr_status resolve_resume(const char *r, char *path, size_t n, tfr_error *err)
@@ -135,10 +119,8 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
     const tfr_resnet_config *c = tfr_model_config(m);
     if (o->logdir && (st = tfr_runlog_open(o->logdir, &rl, err)))
         goto done;
-    if (o->checkpoint_dir && tfr_train_mkdir_p(o->checkpoint_dir)) {
-        st = tfr_fail_errno(err, TFR_ERR_IO, o->checkpoint_dir, "cannot create checkpoint folder");
+    if (o->checkpoint_dir && (st = tfr_mkdir_p(o->checkpoint_dir, err)))
         goto done;
-    }
     tfr_train_event mev = {.kind = TFR_TRAIN_MODEL, .model = m};
     emit(o, &mev);
     const char *const *vsrc = o->nval ? o->val : o->train;
@@ -266,18 +248,18 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
         if (rl)
             tfr_runlog_epoch(rl, &eev, o->nval > 0, err);
         if (o->checkpoint_dir) {
-            char name[64], p[4400], lp[4400], tmp[4400];
+            char name[64], line[72], p[4400], lp[4400];
             snprintf(name, sizeof name, "epoch-%04llu.tfrc", (unsigned long long)epoch + 1);
-            tfr_path_join(p, sizeof p, o->checkpoint_dir, name, NULL);
-            if ((st = tfr_checkpoint_save(p, m, &ts, err)))
-                goto done;
-            tfr_path_join(lp, sizeof lp, o->checkpoint_dir, "latest", NULL);
-            tfr_path_join(tmp, sizeof tmp, o->checkpoint_dir, "latest.tmp", NULL);
-            FILE *f = fopen(tmp, "w");
-            if (!f || fprintf(f, "%s\n", name) < 0 || fclose(f) != 0 || rename(tmp, lp) != 0) {
-                st = tfr_fail_errno(err, TFR_ERR_IO, lp, "cannot write");
+            int nl = snprintf(line, sizeof line, "%s\n", name); /* what "latest" holds */
+            if (tfr_path_join(p, sizeof p, o->checkpoint_dir, name, NULL) ||
+                tfr_path_join(lp, sizeof lp, o->checkpoint_dir, "latest", NULL)) {
+                st = tfr_fail(err, TFR_ERR_ARG, o->checkpoint_dir, "path too long");
                 goto done;
             }
+            if ((st = tfr_checkpoint_save(p, m, &ts, err)))
+                goto done;
+            if ((st = tfr_write_file_atomic(lp, NULL, line, (size_t)nl, TFR_ATOMIC_STDIO, err)))
+                goto done;
             tfr_train_event cev = {.kind = TFR_TRAIN_CHECKPOINT, .path = p, .epoch = epoch + 1,
                                    .step = ts.step};
             emit(o, &cev);

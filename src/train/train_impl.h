@@ -55,7 +55,4 @@ void tfr_runlog_epoch(tfr_runlog *l, const tfr_train_event *ev, int have_val, tf
 /* Closes the files; l may be NULL. */
 void tfr_runlog_close(tfr_runlog *l);
 
-/* mkdir -p; d NULL is a no-op. 0 or -1 with errno set. (train.c) */
-int tfr_train_mkdir_p(const char *d);
-
 #endif /* TFR_TRAIN_IMPL_H */
