@@ -4,7 +4,6 @@
  */
 #include <getopt.h>
 #include <limits.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "tfrecord/manifest.h"
 #include "tfrecord/nn.h"
 #include "tfrecord/util.h"
 
@@ -49,22 +49,15 @@ static void usage(FILE *f)
         prog, prog);
 }
 
-/* Class names from labels.txt beside the first shard, if there is one. */
-static char **load_labels(const char *shard, int n)
+/* Class names from labels.txt beside the first shard (up to n of them), if
+ * there is one: *names NULL and *got 0 when not. Free with tfr_labels_free. */
+static void load_labels(const char *shard, int n, char ***names, int *got)
 {
-    char *t = strdup(shard), p[4400];
-    snprintf(p, sizeof p, "%s/labels.txt", dirname(t));
-    free(t);
-    FILE *f = fopen(p, "r");
-    if (!f)
-        return NULL;
-    char **names = calloc((size_t)n, sizeof *names), line[512];
-    for (int i = 0; i < n && fgets(line, sizeof line, f); i++) {
-        line[strcspn(line, "\r\n")] = 0;
-        names[i] = strdup(line);
-    }
-    fclose(f);
-    return names;
+    char p[4400];
+    *names = NULL;
+    *got = 0;
+    if (!tfr_labels_beside(shard, p, sizeof p))
+        tfr_labels_load(p, n, names, got, NULL);
 }
 
 /* ---- the report: tfr_train's events as text ---------------------------------- */
@@ -257,20 +250,20 @@ int main(int argc, char **argv)
         }
         printf("%s (epoch %llu): %llu images, accuracy %.4f, cross-entropy %.4f\n", evaluate,
                (unsigned long long)ts.epoch, (unsigned long long)r.images, r.accuracy, r.loss);
-        char **names = load_labels(val[0], r.classes);
+        char **names;
+        int nnames;
+        load_labels(val[0], r.classes, &names, &nnames);
         printf("confusion matrix (rows: true class, columns: predicted)\n%14s", "");
         for (int j = 0; j < r.classes; j++)
             printf(" %6d", j);
         printf("\n");
         for (int i = 0; i < r.classes; i++) {
-            printf("%3d %-10.10s", i, names && names[i] ? names[i] : "");
+            printf("%3d %-10.10s", i, i < nnames ? names[i] : "");
             for (int j = 0; j < r.classes; j++)
                 printf(" %6llu", (unsigned long long)r.confusion[(size_t)i * r.classes + j]);
             printf("\n");
         }
-        for (int i = 0; names && i < r.classes; i++)
-            free(names[i]);
-        free(names);
+        tfr_labels_free(names, nnames);
         tfr_eval_result_free(&r);
         tfr_model_free(m);
         return 0;
