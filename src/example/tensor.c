@@ -165,6 +165,12 @@ static void fill_vals(tfr_tensor *t, const void *vals, size_t nvals, size_t vsiz
 tfr_status tfr_tensor_parse(const void *data, size_t len, tfr_dtype expect,
                             tfr_tensor *t, tfr_error *err)
 {
+    return tfr_tensor_parse_bounded(data, len, expect, SIZE_MAX, t, err);
+}
+
+tfr_status tfr_tensor_parse_bounded(const void *data, size_t len, tfr_dtype expect,
+                                    size_t max_bytes, tfr_tensor *t, tfr_error *err)
+{
     if (!t || (!data && len))
         return tfr_fail(err, TFR_ERR_ARG, NULL, "parse_tensor: NULL argument");
     memset(t, 0, sizeof *t);
@@ -212,6 +218,21 @@ tfr_status tfr_tensor_parse(const void *data, size_t len, tfr_dtype expect,
     t->dtype = dt;
     t->rank = (int)rank;
     t->nbytes = (size_t)(n * es);
+    if (t->nbytes > max_bytes) {
+        st = tfr_fail(err, TFR_ERR_FORMAT, NULL,
+                      "tensor of %llu elements (%zu bytes) is larger than the %zu bytes allowed",
+                      (unsigned long long)n, t->nbytes, max_bytes);
+        goto done;
+    }
+    if (!tp->tensor_content.len && t->nbytes > TFR_TENSOR_MAX_EXPAND) {
+        /* TensorFlow fills the shape from the last value: refuse to let a
+         * few bytes declare gigabytes */
+        st = tfr_fail(err, TFR_ERR_FORMAT, NULL,
+                      "tensor declares %llu elements (%zu bytes) from %zu bytes of values; "
+                      "more than %zu bytes is refused",
+                      (unsigned long long)n, t->nbytes, len, TFR_TENSOR_MAX_EXPAND);
+        goto done;
+    }
     if (tp->tensor_content.len) {
         if (tp->tensor_content.len != t->nbytes) {
             st = tfr_fail(err, TFR_ERR_CORRUPT, NULL,

@@ -357,7 +357,8 @@ void tfr_json_write(FILE *f, const tfr_json *j)
     case TFR_JSON_NULL: fputs("null", f); break;
     case TFR_JSON_BOOL: fputs(j->boolean ? "true" : "false", f); break;
     case TFR_JSON_NUMBER:
-        if (j->num == (double)(long long)j->num && j->num < 9e15 && j->num > -9e15)
+        /* range first: converting a double beyond long long is undefined */
+        if (j->num < 9e15 && j->num > -9e15 && j->num == (double)(long long)j->num)
             fprintf(f, "%lld", (long long)j->num);
         else
             fprintf(f, "%.17g", j->num);

@@ -236,8 +236,41 @@ static void test_protoc_decode(void)
     tfr_example_builder_free(b);
 }
 
+/*
+ * A *_val tensor declares its shape and TensorFlow fills it from the last
+ * value: 24 bytes declaring [16000, 16000, 3] floats are refused before
+ * 3 GB are allocated; a small broadcast still expands.
+ */
+static void test_tensor_bomb(void)
+{
+    tfr_error err;
+    static const uint8_t bomb[24] = {
+        0x08, 0x01,                                     /* dtype DT_FLOAT */
+        0x12, 0x0e,                                     /* tensor_shape */
+        0x12, 0x03, 0x08, 0x80, 0x7d,                   /*   dim 16000 */
+        0x12, 0x03, 0x08, 0x80, 0x7d,                   /*   dim 16000 */
+        0x12, 0x02, 0x08, 0x03,                         /*   dim 3 */
+        0x2a, 0x04, 0x00, 0x00, 0x80, 0x3f};            /* float_val [1.0] */
+    tfr_tensor t;
+    EXPECT_STATUS(tfr_tensor_parse(bomb, sizeof bomb, TFR_DT_FLOAT, &t, &err), TFR_ERR_FORMAT);
+    EXPECT(t.data == NULL);
+    EXPECT_CONTAINS(err.msg, "768000000 elements");
+    /* [2, 2] from one value: four ones */
+    static const uint8_t small[] = {0x08, 0x01, 0x12, 0x08, 0x12, 0x02, 0x08, 0x02,
+                                    0x12, 0x02, 0x08, 0x02, 0x2a, 0x04, 0x00, 0x00, 0x80, 0x3f};
+    EXPECT_OK(tfr_tensor_parse(small, sizeof small, TFR_DT_FLOAT, &t, &err), &err);
+    EXPECT(t.rank == 2 && t.nbytes == 16 && ((float *)t.data)[3] == 1.0f);
+    tfr_tensor_clear(&t);
+    /* the caller's own bound applies to every form */
+    EXPECT_STATUS(tfr_tensor_parse_bounded(small, sizeof small, TFR_DT_FLOAT, 15, &t, &err),
+                  TFR_ERR_FORMAT);
+    EXPECT_OK(tfr_tensor_parse_bounded(small, sizeof small, TFR_DT_FLOAT, 16, &t, &err), &err);
+    tfr_tensor_clear(&t);
+}
+
 int main(void)
 {
+    test_tensor_bomb();
     test_build_parse();
     test_tf_wire();
     test_tensors();

@@ -43,6 +43,21 @@ static void test_json(void)
         free(buf);
     }
     tfr_json_free(j);
+    /* numbers beyond long long are written as doubles (UBSan checks the
+     * conversion), integers as integers */
+    EXPECT_OK(tfr_json_parse("[1e300, -1e300, 9.3e18, 18446744073709551615, 12345]", &j, &err),
+              &err);
+    if (j) {
+        char *buf = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&buf, &n);
+        tfr_json_write(f, j);
+        fclose(f);
+        EXPECT_STR(buf, "[1.0000000000000001e+300, -1.0000000000000001e+300, 9.3e+18, "
+                        "1.8446744073709552e+19, 12345]");
+        free(buf);
+    }
+    tfr_json_free(j);
     static const char *bad[] = {"{", "{\"a\" 1}", "[1,]", "\"\\q\"", "{} x", "", "[\"\x01\"]"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         EXPECT_STATUS(tfr_json_parse(bad[i], &j, &err), TFR_ERR_CORRUPT);

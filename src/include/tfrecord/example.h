@@ -159,9 +159,19 @@ TFR_API tfr_status tfr_tensor_serialize_to(tfr_dtype dtype, int rank, const int6
  * shape as TensorFlow does). expect = TFR_DT_INVALID accepts any supported
  * dtype; otherwise a different dtype is TFR_ERR_FORMAT ("type mismatch").
  * On success t->data is malloc'd; release with tfr_tensor_clear.
+ *
+ * Memory stays bounded by what the record holds: tensor_content must be the
+ * shape's exact size, and a *_val form, which TensorFlow expands to the
+ * whole shape, may expand to at most TFR_TENSOR_MAX_EXPAND bytes; larger
+ * shapes are TFR_ERR_FORMAT before anything is allocated.
  */
+#define TFR_TENSOR_MAX_EXPAND ((size_t)64 << 20)
 TFR_API tfr_status tfr_tensor_parse(const void *data, size_t len, tfr_dtype expect,
                                     tfr_tensor *t, tfr_error *err);
+/* As tfr_tensor_parse, with the decoded size capped at max_bytes in every
+ * form (the caller knows how much it can use). */
+TFR_API tfr_status tfr_tensor_parse_bounded(const void *data, size_t len, tfr_dtype expect,
+                                            size_t max_bytes, tfr_tensor *t, tfr_error *err);
 TFR_API void       tfr_tensor_clear(tfr_tensor *t);
 TFR_API int64_t    tfr_tensor_num_elements(const tfr_tensor *t);
 
