@@ -142,9 +142,21 @@ tfr_status tfr_checkpoint_load(const char *path, tfr_model **out, tfr_train_stat
     memcpy(&st->best_val_acc, buf + 132, 8);
     st->epoch = s5[0]; st->step = s5[1]; st->seed = s5[2];
     st->stream_epoch = s5[3]; st->stream_records = s5[4];
-    tfr_model *m;
-    if ((s = tfr_model_new(&c, 0, &m, err)))
+    /* the sizes the file declares must be the file's length before anything
+     * is built from its config: a recomputed CRC authenticates nothing */
+    if (np > TFR_MODEL_MAX_PARAMS || ns > TFR_MODEL_MAX_PARAMS ||
+        n != head + (2 * np + ns) * sizeof(float) + 4) {
+        s = tfr_fail(err, TFR_ERR_FORMAT, path,
+                     "checkpoint declares %llu parameters and %llu statistics for %zu bytes",
+                     (unsigned long long)np, (unsigned long long)ns, n);
         goto done;
+    }
+    tfr_model *m;
+    if ((s = tfr_model_new_bounded(&c, 0, (size_t)np, &m, err))) {
+        if (s == TFR_ERR_ARG) /* a config this library would not build */
+            s = tfr_fail(err, TFR_ERR_FORMAT, path, "checkpoint config: %s", err ? err->msg : "bad");
+        goto done;
+    }
     size_t mnp, mns;
     float *params, *mom, *stats;
     if ((s = tfr_model_block(m, TFR_BLOCK_PARAMS, &params, &mnp, err)) ||

@@ -236,15 +236,27 @@ static double rng_normal(uint64_t *s)
 tfr_status tfr_model_new(const tfr_resnet_config *c, uint64_t seed, tfr_model **out,
                          tfr_error *err)
 {
+    return tfr_model_new_bounded(c, seed, TFR_MODEL_MAX_PARAMS, out, err);
+}
+
+tfr_status tfr_model_new_bounded(const tfr_resnet_config *c, uint64_t seed, size_t max_params,
+                                 tfr_model **out, tfr_error *err)
+{
     *out = NULL;
-    if (c->in_h < 4 || c->in_w < 4 || c->in_c < 1 || c->classes < 2 || c->width < 4 ||
-        c->width % 4 || c->nlevels < 1 || c->nlevels > TFR_MAX_LEVELS)
+    /* every field bounded before the graph is built: the graph's size and
+     * its parameter count follow from them, and both stay far inside size_t */
+    if (c->in_h < 4 || c->in_w < 4 || c->in_h > 8192 || c->in_w > 8192 ||
+        (c->in_c != 1 && c->in_c != 3) || c->classes < 2 || c->classes > 1000000 ||
+        c->width < 4 || c->width > 4096 || c->width % 4 || c->nlevels < 1 ||
+        c->nlevels > TFR_MAX_LEVELS || (c->tail_pool != 0 && c->tail_pool != 1))
         return tfr_fail(err, TFR_ERR_ARG, NULL,
-                        "bad model config (input >= 4x4, classes >= 2, width a multiple of 4, "
-                        "1..%d levels)", TFR_MAX_LEVELS);
+                        "bad model config (input 4..8192 square pixels, 1 or 3 channels, "
+                        "2..1000000 classes, width 4..4096 and a multiple of 4, 1..%d levels)",
+                        TFR_MAX_LEVELS);
     for (int i = 0; i < c->nlevels; i++)
-        if (c->levels[i] < 1)
-            return tfr_fail(err, TFR_ERR_ARG, NULL, "level %d has no blocks", i);
+        if (c->levels[i] < 1 || c->levels[i] > 64)
+            return tfr_fail(err, TFR_ERR_ARG, NULL, "level %d has %d blocks (1..64)", i,
+                            c->levels[i]);
     tfr_model *m = calloc(1, sizeof *m);
     if (!m)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
@@ -262,6 +274,13 @@ tfr_status tfr_model_new(const tfr_resnet_config *c, uint64_t seed, tfr_model **
     }
     x = g_unary(m, OP_GAP, g_unary(m, OP_RELU, g_bn(m, x)));
     x = g_dense(m, x, c->classes);
+    if (x >= 0 && (m->np > max_params || m->ns > max_params)) {
+        size_t np = m->np;
+        tfr_model_free(m);
+        return tfr_fail(err, TFR_ERR_ARG, NULL,
+                        "the model config makes %zu parameters, more than the %zu allowed", np,
+                        max_params);
+    }
     int fail = x < 0;
     for (int b = 0; b < B_COUNT; b++) {
         m->host[b] = calloc(b == B_STATS ? (m->ns ? m->ns : 1) : m->np, sizeof(float));

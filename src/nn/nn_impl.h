@@ -52,6 +52,15 @@ void dense_bwd_cpu(int n, int c, int k, const float *x, const float *w, const fl
 float softmax_ce_cpu(int n, int k, const float *logits, const int32_t *labels, float *dlogits);
 
 /* ---- model internals for checkpoint.c --------------------------------------- */
+
+/* Parameters of the largest model tfr_model_new builds (1 GiB of floats per block). */
+#define TFR_MODEL_MAX_PARAMS ((size_t)1 << 28)
+/* tfr_model_new refusing, before it allocates, a config of more than
+ * max_params parameters or statistics (a checkpoint passes what it holds). */
+struct tfr_resnet_config;
+struct tfr_model;
+tfr_status tfr_model_new_bounded(const struct tfr_resnet_config *c, uint64_t seed,
+                                 size_t max_params, struct tfr_model **out, tfr_error *err);
 struct tfr_model;
 /* the parameter-sized blocks a model keeps on the host and on its device */
 enum { TFR_BLOCK_PARAMS, TFR_BLOCK_GRADS, TFR_BLOCK_MOM, TFR_BLOCK_STATS, TFR_BLOCKS };

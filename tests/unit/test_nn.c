@@ -346,8 +346,76 @@ static void check_network(void)
     tfr_model_free(m);
 }
 
+/* a checkpoint whose bytes at off are replaced by the 4 or 8 bytes of v, with
+ * its CRC recomputed (CRC-32C authenticates nothing) */
+static int crafted(const char *from, const char *to, size_t off, uint64_t v, int wide)
+{
+    size_t n;
+    uint8_t *b = test_read_file(from, &n);
+    if (!b || n < off + 8 + 4)
+        return -1;
+    if (wide) {
+        memcpy(b + off, &v, 8);
+    } else {
+        int32_t w = (int32_t)v;
+        memcpy(b + off, &w, 4);
+    }
+    uint32_t crc = tfr_crc32c(b, n - 4);
+    memcpy(b + n - 4, &crc, 4);
+    int r = test_write_file(to, b, n);
+    free(b);
+    return r;
+}
+
+/*
+ * Checkpoints from other people are checked before they are trusted: config
+ * words that would build a huge or endless model, and parameter counts that
+ * the file's length does not hold, are refused before any model is built.
+ */
+static void check_checkpoint_bounds(void)
+{
+    const char *dir = test_tmpdir("nn_ckpt_bounds");
+    char good[700], bad[700];
+    snprintf(good, sizeof good, "%s/good.tfrc", dir);
+    snprintf(bad, sizeof bad, "%s/bad.tfrc", dir);
+    tfr_error err;
+    tfr_resnet_config c;
+    EXPECT_OK(tfr_resnet_preset("tiny", &c, &err), &err);
+    tfr_model *m;
+    EXPECT_OK(tfr_model_new(&c, 1, &m, &err), &err);
+    tfr_train_state st = {0};
+    EXPECT_OK(tfr_checkpoint_save(good, m, &st, &err), &err);
+    tfr_model_free(m);
+    static const struct {
+        size_t off;
+        uint64_t v;
+        int wide;
+        const char *what;
+    } cases[] = {
+        {12 + 4 * 7, 1000000000, 0, "blocks"},   /* levels[0]: a billion blocks */
+        {12 + 4 * 4, 4096, 0, "parameters"},     /* width 4096: billions of parameters */
+        {12 + 4 * 0, 1u << 30, 0, "config"},     /* a 2^30-pixel-high input */
+        {12 + 4 * 5, 1000, 0, "config"},         /* 1000 levels */
+        {76, (uint64_t)1 << 40, 1, "declares"},  /* 2^40 parameters */
+        {84, UINT64_MAX / 2, 1, "declares"},     /* statistics overflow the length */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        EXPECT(crafted(good, bad, cases[i].off, cases[i].v, cases[i].wide) == 0);
+        tfr_model *x = NULL;
+        EXPECT_STATUS(tfr_checkpoint_load(bad, &x, &st, &err), TFR_ERR_FORMAT);
+        EXPECT(x == NULL);
+        EXPECT_CONTAINS(err.msg, cases[i].what);
+        EXPECT_CONTAINS(err.path, "bad.tfrc");
+    }
+    /* the library refuses such configs itself too */
+    c.levels[0] = 1000000000;
+    EXPECT_STATUS(tfr_model_new(&c, 1, &m, &err), TFR_ERR_ARG);
+    test_rmtree(dir);
+}
+
 int main(void)
 {
+    check_checkpoint_bounds();
     check_conv(1, 3);
     check_conv(2, 3);
     check_conv(2, 1);
