@@ -117,6 +117,18 @@ uint64_t cli_u64(const char *opt, const char *s, uint64_t lo, uint64_t hi)
     return v;
 }
 
+/* "a, b, c" from names, or from numbers when names is NULL, into buf */
+static const char *join_list(char *buf, size_t size, const char *const *names, const int *nums,
+                             int n)
+{
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < n && len < size; i++)
+        len += names ? (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "", names[i])
+                     : (size_t)snprintf(buf + len, size - len, "%s%d", i ? ", " : "", nums[i]);
+    return buf;
+}
+
 int cli_int_choice(const char *opt, const char *s, const int *set, int n)
 {
     int v = 0;
@@ -127,11 +139,7 @@ int cli_int_choice(const char *opt, const char *s, const int *set, int n)
         if (set[i] == v)
             return v;
     char list[256];
-    size_t len = 0;
-    list[0] = 0;
-    for (int i = 0; i < n && len < sizeof list; i++)
-        len += (size_t)snprintf(list + len, sizeof list - len, "%s%d", i ? ", " : "", set[i]);
-    cli_fail(opt, "%s is not one of %s", s, list);
+    cli_fail(opt, "%s is not one of %s", s, join_list(list, sizeof list, NULL, set, n));
 }
 
 /* A float as strtof reads it, decimal only; n < 128 */
@@ -318,9 +326,5 @@ int cli_enum(const char *opt, const char *s, const char *const *names, int n)
         if (!strcasecmp(s, names[i]))
             return i;
     char list[256];
-    size_t len = 0;
-    list[0] = 0;
-    for (int i = 0; i < n && len < sizeof list; i++)
-        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", names[i]);
-    cli_fail(opt, "'%s' is not one of %s", s, list);
+    cli_fail(opt, "'%s' is not one of %s", s, join_list(list, sizeof list, names, NULL, n));
 }

@@ -38,6 +38,34 @@ static tfr_status deflate_fail(tfr_error *err, int rc)
 
 /* ---- streaming compression --------------------------------------------- */
 
+/* zlib's stream pointers onto the caller's buffers (in, out bytes of them) */
+static void z_point(z_stream *z, const tfr_codec_io *io, uInt in, uInt out)
+{
+    z->next_in = (Bytef *)io->in;
+    z->avail_in = in;
+    z->next_out = io->out;
+    z->avail_out = out;
+}
+
+/* moves the caller's buffers past what zlib consumed and produced */
+static void z_advance(const z_stream *z, tfr_codec_io *io, uInt in, uInt out)
+{
+    io->in += in - z->avail_in;
+    io->in_len -= in - z->avail_in;
+    io->out += out - z->avail_out;
+    io->out_len -= out - z->avail_out;
+}
+
+static tfr_codec_rc z_rc(int rc)
+{
+    switch (rc) {
+    case Z_OK:         return TFR_CODEC_OK;
+    case Z_STREAM_END: return TFR_CODEC_END;
+    case Z_BUF_ERROR:  return TFR_CODEC_NEED;
+    default:           return TFR_CODEC_ERROR;
+    }
+}
+
 static tfr_status z_deflate_new(tfr_codec_wrap wrap, int level, void **state, tfr_error *err)
 {
     *state = NULL;
@@ -60,23 +88,13 @@ static tfr_codec_rc z_deflate(void *state, tfr_codec_io *io, tfr_codec_flush flu
                                                                             : Z_NO_FLUSH;
     if (in < io->in_len)
         zf = Z_NO_FLUSH; /* flush only once all the input is in */
-    z->next_in = (Bytef *)io->in;
-    z->avail_in = in;
-    z->next_out = io->out;
-    z->avail_out = out;
+    z_point(z, io, in, out);
     int rc = deflate(z, zf);
-    io->in += in - z->avail_in;
-    io->in_len -= in - z->avail_in;
-    io->out += out - z->avail_out;
-    io->out_len -= out - z->avail_out;
-    switch (rc) {
-    case Z_OK:         return TFR_CODEC_OK;
-    case Z_STREAM_END: return TFR_CODEC_END;
-    case Z_BUF_ERROR:  return TFR_CODEC_NEED;
-    default:
+    z_advance(z, io, in, out);
+    tfr_codec_rc r = z_rc(rc);
+    if (r == TFR_CODEC_ERROR)
         deflate_fail(err, rc);
-        return TFR_CODEC_ERROR;
-    }
+    return r;
 }
 
 static void z_deflate_free(void *state)
@@ -174,24 +192,14 @@ static tfr_codec_rc z_inflate(void *state, tfr_codec_io *io, tfr_error *err)
 {
     z_stream *z = state;
     uInt in = clamp(io->in_len), out = clamp(io->out_len);
-    z->next_in = (Bytef *)io->in;
-    z->avail_in = in;
-    z->next_out = io->out;
-    z->avail_out = out;
+    z_point(z, io, in, out);
     int rc = inflate(z, Z_NO_FLUSH);
-    io->in += in - z->avail_in;
-    io->in_len -= in - z->avail_in;
-    io->out += out - z->avail_out;
-    io->out_len -= out - z->avail_out;
-    switch (rc) {
-    case Z_OK:         return TFR_CODEC_OK;
-    case Z_STREAM_END: return TFR_CODEC_END;
-    case Z_BUF_ERROR:  return TFR_CODEC_NEED;
-    default:
+    z_advance(z, io, in, out);
+    tfr_codec_rc r = z_rc(rc);
+    if (r == TFR_CODEC_ERROR)
         tfr_fail(err, rc == Z_MEM_ERROR ? TFR_ERR_NOMEM : TFR_ERR_CORRUPT, NULL,
                  "inflate() failed with error %d: %s", rc, z->msg ? z->msg : "?");
-        return TFR_CODEC_ERROR;
-    }
+    return r;
 }
 
 static void z_inflate_reset(void *state)
