@@ -10,6 +10,7 @@
 
 #include "image/image_impl.h"
 #include "tfrecord/image.h"
+#include "util/opts.h"
 
 struct tfr_image_ctx {
     tjhandle  dec, enc;
@@ -19,6 +20,7 @@ struct tfr_image_ctx {
 void tfr_decode_opts_init(tfr_decode_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
     o->channels = 3;
     o->apply_orientation = 1;
 }
@@ -316,6 +318,7 @@ tfr_status tfr_image_decode(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
                             const tfr_decode_opts *opts, tfr_image *out,
                             tfr_image_info *info, tfr_error *err)
 {
+    TFR_CHECK_OPTS(tfr_decode_opts, opts, err);
     tfr_decode_opts d;
     if (!opts) {
         tfr_decode_opts_init(&d);

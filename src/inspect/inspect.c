@@ -16,10 +16,12 @@
 #include "tfrecord/layout.h"
 #include "tfrecord/manifest.h"
 #include "tfrecord/util.h"
+#include "util/opts.h"
 
 void tfr_inspect_opts_init(tfr_inspect_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
     o->compression = TFR_COMPRESS_AUTO;
     o->max_errors = 20;
 }
@@ -316,6 +318,7 @@ tfr_status tfr_inspect(const char *const *files, size_t nfiles,
 {
     if (!out || (!files && nfiles))
         return tfr_fail(err, TFR_ERR_ARG, NULL, "inspect: NULL argument");
+    TFR_CHECK_OPTS(tfr_inspect_opts, opts, err);
     tfr_inspect_opts dflt;
     if (!opts) {
         tfr_inspect_opts_init(&dflt);

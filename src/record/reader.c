@@ -19,6 +19,7 @@
 
 #include "record_impl.h"
 #include "record/codec.h"
+#include "util/opts.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -71,6 +72,7 @@ struct tfr_record_reader {
 void tfr_reader_opts_init(tfr_reader_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
     o->compression = TFR_COMPRESS_AUTO;
     o->skip_corrupt = 0;
     o->max_record_bytes = (uint64_t)2 << 30;
@@ -240,6 +242,7 @@ tfr_status tfr_record_reader_open(const char *path, const tfr_reader_opts *opts,
         *out = NULL;
     if (!path || !out)
         return tfr_fail(err, TFR_ERR_ARG, path, "record reader: NULL argument");
+    TFR_CHECK_OPTS(tfr_reader_opts, opts, err);
     tfr_record_reader *r = calloc(1, sizeof *r);
     if (!r)
         return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");

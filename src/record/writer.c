@@ -21,6 +21,7 @@
 #include "record_impl.h"
 #include "record/codec.h"
 #include "util/fsio.h"
+#include "util/opts.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -72,6 +73,7 @@ struct tfr_record_writer {
 void tfr_writer_opts_init(tfr_writer_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
     o->compression = TFR_COMPRESS_GZIP;
     o->level = -1;
     o->chunk_bytes = 0;
@@ -299,6 +301,7 @@ tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
         *out = NULL;
     if (!path || !out)
         return tfr_fail(err, TFR_ERR_ARG, path, "record writer: NULL argument");
+    TFR_CHECK_OPTS(tfr_writer_opts, opts, err);
     tfr_record_writer *w = calloc(1, sizeof *w);
     if (!w)
         return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");

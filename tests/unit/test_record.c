@@ -4,7 +4,8 @@
  * zlib as the independent decoder of our GZIP/ZLIB output, concatenated
  * gzip members, and every defect the reader must report: each single-bit
  * flip in a plain file, truncation at every byte of a GZIP file, damaged
- * and missing gzip trailers, trailing garbage, absurd lengths, skip mode.
+ * and missing gzip trailers, trailing garbage, absurd lengths, skip mode;
+ * options structs of a foreign size refused.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -503,6 +504,53 @@ static void test_absurd_length_and_skip(void)
     free(d);
 }
 
+/* options structs of another size are refused; _init'd ones work */
+static void test_opts_size(void)
+{
+    char path[600], b[4400];
+    path_in(path, sizeof path, "opts.tfrecord");
+    tfr_error err;
+    tfr_writer_opts wo;
+    tfr_writer_opts_init(&wo);
+    EXPECT_EQ_U(wo.struct_size, sizeof wo);
+    wo.sync = 0;
+    tfr_record_writer *w = NULL;
+    wo.struct_size = sizeof wo - 8; /* a caller built against an older header */
+    EXPECT_STATUS(tfr_record_writer_open(path, &wo, &w, &err), TFR_ERR_ARG);
+    EXPECT(w == NULL);
+    char want[200];
+    snprintf(want, sizeof want, "tfr_writer_opts: options struct of %zu bytes, this library "
+             "expects %zu: rebuild against its headers", sizeof wo - 8, sizeof wo);
+    EXPECT_STR(tfr_error_text(&err, b, sizeof b), want);
+    wo.struct_size = 0; /* not made by _init */
+    EXPECT_STATUS(tfr_record_writer_open(path, &wo, &w, &err), TFR_ERR_ARG);
+    EXPECT(w == NULL);
+    EXPECT(access(path, F_OK) != 0);
+    tfr_writer_opts_init(&wo);
+    wo.sync = 0;
+    wo.compression = TFR_COMPRESS_NONE;
+    EXPECT_OK(tfr_record_writer_open(path, &wo, &w, &err), &err);
+    EXPECT_OK(tfr_record_writer_append(w, "abc", 3, &err), &err);
+    EXPECT_OK(tfr_record_writer_close(w, NULL, &err), &err);
+
+    tfr_reader_opts ro;
+    tfr_reader_opts_init(&ro);
+    EXPECT_EQ_U(ro.struct_size, sizeof ro);
+    tfr_record_reader *r = NULL;
+    ro.struct_size = sizeof ro + 8; /* ... or a newer one */
+    EXPECT_STATUS(tfr_record_reader_open(path, &ro, &r, &err), TFR_ERR_ARG);
+    EXPECT(r == NULL);
+    EXPECT_CONTAINS(err.msg, "tfr_reader_opts: options struct of");
+    EXPECT_CONTAINS(err.msg, "rebuild against its headers");
+    tfr_reader_opts_init(&ro);
+    EXPECT_OK(tfr_record_reader_open(path, &ro, &r, &err), &err);
+    const uint8_t *d;
+    size_t len;
+    EXPECT_OK(tfr_record_reader_next(r, &d, &len, &err), &err);
+    EXPECT_EQ_U(len, 3);
+    tfr_record_reader_close(r);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s", test_tmpdir("record"));
@@ -513,6 +561,7 @@ int main(void)
     test_truncated_plain();
     test_multi_member_and_garbage();
     test_absurd_length_and_skip();
+    test_opts_size();
     test_rmtree(dir);
     return test_failures() ? 1 : 0;
 }

@@ -4,6 +4,16 @@
  * Fallible functions return tfr_status (TFR_OK == 0) and take a tfr_error *
  * as their last argument; it may be NULL. Whoever detects a failure fills it;
  * callers may add context (path, record, offset) but never replace the cause.
+ *
+ * Options structs (every tfr_*_opts with an _init): the first member is
+ * `size_t struct_size`, which _init sets to sizeof the struct. Always call
+ * _init, then change fields; never build one with an initializer list or
+ * memset. The call that takes the struct refuses any other struct_size with
+ * TFR_ERR_ARG ("tfr_stream_opts: options struct of N bytes, this library
+ * expects M: rebuild against its headers"), so a program compiled against
+ * an older or newer header fails clearly instead of reading fields from the
+ * wrong places. Structs copied as a whole keep the field; a NULL options
+ * pointer still means the defaults where a call allows it.
  */
 #ifndef TFRECORD_ERROR_H
 #define TFRECORD_ERROR_H

@@ -54,7 +54,10 @@ typedef struct tfr_image_info {
     char warning_msg[128];
 } tfr_image_info;
 
+/* Decoder options. Start from tfr_decode_opts_init (struct_size: see
+ * tfrecord/error.h). */
 typedef struct tfr_decode_opts {
+    size_t struct_size;  /* sizeof(tfr_decode_opts), set by _init */
     int channels;        /* 1 or 3 (default 3) */
     /*
      * When > 0, JPEGs are decoded with the smallest DCT scaling factor
@@ -78,7 +81,8 @@ TFR_API void       tfr_image_ctx_free(tfr_image_ctx *ctx);
  * JPEG/PNG (text, a GIF, zero bytes); TFR_ERR_CORRUPT for a damaged or
  * truncated image. A truncated JPEG is always an error (libjpeg would pad it
  * with gray); other decoder warnings are errors only with strict.
- * info may be NULL.
+ * opts may be NULL (defaults); TFR_ERR_ARG when its struct_size is not this
+ * library's. info may be NULL.
  */
 TFR_API tfr_status tfr_image_decode(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
                                     const tfr_decode_opts *opts, tfr_image *out,

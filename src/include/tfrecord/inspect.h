@@ -18,7 +18,10 @@
 extern "C" {
 #endif
 
+/* What to read and report. Start from tfr_inspect_opts_init (struct_size:
+ * see tfrecord/error.h). */
 typedef struct tfr_inspect_opts {
+    size_t      struct_size;     /* sizeof(tfr_inspect_opts), set by _init */
     tfr_compression compression; /* default AUTO */
     int         max_errors;      /* defects kept in the report; default 20, 0 = all */
     int         show;            /* print the first N Examples to show_out */
@@ -77,6 +80,8 @@ typedef struct tfr_inspect_report {
  * Reads every record of every file. Defects go into the report, never stop
  * the run: the next file is read. Returns TFR_OK when the report could be
  * made (even if it lists defects); an error only for bad arguments or OOM.
+ * opts may be NULL (defaults); TFR_ERR_ARG when its struct_size is not this
+ * library's.
  */
 TFR_API tfr_status tfr_inspect(const char *const *files, size_t nfiles,
                                const tfr_inspect_opts *opts, tfr_inspect_report **out,

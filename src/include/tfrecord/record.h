@@ -64,7 +64,10 @@ TFR_API tfr_status tfr_compression_parse(const char *s, tfr_compression *out);
 
 /* ---- writer ----------------------------------------------------------- */
 
+/* Options of a record writer. Start from tfr_writer_opts_init (struct_size:
+ * see tfrecord/error.h). */
 typedef struct tfr_writer_opts {
+    size_t struct_size;          /* sizeof(tfr_writer_opts), set by _init */
     tfr_compression compression; /* default TFR_COMPRESS_GZIP */
     int    level;       /* -1 (zlib default, 6) or 0..9; default -1 */
     /*
@@ -90,9 +93,10 @@ TFR_API void tfr_writer_opts_init(tfr_writer_opts *opts);
 
 /*
  * Creates "<path>.tmp.<pid>"; close() renames it to path. opts may be NULL
- * (defaults). On success returns TFR_OK and sets *out; on failure returns the
- * error, fills *err and sets *out to NULL. A writer must not be shared
- * between threads; use one per file.
+ * (defaults); TFR_ERR_ARG when its struct_size is not this library's. On
+ * success returns TFR_OK and sets *out; on failure returns the error, fills
+ * *err and sets *out to NULL. A writer must not be shared between threads;
+ * use one per file.
  */
 TFR_API tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
                                           tfr_record_writer **out, /* OUT */
@@ -138,7 +142,10 @@ TFR_API void tfr_record_writer_abort(tfr_record_writer *w);
 
 /* ---- reader ----------------------------------------------------------- */
 
+/* Options of a record reader. Start from tfr_reader_opts_init (struct_size:
+ * see tfrecord/error.h). */
 typedef struct tfr_reader_opts {
+    size_t struct_size;          /* sizeof(tfr_reader_opts), set by _init */
     tfr_compression compression; /* default TFR_COMPRESS_AUTO */
     /*
      * 0 (default): the first defect stops the reader with an error.
@@ -170,7 +177,8 @@ typedef struct tfr_reader_stats {
 
 /*
  * Opens path for reading. Nothing is read before the first next() except the
- * magic bytes when compression is AUTO. opts may be NULL.
+ * magic bytes when compression is AUTO. opts may be NULL (defaults);
+ * TFR_ERR_ARG when its struct_size is not this library's.
  */
 TFR_API tfr_status tfr_record_reader_open(const char *path, const tfr_reader_opts *opts,
                                           tfr_record_reader **out, /* OUT */
