@@ -117,9 +117,13 @@ int main(int argc, char **argv)
         case O_QUALITY: o.quality = cli_int("--quality", optarg, 1, 100); break;
         case O_SHARDS: shards_arg = optarg; break;
         case O_SHARDSIZE: o.shard_bytes = cli_bytes("--shard-size", optarg, 1, 1ull << 40); break;
-        case O_COMP: o.compression = comp_vals[cli_enum("--compression", optarg, comps, 3)]; break;
-        case O_LEVEL: o.level = cli_int("--level", optarg, -1, 9); break;
-        case O_CHUNK: o.chunk_bytes = (size_t)cli_bytes("--chunk-size", optarg, 0, 1ull << 30); break;
+        case O_COMP:
+            o.record.compression = comp_vals[cli_enum("--compression", optarg, comps, 3)];
+            break;
+        case O_LEVEL: o.record.level = cli_int("--level", optarg, -1, 9); break;
+        case O_CHUNK:
+            o.record.chunk_bytes = (size_t)cli_bytes("--chunk-size", optarg, 0, 1ull << 30);
+            break;
         case O_SEED: o.seed = cli_u64("--seed", optarg, 0, UINT64_MAX); break;
         case O_THREADS: o.threads = cli_int("--threads", optarg, 0, 1024); break;
         case O_FORCE: o.force = 1; break;

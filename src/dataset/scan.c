@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "tfrecord/dataset.h"
+#include "util/opts.h"
 #include "util/rng.h"
 #include "tfrecord/util.h"
 
@@ -393,11 +394,13 @@ static int class_id(vec *names, const char *name)
 void tfr_scan_opts_init(tfr_scan_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
 }
 
 tfr_status tfr_scan_run(const tfr_scan_opts *o, tfr_scan *s, tfr_error *err)
 {
     memset(s, 0, sizeof *s);
+    TFR_CHECK_OPTS(tfr_scan_opts, o, err);
     walker w = {.files = {.elem = sizeof(tfr_scan_item)},
                 .skipped = {.elem = sizeof(tfr_skip)},
                 .seen = {.elem = sizeof(dirid)},

@@ -29,6 +29,7 @@
 #endif
 
 #include "tfrecord/dataset.h"
+#include "util/opts.h"
 #include "util/rng.h"
 #include "tfrecord/example.h"
 #include "tfrecord/util.h"
@@ -36,14 +37,14 @@
 void tfr_write_opts_init(tfr_write_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+    tfr_writer_opts_init(&o->record);
+    o->record.chunk_bytes = 1u << 20;
     o->channels = 3;
     o->resize = TFR_RESIZE_STRETCH;
     o->layout = TFR_LAYOUT_JPEG;
     o->quality = 95;
     o->shard_bytes = 150ull * 1000 * 1000;
-    o->compression = TFR_COMPRESS_GZIP;
-    o->level = -1;
-    o->chunk_bytes = 1u << 20;
     o->seed = 12345;
     o->num_workers = 1;
     o->progress = 1;
@@ -195,7 +196,7 @@ static tfr_status make_plan(const tfr_write_opts *o, const tfr_scan *s, plan *pl
             sh->first = n * (size_t)k2 / (size_t)S;
             sh->n = n * (size_t)(k2 + 1) / (size_t)S - sh->first;
             snprintf(sh->name, sizeof sh->name, "%s-%05d-of-%05d%s", s->split_names[sp], k2, S,
-                     ext_of(o->compression));
+                     ext_of(o->record.compression));
             sh->mine = (int)(pl->nshards % (size_t)o->num_workers) == o->worker_index;
             pl->nshards++;
         }
@@ -231,8 +232,9 @@ static uint64_t fingerprint(const tfr_write_opts *o, const tfr_scan *s)
     fp_str(&h, "tfrecord-write " TFR_VERSION);
     fp_num(&h, o->layout); fp_num(&h, o->channels); fp_num(&h, o->width); fp_num(&h, o->height);
     fp_num(&h, o->resize); fp_num(&h, o->flip); fp_num(&h, o->normalize); fp_num(&h, o->quality);
-    fp_num(&h, o->shards); fp_num(&h, (double)o->shard_bytes); fp_num(&h, o->compression);
-    fp_num(&h, o->level); fp_num(&h, (double)o->chunk_bytes); fp_num(&h, (double)o->seed);
+    fp_num(&h, o->shards); fp_num(&h, (double)o->shard_bytes); fp_num(&h, o->record.compression);
+    fp_num(&h, o->record.level); fp_num(&h, (double)o->record.chunk_bytes);
+    fp_num(&h, (double)o->seed);
     fp_num(&h, o->label_offset); fp_num(&h, o->num_workers);
     for (int i = 0; i < o->nsplits; i++) {
         fp_str(&h, o->splits[i].name);
@@ -562,14 +564,14 @@ static tfr_status build_manifest(const tfr_write_opts *o, const tfr_scan *s, con
     snprintf(mo->resize, sizeof mo->resize, "%s", resize_name(o->resize));
     snprintf(mo->flip, sizeof mo->flip, "%s", flip_name(o->flip));
     snprintf(mo->normalize, sizeof mo->normalize, "%s", norm_name(o->normalize));
-    snprintf(mo->compression, sizeof mo->compression, "%s", tfr_compression_name(o->compression));
+    snprintf(mo->compression, sizeof mo->compression, "%s", tfr_compression_name(o->record.compression));
     mo->channels = o->channels;
     mo->width = o->width;
     mo->height = o->height;
     mo->quality = o->quality;
-    mo->level = o->level;
+    mo->level = o->record.level;
     mo->label_offset = o->label_offset;
-    mo->chunk_bytes = o->chunk_bytes;
+    mo->chunk_bytes = o->record.chunk_bytes;
     mo->seed = o->seed;
     m->classes = s->classes;
     m->nclasses = s->nclasses;
@@ -641,6 +643,10 @@ static int skip_cmp(const void *a, const void *b)
 
 static tfr_status check_opts(const tfr_write_opts *o, tfr_error *err)
 {
+    if (!o)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "write: NULL options");
+    TFR_CHECK_OPTS(tfr_write_opts, o, err);
+    TFR_CHECK_OPTS(tfr_writer_opts, &o->record, err);
     if (!o->out_dir || !o->nroots)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "a dataset root and an output folder are needed");
     if (o->channels != 1 && o->channels != 3)
@@ -655,7 +661,7 @@ static tfr_status check_opts(const tfr_write_opts *o, tfr_error *err)
                         "--normalize applies to the tensor layout (float pixels) only");
     if (o->num_workers < 1 || o->worker_index < 0 || o->worker_index >= o->num_workers)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "--worker-index must be in 0..num-workers-1");
-    if (o->compression == TFR_COMPRESS_AUTO)
+    if (o->record.compression == TFR_COMPRESS_AUTO)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "--compression must be gzip, zlib or none");
     return TFR_OK;
 }
@@ -769,12 +775,8 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
             st = tfr_fail(err, TFR_ERR_ARG, o->out_dir, "output path too long");
             goto done;
         }
-        tfr_writer_opts wo;
-        tfr_writer_opts_init(&wo);
-        wo.compression = o->compression;
-        wo.level = o->level;
-        wo.chunk_bytes = o->chunk_bytes;
-        wo.threads = nt;
+        tfr_writer_opts wo = o->record;
+        wo.threads = nt; /* the job's threads compress each shard's chunks */
         if ((st = tfr_record_writer_open(path, &wo, &open_w[si], err)))
             goto done;
         const witem *ord = pl.order[sh->split] + sh->first;

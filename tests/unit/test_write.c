@@ -3,7 +3,8 @@
  * every awkward input gets its documented outcome, every good image comes
  * back exactly once with the right label, pixels match an independent
  * decoder (TurboJPEG / the PNG source), pass-through bytes are identical,
- * output is byte-identical for 1, 2 and 7 threads, hash splits are stable.
+ * output is byte-identical for 1, 2 and 7 threads, hash splits are stable,
+ * options structs of a foreign size are refused.
  */
 #include <dirent.h>
 #include <math.h>
@@ -189,7 +190,7 @@ static tfr_write_report *run(const char *out, tfr_layout layout, int threads, in
     o.flip = flip;
     o.shards = 3;
     o.progress = 0;
-    o.chunk_bytes = 65536;
+    o.record.chunk_bytes = 65536;
     if (layout == TFR_LAYOUT_TENSOR)
         o.normalize = TFR_NORM_RESCALE;
     tfr_write_report *r = NULL;
@@ -485,6 +486,71 @@ int main(void)
             EXPECT(tfr_split_hash(rel) == h); /* stable */
         }
         EXPECT(abs(counts[0] - 1800) < 150 && abs(counts[1] - 600) < 100 && abs(counts[2] - 600) < 100);
+    }
+
+    /* options of another size are refused before anything is written; the
+     * embedded record options reach every shard */
+    {
+        tfr_write_opts o;
+        tfr_write_opts_init(&o);
+        EXPECT_EQ_U(o.struct_size, sizeof o);
+        EXPECT_EQ_U(o.record.struct_size, sizeof o.record);
+        EXPECT_EQ_I(o.record.compression, TFR_COMPRESS_GZIP);
+        EXPECT_EQ_U(o.record.chunk_bytes, 1u << 20);
+        const char *roots[1] = {root};
+        o.roots = roots;
+        o.nroots = 1;
+        snprintf(out, sizeof out, "%s/opts", base);
+        o.out_dir = out;
+        o.progress = 0;
+        o.shards = 1;
+        tfr_error err;
+        tfr_write_report *wr = NULL;
+        o.struct_size = sizeof o - 16;
+        EXPECT_STATUS(tfr_write_dataset(&o, &wr, &err), TFR_ERR_ARG);
+        EXPECT_CONTAINS(err.msg, "tfr_write_opts: options struct of");
+        EXPECT_CONTAINS(err.msg, "rebuild against its headers");
+        o.struct_size = sizeof o;
+        o.record.struct_size = 0;
+        EXPECT_STATUS(tfr_write_dataset(&o, &wr, &err), TFR_ERR_ARG);
+        EXPECT_CONTAINS(err.msg, "tfr_writer_opts: options struct of 0 bytes");
+        EXPECT(wr == NULL);
+        EXPECT(access(out, F_OK) != 0);
+        tfr_scan_opts so;
+        tfr_scan_opts_init(&so);
+        EXPECT_EQ_U(so.struct_size, sizeof so);
+        so.roots = roots;
+        so.nroots = 1;
+        so.struct_size = 1;
+        tfr_scan sc;
+        EXPECT_STATUS(tfr_scan_run(&so, &sc, &err), TFR_ERR_ARG);
+        EXPECT_CONTAINS(err.msg, "tfr_scan_opts: options struct of 1 bytes");
+        tfr_scan_free(&sc);
+        tfr_writer_opts_init(&o.record);
+        o.record.compression = TFR_COMPRESS_NONE;
+        o.record.sync = 0;
+        EXPECT_OK(tfr_write_dataset(&o, &wr, &err), &err);
+        EXPECT(wr && wr->nshards == 1 && wr->records == (uint64_t)nT);
+        if (wr && wr->nshards == 1) {
+            char shard[1400];
+            snprintf(shard, sizeof shard, "%s/%s", out, wr->shards[0].file);
+            EXPECT_CONTAINS(wr->shards[0].file, ".tfrecord");
+            tfr_record_reader *rr = NULL;
+            EXPECT_OK(tfr_record_reader_open(shard, NULL, &rr, &err), &err);
+            const uint8_t *d;
+            size_t len;
+            int nrec = 0;
+            while (rr && tfr_record_reader_next(rr, &d, &len, &err) == TFR_OK)
+                nrec++;
+            EXPECT_EQ_I(nrec, nT);
+            tfr_reader_stats rst;
+            memset(&rst, 0, sizeof rst);
+            if (rr)
+                tfr_record_reader_stats(rr, &rst);
+            EXPECT_EQ_I(rst.compression, TFR_COMPRESS_NONE);
+            tfr_record_reader_close(rr);
+        }
+        tfr_write_report_free(wr);
     }
     test_rmtree(base);
     for (int i = 0; i < nT; i++) {

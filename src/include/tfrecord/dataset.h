@@ -46,7 +46,10 @@ typedef struct tfr_split_spec {
 
 /* ---- scan ------------------------------------------------------------------ */
 
+/* What to scan. Start from tfr_scan_opts_init (struct_size: see
+ * tfrecord/error.h). */
 typedef struct tfr_scan_opts {
+    size_t      struct_size;   /* sizeof(tfr_scan_opts), set by _init */
     const char *const *roots;  /* "DIR" or "SPLIT=DIR" */
     int         nroots;
     tfr_split_spec splits[TFR_MAX_SPLITS]; /* hash split of a single root */
@@ -80,13 +83,17 @@ typedef struct tfr_scan {
 /*
  * Finds the images of one or more roots: classes, items with their split,
  * and the files passed over. Free with tfr_scan_free (also after a failure).
+ * TFR_ERR_ARG when o's struct_size is not this library's.
  */
 TFR_API tfr_status tfr_scan_run(const tfr_scan_opts *o, tfr_scan *out, tfr_error *err);
 TFR_API void       tfr_scan_free(tfr_scan *s);
 
 /* ---- write ----------------------------------------------------------------- */
 
+/* The write job. Start from tfr_write_opts_init (struct_size: see
+ * tfrecord/error.h). */
 typedef struct tfr_write_opts {
+    size_t      struct_size;   /* sizeof(tfr_write_opts), set by _init */
     const char *const *roots;  /* "DIR" or "SPLIT=DIR" */
     int         nroots;
     const char *out_dir;
@@ -103,9 +110,12 @@ typedef struct tfr_write_opts {
     int         quality;       /* re-encoding quality, default 95 */
     int         shards;        /* shards per split, 0 = automatic */
     uint64_t    shard_bytes;   /* automatic target, default 150 MB */
-    tfr_compression compression;
-    int         level;
-    size_t      chunk_bytes;   /* see tfr_writer_opts; default 1 MiB */
+    /*
+     * How every shard is written: compression (default GZIP; AUTO is
+     * refused), level, chunk_bytes (default 1 MiB here), sync, direct.
+     * threads is ignored: each shard is compressed on the job's threads.
+     */
+    tfr_writer_opts record;
     uint64_t    seed;
     int         threads;       /* 0 = all cores */
     int         strict;        /* first bad image is fatal */
@@ -145,7 +155,8 @@ typedef struct tfr_write_report {
 /*
  * Runs the whole job. Bad images are reported in the report's skipped list
  * (and manifest) and never stop the run unless opts->strict. On error no
- * complete-looking output is left behind.
+ * complete-looking output is left behind. TFR_ERR_ARG when the struct_size
+ * of opts or of opts->record is not this library's.
  */
 TFR_API tfr_status tfr_write_dataset(const tfr_write_opts *opts, tfr_write_report **out,
                                      tfr_error *err);
