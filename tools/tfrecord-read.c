@@ -93,7 +93,7 @@ int main(int argc, char **argv)
         case O_CC: o.center_crop = cli_float("--center-crop", optarg, 0, 1, CLI_GT_LO); break;
         case O_RANK: o.rank = cli_int("--rank", optarg, 0, 65535); break;
         case O_WORLD: o.world = cli_int("--world", optarg, 1, 65536); break;
-        case O_SKIP: o.skip_corrupt = 1; break;
+        case O_SKIP: o.record.skip_corrupt = 1; break;
         case O_MAXB: max_batches = cli_int("--max-batches", optarg, 1, INT_MAX); break;
         case O_JSON: json = 1; break;
         case 'q': quiet = 1; break;

@@ -137,13 +137,11 @@ static tfr_status read_next(tfr_order *o, tfr_order_record *rec, tfr_error *err)
         /* fill empty interleave slots */
         for (int k = 0; k < o->K; k++) {
             while (!o->slots[k].r && o->next_file < o->nmine) {
-                tfr_reader_opts ro;
-                tfr_reader_opts_init(&ro);
-                ro.skip_corrupt = c->skip_corrupt;
                 int f = (int)o->mine[o->next_file++];
-                tfr_status st = tfr_record_reader_open(c->files[f], &ro, &o->slots[k].r, err);
+                tfr_status st =
+                    tfr_record_reader_open(c->files[f], &c->record, &o->slots[k].r, err);
                 if (st) {
-                    if (c->skip_corrupt) {
+                    if (c->record.skip_corrupt) {
                         if (c->on_skip)
                             c->on_skip(c->user, err);
                         continue;

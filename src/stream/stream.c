@@ -26,10 +26,13 @@
 #include "tfrecord/manifest.h"
 #include "tfrecord/record.h"
 #include "tfrecord/util.h"
+#include "util/opts.h"
 
 void tfr_stream_opts_init(tfr_stream_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+    tfr_reader_opts_init(&o->record);
     o->epochs = 1;
     o->shuffle_files = 1;
     o->interleave = 4;
@@ -366,7 +369,7 @@ static void *worker_main(void *arg)
                                                 &b->labels[slot], &b->flips[slot], &e);
             b->valid[slot] = st == TFR_OK;
             if (st && !halted(s)) {
-                if (s->o.skip_corrupt) {
+                if (s->o.record.skip_corrupt) {
                     skipped++;
                 } else if (!failed) {
                     failed = 1;
@@ -553,7 +556,7 @@ static void *sequencer_main(void *arg)
         .files = s->files, .counts = s->counts, .nfiles = s->nfiles, .seed = o->seed,
         .shuffle_files = o->shuffle_files, .interleave = o->interleave,
         .shuffle_buffer = o->shuffle_buffer, .rank = o->rank, .world = o->world,
-        .skip_corrupt = o->skip_corrupt, .on_skip = on_skip, .user = s};
+        .record = o->record, .on_skip = on_skip, .user = s};
     tfr_order *ord = NULL;
     if (tfr_order_new(&oc, &ord, &e)) {
         fail_with(s, &e);
@@ -613,7 +616,7 @@ out:
 static tfr_status probe_size(tfr_stream *s, tfr_error *err)
 {
     tfr_record_reader *r;
-    tfr_status st = tfr_record_reader_open(s->files[0], NULL, &r, err);
+    tfr_status st = tfr_record_reader_open(s->files[0], &s->o.record, &r, err);
     if (st)
         return st;
     const uint8_t *d;
@@ -659,11 +662,8 @@ static tfr_status count_unknown(tfr_stream *s, tfr_error *err)
     for (size_t i = 0; i < s->nfiles; i++) {
         if (s->counts[i] >= 0)
             continue;
-        tfr_reader_opts ro;
-        tfr_reader_opts_init(&ro);
-        ro.skip_corrupt = s->o.skip_corrupt;
         tfr_record_reader *r;
-        tfr_status st = tfr_record_reader_open(s->files[i], &ro, &r, err);
+        tfr_status st = tfr_record_reader_open(s->files[i], &s->o.record, &r, err);
         if (st)
             return st;
         const uint8_t *d;
@@ -684,6 +684,8 @@ tfr_status tfr_stream_open(const tfr_stream_opts *opts, tfr_stream **out, tfr_er
     *out = NULL;
     if (!opts || opts->nsources <= 0)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "stream: no sources");
+    TFR_CHECK_OPTS(tfr_stream_opts, opts, err);
+    TFR_CHECK_OPTS(tfr_reader_opts, &opts->record, err);
     if (opts->batch_size <= 0 || (opts->channels != 1 && opts->channels != 3) ||
         opts->world < 1 || opts->rank < 0 || opts->rank >= opts->world || opts->width < 0 ||
         opts->height < 0 || (opts->width > 0) != (opts->height > 0) || opts->pad_crop < 0 ||

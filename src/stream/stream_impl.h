@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "tfrecord/error.h"
+#include "tfrecord/record.h"
 
 typedef struct tfr_order_config {
     char *const   *files;
@@ -25,7 +26,7 @@ typedef struct tfr_order_config {
     int            interleave;      /* files read at once (>= 1) */
     size_t         shuffle_buffer;  /* records; <= 1: file order */
     int            rank, world;
-    int            skip_corrupt;
+    tfr_reader_opts record;         /* how each file is opened (skip_corrupt...) */
     /* called for every skipped corrupt record or unreadable file */
     void         (*on_skip)(void *user, const tfr_error *e);
     void          *user;

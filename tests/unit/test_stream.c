@@ -3,7 +3,8 @@
  * per epoch for 1..8 threads, interleave 1..4 and world 1..3; same seed ->
  * same batches whatever the thread count; shuffle quality; exact resume;
  * augmentations against direct references; corrupt shards; equal batch
- * counts per rank; shutdown mid-epoch.
+ * counts per rank; shutdown mid-epoch; options structs of a foreign size
+ * refused.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -630,7 +631,7 @@ int main(void)
         EXPECT_CONTAINS(a.err.path, "bad-00000");
         EXPECT_CONTAINS(a.err.msg, "CRC");
         free_run(&a);
-        o.skip_corrupt = 1;
+        o.record.skip_corrupt = 1;
         tfr_stream *s;
         EXPECT_OK(tfr_stream_open(&o, &s, &err), &err);
         int got = 0;
@@ -663,6 +664,23 @@ int main(void)
         o.rank = 3;
         o.world = 2;
         EXPECT_STATUS(tfr_stream_open(&o, &s, &err), TFR_ERR_ARG);
+        /* options of another size, or reader options not made by _init */
+        base_opts(&o, src6, 1);
+        EXPECT_EQ_U(o.struct_size, sizeof o);
+        EXPECT_EQ_U(o.record.struct_size, sizeof o.record);
+        o.struct_size = sizeof o + 8;
+        EXPECT_STATUS(tfr_stream_open(&o, &s, &err), TFR_ERR_ARG);
+        EXPECT(s == NULL);
+        EXPECT_CONTAINS(err.msg, "tfr_stream_opts: options struct of");
+        EXPECT_CONTAINS(err.msg, "rebuild against its headers");
+        o.struct_size = sizeof o;
+        o.record.struct_size = sizeof o.record - 8;
+        EXPECT_STATUS(tfr_stream_open(&o, &s, &err), TFR_ERR_ARG);
+        EXPECT(s == NULL);
+        EXPECT_CONTAINS(err.msg, "tfr_reader_opts: options struct of");
+        tfr_reader_opts_init(&o.record);
+        EXPECT_OK(tfr_stream_open(&o, &s, &err), &err);
+        tfr_stream_close(s);
         const char *none[1] = {"/nonexistent/shards-*"};
         base_opts(&o, none, 1);
         EXPECT_STATUS(tfr_stream_open(&o, &s, &err), TFR_ERR_IO);

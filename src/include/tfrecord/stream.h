@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "tfrecord/error.h"
+#include "tfrecord/record.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -28,7 +29,10 @@ typedef enum tfr_batch_format {
     TFR_BATCH_F32_NCHW
 } tfr_batch_format;
 
+/* The stream. Start from tfr_stream_opts_init (struct_size: see
+ * tfrecord/error.h). */
 typedef struct tfr_stream_opts {
+    size_t      struct_size;     /* sizeof(tfr_stream_opts), set by _init */
     const char *const *sources;  /* files, directories, globs or manifest.json paths */
     int         nsources;
     int         epochs;          /* 0 = forever; default 1 */
@@ -55,7 +59,12 @@ typedef struct tfr_stream_opts {
     const char *image_key;       /* NULL: auto (image/encoded, image_raw, image/raw, img) */
     const char *label_key;       /* NULL: auto (image/class/label, label) */
     int         rank, world;     /* default 0 of 1 */
-    int         skip_corrupt;    /* skip bad records/images and count them */
+    /*
+     * How every file is read (defaults of tfr_reader_opts_init).
+     * record.skip_corrupt: skip bad records, unreadable files and images
+     * that do not decode, and count them.
+     */
+    tfr_reader_opts record;
     /* resume: start at this epoch, skipping this many records of it */
     uint64_t    start_epoch, skip_records;
 } tfr_stream_opts;
@@ -90,6 +99,11 @@ typedef struct tfr_stream_stats {
 
 typedef struct tfr_stream tfr_stream;
 
+/*
+ * Opens the sources and starts the threads; *opts is copied (image_key and
+ * label_key must stay valid until close). TFR_ERR_ARG for bad options, or
+ * when the struct_size of opts or of opts->record is not this library's.
+ */
 TFR_API tfr_status tfr_stream_open(const tfr_stream_opts *opts, tfr_stream **out, tfr_error *err);
 
 /*
