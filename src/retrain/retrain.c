@@ -27,6 +27,7 @@
 #include "tfrecord/record.h"
 #include "tfrecord/util.h"
 #include "util/fsio.h"
+#include "util/opts.h"
 #include "util/rng.h"
 
 typedef tfr_retrain_image img;
@@ -37,6 +38,7 @@ typedef tfr_retrain_image img;
 void tfr_retrain_opts_init(tfr_retrain_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
     o->steps = 4000;
     o->lr = 0.01f;
     o->batch = 100;
@@ -500,6 +502,7 @@ cleanup:
 tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_error *err)
 {
     memset(res, 0, sizeof *res);
+    TFR_CHECK_OPTS(tfr_retrain_opts, o, err);
     tfr_status st;
     tfr_model *m = NULL, *out_m = NULL;
     tfr_train_state ts;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "util/opts.h"
 #include "util/rng.h"
 #include "tfrecord/nn.h"
 #include "tfrecord/stream.h"
@@ -22,6 +23,7 @@
 void tfr_train_opts_init(tfr_train_opts *o)
 {
     memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
     o->epochs = 1;
     o->batch = 128;
     o->lr = 0.01f;
@@ -98,6 +100,7 @@ static void emit(const tfr_train_opts *o, tfr_train_event *ev)
 
 tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
 {
+    TFR_CHECK_OPTS(tfr_train_opts, o, err);
     tfr_status st = TFR_OK;
     tfr_model *m = NULL;
     tfr_train_state ts = {0};

@@ -61,7 +61,10 @@ typedef struct tfr_retrain_event {
 
 typedef void (*tfr_retrain_event_fn)(void *user, const tfr_retrain_event *ev);
 
+/* The retraining run. Start from tfr_retrain_opts_init (struct_size: see
+ * tfrecord/error.h). */
 typedef struct tfr_retrain_opts {
+    size_t      struct_size;     /* sizeof(tfr_retrain_opts), set by _init */
     const char *backbone;        /* checkpoint of the frozen network */
     const char *images;          /* class-per-directory image tree */
     const char *cache_dir;       /* bottleneck cache (TFRecords + cache.json) */
@@ -104,7 +107,7 @@ typedef struct tfr_retrain_result {
  * Loads the backbone, computes (or reuses from opts->cache_dir) every
  * image's bottleneck, trains the new head and writes it with the backbone
  * to opts->out_dir. Fills *res. Prints nothing; the report goes to
- * opts->on_event.
+ * opts->on_event. TFR_ERR_ARG when o's struct_size is not this library's.
  */
 TFR_API tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_error *err);
 

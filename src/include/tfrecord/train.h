@@ -63,7 +63,10 @@ typedef struct tfr_train_event {
 
 typedef void (*tfr_train_event_fn)(void *user, const tfr_train_event *ev);
 
+/* The training run. Start from tfr_train_opts_init (struct_size: see
+ * tfrecord/error.h). */
 typedef struct tfr_train_opts {
+    size_t      struct_size;      /* sizeof(tfr_train_opts), set by _init */
     const char *const *train;     /* training shards (files, dirs, globs, manifest.json) */
     int         ntrain;
     const char *const *val;       /* validation shards; may be empty */
@@ -118,7 +121,7 @@ TFR_API void tfr_eval_result_free(tfr_eval_result *r);
  * as an uninterrupted run with the same thread counts. Prints nothing; the
  * report goes to o->on_event. TFR_ERR_ARG with a message that says so when
  * a model on a device is given float-tensor shards (--layout tensor), which
- * only the CPU path reads.
+ * only the CPU path reads, and when o's struct_size is not this library's.
  */
 TFR_API tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err);
 
