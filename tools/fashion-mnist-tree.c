@@ -56,20 +56,6 @@ static uint8_t *read_idx(const char *path, int magic, uint32_t *count, uint32_t 
     return buf;
 }
 
-static int mkdirs(const char *p)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", p);
-    for (char *s = tmp + 1; *s; s++)
-        if (*s == '/') {
-            *s = 0;
-            if (mkdir(tmp, 0755) && errno != EEXIST)
-                return -1;
-            *s = '/';
-        }
-    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
-}
-
 static int convert(const char *src, const char *prefix, const char *out, int limit, int quality)
 {
     char ip[4096], lp[4096];
@@ -91,8 +77,10 @@ static int convert(const char *src, const char *prefix, const char *out, int lim
     for (int c = 0; c < 10; c++) {
         char d[4096];
         snprintf(d, sizeof d, "%s/%s/%s", out, split, classes[c]);
-        if (mkdirs(d)) {
-            fprintf(stderr, "%s: error: %s: %s\n", prog, d, strerror(errno));
+        tfr_error err;
+        if (tfr_mkdir_p(d, &err)) {
+            char b[4400];
+            fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, b, sizeof b));
             return -1;
         }
     }

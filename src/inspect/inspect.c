@@ -239,7 +239,7 @@ static void check_manifests(ctx *c)
     }
     for (size_t k = 0; k < ndirs; k++) {
         char mpath[4200];
-        snprintf(mpath, sizeof mpath, "%s/manifest.json", dirs[k]);
+        snprintf(mpath, sizeof mpath, "%s/%s", dirs[k], TFR_MANIFEST_NAME);
         tfr_manifest *m = NULL;
         tfr_error e;
         tfr_error_clear(&e);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "tfrecord/error.h"
+#include "tfrecord/util.h"
 
 /*
  * Reads all of path into a new buffer, NUL-terminated (the NUL is not
@@ -71,11 +72,6 @@ void tfr_atomic_abort(tfr_atomic_file *af);
 tfr_status tfr_write_file_atomic(const char *path, const char *tmp_path, const void *data,
                                  size_t n, unsigned flags, tfr_error *err);
 
-/*
- * Creates dir and every missing parent with mode 0755; existing folders are
- * fine. Fails with TFR_ERR_IO naming the component that could not be made
- * (or that exists and is not a folder).
- */
-tfr_status tfr_mkdir_p(const char *dir, tfr_error *err);
+/* tfr_mkdir_p is public: tfrecord/util.h */
 
 #endif

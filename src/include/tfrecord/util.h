@@ -93,6 +93,13 @@ TFR_API tfr_status tfr_paths_expand(const char *const *args, int nargs, char ***
                                     size_t *nfiles, tfr_error *err);
 TFR_API void       tfr_paths_free(char **files, size_t n);
 
+/*
+ * Creates dir and every missing parent with mode 0755; existing folders are
+ * fine. Fails with TFR_ERR_IO naming the component that could not be made
+ * (or that exists and is not a folder).
+ */
+TFR_API tfr_status tfr_mkdir_p(const char *dir, tfr_error *err);
+
 /* out = a "/" b c (b and c may be NULL); -1 when it does not fit in n. */
 TFR_API int tfr_path_join(char *out, size_t n, const char *a, const char *b, const char *c);
 
