@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dataset/manifest_impl.h"
 #include "tfrecord/util.h"
 #include "util/fsio.h"
 
@@ -69,34 +70,29 @@ static void emit(FILE *f, const tfr_manifest *m)
     fputs("\n  },\n  \"shards\": [", f);
     for (size_t i = 0; i < m->nshards; i++) {
         const tfr_manifest_shard *sh = &m->shards[i];
-        fprintf(f, "%s\n    {\"file\": ", i ? "," : "");
-        tfr_json_str(f, sh->file);
-        fputs(", \"split\": ", f);
-        tfr_json_str(f, sh->split);
-        fprintf(f, ", \"records\": %lld, \"bytes\": %lld, \"uncompressed_bytes\": %lld, "
-                   "\"crc32c\": \"%08x\"}",
-                (long long)sh->records, (long long)sh->bytes, (long long)sh->uncompressed_bytes,
-                sh->crc32c);
+        fputs(i ? ",\n    " : "\n    ", f);
+        tfr_manifest_json_shard(f, sh->file, sh->split, sh->records, sh->bytes,
+                                sh->uncompressed_bytes, sh->crc32c, 1);
+        fputc('}', f);
     }
     fputs("\n  ],\n  \"skipped\": [", f);
     for (size_t i = 0; i < m->nskipped; i++) {
-        fprintf(f, "%s\n    {\"path\": ", i ? "," : "");
-        tfr_json_str(f, m->skipped[i].path);
-        fputs(", \"reason\": ", f);
-        tfr_json_str(f, m->skipped[i].reason);
-        fputc('}', f);
+        fputs(i ? ",\n    " : "\n    ", f);
+        tfr_manifest_json_skip(f, &m->skipped[i], 1);
     }
     fputs("\n  ]\n}\n", f);
 }
 
-tfr_status tfr_manifest_save(const char *path, const tfr_manifest *m, tfr_error *err)
+/* Renders into memory, then writes path atomically. */
+static tfr_status save_rendered(const char *path, void (*render)(FILE *f, const void *ctx),
+                                const void *ctx, tfr_error *err)
 {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f)
         return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
-    emit(f, m);
+    render(f, ctx);
     int bad = ferror(f);
     if (fclose(f) != 0 || bad) {
         free(buf);
@@ -105,6 +101,35 @@ tfr_status tfr_manifest_save(const char *path, const tfr_manifest *m, tfr_error 
     tfr_status st = tfr_write_file_atomic(path, NULL, buf, len, TFR_ATOMIC_STDIO, err);
     free(buf);
     return st;
+}
+
+static void render_manifest(FILE *f, const void *m) { emit(f, m); }
+
+tfr_status tfr_manifest_save(const char *path, const tfr_manifest *m, tfr_error *err)
+{
+    return save_rendered(path, render_manifest, m, err);
+}
+
+void tfr_manifest_json_shard(FILE *f, const char *file, const char *split, long long records,
+                             long long bytes, long long uncompressed, uint32_t crc, int pretty)
+{
+    const char *c = pretty ? ", " : ",", *k = pretty ? ": " : ":";
+    fprintf(f, "{\"file\"%s", k);
+    tfr_json_str(f, file);
+    fprintf(f, "%s\"split\"%s", c, k);
+    tfr_json_str(f, split);
+    fprintf(f, "%s\"records\"%s%lld%s\"bytes\"%s%lld%s\"uncompressed_bytes\"%s%lld%s"
+               "\"crc32c\"%s\"%08x\"",
+            c, k, records, c, k, bytes, c, k, uncompressed, c, k, crc);
+}
+
+void tfr_manifest_json_skip(FILE *f, const tfr_skip *s, int pretty)
+{
+    fputs(pretty ? "{\"path\": " : "{\"path\":", f);
+    tfr_json_str(f, s->path);
+    fputs(pretty ? ", \"reason\": " : ",\"reason\":", f);
+    tfr_json_str(f, s->reason);
+    fputc('}', f);
 }
 
 /* ---- reading ------------------------------------------------------------- */
@@ -460,23 +485,22 @@ tfr_status tfr_manifest_merge(const char *dir, tfr_error *err)
 
 /* ---- labels.txt ------------------------------------------------------------ */
 
+typedef struct labels_ctx {
+    char *const *names;
+    int          n;
+} labels_ctx;
+
+static void render_labels(FILE *f, const void *p)
+{
+    const labels_ctx *l = p;
+    for (int i = 0; i < l->n; i++)
+        fprintf(f, "%s\n", l->names[i]);
+}
+
 tfr_status tfr_labels_save(const char *path, char *const *names, int n, tfr_error *err)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
-        return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
-    for (int i = 0; i < n; i++)
-        fprintf(f, "%s\n", names[i]);
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        free(buf);
-        return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
-    }
-    tfr_status st = tfr_write_file_atomic(path, NULL, buf, len, TFR_ATOMIC_STDIO, err);
-    free(buf);
-    return st;
+    labels_ctx l = {names, n};
+    return save_rendered(path, render_labels, &l, err);
 }
 
 void tfr_labels_free(char **names, int n)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataset/manifest_impl.h"
 #include "tfrecord/dataset.h"
 #include "tfrecord/util.h"
 
@@ -90,23 +91,16 @@ void tfr_write_report_print_json(const tfr_write_report *r, FILE *f)
     }
     fputs("},\"shards\":[", f);
     for (size_t i = 0; i < r->nshards; i++) {
-        fprintf(f, "%s{\"file\":", i ? "," : "");
-        tfr_json_str(f, r->shards[i].file);
-        fputs(",\"split\":", f);
-        tfr_json_str(f, r->shards[i].split);
-        fprintf(f, ",\"records\":%llu,\"bytes\":%llu,\"uncompressed_bytes\":%llu,"
-                   "\"crc32c\":\"%08x\",\"written\":%s}",
-                (unsigned long long)r->shards[i].records, (unsigned long long)r->shards[i].bytes,
-                (unsigned long long)r->shards[i].raw_bytes, r->shards[i].crc32c,
-                r->shards[i].written ? "true" : "false");
+        fputs(i ? "," : "", f);
+        tfr_manifest_json_shard(f, r->shards[i].file, r->shards[i].split,
+                                (long long)r->shards[i].records, (long long)r->shards[i].bytes,
+                                (long long)r->shards[i].raw_bytes, r->shards[i].crc32c, 0);
+        fprintf(f, ",\"written\":%s}", r->shards[i].written ? "true" : "false");
     }
     fputs("],\"skipped\":[", f);
     for (size_t i = 0; i < r->nskipped; i++) {
-        fprintf(f, "%s{\"path\":", i ? "," : "");
-        tfr_json_str(f, r->skipped[i].path);
-        fputs(",\"reason\":", f);
-        tfr_json_str(f, r->skipped[i].reason);
-        fputc('}', f);
+        fputs(i ? "," : "", f);
+        tfr_manifest_json_skip(f, &r->skipped[i], 0);
     }
     fprintf(f, "],\"input_bytes\":%llu,\"uncompressed_bytes\":%llu,\"file_bytes\":%llu,"
                "\"seconds\":%.3f,\"fingerprint\":\"%s\"}\n",
