@@ -81,9 +81,14 @@ int tfr_bncache_load(const char *dir, const char *fp, int dim, tfr_bncache *c, c
         const char *rel = tfr_json_get_str(x, "path"), *crc = tfr_json_get_str(x, "crc32c");
         if (!rel || !crc)
             continue;
+        /* a size outside what a file can have (or no size) makes the entry
+         * match nothing: converting such a double to uint64_t is undefined */
+        double sz = tfr_json_get_num(x, "size", -1);
+        if (!(sz >= 0 && sz <= 9007199254740992.0))
+            continue;
         tfr_bncache_entry *en = &c->e[c->n++];
         en->rel = strdup(rel);
-        en->size = (uint64_t)tfr_json_get_num(x, "size", -1);
+        en->size = (uint64_t)sz;
         en->crc = (uint32_t)strtoul(crc, NULL, 16);
     }
     tfr_json_free(m);

@@ -44,6 +44,19 @@ other=$(find "$WORK/five-b/Sandal" -name '*.jpg' | head -1)
 cp "$other" "$one"
 out=$("$R" "${args[@]}") || fail "after touch"
 [ "$(jq_get "$out" computed)" = 1 ] || fail "a changed image recomputes 1: $out"
+# sizes no file has, in a damaged cache.json: those entries match nothing
+# and are recomputed (a double beyond uint64_t is not converted: UBSan)
+python3 - "$WORK/cache/cache.json" <<'PY' || fail "edit cache.json"
+import re, sys
+p = sys.argv[1]
+s = open(p).read()
+s, n = re.subn(r'"size": [0-9]+,', '"size": 1e300,', s, count=1)
+s, m = re.subn(r'"size": [0-9]+,', '"size": -5,', s, count=1)
+assert n == 1 and m == 1
+open(p, 'w').write(s)
+PY
+out=$("$R" "${args[@]}") || fail "after huge sizes in cache.json"
+[ "$(jq_get "$out" computed)" = 2 ] || fail "entries with impossible sizes reused: $out"
 # a truncated cache is detected and rebuilt, not trusted
 f="$WORK/cache/bottlenecks.tfrecord.gz"
 head -c $(( $(stat -c %s "$f") / 2 )) "$f" > "$f.cut" && mv "$f.cut" "$f"
