@@ -26,6 +26,9 @@ static void usage(FILE *f)
         "  --labels-from [SPLIT=]FILE  'FILE CLASS' lines for a flat folder (Tiny ImageNet val)\n"
         "  --label-offset N      first label, 0..1000000 (1 = TF-models ImageNet, 0 = background)\n"
         "  --strict              stop at the first unreadable image (default: skip, report)\n"
+        "  --max-pixels N        skip (or, with --strict, stop at) images whose header declares\n"
+        "                        more than N pixels, 1..2147483648 (default 178956970, Pillow's\n"
+        "                        decompression-bomb limit); checked before decoding\n"
         "per image\n"
         "  --layout jpeg|raw|tensor   jpeg: TF-models keys (default); raw: uint8 pixels;\n"
         "                        tensor: img = float32 TensorProto, label = uint8 TensorProto\n"
@@ -67,10 +70,11 @@ int main(int argc, char **argv)
     const char *split_arg = NULL, *shards_arg = NULL;
     enum { O_SPLIT = 256, O_LABELS, O_OFFSET, O_STRICT, O_LAYOUT, O_SIZE, O_RESIZE, O_CHANNELS,
            O_FLIP, O_NORM, O_QUALITY, O_SHARDS, O_SHARDSIZE, O_COMP, O_LEVEL, O_CHUNK, O_SEED,
-           O_THREADS, O_FORCE, O_WORKERS, O_WINDEX, O_MERGE, O_JSON, O_VERSION };
+           O_THREADS, O_FORCE, O_WORKERS, O_WINDEX, O_MERGE, O_JSON, O_VERSION, O_MAXPX };
     static const struct option lo[] = {
         {"split", required_argument, 0, O_SPLIT}, {"labels-from", required_argument, 0, O_LABELS},
         {"label-offset", required_argument, 0, O_OFFSET}, {"strict", no_argument, 0, O_STRICT},
+        {"max-pixels", required_argument, 0, O_MAXPX},
         {"layout", required_argument, 0, O_LAYOUT}, {"size", required_argument, 0, O_SIZE},
         {"resize", required_argument, 0, O_RESIZE}, {"channels", required_argument, 0, O_CHANNELS},
         {"flip", required_argument, 0, O_FLIP}, {"normalize", required_argument, 0, O_NORM},
@@ -100,6 +104,7 @@ int main(int argc, char **argv)
         case O_LABELS: o.labels_from = optarg; break;
         case O_OFFSET: o.label_offset = cli_int("--label-offset", optarg, 0, 1000000); break;
         case O_STRICT: o.strict = 1; break;
+        case O_MAXPX: o.max_pixels = cli_u64("--max-pixels", optarg, 1, 1ull << 31); break;
         case O_LAYOUT: o.layout = (tfr_layout)cli_enum("--layout", optarg, layouts, 3); break;
         case O_SIZE:
             if (strpbrk(optarg, "xX")) {

@@ -48,6 +48,7 @@ void tfr_write_opts_init(tfr_write_opts *o)
     o->seed = 12345;
     o->num_workers = 1;
     o->progress = 1;
+    o->max_pixels = TFR_DEFAULT_MAX_PIXELS;
 }
 
 tfr_status tfr_parse_splits(const char *s, tfr_split_spec *out, int *n, tfr_error *err)
@@ -236,6 +237,9 @@ static uint64_t fingerprint(const tfr_write_opts *o, const tfr_scan *s)
     fp_num(&h, o->record.level); fp_num(&h, (double)o->record.chunk_bytes);
     fp_num(&h, (double)o->seed);
     fp_num(&h, o->label_offset); fp_num(&h, o->num_workers);
+    /* only when set: the default keeps the fingerprints of earlier runs */
+    if (o->max_pixels != TFR_DEFAULT_MAX_PIXELS)
+        fp_num(&h, (double)o->max_pixels);
     for (int i = 0; i < o->nsplits; i++) {
         fp_str(&h, o->splits[i].name);
         fp_num(&h, o->splits[i].percent);
@@ -337,11 +341,12 @@ static void process(tctx *t, const tfr_write_opts *o, const tfr_scan *s, const w
     size_t n;
     if (read_whole(t, it->path, &n, res->reason, sizeof res->reason))
         return;
-    tfr_image_info info;
+    tfr_image_info info = {0};
     tfr_decode_opts d;
     tfr_decode_opts_init(&d);
     d.channels = o->channels;
     d.strict = o->strict;
+    d.max_pixels = o->max_pixels;
     uint8_t *enc = NULL;
     size_t enc_len = 0;
     tfr_status st;
@@ -425,7 +430,15 @@ static void process(tctx *t, const tfr_write_opts *o, const tfr_scan *s, const w
     return;
 fail:
     free(enc);
-    snprintf(res->reason, sizeof res->reason, "%s", e.msg[0] ? e.msg : tfr_status_str(st));
+    {
+        /* the pixel limit's refusal says which option moves it */
+        int over = st == TFR_ERR_FORMAT &&
+                   (uint64_t)info.width * (uint64_t)info.height > o->max_pixels;
+        const char *hint = over ? "; --max-pixels raises it" : "";
+        int room = (int)(sizeof res->reason - 1 - strlen(hint));
+        snprintf(res->reason, sizeof res->reason, "%.*s%s", room,
+                 e.msg[0] ? e.msg : tfr_status_str(st), hint);
+    }
 }
 
 /* ---- output directory housekeeping ------------------------------------- */
@@ -656,6 +669,8 @@ static tfr_status check_opts(const tfr_write_opts *o, tfr_error *err)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "--size wants WxH with both sides in 1..65535");
     if (o->quality < 1 || o->quality > 100)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "--quality must be in 1..100");
+    if (o->max_pixels < 1)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "--max-pixels must be at least 1");
     if (o->normalize != TFR_NORM_NONE && o->layout != TFR_LAYOUT_TENSOR)
         return tfr_fail(err, TFR_ERR_ARG, NULL,
                         "--normalize applies to the tensor layout (float pixels) only");

@@ -23,6 +23,7 @@ void tfr_decode_opts_init(tfr_decode_opts *o)
     o->struct_size = sizeof *o;
     o->channels = 3;
     o->apply_orientation = 1;
+    o->max_pixels = TFR_DEFAULT_MAX_PIXELS;
 }
 
 tfr_status tfr_image_ctx_new(tfr_image_ctx **out, tfr_error *err)
@@ -143,13 +144,36 @@ static tfr_status probe_jpeg(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
     return TFR_OK;
 }
 
+/*
+ * The decompression-bomb guard, on the header's size before any allocation:
+ * a few hundred bytes can declare 46000x46000, and libjpeg pads a truncated
+ * image with gray, so without it such a file costs 6 GB and most of a minute
+ * before it is found damaged. The declared size is what counts, not the DCT
+ * scaled one, as in Pillow: the limit says which files are read at all.
+ */
+static tfr_status check_pixels(const char *fmt, const tfr_image_info *info,
+                               const tfr_decode_opts *o, tfr_error *err)
+{
+    uint64_t np = (uint64_t)info->width * (uint64_t)info->height;
+    if (np <= o->max_pixels)
+        return TFR_OK;
+    return tfr_fail(err, TFR_ERR_FORMAT, NULL,
+                    "%s declares %dx%d = %llu pixels, over the limit of %llu pixels "
+                    "(decompression-bomb guard)",
+                    fmt, info->width, info->height, (unsigned long long)np,
+                    (unsigned long long)o->max_pixels);
+}
+
 static tfr_status decode_jpeg(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
                               const tfr_decode_opts *o, tfr_image *out,
                               tfr_image_info *info, tfr_error *err)
 {
     tfr_status st = probe_jpeg(ctx, data, n, info, err);
+    if (!st)
+        st = check_pixels("JPEG", info, o, err);
     if (st)
         return st;
+    /* every buffer below is of the scaled size (sw x sh), ctx->tmp included */
     int orient = o->apply_orientation ? info->orientation : 1;
     /* smallest DCT scale that still covers the requested size */
     int sw = info->width, sh = info->height;
@@ -269,6 +293,11 @@ static tfr_status decode_png(const uint8_t *data, size_t n, const tfr_decode_opt
     tfr_status hs = png_begin(&img, data, n, info, err);
     if (hs)
         return hs;
+    /* png_begin read IHDR only: check it before finish_read allocates rows */
+    if ((hs = check_pixels("PNG", info, o, err))) {
+        png_image_free(&img);
+        return hs;
+    }
     img.format = o->channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
     tfr_status st = tfr_image_alloc(out, (int)img.width, (int)img.height, o->channels, err);
     if (st) {
@@ -328,6 +357,9 @@ tfr_status tfr_image_decode(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
         return tfr_fail(err, TFR_ERR_ARG, NULL, "image decode: NULL argument");
     if (opts->channels != 1 && opts->channels != 3)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "channels must be 1 or 3");
+    if (opts->max_pixels < 1)
+        return tfr_fail(err, TFR_ERR_ARG, NULL,
+                        "max_pixels must be at least 1 (UINT64_MAX lifts the limit)");
     tfr_image_info local;
     if (!info)
         info = &local;

@@ -3,6 +3,7 @@
 # Fashion-MNIST tree -> shards -> inspect; re-run is a no-op; changed options
 # are refused without --force; a killed run leaves nothing that looks
 # finished and the next run completes; workers + merge equal one run;
+# images declaring too many pixels are skipped (--max-pixels);
 # bad arguments exit non-zero with a message.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -84,6 +85,45 @@ out=$("$W" --json "$WORK/odd" "$WORK/oddout") || fail "odd tree"
 [ "$(jq_get "$out" records)" = "$(( $(ls "$WORK/odd/class a" | wc -l) + 1 ))" ] || fail "odd records: $out"
 contains "$out" "empty file"
 contains "$out" "cut.jpg"
+
+# decompression bombs: a JPEG and a PNG whose headers claim 46000x46000 are
+# skipped (raw layout, full size: the case that once took 6 GB) with their size
+# and the limit in the reason; --strict stops; --max-pixels moves the limit
+mkdir -p "$WORK/bomb/a"
+src_jpg=$(ls "$WORK"/fm/train/Bag/*.jpg | head -1)
+cp "$src_jpg" "$WORK/bomb/a/ok.jpg"
+python3 - "$src_jpg" "$WORK/bomb/a/bomb.jpg" "$WORK/bomb/a/bomb.png" <<'PY' || fail "making bombs"
+import struct, sys, zlib
+j = bytearray(open(sys.argv[1], "rb").read())
+i = j.index(b"\xff\xc0")                      # SOF0: FF C0 len P H W
+j[i + 5:i + 9] = struct.pack(">HH", 46000, 46000)
+open(sys.argv[2], "wb").write(j)
+def chunk(t, d):
+    return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+ihdr = struct.pack(">IIBBBBB", 46000, 46000, 8, 2, 0, 0, 0)
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+open(sys.argv[3], "wb").write(png)
+PY
+out=$("$W" -q --json --layout raw "$WORK/bomb" "$WORK/bombout") || fail "bomb tree: $out"
+[ "$(jq_get "$out" records)" = 1 ] || fail "bomb records: $out"
+contains "$out" "bomb.jpg"
+contains "$out" "bomb.png"
+contains "$out" "JPEG declares 46000x46000 = 2116000000 pixels, over the limit of 178956970 pixels"
+contains "$out" "PNG declares 46000x46000"
+contains "$out" "--max-pixels raises it"
+out=$("$W" -q --layout tensor "$WORK/bomb" "$WORK/bombtensor") || fail "bomb tree, tensor: $out"
+contains "$out" "skipped 2 files"
+expect_fail "declares 46000x46000 = 2116000000 pixels" "$W" -q --strict --layout raw "$WORK/bomb" "$WORK/bombstrict"
+# the 28x28 image: kept at --max-pixels 784, skipped at 783 (jpeg pass-through too)
+rm "$WORK/bomb/a/bomb.jpg" "$WORK/bomb/a/bomb.png"
+out=$("$W" -q --json --layout raw --max-pixels 784 "$WORK/bomb" "$WORK/px784") || fail "--max-pixels 784: $out"
+[ "$(jq_get "$out" records)" = 1 ] || fail "--max-pixels 784 records: $out"
+out=$("$W" -q --json --max-pixels 783 "$WORK/bomb" "$WORK/px783") || fail "--max-pixels 783: $out"
+[ "$(jq_get "$out" records)" = 0 ] || fail "--max-pixels 783 records: $out"
+contains "$out" "28x28 = 784 pixels, over the limit of 783 pixels"
+# another limit is another run (fingerprint): the old output is not "up to date"
+expect_fail "--force" "$W" -q --max-pixels 1000 "$WORK/bomb" "$WORK/px783"
+"$W" --max-pixels 0 "$WORK/bomb" "$WORK/o" >/dev/null 2>&1; [ $? = 2 ] || fail "--max-pixels 0 should exit 2"
 
 # Tiny ImageNet layout: train/<wnid>/images/*.JPEG plus a flat val/images folder
 # labelled by val_annotations.txt (file, wnid, box)

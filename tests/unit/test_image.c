@@ -1,13 +1,16 @@
 /*
  * tests/unit/test_image.c - decoding every awkward JPEG/PNG variant against
  * images built here with known pixels (TurboJPEG and libpng as independent
- * encoders), EXIF orientation, DCT scaling, resize/flip/normalize math.
+ * encoders), EXIF orientation, DCT scaling, resize/flip/normalize math,
+ * and the pixel limit (decompression bombs: headers declaring 46000x46000).
  */
 #include <math.h>
 #include <png.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <turbojpeg.h>
+#include <zlib.h>
 
 #include "testutil.h"
 #include "tfrecord/augment.h"
@@ -232,6 +235,180 @@ static void test_png(void)
     tfr_image_free(&im);
 }
 
+/* ---- pixel limit ------------------------------------------------------- */
+
+/* Peak resident set of this process, in MB (ru_maxrss is in KiB on Linux). */
+static double maxrss_mb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0;
+}
+
+/* Rewrites the SOF0 frame size of a baseline JPEG in place. */
+static int patch_sof0(uint8_t *j, size_t n, unsigned w, unsigned h)
+{
+    for (size_t i = 2; i + 9 <= n; i++)
+        if (j[i] == 0xff && j[i + 1] == 0xc0) {
+            j[i + 5] = (uint8_t)(h >> 8);
+            j[i + 6] = (uint8_t)h;
+            j[i + 7] = (uint8_t)(w >> 8);
+            j[i + 8] = (uint8_t)w;
+            return 1;
+        }
+    return 0;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* An 8x8 RGB PNG from libpng; *len is its size. */
+static uint8_t *png_8x8(size_t *len)
+{
+    uint8_t *px = gradient(8, 8);
+    png_image pi;
+    memset(&pi, 0, sizeof pi);
+    pi.version = PNG_IMAGE_VERSION;
+    pi.width = 8;
+    pi.height = 8;
+    pi.format = PNG_FORMAT_RGB;
+    png_alloc_size_t n = 0;
+    EXPECT(png_image_write_to_memory(&pi, NULL, &n, 0, px, 0, NULL));
+    uint8_t *buf = malloc(n);
+    EXPECT(png_image_write_to_memory(&pi, buf, &n, 0, px, 0, NULL));
+    free(px);
+    *len = n;
+    return buf;
+}
+
+/* Rewrites IHDR's width and height (the first chunk, at byte 8) and its CRC. */
+static void patch_ihdr(uint8_t *p, uint32_t w, uint32_t h)
+{
+    EXPECT(!memcmp(p + 12, "IHDR", 4));
+    put_be32(p + 16, w);
+    put_be32(p + 20, h);
+    put_be32(p + 29, (uint32_t)crc32(0, p + 12, 17)); /* type + 13 data bytes */
+}
+
+/*
+ * Runs first, while the process is small, so that ru_maxrss (a high-water
+ * mark) shows any large buffer these decodes touch.
+ */
+static void test_pixel_limit(void)
+{
+    tfr_error err;
+    tfr_image im = {0};
+    tfr_image_info info;
+    tfr_decode_opts o;
+    tfr_decode_opts_init(&o);
+    EXPECT_EQ_U(o.max_pixels, 178956970u);
+    EXPECT_EQ_U(TFR_DEFAULT_MAX_PIXELS, 178956970u);
+
+    /* a real 8x8 JPEG whose SOF0 then claims 46000x46000 (6.3 GB as RGB) */
+    uint8_t *px = gradient(8, 8);
+    size_t n;
+    uint8_t *j = tj_encode(px, 8, 8, TJPF_RGB, TJSAMP_444, 90, 0, &n);
+    EXPECT(patch_sof0(j, n, 46000, 46000));
+    EXPECT_OK(tfr_image_probe(ctx, j, n, &info, &err), &err); /* probe: size as declared */
+    EXPECT(info.width == 46000 && info.height == 46000);
+    double before = maxrss_mb();
+    EXPECT_STATUS(tfr_image_decode(ctx, j, n, NULL, &im, &info, &err), TFR_ERR_FORMAT);
+    EXPECT_CONTAINS(err.msg, "46000x46000");
+    EXPECT_CONTAINS(err.msg, "limit of 178956970 pixels");
+    EXPECT(info.width == 46000 && info.height == 46000);
+    /* with a target size (DCT scaling) it is refused all the same */
+    o.min_w = o.min_h = 224;
+    EXPECT_STATUS(tfr_image_decode(ctx, j, n, &o, &im, &info, &err), TFR_ERR_FORMAT);
+    EXPECT_CONTAINS(err.msg, "46000x46000");
+    o.min_w = o.min_h = 0;
+    double grew = maxrss_mb() - before;
+    if (grew > 64)
+        FAILF("refusing a 46000x46000 JPEG grew the peak RSS by %.0f MB", grew);
+    EXPECT(im.px == NULL && im.cap == 0);
+    free(j);
+
+    /* the same for a PNG whose IHDR claims 46000x46000 (CRC recomputed) */
+    uint8_t *p = png_8x8(&n);
+    EXPECT_OK(tfr_image_decode(ctx, p, n, NULL, &im, &info, &err), &err);
+    EXPECT(im.w == 8 && im.h == 8);
+    tfr_image_free(&im);
+    patch_ihdr(p, 46000, 46000);
+    EXPECT_OK(tfr_image_probe(ctx, p, n, &info, &err), &err); /* a valid header */
+    EXPECT(info.width == 46000 && info.height == 46000);
+    before = maxrss_mb();
+    EXPECT_STATUS(tfr_image_decode(ctx, p, n, NULL, &im, &info, &err), TFR_ERR_FORMAT);
+    EXPECT_CONTAINS(err.msg, "PNG declares 46000x46000");
+    EXPECT_CONTAINS(err.msg, "limit of 178956970 pixels");
+    grew = maxrss_mb() - before;
+    if (grew > 64)
+        FAILF("refusing a 46000x46000 PNG grew the peak RSS by %.0f MB", grew);
+    EXPECT(im.px == NULL && im.cap == 0);
+    free(p);
+
+    /* a custom limit: 8x8 = 64 pixels decodes at 64 and is refused at 63 */
+    j = tj_encode(px, 8, 8, TJPF_RGB, TJSAMP_444, 90, 0, &n);
+    size_t pn;
+    p = png_8x8(&pn);
+    o.max_pixels = 64;
+    EXPECT_OK(tfr_image_decode(ctx, j, n, &o, &im, &info, &err), &err);
+    EXPECT(im.w == 8 && im.h == 8);
+    EXPECT_OK(tfr_image_decode(ctx, p, pn, &o, &im, &info, &err), &err);
+    EXPECT(im.w == 8 && im.h == 8);
+    o.max_pixels = 63;
+    EXPECT_STATUS(tfr_image_decode(ctx, j, n, &o, &im, &info, &err), TFR_ERR_FORMAT);
+    EXPECT_CONTAINS(err.msg, "8x8 = 64 pixels, over the limit of 63 pixels");
+    EXPECT_STATUS(tfr_image_decode(ctx, p, pn, &o, &im, &info, &err), TFR_ERR_FORMAT);
+    EXPECT_CONTAINS(err.msg, "PNG declares 8x8 = 64 pixels, over the limit of 63");
+    /* the decoder is usable after a refusal */
+    o.max_pixels = 64;
+    EXPECT_OK(tfr_image_decode(ctx, j, n, &o, &im, &info, &err), &err);
+    /* no "0 = no limit": 0 is a caller error; UINT64_MAX lifts it */
+    o.max_pixels = 0;
+    EXPECT_STATUS(tfr_image_decode(ctx, j, n, &o, &im, &info, &err), TFR_ERR_ARG);
+    EXPECT_CONTAINS(err.msg, "max_pixels");
+    o.max_pixels = UINT64_MAX;
+    EXPECT_OK(tfr_image_decode(ctx, j, n, &o, &im, &info, &err), &err);
+    free(j);
+    free(p);
+    tfr_image_free(&im);
+
+    /*
+     * Buffers are of the kept size: a CMYK JPEG with EXIF orientation 6
+     * (both scratch paths through ctx->tmp) declaring 8000x8000, under the
+     * limit, decoded for at least 100x100 is read at 1/8 = 1000x1000, so
+     * 4 + 3 + 3 MB rather than 256 + 192 + 192 MB. Its data ends after one
+     * MCU: a truncated-image error once the buffers were filled.
+     */
+    uint8_t *cmyk = malloc(8 * 8 * 4);
+    for (int i = 0; i < 64; i++)
+        memcpy(cmyk + i * 4, (uint8_t[]){px[i * 3], px[i * 3 + 1], px[i * 3 + 2], 255}, 4);
+    j = tj_encode(cmyk, 8, 8, TJPF_CMYK, TJSAMP_444, 90, 0, &n);
+    EXPECT(patch_sof0(j, n, 8000, 8000));
+    size_t en;
+    uint8_t *e = with_exif(j, n, 6, &en);
+    tfr_decode_opts_init(&o);
+    o.min_w = o.min_h = 100;
+    before = maxrss_mb();
+    tfr_status st = tfr_image_decode(ctx, e, en, &o, &im, &info, &err);
+    grew = maxrss_mb() - before;
+    EXPECT(st == TFR_OK || st == TFR_ERR_CORRUPT);
+    EXPECT(info.cmyk && info.orientation == 6 && info.width == 8000);
+    EXPECT(im.cap <= (size_t)1000 * 1000 * 4);
+    if (grew > 64)
+        FAILF("a 1/8-scaled decode of an 8000x8000 CMYK JPEG grew the peak RSS by %.0f MB",
+              grew);
+    free(e);
+    free(j);
+    free(cmyk);
+    free(px);
+    tfr_image_free(&im);
+}
+
 static void test_resize(void)
 {
     tfr_error err;
@@ -300,6 +477,7 @@ int main(void)
     tfr_error err;
     if (tfr_image_ctx_new(&ctx, &err))
         return 1;
+    test_pixel_limit();
     test_jpeg_variants();
     test_exif();
     test_png();

@@ -119,6 +119,9 @@ typedef struct tfr_write_opts {
     uint64_t    seed;
     int         threads;       /* 0 = all cores */
     int         strict;        /* first bad image is fatal */
+    /* images declaring more pixels are skipped (tfr_decode_opts.max_pixels);
+     * default TFR_DEFAULT_MAX_PIXELS, >= 1 */
+    uint64_t    max_pixels;
     int         force;         /* replace an existing, different shard set */
     int         num_workers, worker_index;
     int         progress;

@@ -67,7 +67,19 @@ typedef struct tfr_decode_opts {
     int min_w, min_h;
     int apply_orientation; /* default 1 */
     int strict;            /* any decoder warning is an error */
+    /*
+     * Decompression-bomb guard: a JPEG or PNG whose header declares more
+     * than max_pixels pixels (width x height as stored, before DCT scaling)
+     * is refused with TFR_ERR_FORMAT before any pixel buffer is allocated.
+     * Default TFR_DEFAULT_MAX_PIXELS; must be >= 1 (0 is TFR_ERR_ARG: there
+     * is no "no limit", pass UINT64_MAX to lift it; tfr_image_alloc's own
+     * 2^31-pixel ceiling still applies).
+     */
+    uint64_t max_pixels;
 } tfr_decode_opts;
+
+/* Pillow's Image.MAX_IMAGE_PIXELS (its DecompressionBombWarning limit). */
+#define TFR_DEFAULT_MAX_PIXELS 178956970ull
 
 TFR_API void tfr_decode_opts_init(tfr_decode_opts *o);
 
@@ -81,6 +93,8 @@ TFR_API void       tfr_image_ctx_free(tfr_image_ctx *ctx);
  * JPEG/PNG (text, a GIF, zero bytes); TFR_ERR_CORRUPT for a damaged or
  * truncated image. A truncated JPEG is always an error (libjpeg would pad it
  * with gray); other decoder warnings are errors only with strict.
+ * TFR_ERR_FORMAT ("... over the limit of N pixels") when the header declares
+ * more than opts->max_pixels; info then holds the declared size.
  * opts may be NULL (defaults); TFR_ERR_ARG when its struct_size is not this
  * library's. info may be NULL.
  */
@@ -88,7 +102,8 @@ TFR_API tfr_status tfr_image_decode(tfr_image_ctx *ctx, const uint8_t *data, siz
                                     const tfr_decode_opts *opts, tfr_image *out,
                                     tfr_image_info *info, tfr_error *err);
 
-/* Reads only the header: format, size, components, orientation. */
+/* Reads only the header: format, size, components, orientation. Allocates
+ * no pixels, so no pixel limit applies: the caller sees the declared size. */
 TFR_API tfr_status tfr_image_probe(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
                                    tfr_image_info *info, tfr_error *err);
 
