@@ -104,6 +104,13 @@ typedef struct tfr_codec {
      */
     tfr_codec_rc (*inflate)(void *state, tfr_codec_io *io, tfr_error *err);
     void (*inflate_reset)(void *state); /* ready for a new member, same wrap */
+    /*
+     * *copy = an independent state that goes on exactly where state is now
+     * (window included), so the reader can read a span twice: once to check
+     * a long record's CRC without keeping its bytes, then again to keep them.
+     * TFR_ERR_NOMEM on failure (*copy NULL). Free it with inflate_free.
+     */
+    tfr_status (*inflate_copy)(void *state, void **copy, tfr_error *err);
     void (*inflate_free)(void *state);  /* state may be NULL */
 } tfr_codec;
 

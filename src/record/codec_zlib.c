@@ -207,6 +207,18 @@ static void z_inflate_reset(void *state)
     inflateReset(state);
 }
 
+static tfr_status z_inflate_copy(void *state, void **copy, tfr_error *err)
+{
+    *copy = NULL;
+    z_stream *z = calloc(1, sizeof *z);
+    if (!z || inflateCopy(z, state) != Z_OK) {
+        free(z);
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "inflateCopy failed");
+    }
+    *copy = z;
+    return TFR_OK;
+}
+
 static void z_inflate_free(void *state)
 {
     if (state) {
@@ -228,5 +240,6 @@ const tfr_codec tfr_codec_zlib = {
     .inflate_new = z_inflate_new,
     .inflate = z_inflate,
     .inflate_reset = z_inflate_reset,
+    .inflate_copy = z_inflate_copy,
     .inflate_free = z_inflate_free,
 };

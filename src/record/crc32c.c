@@ -6,7 +6,7 @@
  * a throughput of 1, so one lane would use a third of the unit), and a
  * portable slicing-by-8 table. The hardware path is chosen once at run time.
  */
-#include "tfrecord/record.h"
+#include "record_impl.h"
 
 #include <string.h>
 
@@ -157,6 +157,37 @@ uint32_t tfr_crc32c_hw(uint32_t crc, const void *data, size_t n)
     return crc_hw(crc, data, n);
 }
 
+/* independent positions: the loop keeps several crc32 instructions in flight */
+__attribute__((target("sse4.2")))
+static size_t scan_hw(const uint8_t *p, size_t n, uint64_t max)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t w;
+        uint32_t m;
+        memcpy(&w, p + i, 8);
+        memcpy(&m, p + i + 8, 4); /* x86-64: little-endian */
+        uint32_t c = ~(uint32_t)_mm_crc32_u64(0xffffffffu, w);
+        if (__builtin_expect(tfr_crc_mask(c) == m, 0) && w <= max)
+            return i;
+    }
+    return n;
+}
+
+size_t tfr_header_scan(const uint8_t *p, size_t n, uint64_t max, uint64_t *checks)
+{
+    size_t i;
+    if (tfr_crc32c_has_hw()) {
+        i = scan_hw(p, n, max);
+    } else {
+        for (i = 0; i < n; i++)
+            if (tfr_crc_mask(tfr_crc32c_sw(0, p + i, 8)) == tfr_get_le32(p + i + 8) &&
+                tfr_get_le64(p + i) <= max)
+                break;
+    }
+    *checks += i < n ? i + 1 : n;
+    return i;
+}
+
 uint32_t tfr_crc32c_extend(uint32_t crc, const void *data, size_t n)
 {
     if (__builtin_expect(__atomic_load_n(&hw_state, __ATOMIC_RELAXED) == 1, 1))
@@ -165,6 +196,17 @@ uint32_t tfr_crc32c_extend(uint32_t crc, const void *data, size_t n)
 }
 
 #else /* no x86-64 hardware path */
+
+size_t tfr_header_scan(const uint8_t *p, size_t n, uint64_t max, uint64_t *checks)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (tfr_crc_mask(tfr_crc32c_sw(0, p + i, 8)) == tfr_get_le32(p + i + 8) &&
+            tfr_get_le64(p + i) <= max)
+            break;
+    *checks += i < n ? i + 1 : n;
+    return i;
+}
 
 int tfr_crc32c_has_hw(void) { return 0; }
 

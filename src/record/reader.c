@@ -3,9 +3,14 @@
  *
  * Layers: raw file bytes (raw buffer) -> inflate (one or more gzip members)
  * -> a window of uncompressed bytes (ubuf) -> record framing. Memory is
- * bounded by the two buffers plus the largest record actually present: a
- * record's buffer grows only as its bytes arrive, so a corrupt length never
- * causes an allocation of that size.
+ * bounded by the two buffers plus the largest real record: a record's buffer
+ * grows only as its bytes arrive, so a corrupt length never causes an
+ * allocation of that size; and a record over VERIFY_BYTES is first read
+ * through with only its CRC computed (the source marked: file offset, a copy
+ * of the inflate state) and read again into the buffer only when the CRC
+ * holds, so a lying length over a gzip bomb costs no more than that.
+ * Resync after a bad length CRC scans each window once in place
+ * (tfr_header_scan: one 8-byte CRC per offset).
  *
  * Stricter than TensorFlow on purpose: a file cut inside a record header, a
  * gzip member without its trailer and bytes after the last member are all
@@ -58,6 +63,7 @@ struct tfr_record_reader {
 
     uint8_t *rec;
     size_t   rec_cap;
+    uint8_t *head;       /* a long record's first bytes, kept across its check pass */
     uint64_t rec_index;  /* index of the next record in the file */
     uint64_t last_off;
 
@@ -328,6 +334,7 @@ void tfr_record_reader_close(tfr_record_reader *r)
     free(r->raw);
     free(r->ubuf);
     free(r->rec);
+    free(r->head);
     free(r->path);
     free(r);
 }
@@ -410,10 +417,144 @@ static tfr_status stream_end(tfr_record_reader *r, uint64_t rec_off, tfr_error *
     return TFR_ERR_EOF;
 }
 
-static int header_ok(const uint8_t *h, uint64_t max)
+/* ---- long records: check first, keep only what is real --------------- */
+
+#define VERIFY_BYTES ((size_t)16 << 20) /* longer records are read twice */
+
+/* Where the source stands when the window is empty: enough to read on again. */
+typedef struct src_mark {
+    off_t      fd_pos;    /* file offset of the next read() */
+    uint64_t   ubase;
+    void      *zs;        /* copy of the inflate state, inside a member */
+    int        in_member, src_end, gzip_members, missing_trailer;
+    uint64_t   trailing_bytes;
+    tfr_status src_err;
+} src_mark;
+
+/* Takes the mark; 0 when the source cannot be read again (no seek, no memory). */
+static int mark_take(tfr_record_reader *r, src_mark *m)
 {
-    return tfr_crc_mask(tfr_crc32c(h, 8)) == tfr_get_le32(h + 8) &&
-           tfr_get_le64(h) <= max;
+    memset(m, 0, sizeof *m);
+    if (r->comp == TFR_COMPRESS_NONE) {
+        m->fd_pos = lseek(r->fd, 0, SEEK_CUR);
+    } else {
+        m->fd_pos = (off_t)raw_offset(r);
+        if (lseek(r->fd, 0, SEEK_CUR) < 0)
+            m->fd_pos = -1;
+    }
+    if (m->fd_pos < 0)
+        return 0;
+    if (r->in_member && r->zs) {
+        tfr_error e;
+        if (r->codec->inflate_copy(r->zs, &m->zs, &e))
+            return 0;
+    }
+    m->ubase = r->ubase + r->ulen;
+    m->in_member = r->in_member;
+    m->src_end = r->src_end;
+    m->src_err = r->src_err;
+    m->gzip_members = r->st.gzip_members;
+    m->missing_trailer = r->st.missing_trailer;
+    m->trailing_bytes = r->st.trailing_bytes;
+    return 1;
+}
+
+/* Puts the source back at the mark with an empty window; 0 if seeking fails. */
+static int mark_restore(tfr_record_reader *r, src_mark *m)
+{
+    if (lseek(r->fd, m->fd_pos, SEEK_SET) < 0)
+        return 0;
+    if (r->comp != TFR_COMPRESS_NONE) {
+        r->in = r->raw;
+        r->in_len = 0;
+        r->raw_base = (uint64_t)m->fd_pos;
+        r->raw_eof = 0;
+        if (m->zs) {
+            r->codec->inflate_free(r->zs);
+            r->zs = m->zs;
+            m->zs = NULL;
+        }
+    }
+    r->in_member = m->in_member;
+    r->src_end = m->src_end;
+    r->src_err = m->src_err;
+    if (!m->src_err)
+        tfr_error_clear(&r->src_err_e);
+    r->st.gzip_members = m->gzip_members;
+    r->st.missing_trailer = m->missing_trailer;
+    r->st.trailing_bytes = m->trailing_bytes;
+    r->ubase = m->ubase;
+    r->upos = r->ulen = 0;
+    return 1;
+}
+
+static void mark_drop(tfr_record_reader *r, src_mark *m)
+{
+    if (m->zs)
+        r->codec->inflate_free(m->zs);
+    m->zs = NULL;
+}
+
+/*
+ * A record of n data bytes (need = n + 4) starts at ubuf+upos and is longer
+ * than the window. Reads it through computing its CRC and keeping nothing.
+ * Returns 1 when it is whole and its CRC holds: the source is then back at
+ * the record's start, ready to read it again into the record buffer.
+ * Returns 0 otherwise, with the record consumed and *got its bytes (a
+ * truncated record when *got < need, else a CRC mismatch). Returns -1, with
+ * nothing consumed, when the source cannot be read twice.
+ */
+static int verify_long(tfr_record_reader *r, uint64_t n, size_t need, size_t *got)
+{
+    size_t head = r->ulen - r->upos;
+    if (!r->head && !(r->head = malloc(r->ucap)))
+        return -1;
+    memcpy(r->head, r->ubuf + r->upos, head);
+    size_t save_pos = r->upos;
+    r->upos = r->ulen;
+    src_mark m;
+    if (!mark_take(r, &m)) {
+        r->upos = save_pos;
+        return -1;
+    }
+    uint32_t crc = 0;
+    uint8_t foot[4];
+    size_t g = 0;
+    const uint8_t *p = r->head;
+    size_t a = head;
+    for (;;) {
+        size_t k = need - g < a ? need - g : a;
+        size_t data = g < n ? (n - g < k ? (size_t)(n - g) : k) : 0;
+        crc = tfr_crc32c_extend(crc, p, data);
+        for (size_t j = data; j < k; j++)
+            foot[g + j - n] = p[j];
+        g += k;
+        if (p != r->head)
+            r->upos += k;
+        if (g == need)
+            break;
+        a = ensure(r, 1);
+        if (a == 0)
+            break;
+        p = r->ubuf + r->upos;
+    }
+    *got = g;
+    if (g == need && tfr_crc_mask(crc) == tfr_get_le32(foot)) {
+        if (mark_restore(r, &m)) {
+            memcpy(r->ubuf, r->head, head);
+            r->ulen = head;
+            r->ubase -= head;
+            r->st.records_verified++;
+            return 1;
+        }
+        /* cannot read it again: report what cannot be returned */
+        tfr_fail(&r->src_err_e, TFR_ERR_IO, r->path, "cannot seek back to a long record");
+        r->src_err = TFR_ERR_IO;
+        r->src_end = 1;
+        *got = 0;
+    }
+    mark_drop(r, &m);
+    return 0;
 }
 
 tfr_status tfr_record_reader_next(tfr_record_reader *r, const uint8_t **data,
@@ -455,14 +596,23 @@ tfr_status tfr_record_reader_next(tfr_record_reader *r, const uint8_t **data,
                               : "length CRC mismatch: record header damaged");
             if (s)
                 return s;
-            /* resync: slide one byte at a time to the next valid header */
-            uint64_t skipped = 0;
+            /*
+             * resync: the next offset with a valid header, or the first one
+             * with fewer than 12 bytes behind it. Each window is scanned in
+             * place once; ensure() slides only its last 11 bytes and refills.
+             */
+            uint64_t skipped = 1;
+            r->upos++;
             for (;;) {
-                r->upos++;
-                skipped++;
-                if (ensure(r, 12) < 12)
+                size_t a = ensure(r, 12);
+                if (a < 12)
                     break;
-                if (header_ok(r->ubuf + r->upos, r->o.max_record_bytes))
+                size_t i = tfr_header_scan(r->ubuf + r->upos, a - 11, r->o.max_record_bytes,
+                                           &r->st.resync_checks);
+                r->st.resync_windows++;
+                r->upos += i;
+                skipped += i;
+                if (i < a - 11)
                     break;
             }
             r->st.bytes_skipped += skipped;
@@ -495,6 +645,27 @@ tfr_status tfr_record_reader_next(tfr_record_reader *r, const uint8_t **data,
             r->at_eof = 1;
             return TFR_ERR_EOF;
         }
+        if (need > VERIFY_BYTES && need > r->ucap && ensure(r, 1) > 0) {
+            size_t got = 0;
+            if (verify_long(r, n, need, &got) == 0) {
+                if (got < need && r->src_err)
+                    return fatal(r, &r->src_err_e, off, err);
+                tfr_status s = got < need
+                    ? defect(r, off, err,
+                             "truncated record: length %llu but only %zu bytes follow",
+                             (unsigned long long)n, got)
+                    : defect(r, off, err, "data CRC mismatch (record of %llu bytes)",
+                             (unsigned long long)n);
+                if (s)
+                    return s;
+                if (got < need) {
+                    r->at_eof = 1;
+                    return TFR_ERR_EOF;
+                }
+                r->rec_index++;
+                continue;
+            }
+        }
         if (ensure(r, need <= r->ucap ? need : 1) >= need) {
             body = r->ubuf + r->upos; /* whole record in the window: no copy */
             r->upos += need;
@@ -524,6 +695,8 @@ tfr_status tfr_record_reader_next(tfr_record_reader *r, const uint8_t **data,
                     }
                     r->rec = p;
                     r->rec_cap = cap;
+                    if (cap > r->st.record_buf_bytes)
+                        r->st.record_buf_bytes = cap;
                 }
                 memcpy(r->rec + got, r->ubuf + r->upos, k);
                 r->upos += k;

@@ -40,4 +40,13 @@ static inline void tfr_frame_header(uint8_t hdr[12], uint64_t len)
     tfr_put_le32(hdr + 8, tfr_crc_mask(tfr_crc32c(hdr, 8)));
 }
 
+/*
+ * The resync scan: the first i < n such that p[i..i+12) is a record header
+ * whose masked length CRC holds and whose length is <= max; n when none is.
+ * p must have n + 11 readable bytes. One 8-byte CRC per position (the
+ * SSE4.2 instruction when the CPU has it), nothing else; *checks += the
+ * positions examined.
+ */
+size_t tfr_header_scan(const uint8_t *p, size_t n, uint64_t max, uint64_t *checks);
+
 #endif

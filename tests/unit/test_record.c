@@ -5,10 +5,14 @@
  * gzip members, and every defect the reader must report: each single-bit
  * flip in a plain file, truncation at every byte of a GZIP file, damaged
  * and missing gzip trailers, trailing garbage, absurd lengths, skip mode;
- * options structs of a foreign size refused.
+ * options structs of a foreign size refused; a gzip bomb under a lying
+ * length stays within a memory bound; resync over 64 MiB of zeros does
+ * bounded work; long records are CRC-checked before being buffered.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -504,6 +508,172 @@ static void test_absurd_length_and_skip(void)
     free(d);
 }
 
+static long maxrss_kb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+/*
+ * ~1 MB of gzip whose only record declares 1 GiB and inflates to 1 GiB of
+ * zeros with no footer: reported as truncated at offset 0, and the reader's
+ * peak memory stays far below the declared length. Run first, in a child,
+ * so ru_maxrss starts low.
+ */
+static void test_gzip_bomb_memory(void)
+{
+    char gz[600];
+    path_in(gz, sizeof gz, "bomb.gz");
+    uint8_t hdr[12];
+    tfr_frame_header(hdr, (uint64_t)1 << 30);
+    gzFile g = gzopen(gz, "wb9");
+    gzwrite(g, hdr, 12);
+    uint8_t *z = calloc(1, 1 << 20);
+    for (int i = 0; i < 1024; i++)
+        gzwrite(g, z, 1 << 20);
+    gzclose(g);
+    free(z);
+    size_t fsz;
+    free(test_read_file(gz, &fsz));
+    EXPECT(fsz < (2u << 20));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        long before = maxrss_kb();
+        int nrec;
+        tfr_error err;
+        tfr_reader_stats st;
+        tfr_status s = read_all(gz, TFR_COMPRESS_AUTO, 0, &nrec, &err, &st);
+        long grew_mb = (maxrss_kb() - before) / 1024;
+        int ok = s == TFR_ERR_CORRUPT && nrec == 0 && err.offset == 0 && err.record == 0 &&
+                 strstr(err.msg, "truncated record: length 1073741824 but only 1073741824") &&
+                 st.record_buf_bytes == 0;
+        printf("gzip bomb: status %d, record %lld, offset %lld: %s; peak RSS grew by %ld MB\n",
+               (int)s, err.record, err.offset, err.msg, grew_mb);
+        fflush(stdout);
+        _exit(!ok ? 1 : grew_mb >= 64 ? 2 : 0);
+    }
+    int ws = 0;
+    EXPECT(pid > 0 && waitpid(pid, &ws, 0) == pid && WIFEXITED(ws));
+    EXPECT_EQ_I(WEXITSTATUS(ws), 0); /* 1: wrong error, 2: peak RSS grew by 64 MB or more */
+}
+
+/* 64 MiB of zeros, then one valid record: skip mode finds it with bounded work */
+static void test_resync_zeros(void)
+{
+    const size_t zeros = (size_t)64 << 20;
+    uint8_t rec[12 + 100 + 4];
+    tfr_frame_header(rec, 100);
+    make_record(rec + 12, 100, 3);
+    tfr_put_le32(rec + 112, tfr_crc_mask(tfr_crc32c(rec + 12, 100)));
+    uint8_t *buf = calloc(1, zeros + sizeof rec);
+    memcpy(buf + zeros, rec, sizeof rec);
+    char plain[600], gz[600];
+    path_in(plain, sizeof plain, "zeros.tfrecord");
+    path_in(gz, sizeof gz, "zeros.gz");
+    test_write_file(plain, buf, zeros + sizeof rec);
+    gzFile g = gzopen(gz, "wb1");
+    gzwrite(g, buf, (unsigned)(zeros + sizeof rec));
+    gzclose(g);
+    free(buf);
+    const char *paths[2] = {plain, gz};
+    for (int k = 0; k < 2; k++) {
+        tfr_reader_opts o;
+        tfr_reader_opts_init(&o);
+        o.skip_corrupt = 1;
+        tfr_record_reader *r = NULL;
+        tfr_error err;
+        EXPECT_OK(tfr_record_reader_open(paths[k], &o, &r, &err), &err);
+        if (!r)
+            continue;
+        const uint8_t *d;
+        size_t len;
+        EXPECT_OK(tfr_record_reader_next(r, &d, &len, &err), &err);
+        EXPECT_EQ_U(len, 100);
+        EXPECT(len == 100 && memcmp(d, rec + 12, 100) == 0);
+        EXPECT_EQ_U(tfr_record_reader_offset(r), zeros);
+        EXPECT_STATUS(tfr_record_reader_next(r, &d, &len, &err), TFR_ERR_EOF);
+        tfr_reader_stats st;
+        tfr_record_reader_stats(r, &st);
+        EXPECT_EQ_U(st.corrupt_skipped, 1);
+        EXPECT_EQ_U(st.bytes_skipped, zeros);
+        /* each position's CRC once, each window scanned once */
+        EXPECT(st.resync_checks <= st.bytes_skipped);
+        EXPECT(st.resync_checks >= st.bytes_skipped - 1);
+        EXPECT(st.resync_windows <= st.bytes_skipped / (o.buf_bytes / 2) + 4);
+        printf("resync %s: %llu bytes skipped, %llu CRC checks, %llu windows\n",
+               k ? "gzip" : "plain", (unsigned long long)st.bytes_skipped,
+               (unsigned long long)st.resync_checks, (unsigned long long)st.resync_windows);
+        tfr_record_reader_close(r);
+    }
+}
+
+/* records over 16 MiB: checked in one pass, buffered in a second only when good */
+static void test_long_records(void)
+{
+    size_t lens[3] = {10, (size_t)20 << 20, 7};
+    char plain[600], gz[600], bad[600], badgz[600];
+    path_in(plain, sizeof plain, "long.tfrecord");
+    path_in(gz, sizeof gz, "long.gz");
+    path_in(bad, sizeof bad, "longbad.tfrecord");
+    path_in(badgz, sizeof badgz, "longbad.gz");
+    write_file(plain, TFR_COMPRESS_NONE, 0, 1, lens, 3);
+    write_file(gz, TFR_COMPRESS_GZIP, 0, 1, lens, 3);
+    uint8_t *want = malloc(lens[1]);
+    make_record(want, lens[1], 1);
+    const char *good[2] = {plain, gz};
+    for (int k = 0; k < 2; k++) {
+        tfr_record_reader *r = NULL;
+        tfr_error err;
+        EXPECT_OK(tfr_record_reader_open(good[k], NULL, &r, &err), &err);
+        if (!r)
+            continue;
+        const uint8_t *d;
+        size_t len;
+        for (int i = 0; i < 3; i++) {
+            EXPECT_OK(tfr_record_reader_next(r, &d, &len, &err), &err);
+            EXPECT_EQ_U(len, lens[i]);
+            if (i == 1)
+                EXPECT(len == lens[1] && memcmp(d, want, len) == 0);
+        }
+        EXPECT_STATUS(tfr_record_reader_next(r, &d, &len, &err), TFR_ERR_EOF);
+        tfr_reader_stats st;
+        tfr_record_reader_stats(r, &st);
+        EXPECT_EQ_U(st.records_verified, 1);
+        EXPECT_EQ_U(st.gzip_members, k ? 1 : 0);
+        EXPECT_EQ_U(st.bytes, 16 * 3 + 10 + lens[1] + 7);
+        tfr_record_reader_close(r);
+    }
+    /* a flipped byte inside the long record: refused without buffering it */
+    size_t n;
+    uint8_t *d = test_read_file(plain, &n);
+    d[26 + 12 + 1000] ^= 1;
+    test_write_file(bad, d, n);
+    gzFile g = gzopen(badgz, "wb1");
+    gzwrite(g, d, (unsigned)n);
+    gzclose(g);
+    free(d);
+    const char *bads[2] = {bad, badgz};
+    for (int k = 0; k < 2; k++) {
+        int nrec;
+        tfr_error err;
+        tfr_reader_stats st;
+        EXPECT_STATUS(read_all(bads[k], TFR_COMPRESS_AUTO, 0, &nrec, &err, &st),
+                      TFR_ERR_CORRUPT);
+        EXPECT_EQ_I(nrec, 1);
+        EXPECT_CONTAINS(err.msg, "data CRC mismatch (record of 20971520 bytes)");
+        EXPECT_EQ_I(err.record, 1);
+        EXPECT_EQ_I(err.offset, 26);
+        EXPECT_STATUS(read_all(bads[k], TFR_COMPRESS_AUTO, 1, &nrec, &err, &st), TFR_ERR_EOF);
+        EXPECT_EQ_I(nrec, 2);
+        EXPECT_EQ_U(st.corrupt_skipped, 1);
+        EXPECT_EQ_U(st.record_buf_bytes, 0);
+        EXPECT_EQ_U(st.records_verified, 0);
+    }
+    free(want);
+}
+
 /* options structs of another size are refused; _init'd ones work */
 static void test_opts_size(void)
 {
@@ -554,6 +724,7 @@ static void test_opts_size(void)
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s", test_tmpdir("record"));
+    test_gzip_bomb_memory();
     test_round_trips();
     test_tf_identical_gzip();
     test_bit_flips();
@@ -562,6 +733,8 @@ int main(void)
     test_multi_member_and_garbage();
     test_absurd_length_and_skip();
     test_opts_size();
+    test_resync_zeros();
+    test_long_records();
     test_rmtree(dir);
     return test_failures() ? 1 : 0;
 }

@@ -173,7 +173,30 @@ typedef struct tfr_reader_stats {
     int      gzip_members;        /* gzip/zlib members seen (0 for plain) */
     int      missing_trailer;     /* stream ended without its gzip/zlib trailer */
     uint64_t trailing_bytes;      /* bytes after the last whole record or member */
+    /* work and memory, for tests and tuning */
+    uint64_t resync_checks;       /* header positions whose length CRC was computed while resyncing */
+    uint64_t resync_windows;      /* buffer windows scanned (and refilled) while resyncing */
+    uint64_t records_verified;    /* long records CRC-checked before being kept (read twice) */
+    uint64_t record_buf_bytes;    /* peak size of the buffer for records longer than the window */
 } tfr_reader_stats;
+
+/*
+ * Memory bound. A reader holds its read window (buf_bytes of uncompressed
+ * data, plus buf_bytes of compressed input for ZLIB/GZIP) and, for records
+ * longer than the window, one record buffer. That buffer grows geometrically
+ * as the record's bytes arrive, never beyond the declared length or
+ * max_record_bytes; a record longer than 16 MiB is first read through once
+ * with its CRC computed and nothing kept, and is buffered (read a second
+ * time) only when its data CRC holds. So peak memory is about the window
+ * plus the largest real record (or 16 MiB, if more), never a declared
+ * length: a header that claims 1 GiB in a 1 MB file, even one whose data
+ * inflates to 1 GiB, costs at most ~16 MiB before it is reported as
+ * truncated or corrupt (file, record index, offset).
+ *
+ * Resync (skip_corrupt, after a bad length CRC) scans the window in place,
+ * one 8-byte CRC per position, refilling it only when it is used up; the
+ * bytes passed over are counted in bytes_skipped.
+ */
 
 /*
  * Opens path for reading. Nothing is read before the first next() except the
