@@ -88,6 +88,7 @@ struct tfr_stream {
     int64_t        *counts;      /* records per file, -1 unknown */
     int             W, H, C;
     size_t          img_bytes;   /* per image in the output format */
+    size_t          tensor_max;  /* bytes a record's float tensor may decode to */
     int             in_float;    /* the records hold float tensors */
 
     pthread_mutex_t mu;
@@ -166,9 +167,35 @@ typedef struct wctx {
     tfr_example   *ex;
     tfr_image_ctx *img;
     tfr_image      a, b;
-    float         *f, *g;
-    size_t         fcap;
+    float         *f, *g;    /* the stored tensor; the tensor at the output size */
+    size_t         fcap, gcap; /* their capacities, in floats */
 } wctx;
+
+/* a * b * c, or SIZE_MAX when the product does not fit */
+static size_t mul3_sat(size_t a, size_t b, size_t c)
+{
+    if (b && a > SIZE_MAX / b)
+        return SIZE_MAX;
+    size_t ab = a * b;
+    if (c && ab > SIZE_MAX / c)
+        return SIZE_MAX;
+    return ab * c;
+}
+
+/* Grows *buf to hold n floats (kept when large enough). 0 ok, -1 no memory. */
+static int reserve_f32(float **buf, size_t *cap, size_t n)
+{
+    if (n <= *cap)
+        return 0;
+    if (n > SIZE_MAX / sizeof(float))
+        return -1;
+    float *p = realloc(*buf, n * sizeof *p);
+    if (!p)
+        return -1;
+    *buf = p;
+    *cap = n;
+    return 0;
+}
 
 /* The label of a record (int64 feature or scalar tensor), as an int32. */
 static tfr_status get_label(const tfr_stream *s, const tfr_example *ex, int32_t *out, tfr_error *err)
@@ -215,30 +242,26 @@ static int get_image(tfr_stream *s, wctx *w, int *fw, int *fh, int *fc, tfr_erro
                 w->a.px[i] = (uint8_t)((p[i * 3] * 299 + p[i * 3 + 1] * 587 + p[i * 3 + 2] * 114 + 500) / 1000);
         return 0;
     }
-    /* a serialized float tensor (the homework layout) */
+    /* a serialized float tensor (the homework layout), bounded before any
+     * allocation so that a record cannot declare gigabytes per thread */
     tfr_tensor t;
-    if (tfr_tensor_parse(p, n, TFR_DT_FLOAT, &t, err))
+    if (tfr_tensor_parse_bounded(p, n, TFR_DT_FLOAT, s->tensor_max, &t, err))
         return -1;
-    if (t.rank != 3 || (t.shape[2] != 1 && t.shape[2] != 3)) {
+    if (t.rank != 3 || t.shape[0] < 1 || t.shape[1] < 1 || t.shape[0] > INT32_MAX ||
+        t.shape[1] > INT32_MAX || (t.shape[2] != 1 && t.shape[2] != 3)) {
         tfr_tensor_clear(&t);
-        tfr_fail(err, TFR_ERR_FORMAT, NULL, "image tensor must be HxWxC with C 1 or 3");
+        tfr_fail(err, TFR_ERR_FORMAT, NULL,
+                 "image tensor must be HxWxC with H, W >= 1 and C 1 or 3");
         return -1;
     }
-    size_t cnt = (size_t)tfr_tensor_num_elements(&t);
-    if (cnt > w->fcap) {
-        float *f = realloc(w->f, cnt * sizeof *f), *g = realloc(w->g, cnt * sizeof *g);
-        if (f)
-            w->f = f;
-        if (g)
-            w->g = g;
-        if (!f || !g) {
-            tfr_tensor_clear(&t);
-            tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
-            return -1;
-        }
-        w->fcap = cnt;
+    /* the parse bounded nbytes, so the element count cannot overflow */
+    size_t cnt = t.nbytes / sizeof(float);
+    if (reserve_f32(&w->f, &w->fcap, cnt)) {
+        tfr_tensor_clear(&t);
+        tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory for a %zu-byte tensor", t.nbytes);
+        return -1;
     }
-    memcpy(w->f, t.data, cnt * sizeof(float));
+    memcpy(w->f, t.data, t.nbytes);
     *fh = (int)t.shape[0];
     *fw = (int)t.shape[1];
     *fc = (int)t.shape[2];
@@ -277,13 +300,17 @@ static tfr_status process(tfr_stream *s, wctx *w, const job *j, uint8_t *dst, in
                                                     "not float tensors");
         const float *img = w->f;
         if (s->o.pad_crop > 0 || fw != W || fh != H) {
-            int P = s->o.pad_crop, dx, dy;
-            if (P) {
+            /* the centred W x H window of the stored tensor (zeros where it
+             * is smaller), shifted by the pad-crop offsets when asked; written
+             * to w->g, which is sized for the output, not the stored tensor */
+            int P = s->o.pad_crop, dx = 0, dy = 0;
+            if (P)
                 tfr_augment_pad_offsets(P, &r, &dx, &dy);
-            } else {
-                dx = (fw - W) / 2;
-                dy = (fh - H) / 2;
-            }
+            dx += (fw - W) / 2;
+            dy += (fh - H) / 2;
+            if (reserve_f32(&w->g, &w->gcap, mul3_sat((size_t)W, (size_t)H, (size_t)C)))
+                return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory for a %dx%dx%d tensor",
+                                H, W, C);
             tfr_augment_pad_crop(w->f, fw, fh, C, sizeof(float), P, dx, dy, w->g, W, H);
             img = w->g;
         }
@@ -612,6 +639,19 @@ out:
 
 /* ---- open / next / close -------------------------------------------------- */
 
+/*
+ * The most bytes a record's float tensor may decode to: TFR_STREAM_TENSOR_MAX_MULT
+ * times the output image in float32, or TFR_STREAM_TENSOR_MIN_BYTES, whichever
+ * is larger (only the floor before the size is known). Larger stored tensors
+ * are TFR_ERR_FORMAT before anything is allocated.
+ */
+static size_t tensor_bound(int W, int H, int C)
+{
+    size_t out = mul3_sat((size_t)W, (size_t)H, (size_t)C);
+    size_t b = mul3_sat(out, sizeof(float), TFR_STREAM_TENSOR_MAX_MULT);
+    return b > TFR_STREAM_TENSOR_MIN_BYTES ? b : TFR_STREAM_TENSOR_MIN_BYTES;
+}
+
 /* The first record's image size, when the caller gave none. */
 static tfr_status probe_size(tfr_stream *s, tfr_error *err)
 {
@@ -709,12 +749,19 @@ tfr_status tfr_stream_open(const tfr_stream_opts *opts, tfr_stream **out, tfr_er
     s->C = opts->channels;
     s->W = opts->width;
     s->H = opts->height;
+    s->tensor_max = tensor_bound(s->W, s->H, s->C);
     if (!s->W && (st = probe_size(s, err)))
         goto fail;
     if (s->o.world > 1 && (st = count_unknown(s, err)))
         goto fail;
     size_t elem = s->o.format == TFR_BATCH_U8_NHWC ? 1 : sizeof(float);
-    s->img_bytes = (size_t)s->W * s->H * s->C * elem;
+    s->img_bytes = mul3_sat((size_t)s->W, (size_t)s->H, (size_t)s->C * elem);
+    if (s->img_bytes == SIZE_MAX || s->img_bytes > SIZE_MAX / (size_t)opts->batch_size) {
+        st = tfr_fail(err, TFR_ERR_ARG, NULL, "stream: %dx%d images in batches of %d do not fit "
+                      "in memory", s->W, s->H, opts->batch_size);
+        goto fail;
+    }
+    s->tensor_max = tensor_bound(s->W, s->H, s->C);
     int T = opts->threads;
     if (T <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -4,7 +4,9 @@
  * same batches whatever the thread count; shuffle quality; exact resume;
  * augmentations against direct references; corrupt shards; equal batch
  * counts per rank; shutdown mid-epoch; options structs of a foreign size
- * refused.
+ * refused; float tensors and uint8 images read at other sizes than stored
+ * (larger, smaller, pad-crop; pixels where they belong); records declaring
+ * huge tensors refused or skipped.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -237,6 +239,273 @@ static void test_layouts(void)
         EXPECT_EQ_I(matched, 12);
         tfr_stream_close(s);
     }
+}
+
+/* ---- tensor layout at another size than stored ----------------------------- */
+
+#define TS 12 /* stored tensor side */
+
+/* record id's float tensor: unique, exact values; 0 is never a pixel */
+static float tensor_px(int id, int y, int x, int c)
+{
+    return (float)((id + 1) * 10000 + y * 100 + x) + 0.25f * (float)c;
+}
+
+/* one TFRecord of the tensor layout: img = float HxWxC tensor, label = uint8 scalar */
+static void append_tensor_record(tfr_example_builder *b, tfr_record_writer *w, const uint8_t *img,
+                                 size_t img_len, int label)
+{
+    tfr_error err;
+    uint8_t lab = (uint8_t)label, *ld = NULL;
+    size_t ll = 0;
+    EXPECT_OK(tfr_tensor_serialize(TFR_DT_UINT8, 0, NULL, &lab, &ld, &ll, &err), &err);
+    tfr_example_builder_reset(b);
+    tfr_example_add_bytes(b, "img", img, img_len, &err);
+    tfr_example_add_bytes(b, "label", ld, ll, &err);
+    const uint8_t *d;
+    size_t n;
+    EXPECT_OK(tfr_example_builder_serialize(b, &d, &n, &err), &err);
+    EXPECT_OK(tfr_record_writer_append(w, d, n, &err), &err);
+    free(ld);
+}
+
+/*
+ * A TensorProto{float, shape [100000, 100000, 3], 4 bytes of content}: 120 GB
+ * declared in a 30-byte record.
+ */
+static size_t huge_tensor(uint8_t *buf)
+{
+    static const uint8_t shape[] = {
+        0x12, 4, 0x08, 0xa0, 0x8d, 0x06, /* dim { size: 100000 } (varint a0 8d 06) */
+        0x12, 4, 0x08, 0xa0, 0x8d, 0x06, /* dim { size: 100000 } */
+        0x12, 2, 0x08, 3,                /* dim { size: 3 } */
+    };
+    size_t n = 0;
+    buf[n++] = 0x08; /* dtype: */
+    buf[n++] = 1;    /* DT_FLOAT */
+    buf[n++] = 0x12; /* tensor_shape */
+    buf[n++] = (uint8_t)sizeof shape;
+    memcpy(buf + n, shape, sizeof shape);
+    n += sizeof shape;
+    buf[n++] = 0x22; /* tensor_content */
+    buf[n++] = 4;
+    memset(buf + n, 0, 4);
+    return n + 4;
+}
+
+/* count tensor records of TS x TS x 3; huge_at >= 0 puts a crafted one there */
+static void write_tensor_set(const char *path, int count, int huge_at, size_t *huge_off)
+{
+    tfr_error err;
+    tfr_example_builder *b;
+    EXPECT_OK(tfr_example_builder_new(&b, &err), &err);
+    tfr_writer_opts o;
+    tfr_writer_opts_init(&o);
+    o.sync = 0;
+    o.compression = TFR_COMPRESS_NONE; /* so that offsets are file offsets */
+    tfr_record_writer *w;
+    EXPECT_OK(tfr_record_writer_open(path, &o, &w, &err), &err);
+    static float px[TS * TS * 3];
+    const int64_t shape[3] = {TS, TS, 3};
+    for (int id = 0; id < count; id++) {
+        uint8_t *t = NULL, craft[64];
+        size_t tl;
+        if (id == huge_at) {
+            tl = huge_tensor(craft);
+            t = craft;
+            *huge_off = (size_t)tfr_record_writer_bytes(w);
+        } else {
+            for (int y = 0; y < TS; y++)
+                for (int x = 0; x < TS; x++)
+                    for (int c = 0; c < 3; c++)
+                        px[(y * TS + x) * 3 + c] = tensor_px(id, y, x, c);
+            EXPECT_OK(tfr_tensor_serialize(TFR_DT_FLOAT, 3, shape, px, &t, &tl, &err), &err);
+        }
+        append_tensor_record(b, w, t, tl, id % 5);
+        if (t != craft)
+            free(t);
+    }
+    EXPECT_OK(tfr_record_writer_close(w, NULL, &err), &err);
+    tfr_example_builder_free(b);
+}
+
+/*
+ * Tensors stored at TS x TS read at W x H: the output is the centred window
+ * (zeros where the tensor is smaller), shifted by the pad-crop offsets, in
+ * the batch's order. The window's shift is found from the first pixel that
+ * falls inside the tensor and every pixel is checked against it.
+ */
+static void check_tensor_sizes(const char *path)
+{
+    static const int sizes[][2] = {{16, 16}, {40, 40}, {8, 8}, {20, 10}, {TS, TS}};
+    static const tfr_batch_format fmts[2] = {TFR_BATCH_F32_NHWC, TFR_BATCH_F32_NCHW};
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+        for (int fi = 0; fi < 2; fi++)
+            for (int P = 0; P <= 3; P += 3) {
+                const int W = sizes[si][0], H = sizes[si][1];
+                char what[96];
+                snprintf(what, sizeof what, "tensor %dx%d -> %dx%d %s pad %d", TS, TS, W, H,
+                         fi ? "nchw" : "nhwc", P);
+                const char *src[1] = {path};
+                tfr_stream_opts o;
+                base_opts(&o, src, 1);
+                o.width = W;
+                o.height = H;
+                o.format = fmts[fi];
+                o.pad_crop = P;
+                o.threads = 2;
+                o.batch_size = 5;
+                tfr_stream *s = NULL;
+                tfr_error err;
+                EXPECT_OK(tfr_stream_open(&o, &s, &err), &err);
+                if (!s)
+                    continue;
+                const tfr_batch *b;
+                tfr_status st;
+                int seen = 0, bad = 0, shifts = 0, lastx = 1 << 20;
+                while ((st = tfr_stream_next(s, &b, &err)) == TFR_OK) {
+                    EXPECT(b->w == W && b->h == H && b->c == 3);
+                    for (int i = 0; i < b->n; i++, seen++) {
+                        const float *im = (const float *)b->data + (size_t)i * W * H * 3;
+                        /* index of (y, x, c) in the batch layout */
+#define AT(y, x, c) (fi ? ((size_t)(c) * H + (y)) * W + (x) : ((size_t)(y) * W + (x)) * 3 + (c))
+                        int ox = 0, oy = 0, id = -1;
+                        for (int y = 0; y < H && id < 0; y++)
+                            for (int x = 0; x < W && id < 0; x++) {
+                                float v = im[AT(y, x, 0)];
+                                if (v != 0) {
+                                    int iv = (int)v;
+                                    id = iv / 10000 - 1;
+                                    oy = iv % 10000 / 100 - y;
+                                    ox = iv % 100 - x;
+                                }
+                            }
+                        /* the centred window, moved by at most P either way */
+                        int cx = (TS - W) / 2, cy = (TS - H) / 2;
+                        if (id < 0 || id >= 20 || b->labels[i] != id % 5 || ox < cx - P ||
+                            ox > cx + P || oy < cy - P || oy > cy + P) {
+                            if (!bad++)
+                                FAILF("%s: image %d: id %d, label %d, shift (%d, %d) not "
+                                      "near (%d, %d)", what, seen, id, b->labels[i], ox, oy, cx, cy);
+                            continue;
+                        }
+                        if (ox != lastx)
+                            shifts++;
+                        lastx = ox;
+                        for (int y = 0; y < H; y++)
+                            for (int x = 0; x < W; x++)
+                                for (int c = 0; c < 3; c++) {
+                                    int sy = y + oy, sx = x + ox;
+                                    float want = sy >= 0 && sy < TS && sx >= 0 && sx < TS
+                                                     ? tensor_px(id, sy, sx, c)
+                                                     : 0.0f;
+                                    float got = im[AT(y, x, c)];
+                                    if (got != want && !bad++)
+                                        FAILF("%s: image %d (id %d) at (%d, %d, %d): %g, want %g",
+                                              what, seen, id, y, x, c, (double)got, (double)want);
+                                }
+#undef AT
+                    }
+                }
+                EXPECT_STATUS(st, TFR_ERR_EOF);
+                EXPECT_EQ_I(seen, 20);
+                if (P)
+                    EXPECT(shifts > 1); /* the offsets are drawn, not fixed */
+                tfr_stream_close(s);
+            }
+}
+
+/* a record declaring a huge tensor: refused with file and offset, or skipped and counted */
+static void check_huge_tensor(void)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/huge-00000-of-00001.tfrecord", dir);
+    size_t off = 0;
+    write_tensor_set(path, 20, 7, &off);
+    EXPECT(off > 0);
+    const char *src[1] = {path};
+    for (int sized = 0; sized < 2; sized++) {
+        tfr_stream_opts o;
+        base_opts(&o, src, 1);
+        o.format = TFR_BATCH_F32_NHWC;
+        o.threads = 2;
+        o.batch_size = 4;
+        o.width = o.height = sized ? 16 : 0; /* 0: the size comes from record 0 */
+        tfr_stream *s = NULL;
+        tfr_error err;
+        tfr_error_clear(&err);
+        const tfr_batch *b;
+        tfr_status st = tfr_stream_open(&o, &s, &err);
+        EXPECT_OK(st, &err);
+        while (s && (st = tfr_stream_next(s, &b, &err)) == TFR_OK)
+            ;
+        EXPECT_STATUS(st, TFR_ERR_FORMAT);
+        EXPECT_CONTAINS(err.path, "huge-00000");
+        EXPECT_EQ_I(err.offset, (long long)off);
+        EXPECT_CONTAINS(err.msg, "larger than");
+        tfr_stream_close(s);
+
+        o.record.skip_corrupt = 1;
+        s = NULL;
+        EXPECT_OK(tfr_stream_open(&o, &s, &err), &err);
+        int got = 0;
+        while (s && (st = tfr_stream_next(s, &b, &err)) == TFR_OK) {
+            EXPECT(b->w == (sized ? 16 : TS) && b->h == b->w);
+            got += b->n;
+        }
+        EXPECT_STATUS(st, TFR_ERR_EOF);
+        EXPECT_EQ_I(got, 19);
+        if (s) {
+            tfr_stream_stats stats;
+            tfr_stream_get_stats(s, &stats);
+            EXPECT_EQ_U(stats.corrupt_skipped, 1);
+        }
+        tfr_stream_close(s);
+    }
+    /* the same record first: the size probe refuses it too, naming the file */
+    char first[700];
+    snprintf(first, sizeof first, "%s/hugefirst-00000-of-00001.tfrecord", dir);
+    write_tensor_set(first, 3, 0, &off);
+    src[0] = first;
+    tfr_stream_opts o;
+    base_opts(&o, src, 1);
+    o.format = TFR_BATCH_F32_NHWC;
+    tfr_stream *s = NULL;
+    tfr_error err;
+    EXPECT_STATUS(tfr_stream_open(&o, &s, &err), TFR_ERR_FORMAT);
+    EXPECT(s == NULL);
+    EXPECT_CONTAINS(err.path, "hugefirst-00000");
+    EXPECT_CONTAINS(err.msg, "larger than");
+}
+
+/* uint8 records of S x S read at other sizes, with and without pad-crop */
+static void check_u8_sizes(const char *const *src, int nsrc)
+{
+    static const int sizes[][2] = {{16, 16}, {40, 24}, {5, 5}, {S, S}};
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+        for (int fmt = 0; fmt < 2; fmt++)
+            for (int P = 0; P <= 3; P += 3) {
+                tfr_stream_opts o;
+                base_opts(&o, (const char **)src, nsrc);
+                o.width = sizes[si][0];
+                o.height = sizes[si][1];
+                o.format = fmt ? TFR_BATCH_F32_NCHW : TFR_BATCH_U8_NHWC;
+                o.pad_crop = P;
+                o.threads = 2;
+                tfr_stream *s = NULL;
+                tfr_error err;
+                EXPECT_OK(tfr_stream_open(&o, &s, &err), &err);
+                const tfr_batch *b;
+                tfr_status st = TFR_ERR_EOF;
+                int got = 0;
+                while (s && (st = tfr_stream_next(s, &b, &err)) == TFR_OK) {
+                    EXPECT(b->w == o.width && b->h == o.height && b->c == 3);
+                    got += b->n;
+                }
+                EXPECT_STATUS(st, TFR_ERR_EOF);
+                EXPECT_EQ_I(got, 90);
+                tfr_stream_close(s);
+            }
 }
 
 /*
@@ -686,6 +955,18 @@ int main(void)
         EXPECT_STATUS(tfr_stream_open(&o, &s, &err), TFR_ERR_IO);
     }
     test_layouts();
+
+    /* tensors stored at one size, read at others; records declaring huge tensors */
+    {
+        char tp[700];
+        snprintf(tp, sizeof tp, "%s/tensor-00000-of-00001.tfrecord", dir);
+        size_t unused = 0;
+        write_tensor_set(tp, 20, -1, &unused);
+        check_tensor_sizes(tp);
+        check_huge_tensor();
+        const char *src2[2] = {p2[0], p2[1]};
+        check_u8_sizes(src2, 2);
+    }
     test_rmtree(dir);
     return test_failures() ? 1 : 0;
 }

@@ -29,6 +29,19 @@ typedef enum tfr_batch_format {
     TFR_BATCH_F32_NCHW
 } tfr_batch_format;
 
+/*
+ * Records of the tensor layout: a stored float tensor may be another size
+ * than the output (its centred window is taken, zeros where it is smaller),
+ * but may decode to at most TFR_STREAM_TENSOR_MAX_MULT times the output
+ * image in float32 or TFR_STREAM_TENSOR_MIN_BYTES, whichever is larger (the
+ * floor alone while the first record gives the size). A larger one is a bad
+ * record, TFR_ERR_FORMAT naming file and offset, or skipped and counted under
+ * record.skip_corrupt, so that no record makes each decode thread allocate
+ * more than that.
+ */
+#define TFR_STREAM_TENSOR_MIN_BYTES ((size_t)64 << 20)
+#define TFR_STREAM_TENSOR_MAX_MULT  16
+
 /* The stream. Start from tfr_stream_opts_init (struct_size: see
  * tfrecord/error.h). */
 typedef struct tfr_stream_opts {
