@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -355,6 +356,53 @@ static int split_index(tfr_scan *s, const char *name)
     return s->nsplits++;
 }
 
+/* The deepest existing ancestor of path, resolved, with the rest appended. */
+static int canonical(const char *path, char *out, size_t n)
+{
+    char head[PATH_MAX], tail[PATH_MAX] = "";
+    snprintf(head, sizeof head, "%s", path);
+    for (;;) {
+        char real[PATH_MAX];
+        if (realpath(head, real)) {
+            if ((size_t)snprintf(out, n, "%s%s", real, tail) >= n)
+                return -1;
+            return 0;
+        }
+        char *slash = strrchr(head, '/');
+        char t2[PATH_MAX];
+        if (!slash) {
+            /* a relative name with no existing part: under the working folder */
+            if (!realpath(".", real) ||
+                (size_t)snprintf(out, n, "%s/%s%s", real, head, tail) >= n)
+                return -1;
+            return 0;
+        }
+        snprintf(t2, sizeof t2, "%s%s", slash, tail);
+        snprintf(tail, sizeof tail, "%s", t2);
+        if (slash == head) {
+            if ((size_t)snprintf(out, n, "%s", tail) >= n)
+                return -1;
+            return 0;
+        }
+        *slash = 0;
+    }
+}
+
+/* The output folder must not be the root or inside it. */
+static tfr_status check_out_dir(const char *root, const char *out_dir, tfr_error *err)
+{
+    char r[PATH_MAX], o[PATH_MAX];
+    if (canonical(root, r, sizeof r) || canonical(out_dir, o, sizeof o))
+        return TFR_OK; /* paths too long to compare: the scan reports them */
+    size_t rn = strlen(r);
+    if (!strncmp(o, r, rn) && (o[rn] == 0 || o[rn] == '/' || !strcmp(r, "/")))
+        return tfr_fail(err, TFR_ERR_ARG, out_dir,
+                        "the output folder is %sthe dataset root %s: its shards would be "
+                        "scanned as images of a class; choose a folder outside it",
+                        o[rn] ? "inside " : "", root);
+    return TFR_OK;
+}
+
 /*
  * "NAME=PATH" names a split when NAME is a short word without '/' and the
  * whole string is not itself an existing path. Fills name (32 bytes).
@@ -445,6 +493,8 @@ tfr_status tfr_scan_run(const tfr_scan_opts *o, tfr_scan *s, tfr_error *err)
             st = tfr_fail(err, TFR_ERR_ARG, root, "dataset root is not a directory");
             goto done;
         }
+        if (o->out_dir && (st = check_out_dir(root, o->out_dir, err)))
+            goto done;
         int sidx = -1;
         if (split && (sidx = split_index(s, split)) < 0) {
             st = tfr_fail(err, TFR_ERR_ARG, NULL, "too many splits (at most %d)", TFR_MAX_SPLITS);

@@ -709,6 +709,7 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
     memcpy(so.splits, o->splits, sizeof so.splits);
     so.nsplits = o->nsplits;
     so.labels_from = o->labels_from;
+    so.out_dir = o->out_dir;
     if ((st = tfr_scan_run(&so, &s, err))) {
         free(r);
         return st;

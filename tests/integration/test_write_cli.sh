@@ -57,6 +57,14 @@ for f in "$WORK"/single/*.tfrecord.gz; do cmp "$f" "$WORK/wk/$(basename "$f")" |
 out=$("$I" -q --verify "$WORK/wk") || fail "inspect merged: $out"
 contains "$out" "records    3000"
 
+# an output folder that is the root or inside it would be scanned as a class
+mkdir -p "$WORK/self/cat" && cp "$(find "$WORK/fm/test" -name '*.jpg' | head -1)" "$WORK/self/cat/a.jpg"
+expect_fail "is the dataset root" "$W" -q "$WORK/self" "$WORK/self"
+expect_fail "is inside the dataset root" "$W" -q "$WORK/self" "$WORK/self/out/deeper"
+expect_fail "is inside the dataset root" "$W" -q train="$WORK/self" "$WORK/self/../self/o"
+[ ! -e "$WORK/self/out" ] || fail "a refused run created its output folder"
+"$W" -q "$WORK/self" "$WORK/selfish" >/dev/null || fail "a sibling folder with the root's name as prefix"
+
 # kill -9 mid-run: no complete-looking shard or manifest; the next run completes
 "$TFR_BIN/fashion-mnist-tree" --limit 20000 "$WORK/big" >/dev/null || fail "big tree"
 "$W" -q --threads 1 --shards 4 --channels 3 --size 56x56 "$WORK/big/train" "$WORK/killed" >/dev/null 2>&1 &

@@ -55,6 +55,8 @@ typedef struct tfr_scan_opts {
     tfr_split_spec splits[TFR_MAX_SPLITS]; /* hash split of a single root */
     int         nsplits;
     const char *labels_from;   /* "FILE" or "SPLIT=FILE": file name -> class */
+    const char *out_dir;       /* optional: refused when it is a root or inside one
+                                  (its shards would be scanned as a class) */
 } tfr_scan_opts;
 
 TFR_API void tfr_scan_opts_init(tfr_scan_opts *o);
