@@ -225,7 +225,8 @@ tfr_status tfr_layout_find_label(const tfr_example *ex, const char *key, int64_t
     const uint8_t *p;
     if (tfr_example_bytes_at(ex, (size_t)k, 0, &p, &n)) {
         tfr_tensor t;
-        tfr_status st = tfr_tensor_parse(p, n, TFR_DT_INVALID, &t, err);
+        /* a label is a scalar (or a short vector): never let one expand */
+        tfr_status st = tfr_tensor_parse_bounded(p, n, TFR_DT_INVALID, 4096, &t, err);
         if (st)
             return st;
         int64_t lv = 0;

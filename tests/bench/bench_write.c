@@ -27,6 +27,13 @@ typedef struct flist {
     int    n;
 } flist;
 
+static void flist_free(flist *l)
+{
+    for (int i = 0; i < l->n; i++)
+        free(l->p[i]);
+    free(l->p);
+}
+
 static void collect(const char *dir, flist *l)
 {
     DIR *d = opendir(dir);
@@ -209,6 +216,7 @@ int main(int argc, char **argv)
                "img/s  records %.1f MB -> %.1f MB (saved %.0f%%)\n",
                l.n, l.n / t1, l.n / t2, t1 / t2, l.n / t_floor, t1 / t_floor, l.n / t_dec,
                raw / 1e6, file / 1e6, 100.0 * (1 - (double)file / (double)raw));
+        flist_free(&l);
     }
 
     char photos[700];
@@ -225,6 +233,7 @@ int main(int argc, char **argv)
            "%.1f img/s (x%.2f)  decode+resize alone %.1f img/s (ours/baseline time %.2f)  "
            "full-size decode alone %.1f img/s\n",
            lp.n, lp.n / p1, lp.n / p2, p1 / p2, lp.n / t_dr, p1 / t_dr, lp.n / t_full);
+    flist_free(&lp);
     test_rmtree(base);
     return 0;
 }
