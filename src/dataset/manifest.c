@@ -37,7 +37,7 @@ static void emit(FILE *f, const tfr_manifest *m)
     tfr_json_str(f, m->created);
     fprintf(f, ",\n  \"fingerprint\": \"%s\",\n  \"complete\": %s,\n", m->fingerprint,
             m->complete ? "true" : "false");
-    if (!m->complete)
+    if (!m->complete && m->num_workers > 1)
         fprintf(f, "  \"worker_index\": %d,\n  \"num_workers\": %d,\n", m->worker_index,
                 m->num_workers);
     if (m->merged_from_workers)
@@ -571,7 +571,8 @@ int tfr_labels_beside(const char *file, char *out, size_t n)
 
 typedef struct dircache {
     char         *dir;
-    tfr_manifest *m;   /* NULL: none or unreadable */
+    tfr_manifest *m;     /* NULL: none or unreadable */
+    int           parts; /* manifest.part-* files and no manifest.json */
 } dircache;
 
 typedef struct expander {
@@ -587,26 +588,44 @@ static int ends_with(const char *s, const char *suf)
     return a >= b && !strcmp(s + a - b, suf);
 }
 
+int tfr_manifest_parts_in(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    int found = 0;
+    while (!found && (e = readdir(d))) {
+        int i, n;
+        found = sscanf(e->d_name, "manifest.part-%d-of-%d.json", &i, &n) == 2;
+    }
+    closedir(d);
+    return found;
+}
+
 /* The manifest of dir, read once per expansion. */
-static const tfr_manifest *manifest_of(expander *x, const char *dir)
+static const dircache *manifest_of(expander *x, const char *dir)
 {
     for (size_t i = 0; i < x->ndc; i++)
         if (!strcmp(x->dc[i].dir, dir))
-            return x->dc[i].m;
+            return &x->dc[i];
     dircache *nd = realloc(x->dc, (x->ndc + 1) * sizeof *nd);
     if (!nd)
         return NULL;
     x->dc = nd;
     dircache *c = &x->dc[x->ndc];
     c->m = NULL;
+    c->parts = 0;
     if (!(c->dir = strdup(dir)))
         return NULL;
     x->ndc++;
     char mp[4400];
     tfr_error e;
-    if (!tfr_path_join(mp, sizeof mp, dir, TFR_MANIFEST_NAME, NULL) && access(mp, R_OK) == 0)
+    if (!tfr_path_join(mp, sizeof mp, dir, TFR_MANIFEST_NAME, NULL) && access(mp, F_OK) == 0)
         tfr_manifest_load(mp, &c->m, &e);
-    return c->m;
+    else
+        c->parts = tfr_manifest_parts_in(dir);
+    return c;
 }
 
 /* Appends path (taking ownership) with its count from the folder's manifest. */
@@ -624,13 +643,26 @@ static tfr_status push(expander *x, char *path, tfr_error *err)
     }
     int64_t records = -1;
     char *t1 = strdup(path), *t2 = strdup(path);
+    tfr_status st = TFR_OK;
     if (t1 && t2) {
-        const tfr_manifest_shard *sh = tfr_manifest_find(manifest_of(x, dirname(t1)), basename(t2));
+        const char *dir = dirname(t1);
+        const dircache *dc = manifest_of(x, dir);
+        if (dc && ((dc->m && !dc->m->complete) || dc->parts))
+            st = tfr_fail(err, TFR_ERR_CORRUPT, path,
+                          "part of an unfinished shard set: the tfrecord-write run that made %s "
+                          "did not finish (%s); run it again", dir,
+                          dc->parts ? "worker manifests, no merged manifest.json"
+                                    : "its manifest.json is not complete");
+        const tfr_manifest_shard *sh = dc ? tfr_manifest_find(dc->m, basename(t2)) : NULL;
         if (sh)
             records = sh->records;
     }
     free(t1);
     free(t2);
+    if (st) {
+        free(path);
+        return st;
+    }
     x->v[x->n].path = path;
     x->v[x->n].records = records;
     x->n++;
@@ -643,6 +675,12 @@ static tfr_status expand_manifest(expander *x, const char *src, tfr_error *err)
     tfr_status st = tfr_manifest_load(src, &m, err);
     if (st)
         return st;
+    if (!m->complete) {
+        tfr_manifest_free(m);
+        return tfr_fail(err, TFR_ERR_CORRUPT, src,
+                        "the shard set is unfinished: the tfrecord-write run that wrote this "
+                        "manifest did not complete; run it again");
+    }
     char *t = strdup(src);
     if (!t) {
         tfr_manifest_free(m);

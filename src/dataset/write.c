@@ -490,6 +490,17 @@ static int check_existing(const tfr_write_opts *o, const char *fp, const char *m
     tfr_error e;
     if (tfr_manifest_load(mpath, &m, &e))
         return 0; /* unreadable manifest: rewrite everything */
+    if (!m->complete && o->num_workers <= 1) {
+        /* an unfinished run's set: never up to date, replaced without --force */
+        for (size_t i = 0; i < m->nshards; i++) {
+            char p[4400];
+            snprintf(p, sizeof p, "%s/%s", o->out_dir, m->shards[i].file);
+            unlink(p);
+        }
+        unlink(mpath);
+        tfr_manifest_free(m);
+        return 0;
+    }
     int same = !strcmp(m->fingerprint, fp);
     int intact = 1;
     for (size_t i = 0; i < m->nshards; i++) {
@@ -841,7 +852,30 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
     }
     tfr_progress_finish(bar);
     bar = NULL;
-    /* all shards done: move them into place, then labels, then manifest */
+    if (s.nskipped)
+        qsort(s.skipped, s.nskipped, sizeof *s.skipped, skip_cmp);
+    /*
+     * The commit (tfrecord/manifest.h): manifest.json saying "complete":
+     * false first, so that from the first rename on a reader can tell the
+     * set is unfinished; then the shards into place, labels.txt, and last
+     * the manifest saying true. A worker's part manifest is never complete.
+     */
+    char lp[4400], mp[4400];
+    tfr_path_join(lp, sizeof lp, o->out_dir, TFR_LABELS_NAME, NULL);
+    tfr_path_join(mp, sizeof mp, o->out_dir, mname, NULL);
+    tfr_manifest m;
+    if ((st = build_manifest(o, &s, &pl, fp, counts, o->num_workers > 1, &m, err))) {
+        manifest_release(&m);
+        goto done;
+    }
+    const int complete = m.complete;
+    m.complete = 0;
+    st = tfr_manifest_save(mp, &m, err);
+    m.complete = complete;
+    if (st) {
+        manifest_release(&m);
+        goto done;
+    }
     for (size_t si = 0; si < pl.nshards; si++) {
         if (!pl.shards[si].mine)
             continue;
@@ -850,23 +884,15 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
         tfr_path_join(from, sizeof from, o->out_dir, pl.shards[si].name, ".incomplete");
         if (rename(from, to) != 0) {
             st = tfr_fail_errno(err, TFR_ERR_IO, to, "rename");
+            manifest_release(&m);
             goto done;
         }
     }
-    if (s.nskipped)
-        qsort(s.skipped, s.nskipped, sizeof *s.skipped, skip_cmp);
-    {
-        char lp[4400], mp[4400];
-        tfr_path_join(lp, sizeof lp, o->out_dir, TFR_LABELS_NAME, NULL);
-        tfr_path_join(mp, sizeof mp, o->out_dir, mname, NULL);
-        tfr_manifest m;
-        st = build_manifest(o, &s, &pl, fp, counts, o->num_workers > 1, &m, err);
-        if (!st && !(st = tfr_labels_save(lp, s.classes, s.nclasses, err)))
-            st = tfr_manifest_save(mp, &m, err);
-        manifest_release(&m);
-        if (st)
-            goto done;
-    }
+    if (!(st = tfr_labels_save(lp, s.classes, s.nclasses, err)) && complete)
+        st = tfr_manifest_save(mp, &m, err);
+    manifest_release(&m);
+    if (st)
+        goto done;
 report:
     r->nclasses = s.nclasses;
     r->classes = s.classes;

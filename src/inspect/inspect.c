@@ -244,8 +244,15 @@ static void check_manifests(ctx *c)
         tfr_error e;
         tfr_error_clear(&e);
         FILE *probe = fopen(mpath, "rb");
-        if (!probe)
+        if (!probe) {
+            if (tfr_manifest_parts_in(dirs[k])) {
+                add_note(c, "%s: unfinished shard set: worker manifests but no merged %s "
+                            "(tfrecord-write --merge-manifests after every worker finished)",
+                         dirs[k], TFR_MANIFEST_NAME);
+                r->ndefects++;
+            }
             continue;
+        }
         fclose(probe);
         if (tfr_manifest_load(mpath, &m, &e)) {
             char b[4400];
@@ -254,6 +261,11 @@ static void check_manifests(ctx *c)
             if (e.code != TFR_ERR_FORMAT)
                 r->ndefects++;
             continue;
+        }
+        if (!m->complete) {
+            add_note(c, "%s: unfinished shard set: the tfrecord-write run that wrote it did not "
+                        "finish; run it again", mpath);
+            r->ndefects++;
         }
         for (size_t si = 0; si < m->nshards; si++) {
             const char *name = m->shards[si].file;

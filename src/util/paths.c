@@ -46,11 +46,17 @@ static int ends_with(const char *s, const char *suf)
     return a >= b && !strcasecmp(s + a - b, suf);
 }
 
+/* what a writer leaves while it runs: never a record file to read */
+static int temporary(const char *name)
+{
+    return strstr(name, ".tmp.") || ends_with(name, ".incomplete") || ends_with(name, ".tmp");
+}
+
 static int shard_like(const char *name)
 {
     static const char *side[] = {".json", ".txt", ".md", ".csv", ".idx", ".index",
                                  ".tfindex", ".py", ".sh", ".png", ".jpg", ".jpeg"};
-    if (name[0] == '.' || strstr(name, ".tmp."))
+    if (name[0] == '.' || temporary(name))
         return 0;
     if (!strncasecmp(name, "README", 6) || !strcmp(name, "_SUCCESS"))
         return 0;
@@ -128,6 +134,9 @@ tfr_status tfr_paths_expand(const char *const *args, int nargs, char ***files,
         }
         for (size_t k = 0; k < g.gl_pathc; k++) {
             struct stat fs;
+            const char *base = strrchr(g.gl_pathv[k], '/');
+            if (temporary(base ? base + 1 : g.gl_pathv[k]))
+                continue;
             if (stat(g.gl_pathv[k], &fs) == 0 && S_ISREG(fs.st_mode))
                 push(&l, g.gl_pathv[k]);
         }

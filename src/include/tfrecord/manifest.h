@@ -5,8 +5,13 @@
  * and the expansion of what a user names (files, folders, globs,
  * manifest.json) into the shard files to read.
  *
- * manifest.json is written last and atomically: a folder whose
- * manifest.json is readable holds the complete set it lists.
+ * The commit: tfrecord-write writes every shard under a temporary name,
+ * then manifest.json with "complete": false, then renames the shards into
+ * place and writes labels.txt, and last replaces manifest.json with
+ * "complete": true. A folder whose manifest.json says false, or that has
+ * only worker manifests (manifest.part-*), holds an unfinished set: the
+ * shard-set expansion refuses its files and inspect reports it. Shards of
+ * other writers (no manifest at all) are read as they are.
  */
 #ifndef TFRECORD_MANIFEST_H
 #define TFRECORD_MANIFEST_H
@@ -128,6 +133,8 @@ TFR_API void       tfr_shardset_free(tfr_shard_source *s, size_t n);
 
 /* 1 if dir holds a manifest.json (a tfrecord-write shard set). */
 TFR_API int tfr_manifest_in(const char *dir);
+/* 1 if dir holds worker manifests (manifest.part-*-of-*.json). */
+TFR_API int tfr_manifest_parts_in(const char *dir);
 
 #ifdef __cplusplus
 }
