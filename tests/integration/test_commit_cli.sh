@@ -4,7 +4,8 @@
 # renames in turn (strace fault injection), and after every kill no reader
 # accepts the folder (tfrecord-read on the folder, a glob and manifest.json;
 # tfrecord-inspect --verify); the next run then completes, byte for byte the
-# set an uninterrupted run writes.
+# set an uninterrupted run writes. A full filesystem (tmpfs of each size)
+# either lets the run finish soundly or leaves no set a reader accepts.
 set -u
 . "$(dirname "$0")/lib.sh"
 command -v strace >/dev/null || skip "strace not installed"
@@ -39,6 +40,34 @@ for k in $(seq 1 "$n"); do
     done
     [ -z "$(find "$out" -name '*.incomplete*' -o -name '*.tmp.*')" ] || fail "temporaries left after the rerun ($k)"
 done
+# a full filesystem (tmpfs of every size from nothing to enough): the run
+# either finishes with a sound set or fails leaving none that a reader takes
+mnt="$WORK/mnt"
+mkdir -p "$mnt"
+if mount -t tmpfs -o size=4k tmpfs "$mnt" 2>/dev/null; then
+    umount "$mnt"
+    trap 'umount "$mnt" 2>/dev/null; chmod -R u+rwx "$WORK" 2>/dev/null; rm -rf "$WORK"' EXIT
+    need=$(du -sk "$WORK/ref" | cut -f1)
+    full=0 failed=0
+    for kb in $(seq 4 4 $((need + 24))); do
+        mount -t tmpfs -o size=${kb}k tmpfs "$mnt" || fail "mount tmpfs ${kb}k"
+        if "$W" "${args[@]}" "$mnt/out" >/dev/null 2>&1; then
+            "$I" -q --verify "$mnt/out" >/dev/null || fail "tmpfs ${kb}k: finished, but inspect --verify fails"
+            full=$((full + 1))
+        else
+            failed=$((failed + 1))
+            if [ -d "$mnt/out" ]; then
+                "$I" -q --verify "$mnt/out" >/dev/null 2>&1 && fail "tmpfs ${kb}k: a failed run left a set inspect accepts"
+                "$R" -q "$mnt/out" >/dev/null 2>&1 && fail "tmpfs ${kb}k: a failed run left a set tfrecord-read accepts"
+            fi
+        fi
+        umount "$mnt" || fail "umount"
+    done
+    [ "$failed" -gt 3 ] && [ "$full" -ge 1 ] || fail "tmpfs sizes: $failed failed, $full finished"
+else
+    echo "note: no tmpfs mount here; the full-disk part is skipped"
+fi
+
 # worker manifests without a merged manifest.json are an unfinished set
 "$W" -q --channels 1 --shards 4 --num-workers 2 --worker-index 0 "$WORK/fm/train" "$WORK/wk" >/dev/null || fail "worker 0"
 expect_fail "unfinished" "$R" -q "$WORK/wk"
