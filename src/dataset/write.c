@@ -475,6 +475,19 @@ static int file_size_is(const char *path, uint64_t want)
     return stat(path, &sb) == 0 && (uint64_t)sb.st_size == want;
 }
 
+/* Removes the shards m lists and the manifest itself; frees m. Returns 0. */
+static int remove_set(const char *dir, const char *mpath, tfr_manifest *m)
+{
+    for (size_t i = 0; i < m->nshards; i++) {
+        char p[4400];
+        snprintf(p, sizeof p, "%s/%s", dir, m->shards[i].file);
+        unlink(p);
+    }
+    unlink(mpath);
+    tfr_manifest_free(m);
+    return 0;
+}
+
 /*
  * 1: OUT holds a complete run with this fingerprint. 0: nothing there (or
  * an incomplete run). -1: a different complete run (err filled).
@@ -492,14 +505,7 @@ static int check_existing(const tfr_write_opts *o, const char *fp, const char *m
         return 0; /* unreadable manifest: rewrite everything */
     if (!m->complete && o->num_workers <= 1) {
         /* an unfinished run's set: never up to date, replaced without --force */
-        for (size_t i = 0; i < m->nshards; i++) {
-            char p[4400];
-            snprintf(p, sizeof p, "%s/%s", o->out_dir, m->shards[i].file);
-            unlink(p);
-        }
-        unlink(mpath);
-        tfr_manifest_free(m);
-        return 0;
+        return remove_set(o->out_dir, mpath, m);
     }
     int same = !strcmp(m->fingerprint, fp);
     int intact = 1;
@@ -521,14 +527,7 @@ static int check_existing(const tfr_write_opts *o, const char *fp, const char *m
         return -1;
     }
     /* replacing: remove the old set's shards so no stale shard survives */
-    for (size_t i = 0; i < m->nshards; i++) {
-        char p[4400];
-        snprintf(p, sizeof p, "%s/%s", o->out_dir, m->shards[i].file);
-        unlink(p);
-    }
-    unlink(mpath);
-    tfr_manifest_free(m);
-    return 0;
+    return remove_set(o->out_dir, mpath, m);
 }
 
 /* Fills each shard's result from a manifest (for the up-to-date report). */
