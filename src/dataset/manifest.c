@@ -25,6 +25,7 @@
 
 #include "dataset/manifest_impl.h"
 #include "tfrecord/util.h"
+#include "util/alloc.h"
 #include "util/fsio.h"
 
 /* ---- writing ------------------------------------------------------------- */
@@ -243,13 +244,13 @@ static tfr_status parse(const tfr_json *j, const char *path, tfr_manifest *m, tf
         n++;
     if (n > (1u << 24))
         return bad(err, path, "too many classes");
-    m->classes = calloc(n ? n : 1, sizeof *m->classes);
+    m->classes = tfr_calloc(n ? n : 1, sizeof *m->classes);
     if (!m->classes)
         return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
     for (const tfr_json *x = n ? cl->child : NULL; x; x = x->next) {
         if (x->type != TFR_JSON_STRING)
             return bad(err, path, "a class name is not a string");
-        if (!(m->classes[m->nclasses++] = strdup(x->str)))
+        if (!(m->classes[m->nclasses++] = tfr_strdup(x->str)))
             return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
     }
     const tfr_json *sp = tfr_json_get(j, "splits");
@@ -265,7 +266,7 @@ static tfr_status parse(const tfr_json *j, const char *path, tfr_manifest *m, tf
             return bad(err, path, "a split's counts are out of range");
         s->records = (uint64_t)rec;
         s->shards = (int)nsh;
-        s->class_counts = calloc((size_t)(m->nclasses ? m->nclasses : 1), sizeof *s->class_counts);
+        s->class_counts = tfr_calloc((size_t)(m->nclasses ? m->nclasses : 1), sizeof *s->class_counts);
         if (!s->class_counts)
             return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
         const tfr_json *cc = tfr_json_get(x, "class_counts");
@@ -280,7 +281,7 @@ static tfr_status parse(const tfr_json *j, const char *path, tfr_manifest *m, tf
     n = 0;
     for (const tfr_json *x = shards->child; x; x = x->next)
         n++;
-    m->shards = calloc(n ? n : 1, sizeof *m->shards);
+    m->shards = tfr_calloc(n ? n : 1, sizeof *m->shards);
     if (!m->shards)
         return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
     for (const tfr_json *x = shards->child; x; x = x->next) {
@@ -288,7 +289,7 @@ static tfr_status parse(const tfr_json *j, const char *path, tfr_manifest *m, tf
         if (!f || !*f || strchr(f, '/') || !strcmp(f, ".") || !strcmp(f, ".."))
             return bad(err, path, "a shard has no file name, or one with a '/'");
         tfr_manifest_shard *s = &m->shards[m->nshards++];
-        if (!(s->file = strdup(f)))
+        if (!(s->file = tfr_strdup(f)))
             return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
         copy_str(s->split, sizeof s->split, x, "split");
         if (get_int(x, "records", 0, MAX_COUNT, -1, &s->records) ||
@@ -302,13 +303,13 @@ static tfr_status parse(const tfr_json *j, const char *path, tfr_manifest *m, tf
     n = 0;
     for (const tfr_json *x = sk && sk->type == TFR_JSON_ARRAY ? sk->child : NULL; x; x = x->next)
         n++;
-    m->skipped = calloc(n ? n : 1, sizeof *m->skipped);
+    m->skipped = tfr_calloc(n ? n : 1, sizeof *m->skipped);
     if (!m->skipped)
         return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
     for (const tfr_json *x = n ? sk->child : NULL; x; x = x->next) {
         const char *p = tfr_json_get_str(x, "path"), *r = tfr_json_get_str(x, "reason");
         tfr_skip *s = &m->skipped[m->nskipped++];
-        if (!(s->path = strdup(p ? p : "")) || !(s->reason = strdup(r ? r : "")))
+        if (!(s->path = tfr_strdup(p ? p : "")) || !(s->reason = tfr_strdup(r ? r : "")))
             return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
     }
     return TFR_OK;
@@ -321,7 +322,7 @@ tfr_status tfr_manifest_load(const char *path, tfr_manifest **out, tfr_error *er
     tfr_status st = tfr_json_load(path, &j, err);
     if (st)
         return st;
-    tfr_manifest *m = calloc(1, sizeof *m);
+    tfr_manifest *m = tfr_calloc(1, sizeof *m);
     if (!m) {
         tfr_json_free(j);
         return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
@@ -388,7 +389,7 @@ static tfr_status merge_parts(const char *dir, tfr_manifest **parts, int k, tfr_
     size_t total = 0;
     for (int i = 0; i < k; i++)
         total += parts[i]->nshards;
-    out->shards = calloc(total ? total : 1, sizeof *out->shards);
+    out->shards = tfr_calloc(total ? total : 1, sizeof *out->shards);
     if (!out->shards)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     for (int i = 0; i < k; i++) {
@@ -412,7 +413,7 @@ static tfr_status merge_parts(const char *dir, tfr_manifest **parts, int k, tfr_
                 snprintf(out->splits[sp].name, sizeof out->splits[sp].name, "%s", ps->name);
                 out->splits[sp].shards = ps->shards;
                 out->splits[sp].class_counts =
-                    calloc((size_t)(out->nclasses ? out->nclasses : 1), sizeof(uint64_t));
+                    tfr_calloc((size_t)(out->nclasses ? out->nclasses : 1), sizeof(uint64_t));
                 if (!out->splits[sp].class_counts)
                     return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
             }
@@ -450,7 +451,7 @@ tfr_status tfr_manifest_merge(const char *dir, tfr_error *err)
         return tfr_fail(err, TFR_ERR_ARG, dir, "no manifest.part-*-of-*.json to merge");
     if (k > (1 << 20))
         return tfr_fail(err, TFR_ERR_FORMAT, dir, "%d workers: too many", k);
-    tfr_manifest **parts = calloc((size_t)k, sizeof *parts);
+    tfr_manifest **parts = tfr_calloc((size_t)k, sizeof *parts);
     if (!parts)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     tfr_status st = TFR_OK;
@@ -531,14 +532,14 @@ tfr_status tfr_labels_load(const char *path, int max, char ***names, int *n, tfr
         line[strcspn(line, "\r\n")] = 0;
         if (cnt == cap) {
             cap = cap ? cap * 2 : 64;
-            char **nv = realloc(v, (size_t)cap * sizeof *nv);
+            char **nv = tfr_realloc(v, (size_t)cap * sizeof *nv);
             if (!nv) {
                 st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
                 break;
             }
             v = nv;
         }
-        if (!(v[cnt] = strdup(line))) {
+        if (!(v[cnt] = tfr_strdup(line))) {
             st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
             break;
         }
@@ -559,7 +560,7 @@ tfr_status tfr_labels_load(const char *path, int max, char ***names, int *n, tfr
 
 int tfr_labels_beside(const char *file, char *out, size_t n)
 {
-    char *t = strdup(file);
+    char *t = tfr_strdup(file);
     if (!t)
         return -1;
     int r = tfr_path_join(out, n, dirname(t), TFR_LABELS_NAME, NULL);
@@ -609,14 +610,14 @@ static const dircache *manifest_of(expander *x, const char *dir)
     for (size_t i = 0; i < x->ndc; i++)
         if (!strcmp(x->dc[i].dir, dir))
             return &x->dc[i];
-    dircache *nd = realloc(x->dc, (x->ndc + 1) * sizeof *nd);
+    dircache *nd = tfr_realloc(x->dc, (x->ndc + 1) * sizeof *nd);
     if (!nd)
         return NULL;
     x->dc = nd;
     dircache *c = &x->dc[x->ndc];
     c->m = NULL;
     c->parts = 0;
-    if (!(c->dir = strdup(dir)))
+    if (!(c->dir = tfr_strdup(dir)))
         return NULL;
     x->ndc++;
     char mp[4400];
@@ -633,7 +634,7 @@ static tfr_status push(expander *x, char *path, tfr_error *err)
 {
     if (x->n == x->cap) {
         size_t cap = x->cap ? x->cap * 2 : 16;
-        tfr_shard_source *nv = realloc(x->v, cap * sizeof *nv);
+        tfr_shard_source *nv = tfr_realloc(x->v, cap * sizeof *nv);
         if (!nv) {
             free(path);
             return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
@@ -642,7 +643,7 @@ static tfr_status push(expander *x, char *path, tfr_error *err)
         x->cap = cap;
     }
     int64_t records = -1;
-    char *t1 = strdup(path), *t2 = strdup(path);
+    char *t1 = tfr_strdup(path), *t2 = tfr_strdup(path);
     tfr_status st = TFR_OK;
     if (t1 && t2) {
         const char *dir = dirname(t1);
@@ -681,7 +682,7 @@ static tfr_status expand_manifest(expander *x, const char *src, tfr_error *err)
                         "the shard set is unfinished: the tfrecord-write run that wrote this "
                         "manifest did not complete; run it again");
     }
-    char *t = strdup(src);
+    char *t = tfr_strdup(src);
     if (!t) {
         tfr_manifest_free(m);
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
@@ -692,7 +693,7 @@ static tfr_status expand_manifest(expander *x, const char *src, tfr_error *err)
         char p[4400];
         if (tfr_path_join(p, sizeof p, dir, m->shards[i].file, NULL))
             continue;
-        char *dup = strdup(p);
+        char *dup = tfr_strdup(p);
         st = dup ? push(x, dup, err) : tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     }
     free(t);

@@ -13,9 +13,10 @@
 #include <unistd.h>
 
 #include "tfrecord/dataset.h"
+#include "tfrecord/util.h"
+#include "util/alloc.h"
 #include "util/opts.h"
 #include "util/rng.h"
-#include "tfrecord/util.h"
 
 typedef struct vec {
     void  *v;
@@ -26,7 +27,7 @@ static void *vec_push(vec *a)
 {
     if (a->n == a->cap) {
         size_t cap = a->cap ? a->cap * 2 : 64;
-        void *p = realloc(a->v, cap * a->elem);
+        void *p = tfr_realloc(a->v, cap * a->elem);
         if (!p)
             return NULL;
         a->v = p;
@@ -57,8 +58,8 @@ static int add_skip(walker *w, const char *path, const char *reason)
     tfr_skip *s = vec_push(&w->skipped);
     if (!s)
         return -1;
-    s->path = strdup(path);
-    s->reason = strdup(reason);
+    s->path = tfr_strdup(path);
+    s->reason = tfr_strdup(reason);
     return s->path && s->reason ? 0 : -1;
 }
 
@@ -79,7 +80,7 @@ static char **list_dir(const char *dir, size_t *n)
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
         char **slot = vec_push(&v);
-        if (!slot || !(*slot = strdup(e->d_name))) {
+        if (!slot || !(*slot = tfr_strdup(e->d_name))) {
             closedir(d);
             errno = ENOMEM;
             return NULL;
@@ -88,7 +89,7 @@ static char **list_dir(const char *dir, size_t *n)
     closedir(d);
     *n = v.n;
     if (!v.v) /* before qsort: glibc declares its argument nonnull */
-        return calloc(1, sizeof(char *));
+        return tfr_calloc(1, sizeof(char *));
     qsort(v.v, v.n, sizeof(char *), name_cmp);
     return v.v;
 }
@@ -106,7 +107,7 @@ static int seen_dir(walker *w, const struct stat *sb)
     /* open-addressing hash set of (dev, ino), grown at half load */
     if (w->seen.n * 2 >= w->seen.cap) {
         size_t cap = w->seen.cap ? w->seen.cap * 2 : 1024;
-        dirid *nt = calloc(cap, sizeof *nt);
+        dirid *nt = tfr_calloc(cap, sizeof *nt);
         if (!nt)
             return 0;
         dirid *old = w->seen.v;
@@ -142,8 +143,8 @@ static tfr_status take_file(walker *w, const char *path, const char *rel, const 
     tfr_scan_item *it = vec_push(&w->files);
     if (!it)
         return tfr_fail(w->err, TFR_ERR_NOMEM, NULL, "out of memory");
-    it->path = strdup(path);
-    it->rel = strdup(rel);
+    it->path = tfr_strdup(path);
+    it->rel = tfr_strdup(rel);
     it->cls = cls;
     it->size = (uint64_t)sb->st_size;
     it->mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
@@ -185,7 +186,7 @@ static tfr_status sniff_range(walker *w, size_t first)
     size_t n = w->files.n - first;
     if (n == 0)
         return TFR_OK;
-    char (*why)[300] = calloc(n, sizeof *why);
+    char (*why)[300] = tfr_calloc(n, sizeof *why);
     if (!why)
         return tfr_fail(w->err, TFR_ERR_NOMEM, NULL, "out of memory");
 #pragma omp parallel for schedule(dynamic, 64)
@@ -296,7 +297,7 @@ static tfr_status load_labels(const char *path, label_map *m, tfr_error *err)
                             "line %ld: expected 'FILE CLASS' (whitespace or comma separated)", ln);
         }
         char **x = vec_push(&fv), **y = vec_push(&cv);
-        if (!x || !y || !(*x = strdup(a)) || !(*y = strdup(b))) {
+        if (!x || !y || !(*x = tfr_strdup(a)) || !(*y = tfr_strdup(b))) {
             fclose(f);
             return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
         }
@@ -305,7 +306,7 @@ static tfr_status load_labels(const char *path, label_map *m, tfr_error *err)
     m->file = fv.v;
     m->cls = cv.v;
     m->n = fv.n;
-    m->sorted = malloc((m->n ? m->n : 1) * sizeof *m->sorted);
+    m->sorted = tfr_malloc((m->n ? m->n : 1) * sizeof *m->sorted);
     if (!m->sorted)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     for (size_t i = 0; i < m->n; i++)
@@ -434,7 +435,7 @@ static int class_id(vec *names, const char *name)
         if (!strcmp(v[i], name))
             return (int)i;
     char **slot = vec_push(names);
-    if (!slot || !(*slot = strdup(name)))
+    if (!slot || !(*slot = tfr_strdup(name)))
         return -1;
     return (int)(names->n - 1);
 }
@@ -564,7 +565,7 @@ tfr_status tfr_scan_run(const tfr_scan_opts *o, tfr_scan *s, tfr_error *err)
                 goto done;
             /* an empty class is worth a warning, not an error */
             size_t ncls = names.n;
-            size_t *per = calloc(ncls ? ncls : 1, sizeof *per);
+            size_t *per = tfr_calloc(ncls ? ncls : 1, sizeof *per);
             tfr_scan_item *fi = w.files.v;
             for (size_t i = first; per && i < w.files.n; i++)
                 per[fi[i].cls]++;
@@ -596,8 +597,8 @@ tfr_status tfr_scan_run(const tfr_scan_opts *o, tfr_scan *s, tfr_error *err)
     {
         char **nm = names.v;
         size_t nn = names.n;
-        int *remap = malloc((nn ? nn : 1) * sizeof *remap);
-        s->classes = malloc((nn ? nn : 1) * sizeof(char *));
+        int *remap = tfr_malloc((nn ? nn : 1) * sizeof *remap);
+        s->classes = tfr_malloc((nn ? nn : 1) * sizeof(char *));
         if (!remap || !s->classes) {
             free(remap);
             st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");

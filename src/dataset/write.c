@@ -29,10 +29,11 @@
 #endif
 
 #include "tfrecord/dataset.h"
-#include "util/opts.h"
-#include "util/rng.h"
 #include "tfrecord/example.h"
 #include "tfrecord/util.h"
+#include "util/alloc.h"
+#include "util/opts.h"
+#include "util/rng.h"
 
 void tfr_write_opts_init(tfr_write_opts *o)
 {
@@ -134,7 +135,7 @@ static tfr_status make_plan(const tfr_write_opts *o, const tfr_scan *s, plan *pl
         for (size_t i = 0; i < s->nitems; i++)
             n += s->items[i].split == sp;
         n *= (size_t)copies;
-        witem *v = malloc((n ? n : 1) * sizeof *v);
+        witem *v = tfr_malloc((n ? n : 1) * sizeof *v);
         if (!v)
             return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
         size_t k = 0;
@@ -183,7 +184,7 @@ static tfr_status make_plan(const tfr_write_opts *o, const tfr_scan *s, plan *pl
             S = (int)n; /* never an empty shard */
         if (S > 99999)
             return tfr_fail(err, TFR_ERR_ARG, NULL, "%d shards is more than 99999", S);
-        shard *ns = realloc(pl->shards, (pl->nshards + (size_t)S) * sizeof *ns);
+        shard *ns = tfr_realloc(pl->shards, (pl->nshards + (size_t)S) * sizeof *ns);
         if (!ns)
             return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
         pl->shards = ns;
@@ -302,7 +303,7 @@ static int read_whole(tctx *t, const char *path, size_t *n, char *reason, size_t
     }
     size_t want = (size_t)sb.st_size;
     if (want + 1 > t->file_cap) {
-        uint8_t *p = realloc(t->file, want + 1);
+        uint8_t *p = tfr_realloc(t->file, want + 1);
         if (!p) {
             snprintf(reason, rn, "out of memory for %zu bytes", want);
             close(fd);
@@ -399,7 +400,7 @@ static void process(tctx *t, const tfr_write_opts *o, const tfr_scan *s, const w
         } else {
             size_t cnt = (size_t)im->w * im->h * im->c;
             if (cnt > t->fcap) {
-                float *f = realloc(t->fbuf, cnt * sizeof *f);
+                float *f = tfr_realloc(t->fbuf, cnt * sizeof *f);
                 if (!f) {
                     st = tfr_fail(&e, TFR_ERR_NOMEM, NULL, "out of memory");
                     goto fail;
@@ -416,7 +417,7 @@ static void process(tctx *t, const tfr_write_opts *o, const tfr_scan *s, const w
         size_t len;
         if ((st = tfr_layout_encode(t->enc, &smp, &data, &len, &e)))
             goto fail;
-        res->rec = malloc(len ? len : 1);
+        res->rec = tfr_malloc(len ? len : 1);
         if (!res->rec) {
             free(enc);
             snprintf(res->reason, sizeof res->reason, "out of memory");
@@ -612,13 +613,13 @@ static tfr_status build_manifest(const tfr_write_opts *o, const tfr_scan *s, con
         snprintf(ms->name, sizeof ms->name, "%s", s->split_names[sp]);
         ms->records = rec;
         ms->shards = nsh;
-        ms->class_counts = calloc((size_t)(s->nclasses ? s->nclasses : 1), sizeof(uint64_t));
+        ms->class_counts = tfr_calloc((size_t)(s->nclasses ? s->nclasses : 1), sizeof(uint64_t));
         if (!ms->class_counts)
             return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
         for (int c = 0; c < s->nclasses; c++)
             ms->class_counts[c] = class_counts[c][sp];
     }
-    m->shards = calloc(pl->nshards ? pl->nshards : 1, sizeof *m->shards);
+    m->shards = tfr_calloc(pl->nshards ? pl->nshards : 1, sizeof *m->shards);
     if (!m->shards)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     for (size_t i = 0; i < pl->nshards; i++) {
@@ -649,12 +650,12 @@ static void manifest_release(tfr_manifest *m)
 
 static tfr_status add_skip(tfr_scan *s, const char *path, const char *reason, tfr_error *err)
 {
-    tfr_skip *n = realloc(s->skipped, (s->nskipped + 1) * sizeof *n);
+    tfr_skip *n = tfr_realloc(s->skipped, (s->nskipped + 1) * sizeof *n);
     if (!n)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     s->skipped = n;
-    n[s->nskipped].path = strdup(path);
-    n[s->nskipped].reason = strdup(reason);
+    n[s->nskipped].path = tfr_strdup(path);
+    n[s->nskipped].reason = tfr_strdup(reason);
     s->nskipped++;
     return TFR_OK;
 }
@@ -709,7 +710,7 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
 #endif
     if (nt <= 0)
         nt = 1;
-    tfr_write_report *r = calloc(1, sizeof *r);
+    tfr_write_report *r = tfr_calloc(1, sizeof *r);
     if (!r)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     tfr_scan_opts so;
@@ -724,7 +725,7 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
         free(r);
         return st;
     }
-    uint64_t (*counts)[TFR_MAX_SPLITS] = calloc((size_t)(s.nclasses ? s.nclasses : 1),
+    uint64_t (*counts)[TFR_MAX_SPLITS] = tfr_calloc((size_t)(s.nclasses ? s.nclasses : 1),
                                                 sizeof *counts);
     tfr_record_writer **open_w = NULL;
     result *res = NULL;
@@ -769,7 +770,7 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
     }
     clean_temps(o->out_dir);
 
-    tc = calloc((size_t)nt, sizeof *tc);
+    tc = tfr_calloc((size_t)nt, sizeof *tc);
     if (!tc) {
         st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
         goto done;
@@ -785,8 +786,8 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
             total_items += pl.shards[i].n;
     bar = tfr_progress_new("write", (double)total_items, "img", o->progress);
     const size_t window = (size_t)nt * 64;
-    res = calloc(window, sizeof *res);
-    open_w = calloc(pl.nshards ? pl.nshards : 1, sizeof *open_w);
+    res = tfr_calloc(window, sizeof *res);
+    open_w = tfr_calloc(pl.nshards ? pl.nshards : 1, sizeof *open_w);
     if (!res || !open_w) {
         st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
         goto done;
@@ -901,11 +902,11 @@ report:
     r->nsplits = s.nsplits;
     for (int i = 0; i < s.nsplits; i++)
         snprintf(r->split_names[i], 32, "%s", s.split_names[i]);
-    r->shards = calloc(pl.nshards ? pl.nshards : 1, sizeof *r->shards);
+    r->shards = tfr_calloc(pl.nshards ? pl.nshards : 1, sizeof *r->shards);
     if (r->shards) {
         for (size_t i = 0; i < pl.nshards; i++) {
             tfr_shard_info *x = &r->shards[r->nshards++];
-            x->file = strdup(pl.shards[i].name);
+            x->file = tfr_strdup(pl.shards[i].name);
             snprintf(x->split, sizeof x->split, "%s", s.split_names[pl.shards[i].split]);
             x->records = pl.shards[i].res.records;
             x->bytes = pl.shards[i].res.file_bytes;

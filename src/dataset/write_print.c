@@ -8,6 +8,7 @@
 #include "dataset/manifest_impl.h"
 #include "tfrecord/dataset.h"
 #include "tfrecord/util.h"
+#include "util/alloc.h"
 
 void tfr_write_report_print_text(const tfr_write_report *r, const char *out_dir, int verbose,
                                  FILE *f)
@@ -38,7 +39,7 @@ void tfr_write_report_print_text(const tfr_write_report *r, const char *out_dir,
     if (r->nskipped) {
         fprintf(f, "skipped %zu file%s:\n", r->nskipped, r->nskipped == 1 ? "" : "s");
         /* grouped by reason, with up to 3 examples each unless verbose */
-        int *done = calloc(r->nskipped, sizeof *done);
+        int *done = tfr_calloc(r->nskipped, sizeof *done);
         for (size_t i = 0; done && i < r->nskipped; i++) {
             if (done[i])
                 continue;

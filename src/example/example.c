@@ -13,6 +13,7 @@
 
 #include "example.pb-c.h"
 #include "feature.pb-c.h"
+#include "util/alloc.h"
 #include "util/arena.h"
 
 const char *tfr_feature_kind_name(tfr_feature_kind k)
@@ -52,7 +53,7 @@ tfr_status tfr_example_builder_new(tfr_example_builder **out, tfr_error *err)
 {
     if (!out)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "example builder: NULL argument");
-    *out = calloc(1, sizeof **out);
+    *out = tfr_calloc(1, sizeof **out);
     return *out ? TFR_OK : tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
 }
 
@@ -86,7 +87,7 @@ static tfr_status add_feat(tfr_example_builder *b, const char *key, bfeat **out,
             return tfr_fail(err, TFR_ERR_ARG, NULL, "feature \"%s\" added twice", key);
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 16;
-        bfeat *f = realloc(b->f, cap * sizeof *f);
+        bfeat *f = tfr_realloc(b->f, cap * sizeof *f);
         if (!f)
             return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
         memset(f + b->cap, 0, (cap - b->cap) * sizeof *f);
@@ -95,7 +96,7 @@ static tfr_status add_feat(tfr_example_builder *b, const char *key, bfeat **out,
     }
     bfeat *f = &b->f[b->n];
     size_t kl = strlen(key);
-    char *k = realloc(f->key, kl + 1);
+    char *k = tfr_realloc(f->key, kl + 1);
     if (!k)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     memcpy(k, key, kl + 1);
@@ -119,7 +120,7 @@ tfr_status tfr_example_add_bytes_list(tfr_example_builder *b, const char *key,
     if (st)
         return st;
     if (n > f->bins_cap) {
-        ProtobufCBinaryData *p = realloc(f->bins, n * sizeof *p);
+        ProtobufCBinaryData *p = tfr_realloc(f->bins, n * sizeof *p);
         if (!p) {
             b->n--;
             return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
@@ -213,7 +214,7 @@ tfr_status tfr_example_builder_serialize(tfr_example_builder *b,
     if (!b || !data || !len)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "example builder: NULL argument");
     Tensorflow__Features__FeatureEntry **e =
-        realloc(b->entries, (b->n ? b->n : 1) * sizeof *e);
+        tfr_realloc(b->entries, (b->n ? b->n : 1) * sizeof *e);
     if (!e)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     b->entries = e;
@@ -246,7 +247,7 @@ tfr_status tfr_example_builder_serialize(tfr_example_builder *b,
     ex.features = &feats;
     size_t n = tensorflow__example__get_packed_size(&ex);
     if (n > b->out_cap) {
-        uint8_t *p = realloc(b->out, n);
+        uint8_t *p = tfr_realloc(b->out, n);
         if (!p)
             return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
         b->out = p;
@@ -266,22 +267,31 @@ struct tfr_example {
     tfr_arena            arena;
     ProtobufCAllocator   alloc;
     Tensorflow__Example *msg;
+    int                  oom;  /* the last parse ran out of memory */
 };
 
-static void *arena_alloc(void *data, size_t n) { return tfr_arena_alloc(data, n); }
+/* protobuf-c reports any failure as NULL: remember which were ours */
+static void *arena_alloc(void *data, size_t n)
+{
+    tfr_example *ex = data;
+    void *p = tfr_arena_alloc(&ex->arena, n);
+    if (!p)
+        ex->oom = 1;
+    return p;
+}
 static void  arena_free(void *data, void *p) { (void)data; (void)p; }
 
 tfr_status tfr_example_new(tfr_example **out, tfr_error *err)
 {
     if (!out)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "example: NULL argument");
-    tfr_example *ex = calloc(1, sizeof *ex);
+    tfr_example *ex = tfr_calloc(1, sizeof *ex);
     if (!ex)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     tfr_arena_init(&ex->arena, 64 << 10);
     ex->alloc.alloc = arena_alloc;
     ex->alloc.free = arena_free;
-    ex->alloc.allocator_data = &ex->arena;
+    ex->alloc.allocator_data = ex;
     *out = ex;
     return TFR_OK;
 }
@@ -300,7 +310,10 @@ tfr_status tfr_example_parse(tfr_example *ex, const void *data, size_t len,
     if (!ex || (!data && len))
         return tfr_fail(err, TFR_ERR_ARG, NULL, "example: NULL argument");
     tfr_arena_reset(&ex->arena);
+    ex->oom = 0;
     ex->msg = tensorflow__example__unpack(&ex->alloc, len, data);
+    if (!ex->msg && ex->oom)
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory parsing a %zu-byte Example", len);
     if (!ex->msg)
         return tfr_fail(err, TFR_ERR_CORRUPT, NULL,
                         "not a valid tf.train.Example (protobuf decode failed, %zu bytes)",

@@ -4,6 +4,7 @@
  * reader uses on our files and foreign ones.
  */
 #include "tfrecord/layout.h"
+#include "util/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +54,7 @@ tfr_status tfr_layout_encoder_new(tfr_layout layout, tfr_layout_encoder **out, t
     *out = NULL;
     if (!tfr_layout_name(layout))
         return tfr_fail(err, TFR_ERR_ARG, NULL, "unknown layout %d", (int)layout);
-    tfr_layout_encoder *e = calloc(1, sizeof *e);
+    tfr_layout_encoder *e = tfr_calloc(1, sizeof *e);
     if (!e)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     e->layout = layout;
@@ -100,7 +101,7 @@ static tfr_status encode_tensor(tfr_layout_encoder *e, const tfr_layout_sample *
     int64_t shape[3] = {s->height, s->width, s->channels};
     size_t need = tfr_tensor_serialized_size(TFR_DT_FLOAT, 3, shape) + 16;
     if (need > e->tcap) {
-        uint8_t *p = realloc(e->tbuf, need);
+        uint8_t *p = tfr_realloc(e->tbuf, need);
         if (!p)
             return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
         e->tbuf = p;

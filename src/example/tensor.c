@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "tensor.pb-c.h"
+#include "util/alloc.h"
 
 size_t tfr_dtype_size(tfr_dtype t)
 {
@@ -130,7 +131,7 @@ tfr_status tfr_tensor_serialize(tfr_dtype dtype, int rank, const int64_t *shape,
     if (!n)
         return tfr_fail(err, TFR_ERR_ARG, NULL,
                         "serialize_tensor: bad dtype %d, rank %d or shape", (int)dtype, rank);
-    uint8_t *buf = malloc(n);
+    uint8_t *buf = tfr_malloc(n);
     if (!buf)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     tfr_status st = tfr_tensor_serialize_to(dtype, rank, shape, data, buf, len, err);
@@ -168,13 +169,32 @@ tfr_status tfr_tensor_parse(const void *data, size_t len, tfr_dtype expect,
     return tfr_tensor_parse_bounded(data, len, expect, SIZE_MAX, t, err);
 }
 
+/* protobuf-c's allocations through the library's, noting a failure */
+static void *pb_alloc(void *data, size_t n)
+{
+    void *p = tfr_malloc(n);
+    if (!p)
+        *(int *)data = 1;
+    return p;
+}
+
+static void pb_free(void *data, void *p)
+{
+    (void)data;
+    free(p);
+}
+
 tfr_status tfr_tensor_parse_bounded(const void *data, size_t len, tfr_dtype expect,
                                     size_t max_bytes, tfr_tensor *t, tfr_error *err)
 {
     if (!t || (!data && len))
         return tfr_fail(err, TFR_ERR_ARG, NULL, "parse_tensor: NULL argument");
     memset(t, 0, sizeof *t);
-    Tensorflow__TensorProto *tp = tensorflow__tensor_proto__unpack(NULL, len, data);
+    int oom = 0;
+    ProtobufCAllocator pa = {pb_alloc, pb_free, &oom};
+    Tensorflow__TensorProto *tp = tensorflow__tensor_proto__unpack(&pa, len, data);
+    if (!tp && oom)
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory parsing a %zu-byte tensor", len);
     if (!tp)
         return tfr_fail(err, TFR_ERR_CORRUPT, NULL,
                         "not a valid serialized tensor (protobuf decode failed, %zu bytes)",
@@ -240,7 +260,7 @@ tfr_status tfr_tensor_parse_bounded(const void *data, size_t len, tfr_dtype expe
                           tp->tensor_content.len, t->nbytes);
             goto done;
         }
-        t->data = malloc(t->nbytes ? t->nbytes : 1);
+        t->data = tfr_malloc(t->nbytes ? t->nbytes : 1);
         if (!t->data) {
             st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
             goto done;
@@ -248,7 +268,7 @@ tfr_status tfr_tensor_parse_bounded(const void *data, size_t len, tfr_dtype expe
         memcpy(t->data, tp->tensor_content.data, t->nbytes);
         goto done;
     }
-    t->data = calloc(1, t->nbytes ? t->nbytes : 1);
+    t->data = tfr_calloc(1, t->nbytes ? t->nbytes : 1);
     if (!t->data) {
         st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
         goto done;
@@ -273,6 +293,6 @@ tfr_status tfr_tensor_parse_bounded(const void *data, size_t len, tfr_dtype expe
 done:
     if (st)
         tfr_tensor_clear(t);
-    tensorflow__tensor_proto__free_unpacked(tp, NULL);
+    tensorflow__tensor_proto__free_unpacked(tp, &pa);
     return st;
 }

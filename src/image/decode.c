@@ -10,6 +10,7 @@
 
 #include "image/image_impl.h"
 #include "tfrecord/image.h"
+#include "util/alloc.h"
 #include "util/opts.h"
 
 struct tfr_image_ctx {
@@ -28,7 +29,7 @@ void tfr_decode_opts_init(tfr_decode_opts *o)
 
 tfr_status tfr_image_ctx_new(tfr_image_ctx **out, tfr_error *err)
 {
-    tfr_image_ctx *c = calloc(1, sizeof *c);
+    tfr_image_ctx *c = tfr_calloc(1, sizeof *c);
     if (!c)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     c->dec = tjInitDecompress();
@@ -393,7 +394,7 @@ tfr_status tfr_image_encode_jpeg(tfr_image_ctx *ctx, const tfr_image *im, int qu
         return tfr_fail(err, TFR_ERR_ARG, NULL, "JPEG quality %d not in 1..100", quality);
     int samp = im->c == 1 ? TJSAMP_GRAY : quality >= 90 ? TJSAMP_444 : TJSAMP_420;
     unsigned long cap = tjBufSize(im->w, im->h, samp);
-    unsigned char *buf = malloc(cap);
+    unsigned char *buf = tfr_malloc(cap);
     if (!buf)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     unsigned long size = cap;

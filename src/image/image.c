@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tfrecord/image.h"
+#include "util/alloc.h"
 
 void tfr_image_free(tfr_image *im)
 {
@@ -23,7 +24,7 @@ tfr_status tfr_image_alloc(tfr_image *im, int w, int h, int c, tfr_error *err)
         return tfr_fail(err, TFR_ERR_FORMAT, NULL, "unsupported image size %dx%dx%d", w, h, c);
     size_t need = (size_t)w * h * c;
     if (need > im->cap) {
-        uint8_t *p = realloc(im->px, need);
+        uint8_t *p = tfr_realloc(im->px, need);
         if (!p)
             return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory for a %dx%d image", w, h);
         im->px = p;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tfrecord/image.h"
+#include "util/alloc.h"
 
 /* Taps for one output coordinate along an axis. */
 typedef struct taps {
@@ -24,9 +25,9 @@ static int make_taps(taps *t, int n, int src_n, double x0, double len)
 {
     double s = len / n;
     int maxtaps = s > 1 ? (int)ceil(s) + 2 : 2;
-    t->first = malloc(sizeof(int) * (size_t)n);
-    t->count = malloc(sizeof(int) * (size_t)n);
-    t->w = calloc((size_t)n * (size_t)maxtaps, sizeof(float));
+    t->first = tfr_malloc(sizeof(int) * (size_t)n);
+    t->count = tfr_malloc(sizeof(int) * (size_t)n);
+    t->w = tfr_calloc((size_t)n * (size_t)maxtaps, sizeof(float));
     t->maxtaps = maxtaps;
     if (!t->first || !t->count || !t->w)
         return -1;
@@ -89,7 +90,7 @@ static tfr_status resample(const tfr_image *src, double x0, double y0, double cw
     }
     /* only the source rows the vertical taps touch */
     int r0 = ty.first[0], r1 = ty.first[dh - 1] + ty.count[dh - 1];
-    mid = malloc(sizeof(float) * (size_t)(r1 - r0) * dw * c);
+    mid = tfr_malloc(sizeof(float) * (size_t)(r1 - r0) * dw * c);
     if (!mid) {
         st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
         goto done;

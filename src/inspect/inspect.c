@@ -16,6 +16,7 @@
 #include "tfrecord/layout.h"
 #include "tfrecord/manifest.h"
 #include "tfrecord/util.h"
+#include "util/alloc.h"
 #include "util/opts.h"
 
 void tfr_inspect_opts_init(tfr_inspect_opts *o)
@@ -42,7 +43,7 @@ static void add_defect(ctx *c, const tfr_error *e)
         return;
     if (r->defects_kept == c->defects_cap) {
         size_t cap = c->defects_cap ? c->defects_cap * 2 : 16;
-        tfr_error *d = realloc(r->defects, cap * sizeof *d);
+        tfr_error *d = tfr_realloc(r->defects, cap * sizeof *d);
         if (!d)
             return;
         r->defects = d;
@@ -62,13 +63,13 @@ static void add_note(ctx *c, const char *fmt, ...)
     tfr_inspect_report *r = c->r;
     if (r->nnotes == c->notes_cap) {
         size_t cap = c->notes_cap ? c->notes_cap * 2 : 8;
-        char **n = realloc(r->notes, cap * sizeof *n);
+        char **n = tfr_realloc(r->notes, cap * sizeof *n);
         if (!n)
             return;
         r->notes = n;
         c->notes_cap = cap;
     }
-    r->notes[r->nnotes] = strdup(buf);
+    r->notes[r->nnotes] = tfr_strdup(buf);
     if (r->notes[r->nnotes])
         r->nnotes++;
 }
@@ -84,7 +85,7 @@ static tfr_inspect_key *get_key(ctx *c, const char *key, tfr_feature_kind kind)
         }
     if (r->nkeys == c->keys_cap) {
         size_t cap = c->keys_cap ? c->keys_cap * 2 : 16;
-        tfr_inspect_key *k = realloc(r->keys, cap * sizeof *k);
+        tfr_inspect_key *k = tfr_realloc(r->keys, cap * sizeof *k);
         if (!k)
             return NULL;
         r->keys = k;
@@ -92,7 +93,7 @@ static tfr_inspect_key *get_key(ctx *c, const char *key, tfr_feature_kind kind)
     }
     tfr_inspect_key *k = &r->keys[r->nkeys];
     memset(k, 0, sizeof *k);
-    k->key = strdup(key);
+    k->key = tfr_strdup(key);
     if (!k->key)
         return NULL;
     k->kind = kind;
@@ -122,7 +123,7 @@ static void count_label(ctx *c, int64_t label, const uint8_t *text, size_t tn)
     }
     if (r->nlabels == c->labels_cap) {
         size_t cap = c->labels_cap ? c->labels_cap * 2 : 64;
-        tfr_inspect_label *l = realloc(r->labels, cap * sizeof *l);
+        tfr_inspect_label *l = tfr_realloc(r->labels, cap * sizeof *l);
         if (!l)
             return;
         r->labels = l;
@@ -131,7 +132,7 @@ static void count_label(ctx *c, int64_t label, const uint8_t *text, size_t tn)
     memmove(r->labels + lo + 1, r->labels + lo, (r->nlabels - lo) * sizeof *r->labels);
     r->labels[lo].label = label;
     r->labels[lo].count = 1;
-    r->labels[lo].text = text ? strndup((const char *)text, tn) : NULL;
+    r->labels[lo].text = text ? tfr_strndup((const char *)text, tn) : NULL;
     r->nlabels++;
 }
 
@@ -145,7 +146,7 @@ static long find_label(ctx *c, const tfr_example *ex)
     const char *key = tfr_layout_int64_label_key(ex);
     if (!key)
         return -1;
-    c->r->label_key = strdup(key);
+    c->r->label_key = tfr_strdup(key);
     return tfr_example_find(ex, key);
 }
 
@@ -222,11 +223,11 @@ static void scan_example(ctx *c, const tfr_example *ex)
 static void check_manifests(ctx *c)
 {
     tfr_inspect_report *r = c->r;
-    char **dirs = calloc(r->nfiles ? r->nfiles : 1, sizeof *dirs);
+    char **dirs = tfr_calloc(r->nfiles ? r->nfiles : 1, sizeof *dirs);
     size_t ndirs = 0;
     for (size_t i = 0; i < r->nfiles; i++) {
-        char *tmp = strdup(r->files[i].path);
-        char *d = strdup(dirname(tmp));
+        char *tmp = tfr_strdup(r->files[i].path);
+        char *d = tfr_strdup(dirname(tmp));
         free(tmp);
         int seen = 0;
         for (size_t k = 0; k < ndirs; k++)
@@ -276,9 +277,9 @@ static void check_manifests(ctx *c)
             int found = 0;
             for (size_t i = 0; i < r->nfiles; i++) {
                 tfr_inspect_file *f = &r->files[i];
-                char *t1 = strdup(f->path);
+                char *t1 = tfr_strdup(f->path);
                 int same = !strcmp(basename(t1), name);
-                char *t2 = strdup(f->path);
+                char *t2 = tfr_strdup(f->path);
                 same = same && !strcmp(dirname(t2), dirs[k]);
                 free(t1);
                 free(t2);
@@ -336,13 +337,13 @@ tfr_status tfr_inspect(const char *const *files, size_t nfiles,
         tfr_inspect_opts_init(&dflt);
         opts = &dflt;
     }
-    tfr_inspect_report *r = calloc(1, sizeof *r);
+    tfr_inspect_report *r = tfr_calloc(1, sizeof *r);
     tfr_example *ex = NULL;
     if (!r || tfr_example_new(&ex, err)) {
         free(r);
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     }
-    r->files = calloc(nfiles ? nfiles : 1, sizeof *r->files);
+    r->files = tfr_calloc(nfiles ? nfiles : 1, sizeof *r->files);
     if (!r->files) {
         tfr_example_free(ex);
         free(r);
@@ -365,7 +366,7 @@ tfr_status tfr_inspect(const char *const *files, size_t nfiles,
     for (size_t i = 0; i < nfiles; i++) {
         tfr_inspect_file *f = &r->files[i];
         r->nfiles++;
-        f->path = strdup(files[i]);
+        f->path = tfr_strdup(files[i]);
         f->manifest_records = -1;
         f->manifest_bytes = -1;
         tfr_reader_opts ro;

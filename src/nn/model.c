@@ -18,6 +18,7 @@
 #include "nn/backend.h"
 #include "nn/nn_impl.h"
 #include "tfrecord/model.h"
+#include "util/alloc.h"
 #include "util/rng.h"
 
 typedef enum opkind { OP_CONV, OP_BN, OP_RELU, OP_POOL, OP_ADD, OP_GAP, OP_DENSE } opkind;
@@ -110,7 +111,7 @@ static int add_tensor(tfr_model *m, int c, int h, int w)
 {
     if (m->nt == m->tcap) {
         m->tcap = m->tcap ? m->tcap * 2 : 64;
-        tensor *t = realloc(m->t, (size_t)m->tcap * sizeof *t);
+        tensor *t = tfr_realloc(m->t, (size_t)m->tcap * sizeof *t);
         if (!t)
             return -1;
         m->t = t;
@@ -123,7 +124,7 @@ static op *add_op(tfr_model *m, opkind k, int in, int in2)
 {
     if (m->nops == m->ocap) {
         m->ocap = m->ocap ? m->ocap * 2 : 64;
-        op *o = realloc(m->ops, (size_t)m->ocap * sizeof *o);
+        op *o = tfr_realloc(m->ops, (size_t)m->ocap * sizeof *o);
         if (!o)
             return NULL;
         m->ops = o;
@@ -257,7 +258,7 @@ tfr_status tfr_model_new_bounded(const tfr_resnet_config *c, uint64_t seed, size
         if (c->levels[i] < 1 || c->levels[i] > 64)
             return tfr_fail(err, TFR_ERR_ARG, NULL, "level %d has %d blocks (1..64)", i,
                             c->levels[i]);
-    tfr_model *m = calloc(1, sizeof *m);
+    tfr_model *m = tfr_calloc(1, sizeof *m);
     if (!m)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     /* the kernels parallelize with OpenMP around single-threaded BLAS calls */
@@ -283,7 +284,7 @@ tfr_status tfr_model_new_bounded(const tfr_resnet_config *c, uint64_t seed, size
     }
     int fail = x < 0;
     for (int b = 0; b < B_COUNT; b++) {
-        m->host[b] = calloc(b == B_STATS ? (m->ns ? m->ns : 1) : m->np, sizeof(float));
+        m->host[b] = tfr_calloc(b == B_STATS ? (m->ns ? m->ns : 1) : m->np, sizeof(float));
         fail |= !m->host[b];
     }
     m->be_ops = tfr_ops_cpu();
@@ -601,8 +602,8 @@ static tfr_status ensure_batch(tfr_model *m, int n, tfr_error *err)
                  !(o->invstd = ops->alloc(m->be, (size_t)m->t[o->in].c * sizeof(float), err))))
                 return err->code;
         }
-        m->labels = malloc((size_t)n * sizeof(int32_t));
-        m->logits = malloc((size_t)n * m->cfg.classes * sizeof(float));
+        m->labels = tfr_malloc((size_t)n * sizeof(int32_t));
+        m->logits = tfr_malloc((size_t)n * m->cfg.classes * sizeof(float));
         if (!m->labels || !m->logits)
             return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
         m->alloc_n = n;

@@ -11,6 +11,7 @@
  * what TensorFlow reports too.
  */
 #include "record/codec.h"
+#include "util/alloc.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -56,6 +57,30 @@ static void z_advance(const z_stream *z, tfr_codec_io *io, uInt in, uInt out)
     io->out_len -= out - z->avail_out;
 }
 
+/* zlib's allocations through the library's */
+static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
+{
+    (void)opaque;
+    return tfr_calloc(items, size);
+}
+
+static void z_free(voidpf opaque, voidpf p)
+{
+    (void)opaque;
+    free(p);
+}
+
+/* A zeroed z_stream with the allocator set, or NULL. */
+static z_stream *z_new(size_t bytes)
+{
+    z_stream *z = tfr_calloc(1, bytes);
+    if (z) {
+        z->zalloc = z_alloc;
+        z->zfree = z_free;
+    }
+    return z;
+}
+
 static tfr_codec_rc z_rc(int rc)
 {
     switch (rc) {
@@ -69,7 +94,7 @@ static tfr_codec_rc z_rc(int rc)
 static tfr_status z_deflate_new(tfr_codec_wrap wrap, int level, void **state, tfr_error *err)
 {
     *state = NULL;
-    z_stream *z = calloc(1, sizeof *z);
+    z_stream *z = z_new(sizeof *z);
     if (!z || deflateInit2(z, level, Z_DEFLATED, wbits(wrap), MEM_LEVEL,
                            Z_DEFAULT_STRATEGY) != Z_OK) {
         free(z);
@@ -116,7 +141,7 @@ typedef struct zchunk {
 static tfr_status z_chunk_new(tfr_codec_wrap wrap, int level, void **state, tfr_error *err)
 {
     *state = NULL;
-    zchunk *c = calloc(1, sizeof *c);
+    zchunk *c = (zchunk *)(void *)z_new(sizeof *c); /* z is its first member */
     if (!c)
         return deflate_fail(err, Z_MEM_ERROR);
     int rc = deflateInit2(&c->z, level, Z_DEFLATED, -15, MEM_LEVEL, Z_DEFAULT_STRATEGY);
@@ -179,7 +204,7 @@ static uint32_t z_check_combine(tfr_codec_wrap wrap, uint32_t a, uint32_t b, uin
 static tfr_status z_inflate_new(tfr_codec_wrap wrap, void **state, tfr_error *err)
 {
     *state = NULL;
-    z_stream *z = calloc(1, sizeof *z);
+    z_stream *z = z_new(sizeof *z);
     if (!z || inflateInit2(z, wbits(wrap)) != Z_OK) {
         free(z);
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "inflateInit2 failed");
@@ -210,7 +235,7 @@ static void z_inflate_reset(void *state)
 static tfr_status z_inflate_copy(void *state, void **copy, tfr_error *err)
 {
     *copy = NULL;
-    z_stream *z = calloc(1, sizeof *z);
+    z_stream *z = z_new(sizeof *z);
     if (!z || inflateCopy(z, state) != Z_OK) {
         free(z);
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "inflateCopy failed");

@@ -16,6 +16,7 @@
 #include "tfrecord/events.h"
 #include "tfrecord/record.h"
 #include "tfrecord/util.h"
+#include "util/alloc.h"
 
 struct tfr_events {
     tfr_record_writer *w;
@@ -32,7 +33,7 @@ static double wall_time(void)
 static tfr_status write_event(tfr_events *e, Tensorflow__Event *ev, tfr_error *err)
 {
     size_t n = tensorflow__event__get_packed_size(ev);
-    uint8_t *buf = malloc(n ? n : 1);
+    uint8_t *buf = tfr_malloc(n ? n : 1);
     if (!buf)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     tensorflow__event__pack(ev, buf);
@@ -46,7 +47,7 @@ tfr_status tfr_events_open(const char *logdir, tfr_events **out, tfr_error *err)
     *out = NULL;
     char host[256] = "localhost";
     gethostname(host, sizeof host - 1);
-    tfr_events *e = calloc(1, sizeof *e);
+    tfr_events *e = tfr_calloc(1, sizeof *e);
     if (!e)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     char name[512];

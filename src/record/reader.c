@@ -22,8 +22,9 @@
  * no compression library itself.
  */
 
-#include "record_impl.h"
 #include "record/codec.h"
+#include "record_impl.h"
+#include "util/alloc.h"
 #include "util/opts.h"
 
 #include <errno.h>
@@ -249,7 +250,7 @@ tfr_status tfr_record_reader_open(const char *path, const tfr_reader_opts *opts,
     if (!path || !out)
         return tfr_fail(err, TFR_ERR_ARG, path, "record reader: NULL argument");
     TFR_CHECK_OPTS(tfr_reader_opts, opts, err);
-    tfr_record_reader *r = calloc(1, sizeof *r);
+    tfr_record_reader *r = tfr_calloc(1, sizeof *r);
     if (!r)
         return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
     r->fd = -1;
@@ -263,9 +264,9 @@ tfr_status tfr_record_reader_open(const char *path, const tfr_reader_opts *opts,
         r->o.buf_bytes = 4096;
     if (r->o.max_record_bytes == 0)
         r->o.max_record_bytes = (uint64_t)2 << 30;
-    r->path = strdup(path);
+    r->path = tfr_strdup(path);
     r->ucap = r->o.buf_bytes;
-    r->ubuf = malloc(r->ucap);
+    r->ubuf = tfr_malloc(r->ucap);
     if (!r->path || !r->ubuf) {
         st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
         goto fail;
@@ -307,7 +308,7 @@ tfr_status tfr_record_reader_open(const char *path, const tfr_reader_opts *opts,
     r->st.file_bytes = r->file_size;
     if (r->comp != TFR_COMPRESS_NONE) {
         r->raw_cap = r->o.buf_bytes;
-        r->raw = malloc(r->raw_cap);
+        r->raw = tfr_malloc(r->raw_cap);
         if (!r->raw) {
             st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
             goto fail;
@@ -507,7 +508,7 @@ static void mark_drop(tfr_record_reader *r, src_mark *m)
 static int verify_long(tfr_record_reader *r, uint64_t n, size_t need, size_t *got)
 {
     size_t head = r->ulen - r->upos;
-    if (!r->head && !(r->head = malloc(r->ucap)))
+    if (!r->head && !(r->head = tfr_malloc(r->ucap)))
         return -1;
     memcpy(r->head, r->ubuf + r->upos, head);
     size_t save_pos = r->upos;
@@ -685,7 +686,7 @@ tfr_status tfr_record_reader_next(tfr_record_reader *r, const uint8_t **data,
                         cap *= 2;
                     if (cap > need)
                         cap = need;
-                    uint8_t *p = realloc(r->rec, cap);
+                    uint8_t *p = tfr_realloc(r->rec, cap);
                     if (!p) {
                         tfr_error e;
                         tfr_fail(&e, TFR_ERR_NOMEM, r->path,

@@ -18,8 +18,9 @@
  * or 64 threads.
  */
 
-#include "record_impl.h"
 #include "record/codec.h"
+#include "record_impl.h"
+#include "util/alloc.h"
 #include "util/fsio.h"
 #include "util/opts.h"
 
@@ -213,7 +214,7 @@ static tfr_status chunked_flush(tfr_record_writer *w, int nchunks,
             continue;
         size_t need = w->codec->chunk_bound(s->cs, n);
         if (need > s->out_cap) {
-            uint8_t *p = realloc(s->out, need);
+            uint8_t *p = tfr_realloc(s->out, need);
             if (!p) {
                 s->st = tfr_fail(&s->e, TFR_ERR_NOMEM, NULL, "out of memory");
                 continue;
@@ -302,7 +303,7 @@ tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
     if (!path || !out)
         return tfr_fail(err, TFR_ERR_ARG, path, "record writer: NULL argument");
     TFR_CHECK_OPTS(tfr_writer_opts, opts, err);
-    tfr_record_writer *w = calloc(1, sizeof *w);
+    tfr_record_writer *w = tfr_calloc(1, sizeof *w);
     if (!w)
         return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
     tfr_error_clear(&w->sticky_err);
@@ -336,9 +337,9 @@ tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
         if (t > 64)
             t = 64;
         w->slots = t;
-        w->slot = calloc((size_t)t, sizeof *w->slot);
+        w->slot = tfr_calloc((size_t)t, sizeof *w->slot);
         w->stage_cap = chunk_cap(w);
-        w->stage = malloc(DICT_BYTES + w->stage_cap);
+        w->stage = tfr_malloc(DICT_BYTES + w->stage_cap);
         w->check = tfr_codec_check_init(w->wrap);
         if (!w->slot || !w->stage) {
             st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
@@ -346,13 +347,13 @@ tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
         }
     } else {
         w->stage_cap = STAGE_BYTES;
-        w->stage = malloc(STAGE_BYTES);
+        w->stage = tfr_malloc(STAGE_BYTES);
         if (!w->stage) {
             st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
             goto fail;
         }
         if (w->o.compression != TFR_COMPRESS_NONE) {
-            w->zout = malloc(STAGE_BYTES);
+            w->zout = tfr_malloc(STAGE_BYTES);
             if (!w->zout) {
                 st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
                 goto fail;

@@ -18,6 +18,7 @@
 #include "tfrecord/example.h"
 #include "tfrecord/record.h"
 #include "tfrecord/util.h"
+#include "util/alloc.h"
 #include "util/fsio.h"
 
 void tfr_bncache_fingerprint(char *fp, size_t n, uint32_t backbone_crc,
@@ -75,7 +76,7 @@ int tfr_bncache_load(const char *dir, const char *fp, int dim, tfr_bncache *c, c
     size_t n = 0;
     for (const tfr_json *x = imgs ? imgs->child : NULL; x; x = x->next)
         n++;
-    c->e = calloc(n ? n : 1, sizeof *c->e);
+    c->e = tfr_calloc(n ? n : 1, sizeof *c->e);
     c->n = 0;
     for (const tfr_json *x = imgs ? imgs->child : NULL; x && c->e; x = x->next) {
         const char *rel = tfr_json_get_str(x, "path"), *crc = tfr_json_get_str(x, "crc32c");
@@ -87,7 +88,7 @@ int tfr_bncache_load(const char *dir, const char *fp, int dim, tfr_bncache *c, c
         if (!(sz >= 0 && sz <= 9007199254740992.0))
             continue;
         tfr_bncache_entry *en = &c->e[c->n++];
-        en->rel = strdup(rel);
+        en->rel = tfr_strdup(rel);
         en->size = (uint64_t)sz;
         en->crc = (uint32_t)strtoul(crc, NULL, 16);
     }
@@ -118,7 +119,7 @@ int tfr_bncache_load(const char *dir, const char *fp, int dim, tfr_bncache *c, c
             snprintf(name, sizeof name, "%.*s", (int)(fl < 4399 ? fl : 4399), (const char *)fnm);
             tfr_bncache_entry *en = tfr_bncache_find(c, name);
             if (en && !en->vec) {
-                en->vec = malloc((size_t)dim * sizeof(float));
+                en->vec = tfr_malloc((size_t)dim * sizeof(float));
                 if (en->vec)
                     memcpy(en->vec, v, (size_t)dim * sizeof(float));
                 got++;

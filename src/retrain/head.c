@@ -8,17 +8,18 @@
 #include <string.h>
 
 #include "retrain/retrain_impl.h"
+#include "util/alloc.h"
 
 int tfr_head_alloc(tfr_head *h, int K, int C)
 {
     memset(h, 0, sizeof *h);
     h->K = K;
     h->C = C;
-    h->W = calloc((size_t)K * C, sizeof *h->W);
-    h->b = calloc((size_t)K, sizeof *h->b);
-    h->gW = calloc((size_t)K * C, sizeof *h->gW);
-    h->gb = calloc((size_t)K, sizeof *h->gb);
-    h->p = calloc((size_t)K, sizeof *h->p);
+    h->W = tfr_calloc((size_t)K * C, sizeof *h->W);
+    h->b = tfr_calloc((size_t)K, sizeof *h->b);
+    h->gW = tfr_calloc((size_t)K * C, sizeof *h->gW);
+    h->gb = tfr_calloc((size_t)K, sizeof *h->gb);
+    h->p = tfr_calloc((size_t)K, sizeof *h->p);
     return h->W && h->b && h->gW && h->gb && h->p ? 0 : -1;
 }
 

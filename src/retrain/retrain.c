@@ -26,6 +26,7 @@
 #include "tfrecord/nn.h"
 #include "tfrecord/record.h"
 #include "tfrecord/util.h"
+#include "util/alloc.h"
 #include "util/fsio.h"
 #include "util/opts.h"
 #include "util/rng.h"
@@ -171,11 +172,11 @@ static tfr_status class_names(const char *shard, tfr_scan *s, tfr_error *err)
         }
     }
     tfr_status st = TFR_OK;
-    s->classes = calloc((size_t)(s->nclasses ? s->nclasses : 1), sizeof(char *));
+    s->classes = tfr_calloc((size_t)(s->nclasses ? s->nclasses : 1), sizeof(char *));
     for (int i = 0; s->classes && i < s->nclasses; i++) {
         char line[64];
         snprintf(line, sizeof line, "class%d", i);
-        if (!(s->classes[i] = strdup(i < nn ? names[i] : line)))
+        if (!(s->classes[i] = tfr_strdup(i < nn ? names[i] : line)))
             break;
     }
     for (int i = 0; i < s->nclasses; i++)
@@ -234,9 +235,9 @@ static tfr_status load_shards(const char *src, tfr_scan *s, shardset *ss, tfr_er
             tfr_layout_filename(ex, &fnm, &fl);
             if (s->nitems == cap) {
                 cap = cap ? cap * 2 : 1024;
-                tfr_scan_item *it = realloc(s->items, cap * sizeof *it);
-                uint8_t **b = realloc(ss->bytes, cap * sizeof *b);
-                size_t *bn = realloc(ss->nbytes, cap * sizeof *bn);
+                tfr_scan_item *it = tfr_realloc(s->items, cap * sizeof *it);
+                uint8_t **b = tfr_realloc(ss->bytes, cap * sizeof *b);
+                size_t *bn = tfr_realloc(ss->nbytes, cap * sizeof *bn);
                 if (it)
                     s->items = it;
                 if (b)
@@ -255,11 +256,11 @@ static tfr_status load_shards(const char *src, tfr_scan *s, shardset *ss, tfr_er
                 snprintf(id, sizeof id, "%.*s", (int)fl, (const char *)fnm);
             else
                 snprintf(id, sizeof id, "%s#%llu", file, (unsigned long long)k);
-            it->path = strdup(id);
-            it->rel = strdup(id);
+            it->path = tfr_strdup(id);
+            it->rel = tfr_strdup(id);
             it->cls = (int)lab;
             it->size = li.len;
-            ss->bytes[s->nitems] = malloc(li.len ? li.len : 1);
+            ss->bytes[s->nitems] = tfr_malloc(li.len ? li.len : 1);
             if (!it->path || !it->rel || !ss->bytes[s->nitems]) {
                 st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
                 break;
@@ -278,7 +279,7 @@ static tfr_status load_shards(const char *src, tfr_scan *s, shardset *ss, tfr_er
     tfr_example_free(ex);
     /* a name seen twice (flip=both shards hold every image twice) gets "#2",
      * "#3", ... so each record keeps its own cache entry */
-    name_pair *pp = !st && s->nitems > 1 ? malloc(s->nitems * sizeof *pp) : NULL;
+    name_pair *pp = !st && s->nitems > 1 ? tfr_malloc(s->nitems * sizeof *pp) : NULL;
     if (pp) {
         for (size_t i = 0; i < s->nitems; i++)
             pp[i] = (name_pair){s->items[i].rel, i};
@@ -293,7 +294,7 @@ static tfr_status load_shards(const char *src, tfr_scan *s, shardset *ss, tfr_er
             /* pp[first] keeps its name, so comparing with it stays valid */
             char buf[4400];
             snprintf(buf, sizeof buf, "%s#%zu", pp[first].n, ++run);
-            char *dup = strdup(buf);
+            char *dup = tfr_strdup(buf);
             if (dup) {
                 tfr_scan_item *it = &s->items[pp[k].i];
                 free(it->rel);
@@ -331,12 +332,12 @@ static tfr_status bottlenecks(tfr_model *m, const tfr_resnet_config *c, img *im,
     int dim = tfr_model_feature_dim(m);
     size_t in_sz = (size_t)c->in_c * c->in_h * c->in_w;
     const size_t B = 64;
-    float *x = malloc(B * in_sz * sizeof(float)), *f = malloc(B * (size_t)dim * sizeof(float));
+    float *x = tfr_malloc(B * in_sz * sizeof(float)), *f = tfr_malloc(B * (size_t)dim * sizeof(float));
     int nt = 1;
 #ifdef _OPENMP
     nt = omp_get_max_threads();
 #endif
-    tfr_image_ctx **ctx = calloc((size_t)nt, sizeof *ctx);
+    tfr_image_ctx **ctx = tfr_calloc((size_t)nt, sizeof *ctx);
     tfr_status st = (!x || !f || !ctx) ? tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory") : TFR_OK;
     for (int t = 0; !st && t < nt; t++)
         st = tfr_image_ctx_new(&ctx[t], err);
@@ -364,7 +365,7 @@ static tfr_status bottlenecks(tfr_model *m, const tfr_resnet_config *c, img *im,
             break;
         for (size_t k = 0; k < bn; k++) {
             img *g = &im[which[b0 + k]];
-            if (!g->vec && !(g->vec = malloc((size_t)dim * sizeof(float)))) {
+            if (!g->vec && !(g->vec = tfr_malloc((size_t)dim * sizeof(float)))) {
                 st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
                 break;
             }
@@ -431,9 +432,9 @@ static tfr_status export_changes(tfr_model *out_m, const tfr_resnet_config *c, i
             which[nw++] = i;
     const size_t in_sz = (size_t)c->in_c * c->in_h * c->in_w;
     const size_t nb = nw ? nw : 1; /* the rounded model's test pass uses one of each */
-    float *x = malloc(nb * in_sz * sizeof(float));
-    float *l0 = malloc(nb * (size_t)K * sizeof(float));
-    float *l1 = malloc(nb * (size_t)K * sizeof(float));
+    float *x = tfr_malloc(nb * in_sz * sizeof(float));
+    float *l0 = tfr_malloc(nb * (size_t)K * sizeof(float));
+    float *l1 = tfr_malloc(nb * (size_t)K * sizeof(float));
     uint8_t *zb = NULL;
     tfr_image_ctx *ctx = NULL;
     tfr_status st = TFR_OK;
@@ -462,7 +463,7 @@ static tfr_status export_changes(tfr_model *out_m, const tfr_resnet_config *c, i
     }
     if (o->round_weights) {
         uLongf cap = compressBound((uLong)(tfr_model_num_params(out_m) * sizeof(float)));
-        if (!(zb = malloc(cap))) {
+        if (!(zb = tfr_malloc(cap))) {
             st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
             goto cleanup;
         }
@@ -552,8 +553,8 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
         goto done;
     }
     res->classes = s.nclasses;
-    im = calloc(s.nitems, sizeof *im);
-    todo = malloc((s.nitems ? s.nitems : 1) * sizeof *todo);
+    im = tfr_calloc(s.nitems, sizeof *im);
+    todo = tfr_malloc((s.nitems ? s.nitems : 1) * sizeof *todo);
     if (!im || !todo) {
         st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
         goto done;
@@ -644,10 +645,10 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
         ((st = tfr_mkdir_p(o->logdir, err)) || (st = tfr_events_open(o->logdir, &ev, err))))
         goto done;
     t0 = tfr_now();
-    size_t *bidx = malloc((size_t)o->batch * sizeof *bidx);
-    float **bvec = calloc((size_t)o->batch, sizeof *bvec);
-    img *dimg = distorted ? calloc((size_t)o->batch, sizeof *dimg) : NULL;
-    blab = malloc((size_t)o->batch * sizeof *blab);
+    size_t *bidx = tfr_malloc((size_t)o->batch * sizeof *bidx);
+    float **bvec = tfr_calloc((size_t)o->batch, sizeof *bvec);
+    img *dimg = distorted ? tfr_calloc((size_t)o->batch, sizeof *dimg) : NULL;
+    blab = tfr_malloc((size_t)o->batch * sizeof *blab);
     if (!bidx || !bvec || !blab || (distorted && !dimg)) {
         free(bidx);
         free(bvec);

@@ -9,6 +9,7 @@
 #include "stream/stream_impl.h"
 #include "tfrecord/augment.h"
 #include "tfrecord/record.h"
+#include "util/alloc.h"
 
 typedef struct islot {
     tfr_record_reader *r;
@@ -30,16 +31,16 @@ struct tfr_order {
 tfr_status tfr_order_new(const tfr_order_config *c, tfr_order **out, tfr_error *err)
 {
     *out = NULL;
-    tfr_order *o = calloc(1, sizeof *o);
+    tfr_order *o = tfr_calloc(1, sizeof *o);
     if (!o)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     o->c = *c;
     o->K = c->interleave > 0 ? c->interleave : 1;
     o->N = c->shuffle_buffer > 1 ? c->shuffle_buffer : 1;
-    o->order = malloc((c->nfiles ? c->nfiles : 1) * sizeof *o->order);
-    o->mine = malloc((c->nfiles ? c->nfiles : 1) * sizeof *o->mine);
-    o->slots = calloc((size_t)o->K, sizeof *o->slots);
-    o->buf = calloc(o->N, sizeof *o->buf);
+    o->order = tfr_malloc((c->nfiles ? c->nfiles : 1) * sizeof *o->order);
+    o->mine = tfr_malloc((c->nfiles ? c->nfiles : 1) * sizeof *o->mine);
+    o->slots = tfr_calloc((size_t)o->K, sizeof *o->slots);
+    o->buf = tfr_calloc(o->N, sizeof *o->buf);
     if (!o->order || !o->mine || !o->slots || !o->buf) {
         tfr_order_free(o);
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
@@ -176,7 +177,7 @@ static tfr_status read_next(tfr_order *o, tfr_order_record *rec, tfr_error *err)
         o->cur = (o->cur + 1) % o->K;
         if (!o->file_mode && c->world > 1 && (o->g++ % (uint64_t)c->world) != (uint64_t)c->rank)
             continue;
-        rec->data = malloc(len ? len : 1);
+        rec->data = tfr_malloc(len ? len : 1);
         if (!rec->data)
             return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
         memcpy(rec->data, d, len);

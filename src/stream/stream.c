@@ -26,6 +26,7 @@
 #include "tfrecord/manifest.h"
 #include "tfrecord/record.h"
 #include "tfrecord/util.h"
+#include "util/alloc.h"
 #include "util/opts.h"
 
 void tfr_stream_opts_init(tfr_stream_opts *o)
@@ -39,6 +40,7 @@ void tfr_stream_opts_init(tfr_stream_opts *o)
     o->shuffle_buffer = 1024;
     o->seed = 0;
     o->prefetch = 2;
+    o->max_pixels = TFR_DEFAULT_MAX_PIXELS;
     o->batch_size = 32;
     o->channels = 3;
     o->std[0] = o->std[1] = o->std[2] = 1;
@@ -145,8 +147,8 @@ static tfr_status expand_sources(tfr_stream *s, tfr_error *err)
     tfr_status st = tfr_shardset_expand(s->o.sources, s->o.nsources, &src, &n, err);
     if (st)
         return st;
-    s->files = calloc(n, sizeof *s->files);
-    s->counts = calloc(n, sizeof *s->counts);
+    s->files = tfr_calloc(n, sizeof *s->files);
+    s->counts = tfr_calloc(n, sizeof *s->counts);
     if (!s->files || !s->counts) {
         tfr_shardset_free(src, n);
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
@@ -189,7 +191,7 @@ static int reserve_f32(float **buf, size_t *cap, size_t n)
         return 0;
     if (n > SIZE_MAX / sizeof(float))
         return -1;
-    float *p = realloc(*buf, n * sizeof *p);
+    float *p = tfr_realloc(*buf, n * sizeof *p);
     if (!p)
         return -1;
     *buf = p;
@@ -222,6 +224,7 @@ static int get_image(tfr_stream *s, wctx *w, int *fw, int *fh, int *fc, tfr_erro
         tfr_decode_opts d;
         tfr_decode_opts_init(&d);
         d.channels = s->C;
+        d.max_pixels = s->o.max_pixels;
         if (s->W && !s->o.center_crop && !s->o.rrc_min_scale) {
             d.min_w = s->W;
             d.min_h = s->H;
@@ -229,6 +232,11 @@ static int get_image(tfr_stream *s, wctx *w, int *fw, int *fh, int *fc, tfr_erro
         return tfr_image_decode(w->img, p, n, &d, &w->a, NULL, err) ? -1 : 0;
     }
     if (li.kind == TFR_PAYLOAD_RAW) {
+        if ((uint64_t)li.width * (uint64_t)li.height > s->o.max_pixels) {
+            tfr_fail(err, TFR_ERR_FORMAT, NULL, "%dx%d raw image is over the limit of %llu pixels",
+                     li.width, li.height, (unsigned long long)s->o.max_pixels);
+            return -1;
+        }
         if (tfr_image_alloc(&w->a, li.width, li.height, s->C, err))
             return -1;
         size_t np = (size_t)li.height * li.width;
@@ -388,7 +396,7 @@ static void *worker_main(void *arg)
             tfr_error_clear(&e);
             job one = j;
             one.seq = j.seq + (uint64_t)k;
-            one.data = j.data + j.off[k];
+            one.data = j.data ? j.data + j.off[k] : NULL; /* all empty: no buffer */
             one.len = j.off[k + 1] - j.off[k];
             int slot = j.slot + k;
             tfr_status st = halted(s) ? TFR_ERR_ARG
@@ -531,7 +539,7 @@ static int emit(tfr_stream *s, seqstate *q, held h, uint64_t skip)
         size_t cap = p->cap ? p->cap * 2 : 4096;
         while (cap < p->len + h.len)
             cap *= 2;
-        uint8_t *nd = realloc(p->data, cap);
+        uint8_t *nd = tfr_realloc(p->data, cap);
         if (!nd) {
             free(h.data);
             return -1;
@@ -539,7 +547,8 @@ static int emit(tfr_stream *s, seqstate *q, held h, uint64_t skip)
         p->data = nd;
         p->cap = cap;
     }
-    memcpy(p->data + p->len, h.data, h.len);
+    if (h.len) /* an empty record (a bad Example, later) leaves data unset */
+        memcpy(p->data + p->len, h.data, h.len);
     p->off[p->count] = p->len;
     p->len += h.len;
     p->file[p->count] = h.file;
@@ -729,13 +738,14 @@ tfr_status tfr_stream_open(const tfr_stream_opts *opts, tfr_stream **out, tfr_er
     if (opts->batch_size <= 0 || (opts->channels != 1 && opts->channels != 3) ||
         opts->world < 1 || opts->rank < 0 || opts->rank >= opts->world || opts->width < 0 ||
         opts->height < 0 || (opts->width > 0) != (opts->height > 0) || opts->pad_crop < 0 ||
-        opts->rrc_min_scale < 0 || opts->rrc_min_scale > 1)
-        return tfr_fail(err, TFR_ERR_ARG, NULL,
-                        "stream: bad options (batch size, channels, rank/world, size or crop)");
+        opts->rrc_min_scale < 0 || opts->rrc_min_scale > 1 || !(opts->center_crop >= 0) ||
+        opts->center_crop > 1 || opts->max_pixels < 1)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "stream: bad options (batch size, channels, "
+                        "rank/world, size, crop or max_pixels)");
     for (int k = 0; k < opts->channels; k++)
         if (!(opts->std[k] > 0))
             return tfr_fail(err, TFR_ERR_ARG, NULL, "stream: std must be > 0");
-    tfr_stream *s = calloc(1, sizeof *s);
+    tfr_stream *s = tfr_calloc(1, sizeof *s);
     if (!s)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     s->o = *opts;
@@ -752,6 +762,11 @@ tfr_status tfr_stream_open(const tfr_stream_opts *opts, tfr_stream **out, tfr_er
     s->tensor_max = tensor_bound(s->W, s->H, s->C);
     if (!s->W && (st = probe_size(s, err)))
         goto fail;
+    if ((uint64_t)s->W * (uint64_t)s->H > s->o.max_pixels) {
+        st = tfr_fail(err, TFR_ERR_ARG, NULL, "stream: output size %dx%d is over the limit of "
+                      "%llu pixels (max_pixels)", s->W, s->H, (unsigned long long)s->o.max_pixels);
+        goto fail;
+    }
     if (s->o.world > 1 && (st = count_unknown(s, err)))
         goto fail;
     size_t elem = s->o.format == TFR_BATCH_U8_NHWC ? 1 : sizeof(float);
@@ -769,20 +784,20 @@ tfr_status tfr_stream_open(const tfr_stream_opts *opts, tfr_stream **out, tfr_er
     }
     s->nworkers = T;
     s->R = (opts->prefetch > 0 ? opts->prefetch : 1) + 2;
-    s->ring = calloc((size_t)s->R, sizeof *s->ring);
+    s->ring = tfr_calloc((size_t)s->R, sizeof *s->ring);
     s->qcap = (size_t)T * 4 + 4;
-    s->q = calloc(s->qcap, sizeof *s->q);
-    s->workers = calloc((size_t)T, sizeof *s->workers);
+    s->q = tfr_calloc(s->qcap, sizeof *s->q);
+    s->workers = tfr_calloc((size_t)T, sizeof *s->workers);
     if (!s->ring || !s->q || !s->workers) {
         st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
         goto fail;
     }
     for (int i = 0; i < s->R; i++) {
         bentry *b = &s->ring[i];
-        b->data = malloc(s->img_bytes * (size_t)opts->batch_size);
-        b->labels = malloc(sizeof(int32_t) * (size_t)opts->batch_size);
-        b->flips = malloc((size_t)opts->batch_size);
-        b->valid = malloc((size_t)opts->batch_size);
+        b->data = tfr_malloc(s->img_bytes * (size_t)opts->batch_size);
+        b->labels = tfr_malloc(sizeof(int32_t) * (size_t)opts->batch_size);
+        b->flips = tfr_malloc((size_t)opts->batch_size);
+        b->valid = tfr_malloc((size_t)opts->batch_size);
         if (!b->data || !b->labels || !b->flips || !b->valid) {
             st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory for %d batches of %d images",
                           s->R, opts->batch_size);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "train/train_impl.h"
+#include "util/alloc.h"
 
 int tfr_train_argmax(const float *v, int n)
 {
@@ -56,7 +57,7 @@ tfr_status tfr_evaluate(tfr_model *m, const char *const *src, int nsrc, int batc
     so.shuffle_buffer = 1;
     so.shuffle_files = 0;
     res->classes = c->classes;
-    res->confusion = calloc((size_t)c->classes * c->classes, sizeof *res->confusion);
+    res->confusion = tfr_calloc((size_t)c->classes * c->classes, sizeof *res->confusion);
     if (!res->confusion)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     tfr_stream *s;

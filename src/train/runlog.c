@@ -10,6 +10,7 @@
 
 #include "tfrecord/util.h"
 #include "train/train_impl.h"
+#include "util/alloc.h"
 #include "util/fsio.h"
 
 struct tfr_runlog {
@@ -33,7 +34,7 @@ tfr_status tfr_runlog_open(const char *logdir, tfr_runlog **out, tfr_error *err)
 {
     tfr_status st = TFR_OK;
     *out = NULL;
-    tfr_runlog *l = calloc(1, sizeof *l);
+    tfr_runlog *l = tfr_calloc(1, sizeof *l);
     if (!l)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     if ((st = tfr_mkdir_p(logdir, err)))

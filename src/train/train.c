@@ -12,13 +12,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "util/opts.h"
-#include "util/rng.h"
 #include "tfrecord/nn.h"
 #include "tfrecord/stream.h"
 #include "tfrecord/util.h"
 #include "train/train_impl.h"
+#include "util/alloc.h"
 #include "util/fsio.h"
+#include "util/opts.h"
+#include "util/rng.h"
 
 void tfr_train_opts_init(tfr_train_opts *o)
 {
@@ -168,7 +169,7 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
          * accepted at open, tfr_stream_next has no other such error than records
          * of float tensors, which it does not turn into uint8 */
         int refused = 0;
-        int32_t *lab = malloc((size_t)o->batch * sizeof *lab);
+        int32_t *lab = tfr_malloc((size_t)o->batch * sizeof *lab);
         if (!lab)
             st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
         if (!st) {

@@ -1,6 +1,7 @@
 /*
  * util/arena.c - bump allocator (see arena.h).
  */
+#include "util/alloc.h"
 #include "util/arena.h"
 
 #include <stdint.h>
@@ -29,7 +30,7 @@ void *tfr_arena_alloc(tfr_arena *a, size_t n)
         size_t sz = a->next_size;
         while (sz < n)
             sz *= 2;
-        b = malloc(sizeof *b + sz);
+        b = tfr_malloc(sizeof *b + sz);
         if (!b)
             return NULL;
         b->size = sz;

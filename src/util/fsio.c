@@ -2,6 +2,7 @@
  * util/fsio.c - whole-file reads, atomic writes (temp + fsync + rename) and
  * mkdir -p, shared by every module that writes a finished-looking file.
  */
+#include "util/alloc.h"
 #include "util/fsio.h"
 
 #include <errno.h>
@@ -42,7 +43,7 @@ tfr_status tfr_read_file(const char *path, size_t limit, const char *what,
         cap = limit + 1;
     tfr_status st = TFR_OK;
     size_t got = 0;
-    uint8_t *buf = malloc(cap + 1);
+    uint8_t *buf = tfr_malloc(cap + 1);
     if (!buf) {
         st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
         goto cleanup;
@@ -55,7 +56,7 @@ tfr_status tfr_read_file(const char *path, size_t limit, const char *what,
                 goto cleanup;
             }
             size_t ncap = cap > (limit + 1) / 2 ? limit + 1 : cap * 2;
-            uint8_t *nb = realloc(buf, ncap + 1);
+            uint8_t *nb = tfr_realloc(buf, ncap + 1);
             if (!nb) {
                 st = tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
                 goto cleanup;
@@ -123,16 +124,16 @@ tfr_status tfr_atomic_open(tfr_atomic_file *af, const char *path, const char *tm
     if (!path)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "atomic write: NULL path");
     size_t plen = strlen(path);
-    af->path = malloc(plen + 1);
+    af->path = tfr_malloc(plen + 1);
     if (!af->path)
         return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
     memcpy(af->path, path, plen + 1);
     if (flags & TFR_ATOMIC_DIRECT) {
         af->tmp = af->path;
     } else if (tmp_path) {
-        af->tmp = strdup(tmp_path);
+        af->tmp = tfr_strdup(tmp_path);
     } else {
-        af->tmp = malloc(plen + 32);
+        af->tmp = tfr_malloc(plen + 32);
         if (af->tmp)
             snprintf(af->tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
     }
@@ -235,7 +236,7 @@ tfr_status tfr_mkdir_p(const char *dir, tfr_error *err)
 {
     if (!dir || !*dir)
         return tfr_fail(err, TFR_ERR_ARG, dir, "mkdir: empty path");
-    char *tmp = strdup(dir);
+    char *tmp = tfr_strdup(dir);
     if (!tmp)
         return tfr_fail(err, TFR_ERR_NOMEM, dir, "out of memory");
     tfr_status st = TFR_OK;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "tfrecord/util.h"
+#include "util/alloc.h"
 #include "util/fsio.h"
 
 /* manifests of very large shard sets stay far below this */
@@ -136,7 +137,7 @@ static tfr_status pstring(parser *ps, char **out)
     }
     if (!start[n])
         return perr(ps, "unterminated string");
-    char *o = malloc(n + 1), *q = o;
+    char *o = tfr_malloc(n + 1), *q = o;
     if (!o)
         return tfr_fail(ps->err, TFR_ERR_NOMEM, NULL, "out of memory");
     while (*ps->p != '"') {
@@ -238,7 +239,7 @@ static tfr_status pcontainer(parser *ps, tfr_json *j, char close)
 static tfr_status pvalue(parser *ps, tfr_json **out)
 {
     ws(ps);
-    tfr_json *j = calloc(1, sizeof *j);
+    tfr_json *j = tfr_calloc(1, sizeof *j);
     if (!j)
         return tfr_fail(ps->err, TFR_ERR_NOMEM, NULL, "out of memory");
     *out = j;

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "tfrecord/util.h"
+#include "util/alloc.h"
 
 typedef struct list {
     char **v;
@@ -21,13 +22,13 @@ static int push(list *l, const char *s)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
-        char **v = realloc(l->v, cap * sizeof *v);
+        char **v = tfr_realloc(l->v, cap * sizeof *v);
         if (!v)
             return -1;
         l->v = v;
         l->cap = cap;
     }
-    l->v[l->n] = strdup(s);
+    l->v[l->n] = tfr_strdup(s);
     return l->v[l->n++] ? 0 : -1;
 }
 

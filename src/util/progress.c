@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "tfrecord/util.h"
+#include "util/alloc.h"
 
 struct tfr_progress {
     char            label[64];
@@ -22,7 +23,7 @@ tfr_progress *tfr_progress_new(const char *label, double total, const char *unit
 {
     if (!enabled || !isatty(STDERR_FILENO))
         return NULL;
-    tfr_progress *p = calloc(1, sizeof *p);
+    tfr_progress *p = tfr_calloc(1, sizeof *p);
     if (!p)
         return NULL;
     snprintf(p->label, sizeof p->label, "%s", label ? label : "");

@@ -4,7 +4,8 @@
 #  1. each folder of src/ includes only its own headers and those of the
 #     folders below it (util < record < example < image < dataset <
 #     stream, inspect, nn < train, retrain); no *_impl.h from another folder;
-#  2. no abort() or exit() in the library;
+#  2. no abort() or exit() in the library; every allocation through
+#     util/alloc.h (tfr_malloc, ...), so that its fault injector reaches it;
 #  3. only the drivers' report printers and util's log/progress write to
 #     stdout or stderr;
 #  4. libtfrecord.so exports tfr_* names only.
@@ -66,6 +67,11 @@ done < <(find src -name '*.[ch]' -o -name '*.cu' | LC_ALL=C sort)
 # 2. no abort()/exit() in the library
 hits=$(grep -rnE '\babort[[:space:]]*\(|\bexit[[:space:]]*\(' src --include='*.[ch]' --include='*.cu' || true)
 [ -n "$hits" ] && report "abort()/exit() in src/:"$'\n'"$hits"
+
+# 2b. allocation: through util/alloc.h (its fault injector covers every path)
+hits=$(grep -rnE '(^|[^_[:alnum:].>])(malloc|calloc|realloc|strdup|strndup)[[:space:]]*\(' src --include='*.c' |
+       grep -v '^src/util/alloc\.c:' || true)
+[ -n "$hits" ] && report "allocations that bypass util/alloc.h:"$'\n'"$hits"
 
 # 3. printing: only the report printers (*_print.c) and util/log.c, util/progress.c
 hits=$(grep -rlE '\b(printf|puts|putchar)[[:space:]]*\(|fprintf[[:space:]]*\([[:space:]]*std(out|err)|fputs\([^;]*std(out|err)' \

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "tfrecord/error.h"
+#include "tfrecord/image.h"
 #include "tfrecord/record.h"
 
 #ifdef __cplusplus
@@ -56,7 +57,9 @@ typedef struct tfr_stream_opts {
     int         threads;         /* decode threads, default: all cores */
     int         prefetch;        /* batches ready ahead, default 2 */
     int         batch_size;      /* default 32 */
-    int         drop_remainder;
+    int         drop_remainder;  /* drop each epoch's last, short batch; a batch
+                                    that lost records to record.skip_corrupt is
+                                    still returned, short (see tfr_batch.n) */
     int         width, height;   /* output size; 0 = the first image's size */
     int         channels;        /* 1 or 3; default 3 */
     tfr_batch_format format;
@@ -73,6 +76,14 @@ typedef struct tfr_stream_opts {
     const char *label_key;       /* NULL: auto (image/class/label, label) */
     int         rank, world;     /* default 0 of 1 */
     /*
+     * Decompression-bomb guard (as tfr_decode_opts.max_pixels): an image
+     * whose header or shape declares more pixels is a bad record, refused
+     * before its pixels are allocated; the output size (given, or taken
+     * from the first image) may not exceed it either. Default
+     * TFR_DEFAULT_MAX_PIXELS; must be >= 1.
+     */
+    uint64_t    max_pixels;
+    /*
      * How every file is read (defaults of tfr_reader_opts_init).
      * record.skip_corrupt: skip bad records, unreadable files and images
      * that do not decode, and count them.
@@ -85,7 +96,8 @@ typedef struct tfr_stream_opts {
 TFR_API void tfr_stream_opts_init(tfr_stream_opts *o);
 
 typedef struct tfr_batch {
-    int              n;        /* images in this batch */
+    int              n;        /* images: batch_size, fewer at an epoch's end or where
+                                  record.skip_corrupt dropped bad records */
     int              h, w, c;
     tfr_batch_format format;
     void            *data;     /* n images in format */
@@ -111,6 +123,26 @@ typedef struct tfr_stream_stats {
 } tfr_stream_stats;
 
 typedef struct tfr_stream tfr_stream;
+
+/*
+ * Memory bound. What a stream holds is set by its options, never by what a
+ * record declares (a length, a tensor shape, an image header). With T
+ * decode threads, B = batch_size, R = prefetch + 2, an output image of
+ * P = width x height x channels values (P <= 3 x max_pixels) and e bytes per
+ * value (1 for uint8, 4 for float):
+ *   batches:   R x B x P x e
+ *   decoding:  per thread, one decoded image (<= max_pixels x 3 bytes, less
+ *              after DCT scaling), two P-byte resize buffers, and for the
+ *              tensor layout at most max(TFR_STREAM_TENSOR_MAX_MULT x 4P,
+ *              TFR_STREAM_TENSOR_MIN_BYTES) of floats;
+ *   records:   the shuffle buffer, the decode queue (4T + 4 jobs) and the
+ *              batches being filled hold records as they are, each at most
+ *              record.max_record_bytes and never more than its real bytes;
+ *   readers:   interleave readers, each within tfr_record_reader's bound
+ *              (tfrecord/record.h).
+ * A record that would need more is a bad record (an error, or skipped and
+ * counted under record.skip_corrupt).
+ */
 
 /*
  * Opens the sources and starts the threads; *opts is copied (image_key and

@@ -11,6 +11,7 @@
 
 #include "nn/backend.h"
 #include "nn/elementwise.h"
+#include "util/alloc.h"
 
 struct tfr_backend {
     float *col, *tmp, *dwp;
@@ -23,7 +24,7 @@ struct tfr_backend {
 
 static tfr_status cpu_create(const tfr_backend_opts *o, tfr_backend **out, tfr_error *err)
 {
-    tfr_backend *b = calloc(1, sizeof *b);
+    tfr_backend *b = tfr_calloc(1, sizeof *b);
     if (!b)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     snprintf(b->desc, sizeof b->desc, "cpu (%d threads, OpenBLAS)", omp_get_max_threads());
@@ -47,7 +48,7 @@ static size_t cpu_act_bytes(const tfr_backend *b) { return sizeof(float); }
 
 static void *cpu_alloc(tfr_backend *b, size_t bytes, tfr_error *err)
 {
-    void *p = calloc(1, bytes ? bytes : 1);
+    void *p = tfr_calloc(1, bytes ? bytes : 1);
     if (!p)
         tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory (%zu bytes)", bytes);
     return p;
@@ -91,7 +92,7 @@ static tfr_status cpu_stage_u8(tfr_backend *b, int n, int c, int h, int w, const
 {
     const size_t px = (size_t)n * c * h * w;
     if (px + (size_t)n > b->staged_cap) {
-        uint8_t *p = realloc(b->staged, px + (size_t)n);
+        uint8_t *p = tfr_realloc(b->staged, px + (size_t)n);
         if (!p)
             return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
         b->staged = p;
@@ -136,7 +137,7 @@ static int grow(float **p, size_t *have, size_t need)
 {
     if (need <= *have)
         return 0;
-    float *q = malloc(need * sizeof(float));
+    float *q = tfr_malloc(need * sizeof(float));
     if (!q)
         return -1;
     free(*p);
