@@ -604,29 +604,38 @@ int tfr_manifest_parts_in(const char *dir)
     return found;
 }
 
-/* The manifest of dir, read once per expansion. */
-static const dircache *manifest_of(expander *x, const char *dir)
+/*
+ * The manifest of dir, read once per expansion, into *out. A manifest.json
+ * that is there but does not load (damaged, or no memory) is an error: the
+ * state of such a set is unknown, so its files are not taken.
+ */
+static tfr_status manifest_of(expander *x, const char *dir, const dircache **out, tfr_error *err)
 {
     for (size_t i = 0; i < x->ndc; i++)
-        if (!strcmp(x->dc[i].dir, dir))
-            return &x->dc[i];
+        if (!strcmp(x->dc[i].dir, dir)) {
+            *out = &x->dc[i];
+            return TFR_OK;
+        }
     dircache *nd = tfr_realloc(x->dc, (x->ndc + 1) * sizeof *nd);
     if (!nd)
-        return NULL;
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     x->dc = nd;
     dircache *c = &x->dc[x->ndc];
     c->m = NULL;
     c->parts = 0;
     if (!(c->dir = tfr_strdup(dir)))
-        return NULL;
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     x->ndc++;
     char mp[4400];
-    tfr_error e;
-    if (!tfr_path_join(mp, sizeof mp, dir, TFR_MANIFEST_NAME, NULL) && access(mp, F_OK) == 0)
-        tfr_manifest_load(mp, &c->m, &e);
-    else
+    if (!tfr_path_join(mp, sizeof mp, dir, TFR_MANIFEST_NAME, NULL) && access(mp, F_OK) == 0) {
+        tfr_status st = tfr_manifest_load(mp, &c->m, err);
+        if (st)
+            return st;
+    } else {
         c->parts = tfr_manifest_parts_in(dir);
-    return c;
+    }
+    *out = c;
+    return TFR_OK;
 }
 
 /* Appends path (taking ownership) with its count from the folder's manifest. */
@@ -644,17 +653,17 @@ static tfr_status push(expander *x, char *path, tfr_error *err)
     }
     int64_t records = -1;
     char *t1 = tfr_strdup(path), *t2 = tfr_strdup(path);
-    tfr_status st = TFR_OK;
-    if (t1 && t2) {
-        const char *dir = dirname(t1);
-        const dircache *dc = manifest_of(x, dir);
-        if (dc && ((dc->m && !dc->m->complete) || dc->parts))
-            st = tfr_fail(err, TFR_ERR_CORRUPT, path,
-                          "part of an unfinished shard set: the tfrecord-write run that made %s "
-                          "did not finish (%s); run it again", dir,
-                          dc->parts ? "worker manifests, no merged manifest.json"
-                                    : "its manifest.json is not complete");
-        const tfr_manifest_shard *sh = dc ? tfr_manifest_find(dc->m, basename(t2)) : NULL;
+    const dircache *dc = NULL;
+    tfr_status st = t1 && t2 ? manifest_of(x, dirname(t1), &dc, err)
+                             : tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    if (!st && ((dc->m && !dc->m->complete) || dc->parts))
+        st = tfr_fail(err, TFR_ERR_CORRUPT, path,
+                      "part of an unfinished shard set: the tfrecord-write run that made %s "
+                      "did not finish (%s); run it again", dc->dir,
+                      dc->parts ? "worker manifests, no merged manifest.json"
+                                : "its manifest.json is not complete");
+    if (!st) {
+        const tfr_manifest_shard *sh = tfr_manifest_find(dc->m, basename(t2));
         if (sh)
             records = sh->records;
     }

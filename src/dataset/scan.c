@@ -53,6 +53,11 @@ typedef struct walker {
     const char *root;
 } walker;
 
+static tfr_status nomem(walker *w)
+{
+    return tfr_fail(w->err, TFR_ERR_NOMEM, NULL, "out of memory");
+}
+
 static int add_skip(walker *w, const char *path, const char *reason)
 {
     tfr_skip *s = vec_push(&w->skipped);
@@ -60,12 +65,24 @@ static int add_skip(walker *w, const char *path, const char *reason)
         return -1;
     s->path = tfr_strdup(path);
     s->reason = tfr_strdup(reason);
-    return s->path && s->reason ? 0 : -1;
+    if (s->path && s->reason)
+        return 0;
+    free(s->path);
+    free(s->reason);
+    w->skipped.n--;
+    return -1;
 }
 
 static int name_cmp(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void free_list(char **l, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(l[i]);
+    free(l);
 }
 
 /* Sorted names in dir (no . and ..); NULL + errno on failure. */
@@ -82,6 +99,7 @@ static char **list_dir(const char *dir, size_t *n)
         char **slot = vec_push(&v);
         if (!slot || !(*slot = tfr_strdup(e->d_name))) {
             closedir(d);
+            free_list(v.v, slot ? v.n - 1 : v.n);
             errno = ENOMEM;
             return NULL;
         }
@@ -94,12 +112,6 @@ static char **list_dir(const char *dir, size_t *n)
     return v.v;
 }
 
-static void free_list(char **l, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(l[i]);
-    free(l);
-}
 
 /* 1 if this directory was entered before (a loop or a second link to it). */
 static int seen_dir(walker *w, const struct stat *sb)
@@ -142,14 +154,14 @@ static tfr_status take_file(walker *w, const char *path, const char *rel, const 
 {
     tfr_scan_item *it = vec_push(&w->files);
     if (!it)
-        return tfr_fail(w->err, TFR_ERR_NOMEM, NULL, "out of memory");
+        return nomem(w);
     it->path = tfr_strdup(path);
     it->rel = tfr_strdup(rel);
     it->cls = cls;
     it->size = (uint64_t)sb->st_size;
     it->mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
     if (!it->path || !it->rel)
-        return tfr_fail(w->err, TFR_ERR_NOMEM, NULL, "out of memory");
+        return nomem(w);
     return TFR_OK;
 }
 
@@ -188,7 +200,7 @@ static tfr_status sniff_range(walker *w, size_t first)
         return TFR_OK;
     char (*why)[300] = tfr_calloc(n, sizeof *why);
     if (!why)
-        return tfr_fail(w->err, TFR_ERR_NOMEM, NULL, "out of memory");
+        return nomem(w);
 #pragma omp parallel for schedule(dynamic, 64)
     for (size_t i = 0; i < n; i++) {
         char buf[300];
@@ -202,7 +214,7 @@ static tfr_status sniff_range(walker *w, size_t first)
         tfr_scan_item x = it[first + i];
         if (why[i][0]) {
             if (!st && add_skip(w, x.path, why[i]))
-                st = tfr_fail(w->err, TFR_ERR_NOMEM, NULL, "out of memory");
+                st = nomem(w);
             free(x.path);
             free(x.rel);
         } else {
@@ -218,11 +230,13 @@ static tfr_status sniff_range(walker *w, size_t first)
 static tfr_status walk(walker *w, const char *dir, const char *rel, int cls, int depth)
 {
     if (depth > 64)
-        return add_skip(w, dir, "folder nesting deeper than 64 levels") ? TFR_ERR_NOMEM : TFR_OK;
+        return add_skip(w, dir, "folder nesting deeper than 64 levels") ? nomem(w) : TFR_OK;
     size_t n;
     char **names = list_dir(dir, &n);
+    if (!names && errno == ENOMEM) /* not the folder's fault: never a skip */
+        return nomem(w);
     if (!names)
-        return add_skip(w, dir, strerror(errno)) ? TFR_ERR_NOMEM : TFR_OK;
+        return add_skip(w, dir, strerror(errno)) ? nomem(w) : TFR_OK;
     tfr_status st = TFR_OK;
     for (size_t i = 0; i < n && !st; i++) {
         if (names[i][0] == '.') {
@@ -238,13 +252,13 @@ static tfr_status walk(walker *w, const char *dir, const char *rel, int cls, int
             const char *why = lstat(path, &lsb) == 0 && S_ISLNK(lsb.st_mode)
                                   ? "broken symbolic link" : strerror(errno);
             if (add_skip(w, path, why))
-                st = TFR_ERR_NOMEM;
+                st = nomem(w);
             continue;
         }
         if (S_ISDIR(sb.st_mode)) {
             if (seen_dir(w, &sb)) {
                 if (add_skip(w, path, "folder already scanned (symbolic link loop or second link)"))
-                    st = TFR_ERR_NOMEM;
+                    st = nomem(w);
                 continue;
             }
             st = walk(w, path, r, cls, depth + 1);
@@ -435,8 +449,12 @@ static int class_id(vec *names, const char *name)
         if (!strcmp(v[i], name))
             return (int)i;
     char **slot = vec_push(names);
-    if (!slot || !(*slot = tfr_strdup(name)))
+    if (!slot)
         return -1;
+    if (!(*slot = tfr_strdup(name))) {
+        names->n--;
+        return -1;
+    }
     return (int)(names->n - 1);
 }
 
@@ -516,12 +534,31 @@ tfr_status tfr_scan_run(const tfr_scan_opts *o, tfr_scan *s, tfr_error *err)
                 base = base ? base + 1 : it[i].rel;
                 const char *cls = lm_find(&lm, base);
                 if (!cls) {
-                    add_skip(&w, it[i].path, "not listed in the labels file");
+                    int bad = add_skip(&w, it[i].path, "not listed in the labels file");
                     free(it[i].path);
                     free(it[i].rel);
+                    if (bad) {
+                        for (size_t k = i + 1; k < w.files.n; k++) {
+                            free(it[k].path);
+                            free(it[k].rel);
+                        }
+                        w.files.n = keep;
+                        st = nomem(&w);
+                        goto done;
+                    }
                     continue;
                 }
                 it[i].cls = class_id(&names, cls);
+                if (it[i].cls < 0) {
+                    /* [first, keep) are kept; [i, n) still own their names */
+                    for (size_t k = i; k < w.files.n; k++) {
+                        free(it[k].path);
+                        free(it[k].rel);
+                    }
+                    w.files.n = keep;
+                    st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+                    goto done;
+                }
                 it[keep++] = it[i];
             }
             w.files.n = keep;
@@ -542,20 +579,25 @@ tfr_status tfr_scan_run(const tfr_scan_opts *o, tfr_scan *s, tfr_error *err)
                 }
                 struct stat cb;
                 if (stat(path, &cb) != 0) {
-                    add_skip(&w, path, "broken symbolic link or unreadable");
+                    if (add_skip(&w, path, "broken symbolic link or unreadable"))
+                        st = nomem(&w);
                     continue;
                 }
                 if (S_ISDIR(cb.st_mode)) {
                     nclass_dirs++;
                     int cid = class_id(&names, entries[i]);
-                    int *rc = vec_push(&root_cls);
-                    if (rc)
-                        *rc = cid;
+                    int *rc = cid < 0 ? NULL : vec_push(&root_cls);
+                    if (!rc) {
+                        st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+                        break;
+                    }
+                    *rc = cid;
                     if (seen_dir(&w, &cb))
                         continue;
                     st = walk(&w, path, entries[i], cid, 1);
                 } else if (S_ISREG(cb.st_mode)) {
-                    add_skip(&w, path, "not inside a class folder");
+                    if (add_skip(&w, path, "not inside a class folder"))
+                        st = nomem(&w);
                 }
             }
             free_list(entries, n);
@@ -566,6 +608,10 @@ tfr_status tfr_scan_run(const tfr_scan_opts *o, tfr_scan *s, tfr_error *err)
             /* an empty class is worth a warning, not an error */
             size_t ncls = names.n;
             size_t *per = tfr_calloc(ncls ? ncls : 1, sizeof *per);
+            if (!per) {
+                st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+                goto done;
+            }
             tfr_scan_item *fi = w.files.v;
             for (size_t i = first; per && i < w.files.n; i++)
                 per[fi[i].cls]++;

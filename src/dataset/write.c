@@ -275,6 +275,7 @@ typedef struct result {
     uint8_t *rec;
     size_t   len;
     int      ok;
+    int      oom;        /* failed for want of memory: the run's failure, not the image's */
     char     reason[256];
 } result;
 
@@ -288,7 +289,7 @@ static void tctx_free(tctx *t)
     free(t->fbuf);
 }
 
-static int read_whole(tctx *t, const char *path, size_t *n, char *reason, size_t rn)
+static int read_whole(tctx *t, const char *path, size_t *n, char *reason, size_t rn, int *oom)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -306,6 +307,7 @@ static int read_whole(tctx *t, const char *path, size_t *n, char *reason, size_t
         uint8_t *p = tfr_realloc(t->file, want + 1);
         if (!p) {
             snprintf(reason, rn, "out of memory for %zu bytes", want);
+            *oom = 1;
             close(fd);
             return -1;
         }
@@ -338,9 +340,10 @@ static void process(tctx *t, const tfr_write_opts *o, const tfr_scan *s, const w
     tfr_error e;
     tfr_error_clear(&e);
     res->ok = 0;
+    res->oom = 0;
     res->rec = NULL;
     size_t n;
-    if (read_whole(t, it->path, &n, res->reason, sizeof res->reason))
+    if (read_whole(t, it->path, &n, res->reason, sizeof res->reason, &res->oom))
         return;
     tfr_image_info info = {0};
     tfr_decode_opts d;
@@ -421,6 +424,7 @@ static void process(tctx *t, const tfr_write_opts *o, const tfr_scan *s, const w
         if (!res->rec) {
             free(enc);
             snprintf(res->reason, sizeof res->reason, "out of memory");
+            res->oom = 1;
             return;
         }
         memcpy(res->rec, data, len);
@@ -431,6 +435,7 @@ static void process(tctx *t, const tfr_write_opts *o, const tfr_scan *s, const w
     return;
 fail:
     free(enc);
+    res->oom = st == TFR_ERR_NOMEM;
     {
         /* the pixel limit's refusal says which option moves it */
         int over = st == TFR_ERR_FORMAT &&
@@ -440,6 +445,20 @@ fail:
         snprintf(res->reason, sizeof res->reason, "%.*s%s", room,
                  e.msg[0] ? e.msg : tfr_status_str(st), hint);
     }
+}
+
+/* The report's shard list with the names (numbers are filled in later). */
+static tfr_status report_shards(tfr_write_report *r, const plan *pl, tfr_error *err)
+{
+    r->shards = tfr_calloc(pl->nshards ? pl->nshards : 1, sizeof *r->shards);
+    if (!r->shards)
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    for (size_t i = 0; i < pl->nshards; i++) {
+        if (!(r->shards[i].file = tfr_strdup(pl->shards[i].name)))
+            return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+        r->nshards = i + 1;
+    }
+    return TFR_OK;
 }
 
 /* ---- output directory housekeeping ------------------------------------- */
@@ -821,6 +840,10 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
                 const witem *wi = &ord[w0 + k];
                 const tfr_scan_item *it = &s.items[wi->scan];
                 if (!res[k].ok) {
+                    if (res[k].oom) {
+                        st = tfr_fail(err, TFR_ERR_NOMEM, it->path, "%s", res[k].reason);
+                        goto done;
+                    }
                     if (o->strict) {
                         st = tfr_fail(err, TFR_ERR_FORMAT, it->path, "%s (--strict)", res[k].reason);
                         goto done;
@@ -860,6 +883,9 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
      * set is unfinished; then the shards into place, labels.txt, and last
      * the manifest saying true. A worker's part manifest is never complete.
      */
+    /* what the report needs is allocated first: after the commit nothing may fail */
+    if ((st = report_shards(r, &pl, err)))
+        goto done;
     char lp[4400], mp[4400];
     tfr_path_join(lp, sizeof lp, o->out_dir, TFR_LABELS_NAME, NULL);
     tfr_path_join(mp, sizeof mp, o->out_dir, mname, NULL);
@@ -902,11 +928,11 @@ report:
     r->nsplits = s.nsplits;
     for (int i = 0; i < s.nsplits; i++)
         snprintf(r->split_names[i], 32, "%s", s.split_names[i]);
-    r->shards = tfr_calloc(pl.nshards ? pl.nshards : 1, sizeof *r->shards);
-    if (r->shards) {
+    if (!r->shards && (st = report_shards(r, &pl, err)))
+        goto done;
+    {
         for (size_t i = 0; i < pl.nshards; i++) {
-            tfr_shard_info *x = &r->shards[r->nshards++];
-            x->file = tfr_strdup(pl.shards[i].name);
+            tfr_shard_info *x = &r->shards[i];
             snprintf(x->split, sizeof x->split, "%s", s.split_names[pl.shards[i].split]);
             x->records = pl.shards[i].res.records;
             x->bytes = pl.shards[i].res.file_bytes;

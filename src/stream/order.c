@@ -118,12 +118,12 @@ uint64_t tfr_order_start_epoch(tfr_order *o, uint64_t epoch)
 
 void tfr_order_end_epoch(tfr_order *o)
 {
-    for (int k = 0; k < o->K; k++)
+    for (int k = 0; o->slots && k < o->K; k++)
         if (o->slots[k].r) {
             tfr_record_reader_close(o->slots[k].r);
             o->slots[k].r = NULL;
         }
-    for (size_t i = 0; i < o->nheld; i++)
+    for (size_t i = 0; o->buf && i < o->nheld; i++)
         free(o->buf[i].data);
     o->nheld = 0;
     o->active = 0;
@@ -142,7 +142,8 @@ static tfr_status read_next(tfr_order *o, tfr_order_record *rec, tfr_error *err)
                 tfr_status st =
                     tfr_record_reader_open(c->files[f], &c->record, &o->slots[k].r, err);
                 if (st) {
-                    if (c->record.skip_corrupt) {
+                    /* an unreadable file is skipped, running out of memory is not */
+                    if (c->record.skip_corrupt && st != TFR_ERR_NOMEM && st != TFR_ERR_ARG) {
                         if (c->on_skip)
                             c->on_skip(c->user, err);
                         continue;

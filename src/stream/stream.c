@@ -137,6 +137,13 @@ static void set_fail(tfr_stream *s, const tfr_error *e)
     pthread_cond_broadcast(&s->job_cv);
 }
 
+static void fail_with(tfr_stream *s, const tfr_error *e)
+{
+    pthread_mutex_lock(&s->mu);
+    set_fail(s, e);
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* ---- sources ------------------------------------------------------------ */
 
 /* The shard files (tfrecord/manifest.h) with their record counts where known. */
@@ -404,7 +411,9 @@ static void *worker_main(void *arg)
                                                 &b->labels[slot], &b->flips[slot], &e);
             b->valid[slot] = st == TFR_OK;
             if (st && !halted(s)) {
-                if (s->o.record.skip_corrupt) {
+                /* only a record's own defects are skipped: never running out
+                 * of memory or a request the records cannot meet */
+                if (s->o.record.skip_corrupt && (st == TFR_ERR_CORRUPT || st == TFR_ERR_FORMAT)) {
                     skipped++;
                 } else if (!failed) {
                     failed = 1;
@@ -542,6 +551,9 @@ static int emit(tfr_stream *s, seqstate *q, held h, uint64_t skip)
         uint8_t *nd = tfr_realloc(p->data, cap);
         if (!nd) {
             free(h.data);
+            tfr_error e;
+            tfr_fail(&e, TFR_ERR_NOMEM, NULL, "out of memory for a %zu-byte job of records", cap);
+            fail_with(s, &e);
             return -1;
         }
         p->data = nd;
@@ -574,12 +586,6 @@ static void on_skip(void *user, const tfr_error *e)
     pthread_mutex_unlock(&s->mu);
 }
 
-static void fail_with(tfr_stream *s, const tfr_error *e)
-{
-    pthread_mutex_lock(&s->mu);
-    set_fail(s, e);
-    pthread_mutex_unlock(&s->mu);
-}
 
 /* Reads the records in order (stream/order.c) and hands them to the workers. */
 static void *sequencer_main(void *arg)

@@ -6,6 +6,7 @@
  */
 #include "util/alloc.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 static atomic_uint_fast64_t count;   /* allocations since the hook was armed */
 static atomic_uint_fast64_t fail_at; /* 0: none */
 static atomic_int fired;
+static void (*on_fail)(void);
 
 /* 1 when this allocation is the one to fail. */
 static int inject(void)
@@ -21,6 +23,9 @@ static int inject(void)
     uint64_t f = atomic_load_explicit(&fail_at, memory_order_relaxed);
     if (f && n == f) {
         atomic_store(&fired, 1);
+        if (on_fail)
+            on_fail();
+        errno = ENOMEM; /* as malloc sets it */
         return 1;
     }
     return 0;
@@ -59,8 +64,10 @@ char *tfr_strndup(const char *s, size_t n)
 
 void tfr_alloc_fail_at(uint64_t n)
 {
-    atomic_store(&fired, 0);
+    atomic_store(&fail_at, 0);
     atomic_store(&count, 0);
+    if (n)
+        atomic_store(&fired, 0);
     atomic_store(&fail_at, n);
 }
 
@@ -72,4 +79,9 @@ uint64_t tfr_alloc_count(void)
 int tfr_alloc_fired(void)
 {
     return atomic_load(&fired);
+}
+
+void tfr_alloc_on_fail(void (*fn)(void))
+{
+    on_fail = fn;
 }

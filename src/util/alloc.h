@@ -22,13 +22,15 @@ char *tfr_strdup(const char *s);
 char *tfr_strndup(const char *s, size_t n);
 
 /*
- * Test hook: the n-th allocation from now fails (n >= 1), once; 0 disarms.
- * Thread-safe. tfr_alloc_count() is the number of allocations made since
- * the last call of tfr_alloc_fail_at; tfr_alloc_fired() says whether the
- * injected failure happened.
+ * Test hook: the n-th allocation from now fails (n >= 1), once; 0 disarms
+ * (and keeps what tfr_alloc_fired says). Thread-safe. tfr_alloc_count() is
+ * the number of allocations since the last call of tfr_alloc_fail_at;
+ * tfr_alloc_fired() whether the failure armed last has happened.
  */
 void     tfr_alloc_fail_at(uint64_t n);
 uint64_t tfr_alloc_count(void);
 int      tfr_alloc_fired(void);
+/* Called at the injected failure (a test prints a stack trace); NULL: none. */
+void     tfr_alloc_on_fail(void (*fn)(void));
 
 #endif

@@ -70,6 +70,8 @@ tfr_status tfr_fail_errno(tfr_error *e, tfr_status code, const char *path,
                           const char *what)
 {
     int saved = errno;
+    if (saved == ENOMEM) /* the OS (or our allocator) ran out of memory */
+        code = TFR_ERR_NOMEM;
     if (!e)
         return code;
     tfr_fail(e, code, path, "%s: %s", what, strerror(saved));

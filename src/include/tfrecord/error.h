@@ -80,7 +80,8 @@ TFR_API tfr_status tfr_fail(tfr_error *e, tfr_status code, const char *path,
 #endif
             ;
 
-/* As tfr_fail with code, the current errno saved, and ": strerror" appended. */
+/* As tfr_fail with code (TFR_ERR_NOMEM instead when errno is ENOMEM), the
+ * current errno saved, and ": strerror" appended. */
 TFR_API tfr_status tfr_fail_errno(tfr_error *e, tfr_status code, const char *path,
                                   const char *what);
 

@@ -125,7 +125,9 @@ typedef struct tfr_shard_source {
  * Expands sources (files, folders, globs, or a manifest.json: its shards)
  * into files, in order, each folder's manifest read once for the record
  * counts. A manifest that lists no shards or a source that matches nothing
- * is an error naming it. Free with tfr_shardset_free.
+ * is an error naming it; so is a file whose folder holds a manifest.json
+ * that does not load (the set's state is unknown) or an unfinished set
+ * (TFR_ERR_CORRUPT). Free with tfr_shardset_free.
  */
 TFR_API tfr_status tfr_shardset_expand(const char *const *sources, int nsources,
                                        tfr_shard_source **out, size_t *n, tfr_error *err);
