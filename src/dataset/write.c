@@ -41,7 +41,7 @@ void tfr_write_opts_init(tfr_write_opts *o)
     o->struct_size = sizeof *o;
     tfr_writer_opts_init(&o->record);
     o->record.chunk_bytes = 1u << 20;
-    o->channels = 3;
+    o->channels = 0;
     o->resize = TFR_RESIZE_STRETCH;
     o->layout = TFR_LAYOUT_JPEG;
     o->quality = 95;
@@ -116,7 +116,7 @@ static const char *ext_of(tfr_compression c)
 /* Rough output bytes of one item, for automatic shard counts. */
 static double est_bytes(const tfr_write_opts *o, const tfr_scan_item *it)
 {
-    double px = (double)o->width * o->height * o->channels;
+    double px = (double)o->width * o->height * (o->channels ? o->channels : 3);
     if (o->layout == TFR_LAYOUT_JPEG)
         return o->width ? px * 0.25 + 200 : (double)it->size + 200;
     double per = o->layout == TFR_LAYOUT_TENSOR ? 4 : 1;
@@ -276,6 +276,8 @@ typedef struct result {
     size_t   len;
     int      ok;
     int      oom;        /* failed for want of memory: the run's failure, not the image's */
+    int      passthrough;
+    unsigned why;        /* jpeg layout: 1 << tfr_reencode_reason of a re-encode */
     char     reason[256];
 } result;
 
@@ -348,7 +350,7 @@ static void process(tctx *t, const tfr_write_opts *o, const tfr_scan *s, const w
     tfr_image_info info = {0};
     tfr_decode_opts d;
     tfr_decode_opts_init(&d);
-    d.channels = o->channels;
+    d.channels = o->channels ? o->channels : 3;
     d.strict = o->strict;
     d.max_pixels = o->max_pixels;
     uint8_t *enc = NULL;
@@ -358,23 +360,48 @@ static void process(tctx *t, const tfr_write_opts *o, const tfr_scan *s, const w
     tfr_layout_sample smp = {.label = (int64_t)it->cls + o->label_offset,
                              .class_text = s->classes[it->cls],
                              .filename = it->rel};
-    if (o->layout == TFR_LAYOUT_JPEG && !o->width && !wi->flip &&
-        tfr_image_format_of(t->file, n) == TFR_IMG_JPEG) {
-        /* validate with the cheapest decode (1/8 scale) before passing through */
-        d.min_w = d.min_h = 1;
-        d.apply_orientation = 0;
-        if ((st = tfr_image_decode(t->img, t->file, n, &d, &t->a, &info, &e)))
+    if (o->layout == TFR_LAYOUT_JPEG) {
+        /* the header says what the bytes hold: the channels to keep, and
+         * whether the file can go through as it is */
+        if ((st = tfr_image_probe(t->img, t->file, n, &info, &e)))
             goto fail;
-        passthrough = !info.cmyk && info.orientation == 1 && info.components == o->channels;
-        d.min_w = d.min_h = 0;
-        d.apply_orientation = 1;
+        int src_c = info.format == TFR_IMG_JPEG && !info.cmyk && info.components == 1 ? 1
+                    : info.format == TFR_IMG_PNG && info.components <= 2        ? 1
+                                                                                : 3;
+        int want = o->channels ? o->channels : src_c;
+        d.channels = want;
+        unsigned why = 0;
+        if (o->width)
+            why |= 1u << TFR_REENCODE_SIZE;
+        if (wi->flip)
+            why |= 1u << TFR_REENCODE_FLIP;
+        if (info.format == TFR_IMG_PNG)
+            why |= 1u << TFR_REENCODE_PNG;
+        else if (info.cmyk)
+            why |= 1u << TFR_REENCODE_CMYK;
+        else if (want != src_c)
+            why |= 1u << (want == 3 ? TFR_REENCODE_TO_RGB : TFR_REENCODE_TO_GRAY);
+        if (info.orientation > 1 && !why)
+            why |= 1u << TFR_REENCODE_ORIENT;
+        if (!why) {
+            /* validate with the cheapest decode (1/8 scale) before passing through */
+            d.min_w = d.min_h = 1;
+            d.apply_orientation = 0;
+            if ((st = tfr_image_decode(t->img, t->file, n, &d, &t->a, &info, &e)))
+                goto fail;
+            d.min_w = d.min_h = 0;
+            d.apply_orientation = 1;
+            passthrough = 1;
+        }
+        res->why = why;
     }
+    res->passthrough = passthrough;
     if (passthrough) {
         smp.image = t->file;
         smp.image_len = n;
         smp.width = info.width;
         smp.height = info.height;
-        smp.channels = o->channels;
+        smp.channels = d.channels;
     } else {
         if (o->width) {
             d.min_w = o->width;
@@ -692,8 +719,8 @@ static tfr_status check_opts(const tfr_write_opts *o, tfr_error *err)
     TFR_CHECK_OPTS(tfr_writer_opts, &o->record, err);
     if (!o->out_dir || !o->nroots)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "a dataset root and an output folder are needed");
-    if (o->channels != 1 && o->channels != 3)
-        return tfr_fail(err, TFR_ERR_ARG, NULL, "--channels must be 1 or 3");
+    if (o->channels != 0 && o->channels != 1 && o->channels != 3)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "--channels must be 1 or 3 (0: as stored)");
     if ((o->width > 0) != (o->height > 0) || o->width < 0 || o->height < 0 ||
         o->width > 65535 || o->height > 65535)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "--size wants WxH with both sides in 1..65535");
@@ -861,6 +888,14 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
                 if (st)
                     goto done;
                 counts[it->cls][sh->split]++;
+                if (o->layout == TFR_LAYOUT_JPEG) {
+                    if (res[k].passthrough)
+                        r->passed_through++;
+                    else
+                        r->reencoded++;
+                    for (int q = 0; q < TFR_REENCODE_REASONS; q++)
+                        r->reencoded_why[q] += (res[k].why >> q) & 1;
+                }
             }
             done_items += wn;
             tfr_progress_update(bar, (double)done_items);

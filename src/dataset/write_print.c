@@ -10,6 +10,18 @@
 #include "tfrecord/util.h"
 #include "util/alloc.h"
 
+static const char *const reason_text[TFR_REENCODE_REASONS] = {
+    "resized: --size", "mirrored: --flip", "grayscale to RGB: --channels 3",
+    "RGB to grayscale: --channels 1", "CMYK to RGB", "EXIF orientation applied",
+    "PNG stored as JPEG"};
+static const char *const reason_key[TFR_REENCODE_REASONS] = {
+    "size", "flip", "to_rgb", "to_gray", "cmyk", "orientation", "png"};
+
+const char *tfr_reencode_reason_name(tfr_reencode_reason r)
+{
+    return (unsigned)r < TFR_REENCODE_REASONS ? reason_text[r] : "?";
+}
+
 void tfr_write_report_print_text(const tfr_write_report *r, const char *out_dir, int verbose,
                                  FILE *f)
 {
@@ -72,6 +84,20 @@ void tfr_write_report_print_text(const tfr_write_report *r, const char *out_dir,
         if (r->raw_bytes)
             fprintf(f, " (saved %.1f%%)", 100.0 * (1.0 - (double)r->file_bytes / (double)r->raw_bytes));
         fputc('\n', f);
+        if (r->passed_through + r->reencoded) {
+            fprintf(f, "JPEG bytes: %llu of %llu as stored, re-encoded %llu",
+                    (unsigned long long)r->passed_through,
+                    (unsigned long long)(r->passed_through + r->reencoded),
+                    (unsigned long long)r->reencoded);
+            const char *sep = " (";
+            for (int q = 0; q < TFR_REENCODE_REASONS; q++)
+                if (r->reencoded_why[q]) {
+                    fprintf(f, "%s%llu %s", sep, (unsigned long long)r->reencoded_why[q],
+                            reason_text[q]);
+                    sep = "; ";
+                }
+            fputs(*sep == ';' ? ")\n" : "\n", f);
+        }
     }
 }
 
@@ -103,7 +129,15 @@ void tfr_write_report_print_json(const tfr_write_report *r, FILE *f)
         fputs(i ? "," : "", f);
         tfr_manifest_json_skip(f, &r->skipped[i], 0);
     }
-    fprintf(f, "],\"input_bytes\":%llu,\"uncompressed_bytes\":%llu,\"file_bytes\":%llu,"
+    fprintf(f, "],\"passed_through\":%llu,\"reencoded\":%llu,\"reencoded_why\":{",
+            (unsigned long long)r->passed_through, (unsigned long long)r->reencoded);
+    for (int q = 0, first = 1; q < TFR_REENCODE_REASONS; q++)
+        if (r->reencoded_why[q]) {
+            fprintf(f, "%s\"%s\":%llu", first ? "" : ",", reason_key[q],
+                    (unsigned long long)r->reencoded_why[q]);
+            first = 0;
+        }
+    fprintf(f, "},\"input_bytes\":%llu,\"uncompressed_bytes\":%llu,\"file_bytes\":%llu,"
                "\"seconds\":%.3f,\"fingerprint\":\"%s\"}\n",
             (unsigned long long)r->input_bytes, (unsigned long long)r->raw_bytes,
             (unsigned long long)r->file_bytes, r->seconds, r->fingerprint);

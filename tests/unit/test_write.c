@@ -89,6 +89,7 @@ typedef struct truth {
     int         passthrough; /* jpeg layout keeps the bytes */
     uint8_t    *rgb;         /* exact pixels, when known (PNG sources) */
     int         seen;
+    int         channels;    /* as stored: the jpeg layout keeps them by default */
 } truth;
 
 static truth T[16];
@@ -98,7 +99,7 @@ static void add(const char *rel, const char *cls, int w, int h, uint8_t *b, size
                 uint8_t *rgb)
 {
     put(rel, b, n);
-    T[nT++] = (truth){rel, cls, w, h, b, n, pass, rgb, 0};
+    T[nT++] = (truth){rel, cls, w, h, b, n, pass, rgb, 0, 3};
 }
 
 static void build_tree(void)
@@ -114,7 +115,12 @@ static void build_tree(void)
     uint8_t g[20 * 10];
     for (int i = 0; i < 200; i++)
         g[i] = (uint8_t)i;
-    { uint8_t *b_ = jpeg_of(g, 20, 10, TJPF_GRAY, TJSAMP_GRAY, 0, &n); add("cat/gray.jpg", "cat", 20, 10, b_, n, 0, NULL); }
+    {
+        /* passed through as it is, one channel (re-encoded only on request) */
+        uint8_t *b_ = jpeg_of(g, 20, 10, TJPF_GRAY, TJSAMP_GRAY, 0, &n);
+        add("cat/gray.jpg", "cat", 20, 10, b_, n, 1, NULL);
+        T[nT - 1].channels = 1;
+    }
     uint8_t cmyk[16 * 8 * 4];
     for (int i = 0; i < 128; i++) {
         cmyk[i * 4] = 200; cmyk[i * 4 + 1] = 100; cmyk[i * 4 + 2] = 50; cmyk[i * 4 + 3] = 255;
@@ -262,8 +268,15 @@ static void check_jpeg_record(const tfr_example *ex, void *user)
     EXPECT_EQ_I(label, class_index(t->cls));
     EXPECT_EQ_I(w, t->w);
     EXPECT_EQ_I(h, t->h);
-    EXPECT_EQ_I(c, 3);
-    if (t->passthrough && (encn != t->n || memcmp(enc, t->bytes, encn)))
+    const int want_c = user ? *(const int *)user : t->channels;
+    EXPECT_EQ_I(c, want_c);
+    int pass = t->passthrough && !(user && want_c != t->channels);
+    const uint8_t *cs_txt;
+    size_t csn;
+    EXPECT_OK(tfr_example_get_bytes_scalar(ex, "image/colorspace", &cs_txt, &csn, &err), &err);
+    EXPECT(csn == strlen(want_c == 1 ? "Grayscale" : "RGB") &&
+           !memcmp(cs_txt, want_c == 1 ? "Grayscale" : "RGB", csn));
+    if (pass && (encn != t->n || memcmp(enc, t->bytes, encn)))
     {
         size_t k = 0;
         while (k < encn && k < t->n && enc[k] == t->bytes[k])
@@ -275,9 +288,17 @@ static void check_jpeg_record(const tfr_example *ex, void *user)
     tjhandle d = tjInitDecompress();
     int dw, dh, ss, cs;
     EXPECT(tjDecompressHeader3(d, enc, (unsigned long)encn, &dw, &dh, &ss, &cs) == 0);
-    EXPECT(dw == w && dh == h && cs != TJCS_GRAY && cs != TJCS_CMYK && cs != TJCS_YCCK);
+    EXPECT(dw == w && dh == h && (cs == TJCS_GRAY) == (want_c == 1) && cs != TJCS_CMYK &&
+           cs != TJCS_YCCK);
+    if (!pass && t->passthrough)
+        EXPECT(encn != t->n || memcmp(enc, t->bytes, encn)); /* converted, so re-encoded */
     uint8_t *px = malloc((size_t)dw * dh * 3);
     EXPECT(tjDecompress2(d, enc, (unsigned long)encn, px, dw, 0, dh, TJPF_RGB, 0) == 0);
+    if (want_c == 1) { /* gray: the colour checks below do not apply */
+        free(px);
+        tjDestroy(d);
+        return;
+    }
     if (!strcmp(t->rel, "cat/cmyk.jpg")) /* inverted CMYK 200,100,50,K'=255 -> RGB */
         EXPECT(abs(px[0] - 200) < 8 && abs(px[1] - 100) < 8 && abs(px[2] - 50) < 8);
     if (t->rgb) { /* PNG re-encoded at quality 95 */
@@ -407,6 +428,16 @@ int main(void)
         if (want_reason[i] != 1)
             FAILF("skip reason %d seen %d times", i, want_reason[i]);
     EXPECT_EQ_U(r->nskipped, 5);
+    /* the report says which records hold the file's own bytes, and why not */
+    int npass = 0;
+    for (int i = 0; i < nT; i++)
+        npass += T[i].passthrough;
+    EXPECT_EQ_U(r->passed_through, (uint64_t)npass);
+    EXPECT_EQ_U(r->reencoded, (uint64_t)(nT - npass));
+    EXPECT_EQ_U(r->reencoded_why[TFR_REENCODE_CMYK], 1);
+    EXPECT_EQ_U(r->reencoded_why[TFR_REENCODE_ORIENT], 1);
+    EXPECT_EQ_U(r->reencoded_why[TFR_REENCODE_PNG], 2);
+    EXPECT_EQ_U(r->reencoded_why[TFR_REENCODE_TO_RGB], 0);
     tfr_write_report_free(r);
     reset_seen();
     EXPECT_EQ_I(for_each_record(out, check_jpeg_record, NULL), nT);
@@ -421,6 +452,37 @@ int main(void)
     EXPECT(lt && ln == strlen("cat\ndog\nempty_class\nzebra \xc3\xbc\n") &&
            !memcmp(lt, "cat\ndog\nempty_class\nzebra \xc3\xbc\n", ln));
     free(lt);
+
+    /* --channels 3 and 1 convert every image (and say why) */
+    for (int want = 1; want <= 3; want += 2) {
+        tfr_write_opts o;
+        tfr_write_opts_init(&o);
+        const char *roots[1] = {root};
+        o.roots = roots;
+        o.nroots = 1;
+        snprintf(p, sizeof p, "%s/channels%d", base, want);
+        o.out_dir = p;
+        o.channels = want;
+        o.progress = 0;
+        tfr_error err;
+        tfr_write_report *cr = NULL;
+        EXPECT_OK(tfr_write_dataset(&o, &cr, &err), &err);
+        if (cr) {
+            int conv = 0; /* JPEG sources (not CMYK) of the other channel count */
+            for (int i = 0; i < nT; i++)
+                conv += (T[i].passthrough || !strcmp(T[i].rel, "cat/exif6.jpg")) &&
+                        T[i].channels != want;
+            EXPECT_EQ_U(cr->reencoded_why[want == 3 ? TFR_REENCODE_TO_RGB : TFR_REENCODE_TO_GRAY],
+                        (uint64_t)conv);
+            int keep = 0;
+            for (int i = 0; i < nT; i++)
+                keep += T[i].passthrough && T[i].channels == want;
+            EXPECT_EQ_U(cr->passed_through, (uint64_t)keep);
+        }
+        tfr_write_report_free(cr);
+        reset_seen();
+        EXPECT_EQ_I(for_each_record(p, check_jpeg_record, &want), nT);
+    }
 
     /* determinism: 1, 2 and 7 threads give identical bytes */
     char o1[700], o7[700];

@@ -103,7 +103,14 @@ typedef struct tfr_write_opts {
     int         nsplits;
     const char *labels_from;   /* "FILE" or "SPLIT=FILE": file name -> class */
     int         label_offset;
-    int         channels;      /* 3 (default) or 1 */
+    /*
+     * 0 (default): as stored. In the jpeg layout a JPEG is passed through
+     * byte for byte whenever no pixel change is asked for (no size, no
+     * flip), gray or RGB alike; an image that must be re-encoded keeps its
+     * channel count (CMYK and RGBA become RGB). The raw and tensor layouts,
+     * which hold one shape, decode to RGB. 1 or 3 converts every image.
+     */
+    int         channels;
     int         width, height; /* 0 = keep the image's size */
     tfr_resize_mode resize;
     tfr_flip    flip;
@@ -139,6 +146,21 @@ typedef struct tfr_shard_info {
     int      written;  /* by this process (worker) */
 } tfr_shard_info;
 
+/* Why an image of the jpeg layout was re-encoded instead of passed through. */
+typedef enum tfr_reencode_reason {
+    TFR_REENCODE_SIZE = 0,  /* resized (--size) */
+    TFR_REENCODE_FLIP,      /* mirrored (--flip) */
+    TFR_REENCODE_TO_RGB,    /* grayscale to RGB (--channels 3) */
+    TFR_REENCODE_TO_GRAY,   /* RGB to grayscale (--channels 1) */
+    TFR_REENCODE_CMYK,      /* CMYK or YCCK to RGB */
+    TFR_REENCODE_ORIENT,    /* EXIF orientation applied */
+    TFR_REENCODE_PNG,       /* a PNG stored as JPEG */
+    TFR_REENCODE_REASONS
+} tfr_reencode_reason;
+
+/* "grayscale to RGB: --channels 3", ... */
+TFR_API const char *tfr_reencode_reason_name(tfr_reencode_reason r);
+
 typedef struct tfr_write_report {
     int             up_to_date;   /* nothing was done: the output matched */
     int             nclasses;
@@ -153,6 +175,11 @@ typedef struct tfr_write_report {
     tfr_skip       *skipped;      /* in path order */
     size_t          nskipped;
     uint64_t        input_bytes, raw_bytes, file_bytes;
+    /* jpeg layout, records written by this process: the source file's bytes
+     * as they were, or re-encoded at the quality (an image can have several
+     * reasons) */
+    uint64_t        passed_through, reencoded;
+    uint64_t        reencoded_why[TFR_REENCODE_REASONS];
     double          seconds;
     char            fingerprint[17];
 } tfr_write_report;
