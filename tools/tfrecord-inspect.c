@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "tfrecord/inspect.h"
+#include "tfrecord/manifest.h"
 #include "tfrecord/util.h"
 
 static const char *const prog = "tfrecord-inspect";
@@ -83,8 +84,25 @@ int main(int argc, char **argv)
     char **files = NULL;
     size_t nfiles = 0;
     char buf[4400];
-    if (tfr_paths_expand((const char *const *)argv + optind, argc - optind, &files, &nfiles,
-                         &err)) {
+    /* as the readers see the sources (SOURCE:SPLIT, manifests); a set they
+     * refuse (unfinished, damaged manifest) is still inspected file by file */
+    const char *const *args = (const char *const *)argv + optind;
+    tfr_shard_source *ss = NULL;
+    size_t nss = 0;
+    if (tfr_shardset_expand(args, argc - optind, &ss, &nss, &err) == TFR_OK) {
+        files = calloc(nss ? nss : 1, sizeof *files);
+        if (!files) {
+            fprintf(stderr, "%s: error: out of memory\n", prog);
+            return 1;
+        }
+        for (size_t i = 0; i < nss; i++) {
+            files[i] = ss[i].path;
+            ss[i].path = NULL;
+        }
+        nfiles = nss;
+        tfr_shardset_free(ss, nss);
+    } else if (err.code == TFR_ERR_NOMEM ||
+               tfr_paths_expand(args, argc - optind, &files, &nfiles, &err)) {
         fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
         return 1;
     }
@@ -95,10 +113,18 @@ int main(int argc, char **argv)
         tfr_paths_free(files, nfiles);
         return 1;
     }
-    if (json)
+    if (json) {
         tfr_inspect_print_json(r, stdout);
-    else
+    } else {
+        /* a shard set's splits, when a source holds several (an unfinished
+         * or damaged set has no such line: the report below says why) */
+        tfr_error e2;
+        char *what = tfr_shardset_describe((const char *const *)argv + optind, argc - optind, &e2);
+        if (what && strstr(what, "(every split;"))
+            fputs(what, stdout);
+        free(what);
         tfr_inspect_print_text(r, stdout);
+    }
     /* a file that could not be opened at all is an error in every mode */
     int unreadable = 0;
     for (size_t i = 0; i < r->nfiles; i++)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "tfrecord/manifest.h"
 #include "tfrecord/stream.h"
 #include "tfrecord/util.h"
 
@@ -114,6 +115,16 @@ int main(int argc, char **argv)
     char buf[4400];
     tfr_stream *s;
     double t0 = tfr_now();
+    if (!json) {
+        /* what the sources hold, split by split, before reading them all */
+        char *what = tfr_shardset_describe(o.sources, o.nsources, &err);
+        if (!what) {
+            fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
+            return 1;
+        }
+        fputs(what, stdout);
+        free(what);
+    }
     if (tfr_stream_open(&o, &s, &err)) {
         fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
         return 1;

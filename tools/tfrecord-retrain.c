@@ -23,7 +23,9 @@ static void usage(FILE *f)
         "layer) are cached in --cache; a second run computes only new or changed images.\n"
         "  --steps N (4000)  --lr F (0.01)  --batch N (100)  --eval-every N (10)\n"
         "                      steps >= 1, lr > 0, batch 1..65536, eval-every >= 1\n"
-        "  --split validation=10,test=10   percentages by a stable hash of each path\n"
+        "  --split validation=10,test=10   percentages by a stable hash of each path (an image\n"
+        "                      tree; shards written with train and validation/test splits\n"
+        "                      keep them)\n"
         "                      (each >= 0, sum < 100)\n"
         "  --flip  --random-crop P  --random-scale P  --random-brightness P\n"
         "                      distortions (percent, 0..100); they bypass the cache for training\n"
@@ -58,6 +60,12 @@ static void on_retrain_event(void *user, const tfr_retrain_event *ev)
                    (unsigned long long)ev->images, res->classes, (unsigned long long)res->reused,
                    (unsigned long long)res->computed, res->rebuilt ? " (cache rebuilt: " : "",
                    res->rebuilt ? res->rebuild_reason : "", res->rebuilt ? ")" : "");
+        if (!o->quiet)
+            printf("splits: %llu train, %llu validation, %llu test (%s)\n",
+                   (unsigned long long)res->n_train, (unsigned long long)res->n_val,
+                   (unsigned long long)res->n_test,
+                   res->writer_splits ? "the shards' own splits"
+                                      : "by a stable hash of each name: --split");
         break;
     case TFR_RETRAIN_BOTTLENECKS_BEGIN:
         r->bar = tfr_progress_new("bottlenecks", (double)ev->total, "img",
@@ -199,11 +207,11 @@ int main(int argc, char **argv)
                (unsigned long long)r.computed, (unsigned long long)r.reused,
                r.rebuilt ? "true" : "false");
         tfr_json_str(stdout, r.rebuild_reason);
-        printf(",\"classes\":%d,\"train\":%llu,\"validation\":%llu,\"test\":%llu,"
+        printf(",\"classes\":%d,\"writer_splits\":%s,\"train\":%llu,\"validation\":%llu,\"test\":%llu,"
                "\"validation_accuracy\":%.6f,\"test_accuracy\":%.6f,\"folded\":%d,"
                "\"fold_max_diff\":%.3g,\"rounded_accuracy\":%.6f,\"gzip_bytes\":%zu,"
                "\"gzip_bytes_rounded\":%zu,\"seconds_bottlenecks\":%.3f,\"seconds_training\":%.3f}\n",
-               r.classes, (unsigned long long)r.n_train, (unsigned long long)r.n_val,
+               r.classes, r.writer_splits ? "true" : "false", (unsigned long long)r.n_train, (unsigned long long)r.n_val,
                (unsigned long long)r.n_test, isnan(r.val_accuracy) ? -1 : r.val_accuracy,
                isnan(r.test_accuracy) ? -1 : r.test_accuracy, r.folded, r.fold_max_diff,
                isnan(r.rounded_accuracy) ? -1 : r.rounded_accuracy, r.gzip_bytes,

@@ -78,6 +78,10 @@ static void on_train_event(void *user, const tfr_train_event *ev)
     const report *r = user;
     const int quiet = r->o->quiet;
     switch (ev->kind) {
+    case TFR_TRAIN_INPUT:
+        if (!quiet && ev->text)
+            fputs(ev->text, stdout);
+        break;
     case TFR_TRAIN_RESUMED:
         if (!quiet)
             printf("resumed from %s: %llu epochs done, step %llu\n", ev->path,
@@ -242,9 +246,17 @@ int main(int argc, char **argv)
         tfr_model *m;
         tfr_train_state ts;
         tfr_eval_result r;
+        tfr_train_inputs vin;
+        if (tfr_train_inputs_resolve(val, nval, 0, &vin, &err)) {
+            fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
+            return 1;
+        }
+        if (!o.quiet)
+            fputs(vin.text, stdout);
+        const char *const *vsrc = (const char *const *)vin.sources;
         if (tfr_checkpoint_load(evaluate, &m, &ts, &err) ||
             (o.device.kind != TFR_DEVICE_CPU && tfr_model_set_device(m, &o.device, &err)) ||
-            tfr_evaluate(m, val, nval, o.batch, o.threads, o.mean, o.std, &r, &err)) {
+            tfr_evaluate(m, vsrc, nval, o.batch, o.threads, o.mean, o.std, &r, &err)) {
             fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
             return 1;
         }
@@ -266,6 +278,7 @@ int main(int argc, char **argv)
         tfr_labels_free(names, nnames);
         tfr_eval_result_free(&r);
         tfr_model_free(m);
+        tfr_train_inputs_free(&vin);
         return 0;
     }
     if (!ntrain) {

@@ -581,7 +581,47 @@ typedef struct expander {
     size_t            n, cap;
     dircache         *dc;
     size_t            ndc;
+    int               source; /* index of the source being expanded */
 } expander;
+
+/* The split in a shard's name: the prefix of "<split>-00003-of-00016...". */
+static void name_split(const char *base, char *out, size_t n)
+{
+    out[0] = 0;
+    const char *p = strstr(base, "-of-");
+    while (p) {
+        /* "-NNNNN-of-NNNNN": digits on both sides */
+        const char *d = p;
+        while (d > base && d[-1] >= '0' && d[-1] <= '9')
+            d--;
+        if (d < p && d > base && d[-1] == '-' && p[4] >= '0' && p[4] <= '9') {
+            size_t len = (size_t)(d - 1 - base);
+            if (len < n) {
+                memcpy(out, base, len);
+                out[len] = 0;
+            }
+            return;
+        }
+        p = strstr(p + 1, "-of-");
+    }
+}
+
+/* "PATH:SPLIT" where PATH exists and the whole does not: 1 with both cut. */
+static int cut_split(const char *src, char *path, size_t pn, char *split, size_t sn)
+{
+    const char *c = strrchr(src, ':');
+    if (!c || !c[1] || strchr(c + 1, '/') || access(src, F_OK) == 0)
+        return 0;
+    size_t len = (size_t)(c - src);
+    if (len == 0 || len >= pn || strlen(c + 1) >= sn)
+        return 0;
+    memcpy(path, src, len);
+    path[len] = 0;
+    if (access(path, F_OK) != 0)
+        return 0;
+    snprintf(split, sn, "%s", c + 1);
+    return 1;
+}
 
 static int ends_with(const char *s, const char *suf)
 {
@@ -662,10 +702,16 @@ static tfr_status push(expander *x, char *path, tfr_error *err)
                       "did not finish (%s); run it again", dc->dir,
                       dc->parts ? "worker manifests, no merged manifest.json"
                                 : "its manifest.json is not complete");
+    char split[32] = "";
     if (!st) {
-        const tfr_manifest_shard *sh = tfr_manifest_find(dc->m, basename(t2));
-        if (sh)
+        const char *base = basename(t2);
+        const tfr_manifest_shard *sh = tfr_manifest_find(dc->m, base);
+        if (sh) {
             records = sh->records;
+            snprintf(split, sizeof split, "%s", sh->split);
+        } else {
+            name_split(base, split, sizeof split);
+        }
     }
     free(t1);
     free(t2);
@@ -673,8 +719,12 @@ static tfr_status push(expander *x, char *path, tfr_error *err)
         free(path);
         return st;
     }
-    x->v[x->n].path = path;
-    x->v[x->n].records = records;
+    tfr_shard_source *v = &x->v[x->n];
+    memset(v, 0, sizeof *v);
+    v->path = path;
+    v->records = records;
+    memcpy(v->split, split, sizeof split);
+    v->source = x->source;
     x->n++;
     return TFR_OK;
 }
@@ -712,6 +762,125 @@ static tfr_status expand_manifest(expander *x, const char *src, tfr_error *err)
     return st;
 }
 
+size_t tfr_shardset_splits(const tfr_shard_source *s, size_t n, tfr_split_count *out, size_t max)
+{
+    size_t ns = 0;
+    tfr_split_count tmp;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        for (; k < ns && k < max; k++)
+            if (!strcmp(out[k].name, s[i].split))
+                break;
+        if (k == ns) {
+            tfr_split_count *c = ns < max ? &out[ns] : &tmp;
+            memset(c, 0, sizeof *c);
+            snprintf(c->name, sizeof c->name, "%s", s[i].split);
+            c->complete = 1;
+            ns++;
+            if (k >= max)
+                continue;
+        }
+        if (k >= max)
+            continue;
+        out[k].shards++;
+        if (s[i].records >= 0)
+            out[k].records += (uint64_t)s[i].records;
+        else
+            out[k].complete = 0;
+    }
+    return ns;
+}
+
+tfr_status tfr_shardset_default_split(const char *source, const char *const *names, int nnames,
+                                      char *out, size_t on, char *chosen, size_t cn,
+                                      tfr_error *err)
+{
+    if (cn)
+        chosen[0] = 0;
+    char path[4400], want[32];
+    struct stat sb;
+    int set = !cut_split(source, path, sizeof path, want, sizeof want) && !strpbrk(source, "*?[") &&
+              stat(source, &sb) == 0 && (S_ISDIR(sb.st_mode) || ends_with(source, TFR_MANIFEST_NAME));
+    if (set) {
+        tfr_shard_source *v = NULL;
+        size_t n = 0;
+        const char *one[1] = {source};
+        tfr_status st = tfr_shardset_expand(one, 1, &v, &n, err);
+        if (st)
+            return st;
+        for (int k = 0; k < nnames; k++) {
+            size_t i = 0;
+            while (i < n && strcmp(v[i].split, names[k]))
+                i++;
+            if (i < n) {
+                tfr_shardset_free(v, n);
+                if ((size_t)snprintf(out, on, "%s:%s", source, names[k]) >= on)
+                    return tfr_fail(err, TFR_ERR_ARG, source, "path too long");
+                if (cn)
+                    snprintf(chosen, cn, "%s", names[k]);
+                return TFR_OK;
+            }
+        }
+        tfr_shardset_free(v, n);
+    }
+    if ((size_t)snprintf(out, on, "%s", source) >= on)
+        return tfr_fail(err, TFR_ERR_ARG, source, "path too long");
+    return TFR_OK;
+}
+
+char *tfr_shardset_describe(const char *const *sources, int n, tfr_error *err)
+{
+    size_t cap = 256, len = 0;
+    char *text = tfr_malloc(cap);
+    if (!text) {
+        tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+        return NULL;
+    }
+    text[0] = 0;
+    for (int i = 0; i < n; i++) {
+        tfr_shard_source *v = NULL;
+        size_t nv = 0;
+        const char *one[1] = {sources[i]};
+        if (tfr_shardset_expand(one, 1, &v, &nv, err)) {
+            free(text);
+            return NULL;
+        }
+        tfr_split_count sc[16];
+        size_t ns = tfr_shardset_splits(v, nv, sc, 16);
+        char line[2400];
+        size_t k = (size_t)snprintf(line, sizeof line, "%s:", sources[i]);
+        for (size_t q = 0; q < ns && q < 16 && k < sizeof line; q++) {
+            char cnt[32];
+            if (sc[q].complete)
+                snprintf(cnt, sizeof cnt, "%llu", (unsigned long long)sc[q].records);
+            else
+                snprintf(cnt, sizeof cnt, "?");
+            k += (size_t)snprintf(line + k, sizeof line - k, "%s %s %s", q ? "," : "",
+                                  sc[q].name[0] ? sc[q].name : "(no split)", cnt);
+        }
+        if (k < sizeof line)
+            k += (size_t)snprintf(line + k, sizeof line - k, " records in %zu shard%s%s%s%s\n",
+                                  nv, nv == 1 ? "" : "s",
+                                  ns > 1 ? " (every split; " : "", ns > 1 ? sources[i] : "",
+                                  ns > 1 ? ":NAME reads one)" : "");
+        if (k >= sizeof line)
+            k = sizeof line - 1;
+        tfr_shardset_free(v, nv);
+        if (len + k + 1 > cap) {
+            char *t = tfr_realloc(text, (cap = (len + k + 1) * 2));
+            if (!t) {
+                free(text);
+                tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+                return NULL;
+            }
+            text = t;
+        }
+        memcpy(text + len, line, k + 1);
+        len += k;
+    }
+    return text;
+}
+
 void tfr_shardset_free(tfr_shard_source *s, size_t n)
 {
     for (size_t i = 0; s && i < n; i++)
@@ -729,20 +898,49 @@ tfr_status tfr_shardset_expand(const char *const *sources, int nsources,
     tfr_status st = TFR_OK;
     for (int i = 0; !st && i < nsources; i++) {
         const char *src = sources[i];
+        char path[4400], want[32];
+        int sel = cut_split(src, path, sizeof path, want, sizeof want);
+        if (sel)
+            src = path;
+        x.source = i;
+        size_t before = x.n;
         if (ends_with(src, TFR_MANIFEST_NAME)) {
             st = expand_manifest(&x, src, err);
+        } else {
+            char **list = NULL;
+            size_t ln = 0;
+            if ((st = tfr_paths_expand(&src, 1, &list, &ln, err)))
+                break;
+            for (size_t k = 0; !st && k < ln; k++) {
+                st = push(&x, list[k], err);
+                list[k] = NULL;
+            }
+            tfr_paths_free(list, ln);
+        }
+        if (st || !sel)
             continue;
+        /* keep the named split; what the set has, for the error */
+        tfr_split_count sc[16];
+        size_t ns = tfr_shardset_splits(x.v + before, x.n - before, sc, 16);
+        size_t keep = before;
+        for (size_t k = before; k < x.n; k++) {
+            if (!strcmp(x.v[k].split, want)) {
+                x.v[k].selected = 1;
+                x.v[keep++] = x.v[k];
+            } else {
+                free(x.v[k].path);
+            }
         }
-        char **list = NULL;
-        size_t ln = 0;
-        if ((st = tfr_paths_expand(&src, 1, &list, &ln, err)))
-            break;
-        size_t k = 0;
-        for (; !st && k < ln; k++) {
-            st = push(&x, list[k], err);
-            list[k] = NULL;
+        x.n = keep;
+        if (keep == before) {
+            char names[400] = "";
+            size_t used = 0;
+            for (size_t k = 0; k < ns && k < 16 && used < sizeof names; k++)
+                used += (size_t)snprintf(names + used, sizeof names - used, "%s'%s'",
+                                         k ? ", " : "", sc[k].name);
+            st = tfr_fail(err, TFR_ERR_ARG, src, "no split '%s' in this shard set (its splits: %s)",
+                          want, names[0] ? names : "none");
         }
-        tfr_paths_free(list, ln);
     }
     for (size_t i = 0; i < x.ndc; i++) {
         free(x.dc[i].dir);

@@ -129,7 +129,18 @@ typedef struct shardset {
     uint8_t **bytes;
     size_t   *nbytes;
     size_t    n;
+    int       has_train, has_eval; /* the files' splits (tfr_shard_source.split) */
 } shardset;
+
+/* the writer's split of a shard as the retrainer's: 0 train, 1 validation, 2 test */
+static int split_code(const char *name)
+{
+    if (!strcmp(name, "validation") || !strcmp(name, "val"))
+        return 1;
+    if (!strcmp(name, "test"))
+        return 2;
+    return 0;
+}
 
 /* a glob, a file, or a folder with a manifest.json; else a class-per-folder tree */
 static int is_shard_source(const char *p)
@@ -205,6 +216,9 @@ static tfr_status load_shards(const char *src, tfr_scan *s, shardset *ss, tfr_er
     int64_t maxlab = -1;
     for (size_t f = 0; f < nf && !st; f++) {
         const char *file = files[f].path;
+        const int code = split_code(files[f].split);
+        ss->has_train |= !strcmp(files[f].split, "train");
+        ss->has_eval |= code != 0;
         tfr_record_reader *r;
         if ((st = tfr_record_reader_open(file, NULL, &r, err)))
             break;
@@ -259,6 +273,7 @@ static tfr_status load_shards(const char *src, tfr_scan *s, shardset *ss, tfr_er
             it->path = tfr_strdup(id);
             it->rel = tfr_strdup(id);
             it->cls = (int)lab;
+            it->split = code;
             it->size = li.len;
             ss->bytes[s->nitems] = tfr_malloc(li.len ? li.len : 1);
             if (!it->path || !it->rel || !ss->bytes[s->nitems]) {
@@ -553,6 +568,9 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
         goto done;
     }
     res->classes = s.nclasses;
+    /* shards keep the splits they were written with: a test image of the
+     * writer never becomes a training image here */
+    res->writer_splits = from_shards && ss.has_train && ss.has_eval;
     im = tfr_calloc(s.nitems, sizeof *im);
     todo = tfr_malloc((s.nitems ? s.nitems : 1) * sizeof *todo);
     if (!im || !todo) {
@@ -579,7 +597,10 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
         if (hash && hash[1] && strspn(hash + 1, "0123456789") == strlen(hash + 1))
             *hash = 0;
         double h = tfr_split_hash(base);
-        im[i].split = h < o->val_percent ? 1 : h < o->val_percent + o->test_percent ? 2 : 0;
+        im[i].split = res->writer_splits ? s.items[i].split
+                      : h < o->val_percent               ? 1
+                      : h < o->val_percent + o->test_percent ? 2
+                                                              : 0;
         res->n_train += im[i].split == 0;
         res->n_val += im[i].split == 1;
         res->n_test += im[i].split == 2;

@@ -107,16 +107,35 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
     tfr_train_state ts = {0};
     tfr_runlog *rl = NULL;
     ts.seed = o->seed;
+    /* which splits: never the test split by accident */
+    tfr_train_inputs tin, vin;
+    memset(&vin, 0, sizeof vin);
+    if ((st = tfr_train_inputs_resolve(o->train, o->ntrain, 1, &tin, err)))
+        return st;
+    if ((st = tfr_train_inputs_resolve(o->val, o->nval, 0, &vin, err))) {
+        tfr_train_inputs_free(&tin);
+        return st;
+    }
+    {
+        tfr_train_event ev = {.kind = TFR_TRAIN_INPUT, .text = tin.text};
+        emit(o, &ev);
+        if (vin.text) {
+            ev.text = vin.text;
+            emit(o, &ev);
+        }
+    }
+    const char *const *train_src = (const char *const *)tin.sources;
+    const char *const *val_src = (const char *const *)vin.sources;
     if (o->resume) {
         char path[4400];
         if ((st = resolve_resume(o->resume, path, sizeof path, err)) ||
             (st = tfr_checkpoint_load(path, &m, &ts, err)))
-            return st;
+            goto done;
         tfr_train_event ev = {.kind = TFR_TRAIN_RESUMED, .path = path, .epoch = ts.epoch,
                               .step = ts.step};
         emit(o, &ev);
     } else if ((st = tfr_model_new(&o->cfg, o->seed, &m, err))) {
-        return st;
+        goto done;
     }
     if (o->device.kind != TFR_DEVICE_CPU && (st = tfr_model_set_device(m, &o->device, err)))
         goto done;
@@ -127,7 +146,7 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
         goto done;
     tfr_train_event mev = {.kind = TFR_TRAIN_MODEL, .model = m};
     emit(o, &mev);
-    const char *const *vsrc = o->nval ? o->val : o->train;
+    const char *const *vsrc = o->nval ? val_src : train_src;
     int nvsrc = o->nval ? o->nval : o->ntrain;
     if (!o->resume) {
         /* the sanity check: an untrained model is at chance */
@@ -143,7 +162,7 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
     for (uint64_t epoch = ts.epoch; epoch < (uint64_t)o->epochs; epoch++) {
         tfr_stream_opts so;
         tfr_train_stream_defaults(&so, m, o->batch, o->threads, o->mean, o->std);
-        so.sources = o->train;
+        so.sources = train_src;
         so.nsources = o->ntrain;
         so.seed = ts.seed;
         so.start_epoch = epoch;
@@ -236,7 +255,7 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
         tfr_eval_result er = {0};
         double vl = NAN, va = NAN;
         if (o->nval) {
-            if ((st = tfr_evaluate(m, o->val, o->nval, o->batch, o->threads, o->mean, o->std, &er,
+            if ((st = tfr_evaluate(m, val_src, o->nval, o->batch, o->threads, o->mean, o->std, &er,
                                    err)))
                 goto done;
             vl = er.loss;
@@ -272,5 +291,7 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
 done:
     tfr_runlog_close(rl);
     tfr_model_free(m);
+    tfr_train_inputs_free(&tin);
+    tfr_train_inputs_free(&vin);
     return st;
 }

@@ -119,19 +119,58 @@ TFR_API int        tfr_labels_beside(const char *file, char *out, size_t n);
 typedef struct tfr_shard_source {
     char   *path;
     int64_t records;   /* from the folder's manifest.json; -1 unknown */
+    char    split[32]; /* the manifest's split, else the name's prefix before
+                          -NNNNN-of-NNNNN, else "" */
+    int     source;    /* index of the source it came from */
+    int     selected;  /* that source named its split (SOURCE:SPLIT) */
 } tfr_shard_source;
 
 /*
  * Expands sources (files, folders, globs, or a manifest.json: its shards)
  * into files, in order, each folder's manifest read once for the record
- * counts. A manifest that lists no shards or a source that matches nothing
- * is an error naming it; so is a file whose folder holds a manifest.json
- * that does not load (the set's state is unknown) or an unfinished set
- * (TFR_ERR_CORRUPT). Free with tfr_shardset_free.
+ * counts. A folder or manifest source may name one split: "out/:train",
+ * "out:validation", "out/manifest.json:test" (a path that exists as given
+ * is never cut at a ':'); without one it means every split. A manifest that
+ * lists no shards, a source that matches nothing or a split the set does not
+ * have is an error naming it (and the splits it has); so is a file whose
+ * folder holds a manifest.json that does not load (the set's state is
+ * unknown) or an unfinished set (TFR_ERR_CORRUPT). Free with
+ * tfr_shardset_free.
  */
 TFR_API tfr_status tfr_shardset_expand(const char *const *sources, int nsources,
                                        tfr_shard_source **out, size_t *n, tfr_error *err);
 TFR_API void       tfr_shardset_free(tfr_shard_source *s, size_t n);
+
+/*
+ * The split a tool takes from a folder or manifest source that names none:
+ * the first of names (in order of preference) that the set has, written to
+ * out as "SOURCE:NAME" with the name in chosen (cn bytes). A source that
+ * names its split, a file or a glob, or a set with none of the names, is
+ * copied to out unchanged and chosen is "". tfrecord-train takes "train"
+ * for --train and "validation", "val", "test" for --val.
+ */
+TFR_API tfr_status tfr_shardset_default_split(const char *source, const char *const *names,
+                                              int nnames, char *out, size_t on, char *chosen,
+                                              size_t cn, tfr_error *err);
+
+typedef struct tfr_split_count {
+    char     name[32];   /* "" for files of no split */
+    size_t   shards;
+    uint64_t records;    /* of the shards whose count the manifest gives */
+    int      complete;   /* every shard's count is known */
+} tfr_split_count;
+
+/*
+ * What sources hold, for people: one line per source, e.g.
+ * "out/: train 153, validation 23, test 24 records in 3 shards (every split;
+ * out/:NAME reads one)". malloc'd (free); NULL with err on failure.
+ */
+TFR_API char *tfr_shardset_describe(const char *const *sources, int n, tfr_error *err);
+
+/* Per-split totals of an expanded set, in order of first appearance; returns
+ * how many splits there are (at most max are written). */
+TFR_API size_t tfr_shardset_splits(const tfr_shard_source *s, size_t n, tfr_split_count *out,
+                                   size_t max);
 
 /* 1 if dir holds a manifest.json (a tfrecord-write shard set). */
 TFR_API int tfr_manifest_in(const char *dir);

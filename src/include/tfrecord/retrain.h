@@ -29,7 +29,8 @@ typedef enum tfr_retrain_event_kind {
     TFR_RETRAIN_DEVICE,            /* device: the backbone moved there (only when
                                       opts->device is not the CPU) */
     TFR_RETRAIN_CACHE,             /* images, res->classes, res->reused, res->computed,
-                                      res->rebuilt and res->rebuild_reason */
+                                      res->rebuilt and res->rebuild_reason; res->n_train,
+                                      n_val, n_test and writer_splits */
     TFR_RETRAIN_BOTTLENECKS_BEGIN, /* total: bottlenecks to compute (only when > 0) */
     TFR_RETRAIN_BOTTLENECKS,       /* done of total computed */
     TFR_RETRAIN_BOTTLENECKS_END,   /* after BEGIN, also when computing failed (the error
@@ -95,6 +96,10 @@ typedef struct tfr_retrain_result {
     char     rebuild_reason[256];
     int      classes;
     uint64_t n_train, n_val, n_test;
+    /* 1: the splits tfrecord-write made (shards with a train split and a
+     * validation, val or test split); 0: by a hash of each file name with
+     * val_percent and test_percent */
+    int      writer_splits;
     double   val_accuracy, test_accuracy;
     int      folded;             /* BNs folded */
     double   fold_max_diff;      /* largest logit change from folding */

@@ -26,6 +26,7 @@ extern "C" {
  * are valid during the call only.
  */
 typedef enum tfr_train_event_kind {
+    TFR_TRAIN_INPUT,      /* text: what the run reads (tfr_train_inputs.text), first */
     TFR_TRAIN_RESUMED,    /* path: the checkpoint read; epoch: epochs done; step */
     TFR_TRAIN_MODEL,      /* model: the network about to train, on its device */
     TFR_TRAIN_BASELINE,   /* the untrained model (not sent when resuming): loss, accuracy,
@@ -58,6 +59,7 @@ typedef struct tfr_train_event {
     int         on_val;           /* BASELINE */
     float       lr;               /* STEP: this step's; EPOCH: the last step's */
     const char *path;             /* RESUMED, CHECKPOINT */
+    const char *text;             /* INPUT */
     const tfr_model *model;       /* MODEL */
 } tfr_train_event;
 
@@ -112,6 +114,25 @@ typedef struct tfr_eval_result {
 TFR_API tfr_status tfr_evaluate(tfr_model *m, const char *const *src, int nsrc, int batch, int threads,
                                 float mean, float std, tfr_eval_result *res, tfr_error *err);
 TFR_API void tfr_eval_result_free(tfr_eval_result *r);
+
+/*
+ * What a --train or --val source list means. A folder or manifest.json that
+ * names no split takes "train" (training) or "validation", else "val", else
+ * "test" (validation), when the set has it; a split can always be named
+ * ("out/:test", see tfr_shardset_expand). A training source that would
+ * still include a validation or test split without naming it is
+ * TFR_ERR_ARG with the command that fixes it. text says what will be read, one line per split:
+ * "train: 94 records in 1 shard (split train of out/, the default for --train)".
+ */
+typedef struct tfr_train_inputs {
+    char **sources;  /* n resolved sources, for the stream */
+    int    n;
+    char  *text;     /* lines ending in '\n'; NULL when n is 0 */
+} tfr_train_inputs;
+
+TFR_API tfr_status tfr_train_inputs_resolve(const char *const *src, int n, int training,
+                                            tfr_train_inputs *out, tfr_error *err);
+TFR_API void       tfr_train_inputs_free(tfr_train_inputs *in);
 
 /*
  * The whole training run: evaluation of the untrained model beside chance,

@@ -1,0 +1,134 @@
+/*
+ * train/inputs.c - which shards a training or validation source means.
+ *
+ * A folder or manifest holds every split tfrecord-write made. Training on
+ * "out/" must not mean training on its test split, so a source that names
+ * no split takes the conventional one ("train"; for validation
+ * "validation", else "val", else "test"), and a training source that would
+ * still take a validation or test split (a glob, a file list, a set without
+ * a train split) is refused with the command that fixes it. (A validation
+ * source of one split is taken whatever its name: tfrecord-write calls the
+ * only split of a single tree "train".)
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tfrecord/manifest.h"
+#include "tfrecord/train.h"
+#include "util/alloc.h"
+
+static int is_eval_split(const char *s)
+{
+    return !strcmp(s, "validation") || !strcmp(s, "val") || !strcmp(s, "test");
+}
+
+void tfr_train_inputs_free(tfr_train_inputs *in)
+{
+    if (!in)
+        return;
+    for (int i = 0; i < in->n; i++)
+        free(in->sources[i]);
+    free(in->sources);
+    free(in->text);
+    memset(in, 0, sizeof *in);
+}
+
+/* Appends a formatted line to *text (grown as needed). */
+static int add_line(char **text, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int add_line(char **text, size_t *len, const char *fmt, ...)
+{
+    char line[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (k < 0)
+        return -1;
+    size_t add = strlen(line);
+    char *t = tfr_realloc(*text, *len + add + 2);
+    if (!t)
+        return -1;
+    memcpy(t + *len, line, add);
+    t[*len + add] = '\n';
+    t[*len + add + 1] = 0;
+    *text = t;
+    *len += add + 1;
+    return 0;
+}
+
+tfr_status tfr_train_inputs_resolve(const char *const *src, int n, int training,
+                                    tfr_train_inputs *out, tfr_error *err)
+{
+    static const char *const train_names[] = {"train"};
+    static const char *const val_names[] = {"validation", "val", "test"};
+    const char *role = training ? "train" : "val";
+    memset(out, 0, sizeof *out);
+    out->sources = tfr_calloc(n > 0 ? (size_t)n : 1, sizeof *out->sources);
+    if (!out->sources)
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    tfr_status st = TFR_OK;
+    size_t tl = 0;
+    for (int i = 0; i < n && !st; i++) {
+        char res[4500], chosen[32];
+        if ((st = tfr_shardset_default_split(src[i], training ? train_names : val_names,
+                                             training ? 1 : 3, res, sizeof res, chosen,
+                                             sizeof chosen, err)))
+            break;
+        if (!(out->sources[i] = tfr_strdup(res))) {
+            st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+            break;
+        }
+        out->n = i + 1;
+        tfr_shard_source *v = NULL;
+        size_t nv = 0;
+        const char *one[1] = {res};
+        if ((st = tfr_shardset_expand(one, 1, &v, &nv, err)))
+            break;
+        tfr_split_count sc[16];
+        size_t ns = tfr_shardset_splits(v, nv, sc, 16);
+        /* a split the role must not take, unless the source named it */
+        for (size_t k = 0; k < ns && k < 16 && !st; k++) {
+            int wrong = training && is_eval_split(sc[k].name);
+            if (wrong && !v[0].selected) {
+                /* the fix names the set's folder (a glob or a file cannot take a split) */
+                char dir[4400];
+                snprintf(dir, sizeof dir, "%s", v[0].path);
+                char *slash = strrchr(dir, '/');
+                if (slash)
+                    slash[1] = 0;
+                else
+                    snprintf(dir, sizeof dir, "./");
+                st = tfr_fail(err, TFR_ERR_ARG, src[i],
+                              "--%s %s would include the '%s' split (%zu shard%s)%s; name the "
+                              "split to use, e.g. --%s '%s:%s'",
+                              role, src[i], sc[k].name, sc[k].shards, sc[k].shards == 1 ? "" : "s",
+                              ", which is for evaluation", role, dir, "train");
+            }
+        }
+        for (size_t k = 0; k < ns && k < 16 && !st; k++) {
+            char recs[48];
+            if (sc[k].complete)
+                snprintf(recs, sizeof recs, "%llu records", (unsigned long long)sc[k].records);
+            else
+                snprintf(recs, sizeof recs, "records uncounted");
+            char what[1100];
+            if (sc[k].name[0] && v[0].selected && !chosen[0])
+                snprintf(what, sizeof what, "split %s, named by %s", sc[k].name, src[i]);
+            else if (sc[k].name[0])
+                snprintf(what, sizeof what, "split %s of %s%s%s", sc[k].name, src[i],
+                         chosen[0] ? ", the default for --" : "", chosen[0] ? role : "");
+            else
+                snprintf(what, sizeof what, "%s", src[i]);
+            if (add_line(&out->text, &tl, "%s: %s in %zu shard%s (%s)", role, recs, sc[k].shards,
+                         sc[k].shards == 1 ? "" : "s", what))
+                st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+        }
+        tfr_shardset_free(v, nv);
+    }
+    if (st)
+        tfr_train_inputs_free(out);
+    return st;
+}
