@@ -800,8 +800,8 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
         tfr_manifest_part_name(mname, sizeof mname, o->worker_index, o->num_workers);
     else
         snprintf(mname, sizeof mname, "%s", TFR_MANIFEST_NAME);
-    if (mkdir(o->out_dir, 0755) != 0 && errno != EEXIST) {
-        st = tfr_fail_errno(err, TFR_ERR_IO, o->out_dir, "cannot create output folder");
+    if (tfr_mkdir_p(o->out_dir, err) != TFR_OK) { /* with its parents, as mkdir -p */
+        st = err ? err->code : TFR_ERR_IO;
         goto done;
     }
     int ex = check_existing(o, fp, mname, err);

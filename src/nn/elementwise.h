@@ -361,7 +361,15 @@ TFR_HD void ew_softmax_ce_row(size_t i, int n, int k, const void *logits, const 
     for (int j = 0; j < k; j++)
         s += expf(ew_ld(logits, z0 + (size_t)j, bf) - mx);
     float lse = mx + logf(s);
-    int y = labels[i] >= 0 && labels[i] < k ? labels[i] : 0;
+    int y = labels[i];
+    if (y < 0 || y >= k) {
+        /* never remapped: a NaN loss and no gradient (tfr_model checks labels first) */
+        loss_row[i] = NAN;
+        if (dlogits)
+            for (int j = 0; j < k; j++)
+                ew_st(dlogits, z0 + (size_t)j, 0.0f, bf);
+        return;
+    }
     loss_row[i] = lse - ew_ld(logits, z0 + (size_t)y, bf);
     if (dlogits)
         for (int j = 0; j < k; j++)

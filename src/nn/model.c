@@ -683,10 +683,26 @@ static tfr_status begin_forward(tfr_model *m, int n, int train, tfr_error *err)
     return st;
 }
 
+/* Every label must be one of the model's classes: none is remapped (as
+ * TensorFlow's and PyTorch's cross-entropy refuse them too). */
+static tfr_status check_labels(const tfr_model *m, const int32_t *labels, int n, tfr_error *err)
+{
+    for (int i = 0; labels && i < n; i++)
+        if (labels[i] < 0 || labels[i] >= m->cfg.classes)
+            return tfr_fail(err, TFR_ERR_ARG, NULL,
+                            "label %d (image %d of the batch) is not a class of this model: its "
+                            "labels are 0..%d (%d classes, --classes)",
+                            (int)labels[i], i, m->cfg.classes - 1, m->cfg.classes);
+    return TFR_OK;
+}
+
 tfr_status tfr_model_forward(tfr_model *m, const float *x, int n, const int32_t *labels,
                              int train, float *loss, tfr_error *err)
 {
-    tfr_status st = begin_forward(m, n, train, err);
+    tfr_status st = check_labels(m, labels, n, err);
+    if (st)
+        return st;
+    st = begin_forward(m, n, train, err);
     const tensor *t0 = &m->t[0];
     if (st || (st = m->be_ops->input_f32(m->be, n, t0->c, t0->h, t0->w, x, t0->d, err)))
         return st;
@@ -697,7 +713,10 @@ tfr_status tfr_model_forward_u8(tfr_model *m, const uint8_t *x, int n, const uin
                                 float mean, float std, const int32_t *labels, int train,
                                 float *loss, tfr_error *err)
 {
-    tfr_status st = begin_forward(m, n, train, err);
+    tfr_status st = check_labels(m, labels, n, err);
+    if (st)
+        return st;
+    st = begin_forward(m, n, train, err);
     const tensor *t0 = &m->t[0];
     if (st || (st = m->be_ops->input_u8(m->be, n, t0->c, t0->h, t0->w, x, flip, mean, std, t0->d,
                                         err)))

@@ -211,9 +211,17 @@ static tfr_status get_label(const tfr_stream *s, const tfr_example *ex, int32_t 
 {
     int64_t v;
     tfr_status st = tfr_layout_find_label(ex, s->o.label_key, &v, err);
-    if (!st)
-        *out = (int32_t)v;
-    return st;
+    if (st)
+        return st;
+    if (s->o.num_classes > 0 && (v < 0 || v >= s->o.num_classes))
+        return tfr_fail(err, TFR_ERR_ARG, NULL,
+                        "label %lld is not one of the %d classes (0..%d) the model has (--classes)",
+                        (long long)v, s->o.num_classes, s->o.num_classes - 1);
+    if (v < INT32_MIN || v > INT32_MAX)
+        return tfr_fail(err, TFR_ERR_FORMAT, NULL, "label %lld does not fit in 32 bits",
+                        (long long)v);
+    *out = (int32_t)v;
+    return TFR_OK;
 }
 
 /*
@@ -745,7 +753,7 @@ tfr_status tfr_stream_open(const tfr_stream_opts *opts, tfr_stream **out, tfr_er
         opts->world < 1 || opts->rank < 0 || opts->rank >= opts->world || opts->width < 0 ||
         opts->height < 0 || (opts->width > 0) != (opts->height > 0) || opts->pad_crop < 0 ||
         opts->rrc_min_scale < 0 || opts->rrc_min_scale > 1 || !(opts->center_crop >= 0) ||
-        opts->center_crop > 1 || opts->max_pixels < 1)
+        opts->center_crop > 1 || opts->max_pixels < 1 || opts->num_classes < 0)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "stream: bad options (batch size, channels, "
                         "rank/world, size, crop or max_pixels)");
     for (int k = 0; k < opts->channels; k++)

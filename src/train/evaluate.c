@@ -30,6 +30,7 @@ void tfr_train_stream_defaults(tfr_stream_opts *so, const tfr_model *m, int batc
     so->width = c->in_w;
     so->height = c->in_h;
     so->channels = c->in_c == 1 ? 1 : 3;
+    so->num_classes = c->classes; /* a label the model has no class for stops the stream */
     so->format = tfr_train_on_device(m) ? TFR_BATCH_U8_NHWC : TFR_BATCH_F32_NCHW;
     for (int k = 0; k < 3; k++) {
         so->mean[k] = mean;

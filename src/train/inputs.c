@@ -17,6 +17,7 @@
 
 #include "tfrecord/manifest.h"
 #include "tfrecord/train.h"
+#include "train/train_impl.h"
 #include "util/alloc.h"
 
 static int is_eval_split(const char *s)
@@ -131,4 +132,41 @@ tfr_status tfr_train_inputs_resolve(const char *const *src, int n, int training,
     if (st)
         tfr_train_inputs_free(out);
     return st;
+}
+
+tfr_status tfr_train_inputs_check_classes(const tfr_train_inputs *in, int classes, tfr_error *err)
+{
+    for (int i = 0; i < in->n; i++) {
+        tfr_shard_source *v = NULL;
+        size_t nv = 0;
+        const char *one[1] = {in->sources[i]};
+        tfr_status st = tfr_shardset_expand(one, 1, &v, &nv, err);
+        if (st)
+            return st;
+        /* the manifest of the first file's folder, when there is one */
+        char dir[4400], mp[4500];
+        snprintf(dir, sizeof dir, "%s", v[0].path);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = 0;
+        else
+            snprintf(dir, sizeof dir, ".");
+        tfr_shardset_free(v, nv);
+        if (!tfr_manifest_in(dir))
+            continue;
+        snprintf(mp, sizeof mp, "%s/%s", dir, TFR_MANIFEST_NAME);
+        tfr_manifest *m = NULL;
+        if ((st = tfr_manifest_load(mp, &m, err)))
+            return st;
+        int first = m->options.label_offset, n = m->nclasses;
+        tfr_manifest_free(m);
+        if (n > 0 && first + n > classes)
+            return tfr_fail(err, TFR_ERR_ARG, mp,
+                            "the labels of these shards run from %d to %d (%d classes%s), but the "
+                            "model has %d classes (labels 0..%d): give --classes %d",
+                            first, first + n - 1, n,
+                            first ? ", written with --label-offset" : "", classes, classes - 1,
+                            first + n);
+    }
+    return TFR_OK;
 }

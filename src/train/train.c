@@ -140,6 +140,9 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
     if (o->device.kind != TFR_DEVICE_CPU && (st = tfr_model_set_device(m, &o->device, err)))
         goto done;
     const tfr_resnet_config *c = tfr_model_config(m);
+    if ((st = tfr_train_inputs_check_classes(&tin, c->classes, err)) ||
+        (st = tfr_train_inputs_check_classes(&vin, c->classes, err)))
+        goto done;
     if (o->logdir && (st = tfr_runlog_open(o->logdir, &rl, err)))
         goto done;
     if (o->checkpoint_dir && (st = tfr_mkdir_p(o->checkpoint_dir, err)))

@@ -30,6 +30,14 @@ void tfr_train_stream_defaults(tfr_stream_opts *so, const tfr_model *m, int batc
 tfr_status tfr_train_forward(tfr_model *m, const tfr_batch *b, float mean, float std, int train,
                              float *loss, tfr_error *err);
 
+/* ---- inputs.c ------------------------------------------------------------------ */
+
+/* Before the first step: the labels a source's manifest.json says it holds
+ * (classes, --label-offset) must all be classes of a model of `classes`;
+ * TFR_ERR_ARG naming the manifest and the --classes that fits, else. */
+tfr_status tfr_train_inputs_check_classes(const tfr_train_inputs *in, int classes,
+                                          tfr_error *err);
+
 /* ---- runlog.c: history.csv, steps.csv and TensorBoard scalars --------------- */
 
 typedef struct tfr_runlog tfr_runlog;

@@ -413,8 +413,44 @@ static void check_checkpoint_bounds(void)
     test_rmtree(dir);
 }
 
+/* A label that is not a class is refused, never folded into class 0 (TF
+ * and PyTorch raise too); the loss kernel alone gives NaN, not a loss. */
+static void check_labels(void)
+{
+    tfr_resnet_config c;
+    tfr_error err;
+    EXPECT_OK(tfr_resnet_preset("tiny", &c, &err), &err);
+    tfr_model *m;
+    EXPECT_OK(tfr_model_new(&c, 5, &m, &err), &err);
+    if (!m)
+        return;
+    size_t nx = (size_t)2 * c.in_c * c.in_h * c.in_w;
+    float *x = calloc(nx, sizeof *x);
+    uint8_t *x8 = calloc(nx, 1);
+    float loss;
+    const int32_t bad[3][2] = {{0, c.classes}, {-1, 0}, {0, 1000000}};
+    for (int i = 0; i < 3; i++) {
+        EXPECT_STATUS(tfr_model_forward(m, x, 2, bad[i], 1, &loss, &err), TFR_ERR_ARG);
+        EXPECT_CONTAINS(err.msg, "not a class of this model");
+        EXPECT_STATUS(tfr_model_forward_u8(m, x8, 2, NULL, 0.5f, 0.25f, bad[i], 1, &loss, &err),
+                      TFR_ERR_ARG);
+    }
+    const int32_t good[2] = {0, c.classes - 1};
+    EXPECT_OK(tfr_model_forward(m, x, 2, good, 1, &loss, &err), &err);
+    EXPECT(isfinite(loss));
+    float lg[2 * 4] = {0}, dl[2 * 4];
+    const int32_t out_of_range[2] = {1, 4};
+    EXPECT(isnan(softmax_ce_cpu(2, 4, lg, out_of_range, dl)));
+    for (int j = 0; j < 4; j++)
+        EXPECT(dl[4 + j] == 0.0f); /* no gradient toward any class */
+    free(x);
+    free(x8);
+    tfr_model_free(m);
+}
+
 int main(void)
 {
+    check_labels();
     check_checkpoint_bounds();
     check_conv(1, 3);
     check_conv(2, 3);

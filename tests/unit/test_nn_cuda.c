@@ -351,13 +351,27 @@ static void check_dense_softmax(dev *d, int n, int c, int k)
     int32_t *lab = malloc(n * sizeof *lab);
     for (int i = 0; i < n; i++)
         lab[i] = (int32_t)(test_rand(&rs) % (uint64_t)k);
-    lab[0] = k + 3; /* out of range counts as class 0 on every backend */
     float loss = 0, gloss = -1, *dl = malloc(ny * 4);
     EXPECT_OK(cpu->softmax_ce(cb, n, k, yd, lab, dl, &loss, &err), &err);
     EXPECT_OK(d->o->softmax_ce(d->b, n, k, gy, lab, gdy, &gloss, &err), &err);
     close_enough(d, "softmax cross-entropy loss", &gloss, &loss, 1);
     get_act(d, n, k, 1, 1, gdy, h);
     close_enough(d, "softmax cross-entropy dlogits", h, dl, ny);
+    /* a label out of range is never folded into a class on any backend:
+     * the loss is NaN and its row gets no gradient */
+    lab[0] = k + 3;
+    EXPECT_OK(cpu->softmax_ce(cb, n, k, yd, lab, dl, &loss, &err), &err);
+    EXPECT_OK(d->o->softmax_ce(d->b, n, k, gy, lab, gdy, &gloss, &err), &err);
+    if (!isnan(loss) || !isnan(gloss))
+        FAILF("%s softmax cross-entropy of label %d of %d classes: loss %g (CPU %g), not NaN",
+              d->label, k + 3, k, gloss, loss);
+    get_act(d, n, k, 1, 1, gdy, h);
+    for (int j = 0; j < k; j++)
+        if (h[j] != 0.0f || dl[j] != 0.0f) {
+            FAILF("%s softmax cross-entropy: gradient toward class %d for an invalid label",
+                  d->label, j);
+            break;
+        }
     void *g[] = {gx, gw, gbias, gy, gdy, gdx, gdw, gdb};
     for (int i = 0; i < 8; i++)
         d->o->release(d->b, g[i]);

@@ -74,6 +74,9 @@ typedef struct tfr_stream_opts {
     float       mean[3], std[3]; /* for float output; default 0 and 1 (x/255 only) */
     const char *image_key;       /* NULL: auto (image/encoded, image_raw, image/raw, img) */
     const char *label_key;       /* NULL: auto (image/class/label, label) */
+    int         num_classes;     /* > 0: a label outside 0..num_classes-1 stops the
+                                    stream (TFR_ERR_ARG naming the file, offset and
+                                    label; never skipped) */
     int         rank, world;     /* default 0 of 1 */
     /*
      * Decompression-bomb guard (as tfr_decode_opts.max_pixels): an image

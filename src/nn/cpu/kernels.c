@@ -364,7 +364,14 @@ float softmax_ce_cpu(int n, int k, const float *logits, const int32_t *labels, f
         for (int j = 0; j < k; j++)
             s += exp((double)z[j] - mx);
         double lse = mx + log(s);
-        int y = labels[i] >= 0 && labels[i] < k ? labels[i] : 0;
+        int y = labels[i];
+        if (y < 0 || y >= k) {
+            /* never remapped: the loss is NaN, no gradient (tfr_model checks labels first) */
+            loss = NAN;
+            if (dlogits)
+                memset(dlogits + (size_t)i * k, 0, (size_t)k * sizeof *dlogits);
+            continue;
+        }
         loss += lse - z[y];
         if (dlogits)
             for (int j = 0; j < k; j++)

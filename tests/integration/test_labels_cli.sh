@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# tests/integration/test_labels_cli.sh - labels are checked against the
+# model: shards written with --label-offset 1 (labels 1..10) are refused by
+# a 10-class model before the first step, naming the manifest and the
+# --classes that fits (which then trains); a 3-class model is refused on
+# 10-class shards; shards without a manifest stop at the first label the
+# model has no class for, naming the file, offset and label; tfrecord-train
+# --evaluate of a checkpoint with too few classes stops the same way.
+set -u
+. "$(dirname "$0")/lib.sh"
+W="$TFR_BIN/tfrecord-write"
+T="$TFR_BIN/tfrecord-train"
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || skip "dataset-fashion-mnist not installed"
+"$TFR_BIN/fashion-mnist-tree" --limit 200 "$WORK/fm" >/dev/null || fail "tree"
+"$W" -q --label-offset 1 "$WORK/fm/train" "$WORK/off" >/dev/null || fail "write offset"
+"$W" -q "$WORK/fm/train" "$WORK/plain" >/dev/null || fail "write"
+small=(--width 4 --levels 1 --batch 16 --epochs 1 --threads 2 -q)
+
+expect_fail "$WORK/off/manifest.json: the labels of these shards run from 1 to 10 (10 classes, written with --label-offset), but the model has 10 classes (labels 0..9): give --classes 11" \
+    "$T" --train "$WORK/off" "${small[@]}"
+"$T" --train "$WORK/off" --classes 11 "${small[@]}" --checkpoint-dir "$WORK/ck11" >/dev/null 2>&1 ||
+    fail "--classes 11 on labels 1..10"
+expect_fail "give --classes 10" "$T" --train "$WORK/plain" --classes 3 "${small[@]}"
+expect_fail "give --classes 10" "$T" --train "$WORK/plain" --preset tiny "${small[@]}"
+
+# no manifest: the stream finds the first label out of range
+mkdir -p "$WORK/foreign"
+cp "$WORK/off/train-00000-of-00001.tfrecord.gz" "$WORK/foreign/data.tfrecord.gz"
+out=$("$T" --train "$WORK/foreign" "${small[@]}" 2>&1) && fail "trained on label 10 with 10 classes"
+contains "$out" "$WORK/foreign/data.tfrecord.gz: offset "
+contains "$out" "label 10 is not one of the 10 classes (0..9)"
+
+# evaluating a 3-class checkpoint on 10-class shards stops, never scores shifted labels
+"$T" --train "$WORK/plain" --classes 3 "${small[@]}" 2>/dev/null && fail "3 classes trained"
+mkdir -p "$WORK/three/a" "$WORK/three/b" "$WORK/three/c"
+for c in a b c; do cp "$(ls "$WORK"/fm/train/*/*.jpg | head -1)" "$WORK/three/$c/x.jpg"; done
+"$W" -q "$WORK/three" "$WORK/three-shards" >/dev/null || fail "write three"
+"$T" --train "$WORK/three-shards" --classes 3 "${small[@]}" --checkpoint-dir "$WORK/ck3" >/dev/null 2>&1 ||
+    fail "train three"
+out=$("$T" --evaluate "$WORK/ck3/epoch-0001.tfrc" --val "$WORK/plain" 2>&1) && fail "evaluated 10-class data with 3 classes"
+contains "$out" "is not one of the 3 classes (0..2)"
+pass
