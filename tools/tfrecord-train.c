@@ -60,6 +60,61 @@ static void load_labels(const char *shard, int n, char ***names, int *got)
         tfr_labels_load(p, n, names, got, NULL);
 }
 
+/*
+ * The model's classes and input from the data, unless given: a preset that
+ * disagrees with the data's classes or channels is an error saying what the
+ * data holds; another input size is said (the stream resizes). 0 ok, 1 error
+ * (printed).
+ */
+static int shape_from_data(tfr_resnet_config *cfg, const char *const *train, int ntrain,
+                           const char *preset, int classes_given, int input_given, int quiet)
+{
+    tfr_error err;
+    char buf[4400];
+    tfr_train_inputs tin;
+    tfr_train_data_info di;
+    if (tfr_train_inputs_resolve(train, ntrain, 1, &tin, &err)) {
+        fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
+        return 1;
+    }
+    tfr_status st = tfr_train_inputs_probe(&tin, &di, &err);
+    tfr_train_inputs_free(&tin);
+    if (st) {
+        fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
+        return 1;
+    }
+    if (!classes_given && di.classes >= 2) {
+        if (preset && cfg->classes != di.classes) {
+            fprintf(stderr, "%s: error: --preset %s is a %d-class model, but the data holds %d "
+                            "classes (its manifest.json): give --classes %d, or leave --preset "
+                            "out to shape the model after the data\n",
+                    prog, preset, cfg->classes, di.classes, di.classes);
+            return 1;
+        }
+        cfg->classes = di.classes;
+    }
+    if (!input_given && di.channels) {
+        if (preset && cfg->in_c != di.channels) {
+            fprintf(stderr, "%s: error: --preset %s takes %d-channel images, but %s holds %s "
+                            "ones: give --input %dx%dx%d\n",
+                    prog, preset, cfg->in_c, di.file, di.channels == 1 ? "grayscale" : "RGB",
+                    cfg->in_h, cfg->in_w, di.channels);
+            return 1;
+        }
+        cfg->in_c = di.channels;
+        /* the data's size when it is one a model of this kind takes */
+        if (!preset && di.height >= 4 && di.width >= 4 && di.height <= 256 && di.width <= 256) {
+            cfg->in_h = di.height;
+            cfg->in_w = di.width;
+        }
+        if ((cfg->in_h != di.height || cfg->in_w != di.width) && !quiet)
+            printf("input %dx%dx%d: the first image, in %s, is %dx%d (HxW); the stream resizes "
+                   "(--input HxWxC to choose)\n",
+                   cfg->in_h, cfg->in_w, cfg->in_c, di.file, di.height, di.width);
+    }
+    return 0;
+}
+
 /* ---- the report: tfr_train's events as text ---------------------------------- */
 
 typedef struct report {
@@ -148,6 +203,7 @@ int main(int argc, char **argv)
     int ntrain = 0, nval = 0, width = 0, classes = 0, input[3] = {0, 0, 0};
     int levels[TFR_MAX_LEVELS], nlevels = 0;
     const char *preset = "fmnist";
+    int preset_given = 0;
     enum { O_TRAIN = 256, O_VAL, O_EVAL, O_PRESET, O_LEVELS, O_WIDTH, O_INPUT, O_CLASSES, O_EPOCHS,
            O_BATCH, O_LR, O_DECAY, O_EVERY, O_COSINE, O_WARMUP, O_MOM, O_L2, O_WD, O_FLIP, O_PAD,
            O_MEAN, O_STD, O_SEED, O_THREADS, O_SHUF, O_LOGDIR, O_CKPT, O_RESUME, O_DEVICE, O_PREC, O_WS };
@@ -185,7 +241,7 @@ int main(int argc, char **argv)
             val[nval++] = optarg;
             break;
         case O_EVAL: evaluate = optarg; break;
-        case O_PRESET: preset = optarg; break;
+        case O_PRESET: preset = optarg; preset_given = 1; break;
         case O_LEVELS: nlevels = cli_int_list("--levels", optarg, levels, TFR_MAX_LEVELS, 1, 64); break;
         case O_WIDTH:
             width = cli_int("--width", optarg, 4, 4096);
@@ -301,6 +357,9 @@ int main(int argc, char **argv)
         o.cfg.in_w = input[1];
         o.cfg.in_c = input[2];
     }
+    if (!o.resume && shape_from_data(&o.cfg, train, ntrain, preset_given ? preset : NULL,
+                                     classes > 0, input[0] > 0, o.quiet))
+        return 1;
     o.train = train;
     o.ntrain = ntrain;
     o.val = val;

@@ -15,7 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tfrecord/example.h"
+#include "tfrecord/image.h"
+#include "tfrecord/layout.h"
 #include "tfrecord/manifest.h"
+#include "tfrecord/record.h"
+#include "tfrecord/stream.h"
 #include "tfrecord/train.h"
 #include "train/train_impl.h"
 #include "util/alloc.h"
@@ -134,32 +139,47 @@ tfr_status tfr_train_inputs_resolve(const char *const *src, int n, int training,
     return st;
 }
 
+/* The labels source i's manifest says it holds: [*first, *first + *n); *n 0 when unknown. */
+static tfr_status label_range(const char *source, int *first, int *n, char *mp, size_t mn,
+                              tfr_error *err)
+{
+    *first = *n = 0;
+    mp[0] = 0;
+    tfr_shard_source *v = NULL;
+    size_t nv = 0;
+    const char *one[1] = {source};
+    tfr_status st = tfr_shardset_expand(one, 1, &v, &nv, err);
+    if (st)
+        return st;
+    /* the manifest of the first file's folder, when there is one */
+    char dir[4400];
+    snprintf(dir, sizeof dir, "%s", v[0].path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof dir, ".");
+    tfr_shardset_free(v, nv);
+    if (!tfr_manifest_in(dir))
+        return TFR_OK;
+    snprintf(mp, mn, "%s/%s", dir, TFR_MANIFEST_NAME);
+    tfr_manifest *m = NULL;
+    if ((st = tfr_manifest_load(mp, &m, err)))
+        return st;
+    *first = m->options.label_offset;
+    *n = m->nclasses;
+    tfr_manifest_free(m);
+    return TFR_OK;
+}
+
 tfr_status tfr_train_inputs_check_classes(const tfr_train_inputs *in, int classes, tfr_error *err)
 {
     for (int i = 0; i < in->n; i++) {
-        tfr_shard_source *v = NULL;
-        size_t nv = 0;
-        const char *one[1] = {in->sources[i]};
-        tfr_status st = tfr_shardset_expand(one, 1, &v, &nv, err);
+        int first, n;
+        char mp[4500];
+        tfr_status st = label_range(in->sources[i], &first, &n, mp, sizeof mp, err);
         if (st)
             return st;
-        /* the manifest of the first file's folder, when there is one */
-        char dir[4400], mp[4500];
-        snprintf(dir, sizeof dir, "%s", v[0].path);
-        char *slash = strrchr(dir, '/');
-        if (slash)
-            *slash = 0;
-        else
-            snprintf(dir, sizeof dir, ".");
-        tfr_shardset_free(v, nv);
-        if (!tfr_manifest_in(dir))
-            continue;
-        snprintf(mp, sizeof mp, "%s/%s", dir, TFR_MANIFEST_NAME);
-        tfr_manifest *m = NULL;
-        if ((st = tfr_manifest_load(mp, &m, err)))
-            return st;
-        int first = m->options.label_offset, n = m->nclasses;
-        tfr_manifest_free(m);
         if (n > 0 && first + n > classes)
             return tfr_fail(err, TFR_ERR_ARG, mp,
                             "the labels of these shards run from %d to %d (%d classes%s), but the "
@@ -169,4 +189,74 @@ tfr_status tfr_train_inputs_check_classes(const tfr_train_inputs *in, int classe
                             first + n);
     }
     return TFR_OK;
+}
+
+tfr_status tfr_train_inputs_probe(const tfr_train_inputs *in, tfr_train_data_info *out,
+                                  tfr_error *err)
+{
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < in->n; i++) {
+        int first, n;
+        char mp[4500];
+        tfr_status st = label_range(in->sources[i], &first, &n, mp, sizeof mp, err);
+        if (st)
+            return st;
+        if (n > 0 && first + n > out->classes)
+            out->classes = first + n;
+    }
+    if (in->n == 0)
+        return TFR_OK;
+    /* the first record's image, as stored */
+    tfr_shard_source *v = NULL;
+    size_t nv = 0;
+    const char *one[1] = {in->sources[0]};
+    tfr_status st = tfr_shardset_expand(one, 1, &v, &nv, err);
+    if (st)
+        return st;
+    tfr_record_reader *r = NULL;
+    tfr_example *ex = NULL;
+    tfr_image_ctx *ctx = NULL;
+    const uint8_t *d;
+    size_t len;
+    tfr_layout_image li;
+    if (!(st = tfr_record_reader_open(v[0].path, NULL, &r, err)) &&
+        !(st = tfr_record_reader_next(r, &d, &len, err)) &&
+        !(st = tfr_example_new(&ex, err)) && !(st = tfr_example_parse(ex, d, len, err)) &&
+        !(st = tfr_layout_find_image(ex, NULL, &li, err))) {
+        if (li.kind == TFR_PAYLOAD_RAW) {
+            out->height = li.height;
+            out->width = li.width;
+            out->channels = li.channels;
+        } else if (li.kind == TFR_PAYLOAD_ENCODED) {
+            tfr_image_info info;
+            if (!(st = tfr_image_ctx_new(&ctx, err)) &&
+                !(st = tfr_image_probe(ctx, li.data, li.len, &info, err))) {
+                int swap = info.orientation >= 5;
+                out->height = swap ? info.width : info.height;
+                out->width = swap ? info.height : info.width;
+                out->channels = info.components == 1 || info.components == 2 ? 1 : 3;
+            }
+        } else {
+            tfr_tensor t;
+            if (!(st = tfr_tensor_parse_bounded(li.data, li.len, TFR_DT_FLOAT,
+                                                TFR_STREAM_TENSOR_MIN_BYTES, &t, err))) {
+                if (t.rank == 3 && t.shape[0] <= 65535 && t.shape[1] <= 65535) {
+                    out->height = (int)t.shape[0];
+                    out->width = (int)t.shape[1];
+                    out->channels = (int)t.shape[2];
+                }
+                tfr_tensor_clear(&t);
+            }
+        }
+        snprintf(out->file, sizeof out->file, "%s", v[0].path);
+    }
+    if (st == TFR_ERR_EOF)
+        st = TFR_OK; /* an empty first file: nothing to shape after */
+    if (st && err && !err->path[0])
+        snprintf(err->path, sizeof err->path, "%s", v[0].path);
+    tfr_image_ctx_free(ctx);
+    tfr_example_free(ex);
+    tfr_record_reader_close(r);
+    tfr_shardset_free(v, nv);
+    return st;
 }

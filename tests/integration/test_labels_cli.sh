@@ -2,10 +2,13 @@
 # tests/integration/test_labels_cli.sh - labels are checked against the
 # model: shards written with --label-offset 1 (labels 1..10) are refused by
 # a 10-class model before the first step, naming the manifest and the
-# --classes that fits (which then trains); a 3-class model is refused on
+# --classes that fits (which then trains, as does leaving --classes out); a 3-class model is refused on
 # 10-class shards; shards without a manifest stop at the first label the
 # model has no class for, naming the file, offset and label; tfrecord-train
 # --evaluate of a checkpoint with too few classes stops the same way.
+# Without --preset the model takes the data's classes and channels (3 RGB
+# photo classes, 10 gray Fashion-MNIST ones); a preset that disagrees with
+# the data is an error saying what the data holds.
 set -u
 . "$(dirname "$0")/lib.sh"
 W="$TFR_BIN/tfrecord-write"
@@ -17,7 +20,10 @@ T="$TFR_BIN/tfrecord-train"
 small=(--width 4 --levels 1 --batch 16 --epochs 1 --threads 2 -q)
 
 expect_fail "$WORK/off/manifest.json: the labels of these shards run from 1 to 10 (10 classes, written with --label-offset), but the model has 10 classes (labels 0..9): give --classes 11" \
-    "$T" --train "$WORK/off" "${small[@]}"
+    "$T" --train "$WORK/off" --classes 10 "${small[@]}"
+out=$("$T" --train "$WORK/off" --width 4 --levels 1 --batch 16 --epochs 1 --threads 2 2>&1) ||
+    fail "labels 1..10 without --classes: $out"
+contains "$out" "-> 11 classes" # taken from the data
 "$T" --train "$WORK/off" --classes 11 "${small[@]}" --checkpoint-dir "$WORK/ck11" >/dev/null 2>&1 ||
     fail "--classes 11 on labels 1..10"
 expect_fail "give --classes 10" "$T" --train "$WORK/plain" --classes 3 "${small[@]}"
@@ -39,4 +45,19 @@ for c in a b c; do cp "$(ls "$WORK"/fm/train/*/*.jpg | head -1)" "$WORK/three/$c
     fail "train three"
 out=$("$T" --evaluate "$WORK/ck3/epoch-0001.tfrc" --val "$WORK/plain" 2>&1) && fail "evaluated 10-class data with 3 classes"
 contains "$out" "is not one of the 3 classes (0..2)"
+
+# the model after the data
+"$TFR_TEST_BIN/tfr-mktree" photos "$WORK/photos" >/dev/null || fail "photo tree"
+"$W" -q "$WORK/photos" "$WORK/photo-shards" >/dev/null || fail "write photos"
+out=$("$T" --train "$WORK/photo-shards" --width 4 --levels 1 --batch 16 --epochs 1 --threads 2 2>&1) ||
+    fail "train on photos: $out"
+contains "$out" "28x28x3 -> 3 classes"
+contains "$out" "the stream resizes"
+out=$("$T" --train "$WORK/plain" --width 4 --levels 1 --batch 16 --epochs 1 --threads 2 2>&1) ||
+    fail "train on fashion-mnist: $out"
+contains "$out" "28x28x1 -> 10 classes"
+expect_fail "--preset homework is a 200-class model, but the data holds 3 classes" \
+    "$T" --train "$WORK/photo-shards" --preset homework "${small[@]}"
+expect_fail "holds grayscale ones: give --input 64x64x1" \
+    "$T" --train "$WORK/plain" --preset homework --classes 10 "${small[@]}"
 pass

@@ -134,6 +134,18 @@ TFR_API tfr_status tfr_train_inputs_resolve(const char *const *src, int n, int t
                                             tfr_train_inputs *out, tfr_error *err);
 TFR_API void       tfr_train_inputs_free(tfr_train_inputs *in);
 
+/* What the data holds, to shape a model after it: the class count its
+ * manifests give (label offset included; 0 when no manifest says) and the
+ * first record's image as stored (0 when unknown). */
+typedef struct tfr_train_data_info {
+    int  classes;
+    int  height, width, channels;
+    char file[4096];  /* the file of that first record */
+} tfr_train_data_info;
+
+TFR_API tfr_status tfr_train_inputs_probe(const tfr_train_inputs *in, tfr_train_data_info *out,
+                                          tfr_error *err);
+
 /*
  * The whole training run: evaluation of the untrained model beside chance,
  * epochs with step progress, validation, one checkpoint per epoch,
