@@ -69,6 +69,7 @@ int main(int argc, char **argv)
     cli_init(prog);
     tfr_log_set_prog(prog);
     int json = 0, verbose = 0, merge = 0;
+    int index_given = 0;
     const char *split_arg = NULL, *shards_arg = NULL;
     enum { O_SPLIT = 256, O_LABELS, O_OFFSET, O_STRICT, O_LAYOUT, O_SIZE, O_RESIZE, O_CHANNELS,
            O_FLIP, O_NORM, O_QUALITY, O_SHARDS, O_SHARDSIZE, O_COMP, O_LEVEL, O_CHUNK, O_SEED,
@@ -135,7 +136,10 @@ int main(int argc, char **argv)
         case O_THREADS: o.threads = cli_int("--threads", optarg, 0, 1024); break;
         case O_FORCE: o.force = 1; break;
         case O_WORKERS: o.num_workers = cli_int("--num-workers", optarg, 1, 65536); break;
-        case O_WINDEX: o.worker_index = cli_int("--worker-index", optarg, 0, 65535); break;
+        case O_WINDEX:
+            o.worker_index = cli_int("--worker-index", optarg, 0, 65535);
+            index_given = 1;
+            break;
         case O_MERGE: merge = 1; break;
         case O_JSON: json = 1; break;
         case 'v': verbose = 1; tfr_log_set_level(TFR_LOG_INFO); break;
@@ -144,6 +148,16 @@ int main(int argc, char **argv)
         case O_VERSION: printf("%s %s\n", prog, TFR_VERSION); return 0;
         default: usage(stderr); return 2;
         }
+    }
+    if (o.num_workers > 1 && !index_given && !merge) {
+        /* a Slurm array, a Kubernetes Indexed Job or mpirun says which worker this is */
+        char from[64];
+        tfr_error e;
+        if (tfr_worker_index_from_env(o.num_workers, &o.worker_index, from, sizeof from, &e))
+            cli_fail("--worker-index", "%s", e.msg);
+        if (!json && o.progress)
+            fprintf(stderr, "%s: worker %d of %d (from %s)\n", prog, o.worker_index,
+                    o.num_workers, from);
     }
     if (o.worker_index >= o.num_workers)
         cli_fail("--worker-index", "%d is out of range (0..%d, --num-workers %d)", o.worker_index,

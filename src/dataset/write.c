@@ -488,6 +488,36 @@ static tfr_status report_shards(tfr_write_report *r, const plan *pl, tfr_error *
     return TFR_OK;
 }
 
+tfr_status tfr_worker_index_from_env(int num_workers, int *index, char *from, size_t fn,
+                                     tfr_error *err)
+{
+    static const char *const vars[] = {"SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX",
+                                       "OMPI_COMM_WORLD_RANK", "PMI_RANK"};
+    for (size_t k = 0; k < sizeof vars / sizeof vars[0]; k++) {
+        const char *v = getenv(vars[k]);
+        if (!v || !*v)
+            continue;
+        char *end;
+        errno = 0;
+        long i = strtol(v, &end, 10);
+        long base = 0;
+        if (k == 0 && getenv("SLURM_ARRAY_TASK_MIN")) /* arrays may start at any index */
+            base = strtol(getenv("SLURM_ARRAY_TASK_MIN"), NULL, 10);
+        if (errno || *end || i - base < 0 || i - base >= num_workers)
+            return tfr_fail(err, TFR_ERR_ARG, NULL,
+                            "%s=%s%s is not a worker index in 0..%d (--num-workers %d)", vars[k],
+                            v, base ? " (minus SLURM_ARRAY_TASK_MIN)" : "", num_workers - 1,
+                            num_workers);
+        *index = (int)(i - base);
+        snprintf(from, fn, "%s", vars[k]);
+        return TFR_OK;
+    }
+    return tfr_fail(err, TFR_ERR_ARG, NULL,
+                    "--num-workers %d without --worker-index: give it, or run under a scheduler "
+                    "that sets SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX, OMPI_COMM_WORLD_RANK or "
+                    "PMI_RANK", num_workers);
+}
+
 /* ---- output directory housekeeping ------------------------------------- */
 
 static int is_temp_shard(const char *name)
@@ -974,6 +1004,7 @@ report:
             x->raw_bytes = pl.shards[i].res.bytes;
             x->crc32c = pl.shards[i].res.file_crc32c;
             x->written = pl.shards[i].mine && !r->up_to_date;
+            r->shards_written += (size_t)x->written;
             r->records += x->records;
             r->split_records[pl.shards[i].split] += x->records;
             r->file_bytes += x->bytes;
@@ -988,6 +1019,8 @@ report:
     s.nskipped = 0;
     memcpy(r->fingerprint, fp, sizeof fp);
     r->seconds = tfr_now() - t0;
+    r->num_workers = o->num_workers;
+    r->worker_index = o->worker_index;
 done:
     tfr_progress_finish(bar);
     if (open_w) {

@@ -31,13 +31,27 @@ void tfr_write_report_print_text(const tfr_write_report *r, const char *out_dir,
                    "nothing to do. --force rewrites it.\n", out_dir);
     fprintf(f, "%llu images in %d classes -> %s\n", (unsigned long long)r->images_found,
             r->nclasses, out_dir);
+    const int worker = r->num_workers > 1;
+    if (worker && !r->up_to_date) {
+        if (r->shards_written)
+            fprintf(f, "worker %d of %d: wrote %zu of the %zu shards (the others are other "
+                       "workers'; --merge-manifests when all are done)\n",
+                    r->worker_index, r->num_workers, r->shards_written, r->nshards);
+        else
+            fprintf(f, "worker %d of %d: no shard to write (%zu shards for %d workers); "
+                       "nothing to do\n",
+                    r->worker_index, r->num_workers, r->nshards, r->num_workers);
+    }
+    if (worker && !r->up_to_date && !r->shards_written)
+        return; /* a worker with nothing to write has nothing to tabulate */
     fprintf(f, "  %-12s %9s %7s %11s %13s\n", "split", "records", "shards", "on disk",
             "uncompressed");
     for (int sp = 0; sp < r->nsplits; sp++) {
         uint64_t fb = 0, rb = 0;
         int n = 0;
         for (size_t i = 0; i < r->nshards; i++)
-            if (!strcmp(r->shards[i].split, r->split_names[sp])) {
+            if (!strcmp(r->shards[i].split, r->split_names[sp]) &&
+                (!worker || r->up_to_date || r->shards[i].written)) { /* this worker's own */
                 fb += r->shards[i].bytes;
                 rb += r->shards[i].raw_bytes;
                 n++;
@@ -103,9 +117,10 @@ void tfr_write_report_print_text(const tfr_write_report *r, const char *out_dir,
 
 void tfr_write_report_print_json(const tfr_write_report *r, FILE *f)
 {
-    fprintf(f, "{\"up_to_date\":%s,\"images_found\":%llu,\"records\":%llu,\"classes\":[",
+    fprintf(f, "{\"up_to_date\":%s,\"images_found\":%llu,\"records\":%llu,"
+               "\"num_workers\":%d,\"worker_index\":%d,\"shards_written\":%zu,\"classes\":[",
             r->up_to_date ? "true" : "false", (unsigned long long)r->images_found,
-            (unsigned long long)r->records);
+            (unsigned long long)r->records, r->num_workers, r->worker_index, r->shards_written);
     for (int i = 0; i < r->nclasses; i++) {
         fputs(i ? "," : "", f);
         tfr_json_str(f, r->classes[i]);

@@ -57,6 +57,44 @@ for f in "$WORK"/single/*.tfrecord.gz; do cmp "$f" "$WORK/wk/$(basename "$f")" |
 out=$("$I" -q --verify "$WORK/wk") || fail "inspect merged: $out"
 contains "$out" "records    3000"
 
+# workers from a scheduler's environment: a Slurm array (indexes from 1) and
+# a Kubernetes Indexed Job each write their own shard, and say so; the merge
+# equals the single run again
+out=$(SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_MIN=1 "$W" -q --shards 2 --num-workers 2 \
+      "$WORK/fm/train" "$WORK/env" 2>&1) || fail "slurm worker: $out"
+contains "$out" "worker 0 of 2: wrote 1 of the 2 shards"
+out=$(JOB_COMPLETION_INDEX=1 "$W" -q --shards 2 --num-workers 2 "$WORK/fm/train" "$WORK/env" 2>&1) ||
+    fail "k8s worker: $out"
+contains "$out" "worker 1 of 2: wrote 1 of the 2 shards"
+"$W" --merge-manifests "$WORK/env" >/dev/null || fail "merge env workers"
+"$W" -q --shards 2 "$WORK/fm/train" "$WORK/single2" >/dev/null || fail "single2"
+for f in "$WORK"/single2/*.tfrecord.gz; do cmp "$f" "$WORK/env/$(basename "$f")" || fail "env worker shard differs: $f"; done
+expect_fail "without --worker-index: give it, or run under a scheduler" \
+    env -u SLURM_ARRAY_TASK_ID -u JOB_COMPLETION_INDEX -u OMPI_COMM_WORLD_RANK -u PMI_RANK \
+    "$W" -q --num-workers 2 "$WORK/fm/train" "$WORK/none"
+expect_fail "JOB_COMPLETION_INDEX=5 is not a worker index in 0..1" \
+    env JOB_COMPLETION_INDEX=5 "$W" -q --num-workers 2 "$WORK/fm/train" "$WORK/none"
+# the README's Slurm array and Kubernetes Indexed Job commands, scaled down,
+# with the variables each scheduler sets given by hand
+for i in 0 1; do
+    SLURM_ARRAY_TASK_ID=$i SLURM_CPUS_PER_TASK=2 "$W" -q --size 28x28 --shards train=2,validation=1 \
+        --num-workers 2 --threads 2 --split train=90,validation=10 "$WORK/fm/train" "$WORK/slurm" \
+        >/dev/null 2>&1 || fail "README slurm task $i"
+    JOB_COMPLETION_INDEX=$i "$W" -q --size 28x28 --shards train=2,validation=1 \
+        --split train=90,validation=10 --num-workers 2 "$WORK/fm/train" "$WORK/k8s" \
+        >/dev/null 2>&1 || fail "README k8s pod $i"
+done
+for d in slurm k8s; do
+    "$W" --merge-manifests "$WORK/$d" >/dev/null || fail "merge $d"
+    out=$("$I" -q --verify "$WORK/$d") || fail "verify $d: $out"
+    contains "$out" "records    3000"
+done
+# more workers than shards: the spare one says so, writes nothing, succeeds
+out=$("$W" -q --shards 2 --num-workers 3 --worker-index 2 "$WORK/fm/train" "$WORK/spare" 2>&1) ||
+    fail "spare worker: $out"
+contains "$out" "worker 2 of 3: no shard to write (2 shards for 3 workers); nothing to do"
+ls "$WORK/spare" 2>/dev/null | grep -q 'tfrecord' && fail "the spare worker wrote a shard"
+
 # an output folder that is the root or inside it would be scanned as a class
 mkdir -p "$WORK/self/cat" && cp "$(find "$WORK/fm/test" -name '*.jpg' | head -1)" "$WORK/self/cat/a.jpg"
 expect_fail "is the dataset root" "$W" -q "$WORK/self" "$WORK/self"

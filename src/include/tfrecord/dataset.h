@@ -182,6 +182,8 @@ typedef struct tfr_write_report {
     uint64_t        reencoded_why[TFR_REENCODE_REASONS];
     double          seconds;
     char            fingerprint[17];
+    int             num_workers, worker_index; /* as run (1 and 0 for one process) */
+    size_t          shards_written;            /* by this process */
 } tfr_write_report;
 
 /*
@@ -193,6 +195,17 @@ typedef struct tfr_write_report {
 TFR_API tfr_status tfr_write_dataset(const tfr_write_opts *opts, tfr_write_report **out,
                                      tfr_error *err);
 TFR_API void tfr_write_report_free(tfr_write_report *r);
+
+/*
+ * This process's worker index for num_workers, from the scheduler that
+ * started it: SLURM_ARRAY_TASK_ID minus SLURM_ARRAY_TASK_MIN (a Slurm job
+ * array), JOB_COMPLETION_INDEX (a Kubernetes Indexed Job), or
+ * OMPI_COMM_WORLD_RANK / PMI_RANK (mpirun). from (fn bytes) names the
+ * variable. TFR_ERR_ARG, saying what was looked for, when none is set, is
+ * not a number, or is not in 0..num_workers-1.
+ */
+TFR_API tfr_status tfr_worker_index_from_env(int num_workers, int *index, char *from, size_t fn,
+                                             tfr_error *err);
 
 /* The report for people (skips grouped by reason) and as one JSON object. */
 TFR_API void tfr_write_report_print_text(const tfr_write_report *r, const char *out_dir, int verbose,
