@@ -237,7 +237,9 @@ static uint64_t fingerprint(const tfr_write_opts *o, const tfr_scan *s)
     fp_num(&h, o->shards); fp_num(&h, (double)o->shard_bytes); fp_num(&h, o->record.compression);
     fp_num(&h, o->record.level); fp_num(&h, (double)o->record.chunk_bytes);
     fp_num(&h, (double)o->seed);
-    fp_num(&h, o->label_offset); fp_num(&h, o->num_workers);
+    /* not the worker count: K workers write the same bytes as one run, so a
+     * merged set and a single run's are the same set */
+    fp_num(&h, o->label_offset);
     /* only when set: the default keeps the fingerprints of earlier runs */
     if (o->max_pixels != TFR_DEFAULT_MAX_PIXELS)
         fp_num(&h, (double)o->max_pixels);

@@ -56,6 +56,9 @@ expect_fail "has not finished" "$W" --merge-manifests "$WORK/wk"
 for f in "$WORK"/single/*.tfrecord.gz; do cmp "$f" "$WORK/wk/$(basename "$f")" || fail "worker shard differs: $f"; done
 out=$("$I" -q --verify "$WORK/wk") || fail "inspect merged: $out"
 contains "$out" "records    3000"
+# the merged folder is the same set as one run: a rerun with the same inputs does nothing
+out=$("$W" -q --shards 4 "$WORK/fm/train" "$WORK/wk" 2>&1) || fail "rerun on merged: $out"
+contains "$out" "is up to date"
 
 # workers from a scheduler's environment: a Slurm array (indexes from 1) and
 # a Kubernetes Indexed Job each write their own shard, and say so; the merge
