@@ -15,12 +15,39 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+
+#include "tfrecord/util.h"
 
 enum { SCAN_OK, SCAN_NAN, SCAN_RANGE };
 
 static const char *prog_name = "?";
 
 void cli_init(const char *prog) { prog_name = prog; }
+
+static char **start_argv;
+
+void cli_start(const char *prog, char **argv)
+{
+    prog_name = prog;
+    start_argv = argv;
+}
+
+int cli_threads(int threads)
+{
+    int n = tfr_threads_or_default(threads);
+    /* libgomp reads its wait policy once, as it loads, before main(): start
+     * again with it set (argv as getopt left it: options first, the same
+     * command). One thread never waits for another: no restart. If the exec
+     * fails, run on with OpenMP's default. */
+    if (n > 1 && start_argv && !getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT") &&
+        setenv("GOMP_SPINCOUNT", CLI_SPINCOUNT, 1) == 0) {
+        fflush(NULL);
+        execv("/proc/self/exe", start_argv);
+    }
+    tfr_set_compute_threads(n);
+    return n;
+}
 
 void cli_fail(const char *opt, const char *fmt, ...)
 {

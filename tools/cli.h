@@ -22,6 +22,30 @@
 /* Sets the tool name the messages start with; call first in main(). */
 void cli_init(const char *prog);
 
+/*
+ * cli_init, for the tools that compute on OpenMP threads; keeps argv for
+ * cli_threads. Unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT, a
+ * tool with more than one thread starts itself again (in cli_threads) with
+ * GOMP_SPINCOUNT=CLI_SPINCOUNT, so that an idle OpenMP thread spins
+ * about a microsecond and then sleeps instead of spinning for a
+ * millisecond (libgomp's default). On a shared machine (other processes on
+ * the same cores: a CI runner, a shared node, a container's quota) the
+ * default's spinning takes the CPU from the threads with work and makes 2
+ * threads slower than 1 (tests/bench/bench_threads.sh); on an idle machine
+ * the short spin costs about nothing. OMP_WAIT_POLICY=active restores the
+ * spinning.
+ */
+#define CLI_SPINCOUNT "1000"
+void cli_start(const char *prog, char **argv);
+
+/*
+ * The one --threads rule: N (0 = every CPU this process may use,
+ * tfr_cpu_count()) threads do all of a tool's work; sizes the OpenMP pool
+ * to N and returns N. Call once, after the options are parsed and before
+ * any other work (it may start the process again, see cli_start).
+ */
+int cli_threads(int threads);
+
 /* Prints "PROG: OPT: <fmt...>" (or "PROG: <fmt...>" when opt is NULL) and exits 2. */
 _Noreturn void cli_fail(const char *opt, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -19,15 +19,17 @@ static const char *const prog = "tfrecord-label";
 
 int main(int argc, char **argv)
 {
-    const char *model = NULL;
-    float mean = 0.5f, std = 0.25f;
-    int json = 0, top = 5;
-    cli_init(prog);
+    const char *model = NULL, *labels = NULL;
+    float mean = NAN, std = NAN;
+    int json = 0, top = 5, threads = 1;
+    cli_start(prog, argv);
     static const struct option lo[] = {{"model", required_argument, 0, 'm'},
                                        {"mean", required_argument, 0, 'M'},
                                        {"std", required_argument, 0, 'S'},
                                        {"top", required_argument, 0, 'k'},
                                        {"json", no_argument, 0, 'j'},
+                                       {"threads", required_argument, 0, 'T'},
+                                       {"labels", required_argument, 0, 'L'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
     int c;
@@ -38,19 +40,28 @@ int main(int argc, char **argv)
         case 'S': std = cli_float("--std", optarg, 0, INFINITY, CLI_GT_LO); break;
         case 'k': top = cli_int("--top", optarg, 1, 1000); break;
         case 'j': json = 1; break;
+        case 'L': labels = optarg; break;
+        case 'T': threads = cli_int("--threads", optarg, 0, 1024); break;
         case 'h':
             printf("usage: %s --model DIR|CHECKPOINT [--top 5] [--json] IMAGE...\n"
                    "DIR holds model.tfrc and labels.txt (tfrecord-retrain --out).\n"
-                   "  --top K (1..1000)  --mean F (0..1, default 0.5)  --std F (> 0, default 0.25)\n",
+                   "  --top K (1..1000)  --json\n"
+                   "  --mean F (0..1) --std F (> 0)  input normalization (default: the model's,\n"
+                   "              from its checkpoint; 0.5 and 0.25 for an older one)\n"
+                   "  --labels FILE  class names, line i for output i (default: the model's, from\n"
+                   "              its checkpoint, else labels.txt beside model.tfrc in DIR)\n"
+                   "  --threads T (0..1024, 0 = the CPUs this process may use; default 1: one\n"
+                   "              image at a time is fastest on one thread for small models)\n",
                    prog);
             return 0;
         default: return 2;
         }
     }
     if (!model || optind >= argc) {
-        fprintf(stderr, "usage: %s --model DIR IMAGE...\n", prog);
+        fprintf(stderr, "usage: %s --model DIR|CHECKPOINT IMAGE...\n", prog);
         return 2;
     }
+    cli_threads(threads);
     char mp[4400], lp[4400];
     struct stat sb;
     if (stat(model, &sb) == 0 && S_ISDIR(sb.st_mode)) {
@@ -71,11 +82,31 @@ int main(int argc, char **argv)
     }
     const tfr_resnet_config *cfg = tfr_model_config(m);
     int K = cfg->classes;
-    /* class names from labels.txt beside the model, when there is one */
+    /* the normalization the model was trained with, unless given */
+    {
+        float mm = 0.5f, ms = 0.25f;
+        tfr_model_normalization(m, &mm, &ms);
+        if (isnan(mean))
+            mean = mm;
+        if (isnan(std))
+            std = ms;
+    }
+    /* class names: --labels, else the checkpoint's, else labels.txt beside
+     * model.tfrc (line i names output i) */
     char **names = calloc((size_t)K, sizeof *names), **lines = NULL;
     int nlines = 0;
-    if (names && lp[0] && access(lp, F_OK) == 0) {
-        if (tfr_labels_load(lp, K, &lines, &nlines, &err)) {
+    const char *from = labels ? labels : lp;
+    if (names && !labels) {
+        for (int k = 0; k < K; k++) {
+            const char *nm = tfr_model_class_name(m, k);
+            if (nm && !(names[k] = strdup(nm)))
+                break;
+        }
+        if (tfr_model_class_names(m, NULL))
+            from = NULL;
+    }
+    if (names && from && from[0] && (labels || access(from, F_OK) == 0)) {
+        if (tfr_labels_load(from, K, &lines, &nlines, &err)) {
             fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
             free(names);
             tfr_model_free(m);
@@ -85,6 +116,17 @@ int main(int argc, char **argv)
             names[i] = lines[i];
         free(lines);
     }
+    int named = 0;
+    for (int k = 0; names && k < K; k++)
+        named += names[k] != NULL;
+    if (!names) {
+        fprintf(stderr, "%s: error: out of memory\n", prog);
+        tfr_model_free(m);
+        return 1;
+    }
+    if (!named)
+        fprintf(stderr, "%s: warning: %s has no class names (give --labels FILE); showing "
+                "class numbers\n", prog, mp);
     size_t in_sz = (size_t)cfg->in_c * cfg->in_h * cfg->in_w;
     float *x = malloc(in_sz * sizeof(float));
     int rc = 0;
@@ -147,15 +189,21 @@ int main(int argc, char **argv)
             printf(",\"milliseconds\":%.3f,\"top\":[", ms);
             for (int i = 0; i < shown; i++) {
                 printf("%s{\"label\":%d,\"name\":", i ? "," : "", order[i]);
-                tfr_json_str(stdout, names[order[i]] ? names[order[i]] : "");
+                if (names[order[i]])
+                    tfr_json_str(stdout, names[order[i]]);
+                else
+                    printf("null");
                 printf(",\"score\":%.6f}", p[order[i]] / s);
             }
             printf("]}");
         } else {
             printf("%s (evaluated in %.2f ms)\n", argv[a], ms);
-            for (int i = 0; i < shown; i++)
-                printf("  %-24s %3d  %.5f\n", names[order[i]] ? names[order[i]] : "", order[i],
-                       p[order[i]] / s);
+            for (int i = 0; i < shown; i++) {
+                char unnamed[32];
+                snprintf(unnamed, sizeof unnamed, "class %d", order[i]);
+                printf("  %-24s %3d  %.5f\n", names[order[i]] ? names[order[i]] : unnamed,
+                       order[i], p[order[i]] / s);
+            }
         }
         free(p);
         free(order);

@@ -29,11 +29,14 @@ static void usage(FILE *f)
         "                      (each >= 0, sum < 100)\n"
         "  --flip  --random-crop P  --random-scale P  --random-brightness P\n"
         "                      distortions (percent, 0..100); they bypass the cache for training\n"
-        "  --mean F --std F    input normalization the backbone was trained with (0.5, 0.25)\n"
+        "  --mean F --std F    input normalization (default: the backbone's, from its\n"
+        "                      checkpoint; 0.5, 0.25 for an older one)\n"
         "                      mean 0..1, std > 0\n"
         "  --seed S  --logdir DIR (TensorBoard)  --fold-bn  --round-weights\n"
         "  --device cpu|cuda|cuda:N|auto  --precision tf32|fp32|bf16\n"
         "                      where the backbone computes bottlenecks (default cpu)\n"
+        "  --threads T         threads for decode and compute, 0..1024, 0 = the CPUs this\n"
+        "                      process may use (default)\n"
         "  --json  -q, --quiet\n", prog);
 }
 
@@ -117,12 +120,12 @@ int main(int argc, char **argv)
 {
     tfr_retrain_opts o;
     tfr_retrain_opts_init(&o);
-    cli_init(prog);
+    cli_start(prog, argv);
     tfr_log_set_prog(prog);
-    int json = 0;
+    int json = 0, threads = 0;
     enum { O_BB = 256, O_IMG, O_CACHE, O_OUT, O_STEPS, O_LR, O_BATCH, O_EVERY, O_SPLIT, O_FLIP,
            O_CROP, O_SCALE, O_BRIGHT, O_MEAN, O_STD, O_SEED, O_LOGDIR, O_FOLD, O_ROUND, O_JSON,
-           O_DEVICE, O_PREC };
+           O_DEVICE, O_PREC, O_THREADS };
     static const struct option lo[] = {
         {"backbone", required_argument, 0, O_BB}, {"images", required_argument, 0, O_IMG},
         {"cache", required_argument, 0, O_CACHE}, {"out", required_argument, 0, O_OUT},
@@ -137,6 +140,7 @@ int main(int argc, char **argv)
         {"fold-bn", no_argument, 0, O_FOLD}, {"round-weights", no_argument, 0, O_ROUND},
         {"json", no_argument, 0, O_JSON}, {"quiet", no_argument, 0, 'q'},
         {"device", required_argument, 0, O_DEVICE}, {"precision", required_argument, 0, O_PREC},
+        {"threads", required_argument, 0, O_THREADS},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
@@ -181,6 +185,7 @@ int main(int argc, char **argv)
                 cli_fail(c == O_DEVICE ? "--device" : "--precision", "%s", e.msg);
             break;
         }
+        case O_THREADS: threads = cli_int("--threads", optarg, 0, 1024); break;
         case 'q': o.quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -190,6 +195,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    cli_threads(threads);
     o.progress = !o.quiet;
     report rep = {&o, NULL};
     o.on_event = on_retrain_event;

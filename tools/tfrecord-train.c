@@ -21,7 +21,9 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: %s --train SHARDS [--val SHARDS] [options]\n"
-        "       %s --evaluate CHECKPOINT --val SHARDS\n"
+        "       %s --evaluate CHECKPOINT --val SHARDS [--labels FILE]\n"
+        "         (the model's normalization and class names come from its checkpoint;\n"
+        "         --mean/--std and --labels FILE, line i naming output i, override them)\n"
         "SHARDS: a file, folder, glob ('shards/train-*') or manifest.json; repeatable.\n"
         "model\n"
         "  --preset fmnist|homework|tiny   (default fmnist: 28x28x1, 10 classes)\n"
@@ -32,7 +34,9 @@ static void usage(FILE *f)
         "  --epochs N (1)  --batch N (128)  --lr F (0.01)  --lr-decay F (0.1)  --lr-every N (64)\n"
         "  --cosine  --warmup N (epochs)  --momentum F (0.9)  --l2 F (5e-4, dense layer)\n"
         "  --weight-decay F (0)  --flip  --pad-crop P  --mean F (0.5)  --std F (0.25)\n"
-        "  --seed S  --threads T (decode threads, 0 = all cores)  --shuffle-buffer N (8192)\n"
+        "  --seed S  --shuffle-buffer N (8192)\n"
+        "  --threads T  threads for decode and compute (on the CPU they take turns, never\n"
+        "               2T at once); 0 = the CPUs this process may use (default)\n"
         "  ranges: epochs >= 1, batch 1..65536, lr > 0, lr-decay 0 < F <= 1, lr-every >= 0\n"
         "  (0 = no decay), warmup >= 0, momentum 0 <= F < 1, l2 and weight-decay >= 0,\n"
         "  pad-crop 0..1024, mean 0..1, std > 0, threads 0..1024, shuffle-buffer 0..2^30\n"
@@ -51,13 +55,40 @@ static void usage(FILE *f)
 
 /* Class names from labels.txt beside the first shard (up to n of them), if
  * there is one: *names NULL and *got 0 when not. Free with tfr_labels_free. */
-static void load_labels(const char *shard, int n, char ***names, int *got)
+/*
+ * The name of each of m's outputs for --evaluate, into (*names)[0..classes):
+ * --labels FILE (line i names output i), else the checkpoint's, else the
+ * validation shards' labels.txt shifted by their label offset. NULL where
+ * unnamed.
+ */
+static tfr_status eval_names(const tfr_model *m, const tfr_train_inputs *vin, const char *file,
+                             char ***names, int *n, tfr_error *err)
 {
-    char p[4400];
-    *names = NULL;
-    *got = 0;
-    if (!tfr_labels_beside(shard, p, sizeof p))
-        tfr_labels_load(p, n, names, got, NULL);
+    int K = tfr_model_config(m)->classes;
+    *n = K;
+    if (!(*names = calloc((size_t)K, sizeof **names)))
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    char **v = NULL;
+    int nv = 0, first = 0;
+    tfr_status st = TFR_OK;
+    if (file)
+        st = tfr_labels_load(file, K, &v, &nv, err);
+    else if (tfr_model_class_names(m, NULL)) {
+        for (int k = 0; k < K; k++) {
+            const char *s = tfr_model_class_name(m, k);
+            if (s && !((*names)[k] = strdup(s)))
+                return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+        }
+        return TFR_OK;
+    } else
+        st = tfr_train_inputs_class_names(vin, &v, &nv, &first, err);
+    for (int i = 0; !st && i < nv; i++)
+        if (first + i < K) {
+            (*names)[first + i] = v[i];
+            v[i] = NULL;
+        }
+    tfr_labels_free(v, nv);
+    return st;
 }
 
 /*
@@ -195,18 +226,20 @@ int main(int argc, char **argv)
 {
     tfr_train_opts o;
     tfr_train_opts_init(&o);
-    cli_init(prog);
+    cli_start(prog, argv);
     tfr_log_set_prog(prog);
     tfr_error err;
     tfr_error_clear(&err);
-    const char *train[64], *val[64], *evaluate = NULL;
+    const char *train[64], *val[64], *evaluate = NULL, *labels_file = NULL;
+    int mean_given = 0, std_given = 0;
     int ntrain = 0, nval = 0, width = 0, classes = 0, input[3] = {0, 0, 0};
     int levels[TFR_MAX_LEVELS], nlevels = 0;
     const char *preset = "fmnist";
     int preset_given = 0;
     enum { O_TRAIN = 256, O_VAL, O_EVAL, O_PRESET, O_LEVELS, O_WIDTH, O_INPUT, O_CLASSES, O_EPOCHS,
            O_BATCH, O_LR, O_DECAY, O_EVERY, O_COSINE, O_WARMUP, O_MOM, O_L2, O_WD, O_FLIP, O_PAD,
-           O_MEAN, O_STD, O_SEED, O_THREADS, O_SHUF, O_LOGDIR, O_CKPT, O_RESUME, O_DEVICE, O_PREC, O_WS };
+           O_MEAN, O_STD, O_SEED, O_THREADS, O_SHUF, O_LOGDIR, O_CKPT, O_RESUME, O_DEVICE, O_PREC, O_WS,
+           O_LABELS };
     static const struct option lo[] = {
         {"train", required_argument, 0, O_TRAIN}, {"val", required_argument, 0, O_VAL},
         {"evaluate", required_argument, 0, O_EVAL}, {"preset", required_argument, 0, O_PRESET},
@@ -226,6 +259,7 @@ int main(int argc, char **argv)
         {"resume", required_argument, 0, O_RESUME}, {"quiet", no_argument, 0, 'q'},
         {"device", required_argument, 0, O_DEVICE}, {"precision", required_argument, 0, O_PREC},
         {"workspace-mb", required_argument, 0, O_WS},
+        {"labels", required_argument, 0, O_LABELS},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
@@ -269,8 +303,9 @@ int main(int argc, char **argv)
         case O_WD: o.weight_decay = cli_float("--weight-decay", optarg, 0, INFINITY, 0); break;
         case O_FLIP: o.flip = 1; break;
         case O_PAD: o.pad_crop = cli_int("--pad-crop", optarg, 0, 1024); break;
-        case O_MEAN: o.mean = cli_float("--mean", optarg, 0, 1, 0); break;
-        case O_STD: o.std = cli_float("--std", optarg, 0, INFINITY, CLI_GT_LO); break;
+        case O_MEAN: o.mean = cli_float("--mean", optarg, 0, 1, 0); mean_given = 1; break;
+        case O_STD: o.std = cli_float("--std", optarg, 0, INFINITY, CLI_GT_LO); std_given = 1; break;
+        case O_LABELS: labels_file = optarg; break;
         case O_SEED: o.seed = cli_u64("--seed", optarg, 0, UINT64_MAX); break;
         case O_THREADS: o.threads = cli_int("--threads", optarg, 0, 1024); break;
         case O_SHUF:
@@ -293,6 +328,7 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
+    o.threads = cli_threads(o.threads);
     char buf[4400];
     if (evaluate) {
         if (!nval) {
@@ -310,23 +346,33 @@ int main(int argc, char **argv)
         if (!o.quiet)
             fputs(vin.text, stdout);
         const char *const *vsrc = (const char *const *)vin.sources;
+        char **names = NULL;
+        int nnames = 0;
         if (tfr_checkpoint_load(evaluate, &m, &ts, &err) ||
             (o.device.kind != TFR_DEVICE_CPU && tfr_model_set_device(m, &o.device, &err)) ||
-            tfr_evaluate(m, vsrc, nval, o.batch, o.threads, o.mean, o.std, &r, &err)) {
+            eval_names(m, &vin, labels_file, &names, &nnames, &err)) {
+            fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
+            return 1;
+        }
+        {
+            float mm = o.mean, ms = o.std; /* the model's normalization, unless given */
+            if (tfr_model_normalization(m, &mm, &ms)) {
+                o.mean = mean_given ? o.mean : mm;
+                o.std = std_given ? o.std : ms;
+            }
+        }
+        if (tfr_evaluate(m, vsrc, nval, o.batch, o.threads, o.mean, o.std, &r, &err)) {
             fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
             return 1;
         }
         printf("%s (epoch %llu): %llu images, accuracy %.4f, cross-entropy %.4f\n", evaluate,
                (unsigned long long)ts.epoch, (unsigned long long)r.images, r.accuracy, r.loss);
-        char **names;
-        int nnames;
-        load_labels(val[0], r.classes, &names, &nnames);
         printf("confusion matrix (rows: true class, columns: predicted)\n%14s", "");
         for (int j = 0; j < r.classes; j++)
             printf(" %6d", j);
         printf("\n");
         for (int i = 0; i < r.classes; i++) {
-            printf("%3d %-10.10s", i, i < nnames ? names[i] : "");
+            printf("%3d %-10.10s", i, i < nnames && names[i] ? names[i] : "");
             for (int j = 0; j < r.classes; j++)
                 printf(" %6llu", (unsigned long long)r.confusion[(size_t)i * r.classes + j]);
             printf("\n");

@@ -49,7 +49,9 @@ static void usage(FILE *f)
         "  --chunk-size BYTES    parallel deflate chunk, 0..1GiB (default 1MiB); 0 = one deflate\n"
         "                        stream on one thread, byte for byte as TensorFlow writes\n"
         "  --seed S              shuffle and random-flip seed (default 12345)\n"
-        "  --threads T           0..1024, 0 = all cores (default); output is identical for any T\n"
+        "  --threads T           threads for all the work (scan, decode, compression),\n"
+        "                        0..1024, 0 = the CPUs this process may use (default);\n"
+        "                        output is identical for any T\n"
         "  --force               replace an existing shard set made with other inputs/options\n"
         "  --num-workers K --worker-index I   write only this worker's share of the shards\n"
         "                        (K 1..65536, I 0..K-1)\n"
@@ -66,7 +68,7 @@ int main(int argc, char **argv)
 {
     tfr_write_opts o;
     tfr_write_opts_init(&o);
-    cli_init(prog);
+    cli_start(prog, argv);
     tfr_log_set_prog(prog);
     int json = 0, verbose = 0, merge = 0;
     int index_given = 0;
@@ -177,6 +179,7 @@ int main(int argc, char **argv)
         printf("%s/manifest.json written\n", argv[optind]);
         return 0;
     }
+    o.threads = cli_threads(o.threads);
     if (argc - optind < 2) {
         usage(stderr);
         return 2;

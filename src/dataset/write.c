@@ -781,13 +781,7 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
     plan pl;
     memset(&pl, 0, sizeof pl);
     tctx *tc = NULL;
-    int nt = o->threads;
-#ifdef _OPENMP
-    if (nt <= 0)
-        nt = omp_get_max_threads();
-#endif
-    if (nt <= 0)
-        nt = 1;
+    int nt = tfr_threads_or_default(o->threads);
     tfr_write_report *r = tfr_calloc(1, sizeof *r);
     if (!r)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");

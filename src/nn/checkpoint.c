@@ -5,10 +5,15 @@
  * Checkpoint layout (little-endian):
  *   "TFRCKPT\0" | u32 version | i32 config[16] | u64 nparams | u64 nstats |
  *   u64 epoch, step, seed, stream_epoch, stream_records | f64 best_val_acc |
- *   f32 params[nparams] | f32 momentum[nparams] | f32 stats[nstats] | u32 crc32c
- * The CRC-32C covers every byte before it.
+ *   f32 params[nparams] | f32 momentum[nparams] | f32 stats[nstats] |
+ *   (version 2) u32 meta_bytes | meta | u32 crc32c
+ * meta: f32 mean, std | i32 have_norm, first, nnames | nnames x (u32 len |
+ * len bytes of UTF-8): the input normalization and the class names of
+ * outputs first .. first + nnames - 1 (tfr_model_set_class_names).
+ * The CRC-32C covers every byte before it. Version 1 files (no meta) load.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +23,12 @@
 #include "tfrecord/checkpoint.h"
 #include "tfrecord/record.h"
 #include "tfrecord/util.h"
+#include "util/alloc.h"
 #include "util/fsio.h"
 
 #define MAGIC "TFRCKPT"
-#define VERSION 1u
+#define VERSION 2u
+#define NAME_MAX_BYTES 4096 /* per class name */
 /* far above any model this trainer builds; bounds what a bad path can cost */
 #define CKPT_MAX_BYTES ((size_t)1 << (sizeof(size_t) > 4 ? 36 : 31))
 
@@ -79,6 +86,31 @@ tfr_status tfr_checkpoint_save(const char *path, const tfr_model *cm, const tfr_
     put(&b, params, np * sizeof(float));
     put(&b, mom, np * sizeof(float));
     put(&b, stats, ns * sizeof(float));
+    {
+        float norm[2] = {0, 0};
+        int32_t hdr[3];
+        hdr[0] = tfr_model_normalization(cm, &norm[0], &norm[1]);
+        int first;
+        int nn = tfr_model_class_names(cm, &first);
+        hdr[1] = first;
+        hdr[2] = nn;
+        uint32_t mb = sizeof norm + sizeof hdr;
+        for (int i = 0; i < nn; i++) {
+            const char *s = tfr_model_class_name(cm, first + i);
+            size_t l = s ? strlen(s) : 0;
+            mb += 4 + (uint32_t)(l > NAME_MAX_BYTES ? NAME_MAX_BYTES : l);
+        }
+        put(&b, &mb, 4);
+        put(&b, norm, sizeof norm);
+        put(&b, hdr, sizeof hdr);
+        for (int i = 0; i < nn; i++) {
+            const char *s = tfr_model_class_name(cm, first + i);
+            size_t l = s ? strlen(s) : 0;
+            uint32_t l32 = (uint32_t)(l > NAME_MAX_BYTES ? NAME_MAX_BYTES : l);
+            put(&b, &l32, 4);
+            put(&b, s ? s : "", l32);
+        }
+    }
     uint32_t crc = b.crc;
     put(&b, &crc, 4);
     if (b.bad) {
@@ -102,6 +134,53 @@ static uint8_t *read_all(const char *path, size_t *n, tfr_error *err)
     return buf;
 }
 
+/* The meta section: normalization and class names, each length checked
+ * against the bytes the section has. */
+static tfr_status read_meta(tfr_model *m, const uint8_t *p, uint32_t mb, const char *path,
+                            tfr_error *err)
+{
+    float norm[2];
+    int32_t hdr[3];
+    if (mb < sizeof norm + sizeof hdr)
+        return tfr_fail(err, TFR_ERR_FORMAT, path, "checkpoint meta section of %u bytes is short",
+                        mb);
+    memcpy(norm, p, sizeof norm);
+    memcpy(hdr, p + sizeof norm, sizeof hdr);
+    if (hdr[0] && norm[1] > 0 && isfinite(norm[0]) && isfinite(norm[1]))
+        tfr_model_set_normalization(m, norm[0], norm[1]);
+    int classes = tfr_model_config(m)->classes, first = hdr[1], nn = hdr[2];
+    if (nn == 0)
+        return TFR_OK;
+    if (first < 0 || nn < 0 || first > classes || nn > classes - first)
+        return tfr_fail(err, TFR_ERR_FORMAT, path,
+                        "checkpoint names %d classes from output %d of %d", nn, first, classes);
+    char **names = tfr_calloc((size_t)nn, sizeof *names);
+    if (!names)
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    size_t at = sizeof norm + sizeof hdr;
+    tfr_status s = TFR_OK;
+    for (int i = 0; i < nn && !s; i++) {
+        uint32_t l;
+        if (mb - at < 4 || (memcpy(&l, p + at, 4), l > NAME_MAX_BYTES) || mb - at - 4 < l) {
+            s = tfr_fail(err, TFR_ERR_FORMAT, path, "checkpoint class name %d runs past its "
+                         "section", i);
+            break;
+        }
+        if (!(names[i] = tfr_strndup((const char *)p + at + 4, l)))
+            s = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+        at += 4 + l;
+    }
+    if (!s && at != mb)
+        s = tfr_fail(err, TFR_ERR_FORMAT, path, "checkpoint meta section has %u bytes, its "
+                     "names %zu", mb, at);
+    if (!s)
+        s = tfr_model_set_class_names(m, (const char *const *)names, nn, first, err);
+    for (int i = 0; i < nn; i++)
+        free(names[i]);
+    free(names);
+    return s;
+}
+
 tfr_status tfr_checkpoint_load(const char *path, tfr_model **out, tfr_train_state *st,
                                tfr_error *err)
 {
@@ -123,8 +202,9 @@ tfr_status tfr_checkpoint_load(const char *path, tfr_model **out, tfr_train_stat
         goto done;
     }
     memcpy(&ver, buf + 8, 4);
-    if (ver != VERSION) {
-        s = tfr_fail(err, TFR_ERR_FORMAT, path, "checkpoint version %u, expected %u", ver, VERSION);
+    if (ver != 1 && ver != VERSION) {
+        s = tfr_fail(err, TFR_ERR_FORMAT, path, "checkpoint version %u, expected 1..%u", ver,
+                     VERSION);
         goto done;
     }
     int32_t cw[16];
@@ -144,8 +224,18 @@ tfr_status tfr_checkpoint_load(const char *path, tfr_model **out, tfr_train_stat
     st->stream_epoch = s5[3]; st->stream_records = s5[4];
     /* the sizes the file declares must be the file's length before anything
      * is built from its config: a recomputed CRC authenticates nothing */
-    if (np > TFR_MODEL_MAX_PARAMS || ns > TFR_MODEL_MAX_PARAMS ||
-        n != head + (2 * np + ns) * sizeof(float) + 4) {
+    size_t body = 0, meta_at = 0;
+    uint32_t mb = 0;
+    if (np <= TFR_MODEL_MAX_PARAMS && ns <= TFR_MODEL_MAX_PARAMS) {
+        body = head + (2 * np + ns) * sizeof(float);
+        if (ver >= 2 && n >= body + 8) {
+            memcpy(&mb, buf + body, 4);
+            meta_at = body + 4;
+            body += 4 + (size_t)mb;
+        }
+    }
+    if (np > TFR_MODEL_MAX_PARAMS || ns > TFR_MODEL_MAX_PARAMS || (ver >= 2 && !meta_at) ||
+        n != body + 4) {
         s = tfr_fail(err, TFR_ERR_FORMAT, path,
                      "checkpoint declares %llu parameters and %llu statistics for %zu bytes",
                      (unsigned long long)np, (unsigned long long)ns, n);
@@ -165,8 +255,7 @@ tfr_status tfr_checkpoint_load(const char *path, tfr_model **out, tfr_train_stat
         tfr_model_free(m);
         goto done;
     }
-    if (np != mnp || ns != mns ||
-        n != head + (2 * np + ns) * sizeof(float) + 4) {
+    if (np != mnp || ns != mns || n != body + 4) {
         tfr_model_free(m);
         s = tfr_fail(err, TFR_ERR_FORMAT, path, "checkpoint sizes do not match its config");
         goto done;
@@ -175,6 +264,10 @@ tfr_status tfr_checkpoint_load(const char *path, tfr_model **out, tfr_train_stat
     memcpy(params, p, np * sizeof(float));
     memcpy(mom, p + np * sizeof(float), np * sizeof(float));
     memcpy(stats, p + 2 * np * sizeof(float), ns * sizeof(float));
+    if (meta_at && (s = read_meta(m, buf + meta_at, mb, path, err))) {
+        tfr_model_free(m);
+        goto done;
+    }
     *out = m;
 done:
     free(buf);

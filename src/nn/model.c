@@ -68,6 +68,11 @@ struct tfr_model {
     float  *stage;             /* np floats of backend memory for layout conversion */
     float  *gblock;            /* all activation gradients, one block */
     int     host_ok[B_COUNT], dev_ok[B_COUNT];
+    /* what the outputs and the input mean (tfr_model_set_class_names) */
+    char  **names;             /* classes entries, NULL where unnamed */
+    int     nnames, names_first;
+    float   mean, std;
+    int     have_norm;
 };
 
 #define PARAMS(m) ((m)->host[B_PARAMS])
@@ -382,7 +387,65 @@ void tfr_model_free(tfr_model *m)
     free(m->ops);
     for (int b = 0; b < B_COUNT; b++)
         free(m->host[b]);
+    tfr_model_set_class_names(m, NULL, 0, 0, NULL);
     free(m);
+}
+
+tfr_status tfr_model_set_class_names(tfr_model *m, const char *const *names, int n, int first,
+                                     tfr_error *err)
+{
+    if (n < 0 || first < 0 || (n > 0 && (!names || (int64_t)first + n > m->cfg.classes)))
+        return tfr_fail(err, TFR_ERR_ARG, NULL,
+                        "%d class names from label %d do not fit a model of %d classes", n, first,
+                        m->cfg.classes);
+    char **v = NULL;
+    if (n > 0) {
+        if (!(v = tfr_calloc((size_t)m->cfg.classes, sizeof *v)))
+            return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+        for (int i = 0; i < n; i++)
+            if (names[i] && !(v[first + i] = tfr_strdup(names[i]))) {
+                for (int k = 0; k < m->cfg.classes; k++)
+                    free(v[k]);
+                free(v);
+                return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+            }
+    }
+    for (int k = 0; m->names && k < m->cfg.classes; k++)
+        free(m->names[k]);
+    free(m->names);
+    m->names = v;
+    m->nnames = n;
+    m->names_first = n > 0 ? first : 0;
+    return TFR_OK;
+}
+
+const char *tfr_model_class_name(const tfr_model *m, int k)
+{
+    return m->names && k >= 0 && k < m->cfg.classes && m->names[k] && m->names[k][0] ? m->names[k]
+                                                                               : NULL;
+}
+
+int tfr_model_class_names(const tfr_model *m, int *first)
+{
+    if (first)
+        *first = m->names_first;
+    return m->nnames;
+}
+
+void tfr_model_set_normalization(tfr_model *m, float mean, float std)
+{
+    m->mean = mean;
+    m->std = std;
+    m->have_norm = std > 0;
+}
+
+int tfr_model_normalization(const tfr_model *m, float *mean, float *std)
+{
+    if (m->have_norm) {
+        *mean = m->mean;
+        *std = m->std;
+    }
+    return m->have_norm;
 }
 
 static size_t block_len(const tfr_model *m, int b) { return b == B_STATS ? m->ns : m->np; }

@@ -20,6 +20,7 @@
 
 #include "record/codec.h"
 #include "record_impl.h"
+#include "tfrecord/util.h"
 #include "util/alloc.h"
 #include "util/fsio.h"
 #include "util/opts.h"
@@ -327,13 +328,7 @@ tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
     if (w->o.chunk_bytes > (256u << 20))
         w->o.chunk_bytes = 256u << 20;
     if (w->o.chunk_bytes) {
-        int t = w->o.threads;
-#ifdef _OPENMP
-        if (t <= 0)
-            t = omp_get_max_threads();
-#endif
-        if (t <= 0)
-            t = 1;
+        int t = tfr_threads_or_default(w->o.threads);
         if (t > 64)
             t = 64;
         w->slots = t;

@@ -46,8 +46,8 @@ void tfr_retrain_opts_init(tfr_retrain_opts *o)
     o->eval_every = 10;
     o->val_percent = 10;
     o->test_percent = 10;
-    o->mean = 0.5f;
-    o->std = 0.25f;
+    o->mean = NAN; /* the backbone's, from its checkpoint (else 0.5, 0.25) */
+    o->std = NAN;
     o->progress = 1;
 }
 
@@ -545,6 +545,17 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
         tfr_retrain_event dev = {.kind = TFR_RETRAIN_DEVICE, .device = tfr_model_device(m)};
         emit(o, res, &dev);
     }
+    /* the normalization the backbone was trained with, unless given */
+    tfr_retrain_opts given = *o;
+    if (isnan(given.mean) || isnan(given.std)) {
+        float bm = 0.5f, bs = 0.25f;
+        tfr_model_normalization(m, &bm, &bs);
+        if (isnan(given.mean))
+            given.mean = bm;
+        if (isnan(given.std))
+            given.std = bs;
+    }
+    o = &given;
     const tfr_resnet_config *c = tfr_model_config(m);
     const int dim = tfr_model_feature_dim(m);
     char fp[160];
@@ -732,8 +743,10 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
     tfr_retrain_event tev = {.kind = TFR_RETRAIN_TRAINED, .steps = o->steps};
     emit(o, res, &tev);
     /* the complete model: backbone + new head */
-    if ((st = tfr_model_with_head(m, K, head.W, head.b, &out_m, err)))
+    if ((st = tfr_model_with_head(m, K, head.W, head.b, &out_m, err)) ||
+        (st = tfr_model_set_class_names(out_m, (const char *const *)s.classes, s.nclasses, 0, err)))
         goto done;
+    tfr_model_set_normalization(out_m, o->mean, o->std);
     if ((o->fold_bn || o->round_weights) &&
         (st = export_changes(out_m, c, K, im, s.nitems, o, res, err)))
         goto done;

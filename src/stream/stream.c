@@ -94,7 +94,8 @@ struct tfr_stream {
     int             in_float;    /* the records hold float tensors */
 
     pthread_mutex_t mu;
-    pthread_cond_t  job_cv, space_cv, batch_cv;
+    pthread_cond_t  job_cv, space_cv, batch_cv, gate_cv;
+    int             waiting;     /* on_demand: the consumer is in tfr_stream_next */
     job            *q;
     size_t          qcap, qhead, qcount;
     bentry         *ring;
@@ -378,6 +379,16 @@ static tfr_status process(tfr_stream *s, wctx *w, const job *j, uint8_t *dst, in
 
 /* ---- workers ------------------------------------------------------------ */
 
+/* Under s->mu: batch b is complete. With on_demand the gate closes the
+ * moment the consumer's batch is ready, so no thread takes more work while
+ * the consumer computes. */
+static void batch_ready(tfr_stream *s, const bentry *b)
+{
+    if (s->o.on_demand && b->gb == s->cur_gb)
+        __atomic_store_n(&s->waiting, 0, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&s->batch_cv);
+}
+
 static void *worker_main(void *arg)
 {
     tfr_stream *s = arg;
@@ -393,9 +404,9 @@ static void *worker_main(void *arg)
     }
     for (;;) {
         pthread_mutex_lock(&s->mu);
-        while (!s->qcount && !s->stop)
+        while ((!s->qcount || (s->o.on_demand && !s->waiting)) && !s->stop)
             pthread_cond_wait(&s->job_cv, &s->mu);
-        if (s->stop && !s->qcount) {
+        if (s->stop) { /* close frees what is left in the queue */
             pthread_mutex_unlock(&s->mu);
             break;
         }
@@ -436,9 +447,10 @@ static void *worker_main(void *arg)
         free(j.data);
         pthread_mutex_lock(&s->mu);
         s->stats.corrupt_skipped += (uint64_t)skipped;
+        s->stats.records_decoded += (uint64_t)j.count;
         b->filled += j.count;
         if (b->closed && b->filled == b->expected)
-            pthread_cond_broadcast(&s->batch_cv);
+            batch_ready(s, b);
         pthread_mutex_unlock(&s->mu);
     }
 out:
@@ -522,7 +534,7 @@ static void close_batch(tfr_stream *s, seqstate *q)
     b->dropped = q->slot < s->o.batch_size && s->o.drop_remainder;
     b->closed = 1;
     if (b->filled == b->expected)
-        pthread_cond_broadcast(&s->batch_cv);
+        batch_ready(s, b);
     pthread_mutex_unlock(&s->mu);
     q->open = NULL;
     q->slot = 0;
@@ -618,6 +630,12 @@ static void *sequencer_main(void *arg)
         seqstate q = {.epoch = epoch, .seq = 0, .cap = tfr_order_start_epoch(ord, epoch), .slot = 0};
         uint64_t skip = epoch == o->start_epoch ? o->skip_records : 0;
         for (;;) {
+            if (o->on_demand && !__atomic_load_n(&s->waiting, __ATOMIC_ACQUIRE)) {
+                pthread_mutex_lock(&s->mu);
+                while (!s->waiting && !s->stop && !s->fail)
+                    pthread_cond_wait(&s->gate_cv, &s->mu);
+                pthread_mutex_unlock(&s->mu);
+            }
             if (halted(s)) {
                 stopping = 1;
                 break;
@@ -767,6 +785,7 @@ tfr_status tfr_stream_open(const tfr_stream_opts *opts, tfr_stream **out, tfr_er
     pthread_cond_init(&s->job_cv, NULL);
     pthread_cond_init(&s->space_cv, NULL);
     pthread_cond_init(&s->batch_cv, NULL);
+    pthread_cond_init(&s->gate_cv, NULL);
     tfr_status st = expand_sources(s, err);
     if (st)
         goto fail;
@@ -791,11 +810,7 @@ tfr_status tfr_stream_open(const tfr_stream_opts *opts, tfr_stream **out, tfr_er
         goto fail;
     }
     s->tensor_max = tensor_bound(s->W, s->H, s->C);
-    int T = opts->threads;
-    if (T <= 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        T = n > 0 ? (int)n : 1;
-    }
+    int T = tfr_threads_or_default(opts->threads);
     s->nworkers = T;
     s->R = (opts->prefetch > 0 ? opts->prefetch : 1) + 2;
     s->ring = tfr_calloc((size_t)s->R, sizeof *s->ring);
@@ -863,6 +878,7 @@ tfr_status tfr_stream_next(tfr_stream *s, const tfr_batch **out, tfr_error *err)
             if (err)
                 *err = s->fail_err;
             tfr_status st = s->fail;
+            __atomic_store_n(&s->waiting, 0, __ATOMIC_RELEASE);
             pthread_mutex_unlock(&s->mu);
             return st;
         }
@@ -902,13 +918,20 @@ tfr_status tfr_stream_next(tfr_stream *s, const tfr_batch **out, tfr_error *err)
             s->prev_gb = b->gb;
             s->stats.batches++;
             s->stats.wait_seconds += tfr_now() - t0;
+            __atomic_store_n(&s->waiting, 0, __ATOMIC_RELEASE);
             pthread_mutex_unlock(&s->mu);
             *out = &s->out;
             return TFR_OK;
         }
         if (s->seq_done && s->cur_gb >= s->next_gb) {
+            __atomic_store_n(&s->waiting, 0, __ATOMIC_RELEASE);
             pthread_mutex_unlock(&s->mu);
             return TFR_ERR_EOF;
+        }
+        if (s->o.on_demand && !s->waiting) { /* open the gate while we wait */
+            __atomic_store_n(&s->waiting, 1, __ATOMIC_RELEASE);
+            pthread_cond_broadcast(&s->job_cv);
+            pthread_cond_broadcast(&s->gate_cv);
         }
         pthread_cond_wait(&s->batch_cv, &s->mu);
     }
@@ -940,6 +963,7 @@ void tfr_stream_close(tfr_stream *s)
     pthread_cond_broadcast(&s->job_cv);
     pthread_cond_broadcast(&s->space_cv);
     pthread_cond_broadcast(&s->batch_cv);
+    pthread_cond_broadcast(&s->gate_cv);
     pthread_mutex_unlock(&s->mu);
     if (s->started & (1 << 30))
         pthread_join(s->seq_thread, NULL);
@@ -965,5 +989,6 @@ void tfr_stream_close(tfr_stream *s)
     pthread_cond_destroy(&s->job_cv);
     pthread_cond_destroy(&s->space_cv);
     pthread_cond_destroy(&s->batch_cv);
+    pthread_cond_destroy(&s->gate_cv);
     free(s);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "train/train_impl.h"
+#include "tfrecord/util.h"
 #include "util/alloc.h"
 
 int tfr_train_argmax(const float *v, int n)
@@ -26,7 +27,10 @@ void tfr_train_stream_defaults(tfr_stream_opts *so, const tfr_model *m, int batc
     const tfr_resnet_config *c = tfr_model_config(m);
     tfr_stream_opts_init(so);
     so->batch_size = batch;
-    so->threads = threads;
+    /* one rule: the run's threads decode (and, on the CPU, compute); on the
+     * CPU they take turns (on_demand), so never twice as many run at once */
+    so->threads = threads > 0 ? threads : tfr_compute_threads();
+    so->on_demand = !tfr_train_on_device(m);
     so->width = c->in_w;
     so->height = c->in_h;
     so->channels = c->in_c == 1 ? 1 : 3;
@@ -46,8 +50,8 @@ tfr_status tfr_train_forward(tfr_model *m, const tfr_batch *b, float mean, float
     return tfr_model_forward(m, b->data, b->n, b->labels, train, loss, err);
 }
 
-tfr_status tfr_evaluate(tfr_model *m, const char *const *src, int nsrc, int batch, int threads,
-                        float mean, float std, tfr_eval_result *res, tfr_error *err)
+static tfr_status evaluate(tfr_model *m, const char *const *src, int nsrc, int batch, int threads,
+                           float mean, float std, tfr_eval_result *res, tfr_error *err)
 {
     memset(res, 0, sizeof *res);
     const tfr_resnet_config *c = tfr_model_config(m);
@@ -97,6 +101,17 @@ tfr_status tfr_evaluate(tfr_model *m, const char *const *src, int nsrc, int batc
         res->loss = loss_sum / (double)res->images;
     }
     return TFR_OK;
+}
+
+tfr_status tfr_evaluate(tfr_model *m, const char *const *src, int nsrc, int batch, int threads,
+                        float mean, float std, tfr_eval_result *res, tfr_error *err)
+{
+    int prev = tfr_compute_threads();
+    if (threads > 0)
+        tfr_set_compute_threads(threads);
+    tfr_status st = evaluate(m, src, nsrc, batch, threads, mean, std, res, err);
+    tfr_set_compute_threads(prev);
+    return st;
 }
 
 void tfr_eval_result_free(tfr_eval_result *r)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tfrecord/example.h"
 #include "tfrecord/image.h"
@@ -170,6 +171,38 @@ static tfr_status label_range(const char *source, int *first, int *n, char *mp, 
     *n = m->nclasses;
     tfr_manifest_free(m);
     return TFR_OK;
+}
+
+tfr_status tfr_train_inputs_class_names(const tfr_train_inputs *in, char ***names, int *n,
+                                        int *first, tfr_error *err)
+{
+    *names = NULL;
+    *n = *first = 0;
+    if (in->n == 0)
+        return TFR_OK;
+    int nc;
+    char mp[4500], lp[4600];
+    tfr_status st = label_range(in->sources[0], first, &nc, mp, sizeof mp, err);
+    if (st)
+        return st;
+    if (mp[0]) {
+        if (tfr_labels_beside(mp, lp, sizeof lp))
+            return TFR_OK;
+    } else {
+        /* no manifest: a labels.txt beside the first file still names them */
+        tfr_shard_source *v = NULL;
+        size_t nv = 0;
+        const char *one[1] = {in->sources[0]};
+        if ((st = tfr_shardset_expand(one, 1, &v, &nv, err)))
+            return st;
+        int bad = tfr_labels_beside(v[0].path, lp, sizeof lp);
+        tfr_shardset_free(v, nv);
+        if (bad)
+            return TFR_OK;
+    }
+    if (access(lp, F_OK) != 0)
+        return TFR_OK;
+    return tfr_labels_load(lp, 0, names, n, err);
 }
 
 tfr_status tfr_train_inputs_check_classes(const tfr_train_inputs *in, int classes, tfr_error *err)

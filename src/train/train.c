@@ -14,6 +14,7 @@
 
 #include "tfrecord/nn.h"
 #include "tfrecord/stream.h"
+#include "tfrecord/manifest.h"
 #include "tfrecord/util.h"
 #include "train/train_impl.h"
 #include "util/alloc.h"
@@ -99,9 +100,8 @@ static void emit(const tfr_train_opts *o, tfr_train_event *ev)
         o->on_event(o->user, ev);
 }
 
-tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
+static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
 {
-    TFR_CHECK_OPTS(tfr_train_opts, o, err);
     tfr_status st = TFR_OK;
     tfr_model *m = NULL;
     tfr_train_state ts = {0};
@@ -143,6 +143,22 @@ tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
     if ((st = tfr_train_inputs_check_classes(&tin, c->classes, err)) ||
         (st = tfr_train_inputs_check_classes(&vin, c->classes, err)))
         goto done;
+    /* what the model means travels in its checkpoints: the normalization it
+     * is trained with and the names of its classes (labels.txt, shifted by
+     * the manifest's label offset) */
+    tfr_model_set_normalization(m, o->mean, o->std);
+    if (!tfr_model_class_names(m, NULL)) {
+        char **names;
+        int nn, first;
+        if ((st = tfr_train_inputs_class_names(&tin, &names, &nn, &first, err)))
+            goto done;
+        int use = nn < c->classes - first ? nn : c->classes - first; /* never past the model */
+        st = use > 0 ? tfr_model_set_class_names(m, (const char *const *)names, use, first, err)
+                     : TFR_OK;
+        tfr_labels_free(names, nn);
+        if (st)
+            goto done;
+    }
     if (o->logdir && (st = tfr_runlog_open(o->logdir, &rl, err)))
         goto done;
     if (o->checkpoint_dir && (st = tfr_mkdir_p(o->checkpoint_dir, err)))
@@ -296,5 +312,16 @@ done:
     tfr_model_free(m);
     tfr_train_inputs_free(&tin);
     tfr_train_inputs_free(&vin);
+    return st;
+}
+
+tfr_status tfr_train(const tfr_train_opts *o, tfr_error *err)
+{
+    TFR_CHECK_OPTS(tfr_train_opts, o, err);
+    int prev = tfr_compute_threads();
+    if (o->threads > 0)
+        tfr_set_compute_threads(o->threads);
+    tfr_status st = train_run(o, err);
+    tfr_set_compute_threads(prev);
     return st;
 }

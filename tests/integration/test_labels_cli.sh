@@ -9,6 +9,10 @@
 # Without --preset the model takes the data's classes and channels (3 RGB
 # photo classes, 10 gray Fashion-MNIST ones); a preset that disagrees with
 # the data is an error saying what the data holds.
+# A checkpoint carries its class names (labels.txt, shifted by the label
+# offset) and its input normalization: --evaluate and tfrecord-label name
+# classes from it with no labels.txt in sight, --labels FILE overrides it,
+# and a model trained with --mean/--std is labelled with them by default.
 set -u
 . "$(dirname "$0")/lib.sh"
 W="$TFR_BIN/tfrecord-write"
@@ -60,4 +64,51 @@ expect_fail "--preset homework is a 200-class model, but the data holds 3 classe
     "$T" --train "$WORK/photo-shards" --preset homework "${small[@]}"
 expect_fail "holds grayscale ones: give --input 64x64x1" \
     "$T" --train "$WORK/plain" --preset homework --classes 10 "${small[@]}"
+
+# class names travel in the checkpoint, shifted by the label offset
+names=($(cat "$WORK/off/labels.txt"))
+mkdir -p "$WORK/alone" && cp "$WORK/ck11/epoch-0001.tfrc" "$WORK/alone/m.tfrc"
+out=$("$T" --evaluate "$WORK/alone/m.tfrc" --val "$WORK/off:train" 2>&1) || fail "evaluate offset: $out"
+row0=$(printf '%s\n' "$out" | grep -E '^  0 ') || fail "no row 0: $out"
+row1=$(printf '%s\n' "$out" | grep -E '^  1 ') || fail "no row 1: $out"
+row10=$(printf '%s\n' "$out" | grep -E '^ 10 ') || fail "no row 10: $out"
+case "$row0" in "  0 "" "*) ;; *) fail "label 0 (no class) has a name: $row0" ;; esac
+contains "$row1" "${names[0]:0:10}"
+contains "$row10" "${names[9]:0:10}"
+img=$(ls "$WORK/fm/train/${names[3]}"/*.jpg | head -1)
+out=$("$TFR_BIN/tfrecord-label" --model "$WORK/alone/m.tfrc" --top 11 --json "$img" 2>&1) ||
+    fail "label with checkpoint names: $out"
+python3 - "$out" "${names[@]}" <<'PY' || fail "tfrecord-label names: $out"
+import json, sys
+top = json.loads(sys.argv[1])[0]["top"]
+names = sys.argv[2:]
+got = {t["label"]: t["name"] for t in top}
+assert len(got) == 11, got
+assert got[0] is None, got               # label 0: the offset's unused class
+for k in range(1, 11):
+    assert got[k] == names[k - 1], (k, got[k], names[k - 1])
+PY
+printf 'zero\none\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\nten\n' >"$WORK/mine.txt"
+out=$("$TFR_BIN/tfrecord-label" --model "$WORK/alone/m.tfrc" --labels "$WORK/mine.txt" --top 11 "$img" 2>&1) ||
+    fail "label --labels: $out"
+contains "$out" "  zero "
+contains "$out" "  ten "
+out=$("$T" --evaluate "$WORK/alone/m.tfrc" --val "$WORK/off:train" --labels "$WORK/mine.txt" 2>&1) ||
+    fail "evaluate --labels: $out"
+contains "$(printf '%s\n' "$out" | grep -E '^  4 ')" "four"
+
+# the normalization travels too: labelled as trained, unless told otherwise
+"$T" --train "$WORK/plain" --mean 0.2 --std 0.4 "${small[@]}" --checkpoint-dir "$WORK/cknorm" \
+    >/dev/null 2>&1 || fail "train --mean 0.2 --std 0.4"
+ck="$WORK/cknorm/epoch-0001.tfrc"
+L="$TFR_BIN/tfrecord-label"
+dflt=$("$L" --model "$ck" --json "$img" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["top"])')
+same=$("$L" --model "$ck" --mean 0.2 --std 0.4 --json "$img" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["top"])')
+other=$("$L" --model "$ck" --mean 0.5 --std 0.25 --json "$img" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["top"])')
+[ "$dflt" = "$same" ] || fail "default normalization is not the trained one: $dflt vs $same"
+[ "$dflt" != "$other" ] || fail "--mean/--std change nothing: $dflt"
+e1=$("$T" --evaluate "$ck" --val "$WORK/plain" -q 2>&1 | head -1)
+e2=$("$T" --evaluate "$ck" --val "$WORK/plain" --mean 0.2 --std 0.4 -q 2>&1 | head -1)
+[ "$e1" = "$e2" ] || fail "--evaluate does not use the trained normalization: $e1 vs $e2"
 pass
+

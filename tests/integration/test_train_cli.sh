@@ -3,7 +3,9 @@
 # real Fashion-MNIST shards: it learns (accuracy well above chance), writes
 # checkpoints, TensorBoard events and a history; a run resumed from its
 # epoch-1 checkpoint reproduces the uninterrupted run's losses bit for bit;
-# --evaluate prints accuracy and a confusion matrix.
+# --evaluate prints accuracy and a confusion matrix. --threads sizes the
+# compute pool, and with more than one thread idle OpenMP threads spin
+# briefly then sleep unless the user chose a wait policy.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -81,4 +83,15 @@ fi
 expect_fail "unknown device" "$T" "${common[@]}" --device tpu
 expect_fail "checkpoint" "$T" --evaluate "$WORK/shards/labels.txt" --val "$WORK/shards"
 expect_fail "cannot open" "$T" --train "$WORK/none.tfrecord" --epochs 1
+# one --threads rule: the compute pool is --threads; the wait policy
+one=(--train "$WORK/shards/train-00000-of-00001.tfrecord.gz" --width 4 --levels 1 --batch 64 --epochs 1)
+out=$("$T" "${one[@]}" --threads 2 2>&1) || fail "train --threads 2: $out"
+contains "$out" "device: cpu (2 threads, OpenBLAS, spin 1000 then sleep)"
+out=$("$T" "${one[@]}" --threads 1 2>&1) || fail "train --threads 1: $out"
+contains "$out" "device: cpu (1 thread, OpenBLAS"
+out=$(OMP_WAIT_POLICY=active "$T" "${one[@]}" --threads 2 2>&1) || fail "train active: $out"
+contains "$out" "2 threads, OpenBLAS, active wait)"
+out=$(GOMP_SPINCOUNT=5 "$T" "${one[@]}" --threads 2 2>&1) || fail "train spin 5: $out"
+contains "$out" "spin 5 then sleep"
 pass
+

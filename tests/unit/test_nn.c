@@ -413,6 +413,88 @@ static void check_checkpoint_bounds(void)
     test_rmtree(dir);
 }
 
+/*
+ * A checkpoint carries what the model means: class names (shifted by the
+ * label offset) and the input normalization survive save and load; a
+ * version 1 file (no meta section) still loads, without them; a meta
+ * section whose counts or lengths run past its bytes is refused.
+ */
+static void check_checkpoint_meta(void)
+{
+    const char *dir = test_tmpdir("nn_ckpt_meta");
+    char path[700], v1[700], bad[700];
+    snprintf(path, sizeof path, "%s/m.tfrc", dir);
+    snprintf(v1, sizeof v1, "%s/v1.tfrc", dir);
+    snprintf(bad, sizeof bad, "%s/bad.tfrc", dir);
+    tfr_error err;
+    tfr_resnet_config c;
+    EXPECT_OK(tfr_resnet_preset("tiny", &c, &err), &err);
+    tfr_model *m;
+    EXPECT_OK(tfr_model_new(&c, 3, &m, &err), &err);
+    if (!m)
+        return;
+    const char *names[3] = {"cat", "dog \xc3\xa9", "bird"};
+    EXPECT(c.classes == 4);
+    EXPECT_STATUS(tfr_model_set_class_names(m, names, 3, 2, &err), TFR_ERR_ARG); /* 2 + 3 > 4 */
+    EXPECT_OK(tfr_model_set_class_names(m, names, 3, 1, &err), &err);
+    tfr_model_set_normalization(m, 0.3f, 0.2f);
+    tfr_train_state st = {0};
+    EXPECT_OK(tfr_checkpoint_save(path, m, &st, &err), &err);
+    tfr_model *m2 = NULL;
+    EXPECT_OK(tfr_checkpoint_load(path, &m2, &st, &err), &err);
+    if (m2) {
+        int first = -1;
+        EXPECT(tfr_model_class_names(m2, &first) == 3 && first == 1);
+        EXPECT(tfr_model_class_name(m2, 0) == NULL);
+        EXPECT(tfr_model_class_name(m2, 1) && !strcmp(tfr_model_class_name(m2, 1), "cat"));
+        EXPECT(tfr_model_class_name(m2, 2) && !strcmp(tfr_model_class_name(m2, 2), names[1]));
+        EXPECT(tfr_model_class_name(m2, 3) && !strcmp(tfr_model_class_name(m2, 3), "bird"));
+        EXPECT(tfr_model_class_name(m2, 4) == NULL);
+        float mean = 0, std = 0;
+        EXPECT(tfr_model_normalization(m2, &mean, &std) == 1 && mean == 0.3f && std == 0.2f);
+        tfr_model_free(m2);
+    }
+    /* version 1: the same file without the meta section */
+    size_t n;
+    uint8_t *b = test_read_file(path, &n);
+    size_t np = tfr_model_num_params(m), ns;
+    tfr_model_block_view(m, TFR_BLOCK_STATS, &ns);
+    size_t body = 8 + 4 + 64 + 16 + 40 + 8 + (2 * np + ns) * sizeof(float);
+    EXPECT(b && n > body + 8);
+    if (b && n > body + 8) {
+        uint32_t ver = 1, crc;
+        memcpy(b + 8, &ver, 4);
+        crc = tfr_crc32c(b, body);
+        memcpy(b + body, &crc, 4);
+        EXPECT(test_write_file(v1, b, body + 4) == 0);
+        m2 = NULL;
+        EXPECT_OK(tfr_checkpoint_load(v1, &m2, &st, &err), &err);
+        if (m2) {
+            float mean, std;
+            EXPECT(tfr_model_class_names(m2, NULL) == 0);
+            EXPECT(tfr_model_normalization(m2, &mean, &std) == 0);
+            tfr_model_free(m2);
+        }
+        /* crafted meta: name count past the classes, a name length past the section */
+        const struct { size_t off; uint64_t v; } cases[] = {
+            {body + 20, 100},              /* nnames */
+            {body + 16, 3},                /* first: 3 + 3 names > 4 classes */
+            {body + 24, 1u << 20},         /* the first name's length */
+            {body, 1u << 30},              /* the section's length */
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+            EXPECT(crafted(path, bad, cases[i].off, cases[i].v, 0) == 0);
+            m2 = NULL;
+            EXPECT_STATUS(tfr_checkpoint_load(bad, &m2, &st, &err), TFR_ERR_FORMAT);
+            EXPECT(m2 == NULL);
+            EXPECT_CONTAINS(err.path, "bad.tfrc");
+        }
+    }
+    free(b);
+    tfr_model_free(m);
+    test_rmtree(dir);
+}
+
 /* A label that is not a class is refused, never folded into class 0 (TF
  * and PyTorch raise too); the loss kernel alone gives NaN, not a loss. */
 static void check_labels(void)
@@ -452,6 +534,7 @@ int main(void)
 {
     check_labels();
     check_checkpoint_bounds();
+    check_checkpoint_meta();
     check_conv(1, 3);
     check_conv(2, 3);
     check_conv(2, 1);

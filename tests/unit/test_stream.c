@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "testutil.h"
 #include <png.h>
@@ -685,6 +686,56 @@ int main(void)
         free_run(&a);
         free_run(&b);
         free_run(&c);
+    }
+
+    /*
+     * on_demand: the same stream, batch for batch; and while the consumer
+     * holds a batch (is not in tfr_stream_next) nothing more is read: the
+     * decode threads and the compute threads take turns.
+     */
+    {
+        tfr_stream_opts o;
+        base_opts(&o, src6, 1);
+        o.threads = 2;
+        o.random_flip = 1;
+        o.format = TFR_BATCH_U8_NHWC;
+        o.epochs = 2;
+        run_out a = run(&o, -1, NULL);
+        o.on_demand = 1;
+        run_out b = run(&o, -1, NULL);
+        EXPECT_STATUS(b.end, TFR_ERR_EOF);
+        EXPECT(a.n == b.n && a.batches == b.batches &&
+               !memcmp(a.ids, b.ids, sizeof(int) * (size_t)a.n) &&
+               !memcmp(a.labels, b.labels, sizeof(int) * (size_t)a.n));
+        free_run(&a);
+        free_run(&b);
+        /* one decode thread, batches of 4 jobs: it stops the moment a batch
+         * is complete, with jobs of the next batch queued */
+        o.threads = 1;
+        o.batch_size = 64;
+        tfr_stream *st = NULL;
+        tfr_error err;
+        EXPECT_OK(tfr_stream_open(&o, &st, &err), &err);
+        const tfr_batch *bt;
+        uint64_t seen[3];
+        for (int k = 0; st && k < 3; k++) {
+            EXPECT_OK(tfr_stream_next(st, &bt, &err), &err);
+            /* a job taken before the gate closed may still finish */
+            struct timespec ts = {0, 30 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            tfr_stream_stats ss;
+            tfr_stream_get_stats(st, &ss);
+            seen[0] = ss.records_decoded;
+            nanosleep(&ts, NULL);
+            nanosleep(&ts, NULL);
+            tfr_stream_get_stats(st, &ss);
+            seen[1] = ss.records_decoded;
+            EXPECT_EQ_I((int)seen[0], (int)seen[1]);
+            /* no prefetch: exactly the batches returned (without the gate the
+             * queued jobs of the next ones decode too) */
+            EXPECT_EQ_I((int)seen[1], (k + 1) * 64);
+        }
+        tfr_stream_close(st);
     }
 
     /* shuffle quality: Spearman rho of output position vs id ~ 0; class mix */

@@ -14,6 +14,7 @@
 #include "testutil.h"
 #include "tfrecord/util.h"
 #include "util/fsio.h"
+#include "util/threads.h"
 
 static void test_json(void)
 {
@@ -214,8 +215,58 @@ static void test_fsio(void)
     test_rmtree(dir);
 }
 
+static void put_text(const char *dir, const char *rel, const char *text)
+{
+    char p[1200];
+    snprintf(p, sizeof p, "%s/%s", dir, rel);
+    char *slash = strrchr(p, '/');
+    *slash = 0;
+    tfr_error err;
+    EXPECT_OK(tfr_mkdir_p(p, &err), &err);
+    *slash = '/';
+    EXPECT(test_write_file(p, text, strlen(text)) == 0);
+}
+
+/* The CPU count: the affinity mask capped by the cgroup quota, v2 (the
+ * smallest cpu.max of the cgroup and its ancestors) and v1. */
+static void test_cpus(void)
+{
+    const char *d = test_tmpdir("util_cpus");
+    char pc[700], root[700];
+    snprintf(pc, sizeof pc, "%s/proc-cgroup", d);
+    snprintf(root, sizeof root, "%s/sys", d);
+    /* v2: no quota at the leaf, 1.5 CPUs on the parent, 4 on the grandparent */
+    put_text(d, "proc-cgroup", "0::/a/b/c\n");
+    put_text(d, "sys/a/b/c/cpu.max", "max 100000\n");
+    put_text(d, "sys/a/b/cpu.max", "150000 100000\n");
+    put_text(d, "sys/a/cpu.max", "400000 100000\n");
+    EXPECT(tfr_cpu_quota_at(pc, root) == 1.5);
+    put_text(d, "sys/a/b/cpu.max", "max 100000\n");
+    EXPECT(tfr_cpu_quota_at(pc, root) == 4.0);
+    put_text(d, "sys/a/cpu.max", "max\n");
+    EXPECT(tfr_cpu_quota_at(pc, root) == 0); /* none */
+    /* v1: the cpu controller's line, quota over period */
+    put_text(d, "proc-cgroup", "12:memory:/x\n4:cpu,cpuacct:/docker/abc\n0::/\n");
+    put_text(d, "sys/cpu/docker/abc/cpu.cfs_quota_us", "200000\n");
+    put_text(d, "sys/cpu/docker/abc/cpu.cfs_period_us", "100000\n");
+    EXPECT(tfr_cpu_quota_at(pc, root) == 2.0);
+    put_text(d, "sys/cpu/docker/abc/cpu.cfs_quota_us", "-1\n");
+    EXPECT(tfr_cpu_quota_at(pc, root) == 0);
+    EXPECT(tfr_cpu_quota_at("/nonexistent/cgroup", root) == 0);
+    /* this process: at least one CPU, never more than the machine has */
+    int n = tfr_cpu_count();
+    EXPECT(n >= 1 && n <= sysconf(_SC_NPROCESSORS_ONLN));
+    EXPECT(tfr_threads_or_default(0) == n && tfr_threads_or_default(3) == 3);
+    int prev = tfr_compute_threads();
+    tfr_set_compute_threads(3);
+    EXPECT(tfr_compute_threads() == 3);
+    tfr_set_compute_threads(prev);
+    test_rmtree(d);
+}
+
 int main(void)
 {
+    test_cpus();
     test_json();
     test_paths();
     test_fsio();

@@ -1,7 +1,8 @@
 /*
  * tfrecord/manifest.h - the files beside a shard set: manifest.json (what
  * the set holds: options, classes, splits, shards with record counts, sizes
- * and checksums, skipped inputs), labels.txt (line i = the name of label i),
+ * and checksums, skipped inputs), labels.txt (line i names class i: label i +
+ * label_offset),
  * and the expansion of what a user names (files, folders, globs,
  * manifest.json) into the shard files to read.
  *

@@ -96,7 +96,7 @@ TFR_API tfr_status tfr_precision_parse(const char *s, tfr_precision *p, tfr_erro
  * and exports are the same files whichever device trained the model.
  */
 TFR_API tfr_status tfr_model_set_device(tfr_model *m, const tfr_device_opts *d, tfr_error *err);
-/* "cpu (16 threads, OpenBLAS)", "cuda:0 NVIDIA H100 80GB HBM3, tf32", ... */
+/* "cpu (16 threads, OpenBLAS, spin 1000 then sleep)", "cuda:0 NVIDIA H100 80GB HBM3, tf32", ... */
 TFR_API const char *tfr_model_device(const tfr_model *m);
 TFR_API tfr_device_kind tfr_model_device_kind(const tfr_model *m);
 /* Copies everything the device changed back to the host copies. */
@@ -175,6 +175,26 @@ TFR_API tfr_status tfr_model_fold_bn(tfr_model *m, int *folded /* OUT */, tfr_er
  * and max (bucket centres), as TensorFlow's weights_rounded mode. On
  * failure (the parameters could not be copied back) the model is unchanged. */
 TFR_API tfr_status tfr_model_round_weights(tfr_model *m, tfr_error *err);
+
+/* ---- what the outputs and the input mean (checkpoints keep it) -------------- */
+
+/*
+ * Class names: names[i] names output first + i, the labels the data holds
+ * (first is the --label-offset it was written with; outputs below it, a
+ * background class, have no name); first + n <= classes, else TFR_ERR_ARG.
+ * The names are copied and replace earlier ones; n = 0 clears them. A NULL
+ * entry leaves that output unnamed.
+ */
+TFR_API tfr_status tfr_model_set_class_names(tfr_model *m, const char *const *names, int n,
+                                             int first, tfr_error *err);
+/* The name of output k, NULL when it has none. */
+TFR_API const char *tfr_model_class_name(const tfr_model *m, int k);
+/* How many names were set (0: none) and, in *first, the output of the first. */
+TFR_API int tfr_model_class_names(const tfr_model *m, int *first);
+/* The input normalization the model is trained with: (x/255 - mean) / std. */
+TFR_API void tfr_model_set_normalization(tfr_model *m, float mean, float std);
+/* 1 and *mean, *std when known (set, or read from a checkpoint); else 0. */
+TFR_API int  tfr_model_normalization(const tfr_model *m, float *mean, float *std);
 
 /* ---- input ------------------------------------------------------------------ */
 

@@ -77,7 +77,9 @@ typedef struct tfr_retrain_opts {
     float       val_percent, test_percent; /* default 10 and 10 */
     int         flip;            /* distortions: bypass the cache for training images */
     float       random_crop, random_scale, random_brightness; /* percentages */
-    float       mean, std;       /* input normalization, as the backbone was trained */
+    float       mean, std;       /* input normalization; NAN (default): the one the
+                                    backbone was trained with, from its checkpoint
+                                    (0.5, 0.25 for a checkpoint that has none) */
     uint64_t    seed;
     const char *logdir;          /* TensorBoard events; NULL = none */
     int         fold_bn, round_weights;

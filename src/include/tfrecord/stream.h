@@ -54,8 +54,15 @@ typedef struct tfr_stream_opts {
     int         interleave;      /* files read at once, default 4 */
     size_t      shuffle_buffer;  /* records; 0 or 1 = file order; default 1024 */
     uint64_t    seed;
-    int         threads;         /* decode threads, default: all cores */
+    int         threads;         /* decode threads; 0 (default) = tfr_cpu_count() */
     int         prefetch;        /* batches ready ahead, default 2 */
+    /*
+     * 1: decode only while the consumer waits in tfr_stream_next, never
+     * while it works (no prefetch). For a consumer that computes on the
+     * same cores (the CPU trainer: N decode threads, then N compute
+     * threads, never 2N at once); a GPU consumer wants the overlap (0).
+     */
+    int         on_demand;
     int         batch_size;      /* default 32 */
     int         drop_remainder;  /* drop each epoch's last, short batch; a batch
                                     that lost records to record.skip_corrupt is
@@ -119,6 +126,7 @@ typedef struct tfr_stream_state {
 
 typedef struct tfr_stream_stats {
     uint64_t records_read;     /* records handed to decoders */
+    uint64_t records_decoded;  /* records the decoders finished */
     uint64_t corrupt_skipped;  /* bad records or images skipped */
     uint64_t batches;
     uint64_t bytes_read;       /* uncompressed record bytes */

@@ -85,7 +85,10 @@ typedef struct tfr_train_opts {
     float       l2;               /* L2 on the dense layer, default 5e-4 */
     float       weight_decay;     /* on every parameter, default 0 */
     uint64_t    seed;             /* model init and data order */
-    int         threads;          /* decode threads; 0 = all cores */
+    int         threads;          /* every thread of the run: N decode, then (on the
+                                     CPU) the same N compute, taking turns; sizes
+                                     the OpenMP pool for the run. 0 = the OpenMP
+                                     pool as it is (tfr_compute_threads()) */
     int         flip, pad_crop;   /* augmentation */
     float       mean, std;        /* input normalization: (x/255 - mean) / std */
     size_t      shuffle_buffer;   /* default 8192 */
@@ -145,6 +148,15 @@ typedef struct tfr_train_data_info {
 
 TFR_API tfr_status tfr_train_inputs_probe(const tfr_train_inputs *in, tfr_train_data_info *out,
                                           tfr_error *err);
+
+/*
+ * The class names of the first source's shard set: its labels.txt, name i
+ * for label *first + i (*first: the manifest's label_offset, 0 without a
+ * manifest). *n = 0 and *names NULL when there is no labels.txt; free with
+ * tfr_labels_free(*names, *n).
+ */
+TFR_API tfr_status tfr_train_inputs_class_names(const tfr_train_inputs *in, char ***names, int *n,
+                                                int *first, tfr_error *err);
 
 /*
  * The whole training run: evaluation of the untrained model beside chance,

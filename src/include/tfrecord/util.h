@@ -103,6 +103,24 @@ TFR_API tfr_status tfr_mkdir_p(const char *dir, tfr_error *err);
 /* out = a "/" b c (b and c may be NULL); -1 when it does not fit in n. */
 TFR_API int tfr_path_join(char *out, size_t n, const char *a, const char *b, const char *c);
 
+/*
+ * Threads. Every `threads` option of this library means, at 0, the CPUs
+ * this process may use: tfr_cpu_count(), its affinity mask (taskset,
+ * cpusets) capped by its cgroup CPU quota (a container's --cpus), at least
+ * 1. The CPU kernels run on the OpenMP pool, whose size is
+ * tfr_set_compute_threads' (OpenMP's default until then: OMP_NUM_THREADS,
+ * else every CPU of the mask).
+ */
+TFR_API int  tfr_cpu_count(void);
+/* threads when > 0, else tfr_cpu_count() */
+TFR_API int  tfr_threads_or_default(int threads);
+/* Sizes the OpenMP compute pool (omp_set_num_threads); 0 = tfr_cpu_count(). */
+TFR_API void tfr_set_compute_threads(int n);
+TFR_API int  tfr_compute_threads(void);
+/* How idle OpenMP threads wait, from the environment libgomp read at start:
+ * "spin 1000 then sleep", "passive wait", ... into buf; returns buf. */
+TFR_API const char *tfr_wait_policy(char *buf, size_t n);
+
 /* Monotonic seconds. */
 TFR_API double tfr_now(void);
 

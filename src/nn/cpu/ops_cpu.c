@@ -11,6 +11,7 @@
 
 #include "nn/backend.h"
 #include "nn/elementwise.h"
+#include "tfrecord/util.h"
 #include "util/alloc.h"
 
 struct tfr_backend {
@@ -19,7 +20,7 @@ struct tfr_backend {
     uint8_t *staged;           /* stage_u8: pixels, then one flip byte per image */
     size_t   staged_cap;
     int      staged_n, staged_flip;
-    char   desc[64];
+    char   desc[128];
 };
 
 static tfr_status cpu_create(const tfr_backend_opts *o, tfr_backend **out, tfr_error *err)
@@ -27,7 +28,10 @@ static tfr_status cpu_create(const tfr_backend_opts *o, tfr_backend **out, tfr_e
     tfr_backend *b = tfr_calloc(1, sizeof *b);
     if (!b)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
-    snprintf(b->desc, sizeof b->desc, "cpu (%d threads, OpenBLAS)", omp_get_max_threads());
+    char wait[64];
+    int nt = omp_get_max_threads();
+    snprintf(b->desc, sizeof b->desc, "cpu (%d thread%s, OpenBLAS, %s)", nt, nt == 1 ? "" : "s",
+             tfr_wait_policy(wait, sizeof wait));
     *out = b;
     return TFR_OK;
 }
