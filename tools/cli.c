@@ -35,7 +35,13 @@ void cli_start(const char *prog, char **argv)
 
 int cli_threads(int threads)
 {
-    int n = tfr_threads_or_default(threads);
+    int n = threads;
+    if (n <= 0) { /* OMP_NUM_THREADS when it is a plain number, else the CPUs we may use */
+        const char *e = getenv("OMP_NUM_THREADS");
+        char *end;
+        long v = e ? strtol(e, &end, 10) : 0;
+        n = e && *e && !*end && v > 0 && v <= 1024 ? (int)v : tfr_cpu_count();
+    }
     /* libgomp reads its wait policy once, as it loads, before main(): start
      * again with it set (argv as getopt left it: options first, the same
      * command). One thread never waits for another: no restart. If the exec

@@ -39,8 +39,9 @@ void cli_init(const char *prog);
 void cli_start(const char *prog, char **argv);
 
 /*
- * The one --threads rule: N (0 = every CPU this process may use,
- * tfr_cpu_count()) threads do all of a tool's work; sizes the OpenMP pool
+ * The one --threads rule: N threads do all of a tool's work (0: the
+ * number OMP_NUM_THREADS gives, else every CPU this process may use,
+ * tfr_cpu_count()); sizes the OpenMP pool
  * to N and returns N. Call once, after the options are parsed and before
  * any other work (it may start the process again, see cli_start).
  */

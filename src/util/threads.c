@@ -133,7 +133,7 @@ int tfr_cpu_count(void)
 
 int tfr_threads_or_default(int threads)
 {
-    return threads > 0 ? threads : tfr_cpu_count();
+    return threads > 0 ? threads : tfr_compute_threads();
 }
 
 void tfr_set_compute_threads(int n)

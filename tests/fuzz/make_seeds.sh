@@ -12,8 +12,13 @@ golden=${TFR_GOLDEN:-$src/../shared/golden}
 out=$here/corpus
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# checkpoint/tiny-v1.ckpt is a version 1 checkpoint (no meta section),
+# kept as it was made: today's trainer writes version 2
+v1="$tmp/tiny-v1.ckpt"
+cp "$out/checkpoint/tiny-v1.ckpt" "$v1" 2>/dev/null || v1=""
 rm -rf "$out"
 for t in record example tensor image json checkpoint stream; do mkdir -p "$out/$t"; done
+[ -n "$v1" ] && cp "$v1" "$out/checkpoint/tiny-v1.ckpt"
 
 # ---- small trees and shards ------------------------------------------------
 "$bin/fashion-mnist-tree" --limit 20 --quality 75 "$tmp/fm" >/dev/null

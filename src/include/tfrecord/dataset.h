@@ -126,7 +126,7 @@ typedef struct tfr_write_opts {
      */
     tfr_writer_opts record;
     uint64_t    seed;
-    int         threads;       /* 0 = all cores */
+    int         threads;       /* 0 = tfr_compute_threads() */
     int         strict;        /* first bad image is fatal */
     /* images declaring more pixels are skipped (tfr_decode_opts.max_pixels);
      * default TFR_DEFAULT_MAX_PIXELS, >= 1 */

@@ -80,7 +80,7 @@ typedef struct tfr_writer_opts {
      * reads; bytes are the same for any thread count.
      */
     size_t chunk_bytes;
-    int    threads;     /* for chunked mode; 0 = omp_get_max_threads() */
+    int    threads;     /* for chunked mode; 0 = tfr_compute_threads() */
     int    sync;        /* fsync before rename; default 1 */
     int    direct;      /* write straight to path (no temporary, no rename), for
                            logs read while they grow; default 0 */

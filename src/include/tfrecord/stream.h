@@ -54,7 +54,7 @@ typedef struct tfr_stream_opts {
     int         interleave;      /* files read at once, default 4 */
     size_t      shuffle_buffer;  /* records; 0 or 1 = file order; default 1024 */
     uint64_t    seed;
-    int         threads;         /* decode threads; 0 (default) = tfr_cpu_count() */
+    int         threads;         /* decode threads; 0 (default) = tfr_compute_threads() */
     int         prefetch;        /* batches ready ahead, default 2 */
     /*
      * 1: decode only while the consumer waits in tfr_stream_next, never

@@ -104,15 +104,16 @@ TFR_API tfr_status tfr_mkdir_p(const char *dir, tfr_error *err);
 TFR_API int tfr_path_join(char *out, size_t n, const char *a, const char *b, const char *c);
 
 /*
- * Threads. Every `threads` option of this library means, at 0, the CPUs
- * this process may use: tfr_cpu_count(), its affinity mask (taskset,
- * cpusets) capped by its cgroup CPU quota (a container's --cpus), at least
- * 1. The CPU kernels run on the OpenMP pool, whose size is
- * tfr_set_compute_threads' (OpenMP's default until then: OMP_NUM_THREADS,
- * else every CPU of the mask).
+ * Threads. The CPU kernels run on the OpenMP pool, of tfr_compute_threads()
+ * threads: tfr_set_compute_threads' number, else OpenMP's default
+ * (OMP_NUM_THREADS, else every CPU of the affinity mask). Every `threads`
+ * option of this library means that number at 0. The tools size the pool
+ * to --threads, else OMP_NUM_THREADS, else tfr_cpu_count(): the CPUs this
+ * process may use, its affinity mask (taskset, cpusets) capped by its
+ * cgroup CPU quota (a container's --cpus), at least 1.
  */
 TFR_API int  tfr_cpu_count(void);
-/* threads when > 0, else tfr_cpu_count() */
+/* threads when > 0, else tfr_compute_threads() */
 TFR_API int  tfr_threads_or_default(int threads);
 /* Sizes the OpenMP compute pool (omp_set_num_threads); 0 = tfr_cpu_count(). */
 TFR_API void tfr_set_compute_threads(int n);
