@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "tfrecord/inspect.h"
@@ -14,6 +15,12 @@
 #include "tfrecord/util.h"
 
 static const char *const prog = "tfrecord-inspect";
+
+static tfr_status on_example(void *user, const char *file, uint64_t record, const tfr_example *ex,
+                             tfr_error *err)
+{
+    return tfr_pictures_add(user, file, record, ex, err);
+}
 
 static void usage(FILE *f)
 {
@@ -29,6 +36,16 @@ static void usage(FILE *f)
             "  --json              one JSON object on stdout instead of text\n"
             "  --label-key KEY     int64 key for the histogram (default: auto)\n"
             "  --compression C     auto|none|zlib|gzip (default auto: from magic bytes)\n"
+            "pictures (every run also prints the image sizes and pixel statistics)\n"
+            "  --contact-sheet FILE.png  a PNG with a row per class: its label, name, count and\n"
+            "                      --per-class N images drawn uniformly from the whole set\n"
+            "  --per-class N       images per class on the sheet, 1..64 (default 8)\n"
+            "  --cell N            pixels per image on the sheet, 8..512 (default 64)\n"
+            "  --dump DIR N        the first N images as PNG files FILESTEM-rRECORD-labelL.png\n"
+            "  --sample N          images decoded for the pixel mean/std, drawn uniformly,\n"
+            "                      0..67108864 (default 200; 0 = no statistics)\n"
+            "  --decode-all        exact pixel statistics over every image\n"
+            "  --seed S            the sampling seed (default 0)\n"
             "  -q, --quiet         no progress bar\n"
             "  -h, --help          this text\n"
             "  --version           print the version\n",
@@ -43,7 +60,11 @@ int main(int argc, char **argv)
     int verify = 0, json = 0;
     cli_init(prog);
     tfr_log_set_prog(prog);
-    enum { OPT_VERIFY = 256, OPT_MAXERR, OPT_SHOW, OPT_JSON, OPT_LABEL, OPT_COMP, OPT_VERSION };
+    enum { OPT_VERIFY = 256, OPT_MAXERR, OPT_SHOW, OPT_JSON, OPT_LABEL, OPT_COMP, OPT_VERSION,
+           OPT_SHEET, OPT_PERCLASS, OPT_CELL, OPT_DUMP, OPT_SAMPLE, OPT_ALL, OPT_SEED };
+    tfr_pictures_opts po;
+    tfr_pictures_opts_init(&po);
+    po.sample = 200;
     static const struct option lo[] = {
         {"verify", no_argument, 0, OPT_VERIFY},
         {"max-errors", required_argument, 0, OPT_MAXERR},
@@ -54,6 +75,13 @@ int main(int argc, char **argv)
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, OPT_VERSION},
+        {"contact-sheet", required_argument, 0, OPT_SHEET},
+        {"per-class", required_argument, 0, OPT_PERCLASS},
+        {"cell", required_argument, 0, OPT_CELL},
+        {"dump", required_argument, 0, OPT_DUMP},
+        {"sample", required_argument, 0, OPT_SAMPLE},
+        {"decode-all", no_argument, 0, OPT_ALL},
+        {"seed", required_argument, 0, OPT_SEED},
         {0, 0, 0, 0}};
     static const char *const comps[] = {"auto", "none", "zlib", "gzip"};
     static const tfr_compression comp_vals[] = {TFR_COMPRESS_AUTO, TFR_COMPRESS_NONE,
@@ -69,6 +97,18 @@ int main(int argc, char **argv)
         case OPT_COMP:
             o.compression = comp_vals[cli_enum("--compression", optarg, comps, 4)];
             break;
+        case OPT_SHEET: po.sheet_path = optarg; break;
+        case OPT_PERCLASS: po.per_class = cli_int("--per-class", optarg, 1, 64); break;
+        case OPT_CELL: po.cell = cli_int("--cell", optarg, 8, 512); break;
+        case OPT_DUMP:
+            po.dump_dir = optarg;
+            if (optind >= argc)
+                cli_fail("--dump", "needs a folder and a count: --dump DIR N");
+            po.dump = cli_int("--dump", argv[optind++], 1, 1000000);
+            break;
+        case OPT_SAMPLE: po.sample = cli_u64("--sample", optarg, 0, (uint64_t)1 << 26); break;
+        case OPT_ALL: po.decode_all = 1; break;
+        case OPT_SEED: po.seed = cli_u64("--seed", optarg, 0, UINT64_MAX); break;
         case 'q': o.progress = 0; break;
         case 'h': usage(stdout); return 0;
         case OPT_VERSION: printf("%s %s\n", prog, TFR_VERSION); return 0;
@@ -107,14 +147,53 @@ int main(int argc, char **argv)
         return 1;
     }
     o.show_out = json ? stderr : stdout;
-    tfr_inspect_report *r = NULL;
-    if (tfr_inspect((const char *const *)files, nfiles, &o, &r, &err)) {
+    /* row titles from the set's labels.txt (shifted by its label offset) */
+    char **names = NULL;
+    int nnames = 0;
+    if (nfiles) {
+        char lp[4400], mp[4400];
+        if (!tfr_labels_beside(files[0], lp, sizeof lp) && access(lp, F_OK) == 0)
+            tfr_labels_load(lp, 0, &names, &nnames, NULL);
+        tfr_manifest *m = NULL;
+        if (names && !tfr_labels_beside(files[0], mp, sizeof mp)) {
+            char *slash = strrchr(mp, '/');
+            snprintf(slash ? slash + 1 : mp, sizeof mp - (size_t)(slash ? slash + 1 - mp : 0), "%s",
+                     TFR_MANIFEST_NAME);
+            if (access(mp, F_OK) == 0 && tfr_manifest_load(mp, &m, NULL) == TFR_OK) {
+                po.label_offset = m->options.label_offset;
+                tfr_manifest_free(m);
+            }
+        }
+    }
+    po.class_names = (const char *const *)names;
+    po.nclass_names = nnames;
+    po.image_key = NULL;
+    po.label_key = o.label_key;
+    if (po.dump && tfr_mkdir_p(po.dump_dir, &err)) {
         fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
-        tfr_paths_free(files, nfiles);
         return 1;
     }
+    tfr_pictures *pics = NULL;
+    tfr_pictures_report pr;
+    memset(&pr, 0, sizeof pr);
+    if (tfr_pictures_new(&po, &pics, &err)) {
+        fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
+        return 1;
+    }
+    o.on_example = on_example;
+    o.user = pics;
+    tfr_inspect_report *r = NULL;
+    if (tfr_inspect((const char *const *)files, nfiles, &o, &r, &err) ||
+        tfr_pictures_finish(pics, &pr, &err)) {
+        fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
+        tfr_paths_free(files, nfiles);
+        tfr_pictures_free(pics);
+        return 1;
+    }
+    tfr_pictures_free(pics);
+    tfr_labels_free(names, nnames);
     if (json) {
-        tfr_inspect_print_json(r, stdout);
+        tfr_inspect_print_json_pictures(r, &pr, &po, stdout);
     } else {
         /* a shard set's splits, when a source holds several (an unfinished
          * or damaged set has no such line: the report below says why) */
@@ -124,7 +203,9 @@ int main(int argc, char **argv)
             fputs(what, stdout);
         free(what);
         tfr_inspect_print_text(r, stdout);
+        tfr_pictures_print_text(&pr, &po, stdout);
     }
+    tfr_pictures_report_clear(&pr);
     /* a file that could not be opened at all is an error in every mode */
     int unreadable = 0;
     for (size_t i = 0; i < r->nfiles; i++)

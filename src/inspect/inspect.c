@@ -395,6 +395,16 @@ tfr_status tfr_inspect(const char *const *files, size_t nfiles,
                 add_defect(&c, &e);
             } else {
                 scan_example(&c, ex);
+                if (opts->on_example) {
+                    tfr_status hs = opts->on_example(opts->user, files[i], k, ex, err);
+                    if (hs) {
+                        tfr_record_reader_close(rd);
+                        tfr_progress_finish(bar);
+                        tfr_example_free(ex);
+                        tfr_inspect_report_free(r);
+                        return hs;
+                    }
+                }
                 if (shown < opts->show && opts->show_out) {
                     fprintf(opts->show_out, "--- %s record %llu (offset %llu)\n", files[i],
                             (unsigned long long)k,

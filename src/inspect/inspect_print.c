@@ -206,6 +206,12 @@ static void jnum(FILE *f, double v)
 
 void tfr_inspect_print_json(const tfr_inspect_report *r, FILE *f)
 {
+    tfr_inspect_print_json_pictures(r, NULL, NULL, f);
+}
+
+void tfr_inspect_print_json_pictures(const tfr_inspect_report *r, const tfr_pictures_report *pr,
+                                     const tfr_pictures_opts *po, FILE *f)
+{
     fprintf(f, "{\"records\":%llu,\"bytes\":%llu,\"file_bytes\":%llu,\"seconds\":%.3f,",
             (unsigned long long)r->records, (unsigned long long)r->bytes,
             (unsigned long long)r->file_bytes, r->seconds);
@@ -286,5 +292,110 @@ void tfr_inspect_print_json(const tfr_inspect_report *r, FILE *f)
             fputc(',', f);
         tfr_json_str(f, r->notes[i]);
     }
-    fputs("]}\n", f);
+    fputc(']', f);
+    if (pr) {
+        fputc(',', f);
+        tfr_pictures_print_json(pr, po, f);
+    }
+    fputs("}\n", f);
+}
+
+/* ---- pictures ------------------------------------------------------------------ */
+
+static const char *const float_how[4] = {"x*255 (values in 0..1)", "(x+1)*127.5 (values in -1..1)",
+                                         "x (values in 0..255)", "stretched min..max per image"};
+
+void tfr_pictures_print_text(const tfr_pictures_report *r, const tfr_pictures_opts *o, FILE *f)
+{
+    if (o->sample || o->decode_all) {
+        if (!r->stats_pixels) {
+            fprintf(f, "pixels: no image decoded\n");
+        } else {
+            fprintf(f, "pixels (x/255, %s %llu of %llu images%s): mean %.4f",
+                    r->stats_exact ? "every image," : "a uniform sample of",
+                    (unsigned long long)r->stats_images, (unsigned long long)r->images,
+                    r->stats_exact ? "" : "; --decode-all for exact values", r->mean_all);
+            if (!r->stats_exact && r->mean_stderr > 0)
+                fprintf(f, " +- %.4f", r->mean_stderr);
+            fprintf(f, " std %.4f", r->std_all);
+            if (r->stats_channels == 3)
+                fprintf(f, "; R %.4f/%.4f G %.4f/%.4f B %.4f/%.4f", r->mean[0], r->std[0],
+                        r->mean[1], r->std[1], r->mean[2], r->std[2]);
+            fprintf(f, "\n  for tfrecord-train: --mean %.4f --std %.4f\n", r->mean_all, r->std_all);
+        }
+    }
+    if (r->nsizes) {
+        fprintf(f, "image sizes (from headers, %llu images):", (unsigned long long)r->images);
+        size_t show = r->nsizes < 8 ? r->nsizes : 8;
+        for (size_t i = 0; i < show; i++)
+            fprintf(f, " %dx%d %llu%s", r->sizes[i].w, r->sizes[i].h,
+                    (unsigned long long)r->sizes[i].count, i + 1 < show ? "," : "");
+        uint64_t rest = r->sizes_other;
+        for (size_t i = show; i < r->nsizes; i++)
+            rest += r->sizes[i].count;
+        if (rest)
+            fprintf(f, ", %llu of other sizes", (unsigned long long)rest);
+        fputc('\n', f);
+    }
+    for (int b = 0; b < 4; b++)
+        if (r->float_mappings & (1u << b))
+            fprintf(f, "float tensors shown as %s\n", float_how[b]);
+    if (o->sheet_path)
+        fprintf(f, "contact sheet: %s (%dx%d, %d classes x up to %d images)\n", o->sheet_path,
+                r->sheet_w, r->sheet_h, r->sheet_rows, o->per_class);
+    if (r->classes_dropped_images)
+        fprintf(f, "  %llu images of classes past the first %d are not on it\n",
+                (unsigned long long)r->classes_dropped_images, o->max_rows);
+    if (o->dump)
+        fprintf(f, "wrote %llu images to %s/\n", (unsigned long long)r->dumped, o->dump_dir);
+    if (r->undecodable) {
+        char buf[4500];
+        fprintf(f, "%llu sampled images did not decode; the first: %s\n",
+                (unsigned long long)r->undecodable, tfr_error_text(&r->first_error, buf, sizeof buf));
+    }
+}
+
+void tfr_pictures_print_json(const tfr_pictures_report *r, const tfr_pictures_opts *o, FILE *f)
+{
+    fputs("\"pixels\":", f);
+    if ((o->sample || o->decode_all) && r->stats_pixels) {
+        int nc = r->stats_channels;
+        fputs("{\"mean\":[", f);
+        for (int c = 0; c < nc; c++)
+            fprintf(f, "%s%.6f", c ? "," : "", r->mean[c]);
+        fputs("],\"std\":[", f);
+        for (int c = 0; c < nc; c++)
+            fprintf(f, "%s%.6f", c ? "," : "", r->std[c]);
+        fprintf(f, "],\"mean_all\":%.6f,\"mean_stderr\":%.6f,\"std_all\":%.6f,\"images\":%llu,"
+                   "\"pixels\":%llu,\"exact\":%s}",
+                r->mean_all, r->mean_stderr, r->std_all, (unsigned long long)r->stats_images,
+                (unsigned long long)r->stats_pixels, r->stats_exact ? "true" : "false");
+    } else {
+        fputs("null", f);
+    }
+    fputs(",\"image_sizes\":[", f);
+    for (size_t i = 0; i < r->nsizes; i++)
+        fprintf(f, "%s{\"width\":%d,\"height\":%d,\"count\":%llu}", i ? "," : "", r->sizes[i].w,
+                r->sizes[i].h, (unsigned long long)r->sizes[i].count);
+    fprintf(f, "],\"image_sizes_other\":%llu,\"float_mapping\":[",
+            (unsigned long long)r->sizes_other);
+    int first = 1;
+    for (int b = 0; b < 4; b++)
+        if (r->float_mappings & (1u << b)) {
+            fprintf(f, "%s\"%s\"", first ? "" : ",", float_how[b]);
+            first = 0;
+        }
+    fputs("],\"contact_sheet\":", f);
+    if (o->sheet_path) {
+        fputs("{\"path\":", f);
+        tfr_json_str(f, o->sheet_path);
+        fprintf(f, ",\"width\":%d,\"height\":%d,\"rows\":%d,\"per_class\":%d,"
+                   "\"images_not_shown\":%llu}",
+                r->sheet_w, r->sheet_h, r->sheet_rows, o->per_class,
+                (unsigned long long)r->classes_dropped_images);
+    } else {
+        fputs("null", f);
+    }
+    fprintf(f, ",\"dumped\":%llu,\"undecodable\":%llu", (unsigned long long)r->dumped,
+            (unsigned long long)r->undecodable);
 }

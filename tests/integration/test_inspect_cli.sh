@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # tests/integration/test_inspect_cli.sh - tfrecord-inspect as a user runs it:
-# golden TensorFlow files, exit codes on defects and bad arguments, JSON.
+# golden TensorFlow files, exit codes on defects and bad arguments, JSON;
+# pictures: the pixel statistics of Fashion-MNIST match its published mean
+# and standard deviation, the contact sheet is a PNG of the size --json
+# says (read from its IHDR here, not by the project's decoder), --dump
+# writes the first N images.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -63,4 +67,41 @@ if [ "$(id -u)" != 0 ]; then
 fi
 "$INSPECT" --max-errors x "$G" >/dev/null 2>&1; [ $? = 2 ] || fail "bad option value should exit 2"
 "$INSPECT" >/dev/null 2>&1; [ $? = 2 ] || fail "no arguments should exit 2"
+
+# pictures, on all of Fashion-MNIST's training set (published: mean 0.2860,
+# std 0.3530 of the raw pixels; the JPEG tree shifts them by about 0.0015)
+if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    "$TFR_BIN/fashion-mnist-tree" "$WORK/fm" >/dev/null || fail "tree"
+    "$TFR_BIN/tfrecord-write" -q train="$WORK/fm/train" test="$WORK/fm/test" "$WORK/fms" >/dev/null ||
+        fail "write"
+    json=$("$INSPECT" -q --json --decode-all --contact-sheet "$WORK/sheet.png" --per-class 5 \
+           --cell 40 --dump "$WORK/dump" 4 "$WORK/fms:train") || fail "pictures: $json"
+    python3 - "$json" "$WORK/sheet.png" <<'PY' || fail "pictures JSON: $json"
+import json, struct, sys
+j = json.loads(sys.argv[1])
+px = j["pixels"]
+assert px["exact"] and px["images"] == 60000, px
+assert abs(px["mean"][0] - 0.2860) < 0.003 and abs(px["std"][0] - 0.3530) < 0.003, px
+assert j["image_sizes"] == [{"width": 28, "height": 28, "count": 60000}], j["image_sizes"]
+cs = j["contact_sheet"]
+png = open(sys.argv[2], "rb").read()
+assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+w, h = struct.unpack(">II", png[16:24])
+assert (w, h) == (cs["width"], cs["height"]) and cs["rows"] == 10, (w, h, cs)
+assert w == 150 + 5 * 42 + 2, w
+assert j["dumped"] == 4
+PY
+    [ "$(ls "$WORK/dump" | grep -c '^train-00000-of-00001-r00000[0-3]-label[0-9]\.png$')" = 4 ] ||
+        fail "dump names: $(ls "$WORK/dump")"
+    out=$("$INSPECT" -q "$WORK/fms:test")
+    contains "$out" "pixels (x/255, a uniform sample of 200 of 10000 images"
+    contains "$out" "for tfrecord-train: --mean 0."
+    python3 - "$out" <<'PY' || fail "the sample's standard error does not cover the exact mean: $out"
+import re, sys
+m, se = map(float, re.search(r"mean ([0-9.]+) \+- ([0-9.]+)", sys.argv[1]).groups())
+assert 0 < se < 0.05 and abs(m - 0.2868) < 4 * se, (m, se)  # the test set's raw mean is 0.2868
+PY
+    contains "$out" "image sizes (from headers, 10000 images): 28x28 10000"
+fi
 pass
+

@@ -138,6 +138,25 @@ TFR_API tfr_status tfr_image_orient(const tfr_image *src, int orientation, tfr_i
 TFR_API tfr_status tfr_image_encode_jpeg(tfr_image_ctx *ctx, const tfr_image *im, int quality,
                                          uint8_t **out, size_t *len, tfr_error *err);
 
+/* Encodes as an 8-bit gray or RGB PNG (libpng). *out is malloc'd. */
+TFR_API tfr_status tfr_image_encode_png(const tfr_image *im, uint8_t **out, size_t *len,
+                                        tfr_error *err);
+/* Writes a PNG file atomically (a temporary name, then renamed). */
+TFR_API tfr_status tfr_image_write_png(const char *path, const tfr_image *im, tfr_error *err);
+
+/* ---- drawing on an RGB image (contact sheets, plots) -------------------------
+ * Colours are 0xRRGGBB; everything is clipped to the image. Text is ASCII
+ * (other bytes show as '?') in libgd's built-in bitmap fonts: size 0 is
+ * gdFontSmall (6x13), 1 gdFontMediumBold (7x13). */
+TFR_API tfr_status tfr_canvas_new(tfr_image *im, int w, int h, uint32_t rgb, tfr_error *err);
+TFR_API void tfr_draw_rect(tfr_image *im, int x, int y, int w, int h, uint32_t rgb); /* filled */
+TFR_API void tfr_draw_line(tfr_image *im, int x0, int y0, int x1, int y1, uint32_t rgb);
+TFR_API void tfr_draw_text(tfr_image *im, int x, int y, const char *text, uint32_t rgb, int size);
+TFR_API int  tfr_text_width(const char *text, int size);
+TFR_API int  tfr_text_height(int size);
+/* Pastes src (gray or RGB) with its top-left corner at (x, y). */
+TFR_API void tfr_draw_image(tfr_image *dst, int x, int y, const tfr_image *src);
+
 #ifdef __cplusplus
 }
 #endif
