@@ -287,8 +287,17 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
                                .loss = tl, .accuracy = ta, .val_loss = vl, .val_accuracy = va,
                                .lr = lr, .images = seen, .seconds = secs, .input_wait = waited};
         emit(o, &eev);
-        if (rl)
+        if (rl) {
             tfr_runlog_epoch(rl, &eev, o->nval > 0, err);
+            char hp[4400], pp[4400];
+            tfr_error pe;
+            if (!tfr_path_join(hp, sizeof hp, o->logdir, "history.csv", NULL) &&
+                !tfr_path_join(pp, sizeof pp, o->logdir, "history.png", NULL) &&
+                tfr_history_plot(hp, o->plot ? o->plot : pp, NULL, &pe)) {
+                char pb[4500];
+                tfr_log(TFR_LOG_WARN, "no plot: %s", tfr_error_text(&pe, pb, sizeof pb));
+            }
+        }
         if (o->checkpoint_dir) {
             char name[64], line[72], p[4400], lp[4400];
             snprintf(name, sizeof name, "epoch-%04llu.tfrc", (unsigned long long)epoch + 1);

@@ -93,5 +93,12 @@ out=$(OMP_WAIT_POLICY=active "$T" "${one[@]}" --threads 2 2>&1) || fail "train a
 contains "$out" "2 threads, OpenBLAS, active wait)"
 out=$(GOMP_SPINCOUNT=5 "$T" "${one[@]}" --threads 2 2>&1) || fail "train spin 5: $out"
 contains "$out" "spin 5 then sleep"
+# the chart of the history, redrawn every epoch
+[ "$(head -c 8 "$WORK/a/history.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] ||
+    fail "no history.png beside history.csv"
+"$T" "${one[@]}" --threads 1 --logdir "$WORK/p" --plot "$WORK/p/curves.png" -q >/dev/null 2>&1 ||
+    fail "--plot"
+[ -s "$WORK/p/curves.png" ] && [ ! -e "$WORK/p/history.png" ] || fail "--plot FILE is not where the chart went"
+expect_fail "--plot: needs --logdir DIR" "$T" "${one[@]}" --plot "$WORK/x.png"
 pass
 

@@ -99,6 +99,8 @@ typedef struct tfr_train_opts {
     int         quiet;            /* the caller's printer shows nothing; tfr_train reads
                                      neither field and sends every event */
     tfr_device_opts device;       /* where to train; default the CPU */
+    const char *plot;             /* with logdir: the PNG of history.csv redrawn after every
+                                     epoch (tfr_history_plot); NULL = LOGDIR/history.png */
     tfr_train_event_fn on_event;  /* the run's report (see tfr_train_event); NULL = none */
     void       *user;             /* passed to on_event as is */
 } tfr_train_opts;
@@ -157,6 +159,22 @@ TFR_API tfr_status tfr_train_inputs_probe(const tfr_train_inputs *in, tfr_train_
  */
 TFR_API tfr_status tfr_train_inputs_class_names(const tfr_train_inputs *in, char ***names, int *n,
                                                 int *first, tfr_error *err);
+
+/*
+ * A history.csv (tfrecord-train --logdir) as one PNG: loss and accuracy per
+ * epoch, training and validation on the same chart (validation only where
+ * the rows have it), and the learning rate below them. Columns are found by
+ * the header's names. info (may be NULL) gets the image size and where the
+ * charts are: the plotting areas as x, y, w, h and the value ranges they
+ * span (y0 at the bottom edge, y1 at the top; epochs left to right).
+ */
+typedef struct tfr_history_plot_info {
+    int    width, height, epochs, have_val;
+    int    loss_area[4], acc_area[4];
+    double loss_range[2], acc_range[2], epoch_range[2];
+} tfr_history_plot_info;
+TFR_API tfr_status tfr_history_plot(const char *history_csv, const char *png_path,
+                                    tfr_history_plot_info *info, tfr_error *err);
 
 /*
  * The whole training run: evaluation of the untrained model beside chance,
