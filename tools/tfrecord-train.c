@@ -44,6 +44,8 @@ static void usage(FILE *f)
         "  --logdir DIR         TensorBoard events, history.csv, steps.csv, history.png (loss,\n"
         "                       accuracy and learning rate per epoch, redrawn every epoch)\n"
         "  --plot FILE.png      draw that chart here instead (needs --logdir)\n"
+        "  --log-every N        TensorBoard batch_loss every N steps, 0..2^30 (default 20;\n"
+        "                       0 = epochs only)\n"
         "  --checkpoint-dir DIR one checkpoint per epoch, 'latest' points at the newest\n"
         "  --resume DIR|FILE    continue a run exactly where its checkpoint left it\n"
         "  --device cpu|cuda|cuda:N|auto   where to train (default cpu; auto: a GPU if present)\n"
@@ -241,7 +243,7 @@ int main(int argc, char **argv)
     enum { O_TRAIN = 256, O_VAL, O_EVAL, O_PRESET, O_LEVELS, O_WIDTH, O_INPUT, O_CLASSES, O_EPOCHS,
            O_BATCH, O_LR, O_DECAY, O_EVERY, O_COSINE, O_WARMUP, O_MOM, O_L2, O_WD, O_FLIP, O_PAD,
            O_MEAN, O_STD, O_SEED, O_THREADS, O_SHUF, O_LOGDIR, O_CKPT, O_RESUME, O_DEVICE, O_PREC, O_WS,
-           O_LABELS, O_PLOT };
+           O_LABELS, O_PLOT, O_LOGEVERY };
     static const struct option lo[] = {
         {"train", required_argument, 0, O_TRAIN}, {"val", required_argument, 0, O_VAL},
         {"evaluate", required_argument, 0, O_EVAL}, {"preset", required_argument, 0, O_PRESET},
@@ -263,6 +265,7 @@ int main(int argc, char **argv)
         {"workspace-mb", required_argument, 0, O_WS},
         {"labels", required_argument, 0, O_LABELS},
         {"plot", required_argument, 0, O_PLOT},
+        {"log-every", required_argument, 0, O_LOGEVERY},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
@@ -310,6 +313,7 @@ int main(int argc, char **argv)
         case O_STD: o.std = cli_float("--std", optarg, 0, INFINITY, CLI_GT_LO); std_given = 1; break;
         case O_LABELS: labels_file = optarg; break;
         case O_PLOT: o.plot = optarg; break;
+        case O_LOGEVERY: o.log_every = cli_int("--log-every", optarg, 0, 1 << 30); break;
         case O_SEED: o.seed = cli_u64("--seed", optarg, 0, UINT64_MAX); break;
         case O_THREADS: o.threads = cli_int("--threads", optarg, 0, 1024); break;
         case O_SHUF:

@@ -391,6 +391,37 @@ void tfr_model_free(tfr_model *m)
     free(m);
 }
 
+int tfr_model_param_groups(const tfr_model *m, tfr_param_group *out, int max)
+{
+    int n = 0, nconv = 0, nbn = 0;
+#define GROUP(fmt, idx, off, cnt)                                                             \
+    do {                                                                                      \
+        if (n < max) {                                                                        \
+            snprintf(out[n].name, sizeof out[n].name, fmt, idx);                              \
+            out[n].offset = (off);                                                            \
+            out[n].count = (cnt);                                                             \
+        }                                                                                     \
+        n++;                                                                                  \
+    } while (0)
+    for (int i = 0; i < m->nops; i++) {
+        const op *o = &m->ops[i];
+        const tensor *in = &m->t[o->in];
+        if (o->kind == OP_CONV) {
+            nconv++;
+            GROUP("conv%02d/kernel", nconv, o->w_off, (size_t)o->k * in->c * o->r * o->r);
+        } else if (o->kind == OP_BN) {
+            nbn++;
+            GROUP("bn%02d/gamma", nbn, o->w_off, (size_t)in->c);
+            GROUP("bn%02d/beta", nbn, o->b_off, (size_t)in->c);
+        } else if (o->kind == OP_DENSE) {
+            GROUP("dense/kernel%s", "", o->w_off, (size_t)o->k * in->c);
+            GROUP("dense/bias%s", "", o->b_off, (size_t)o->k);
+        }
+    }
+#undef GROUP
+    return n;
+}
+
 tfr_status tfr_model_set_class_names(tfr_model *m, const char *const *names, int n, int first,
                                      tfr_error *err)
 {

@@ -35,6 +35,7 @@ void tfr_train_opts_init(tfr_train_opts *o)
     o->l2 = 5e-4f;
     o->mean = 0.5f;
     o->std = 0.25f;
+    o->log_every = 20;
     o->shuffle_buffer = 8192;
     o->progress = 1;
 }
@@ -159,12 +160,14 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
         if (st)
             goto done;
     }
-    if (o->logdir && (st = tfr_runlog_open(o->logdir, &rl, err)))
+    if (o->logdir && (st = tfr_runlog_open(o->logdir, o->log_every, &rl, err)))
         goto done;
     if (o->checkpoint_dir && (st = tfr_mkdir_p(o->checkpoint_dir, err)))
         goto done;
     tfr_train_event mev = {.kind = TFR_TRAIN_MODEL, .model = m};
     emit(o, &mev);
+    if (rl)
+        tfr_runlog_hparams(rl, o, m, err);
     const char *const *vsrc = o->nval ? val_src : train_src;
     int nvsrc = o->nval ? o->nval : o->ntrain;
     if (!o->resume) {
@@ -176,6 +179,8 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
                               .accuracy = er.accuracy, .chance_loss = log((double)c->classes),
                               .chance_accuracy = 1.0 / c->classes, .on_val = o->nval > 0};
         emit(o, &ev);
+        if (rl)
+            tfr_runlog_baseline(rl, er.loss, er.accuracy, o->nval > 0, err);
         tfr_eval_result_free(&er);
     }
     for (uint64_t epoch = ts.epoch; epoch < (uint64_t)o->epochs; epoch++) {
@@ -213,6 +218,8 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
         if (!st) {
             st = next_batch(s, &b, &waited, err);
             refused = dev && st == TFR_ERR_ARG;
+            if (!st && rl) /* what the model sees this epoch */
+                tfr_runlog_batch_images(rl, epoch + 1, b, o->mean, o->std, so.defer_flip, err);
         }
         if (!st && dev)
             st = stage(m, b, o->flip, err);
@@ -281,6 +288,8 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
             va = er.accuracy;
             if (va > ts.best_val_acc)
                 ts.best_val_acc = va;
+            if (rl)
+                tfr_runlog_confusion(rl, epoch + 1, &er, m, err);
             tfr_eval_result_free(&er);
         }
         tfr_train_event eev = {.kind = TFR_TRAIN_EPOCH, .epoch = epoch + 1, .step = ts.step,
@@ -289,6 +298,7 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
         emit(o, &eev);
         if (rl) {
             tfr_runlog_epoch(rl, &eev, o->nval > 0, err);
+            tfr_runlog_histograms(rl, epoch + 1, m, err);
             char hp[4400], pp[4400];
             tfr_error pe;
             if (!tfr_path_join(hp, sizeof hp, o->logdir, "history.csv", NULL) &&
@@ -317,7 +327,7 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
         }
     }
 done:
-    tfr_runlog_close(rl);
+    tfr_runlog_close(rl, st == TFR_OK);
     tfr_model_free(m);
     tfr_train_inputs_free(&tin);
     tfr_train_inputs_free(&vin);

@@ -38,29 +38,56 @@ tfr_status tfr_train_forward(tfr_model *m, const tfr_batch *b, float mean, float
 tfr_status tfr_train_inputs_check_classes(const tfr_train_inputs *in, int classes,
                                           tfr_error *err);
 
-/* ---- runlog.c: history.csv, steps.csv and TensorBoard scalars --------------- */
+/* ---- runlog.c: history.csv, steps.csv and the TensorBoard runs ------------- */
 
 typedef struct tfr_runlog tfr_runlog;
 
 /*
- * Creates logdir (mkdir -p), a new event file in it, and opens history.csv
- * and steps.csv for appending (each gets its header when new), so a resumed
- * run continues the same files. On failure *out is NULL and everything
+ * Creates logdir (mkdir -p) and opens history.csv and steps.csv for
+ * appending (each gets its header when new), so a resumed run continues the
+ * same files, and three TensorBoard event files, as Keras' callback lays
+ * them out: LOGDIR (the hparams session), LOGDIR/train and LOGDIR/validation
+ * (the same tags, so the two overlay on one chart). Step scalars go out
+ * every log_every steps (0: none). On failure *out is NULL and everything
  * opened is closed.
  */
-tfr_status tfr_runlog_open(const char *logdir, tfr_runlog **out, tfr_error *err);
+tfr_status tfr_runlog_open(const char *logdir, int log_every, tfr_runlog **out, tfr_error *err);
 
-/* One optimizer step: a steps.csv row; every 20th step the loss and learning
- * rate as scalars. Event write errors fill err but do not stop training. */
+/* The run's hyperparameters, for TensorBoard's HParams tab (session start). */
+void tfr_runlog_hparams(tfr_runlog *l, const tfr_train_opts *o, const tfr_model *m,
+                        tfr_error *err);
+/* The untrained model's loss and accuracy at step 0 of validation/ (on_val)
+ * or train/. */
+void tfr_runlog_baseline(tfr_runlog *l, double loss, double acc, int on_val, tfr_error *err);
+
+/* One optimizer step: a steps.csv row; every log_every-th step batch_loss and
+ * batch_learning_rate in train/. Event write errors fill err but do not stop
+ * training (as for every call below). */
 void tfr_runlog_step(tfr_runlog *l, uint64_t step, uint64_t epoch, float loss, float lr,
                      tfr_error *err);
 
+/* The epoch's first batch as the model sees it (augmented, flipped; float
+ * batches mapped back through mean/std), as a grid image "first_batch" in
+ * train/ at step epoch. flip_pending: the flips are still to be applied. */
+void tfr_runlog_batch_images(tfr_runlog *l, uint64_t epoch, const tfr_batch *b, float mean,
+                             float std, int flip_pending, tfr_error *err);
+
+/* The validation confusion matrix as an image (rows: true class) in
+ * validation/ at step epoch. */
+void tfr_runlog_confusion(tfr_runlog *l, uint64_t epoch, const tfr_eval_result *er,
+                          const tfr_model *m, tfr_error *err);
+
+/* A histogram of every parameter tensor and of its last gradient in train/. */
+void tfr_runlog_histograms(tfr_runlog *l, uint64_t epoch, tfr_model *m, tfr_error *err);
+
 /* One finished epoch, from its TFR_TRAIN_EPOCH event: a history.csv row, both
- * CSVs flushed, the epoch scalars (val_* when have_val) flushed. As
- * tfr_runlog_step for errors. */
+ * CSVs flushed, epoch_loss, epoch_accuracy, epoch_learning_rate and
+ * epoch_images_per_second in train/, epoch_loss and epoch_accuracy in
+ * validation/ (when have_val), all flushed. */
 void tfr_runlog_epoch(tfr_runlog *l, const tfr_train_event *ev, int have_val, tfr_error *err);
 
-/* Closes the files; l may be NULL. */
-void tfr_runlog_close(tfr_runlog *l);
+/* Writes the hparams session end (success or failure) and closes the files;
+ * l may be NULL. */
+void tfr_runlog_close(tfr_runlog *l, int success);
 
 #endif /* TFR_TRAIN_IMPL_H */

@@ -37,7 +37,7 @@ cmp "$WORK/a.steps" "$WORK/b.steps" || fail "resumed losses differ: $(diff "$WOR
 [ "$(wc -l < "$WORK/a.steps")" -gt 50 ] || fail "too few steps logged"
 
 # TensorBoard event file: plain TFRecords, every CRC good
-ev=$(ls "$WORK"/a/events.out.tfevents.*.v2)
+ev=$(ls "$WORK"/a/train/events.out.tfevents.*.v2)
 json=$("$I" -q --json "$ev")
 [ "$(jq_get "$json" files[0].compression)" = none ] || fail "events compression"
 python3 - "$ev" <<'PY' || fail "event file content"
@@ -48,7 +48,7 @@ while p < len(d):
     (l,) = struct.unpack("<Q", d[p:p + 8]); rec = d[p + 12:p + 12 + l]; p += 16 + l; n += 1
     if n == 1:
         assert b"brain.Event:2" in rec, "first event is the file version"
-    for t in (b"epoch/val_accuracy", b"epoch/loss", b"train/loss"):
+    for t in (b"epoch_accuracy", b"epoch_loss", b"batch_loss"):
         if t in rec:
             tags.add(t)
 assert len(tags) == 3, tags

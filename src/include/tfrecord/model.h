@@ -176,6 +176,18 @@ TFR_API tfr_status tfr_model_fold_bn(tfr_model *m, int *folded /* OUT */, tfr_er
  * failure (the parameters could not be copied back) the model is unchanged. */
 TFR_API tfr_status tfr_model_round_weights(tfr_model *m, tfr_error *err);
 
+/*
+ * The parameter tensors, in the order of the parameter block: each conv's
+ * kernel ("conv07/kernel"), each batch norm's gamma and beta ("bn03/gamma"),
+ * the dense layer's kernel and bias. The counts add up to num_params.
+ * Fills out[0..max) and returns how many there are.
+ */
+typedef struct tfr_param_group {
+    char   name[32];
+    size_t offset, count;   /* into the tfr_model_params / tfr_model_grads blocks */
+} tfr_param_group;
+TFR_API int tfr_model_param_groups(const tfr_model *m, tfr_param_group *out, int max);
+
 /* ---- what the outputs and the input mean (checkpoints keep it) -------------- */
 
 /*

@@ -92,7 +92,10 @@ typedef struct tfr_train_opts {
     int         flip, pad_crop;   /* augmentation */
     float       mean, std;        /* input normalization: (x/255 - mean) / std */
     size_t      shuffle_buffer;   /* default 8192 */
-    const char *logdir;           /* events, history.csv, steps.csv; NULL = none */
+    const char *logdir;           /* TensorBoard runs LOGDIR/train, LOGDIR/validation (and the
+                                     hparams session in LOGDIR), history.csv, steps.csv,
+                                     history.png; NULL = none */
+    int         log_every;        /* batch_loss every N steps (default 20; 0 = none) */
     const char *checkpoint_dir;   /* one checkpoint per epoch; NULL = none */
     const char *resume;           /* checkpoint file, or a dir holding "latest" */
     int         progress;         /* default 1: the caller's printer draws TFR_TRAIN_STEP */
