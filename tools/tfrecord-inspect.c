@@ -34,6 +34,9 @@ static void usage(FILE *f)
             "  --max-errors N      defects to list, N >= 0 (default 20, 0 = all)\n"
             "  --show N            print the first N Examples, N >= 0\n"
             "  --json              one JSON object on stdout instead of text\n"
+            "  --spec              print a tf.data reader for these files instead: the\n"
+            "                      tf.io.parse_single_example feature description, the\n"
+            "                      decode_jpeg / tf.io.parse_tensor lines, TFRecordDataset\n"
             "  --label-key KEY     int64 key for the histogram (default: auto)\n"
             "  --compression C     auto|none|zlib|gzip (default auto: from magic bytes)\n"
             "pictures (every run also prints the image sizes and pixel statistics)\n"
@@ -61,7 +64,8 @@ int main(int argc, char **argv)
     cli_init(prog);
     tfr_log_set_prog(prog);
     enum { OPT_VERIFY = 256, OPT_MAXERR, OPT_SHOW, OPT_JSON, OPT_LABEL, OPT_COMP, OPT_VERSION,
-           OPT_SHEET, OPT_PERCLASS, OPT_CELL, OPT_DUMP, OPT_SAMPLE, OPT_ALL, OPT_SEED };
+           OPT_SHEET, OPT_PERCLASS, OPT_CELL, OPT_DUMP, OPT_SAMPLE, OPT_ALL, OPT_SEED, OPT_SPEC };
+    int spec = 0;
     tfr_pictures_opts po;
     tfr_pictures_opts_init(&po);
     po.sample = 200;
@@ -82,6 +86,7 @@ int main(int argc, char **argv)
         {"sample", required_argument, 0, OPT_SAMPLE},
         {"decode-all", no_argument, 0, OPT_ALL},
         {"seed", required_argument, 0, OPT_SEED},
+        {"spec", no_argument, 0, OPT_SPEC},
         {0, 0, 0, 0}};
     static const char *const comps[] = {"auto", "none", "zlib", "gzip"};
     static const tfr_compression comp_vals[] = {TFR_COMPRESS_AUTO, TFR_COMPRESS_NONE,
@@ -108,6 +113,7 @@ int main(int argc, char **argv)
             break;
         case OPT_SAMPLE: po.sample = cli_u64("--sample", optarg, 0, (uint64_t)1 << 26); break;
         case OPT_ALL: po.decode_all = 1; break;
+        case OPT_SPEC: spec = 1; po.sample = 0; break;
         case OPT_SEED: po.seed = cli_u64("--seed", optarg, 0, UINT64_MAX); break;
         case 'q': o.progress = 0; break;
         case 'h': usage(stdout); return 0;
@@ -188,11 +194,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
         tfr_paths_free(files, nfiles);
         tfr_pictures_free(pics);
-        return 1;
+        return err.code == TFR_ERR_ARG ? 2 : 1;
     }
     tfr_pictures_free(pics);
     tfr_labels_free(names, nnames);
-    if (json) {
+    if (spec) {
+        tfr_inspect_print_spec(r, stdout);
+    } else if (json) {
         tfr_inspect_print_json_pictures(r, &pr, &po, stdout);
     } else {
         /* a shard set's splits, when a source holds several (an unfinished

@@ -257,6 +257,17 @@ const char *tfr_layout_int64_label_key(const tfr_example *ex)
     return NULL;
 }
 
+const char *tfr_layout_tensor_label_key(const tfr_example *ex)
+{
+    for (size_t i = 0; i < COUNT(label_keys); i++) {
+        long k = tfr_example_find(ex, label_keys[i]);
+        if (k >= 0 && tfr_example_kind(ex, (size_t)k) == TFR_FEATURE_BYTES &&
+            tfr_example_count(ex, (size_t)k) == 1)
+            return label_keys[i];
+    }
+    return NULL;
+}
+
 static int bytes_of(const tfr_example *ex, const char *key, const uint8_t **p, size_t *n)
 {
     long k = tfr_example_find(ex, key);

@@ -33,6 +33,7 @@ typedef struct ctx {
     size_t keys_cap, labels_cap, notes_cap, defects_cap;
     long   label_idx_cache;
     int    label_auto;
+    int    label_seen;   /* some record has the label key */
 } ctx;
 
 static void add_defect(ctx *c, const tfr_error *e)
@@ -101,6 +102,8 @@ static tfr_inspect_key *get_key(ctx *c, const char *key, tfr_feature_kind kind)
     k->min_value = INFINITY;
     k->max_value = -INFINITY;
     k->min_w = k->min_h = INT32_MAX;
+    k->tensor_min = INFINITY;
+    k->tensor_max = -INFINITY;
     r->nkeys++;
     return k;
 }
@@ -145,9 +148,49 @@ static long find_label(ctx *c, const tfr_example *ex)
         return tfr_example_find(ex, c->r->label_key);
     const char *key = tfr_layout_int64_label_key(ex);
     if (!key)
+        key = tfr_layout_tensor_label_key(ex);
+    if (!key)
         return -1;
     c->r->label_key = tfr_strdup(key);
     return tfr_example_find(ex, key);
+}
+
+/* A bytes value that parses as a TensorProto: dtype, shape and range. */
+static int scan_tensor(tfr_inspect_key *k, const uint8_t *p, size_t n)
+{
+    tfr_tensor t;
+    if (!n || tfr_tensor_parse_bounded(p, n, TFR_DT_INVALID, (size_t)64 << 20, &t, NULL))
+        return 0;
+    if (!k->n_tensor++) {
+        k->tensor_dtype = (int)t.dtype;
+        k->tensor_rank = t.rank;
+        memcpy(k->tensor_shape, t.shape, sizeof k->tensor_shape);
+    } else {
+        if (k->tensor_dtype != (int)t.dtype)
+            k->tensor_dtype = -1;
+        if (k->tensor_rank >= 0 &&
+            (k->tensor_rank != t.rank ||
+             memcmp(k->tensor_shape, t.shape, (size_t)t.rank * sizeof *t.shape)))
+            k->tensor_rank = -1;
+    }
+    size_t ne = (size_t)tfr_tensor_num_elements(&t);
+    for (size_t i = 0; i < ne; i++) {
+        double v;
+        switch (t.dtype) {
+        case TFR_DT_FLOAT: v = ((const float *)t.data)[i]; break;
+        case TFR_DT_DOUBLE: v = ((const double *)t.data)[i]; break;
+        case TFR_DT_INT32: v = ((const int32_t *)t.data)[i]; break;
+        case TFR_DT_UINT8: v = ((const uint8_t *)t.data)[i]; break;
+        case TFR_DT_INT64: v = (double)((const int64_t *)t.data)[i]; break;
+        default: v = NAN; break;
+        }
+        if (v < k->tensor_min)
+            k->tensor_min = v;
+        if (v > k->tensor_max)
+            k->tensor_max = v;
+    }
+    tfr_tensor_clear(&t);
+    return 1;
 }
 
 static void scan_example(ctx *c, const tfr_example *ex)
@@ -188,7 +231,8 @@ static void scan_example(ctx *c, const tfr_example *ex)
                 int w, h, ch;
                 const char *fmt = tfr_image_sniff(p, bn, &w, &h, &ch);
                 if (!fmt) {
-                    k->n_other_bytes++;
+                    if (!scan_tensor(k, p, bn))
+                        k->n_other_bytes++;
                     continue;
                 }
                 if (fmt[0] == 'j')
@@ -207,7 +251,15 @@ static void scan_example(ctx *c, const tfr_example *ex)
         }
     }
     long li = find_label(c, ex);
-    if (li >= 0 && tfr_example_kind(ex, (size_t)li) == TFR_FEATURE_INT64 &&
+    if (li >= 0)
+        c->label_seen = 1;
+    if (li >= 0 && tfr_example_kind(ex, (size_t)li) == TFR_FEATURE_BYTES) {
+        /* a serialized integer tensor (the tensor layout's label) */
+        int64_t v;
+        if (tfr_layout_find_label(ex, c->o->label_key ? c->o->label_key : c->r->label_key, &v,
+                                  NULL) == TFR_OK)
+            count_label(c, v, NULL, 0);
+    } else if (li >= 0 && tfr_example_kind(ex, (size_t)li) == TFR_FEATURE_INT64 &&
         tfr_example_count(ex, (size_t)li) >= 1) {
         const int64_t *v;
         size_t n;
@@ -320,6 +372,38 @@ typedef struct skip_ctx {
     ctx *c;
 } skip_ctx;
 
+/* What a file is when its first bytes say it is not TFRecords (a known
+ * magic, and read as a record length they would run past the file's end),
+ * else NULL. Compressed files are left to the reader. */
+static const char *not_a_record_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    uint8_t h[8] = {0};
+    size_t n = fread(h, 1, sizeof h, f);
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    fclose(f);
+    uint64_t len = 0;
+    for (int i = 7; i >= 0; i--)
+        len = len << 8 | h[i];
+    if (n < 8 || size < 0 || len <= (uint64_t)size)
+        return NULL; /* it could be a record */
+    if (n >= 3 && h[0] == 0xff && h[1] == 0xd8 && h[2] == 0xff)
+        return "a JPEG image";
+    if (n >= 8 && !memcmp(h, "\x89PNG\r\n\x1a\n", 8))
+        return "a PNG image";
+    if (n >= 4 && !memcmp(h, "GIF8", 4))
+        return "a GIF image";
+    if (n >= 4 && !memcmp(h, "PK\x03\x04", 4))
+        return "a zip archive";
+    if (n >= 4 && !memcmp(h, "%PDF", 4))
+        return "a PDF document";
+    if (n >= 5 && (!memcmp(h, "{\"", 2) || !memcmp(h, "[{", 2)))
+        return "a JSON file";
+    return NULL;
+}
+
 static void on_skip(void *user, const tfr_error *e)
 {
     add_defect(((skip_ctx *)user)->c, e);
@@ -376,6 +460,13 @@ tfr_status tfr_inspect(const char *const *files, size_t nfiles,
         tfr_record_reader *rd = NULL;
         tfr_error e;
         tfr_error_clear(&e);
+        const char *what = not_a_record_file(files[i]);
+        if (what) {
+            f->failed = 1;
+            tfr_fail(&e, TFR_ERR_FORMAT, files[i], "%s, not a TFRecord file", what);
+            add_defect(&c, &e);
+            continue;
+        }
         if (tfr_record_reader_open(files[i], &ro, &rd, &e)) {
             f->failed = 1;
             add_defect(&c, &e);
@@ -434,6 +525,17 @@ tfr_status tfr_inspect(const char *const *files, size_t nfiles,
         tfr_progress_update(bar, done_before / 1e6);
     }
     tfr_progress_finish(bar);
+    if (opts->label_key && !c.label_seen && r->records) {
+        char keys[1024] = "";
+        for (size_t i = 0, at = 0; i < r->nkeys && at < sizeof keys - 64; i++)
+            at += (size_t)snprintf(keys + at, sizeof keys - at, "%s%s", i ? ", " : "",
+                                   r->keys[i].key);
+        tfr_status ks = tfr_fail(err, TFR_ERR_ARG, NULL, "--label-key %s: no record has it (the "
+                                 "keys are: %s)", opts->label_key, keys);
+        tfr_example_free(ex);
+        tfr_inspect_report_free(r);
+        return ks;
+    }
     check_manifests(&c);
     r->seconds = tfr_now() - t0;
     tfr_example_free(ex);

@@ -10,6 +10,20 @@
 #include "tfrecord/inspect.h"
 #include "tfrecord/util.h"
 
+/* "[16,16,3]", or "(shapes differ)" */
+static void tensor_shape_text(const tfr_inspect_key *k, char *out, size_t n)
+{
+    if (k->tensor_rank < 0) {
+        snprintf(out, n, "(shapes differ)");
+        return;
+    }
+    size_t at = (size_t)snprintf(out, n, "[");
+    for (int d = 0; d < k->tensor_rank && at < n; d++)
+        at += (size_t)snprintf(out + at, n - at, "%s%lld", d ? "," : "", (long long)k->tensor_shape[d]);
+    if (at < n)
+        snprintf(out + at, n - at, "]");
+}
+
 /* Prints bytes as a quoted string when printable, else as a description. */
 static void print_bytes(FILE *f, const uint8_t *p, size_t n)
 {
@@ -151,6 +165,15 @@ void tfr_inspect_print_text(const tfr_inspect_report *r, FILE *f)
                 if (k->channels_seen & (1 << c))
                     fprintf(f, " %d", c);
         }
+        if (k->n_tensor) {
+            char shape[128];
+            tensor_shape_text(k, shape, sizeof shape);
+            fprintf(f, "%s tensor %s, values %.6g .. %.6g", k->tensor_dtype >= 0
+                        ? tfr_dtype_name((tfr_dtype)k->tensor_dtype) : "mixed-dtype",
+                    shape, k->tensor_min, k->tensor_max);
+            if (k->n_tensor < k->present)
+                fprintf(f, " (%llu not tensors)", (unsigned long long)(k->present - k->n_tensor));
+        }
         fputc('\n', f);
     }
 
@@ -249,6 +272,29 @@ void tfr_inspect_print_json_pictures(const tfr_inspect_report *r, const tfr_pict
             jnum(f, k->min_value);
             fputs(",\"max\":", f);
             jnum(f, k->max_value);
+        }
+        if (k->n_tensor) {
+            char shape[128];
+            tensor_shape_text(k, shape, sizeof shape);
+            fprintf(f, ",\"tensor\":{\"count\":%llu,\"dtype\":", (unsigned long long)k->n_tensor);
+            if (k->tensor_dtype >= 0)
+                fprintf(f, "\"%s\"", tfr_dtype_name((tfr_dtype)k->tensor_dtype));
+            else
+                fputs("null", f);
+            fputs(",\"shape\":", f);
+            if (k->tensor_rank >= 0) {
+                fputc('[', f);
+                for (int d = 0; d < k->tensor_rank; d++)
+                    fprintf(f, "%s%lld", d ? "," : "", (long long)k->tensor_shape[d]);
+                fputc(']', f);
+            } else {
+                fputs("null", f);
+            }
+            fputs(",\"min\":", f);
+            jnum(f, k->tensor_min);
+            fputs(",\"max\":", f);
+            jnum(f, k->tensor_max);
+            fputc('}', f);
         }
         if (k->n_jpeg || k->n_png) {
             fprintf(f, ",\"images\":{\"jpeg\":%llu,\"png\":%llu,\"other\":%llu",
@@ -398,4 +444,123 @@ void tfr_pictures_print_json(const tfr_pictures_report *r, const tfr_pictures_op
     }
     fprintf(f, ",\"dumped\":%llu,\"undecodable\":%llu", (unsigned long long)r->dumped,
             (unsigned long long)r->undecodable);
+}
+
+/* ---- the tf.data feature spec ------------------------------------------------- */
+
+static const char *tf_dtype(tfr_feature_kind k)
+{
+    return k == TFR_FEATURE_INT64 ? "tf.int64" : k == TFR_FEATURE_FLOAT ? "tf.float32" : "tf.string";
+}
+
+static const char *tf_tensor_dtype(int d)
+{
+    switch (d) {
+    case TFR_DT_FLOAT: return "tf.float32";
+    case TFR_DT_DOUBLE: return "tf.float64";
+    case TFR_DT_INT32: return "tf.int32";
+    case TFR_DT_UINT8: return "tf.uint8";
+    case TFR_DT_INT64: return "tf.int64";
+    default: return NULL;
+    }
+}
+
+/* a Python identifier for a key: "image/class/label" -> "image_class_label" */
+static void py_name(const char *key, char *out, size_t n)
+{
+    size_t j = 0;
+    for (size_t i = 0; key[i] && j + 1 < n; i++)
+        out[j++] = isalnum((unsigned char)key[i]) ? key[i] : '_';
+    out[j] = 0;
+    if (j && isdigit((unsigned char)out[0]))
+        out[0] = '_';
+}
+
+void tfr_inspect_print_spec(const tfr_inspect_report *r, FILE *f)
+{
+    const char *comp = "";
+    for (size_t i = 0; i < r->nfiles; i++)
+        if (r->files[i].st.records) {
+            comp = r->files[i].st.compression == TFR_COMPRESS_GZIP   ? "GZIP"
+                   : r->files[i].st.compression == TFR_COMPRESS_ZLIB ? "ZLIB"
+                                                                      : "";
+            break;
+        }
+    fprintf(f, "# tf.data input for these files (tfrecord-inspect --spec): %llu records\n",
+            (unsigned long long)r->records);
+    fputs("import tensorflow as tf\n\nfiles = [", f);
+    for (size_t i = 0; i < r->nfiles && i < 8; i++) {
+        fputs(i ? ", " : "", f);
+        tfr_json_str(f, r->files[i].path);
+    }
+    if (r->nfiles > 8)
+        fprintf(f, ", ...  # %zu files", r->nfiles);
+    fputs("]\nfeature_description = {\n", f);
+    for (size_t i = 0; i < r->nkeys; i++) {
+        const tfr_inspect_key *k = &r->keys[i];
+        fputs("    ", f);
+        tfr_json_str(f, k->key);
+        if (k->mixed_kinds) {
+            fputs(": None,  # stored with more than one kind: parse it per record\n", f);
+            continue;
+        }
+        if (k->present == r->records && k->min_count == k->max_count && k->min_count == 1)
+            fprintf(f, ": tf.io.FixedLenFeature([], %s),", tf_dtype(k->kind));
+        else if (k->present == r->records && k->min_count == k->max_count)
+            fprintf(f, ": tf.io.FixedLenFeature([%llu], %s),", (unsigned long long)k->min_count,
+                    tf_dtype(k->kind));
+        else
+            fprintf(f, ": tf.io.VarLenFeature(%s),", tf_dtype(k->kind));
+        if (k->present < r->records)
+            fprintf(f, "  # in %llu of %llu records", (unsigned long long)k->present,
+                    (unsigned long long)r->records);
+        else if (k->min_count != k->max_count)
+            fprintf(f, "  # %llu..%llu values", (unsigned long long)k->min_count,
+                    (unsigned long long)k->max_count);
+        else if (k->n_jpeg || k->n_png)
+            fputs(k->n_png ? (k->n_jpeg ? "  # JPEG and PNG images" : "  # PNG images")
+                           : "  # JPEG images", f);
+        else if (k->n_tensor == k->present && tf_tensor_dtype(k->tensor_dtype))
+            fputs("  # a serialized tensor (tf.io.serialize_tensor)", f);
+        fputc('\n', f);
+    }
+    fputs("}\n\ndef parse(record):\n"
+          "    example = tf.io.parse_single_example(record, feature_description)\n", f);
+    char image[128] = "", label[160] = "";
+    for (size_t i = 0; i < r->nkeys; i++) {
+        const tfr_inspect_key *k = &r->keys[i];
+        char v[128];
+        py_name(k->key, v, sizeof v);
+        int is_label = r->label_key && !strcmp(k->key, r->label_key);
+        if (is_label && k->kind == TFR_FEATURE_INT64)
+            snprintf(label, sizeof label, "example[\"%s\"]", k->key);
+        else if (is_label && k->n_tensor == k->present && tf_tensor_dtype(k->tensor_dtype) &&
+                 k->present == r->records)
+            snprintf(label, sizeof label, "%s", v);
+        else if (!image[0] && k->present == r->records && k->min_count == 1 && k->max_count == 1 &&
+                 ((k->n_tensor == k->present && tf_tensor_dtype(k->tensor_dtype)) ||
+                  ((k->n_jpeg || k->n_png) && !k->n_other_bytes)))
+            snprintf(image, sizeof image, "%s", v);
+        if (k->mixed_kinds || k->present != r->records || k->min_count != 1 || k->max_count != 1)
+            continue;
+        if (k->n_tensor == k->present && tf_tensor_dtype(k->tensor_dtype)) {
+            char shape[128];
+            tensor_shape_text(k, shape, sizeof shape);
+            fprintf(f, "    %s = tf.io.parse_tensor(example[\"%s\"], out_type=%s)  # %s\n", v, k->key,
+                    tf_tensor_dtype(k->tensor_dtype), shape);
+        } else if (k->n_jpeg && !k->n_png && !k->n_other_bytes) {
+            int c3 = k->channels_seen & ~(1 << 1);
+            fprintf(f, "    %s = tf.io.decode_jpeg(example[\"%s\"], channels=%d)\n", v, k->key,
+                    c3 ? 3 : 1);
+        } else if (k->n_png && !k->n_other_bytes) {
+            fprintf(f, "    %s = tf.io.decode_image(example[\"%s\"], expand_animations=False)\n",
+                    v, k->key);
+        }
+    }
+    if (image[0] && label[0])
+        fprintf(f, "    return %s, %s\n\n", image, label);
+    else
+        fputs("    return example\n\n", f);
+    fprintf(f, "dataset = tf.data.TFRecordDataset(files%s%s%s).map(parse)\n",
+            comp[0] ? ", compression_type=\"" : "", comp, comp[0] ? "\"" : "");
 }

@@ -103,5 +103,37 @@ assert 0 < se < 0.05 and abs(m - 0.2868) < 4 * se, (m, se)  # the test set's raw
 PY
     contains "$out" "image sizes (from headers, 10000 images): 28x28 10000"
 fi
+
+# --spec: a tf.data reader that is valid Python, for the jpeg and tensor layouts
+if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    "$TFR_BIN/tfrecord-write" -q --layout tensor --normalize rescale --size 16x16 --channels 3 "$WORK/fm/test" \
+        "$WORK/tens" >/dev/null || fail "write tensor"
+    spec=$("$INSPECT" -q --spec "$WORK/fms:train") || fail "spec"
+    contains "$spec" '"image/encoded": tf.io.FixedLenFeature([], tf.string),  # JPEG images'
+    contains "$spec" '"image/class/label": tf.io.FixedLenFeature([], tf.int64),'
+    contains "$spec" 'tf.io.decode_jpeg(example["image/encoded"], channels=1)'
+    contains "$spec" 'return image_encoded, example["image/class/label"]'
+    contains "$spec" 'compression_type="GZIP"'
+    python3 -c 'import ast, sys; ast.parse(sys.argv[1])' "$spec" || fail "--spec is not Python: $spec"
+    spec=$("$INSPECT" -q --spec "$WORK/tens") || fail "spec tensor"
+    contains "$spec" 'img = tf.io.parse_tensor(example["img"], out_type=tf.float32)  # [16,16,3]'
+    contains "$spec" 'label = tf.io.parse_tensor(example["label"], out_type=tf.uint8)'
+    contains "$spec" 'return img, label'
+    python3 -c 'import ast, sys; ast.parse(sys.argv[1])' "$spec" || fail "--spec is not Python: $spec"
+    # the tensor layout understood: dtype, shape, range, the label histogram
+    out=$("$INSPECT" -q "$WORK/tens")
+    contains "$out" "float32 tensor [16,16,3], values 0 .. 1"
+    contains "$out" "labels (label): 10 classes over 10000 records"
+    json=$("$INSPECT" -q --json "$WORK/tens")
+    [ "$(jq_get "$json" "schema[0].tensor.shape[2]")" = 3 ] || fail "tensor shape in json: $json"
+    # a --label-key no record has is an error naming the keys there are
+    expect_fail "--label-key nope: no record has it (the keys are: img, label)" \
+        "$INSPECT" -q --label-key nope "$WORK/tens"
+    "$INSPECT" -q --label-key nope "$WORK/tens" >/dev/null 2>&1; [ $? = 2 ] || fail "--label-key: exit 2"
+    # a JPEG named like a shard is said to be a JPEG
+    cp "$(find "$WORK/fm/train" -name "*.jpg" | sort | head -1)" "$WORK/photo.tfrecord"
+    out=$("$INSPECT" -q "$WORK/photo.tfrecord" 2>&1)
+    contains "$out" "photo.tfrecord: a JPEG image, not a TFRecord file"
+fi
 pass
 

@@ -56,6 +56,12 @@ typedef struct tfr_inspect_key {
     uint64_t         n_jpeg, n_png, n_other_bytes;
     int              min_w, max_w, min_h, max_h; /* of images, from headers */
     int              channels_seen;   /* bit i set when an image with i channels was seen */
+    /* bytes values that are serialized TensorProtos (the tensor layout) */
+    uint64_t         n_tensor;
+    int              tensor_dtype;    /* tfr_dtype of the first; -1 when they differ */
+    int              tensor_rank;     /* shape of the first; rank -1 when shapes differ */
+    int64_t          tensor_shape[8];
+    double           tensor_min, tensor_max; /* over every element */
 } tfr_inspect_key;
 
 typedef struct tfr_inspect_label {
@@ -175,6 +181,13 @@ TFR_API void tfr_pictures_print_text(const tfr_pictures_report *r, const tfr_pic
                                      FILE *f);
 TFR_API void tfr_pictures_print_json(const tfr_pictures_report *r, const tfr_pictures_opts *o,
                                      FILE *f);
+
+/* A ready-to-paste tf.data reader for the files: the feature description
+ * for tf.io.parse_single_example (FixedLenFeature for keys every record has
+ * with the same count, else VarLenFeature), the decode_jpeg /
+ * tf.io.parse_tensor line for image and tensor keys, and the
+ * TFRecordDataset with its compression. */
+TFR_API void tfr_inspect_print_spec(const tfr_inspect_report *r, FILE *f);
 
 /* The inspect report's JSON object with the pictures' members in it. */
 TFR_API void tfr_inspect_print_json_pictures(const tfr_inspect_report *r,

@@ -107,6 +107,9 @@ TFR_API tfr_status tfr_layout_find_label(const tfr_example *ex, const char *key,
  * value (for histograms), or NULL. Static storage.
  */
 TFR_API const char *tfr_layout_int64_label_key(const tfr_example *ex);
+/* The same for a label stored as a serialized tensor (the tensor layout):
+ * the first label key holding bytes, or NULL. Static storage. */
+TFR_API const char *tfr_layout_tensor_label_key(const tfr_example *ex);
 
 /* The class name (image/class/text) and file name (image/filename) when
  * present: 1 with *p, *n pointing into ex, else 0. */
