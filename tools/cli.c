@@ -55,6 +55,95 @@ int cli_threads(int threads)
     return n;
 }
 
+static void try_help(void)
+{
+    fprintf(stderr, "Try '%s --help' for more information.\n", prog_name);
+}
+
+void cli_usage_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog_name);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    try_help();
+    exit(2);
+}
+
+/* edit distance, for "did you mean" (names are short) */
+static int distance(const char *a, const char *b)
+{
+    int la = (int)strlen(a), lb = (int)strlen(b);
+    if (la > 63 || lb > 63)
+        return 99;
+    int d[64][64];
+    for (int i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (int j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (int i = 1; i <= la; i++)
+        for (int j = 1; j <= lb; j++) {
+            int s = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            int x = d[i - 1][j] + 1, y = d[i][j - 1] + 1;
+            d[i][j] = s < x ? (s < y ? s : y) : (x < y ? x : y);
+        }
+    return d[la][lb];
+}
+
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *lo,
+               void (*usage)(FILE *))
+{
+    char opts[64];
+    snprintf(opts, sizeof opts, ":%s", shortopts); /* ':' reports a missing value apart */
+    opterr = 0;
+    int prev = optind;
+    int c = getopt_long(argc, argv, opts, lo, NULL);
+    if (c == 'h' && strchr(shortopts, 'h')) {
+        if (usage)
+            usage(stdout);
+        exit(0);
+    }
+    if (c == CLI_VERSION) {
+        printf("%s %s\n", prog_name, TFR_VERSION);
+        exit(0);
+    }
+    if (c != '?' && c != ':')
+        return c;
+    /* the argument getopt stopped at */
+    const char *arg = optind > prev && optind - 1 < argc ? argv[optind - 1] : argv[prev];
+    if (optopt && optopt < 256 && (c == ':' || !lo || arg[1] != '-'))
+        fprintf(stderr, c == ':' ? "%s: option '-%c' needs a value\n"
+                                 : "%s: unknown option '-%c'\n", prog_name, optopt);
+    else if (c == ':')
+        fprintf(stderr, "%s: option '%s' needs a value\n", prog_name, arg);
+    else {
+        char name[128];
+        snprintf(name, sizeof name, "%s", arg + (arg[0] == '-') + (arg[1] == '-'));
+        name[strcspn(name, "=")] = 0;
+        const char *best = NULL;
+        int bd = 99, nmatch = 0;
+        for (const struct option *o = lo; o && o->name; o++) {
+            int dd = distance(name, o->name);
+            if (!strncmp(o->name, name, strlen(name)))
+                nmatch++, dd = dd < 2 ? dd : 2; /* a prefix of several options */
+            if (dd < bd) {
+                bd = dd;
+                best = o->name;
+            }
+        }
+        if (nmatch > 1)
+            fprintf(stderr, "%s: option '--%s' is ambiguous\n", prog_name, name);
+        else if (best && bd <= 2 + (int)strlen(name) / 6)
+            fprintf(stderr, "%s: unknown option '--%s'; did you mean --%s?\n", prog_name, name, best);
+        else
+            fprintf(stderr, "%s: unknown option '%s'\n", prog_name, arg);
+    }
+    try_help();
+    exit(2);
+}
+
 void cli_fail(const char *opt, const char *fmt, ...)
 {
     va_list ap;
@@ -65,6 +154,7 @@ void cli_fail(const char *opt, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+    try_help();
     exit(2);
 }
 

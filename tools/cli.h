@@ -17,7 +17,9 @@
 #ifndef TFR_TOOLS_CLI_H
 #define TFR_TOOLS_CLI_H
 
+#include <getopt.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Sets the tool name the messages start with; call first in main(). */
 void cli_init(const char *prog);
@@ -46,6 +48,23 @@ void cli_start(const char *prog, char **argv);
  * any other work (it may start the process again, see cli_start).
  */
 int cli_threads(int threads);
+
+/*
+ * getopt_long with the tools' one convention. Errors go to stderr as
+ * "PROG: message" and a line pointing at --help, and exit 2: an unknown
+ * option ("did you mean --batch?" when one is close), a missing value.
+ * -h/--help prints usage to stdout and exits 0; --version (add
+ * CLI_VERSION_OPTION to the long options) prints "PROG VERSION" and exits
+ * 0. Returns what getopt_long returns otherwise (-1 at the end).
+ */
+#define CLI_VERSION 0x7ffe
+#define CLI_VERSION_OPTION {"version", no_argument, 0, CLI_VERSION}
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *lo,
+               void (*usage)(FILE *));
+
+/* "PROG: <fmt...>" and "Try 'PROG --help' for more information.", exit 2:
+ * for a missing operand or required option ("needs --train SHARDS"). */
+_Noreturn void cli_usage_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Prints "PROG: OPT: <fmt...>" (or "PROG: <fmt...>" when opt is NULL) and exits 2. */
 _Noreturn void cli_fail(const char *opt, const char *fmt, ...)

@@ -127,6 +127,19 @@ static int convert(const char *src, const char *prefix, const char *out, int lim
     return rc;
 }
 
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: %s [--source DIR] [--limit N] [--quality Q] OUT_DIR\n"
+            "Writes OUT_DIR/{train,test}/<class>/<n>.jpg from the Fashion-MNIST idx files\n"
+            "in DIR (default /usr/share/datasets/fashion-mnist, from Debian's\n"
+            "dataset-fashion-mnist).\n"
+            "  --limit N     keep the first N images of each split (0 = all, default)\n"
+            "  --quality Q   JPEG quality, 1..100 (default 95)\n"
+            "  -h, --help  --version\n",
+            prog);
+}
+
 int main(int argc, char **argv)
 {
     const char *src = "/usr/share/datasets/fashion-mnist";
@@ -136,27 +149,19 @@ int main(int argc, char **argv)
                                        {"limit", required_argument, 0, 'n'},
                                        {"quality", required_argument, 0, 'Q'},
                                        {"help", no_argument, 0, 'h'},
+                                       CLI_VERSION_OPTION,
                                        {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "s:n:h", lo, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "s:n:h", lo, usage)) != -1) {
         switch (c) {
         case 's': src = optarg; break;
         case 'n': limit = cli_int("--limit", optarg, 0, INT_MAX); break;
         case 'Q': quality = cli_int("--quality", optarg, 1, 100); break;
-        case 'h':
-            printf("usage: %s [--source DIR] [--limit N] [--quality Q] OUT_DIR\n"
-                   "Writes OUT_DIR/{train,test}/<class>/<n>.jpg from the Fashion-MNIST idx files\n"
-                   "in DIR (default %s, from Debian's dataset-fashion-mnist).\n"
-                   "--limit N keeps the first N images of each split (0 = all, default).\n"
-                   "--quality Q is the JPEG quality, 1..100 (default 95).\n", prog, src);
-            return 0;
         default: return 2;
         }
     }
-    if (optind != argc - 1) {
-        fprintf(stderr, "usage: %s [--source DIR] [--limit N] OUT_DIR\n", prog);
-        return 2;
-    }
+    if (optind != argc - 1)
+        cli_usage_fail(optind < argc ? "takes one OUT_DIR" : "needs an OUT_DIR");
     const char *out = argv[optind];
     if (convert(src, "train", out, limit, quality) || convert(src, "t10k", out, limit, quality))
         return 1;

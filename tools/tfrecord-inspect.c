@@ -77,8 +77,7 @@ int main(int argc, char **argv)
         {"label-key", required_argument, 0, OPT_LABEL},
         {"compression", required_argument, 0, OPT_COMP},
         {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, OPT_VERSION},
+        {"help", no_argument, 0, 'h'}, CLI_VERSION_OPTION,
         {"contact-sheet", required_argument, 0, OPT_SHEET},
         {"per-class", required_argument, 0, OPT_PERCLASS},
         {"cell", required_argument, 0, OPT_CELL},
@@ -92,7 +91,7 @@ int main(int argc, char **argv)
     static const tfr_compression comp_vals[] = {TFR_COMPRESS_AUTO, TFR_COMPRESS_NONE,
                                                 TFR_COMPRESS_ZLIB, TFR_COMPRESS_GZIP};
     int c;
-    while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "qh", lo, usage)) != -1) {
         switch (c) {
         case OPT_VERIFY: verify = 1; break;
         case OPT_MAXERR: o.max_errors = cli_int("--max-errors", optarg, 0, INT_MAX); break;
@@ -117,14 +116,11 @@ int main(int argc, char **argv)
         case OPT_SEED: po.seed = cli_u64("--seed", optarg, 0, UINT64_MAX); break;
         case 'q': o.progress = 0; break;
         case 'h': usage(stdout); return 0;
-        case OPT_VERSION: printf("%s %s\n", prog, TFR_VERSION); return 0;
-        default: usage(stderr); return 2;
+        default: return 2;
         }
     }
-    if (optind >= argc) {
-        usage(stderr);
-        return 2;
-    }
+    if (optind >= argc)
+        cli_usage_fail("needs a PATH: a TFRecord file, a folder of shards or a glob");
     tfr_error err;
     tfr_error_clear(&err);
     char **files = NULL;

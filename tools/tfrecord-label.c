@@ -17,6 +17,24 @@
 
 static const char *const prog = "tfrecord-label";
 
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: %s --model DIR|CHECKPOINT [options] IMAGE...\n"
+            "Top-K classes of each image (JPEG or PNG) with a trained model, preprocessed as\n"
+            "it was trained. DIR holds model.tfrc and labels.txt (tfrecord-retrain --out).\n"
+            "  --top K         classes to show, 1..1000 (default 5)\n"
+            "  --json          one JSON array on stdout\n"
+            "  --mean F --std F  input normalization, mean 0..1, std > 0 (default: the\n"
+            "                  model's, from its checkpoint; 0.5 and 0.25 for an older one)\n"
+            "  --labels FILE   class names, line i for output i (default: the model's, from\n"
+            "                  its checkpoint, else labels.txt beside model.tfrc in DIR)\n"
+            "  --threads T     0..1024, 0 = the CPUs this process may use (default 1: one\n"
+            "                  image at a time is fastest on one thread for small models)\n"
+            "  -h, --help  --version\n",
+            prog);
+}
+
 int main(int argc, char **argv)
 {
     const char *model = NULL, *labels = NULL;
@@ -31,9 +49,10 @@ int main(int argc, char **argv)
                                        {"threads", required_argument, 0, 'T'},
                                        {"labels", required_argument, 0, 'L'},
                                        {"help", no_argument, 0, 'h'},
+                                       CLI_VERSION_OPTION,
                                        {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "m:k:jh", lo, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "m:k:jh", lo, usage)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'M': mean = cli_float("--mean", optarg, 0, 1, 0); break;
@@ -42,25 +61,13 @@ int main(int argc, char **argv)
         case 'j': json = 1; break;
         case 'L': labels = optarg; break;
         case 'T': threads = cli_int("--threads", optarg, 0, 1024); break;
-        case 'h':
-            printf("usage: %s --model DIR|CHECKPOINT [--top 5] [--json] IMAGE...\n"
-                   "DIR holds model.tfrc and labels.txt (tfrecord-retrain --out).\n"
-                   "  --top K (1..1000)  --json\n"
-                   "  --mean F (0..1) --std F (> 0)  input normalization (default: the model's,\n"
-                   "              from its checkpoint; 0.5 and 0.25 for an older one)\n"
-                   "  --labels FILE  class names, line i for output i (default: the model's, from\n"
-                   "              its checkpoint, else labels.txt beside model.tfrc in DIR)\n"
-                   "  --threads T (0..1024, 0 = the CPUs this process may use; default 1: one\n"
-                   "              image at a time is fastest on one thread for small models)\n",
-                   prog);
-            return 0;
         default: return 2;
         }
     }
-    if (!model || optind >= argc) {
-        fprintf(stderr, "usage: %s --model DIR|CHECKPOINT IMAGE...\n", prog);
-        return 2;
-    }
+    if (!model)
+        cli_usage_fail("needs --model DIR|CHECKPOINT");
+    if (optind >= argc)
+        cli_usage_fail("needs an IMAGE to label");
     cli_threads(threads);
     char mp[4400], lp[4400];
     struct stat sb;

@@ -65,13 +65,13 @@ int main(int argc, char **argv)
         {"center-crop", required_argument, 0, O_CC}, {"rank", required_argument, 0, O_RANK},
         {"world", required_argument, 0, O_WORLD}, {"skip-corrupt", no_argument, 0, O_SKIP},
         {"max-batches", required_argument, 0, O_MAXB}, {"json", no_argument, 0, O_JSON},
-        {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}, CLI_VERSION_OPTION, {0, 0, 0, 0}};
     static const char *const formats[] = {"u8", "nhwc", "nchw"};
     static const tfr_batch_format format_vals[] = {TFR_BATCH_U8_NHWC, TFR_BATCH_F32_NHWC,
                                                    TFR_BATCH_F32_NCHW};
     static const int channels[] = {1, 3};
     int c, wh[2];
-    while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "qh", lo, usage)) != -1) {
         switch (c) {
         case O_BATCH: o.batch_size = cli_int("--batch", optarg, 1, 65536); break;
         case O_EPOCHS: o.epochs = cli_int("--epochs", optarg, 0, INT_MAX); break;
@@ -100,15 +100,13 @@ int main(int argc, char **argv)
         case O_JSON: json = 1; break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return 2;
         }
     }
     if (o.rank >= o.world)
         cli_fail("--rank", "%d is out of range (0..%d, --world %d)", o.rank, o.world - 1, o.world);
-    if (optind >= argc) {
-        usage(stderr);
-        return 2;
-    }
+    if (optind >= argc)
+        cli_usage_fail("needs SHARDS: a file, a folder, a glob or a manifest.json");
     o.sources = (const char *const *)argv + optind;
     o.nsources = argc - optind;
     tfr_error err;

@@ -43,8 +43,9 @@ static void usage(FILE *f)
 /* ---- the report: tfr_retrain's events as text ------------------------------- */
 
 typedef struct report {
-    const tfr_retrain_opts *o; /* quiet: nothing; progress: the bottleneck bar */
+    const tfr_retrain_opts *o; /* quiet: the results only; progress: the bottleneck bar */
     tfr_progress *bar;
+    int json;                  /* nothing on stdout but the JSON */
 } report;
 
 static void on_retrain_event(void *user, const tfr_retrain_event *ev)
@@ -93,7 +94,7 @@ static void on_retrain_event(void *user, const tfr_retrain_event *ev)
                    ev->cross_entropy, 100 * ev->val_accuracy, (unsigned long long)res->n_val);
         break;
     case TFR_RETRAIN_TRAINED:
-        if (!o->quiet)
+        if (!r->json) /* the result: printed with -q too */
             printf("final test accuracy %.1f%% (N=%llu) after %d steps in %.2f s\n",
                    100 * res->test_accuracy, (unsigned long long)res->n_test, ev->steps,
                    res->seconds_training);
@@ -141,9 +142,9 @@ int main(int argc, char **argv)
         {"json", no_argument, 0, O_JSON}, {"quiet", no_argument, 0, 'q'},
         {"device", required_argument, 0, O_DEVICE}, {"precision", required_argument, 0, O_PREC},
         {"threads", required_argument, 0, O_THREADS},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'}, CLI_VERSION_OPTION, {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "qh", lo, usage)) != -1) {
         switch (c) {
         case O_BB: o.backbone = optarg; break;
         case O_IMG: o.images = optarg; break;
@@ -188,16 +189,18 @@ int main(int argc, char **argv)
         case O_THREADS: threads = cli_int("--threads", optarg, 0, 1024); break;
         case 'q': o.quiet = 1; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return 2;
         }
     }
-    if (!o.backbone || !o.images || optind != argc) {
-        usage(stderr);
-        return 2;
-    }
+    if (!o.backbone)
+        cli_usage_fail("needs --backbone CHECKPOINT (a tfrecord-train checkpoint)");
+    if (!o.images)
+        cli_usage_fail("needs --images DIR (a class-per-directory tree or shards)");
+    if (optind != argc)
+        cli_usage_fail("unexpected argument '%s'", argv[optind]);
     cli_threads(threads);
     o.progress = !o.quiet;
-    report rep = {&o, NULL};
+    report rep = {&o, NULL, json};
     o.on_event = on_retrain_event;
     o.user = &rep;
     tfr_retrain_result r;
@@ -209,19 +212,35 @@ int main(int argc, char **argv)
         return 1;
     }
     if (json) {
-        printf("{\"computed\":%llu,\"reused\":%llu,\"rebuilt\":%s,\"rebuild_reason\":",
+        /* a value that was not computed is null, never 0 */
+        char va[32] = "null", ta[32] = "null", fd[32] = "null", ra[32] = "null", gz[32] = "null",
+             gzr[32] = "null";
+        if (!isnan(r.val_accuracy))
+            snprintf(va, sizeof va, "%.6f", r.val_accuracy);
+        if (!isnan(r.test_accuracy))
+            snprintf(ta, sizeof ta, "%.6f", r.test_accuracy);
+        if (o.fold_bn)
+            snprintf(fd, sizeof fd, "%.3g", r.fold_max_diff);
+        if (o.round_weights) {
+            if (!isnan(r.rounded_accuracy))
+                snprintf(ra, sizeof ra, "%.6f", r.rounded_accuracy);
+            snprintf(gz, sizeof gz, "%zu", r.gzip_bytes);
+            snprintf(gzr, sizeof gzr, "%zu", r.gzip_bytes_rounded);
+        }
+        printf("{\"format\":1,\"computed\":%llu,\"reused\":%llu,\"rebuilt\":%s,\"rebuild_reason\":",
                (unsigned long long)r.computed, (unsigned long long)r.reused,
                r.rebuilt ? "true" : "false");
-        tfr_json_str(stdout, r.rebuild_reason);
-        printf(",\"classes\":%d,\"writer_splits\":%s,\"train\":%llu,\"validation\":%llu,\"test\":%llu,"
-               "\"validation_accuracy\":%.6f,\"test_accuracy\":%.6f,\"folded\":%d,"
-               "\"fold_max_diff\":%.3g,\"rounded_accuracy\":%.6f,\"gzip_bytes\":%zu,"
-               "\"gzip_bytes_rounded\":%zu,\"seconds_bottlenecks\":%.3f,\"seconds_training\":%.3f}\n",
-               r.classes, r.writer_splits ? "true" : "false", (unsigned long long)r.n_train, (unsigned long long)r.n_val,
-               (unsigned long long)r.n_test, isnan(r.val_accuracy) ? -1 : r.val_accuracy,
-               isnan(r.test_accuracy) ? -1 : r.test_accuracy, r.folded, r.fold_max_diff,
-               isnan(r.rounded_accuracy) ? -1 : r.rounded_accuracy, r.gzip_bytes,
-               r.gzip_bytes_rounded, r.seconds_bottlenecks, r.seconds_training);
+        if (r.rebuilt)
+            tfr_json_str(stdout, r.rebuild_reason);
+        else
+            fputs("null", stdout);
+        printf(",\"classes\":%d,\"writer_splits\":%s,\"train\":%llu,\"validation\":%llu,"
+               "\"test\":%llu,\"validation_accuracy\":%s,\"test_accuracy\":%s,\"folded\":%d,"
+               "\"fold_max_diff\":%s,\"rounded_accuracy\":%s,\"gzip_bytes\":%s,"
+               "\"gzip_bytes_rounded\":%s,\"seconds_bottlenecks\":%.3f,\"seconds_training\":%.3f}\n",
+               r.classes, r.writer_splits ? "true" : "false", (unsigned long long)r.n_train,
+               (unsigned long long)r.n_val, (unsigned long long)r.n_test, va, ta, r.folded, fd, ra,
+               gz, gzr, r.seconds_bottlenecks, r.seconds_training);
     }
     return 0;
 }

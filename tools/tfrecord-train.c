@@ -53,7 +53,12 @@ static void usage(FILE *f)
         "                             bf16 activations with fp32 weights and accumulation\n"
         "  --workspace-mb N           cuDNN workspace limit per convolution, 1..1048576\n"
         "                             (default 256)\n"
-        "  -q, --quiet\n",
+        "  --json               one JSON object on stdout at the end: the untrained\n"
+        "                       baseline, every epoch (values that do not exist are null),\n"
+        "                       the last checkpoint; with --evaluate, the accuracy, loss,\n"
+        "                       class names and confusion matrix\n"
+        "  -q, --quiet          the epoch lines only (no input, model or progress lines)\n"
+        "  -h, --help  --version\n",
         prog, prog);
 }
 
@@ -153,9 +158,52 @@ static int shape_from_data(tfr_resnet_config *cfg, const char *const *train, int
 /* ---- the report: tfr_train's events as text ---------------------------------- */
 
 typedef struct report {
-    const tfr_train_opts *o; /* quiet: no stdout lines */
+    const tfr_train_opts *o; /* quiet: the epoch lines (results) only */
     int tty;                 /* the step line: progress on and stderr a terminal */
+    int json;                /* stdout: one JSON object at the end, nothing else */
+    int nepochs;
+    char *epochs;            /* json: the epochs' objects, comma-separated */
+    size_t elen, ecap;
+    char baseline[160], checkpoint[4200];
 } report;
+
+/* a JSON number, or null for a value that does not exist */
+static const char *jnum(double v, char *b, size_t n)
+{
+    if (isfinite(v))
+        snprintf(b, n, "%.6g", v);
+    else
+        snprintf(b, n, "null");
+    return b;
+}
+
+static void json_epoch(report *r, const tfr_train_event *ev)
+{
+    char a[32], b2[32], c[32], d[32], line[512];
+    const double secs = ev->seconds;
+    int n = snprintf(line, sizeof line,
+                     "%s{\"epoch\":%llu,\"step\":%llu,\"loss\":%s,\"accuracy\":%s,"
+                     "\"val_loss\":%s,\"val_accuracy\":%s,\"lr\":%.6g,\"images\":%llu,"
+                     "\"seconds\":%.3f,\"input_wait_seconds\":%.3f}",
+                     r->nepochs ? "," : "", (unsigned long long)ev->epoch,
+                     (unsigned long long)ev->step, jnum(ev->loss, a, sizeof a),
+                     jnum(ev->accuracy, b2, sizeof b2), jnum(ev->val_loss, c, sizeof c),
+                     jnum(ev->val_accuracy, d, sizeof d), ev->lr, (unsigned long long)ev->images,
+                     secs, ev->input_wait);
+    if (r->elen + (size_t)n + 1 > r->ecap) {
+        size_t cap = r->ecap ? r->ecap * 2 : 4096;
+        while (cap < r->elen + (size_t)n + 1)
+            cap *= 2;
+        char *p = realloc(r->epochs, cap);
+        if (!p)
+            return;
+        r->epochs = p;
+        r->ecap = cap;
+    }
+    memcpy(r->epochs + r->elen, line, (size_t)n + 1);
+    r->elen += (size_t)n;
+    r->nepochs++;
+}
 
 static void fmt_time(double s, char *b, size_t n)
 {
@@ -165,8 +213,8 @@ static void fmt_time(double s, char *b, size_t n)
 
 static void on_train_event(void *user, const tfr_train_event *ev)
 {
-    const report *r = user;
-    const int quiet = r->o->quiet;
+    report *r = user;
+    const int quiet = r->o->quiet || r->json;
     switch (ev->kind) {
     case TFR_TRAIN_INPUT:
         if (!quiet && ev->text)
@@ -188,6 +236,10 @@ static void on_train_event(void *user, const tfr_train_event *ev)
         break;
     }
     case TFR_TRAIN_BASELINE:
+        snprintf(r->baseline, sizeof r->baseline,
+                 "{\"on\":\"%s\",\"loss\":%.6g,\"accuracy\":%.6g,\"chance_loss\":%.6g,"
+                 "\"chance_accuracy\":%.6g}", ev->on_val ? "validation" : "training", ev->loss,
+                 ev->accuracy, ev->chance_loss, ev->chance_accuracy);
         if (!quiet)
             printf("before training: %s accuracy %.4f (chance %.4f), cross-entropy %.4f "
                    "(chance %.4f)\n",
@@ -213,15 +265,23 @@ static void on_train_event(void *user, const tfr_train_event *ev)
         break;
     case TFR_TRAIN_EPOCH: {
         const double secs = ev->seconds;
-        if (!quiet)
-            printf("epoch %llu/%d: loss %.4f accuracy %.4f | val loss %.4f val accuracy %.4f "
-                   "| lr %.5g | %.0f images/s, %.1f s, input wait %.1f%%\n",
-                   (unsigned long long)ev->epoch, ev->epochs, ev->loss, ev->accuracy,
-                   ev->val_loss, ev->val_accuracy, ev->lr, ev->images / secs, secs,
-                   secs > 0 ? 100 * ev->input_wait / secs : 0.0);
+        if (r->json) {
+            json_epoch(r, ev);
+            break;
+        }
+        /* the epoch's results: printed with -q too; no validation, no val columns */
+        char val[96] = "";
+        if (isfinite(ev->val_loss))
+            snprintf(val, sizeof val, " | val loss %.4f val accuracy %.4f", ev->val_loss,
+                     ev->val_accuracy);
+        printf("epoch %llu/%d: loss %.4f accuracy %.4f%s | lr %.5g | %.0f images/s, %.1f s, "
+               "input wait %.1f%%\n",
+               (unsigned long long)ev->epoch, ev->epochs, ev->loss, ev->accuracy, val, ev->lr,
+               secs > 0 ? ev->images / secs : 0.0, secs, secs > 0 ? 100 * ev->input_wait / secs : 0.0);
         break;
     }
     case TFR_TRAIN_CHECKPOINT:
+        snprintf(r->checkpoint, sizeof r->checkpoint, "%s", ev->path);
         break;
     }
 }
@@ -243,7 +303,8 @@ int main(int argc, char **argv)
     enum { O_TRAIN = 256, O_VAL, O_EVAL, O_PRESET, O_LEVELS, O_WIDTH, O_INPUT, O_CLASSES, O_EPOCHS,
            O_BATCH, O_LR, O_DECAY, O_EVERY, O_COSINE, O_WARMUP, O_MOM, O_L2, O_WD, O_FLIP, O_PAD,
            O_MEAN, O_STD, O_SEED, O_THREADS, O_SHUF, O_LOGDIR, O_CKPT, O_RESUME, O_DEVICE, O_PREC, O_WS,
-           O_LABELS, O_PLOT, O_LOGEVERY };
+           O_LABELS, O_PLOT, O_LOGEVERY, O_JSON };
+    int json = 0;
     static const struct option lo[] = {
         {"train", required_argument, 0, O_TRAIN}, {"val", required_argument, 0, O_VAL},
         {"evaluate", required_argument, 0, O_EVAL}, {"preset", required_argument, 0, O_PRESET},
@@ -266,9 +327,10 @@ int main(int argc, char **argv)
         {"labels", required_argument, 0, O_LABELS},
         {"plot", required_argument, 0, O_PLOT},
         {"log-every", required_argument, 0, O_LOGEVERY},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"json", no_argument, 0, O_JSON},
+        {"help", no_argument, 0, 'h'}, CLI_VERSION_OPTION, {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "qh", lo, usage)) != -1) {
         switch (c) {
         case O_TRAIN:
             if (ntrain == 64)
@@ -313,6 +375,7 @@ int main(int argc, char **argv)
         case O_STD: o.std = cli_float("--std", optarg, 0, INFINITY, CLI_GT_LO); std_given = 1; break;
         case O_LABELS: labels_file = optarg; break;
         case O_PLOT: o.plot = optarg; break;
+        case O_JSON: json = 1; o.progress = 0; break;
         case O_LOGEVERY: o.log_every = cli_int("--log-every", optarg, 0, 1 << 30); break;
         case O_SEED: o.seed = cli_u64("--seed", optarg, 0, UINT64_MAX); break;
         case O_THREADS: o.threads = cli_int("--threads", optarg, 0, 1024); break;
@@ -333,7 +396,7 @@ int main(int argc, char **argv)
             break;
         case 'q': o.quiet = 1; o.progress = 0; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return 2;
         }
     }
     if (o.plot && !o.logdir)
@@ -342,8 +405,7 @@ int main(int argc, char **argv)
     char buf[4400];
     if (evaluate) {
         if (!nval) {
-            fprintf(stderr, "%s: error: --evaluate needs --val SHARDS\n", prog);
-            return 2;
+            cli_usage_fail("--evaluate needs --val SHARDS (the images to score)");
         }
         tfr_model *m;
         tfr_train_state ts;
@@ -353,7 +415,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
             return 1;
         }
-        if (!o.quiet)
+        if (!o.quiet && !json)
             fputs(vin.text, stdout);
         const char *const *vsrc = (const char *const *)vin.sources;
         char **names = NULL;
@@ -375,6 +437,34 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
             return 1;
         }
+        if (json) {
+            printf("{\"format\":1,\"checkpoint\":");
+            tfr_json_str(stdout, evaluate);
+            printf(",\"epoch\":%llu,\"images\":%llu,\"accuracy\":%.6f,\"loss\":%.6f,"
+                   "\"classes\":[", (unsigned long long)ts.epoch, (unsigned long long)r.images,
+                   r.accuracy, r.loss);
+            for (int i = 0; i < r.classes; i++) {
+                fputs(i ? "," : "", stdout);
+                if (i < nnames && names[i])
+                    tfr_json_str(stdout, names[i]);
+                else
+                    fputs("null", stdout);
+            }
+            printf("],\"confusion\":[");
+            for (int i = 0; i < r.classes; i++) {
+                printf("%s[", i ? "," : "");
+                for (int j = 0; j < r.classes; j++)
+                    printf("%s%llu", j ? "," : "",
+                           (unsigned long long)r.confusion[(size_t)i * r.classes + j]);
+                putchar(']');
+            }
+            printf("]}\n");
+            tfr_labels_free(names, nnames);
+            tfr_eval_result_free(&r);
+            tfr_model_free(m);
+            tfr_train_inputs_free(&vin);
+            return 0;
+        }
         printf("%s (epoch %llu): %llu images, accuracy %.4f, cross-entropy %.4f\n", evaluate,
                (unsigned long long)ts.epoch, (unsigned long long)r.images, r.accuracy, r.loss);
         printf("confusion matrix (rows: true class, columns: predicted)\n%14s", "");
@@ -394,8 +484,9 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!ntrain) {
-        usage(stderr);
-        return 2;
+        if (o.resume)
+            cli_usage_fail("--resume %s continues a run: give its --train SHARDS too", o.resume);
+        cli_usage_fail("needs --train SHARDS (or --evaluate CHECKPOINT --val SHARDS)");
     }
     if (tfr_resnet_preset(preset, &o.cfg, &err))
         cli_fail("--preset", "%s", err.msg);
@@ -420,12 +511,23 @@ int main(int argc, char **argv)
     o.ntrain = ntrain;
     o.val = val;
     o.nval = nval;
-    report rep = {&o, o.progress && isatty(STDERR_FILENO)};
+    report rep = {&o, o.progress && isatty(STDERR_FILENO), json, 0, NULL, 0, 0, "", ""};
     o.on_event = on_train_event;
     o.user = &rep;
     if (tfr_train(&o, &err)) {
         fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
+        free(rep.epochs);
         return 1;
     }
+    if (json) {
+        printf("{\"format\":1,\"baseline\":%s,\"epochs\":[%s],\"checkpoint\":",
+               rep.baseline[0] ? rep.baseline : "null", rep.epochs ? rep.epochs : "");
+        if (rep.checkpoint[0])
+            tfr_json_str(stdout, rep.checkpoint);
+        else
+            fputs("null", stdout);
+        printf("}\n");
+    }
+    free(rep.epochs);
     return 0;
 }

@@ -92,7 +92,7 @@ int main(int argc, char **argv)
         {"worker-index", required_argument, 0, O_WINDEX},
         {"merge-manifests", no_argument, 0, O_MERGE}, {"json", no_argument, 0, O_JSON},
         {"verbose", no_argument, 0, 'v'}, {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'}, CLI_VERSION_OPTION, {0, 0, 0, 0}};
     /* in enum order: tfr_layout, tfr_resize_mode, tfr_flip, tfr_normalize */
     static const char *const layouts[] = {"jpeg", "raw", "tensor"};
     static const char *const resizes[] = {"stretch", "crop", "pad"};
@@ -103,7 +103,7 @@ int main(int argc, char **argv)
                                                 TFR_COMPRESS_NONE};
     static const int channels[] = {1, 3};
     int c;
-    while ((c = getopt_long(argc, argv, "vqh", lo, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "vqh", lo, usage)) != -1) {
         switch (c) {
         case O_SPLIT: split_arg = optarg; break;
         case O_LABELS: o.labels_from = optarg; break;
@@ -147,8 +147,7 @@ int main(int argc, char **argv)
         case 'v': verbose = 1; tfr_log_set_level(TFR_LOG_INFO); break;
         case 'q': o.progress = 0; tfr_log_set_level(TFR_LOG_QUIET); break;
         case 'h': usage(stdout); return 0;
-        case O_VERSION: printf("%s %s\n", prog, TFR_VERSION); return 0;
-        default: usage(stderr); return 2;
+        default: return 2;
         }
     }
     if (o.num_workers > 1 && !index_given && !merge) {
@@ -168,10 +167,8 @@ int main(int argc, char **argv)
     tfr_error_clear(&err);
     char buf[4400];
     if (merge) {
-        if (argc - optind != 1) {
-            usage(stderr);
-            return 2;
-        }
+        if (argc - optind != 1)
+            cli_usage_fail("--merge-manifests takes one folder: the OUT_DIR the workers shared");
         if (tfr_manifest_merge(argv[optind], &err)) {
             fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
             return 1;
@@ -180,10 +177,9 @@ int main(int argc, char **argv)
         return 0;
     }
     o.threads = cli_threads(o.threads);
-    if (argc - optind < 2) {
-        usage(stderr);
-        return 2;
-    }
+    if (argc - optind < 2)
+        cli_usage_fail(argc - optind ? "needs OUT_DIR after %s" : "needs DATASET_ROOT and OUT_DIR%s",
+                       argc - optind ? argv[optind] : "");
     if (split_arg && tfr_parse_splits(split_arg, o.splits, &o.nsplits, &err))
         cli_fail(NULL, "%s", err.msg);
     if (shards_arg && !strchr(shards_arg, '=')) {
