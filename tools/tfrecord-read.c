@@ -39,7 +39,8 @@ static void usage(FILE *f)
         "  --skip-corrupt       skip and count bad records and images\n"
         "  --max-batches N      stop after N batches (N >= 1)\n"
         "  --json               machine-readable result\n"
-        "  -q, --quiet          no progress bar\n",
+        "  -q, --quiet          no progress bar\n"
+        "  -h, --help  --version\n",
         prog);
 }
 

@@ -37,7 +37,8 @@ static void usage(FILE *f)
         "                      where the backbone computes bottlenecks (default cpu)\n"
         "  --threads T         threads for decode and compute, 0..1024, 0 = the CPUs this\n"
         "                      process may use (default)\n"
-        "  --json  -q, --quiet\n", prog);
+        "  --json              one JSON object on stdout (values not computed are null)\n"
+        "  -q, --quiet         the results only  -h, --help  --version\n", prog);
 }
 
 /* ---- the report: tfr_retrain's events as text ------------------------------- */

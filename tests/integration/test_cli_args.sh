@@ -4,6 +4,10 @@
 # out of range and a bad enum name each exit 2 with one line
 # "TOOL: --flag: ..." on stderr and nothing on stdout; boundary values are
 # accepted (a real run, or exit 1 on a missing input past the parser).
+# One convention for every tool: -h and --help print usage on stdout and
+# exit 0, --version prints "TOOL VERSION", an unknown option, a missing
+# value or a missing operand is one "TOOL: ..." line plus a pointer at
+# --help and exit 2 (with "did you mean" for a near miss).
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -263,4 +267,40 @@ bad --quality "0 is out of range (1..100)" "$F" --quality 0 "$WORK/fm"
 bad --quality "'' is not a number" "$F" --quality '' "$WORK/fm"
 ok "$F" --source "$NONE" --limit 0 --quality 1 "$WORK/fm"
 ok "$F" --source "$NONE" --limit 2147483647 --quality 100 "$WORK/fm"
+
+# the convention, for all seven tools
+for t in tfrecord-write tfrecord-inspect tfrecord-read tfrecord-train tfrecord-retrain \
+         tfrecord-label fashion-mnist-tree; do
+    X="$TFR_BIN/$t"
+    for h in -h --help; do
+        out=$("$X" $h 2>/dev/null) || fail "$t $h exited $?"
+        contains "$out" "usage: $t"
+    done
+    out=$("$X" --version) || fail "$t --version"
+    [[ "$out" =~ ^$t\ [0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "$t --version printed '$out'"
+    out=$("$X" --no-such-option x 2>&1 >/dev/null); rc=$?
+    [ "$rc" = 2 ] || fail "$t: unknown option exited $rc"
+    [ "$(printf '%s\n' "$out" | wc -l)" = 2 ] || fail "$t: unknown option printed more than 2 lines: $out"
+    contains "$out" "$t: unknown option '--no-such-option'"
+    contains "$out" "Try '$t --help' for more information."
+    out=$("$X" 2>&1 >/dev/null); rc=$?
+    [ "$rc" = 2 ] || fail "$t with no arguments exited $rc"
+    [ "$(printf '%s\n' "$out" | wc -l)" = 2 ] || fail "$t with no arguments: not 2 lines: $out"
+    contains "$out" "Try '$t --help'"
+    # every long option of the tool's option table is in its --help
+    help=$("$X" --help)
+    for o in $(grep -oE '\{"[a-z][a-z0-9-]*", (no|required)_argument' "$TFR_SRC/tools/$t.c" |
+               sed 's/{"\([^"]*\)".*/\1/'); do
+        contains "$help" "--$o"
+    done
+done
+expect_fail "tfrecord-train: unknown option '--bach'; did you mean --batch?" "$T" --bach 3 --train x
+expect_fail "tfrecord-write: unknown option '--qualty'; did you mean --quality?" "$W" --qualty 9 a b
+expect_fail "tfrecord-train: option '--train' needs a value" "$T" --train
+expect_fail "tfrecord-train: --resume r continues a run: give its --train SHARDS too" "$T" --resume r
+expect_fail "tfrecord-train: --evaluate needs --val SHARDS" "$T" --evaluate x
+expect_fail "tfrecord-retrain: needs --images DIR" "$RT" --backbone x
+expect_fail "tfrecord-label: needs an IMAGE to label" "$L" --model x
+expect_fail "tfrecord-write: needs OUT_DIR after" "$W" "$WORK/photos"
 pass
+
