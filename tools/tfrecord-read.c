@@ -155,7 +155,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (json)
-        printf("{\"images\":%llu,\"batches\":%llu,\"seconds\":%.3f,\"images_per_s\":%.1f,"
+        printf("{\"format\":1,\"images\":%llu,\"batches\":%llu,\"seconds\":%.3f,\"images_per_s\":%.1f,"
                "\"mb_per_s\":%.2f,\"corrupt_skipped\":%llu,\"height\":%d,\"width\":%d,"
                "\"channels\":%d}\n",
                (unsigned long long)images, (unsigned long long)batches, secs, images / secs,

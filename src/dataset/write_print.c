@@ -117,7 +117,7 @@ void tfr_write_report_print_text(const tfr_write_report *r, const char *out_dir,
 
 void tfr_write_report_print_json(const tfr_write_report *r, FILE *f)
 {
-    fprintf(f, "{\"up_to_date\":%s,\"images_found\":%llu,\"records\":%llu,"
+    fprintf(f, "{\"format\":1,\"up_to_date\":%s,\"images_found\":%llu,\"records\":%llu,"
                "\"num_workers\":%d,\"worker_index\":%d,\"shards_written\":%zu,\"classes\":[",
             r->up_to_date ? "true" : "false", (unsigned long long)r->images_found,
             (unsigned long long)r->records, r->num_workers, r->worker_index, r->shards_written);
@@ -152,7 +152,7 @@ void tfr_write_report_print_json(const tfr_write_report *r, FILE *f)
                     (unsigned long long)r->reencoded_why[q]);
             first = 0;
         }
-    fprintf(f, "},\"input_bytes\":%llu,\"uncompressed_bytes\":%llu,\"file_bytes\":%llu,"
+    fprintf(f, "},\"input_bytes\":%llu,\"uncompressed_bytes\":%llu,\"bytes\":%llu,"
                "\"seconds\":%.3f,\"fingerprint\":\"%s\"}\n",
             (unsigned long long)r->input_bytes, (unsigned long long)r->raw_bytes,
             (unsigned long long)r->file_bytes, r->seconds, r->fingerprint);

@@ -235,16 +235,18 @@ void tfr_inspect_print_json(const tfr_inspect_report *r, FILE *f)
 void tfr_inspect_print_json_pictures(const tfr_inspect_report *r, const tfr_pictures_report *pr,
                                      const tfr_pictures_opts *po, FILE *f)
 {
-    fprintf(f, "{\"records\":%llu,\"bytes\":%llu,\"file_bytes\":%llu,\"seconds\":%.3f,",
-            (unsigned long long)r->records, (unsigned long long)r->bytes,
-            (unsigned long long)r->file_bytes, r->seconds);
+    /* one meaning per key across the tools: bytes on disk, uncompressed_bytes */
+    fprintf(f, "{\"format\":1,\"records\":%llu,\"bytes\":%llu,\"uncompressed_bytes\":%llu,"
+               "\"seconds\":%.3f,",
+            (unsigned long long)r->records, (unsigned long long)r->file_bytes,
+            (unsigned long long)r->bytes, r->seconds);
     fprintf(f, "\"ok\":%s,\"defects\":%llu,\"files\":[", r->ndefects ? "false" : "true",
             (unsigned long long)r->ndefects);
     for (size_t i = 0; i < r->nfiles; i++) {
         const tfr_inspect_file *x = &r->files[i];
         fprintf(f, "%s{\"path\":", i ? "," : "");
         tfr_json_str(f, x->path);
-        fprintf(f, ",\"records\":%llu,\"bytes\":%llu,\"file_bytes\":%llu,\"compression\":\"%s\","
+        fprintf(f, ",\"records\":%llu,\"uncompressed_bytes\":%llu,\"bytes\":%llu,\"compression\":\"%s\","
                    "\"members\":%d,\"missing_trailer\":%s,\"trailing_bytes\":%llu,"
                    "\"corrupt_skipped\":%llu,\"bad_examples\":%llu,\"failed\":%s",
                 (unsigned long long)x->st.records, (unsigned long long)x->st.bytes,
