@@ -21,7 +21,8 @@ static void usage(FILE *f)
         "usage: %s --backbone CHECKPOINT --images DIR --cache DIR --out DIR [options]\n"
         "DIR of --images: one folder per class. Bottlenecks (the features before the last\n"
         "layer) are cached in --cache; a second run computes only new or changed images.\n"
-        "  --steps N (4000)  --lr F (0.01)  --batch N (100)  --eval-every N (10)\n"
+        "  --steps N (4000)  --lr F (0.01)  --batch N (100)\n"
+        "  --eval-every N (10) print the training and validation accuracy every N steps\n"
         "                      steps >= 1, lr > 0, batch 1..65536, eval-every >= 1\n"
         "  --split validation=10,test=10   percentages by a stable hash of each path (an image\n"
         "                      tree; shards written with train and validation/test splits\n"
@@ -33,6 +34,7 @@ static void usage(FILE *f)
         "                      checkpoint; 0.5, 0.25 for an older one)\n"
         "                      mean 0..1, std > 0\n"
         "  --seed S  --logdir DIR (TensorBoard)  --fold-bn  --round-weights\n"
+        "  --print-misclassified  list the test images the new layer gets wrong\n"
         "  --device cpu|cuda|cuda:N|auto  --precision tf32|fp32|bf16\n"
         "                      where the backbone computes bottlenecks (default cpu)\n"
         "  --threads T         threads for decode and compute, 0..1024, 0 = the CPUs this\n"
@@ -89,16 +91,26 @@ static void on_retrain_event(void *user, const tfr_retrain_event *ev)
                    "cached bottleneck holds one fixed view of an image), so training is slower\n");
         break;
     case TFR_RETRAIN_EVAL:
-        if (!o->quiet && (ev->step % (o->eval_every * 10) == 0 || ev->step == ev->steps))
+        if (!o->quiet && (ev->step % o->eval_every == 0 || ev->step == ev->steps))
             printf("step %d: train accuracy %.1f%%, cross-entropy %.4f, validation "
                    "accuracy %.1f%% (N=%llu)\n", ev->step, 100.0 * ev->batch_right / ev->batch,
                    ev->cross_entropy, 100 * ev->val_accuracy, (unsigned long long)res->n_val);
         break;
     case TFR_RETRAIN_TRAINED:
-        if (!r->json) /* the result: printed with -q too */
-            printf("final test accuracy %.1f%% (N=%llu) after %d steps in %.2f s\n",
+        if (!r->json) { /* the result: printed with -q too */
+            printf("final test accuracy %.1f%% (N=%llu) after %d steps in %.2f s; always the "
+                   "majority class: %.1f%%, chance: %.1f%%\n",
                    100 * res->test_accuracy, (unsigned long long)res->n_test, ev->steps,
-                   res->seconds_training);
+                   res->seconds_training, 100 * res->majority_accuracy, 100 * res->chance_accuracy);
+            if (!(res->test_accuracy > res->majority_accuracy))
+                fprintf(stderr, "%s: warning: the test accuracy does not beat always answering "
+                        "the training split's most common class: the new layer learned nothing "
+                        "useful (more steps, another --lr, more images per class?)\n", prog);
+        }
+        break;
+    case TFR_RETRAIN_MISCLASSIFIED:
+        if (!r->json)
+            printf("misclassified: %s (%s, predicted %s)\n", ev->path, ev->truth, ev->predicted);
         break;
     case TFR_RETRAIN_FOLDED:
         if (!o->quiet)
@@ -127,7 +139,7 @@ int main(int argc, char **argv)
     int json = 0, threads = 0;
     enum { O_BB = 256, O_IMG, O_CACHE, O_OUT, O_STEPS, O_LR, O_BATCH, O_EVERY, O_SPLIT, O_FLIP,
            O_CROP, O_SCALE, O_BRIGHT, O_MEAN, O_STD, O_SEED, O_LOGDIR, O_FOLD, O_ROUND, O_JSON,
-           O_DEVICE, O_PREC, O_THREADS };
+           O_DEVICE, O_PREC, O_THREADS, O_MISS };
     static const struct option lo[] = {
         {"backbone", required_argument, 0, O_BB}, {"images", required_argument, 0, O_IMG},
         {"cache", required_argument, 0, O_CACHE}, {"out", required_argument, 0, O_OUT},
@@ -143,6 +155,7 @@ int main(int argc, char **argv)
         {"json", no_argument, 0, O_JSON}, {"quiet", no_argument, 0, 'q'},
         {"device", required_argument, 0, O_DEVICE}, {"precision", required_argument, 0, O_PREC},
         {"threads", required_argument, 0, O_THREADS},
+        {"print-misclassified", no_argument, 0, O_MISS},
         {"help", no_argument, 0, 'h'}, CLI_VERSION_OPTION, {0, 0, 0, 0}};
     int c;
     while ((c = cli_getopt(argc, argv, "qh", lo, usage)) != -1) {
@@ -187,6 +200,7 @@ int main(int argc, char **argv)
                 cli_fail(c == O_DEVICE ? "--device" : "--precision", "%s", e.msg);
             break;
         }
+        case O_MISS: o.print_misclassified = 1; break;
         case O_THREADS: threads = cli_int("--threads", optarg, 0, 1024); break;
         case 'q': o.quiet = 1; break;
         case 'h': usage(stdout); return 0;
@@ -220,6 +234,9 @@ int main(int argc, char **argv)
             snprintf(va, sizeof va, "%.6f", r.val_accuracy);
         if (!isnan(r.test_accuracy))
             snprintf(ta, sizeof ta, "%.6f", r.test_accuracy);
+        char mj[32] = "null";
+        if (!isnan(r.majority_accuracy))
+            snprintf(mj, sizeof mj, "%.6f", r.majority_accuracy);
         if (o.fold_bn)
             snprintf(fd, sizeof fd, "%.3g", r.fold_max_diff);
         if (o.round_weights) {
@@ -236,11 +253,13 @@ int main(int argc, char **argv)
         else
             fputs("null", stdout);
         printf(",\"classes\":%d,\"writer_splits\":%s,\"train\":%llu,\"validation\":%llu,"
-               "\"test\":%llu,\"validation_accuracy\":%s,\"test_accuracy\":%s,\"folded\":%d,"
+               "\"test\":%llu,\"validation_accuracy\":%s,\"test_accuracy\":%s,"
+               "\"majority_accuracy\":%s,\"chance_accuracy\":%.6f,\"folded\":%d,"
                "\"fold_max_diff\":%s,\"rounded_accuracy\":%s,\"gzip_bytes\":%s,"
                "\"gzip_bytes_rounded\":%s,\"seconds_bottlenecks\":%.3f,\"seconds_training\":%.3f}\n",
                r.classes, r.writer_splits ? "true" : "false", (unsigned long long)r.n_train,
-               (unsigned long long)r.n_val, (unsigned long long)r.n_test, va, ta, r.folded, fd, ra,
+               (unsigned long long)r.n_val, (unsigned long long)r.n_test, va, ta, mj,
+               r.chance_accuracy, r.folded, fd, ra,
                gz, gzr, r.seconds_bottlenecks, r.seconds_training);
     }
     return 0;

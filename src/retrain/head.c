@@ -74,6 +74,16 @@ double tfr_head_accuracy(tfr_head *h, const tfr_retrain_image *im, size_t n, int
     return tot ? (double)right / tot : NAN;
 }
 
+int tfr_head_predict(tfr_head *h, const float *x)
+{
+    head_forward(h->W, h->b, h->K, h->C, x, 0, h->p);
+    int best = 0;
+    for (int k = 1; k < h->K; k++)
+        if (h->p[k] > h->p[best])
+            best = k;
+    return best;
+}
+
 double tfr_head_step(tfr_head *h, const float *const *x, const int *y, int n, float lr,
                      int *right)
 {

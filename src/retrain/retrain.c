@@ -607,6 +607,11 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
         char *hash = from_shards ? strrchr(base, '#') : NULL;
         if (hash && hash[1] && strspn(hash + 1, "0123456789") == strlen(hash + 1))
             *hash = 0;
+        /* retrain.py's rule: names that differ only after "_nohash_" (crops,
+         * thumbnails, augmented copies of one picture) share a split */
+        char *slash = strrchr(base, '/'), *nh = strstr(slash ? slash + 1 : base, "_nohash_");
+        if (nh)
+            *nh = 0;
         double h = tfr_split_hash(base);
         im[i].split = res->writer_splits ? s.items[i].split
                       : h < o->val_percent               ? 1
@@ -740,8 +745,41 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
     res->seconds_training = tfr_now() - t0;
     res->val_accuracy = tfr_head_accuracy(&head, im, s.nitems, 1);
     res->test_accuracy = tfr_head_accuracy(&head, im, s.nitems, 2);
+    {
+        /* the baselines: the training split's most common class, and chance */
+        uint64_t *cnt = tfr_calloc((size_t)K, sizeof *cnt), ntest = 0, hit = 0;
+        if (!cnt) {
+            st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i < s.nitems; i++)
+            if (im[i].split == 0)
+                cnt[im[i].it->cls]++;
+        int maj = 0;
+        for (int k = 1; k < K; k++)
+            if (cnt[k] > cnt[maj])
+                maj = k;
+        for (size_t i = 0; i < s.nitems; i++)
+            if (im[i].split == 2) {
+                ntest++;
+                hit += im[i].it->cls == maj;
+            }
+        free(cnt);
+        res->majority_accuracy = ntest ? (double)hit / (double)ntest : NAN;
+        res->chance_accuracy = 1.0 / K;
+    }
     tfr_retrain_event tev = {.kind = TFR_RETRAIN_TRAINED, .steps = o->steps};
     emit(o, res, &tev);
+    for (size_t i = 0; o->print_misclassified && i < s.nitems; i++) {
+        if (im[i].split != 2)
+            continue;
+        int p = tfr_head_predict(&head, im[i].vec);
+        if (p == im[i].it->cls)
+            continue;
+        tfr_retrain_event mev = {.kind = TFR_RETRAIN_MISCLASSIFIED, .path = im[i].it->rel,
+                                 .truth = s.classes[im[i].it->cls], .predicted = s.classes[p]};
+        emit(o, res, &mev);
+    }
     /* the complete model: backbone + new head */
     if ((st = tfr_model_with_head(m, K, head.W, head.b, &out_m, err)) ||
         (st = tfr_model_set_class_names(out_m, (const char *const *)s.classes, s.nclasses, 0, err)))

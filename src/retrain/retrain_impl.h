@@ -98,5 +98,7 @@ double tfr_head_step(tfr_head *h, const float *const *x, const int *y, int n, fl
 /* Accuracy over the images of one split (0 train, 1 validation, 2 test);
  * NAN when there are none. */
 double tfr_head_accuracy(tfr_head *h, const tfr_retrain_image *im, size_t n, int split);
+/* The class the head gives bottleneck x. */
+int tfr_head_predict(tfr_head *h, const float *x);
 
 #endif /* TFR_RETRAIN_IMPL_H */

@@ -3,7 +3,10 @@
 # retraining on real Fashion-MNIST: a backbone trained on five classes,
 # frozen, and a new head trained on the other five; the cache computes each
 # bottleneck once, recomputes only what changed, rebuilds for another
-# backbone or a damaged cache; folded and rounded models; tfrecord-label.
+# backbone or a damaged cache; folded and rounded models; tfrecord-label;
+# the baselines beside the test accuracy (majority class, chance) and the
+# warning when it does not beat them; --print-misclassified lists exactly
+# the wrong test images; _nohash_ variants of one picture share a split.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -113,4 +116,55 @@ else
         *) fail "--device cuda: $gout" ;;
     esac
 fi
+
+# baselines: five balanced classes -> the majority class gets ~20%, chance 20%
+out=$("$R" "${args[@]}") || fail "retrain again: $out"
+python3 - "$out" <<'PY' || fail "baselines: $out"
+import json, sys
+j = json.loads(sys.argv[1])
+assert abs(j["chance_accuracy"] - 0.2) < 1e-9, j
+assert 0.1 < j["majority_accuracy"] < 0.3, j
+assert j["test_accuracy"] > j["majority_accuracy"], j
+assert j["fold_max_diff"] is None and j["gzip_bytes"] is None, j  # not asked for
+PY
+out=$("$R" --backbone "$bb" --images "$WORK/five-b" --cache "$WORK/cache" --steps 600 --lr 0.05 \
+      --print-misclassified 2>&1) || fail "misclassified: $out"
+contains "$out" "always the majority class:"
+python3 - "$out" <<'PY' || fail "misclassified count: $out"
+import re, sys
+t = sys.argv[1]
+acc, n = re.search(r"final test accuracy ([0-9.]+)% \(N=(\d+)\)", t).groups()
+wrong = len(re.findall(r"^misclassified: ", t, re.M))
+assert round(int(n) * (1 - float(acc) / 100)) == wrong, (acc, n, wrong)
+for m in re.finditer(r"^misclassified: (\S+)/\S+ \((\S+), predicted (\S+)\)$", t, re.M):
+    assert m.group(1) == m.group(2) and m.group(2) != m.group(3), m.group(0)
+PY
+# a head that learns nothing (one step) is warned about
+out=$("$R" --backbone "$bb" --images "$WORK/five-b" --cache "$WORK/cache" --steps 1 --lr 1e-9 2>&1) ||
+    fail "one step: $out"
+contains "$out" "warning: the test accuracy does not beat always answering"
+
+# _nohash_: the variants of one picture land in one split, so every split
+# holds whole groups of 3; the same files named without the marker do not
+for mark in _nohash_ _v; do
+    d="$WORK/nh$mark"
+    mkdir -p "$d/a" "$d/b"
+    for c in a b; do
+        find "$WORK/five-b/Sandal" -name '*.jpg' | sort | sed -n 1,40p | while read -r src; do
+            i=$(basename "$src" .jpg)
+            for v in 0 1 2; do cp "$src" "$d/$c/pic$c$i$mark$v.jpg"; done
+        done
+    done
+    out=$("$R" --backbone "$bb" --images "$d" --steps 5 --split validation=30,test=30 --json) ||
+        fail "retrain $mark: $out"
+    echo "$out" >"$WORK/split$mark.json"
+done
+python3 - "$WORK/split_nohash_.json" "$WORK/split_v.json" <<'PY' || fail "_nohash_ splits"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+for j in (a, b):
+    assert j["train"] + j["validation"] + j["test"] == 240, j
+assert all(a[k] % 3 == 0 for k in ("train", "validation", "test")), a
+assert not all(b[k] % 3 == 0 for k in ("train", "validation", "test")), b
+PY
 pass

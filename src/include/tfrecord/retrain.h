@@ -41,7 +41,10 @@ typedef enum tfr_retrain_event_kind {
                                       and their mean cross_entropy; val_accuracy (NAN
                                       without validation images) of res->n_val */
     TFR_RETRAIN_TRAINED,           /* steps, res->test_accuracy, res->n_test,
-                                      res->seconds_training */
+                                      res->seconds_training, and the baselines
+                                      res->majority_accuracy, res->chance_accuracy */
+    TFR_RETRAIN_MISCLASSIFIED,     /* opts->print_misclassified: one per test image the
+                                      new model gets wrong: path, truth, predicted */
     TFR_RETRAIN_FOLDED,            /* res->folded, res->fold_max_diff */
     TFR_RETRAIN_ROUNDED,           /* res->gzip_bytes, res->gzip_bytes_rounded,
                                       res->test_accuracy, res->rounded_accuracy */
@@ -58,6 +61,7 @@ typedef struct tfr_retrain_event {
     int         batch_right, batch;       /* EVAL */
     double      cross_entropy, val_accuracy; /* EVAL */
     const char *model_path, *labels_path; /* WROTE */
+    const char *path, *truth, *predicted; /* MISCLASSIFIED */
 } tfr_retrain_event;
 
 typedef void (*tfr_retrain_event_fn)(void *user, const tfr_retrain_event *ev);
@@ -83,6 +87,7 @@ typedef struct tfr_retrain_opts {
     uint64_t    seed;
     const char *logdir;          /* TensorBoard events; NULL = none */
     int         fold_bn, round_weights;
+    int         print_misclassified; /* a MISCLASSIFIED event per wrong test image */
     int         quiet, progress; /* for the caller's printer (no report; a progress bar);
                                     tfr_retrain reads neither and sends every event */
     tfr_device_opts device;      /* where the backbone runs; default the CPU */
@@ -103,6 +108,9 @@ typedef struct tfr_retrain_result {
      * val_percent and test_percent */
     int      writer_splits;
     double   val_accuracy, test_accuracy;
+    /* what the test accuracy must beat: always answering the training
+     * split's most common class, and guessing uniformly (1 / classes) */
+    double   majority_accuracy, chance_accuracy;
     int      folded;             /* BNs folded */
     double   fold_max_diff;      /* largest logit change from folding */
     double   rounded_accuracy;   /* test accuracy after rounding */
