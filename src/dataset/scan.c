@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,7 +49,7 @@ typedef struct walker {
     vec         files;    /* tfr_scan_item, cls/split filled by caller */
     vec         skipped;  /* tfr_skip */
     vec         seen;     /* dirid of every directory entered */
-    uint64_t    hidden;
+    uint64_t    hidden, ignored;
     tfr_error  *err;
     const char *root;
 } walker;
@@ -165,6 +166,35 @@ static tfr_status take_file(walker *w, const char *path, const char *rel, const 
     return TFR_OK;
 }
 
+/*
+ * Files that come with image folders and are not images: OS debris
+ * (Thumbs.db, desktop.ini; ._* and .DS_Store are hidden) and notes, lists
+ * and archives by extension. They are "ignored (not an image)", counted
+ * apart from damaged images.
+ */
+static int is_debris(const char *name)
+{
+    static const char *const names[] = {"thumbs.db", "ehthumbs.db", "desktop.ini", "icon\r"};
+    static const char *const ext[] = {"txt", "md", "json", "csv", "tsv", "xml", "html", "htm",
+                                      "ini", "db", "log", "pdf", "zip", "tar", "gz", "py", "sh",
+                                      "yaml", "yml", "mat", "npy", "npz"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (!strcasecmp(name, names[i]))
+            return 1;
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot && i < sizeof ext / sizeof *ext; i++)
+        if (!strcasecmp(dot + 1, ext[i]))
+            return 1;
+    return !strncasecmp(name, "readme", 6) || !strncasecmp(name, "license", 7);
+}
+
+/* "dir/name", with one slash whatever dir ends with */
+static void join(char *out, size_t n, const char *dir, const char *name)
+{
+    size_t l = strlen(dir);
+    snprintf(out, n, "%s%s%s", dir, l && dir[l - 1] == '/' ? "" : "/", name);
+}
+
 /* Why a file is not an image, from its first bytes; NULL when it is one. */
 static const char *sniff(const char *path, uint64_t size, char *buf, size_t n)
 {
@@ -244,7 +274,7 @@ static tfr_status walk(walker *w, const char *dir, const char *rel, int cls, int
             continue;
         }
         char path[4096], r[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        join(path, sizeof path, dir, names[i]);
         snprintf(r, sizeof r, "%s%s%s", rel, *rel ? "/" : "", names[i]);
         struct stat sb;
         if (stat(path, &sb) != 0) {
@@ -252,6 +282,12 @@ static tfr_status walk(walker *w, const char *dir, const char *rel, int cls, int
             const char *why = lstat(path, &lsb) == 0 && S_ISLNK(lsb.st_mode)
                                   ? "broken symbolic link" : strerror(errno);
             if (add_skip(w, path, why))
+                st = nomem(w);
+            continue;
+        }
+        if (S_ISREG(sb.st_mode) && is_debris(names[i])) {
+            w->ignored++;
+            if (add_skip(w, path, TFR_SKIP_IGNORED))
                 st = nomem(w);
             continue;
         }
@@ -572,7 +608,7 @@ tfr_status tfr_scan_run(const tfr_scan_opts *o, tfr_scan *s, tfr_error *err)
             int nclass_dirs = 0;
             for (size_t i = 0; i < n && !st; i++) {
                 char path[4096];
-                snprintf(path, sizeof path, "%s/%s", root, entries[i]);
+                join(path, sizeof path, root, entries[i]);
                 if (entries[i][0] == '.') {
                     w.hidden++;
                     continue;
@@ -690,6 +726,7 @@ tfr_status tfr_scan_run(const tfr_scan_opts *o, tfr_scan *s, tfr_error *err)
     s->nskipped = w.skipped.n;
     w.skipped.v = NULL;
     s->hidden = w.hidden;
+    s->ignored = w.ignored;
 done:
     lm_free(&lm);
     free(item_split.v);

@@ -1011,6 +1011,7 @@ report:
         r->input_bytes += s.items[i].size;
     r->skipped = s.skipped;
     r->nskipped = s.nskipped;
+    r->ignored = s.ignored;
     s.skipped = NULL;
     s.nskipped = 0;
     memcpy(r->fingerprint, fp, sizeof fp);

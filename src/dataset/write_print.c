@@ -62,12 +62,18 @@ void tfr_write_report_print_text(const tfr_write_report *r, const char *out_dir,
                 (unsigned long long)r->split_records[sp], n,
                 tfr_human_bytes((double)fb, b1, sizeof b1), tfr_human_bytes((double)rb, b2, sizeof b2));
     }
-    if (r->nskipped) {
-        fprintf(f, "skipped %zu file%s:\n", r->nskipped, r->nskipped == 1 ? "" : "s");
+    if (r->ignored)
+        fprintf(f, "ignored %llu file%s that %s not images (notes, lists, OS files such as "
+                   "Thumbs.db; manifest.json lists them)\n",
+                (unsigned long long)r->ignored, r->ignored == 1 ? "" : "s",
+                r->ignored == 1 ? "is" : "are");
+    if (r->nskipped > r->ignored) {
+        size_t bad = r->nskipped - (size_t)r->ignored;
+        fprintf(f, "skipped %zu file%s:\n", bad, bad == 1 ? "" : "s");
         /* grouped by reason, with up to 3 examples each unless verbose */
         int *done = tfr_calloc(r->nskipped, sizeof *done);
         for (size_t i = 0; done && i < r->nskipped; i++) {
-            if (done[i])
+            if (done[i] || !strcmp(r->skipped[i].reason, TFR_SKIP_IGNORED))
                 continue;
             size_t cnt = 0;
             for (size_t k = i; k < r->nskipped; k++)
@@ -118,9 +124,9 @@ void tfr_write_report_print_text(const tfr_write_report *r, const char *out_dir,
 void tfr_write_report_print_json(const tfr_write_report *r, FILE *f)
 {
     fprintf(f, "{\"format\":1,\"up_to_date\":%s,\"images_found\":%llu,\"records\":%llu,"
-               "\"num_workers\":%d,\"worker_index\":%d,\"shards_written\":%zu,\"classes\":[",
+               "\"ignored\":%llu,\"num_workers\":%d,\"worker_index\":%d,\"shards_written\":%zu,\"classes\":[",
             r->up_to_date ? "true" : "false", (unsigned long long)r->images_found,
-            (unsigned long long)r->records, r->num_workers, r->worker_index, r->shards_written);
+            (unsigned long long)r->records, (unsigned long long)r->ignored, r->num_workers, r->worker_index, r->shards_written);
     for (int i = 0; i < r->nclasses; i++) {
         fputs(i ? "," : "", f);
         tfr_json_str(f, r->classes[i]);

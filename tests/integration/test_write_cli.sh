@@ -204,4 +204,28 @@ expect_fail "no class folders" "$W" "$WORK/fm/train/Bag" "$WORK/o"
 "$W" --size 0x5 "$WORK/fm/train" "$WORK/o" >/dev/null 2>&1; [ $? = 2 ] || fail "--size 0x5 should exit 2"
 "$W" --split train=50,test=40 "$WORK/fm/train" "$WORK/o" >/dev/null 2>&1; [ $? = 2 ] || fail "bad --split should exit 2"
 expect_fail "tensor layout" "$W" --normalize rescale "$WORK/fm/train" "$WORK/o"
+
+# files that are not images by name are ignored and counted apart from
+# damaged images; found = written + damaged; no doubled slashes
+mkdir -p "$WORK/debris"
+cp -r "$WORK/fm/train/." "$WORK/debris/"
+first=$(ls "$WORK/debris" | head -1)
+touch "$WORK/debris/$first/Thumbs.db"
+echo "notes" >"$WORK/debris/$first/readme.txt"
+echo "a,b" >"$WORK/debris/$first/labels.csv"
+head -c 100 "$(find "$WORK/debris/$first" -name '*.jpg' | head -1)" >"$WORK/debris/$first/cut.jpg"
+json=$("$W" --json "$WORK/debris/" "$WORK/debris-out") || fail "write debris: $json"
+python3 - "$json" <<'PY' || fail "debris counts: $json"
+import json, sys
+j = json.loads(sys.argv[1])
+assert j["ignored"] == 3, j["ignored"]
+reasons = [s["reason"] for s in j["skipped"]]
+assert reasons.count("ignored (not an image)") == 3, reasons
+assert j["images_found"] == j["records"] + 1, (j["images_found"], j["records"])
+assert all("//" not in s["path"] for s in j["skipped"]), j["skipped"]
+PY
+out=$("$W" --force "$WORK/debris/" "$WORK/debris-out" 2>&1) || fail "write debris text"
+contains "$out" "ignored 3 files that are not images"
+contains "$out" "skipped 1 file:"
 pass
+

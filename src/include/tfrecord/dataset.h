@@ -70,6 +70,10 @@ typedef struct tfr_scan_item {
     int64_t  mtime_ns;
 } tfr_scan_item;
 
+/* The skip reason of files that are not images by name (Thumbs.db,
+ * desktop.ini, readme.txt, *.csv, ...): counted apart from damaged ones. */
+#define TFR_SKIP_IGNORED "ignored (not an image)"
+
 typedef struct tfr_scan {
     char          **classes;
     int             nclasses;
@@ -80,6 +84,7 @@ typedef struct tfr_scan {
     char            split_names[TFR_MAX_SPLITS][32];
     int             nsplits;
     uint64_t        hidden;     /* hidden files and folders passed over */
+    uint64_t        ignored;    /* of skipped: TFR_SKIP_IGNORED files (notes, OS debris) */
 } tfr_scan;
 
 /*
@@ -174,6 +179,7 @@ typedef struct tfr_write_report {
     size_t          nshards;
     tfr_skip       *skipped;      /* in path order */
     size_t          nskipped;
+    uint64_t        ignored;      /* of them: TFR_SKIP_IGNORED (not images by name) */
     uint64_t        input_bytes, raw_bytes, file_bytes;
     /* jpeg layout, records written by this process: the source file's bytes
      * as they were, or re-encoded at the quality (an image can have several
