@@ -7,10 +7,12 @@
  *   [worker_index, num_workers] (a worker's part) | [merged_from_workers],
  *   options {layout, channels, width, height, resize, flip, normalize,
  *            quality, compression, level, chunk_bytes, seed, label_offset},
+ *   features [{key, dtype, shape, meaning}] (tfr_layout_features),
  *   classes [...], splits {name: {records, shards, class_counts}},
  *   shards [{file, split, records, bytes, uncompressed_bytes, crc32c}],
  *   skipped [{path, reason}]
  */
+#include "tfrecord/layout.h"
 #include "tfrecord/manifest.h"
 
 #include <dirent.h>
@@ -51,6 +53,23 @@ static void emit(FILE *f, const tfr_manifest *m)
             o->layout, o->channels, o->width, o->height, o->resize, o->flip, o->normalize,
             o->quality, o->compression, o->level, (unsigned long long)o->chunk_bytes,
             (unsigned long long)o->seed, o->label_offset);
+    /* what each record holds, for readers that must declare it (tf.data) */
+    for (int l = TFR_LAYOUT_JPEG; l <= TFR_LAYOUT_TENSOR; l++) {
+        if (strcmp(o->layout, tfr_layout_name((tfr_layout)l)))
+            continue;
+        size_t nf;
+        const tfr_layout_feature *ft = tfr_layout_features((tfr_layout)l, &nf);
+        fputs("  \"features\": [", f);
+        for (size_t i = 0; i < nf; i++) {
+            fputs(i ? ",\n    {\"key\": " : "\n    {\"key\": ", f);
+            tfr_json_str(f, ft[i].key);
+            fprintf(f, ", \"dtype\": \"%s\", \"shape\": %s, \"meaning\": ", ft[i].dtype,
+                    ft[i].shape);
+            tfr_json_str(f, ft[i].meaning);
+            fputc('}', f);
+        }
+        fputs("],\n", f);
+    }
     fputs("  \"classes\": [", f);
     for (int i = 0; i < m->nclasses; i++) {
         fputs(i ? ", " : "", f);

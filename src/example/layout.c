@@ -77,6 +77,38 @@ void tfr_layout_encoder_free(tfr_layout_encoder *e)
 }
 
 /* the TF-models keys beside the image (jpeg and raw layouts) */
+#define COMMON_FEATURES                                                                     \
+    {K_FORMAT, "bytes", "[]", "the image's format: \"JPEG\" or \"RAW\""},                       \
+    {K_HEIGHT, "int64", "[]", "height in pixels"},                                           \
+    {K_WIDTH, "int64", "[]", "width in pixels"},                                             \
+    {K_CHANNELS, "int64", "[]", "channels: 1 or 3"},                                         \
+    {K_COLORSPACE, "bytes", "[]", "\"Grayscale\" or \"RGB\""},                                 \
+    {K_LABEL, "int64", "[]", "the class: its index in labels.txt plus label_offset"},        \
+    {K_TEXT, "bytes", "[]", "the class's name (its folder)"},                               \
+    {K_FILENAME, "bytes", "[]", "the image's path below its root"}
+
+static const tfr_layout_feature jpeg_features[] = {
+    {K_ENCODED, "bytes", "[]", "the image file's bytes: JPEG (tf.io.decode_jpeg)"},
+    COMMON_FEATURES};
+static const tfr_layout_feature raw_features[] = {
+    {K_RAW, "bytes", "[]", "uint8 pixels, height x width x channels, row-major "
+                            "(tf.io.decode_raw)"},
+    COMMON_FEATURES};
+static const tfr_layout_feature tensor_features[] = {
+    {K_T_IMAGE, "bytes", "[]", "a float32 height x width x channels tensor "
+                                "(tf.io.parse_tensor(x, tf.float32))"},
+    {K_T_LABEL, "bytes", "[]", "the class as a uint8 scalar tensor "
+                                "(tf.io.parse_tensor(x, tf.uint8))"}};
+
+const tfr_layout_feature *tfr_layout_features(tfr_layout l, size_t *n)
+{
+    switch (l) {
+    case TFR_LAYOUT_JPEG: *n = COUNT(jpeg_features); return jpeg_features;
+    case TFR_LAYOUT_RAW: *n = COUNT(raw_features); return raw_features;
+    default: *n = COUNT(tensor_features); return tensor_features;
+    }
+}
+
 static tfr_status add_common(tfr_example_builder *b, const tfr_layout_sample *s, tfr_error *err)
 {
     tfr_status st;

@@ -227,5 +227,20 @@ PY
 out=$("$W" --force "$WORK/debris/" "$WORK/debris-out" 2>&1) || fail "write debris text"
 contains "$out" "ignored 3 files that are not images"
 contains "$out" "skipped 1 file:"
+
+# manifest.json's features are exactly the keys the records hold, with their kinds
+for layout in jpeg raw tensor; do
+    "$W" -q --layout "$layout" --size 16x16 "$WORK/fm/train" "$WORK/feat-$layout" >/dev/null ||
+        fail "write $layout"
+    json=$("$TFR_BIN/tfrecord-inspect" -q --json --sample 0 "$WORK/feat-$layout")
+    python3 - "$WORK/feat-$layout/manifest.json" "$json" <<'PY' || fail "$layout features"
+import json, sys
+m = json.load(open(sys.argv[1]))
+schema = {k["key"]: k["kind"] for k in json.loads(sys.argv[2])["schema"]}
+feats = {f["key"]: f["dtype"] for f in m["features"]}
+assert feats == schema, (feats, schema)
+assert all(f["shape"] == [] and f["meaning"] for f in m["features"]), m["features"]
+PY
+done
 pass
 

@@ -71,6 +71,14 @@ TFR_API void       tfr_layout_encoder_free(tfr_layout_encoder *e); /* NULL ok */
 TFR_API tfr_status tfr_layout_encode(tfr_layout_encoder *e, const tfr_layout_sample *s,
                                      const uint8_t **data, size_t *len, tfr_error *err);
 
+/* What a layout stores, key by key, for readers that must declare it
+ * (tf.io.parse_single_example, manifest.json's "features"): dtype is the
+ * Feature kind ("int64", "float", "bytes"), shape "[]" for one value. */
+typedef struct tfr_layout_feature {
+    const char *key, *dtype, *shape, *meaning;
+} tfr_layout_feature;
+TFR_API const tfr_layout_feature *tfr_layout_features(tfr_layout l, size_t *n);
+
 /* ---- decoding ------------------------------------------------------------ */
 
 typedef enum tfr_payload {
