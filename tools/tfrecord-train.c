@@ -224,6 +224,8 @@ static void on_train_event(void *user, const tfr_train_event *ev)
         if (!quiet)
             printf("resumed from %s: %llu epochs done, step %llu\n", ev->path,
                    (unsigned long long)ev->epoch, (unsigned long long)ev->step);
+        if (ev->text) /* a warning: shown with -q and --json too */
+            fprintf(stderr, "%s: warning: %s\n", prog, ev->text);
         break;
     case TFR_TRAIN_MODEL: {
         const tfr_resnet_config *c = tfr_model_config(ev->model);

@@ -8,8 +8,10 @@
  *   f32 params[nparams] | f32 momentum[nparams] | f32 stats[nstats] |
  *   (version 2) u32 meta_bytes | meta | u32 crc32c
  * meta: f32 mean, std | i32 have_norm, first, nnames | nnames x (u32 len |
- * len bytes of UTF-8): the input normalization and the class names of
- * outputs first .. first + nnames - 1 (tfr_model_set_class_names).
+ * len bytes of UTF-8) | i32 have_schedule, epochs, lr_every, cosine,
+ * warmup_epochs | f32 lr, lr_decay: the input normalization, the class
+ * names of outputs first .. first + nnames - 1 (tfr_model_set_class_names)
+ * and the run's learning-rate schedule.
  * The CRC-32C covers every byte before it. Version 1 files (no meta) load.
  */
 #include <errno.h>
@@ -100,6 +102,7 @@ tfr_status tfr_checkpoint_save(const char *path, const tfr_model *cm, const tfr_
             size_t l = s ? strlen(s) : 0;
             mb += 4 + (uint32_t)(l > NAME_MAX_BYTES ? NAME_MAX_BYTES : l);
         }
+        mb += 5 * 4 + 2 * 4; /* the schedule */
         put(&b, &mb, 4);
         put(&b, norm, sizeof norm);
         put(&b, hdr, sizeof hdr);
@@ -110,6 +113,11 @@ tfr_status tfr_checkpoint_save(const char *path, const tfr_model *cm, const tfr_
             put(&b, &l32, 4);
             put(&b, s ? s : "", l32);
         }
+        int32_t sc[5] = {st->have_schedule, st->epochs, st->lr_every, st->cosine,
+                         st->warmup_epochs};
+        float sf[2] = {st->lr, st->lr_decay};
+        put(&b, sc, sizeof sc);
+        put(&b, sf, sizeof sf);
     }
     uint32_t crc = b.crc;
     put(&b, &crc, 4);
@@ -136,8 +144,8 @@ static uint8_t *read_all(const char *path, size_t *n, tfr_error *err)
 
 /* The meta section: normalization and class names, each length checked
  * against the bytes the section has. */
-static tfr_status read_meta(tfr_model *m, const uint8_t *p, uint32_t mb, const char *path,
-                            tfr_error *err)
+static tfr_status read_meta(tfr_model *m, tfr_train_state *st, const uint8_t *p, uint32_t mb,
+                            const char *path, tfr_error *err)
 {
     float norm[2];
     int32_t hdr[3];
@@ -149,12 +157,10 @@ static tfr_status read_meta(tfr_model *m, const uint8_t *p, uint32_t mb, const c
     if (hdr[0] && norm[1] > 0 && isfinite(norm[0]) && isfinite(norm[1]))
         tfr_model_set_normalization(m, norm[0], norm[1]);
     int classes = tfr_model_config(m)->classes, first = hdr[1], nn = hdr[2];
-    if (nn == 0)
-        return TFR_OK;
     if (first < 0 || nn < 0 || first > classes || nn > classes - first)
         return tfr_fail(err, TFR_ERR_FORMAT, path,
                         "checkpoint names %d classes from output %d of %d", nn, first, classes);
-    char **names = tfr_calloc((size_t)nn, sizeof *names);
+    char **names = tfr_calloc(nn ? (size_t)nn : 1, sizeof *names);
     if (!names)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     size_t at = sizeof norm + sizeof hdr;
@@ -170,10 +176,24 @@ static tfr_status read_meta(tfr_model *m, const uint8_t *p, uint32_t mb, const c
             s = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
         at += 4 + l;
     }
+    if (!s && mb - at == 28) { /* the schedule */
+        int32_t sc[5];
+        float sf[2];
+        memcpy(sc, p + at, sizeof sc);
+        memcpy(sf, p + at + sizeof sc, sizeof sf);
+        st->have_schedule = sc[0] != 0;
+        st->epochs = sc[1];
+        st->lr_every = sc[2];
+        st->cosine = sc[3];
+        st->warmup_epochs = sc[4];
+        st->lr = sf[0];
+        st->lr_decay = sf[1];
+        at += 28;
+    }
     if (!s && at != mb)
         s = tfr_fail(err, TFR_ERR_FORMAT, path, "checkpoint meta section has %u bytes, its "
                      "names %zu", mb, at);
-    if (!s)
+    if (!s && nn)
         s = tfr_model_set_class_names(m, (const char *const *)names, nn, first, err);
     for (int i = 0; i < nn; i++)
         free(names[i]);
@@ -264,7 +284,8 @@ tfr_status tfr_checkpoint_load(const char *path, tfr_model **out, tfr_train_stat
     memcpy(params, p, np * sizeof(float));
     memcpy(mom, p + np * sizeof(float), np * sizeof(float));
     memcpy(stats, p + 2 * np * sizeof(float), ns * sizeof(float));
-    if (meta_at && (s = read_meta(m, buf + meta_at, mb, path, err))) {
+    st->have_schedule = 0;
+    if (meta_at && (s = read_meta(m, st, buf + meta_at, mb, path, err))) {
         tfr_model_free(m);
         goto done;
     }

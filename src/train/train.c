@@ -108,6 +108,7 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
     tfr_train_state ts = {0};
     tfr_runlog *rl = NULL;
     ts.seed = o->seed;
+    ts.have_schedule = 1;
     /* which splits: never the test split by accident */
     tfr_train_inputs tin, vin;
     memset(&vin, 0, sizeof vin);
@@ -132,8 +133,32 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
         if ((st = resolve_resume(o->resume, path, sizeof path, err)) ||
             (st = tfr_checkpoint_load(path, &m, &ts, err)))
             goto done;
+        /* a schedule that changed on resume is said, with what it becomes */
+        char said[640] = "";
+        if (ts.have_schedule &&
+            ((o->cosine && ts.epochs != o->epochs) || ts.cosine != o->cosine || ts.lr != o->lr ||
+             ts.lr_every != o->lr_every || ts.lr_decay != o->lr_decay ||
+             ts.warmup_epochs != o->warmup_epochs)) {
+            tfr_train_opts was = *o;
+            was.epochs = ts.epochs;
+            was.cosine = ts.cosine;
+            was.lr = ts.lr;
+            was.lr_every = ts.lr_every;
+            was.lr_decay = ts.lr_decay;
+            was.warmup_epochs = ts.warmup_epochs;
+            snprintf(said, sizeof said,
+                     "the learning-rate schedule changed (the run had --lr %g, %s, --epochs %d; "
+                     "now --lr %g, %s, --epochs %d): epoch %llu starts at lr %.5g instead of "
+                     "%.5g%s",
+                     ts.lr, ts.cosine ? "--cosine" : ts.lr_every ? "staircase" : "constant",
+                     ts.epochs, o->lr, o->cosine ? "--cosine" : o->lr_every ? "staircase" : "constant",
+                     o->epochs, (unsigned long long)ts.epoch + 1, lr_at(o, ts.epoch, 0),
+                     lr_at(&was, ts.epoch, 0),
+                     o->cosine && ts.epochs != o->epochs
+                         ? " (the cosine now spans all the new epochs, so the rate jumps)" : "");
+        }
         tfr_train_event ev = {.kind = TFR_TRAIN_RESUMED, .path = path, .epoch = ts.epoch,
-                              .step = ts.step};
+                              .step = ts.step, .text = said[0] ? said : NULL};
         emit(o, &ev);
     } else if ((st = tfr_model_new(&o->cfg, o->seed, &m, err))) {
         goto done;
@@ -317,6 +342,13 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
                 st = tfr_fail(err, TFR_ERR_ARG, o->checkpoint_dir, "path too long");
                 goto done;
             }
+            ts.have_schedule = 1; /* the schedule this run follows */
+            ts.epochs = o->epochs;
+            ts.lr_every = o->lr_every;
+            ts.cosine = o->cosine;
+            ts.warmup_epochs = o->warmup_epochs;
+            ts.lr = o->lr;
+            ts.lr_decay = o->lr_decay;
             if ((st = tfr_checkpoint_save(p, m, &ts, err)))
                 goto done;
             if ((st = tfr_write_file_atomic(lp, NULL, line, (size_t)nl, TFR_ATOMIC_STDIO, err)))

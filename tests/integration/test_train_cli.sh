@@ -100,5 +100,15 @@ contains "$out" "spin 5 then sleep"
     fail "--plot"
 [ -s "$WORK/p/curves.png" ] && [ ! -e "$WORK/p/history.png" ] || fail "--plot FILE is not where the chart went"
 expect_fail "--plot: needs --logdir DIR" "$T" "${one[@]}" --plot "$WORK/x.png"
+# resuming with another schedule says what it becomes; the same schedule says nothing
+"$T" "${one[@]}" --threads 1 --cosine --lr 0.1 --epochs 1 --checkpoint-dir "$WORK/cos" -q >/dev/null 2>&1 ||
+    fail "cosine run"
+out=$("$T" "${one[@]}" --threads 1 --cosine --lr 0.1 --epochs 3 --resume "$WORK/cos" -q 2>&1) ||
+    fail "resume cosine: $out"
+contains "$out" "warning: the learning-rate schedule changed (the run had --lr 0.1, --cosine, --epochs 1; now --lr 0.1, --cosine, --epochs 3)"
+contains "$out" "the cosine now spans all the new epochs"
+"$T" "${one[@]}" --threads 1 --epochs 1 --checkpoint-dir "$WORK/const" -q >/dev/null 2>&1 || fail "const run"
+out=$("$T" "${one[@]}" --threads 1 --epochs 2 --resume "$WORK/const" -q 2>&1) || fail "resume const: $out"
+case "$out" in *warning*) fail "a constant schedule resumed for more epochs warned: $out" ;; esac
 pass
 

@@ -279,7 +279,10 @@ static void check_network(void)
     const char *dir = test_tmpdir("nn");
     char path[600];
     snprintf(path, sizeof path, "%s/ckpt.tfrc", dir);
-    tfr_train_state st = {3, 300, 42, 3, 0, 0.5}, st2;
+    tfr_train_state st = {.epoch = 3, .step = 300, .seed = 42, .stream_epoch = 3,
+                          .best_val_acc = 0.5, .have_schedule = 1, .epochs = 12, .lr_every = 0,
+                          .cosine = 1, .warmup_epochs = 2, .lr = 0.1f, .lr_decay = 0.5f},
+                    st2;
     EXPECT_OK(tfr_checkpoint_save(path, m, &st, &err), &err);
     tfr_model *m2 = NULL;
     EXPECT_OK(tfr_checkpoint_load(path, &m2, &st2, &err), &err);
@@ -289,6 +292,8 @@ static void check_network(void)
         EXPECT_OK(tfr_model_params(m2, &p2, &err), &err);
         EXPECT(p1 && p2 && !memcmp(p1, p2, np * 4));
         EXPECT(st2.epoch == 3 && st2.step == 300 && st2.seed == 42 && st2.best_val_acc == 0.5);
+        EXPECT(st2.have_schedule && st2.epochs == 12 && st2.cosine == 1 && st2.lr == 0.1f &&
+               st2.warmup_epochs == 2 && st2.lr_decay == 0.5f && st2.lr_every == 0);
         float l1, l2;
         tfr_model_forward(m, xb, n, lb, 0, &l1, &err);
         tfr_model_forward(m2, xb, n, lb, 0, &l2, &err);

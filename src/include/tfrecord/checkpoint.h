@@ -26,6 +26,10 @@ typedef struct tfr_train_state {
     uint64_t seed;         /* data stream seed */
     uint64_t stream_epoch, stream_records; /* data stream position */
     double   best_val_acc;
+    /* the learning-rate schedule the run had (have_schedule: the checkpoint
+     * records it), so a resumed run can say when it changes */
+    int      have_schedule, epochs, lr_every, cosine, warmup_epochs;
+    float    lr, lr_decay;
 } tfr_train_state;
 
 /*

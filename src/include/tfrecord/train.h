@@ -27,7 +27,8 @@ extern "C" {
  */
 typedef enum tfr_train_event_kind {
     TFR_TRAIN_INPUT,      /* text: what the run reads (tfr_train_inputs.text), first */
-    TFR_TRAIN_RESUMED,    /* path: the checkpoint read; epoch: epochs done; step */
+    TFR_TRAIN_RESUMED,    /* path: the checkpoint read; epoch: epochs done; step; text:
+                             NULL, or what changed in the learning-rate schedule */
     TFR_TRAIN_MODEL,      /* model: the network about to train, on its device */
     TFR_TRAIN_BASELINE,   /* the untrained model (not sent when resuming): loss, accuracy,
                              chance_loss, chance_accuracy; on_val: measured on the
