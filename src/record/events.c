@@ -96,24 +96,6 @@ tfr_status tfr_events_open(const char *logdir, tfr_events **out, tfr_error *err)
     return TFR_OK;
 }
 
-tfr_status tfr_events_scalar(tfr_events *e, const char *tag, int64_t step, float value,
-                             tfr_error *err)
-{
-    Tensorflow__Summary__Value v = TENSORFLOW__SUMMARY__VALUE__INIT;
-    v.tag = (char *)tag;
-    v.value_case = TENSORFLOW__SUMMARY__VALUE__VALUE_SIMPLE_VALUE;
-    v.simple_value = value;
-    Tensorflow__Summary__Value *vp = &v;
-    Tensorflow__Summary sum = TENSORFLOW__SUMMARY__INIT;
-    sum.n_value = 1;
-    sum.value = &vp;
-    Tensorflow__Event ev = TENSORFLOW__EVENT__INIT;
-    ev.wall_time = wall_time();
-    ev.step = step;
-    ev.what_case = TENSORFLOW__EVENT__WHAT_SUMMARY;
-    ev.summary = &sum;
-    return write_event(e, &ev, err);
-}
 
 /* one Summary.Value in one Event */
 static tfr_status write_value(tfr_events *e, Tensorflow__Summary__Value *v, int64_t step,
@@ -128,6 +110,16 @@ static tfr_status write_value(tfr_events *e, Tensorflow__Summary__Value *v, int6
     ev.what_case = TENSORFLOW__EVENT__WHAT_SUMMARY;
     ev.summary = &sum;
     return write_event(e, &ev, err);
+}
+
+tfr_status tfr_events_scalar(tfr_events *e, const char *tag, int64_t step, float value,
+                             tfr_error *err)
+{
+    Tensorflow__Summary__Value v = TENSORFLOW__SUMMARY__VALUE__INIT;
+    v.tag = (char *)tag;
+    v.value_case = TENSORFLOW__SUMMARY__VALUE__VALUE_SIMPLE_VALUE;
+    v.simple_value = value;
+    return write_value(e, &v, step, err);
 }
 
 tfr_status tfr_events_image(tfr_events *e, const char *tag, int64_t step, const uint8_t *png,
