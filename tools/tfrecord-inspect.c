@@ -173,6 +173,8 @@ int main(int argc, char **argv)
     po.label_key = o.label_key;
     if (po.dump && tfr_mkdir_p(po.dump_dir, &err)) {
         fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
+        tfr_paths_free(files, nfiles);
+        tfr_labels_free(names, nnames);
         return 1;
     }
     tfr_pictures *pics = NULL;
@@ -180,6 +182,8 @@ int main(int argc, char **argv)
     memset(&pr, 0, sizeof pr);
     if (tfr_pictures_new(&po, &pics, &err)) {
         fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
+        tfr_paths_free(files, nfiles);
+        tfr_labels_free(names, nnames);
         return 1;
     }
     o.on_example = on_example;
@@ -190,6 +194,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
         tfr_paths_free(files, nfiles);
         tfr_pictures_free(pics);
+        tfr_labels_free(names, nnames);
         return err.code == TFR_ERR_ARG ? 2 : 1;
     }
     tfr_pictures_free(pics);
