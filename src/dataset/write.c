@@ -243,6 +243,13 @@ static uint64_t fingerprint(const tfr_write_opts *o, const tfr_scan *s)
     /* only when set: the default keeps the fingerprints of earlier runs */
     if (o->max_pixels != TFR_DEFAULT_MAX_PIXELS)
         fp_num(&h, (double)o->max_pixels);
+    if (o->record.engine) { /* another engine writes other bytes: "auto" is the fastest */
+        const char *e = o->record.engine, *all = tfr_writer_engines(), *sp = strrchr(all, ' ');
+        if (!strcmp(e, "auto"))
+            e = sp ? sp + 1 : all;
+        if (strcmp(e, "zlib"))
+            fp_str(&h, e);
+    }
     for (int i = 0; i < o->nsplits; i++) {
         fp_str(&h, o->splits[i].name);
         fp_num(&h, o->splits[i].percent);

@@ -5,12 +5,26 @@
  * CMakeLists.txt. The first entry is the default.
  */
 #include "record/codec.h"
+#include "tfrecord/record.h"
 
 #include <string.h>
 
 static const tfr_codec *const engines[] = {
     &tfr_codec_zlib,
+#ifdef TFR_HAVE_ISAL
+    &tfr_codec_isal,
+#endif
 };
+
+/* the table's names, for messages and --help (tfrecord/record.h) */
+const char *tfr_writer_engines(void)
+{
+#ifdef TFR_HAVE_ISAL
+    return "zlib isal";
+#else
+    return "zlib";
+#endif
+}
 
 const tfr_codec *tfr_codec_default(void)
 {

@@ -57,6 +57,10 @@ typedef struct tfr_codec_io {
 
 typedef struct tfr_codec {
     const char *name; /* "zlib" */
+    /* 1: a stream's bytes do not depend on the output room of each step
+     * (zlib); 0: they may (ISA-L ends blocks where the output fills), which
+     * is still deterministic in the writer, whose staging buffer is fixed */
+    int stable_stream;
 
     /* ---- streaming compression (the writer's single-stream mode) ---- */
     /* wrap ZLIB or GZIP; level -1 (6) or 0..9. TFR_ERR_NOMEM on failure. */
@@ -116,6 +120,9 @@ typedef struct tfr_codec {
 
 /* The engines. */
 extern const tfr_codec tfr_codec_zlib;
+#ifdef TFR_HAVE_ISAL
+extern const tfr_codec tfr_codec_isal; /* libisal: TFR_HAVE_ISAL */
+#endif
 
 /* The engine the writer and reader use (the first in the table: zlib). */
 const tfr_codec *tfr_codec_default(void);

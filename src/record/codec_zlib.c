@@ -254,6 +254,7 @@ static void z_inflate_free(void *state)
 
 const tfr_codec tfr_codec_zlib = {
     .name = "zlib",
+    .stable_stream = 1,
     .deflate_new = z_deflate_new,
     .deflate = z_deflate,
     .deflate_free = z_deflate_free,

@@ -322,6 +322,14 @@ tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
     if (w->o.compression == TFR_COMPRESS_NONE)
         w->o.chunk_bytes = 0;
     w->codec = tfr_codec_default();
+    if (w->o.engine && !strcmp(w->o.engine, "auto")) {
+        for (size_t i = 0; tfr_codec_at(i); i++) /* the table lists the fastest last */
+            w->codec = tfr_codec_at(i);
+    } else if (w->o.engine && !(w->codec = tfr_codec_find(w->o.engine))) {
+        st = tfr_fail(err, TFR_ERR_ARG, path, "deflate engine '%s' is not built in (this "
+                      "build has: %s, auto)", w->o.engine, tfr_writer_engines());
+        goto fail;
+    }
     w->wrap = w->o.compression == TFR_COMPRESS_GZIP ? TFR_WRAP_GZIP : TFR_WRAP_ZLIB;
     if (w->o.chunk_bytes && w->o.chunk_bytes < 2 * DICT_BYTES)
         w->o.chunk_bytes = 2 * DICT_BYTES;

@@ -84,7 +84,18 @@ typedef struct tfr_writer_opts {
     int    sync;        /* fsync before rename; default 1 */
     int    direct;      /* write straight to path (no temporary, no rename), for
                            logs read while they grow; default 0 */
+    /*
+     * The deflate engine: NULL or "zlib" (default: what TensorFlow writes,
+     * byte for byte), "isal" (ISA-L, when built in: several times faster at
+     * about zlib's ratio) or "auto" (the fastest built in). Every engine
+     * writes a standard gzip/zlib stream; level keeps its meaning as a
+     * ratio/speed trade-off (the engine maps it, see tfr_writer_engines).
+     */
+    const char *engine;
 } tfr_writer_opts;
+
+/* The engines built into this library, fastest last: "zlib" or "zlib isal". */
+TFR_API const char *tfr_writer_engines(void);
 
 typedef struct tfr_record_writer tfr_record_writer;   /* opaque */
 
