@@ -49,6 +49,9 @@ static void usage(FILE *f)
         "  --engine E            deflate engine: zlib (default: TensorFlow's bytes), isal\n"
         "                        (ISA-L, levels 0/1-3/4-6/7-9 -> its 0/1/2/3) or auto\n"
         "                        (the fastest built in); every engine writes standard gzip\n"
+        "  --index               seekable shards (chunks not primed by the one before) and\n"
+        "                        an index of each, OUT_DIR/index/NAME.index: record i of a\n"
+        "                        shard without reading those before it\n"
         "  --chunk-size BYTES    parallel deflate chunk, 0..1GiB (default 1MiB); 0 = one deflate\n"
         "                        stream on one thread, byte for byte as TensorFlow writes\n"
         "  --seed S              shuffle and random-flip seed (default 12345)\n"
@@ -78,7 +81,7 @@ int main(int argc, char **argv)
     const char *split_arg = NULL, *shards_arg = NULL;
     enum { O_SPLIT = 256, O_LABELS, O_OFFSET, O_STRICT, O_LAYOUT, O_SIZE, O_RESIZE, O_CHANNELS,
            O_FLIP, O_NORM, O_QUALITY, O_SHARDS, O_SHARDSIZE, O_COMP, O_LEVEL, O_CHUNK, O_SEED,
-           O_THREADS, O_FORCE, O_WORKERS, O_WINDEX, O_MERGE, O_JSON, O_VERSION, O_MAXPX, O_ENGINE };
+           O_THREADS, O_FORCE, O_WORKERS, O_WINDEX, O_MERGE, O_JSON, O_VERSION, O_MAXPX, O_ENGINE, O_INDEX };
     static const struct option lo[] = {
         {"split", required_argument, 0, O_SPLIT}, {"labels-from", required_argument, 0, O_LABELS},
         {"label-offset", required_argument, 0, O_OFFSET}, {"strict", no_argument, 0, O_STRICT},
@@ -89,7 +92,7 @@ int main(int argc, char **argv)
         {"quality", required_argument, 0, O_QUALITY}, {"shards", required_argument, 0, O_SHARDS},
         {"shard-size", required_argument, 0, O_SHARDSIZE},
         {"compression", required_argument, 0, O_COMP}, {"level", required_argument, 0, O_LEVEL},
-        {"engine", required_argument, 0, O_ENGINE},
+        {"engine", required_argument, 0, O_ENGINE}, {"index", no_argument, 0, O_INDEX},
         {"chunk-size", required_argument, 0, O_CHUNK}, {"seed", required_argument, 0, O_SEED},
         {"threads", required_argument, 0, O_THREADS}, {"force", no_argument, 0, O_FORCE},
         {"num-workers", required_argument, 0, O_WORKERS},
@@ -135,6 +138,7 @@ int main(int argc, char **argv)
             o.record.compression = comp_vals[cli_enum("--compression", optarg, comps, 3)];
             break;
         case O_LEVEL: o.record.level = cli_int("--level", optarg, -1, 9); break;
+        case O_INDEX: o.index = 1; break;
         case O_ENGINE: {
             static const char *const engines[] = {"zlib", "isal", "auto"};
             o.record.engine = engines[cli_enum("--engine", optarg, engines, 3)];

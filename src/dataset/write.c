@@ -236,6 +236,8 @@ static uint64_t fingerprint(const tfr_write_opts *o, const tfr_scan *s)
     fp_num(&h, o->resize); fp_num(&h, o->flip); fp_num(&h, o->normalize); fp_num(&h, o->quality);
     fp_num(&h, o->shards); fp_num(&h, (double)o->shard_bytes); fp_num(&h, o->record.compression);
     fp_num(&h, o->record.level); fp_num(&h, (double)o->record.chunk_bytes);
+    if (o->index) /* seekable chunks are other bytes */
+        fp_str(&h, "index");
     fp_num(&h, (double)o->seed);
     /* not the worker count: K workers write the same bytes as one run, so a
      * merged set and a single run's are the same set */
@@ -883,6 +885,19 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
         }
         tfr_writer_opts wo = o->record;
         wo.threads = nt; /* the job's threads compress each shard's chunks */
+        char ipath[4500];
+        if (o->index) {
+            char idir[4400];
+            if (tfr_path_join(idir, sizeof idir, o->out_dir, "index", NULL) ||
+                tfr_path_join(ipath, sizeof ipath, idir, sh->name, ".index")) {
+                st = tfr_fail(err, TFR_ERR_ARG, o->out_dir, "output path too long");
+                goto done;
+            }
+            if ((st = tfr_mkdir_p(idir, err)))
+                goto done;
+            wo.index_path = ipath;
+            wo.seekable = 1;
+        }
         if ((st = tfr_record_writer_open(path, &wo, &open_w[si], err)))
             goto done;
         const witem *ord = pl.order[sh->split] + sh->first;

@@ -70,7 +70,30 @@ struct tfr_record_writer {
     size_t      dict_len;    /* valid dictionary bytes at stage[0..) */
     uint32_t    check;       /* running crc32 / adler32 of all data */
     int         header_done;
+
+    /* the index (index_path): records as (uncompressed offset, length),
+     * chunks as (compressed offset, uncompressed offset) */
+    uint64_t   *rec, *chk;
+    size_t      nrec, reccap, nchk, chkcap;
+    uint64_t    chunk_uoff;  /* uncompressed bytes of the chunks written */
 };
+
+/* two numbers on a growing list; -1 when out of memory */
+static int pair_push(uint64_t **v, size_t *n, size_t *cap, uint64_t a, uint64_t b)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 1024;
+        uint64_t *nv = tfr_realloc(*v, c * 2 * sizeof **v);
+        if (!nv)
+            return -1;
+        *v = nv;
+        *cap = c;
+    }
+    (*v)[2 * *n] = a;
+    (*v)[2 * *n + 1] = b;
+    (*n)++;
+    return 0;
+}
 
 void tfr_writer_opts_init(tfr_writer_opts *o)
 {
@@ -209,7 +232,7 @@ static tfr_status chunked_flush(tfr_record_writer *w, int nchunks,
         chunk_slot *s = &w->slot[i];
         const uint8_t *in = base + (size_t)i * cb;
         size_t n = (i == nchunks - 1) ? last_len : cb;
-        size_t dlen = i > 0 ? DICT_BYTES : w->dict_len;
+        size_t dlen = w->o.seekable ? 0 : i > 0 ? DICT_BYTES : w->dict_len;
         s->st = TFR_OK;
         if (!s->cs && (s->st = w->codec->chunk_new(w->wrap, w->o.level, &s->cs, &s->e)))
             continue;
@@ -240,9 +263,16 @@ static tfr_status chunked_flush(tfr_record_writer *w, int nchunks,
         chunk_slot *s = &w->slot[i];
         if (s->st)
             return engine_fail(w, &s->e);
+        size_t n = (i == nchunks - 1) ? last_len : w->o.chunk_bytes;
+        if (w->o.index_path && n &&
+            pair_push(&w->chk, &w->nchk, &w->chkcap, w->fbytes, w->chunk_uoff)) {
+            tfr_error e;
+            tfr_fail(&e, TFR_ERR_NOMEM, NULL, "out of memory for the index");
+            return engine_fail(w, &e);
+        }
+        w->chunk_uoff += n;
         if ((st = out_write(w, s->out, s->out_len)))
             return st;
-        size_t n = (i == nchunks - 1) ? last_len : w->o.chunk_bytes;
         w->check = w->codec->check_combine(w->wrap, w->check, s->check, n);
     }
     /* keep the last 32 KiB as the next dictionary */
@@ -391,6 +421,8 @@ tfr_status tfr_record_writer_append(tfr_record_writer *w, const void *data,
         return fail_sticky(w, err);
     if (!data && len)
         return tfr_fail(err, TFR_ERR_ARG, w->af.path, "record writer: NULL data");
+    if (w->o.index_path && pair_push(&w->rec, &w->nrec, &w->reccap, w->ubytes, len))
+        return tfr_fail(err, TFR_ERR_NOMEM, w->af.path, "out of memory for the index");
     uint8_t hdr[12], ftr[4];
     tfr_frame_header(hdr, len);
     tfr_put_le32(ftr, tfr_crc_mask(tfr_crc32c(data, len)));
@@ -435,6 +467,8 @@ static void writer_free(tfr_record_writer *w)
     free(w->slot);
     free(w->zout);
     free(w->stage);
+    free(w->rec);
+    free(w->chk);
     free(w);
 }
 
@@ -473,6 +507,37 @@ static tfr_status finish_stream(tfr_record_writer *w)
     return out_write(w, t, w->o.compression == TFR_COMPRESS_GZIP ? 8 : 4);
 }
 
+/* The index of the shard just committed (see tfr_record_index_load). */
+static tfr_status write_index(tfr_record_writer *w)
+{
+    size_t cap = 256 + (w->nrec + w->nchk) * 48, n = 0;
+    char *b = tfr_malloc(cap);
+    if (!b)
+        return set_sticky(w, tfr_fail(&w->sticky_err, TFR_ERR_NOMEM, w->o.index_path,
+                                      "out of memory for the index"));
+    const char *comp = w->o.compression == TFR_COMPRESS_GZIP   ? "gzip"
+                       : w->o.compression == TFR_COMPRESS_ZLIB ? "zlib"
+                                                                : "none";
+    n += (size_t)snprintf(b + n, cap - n,
+                          "tfrecord-index 1\nbytes %llu\ncompression %s\nseekable %d\n"
+                          "records %zu\nchunks %zu\n",
+                          (unsigned long long)w->fbytes, comp,
+                          w->o.compression == TFR_COMPRESS_NONE ||
+                              (w->o.chunk_bytes && w->o.seekable),
+                          w->nrec, w->nchk);
+    for (size_t i = 0; i < w->nchk; i++)
+        n += (size_t)snprintf(b + n, cap - n, "c %llu %llu\n", (unsigned long long)w->chk[2 * i],
+                              (unsigned long long)w->chk[2 * i + 1]);
+    for (size_t i = 0; i < w->nrec; i++)
+        n += (size_t)snprintf(b + n, cap - n, "r %llu %llu\n", (unsigned long long)w->rec[2 * i],
+                              (unsigned long long)w->rec[2 * i + 1]);
+    tfr_status st = tfr_write_file_atomic(w->o.index_path, NULL, b, n,
+                                          w->o.sync ? 0u : TFR_ATOMIC_NOSYNC,
+                                          &w->sticky_err);
+    free(b);
+    return st ? set_sticky(w, st) : TFR_OK;
+}
+
 tfr_status tfr_record_writer_close(tfr_record_writer *w, tfr_writer_result *res,
                                    tfr_error *err)
 {
@@ -486,7 +551,9 @@ tfr_status tfr_record_writer_close(tfr_record_writer *w, tfr_writer_result *res,
         set_sticky(w, st);
     if (st)
         fail_sticky(w, err);
-    else if (res) {
+    else if (w->o.index_path && (st = write_index(w)))
+        fail_sticky(w, err);
+    if (!st && res) {
         res->records = w->count;
         res->bytes = w->ubytes;
         res->file_bytes = w->fbytes;

@@ -5,6 +5,10 @@
 # member (streaming and chunked) and in several (shards concatenated), and
 # the project's reader verifies every CRC; an engine that is not built in is
 # refused naming the ones that are; the engine is part of the fingerprint.
+# --index: seekable shards and their index, checked by Python alone: every
+# record's offset and length in the decompressed stream, and a raw inflate
+# that starts at any chunk's file offset gives the stream from that chunk's
+# offset on.
 set -u
 . "$(dirname "$0")/lib.sh"
 W="$TFR_BIN/tfrecord-write"
@@ -52,4 +56,39 @@ else
     expect_fail "deflate engine 'isal' is not built in (this build has: zlib, auto)" \
         "$W" --engine isal "$WORK/fm/train" "$WORK/x"
 fi
+
+# seekable indexed shards
+for e in $built; do
+    "$W" -q --index --engine "$e" --shards 2 "$WORK/fm/train" "$WORK/ix-$e" >/dev/null || fail "write --index $e"
+    for f in "$WORK/ix-$e"/train-*.tfrecord.gz; do
+        ix="$WORK/ix-$e/index/$(basename "$f").index"
+        [ -f "$ix" ] || fail "no index for $f"
+        gzip -t "$f" || fail "gzip -t $f"
+        python3 - "$f" "$ix" <<'PY' || fail "index of $f"
+import gzip, struct, sys, zlib
+f, ix = sys.argv[1:3]
+data = open(f, "rb").read()
+stream = gzip.decompress(data)
+lines = open(ix).read().splitlines()
+head = dict(l.split(" ", 1) for l in lines[:6])
+assert lines[0] == "tfrecord-index 1" and int(head["bytes"]) == len(data), head
+assert head["compression"] == "gzip" and head["seekable"] == "1", head
+nrec, nchk = int(head["records"]), int(head["chunks"])
+chunks = [tuple(map(int, l.split()[1:])) for l in lines[6:6 + nchk]]
+recs = [tuple(map(int, l.split()[1:])) for l in lines[6 + nchk:]]
+assert len(recs) == nrec and nchk > 1, (nrec, nchk)
+pos = 0
+for off, n in recs:  # every record, back to back, lengths as in the stream
+    assert off == pos and struct.unpack("<Q", stream[off:off + 8])[0] == n, (off, n)
+    pos = off + 16 + n
+assert pos == len(stream)
+for coff, uoff in chunks:  # inflating from any chunk needs nothing before it
+    d = zlib.decompressobj(-15)
+    got = d.decompress(data[coff:coff + (4 << 20)], 1 << 16)
+    assert got == stream[uoff:uoff + len(got)] and len(got) > 0, (coff, uoff)
+PY
+    done
+    out=$("$I" -q --verify --sample 0 "$WORK/ix-$e") || fail "verify indexed $e: $out"
+done
 pass
+

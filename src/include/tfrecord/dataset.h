@@ -130,6 +130,9 @@ typedef struct tfr_write_opts {
      * threads is ignored: each shard is compressed on the job's threads.
      */
     tfr_writer_opts record;
+    /* 1: seekable shards (record.seekable) with an index each, written
+     * beside them as OUT_DIR/index/NAME.index (tfr_record_index_load) */
+    int         index;
     uint64_t    seed;
     int         threads;       /* 0 = tfr_compute_threads() */
     int         strict;        /* first bad image is fatal */

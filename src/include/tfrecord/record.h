@@ -92,7 +92,41 @@ typedef struct tfr_writer_opts {
      * ratio/speed trade-off (the engine maps it, see tfr_writer_engines).
      */
     const char *engine;
+    /*
+     * Seekable shards. index_path: write an index of the shard there when
+     * it is closed (tfr_record_index_*): every record's uncompressed offset
+     * and length and, in chunked mode, where each chunk starts in the file
+     * and in the stream. seekable (chunked mode): no chunk is primed with
+     * the one before, so reading can start at any chunk (ratio about 1 %
+     * lower at 1 MiB chunks); the file is still one standard member.
+     */
+    const char *index_path;
+    int         seekable;
 } tfr_writer_opts;
+
+/* ---- shard indexes: record i without reading the records before it ---- */
+
+/*
+ * An index, as the writer writes it with tfr_writer_opts.index_path (the
+ * format is in src/record/index.c and the README). Loading checks every
+ * line (counts, order, offsets inside the shard); TFR_ERR_FORMAT names the
+ * line otherwise.
+ */
+typedef struct tfr_record_index tfr_record_index;
+TFR_API tfr_status tfr_record_index_load(const char *path, tfr_record_index **out, tfr_error *err);
+TFR_API void       tfr_record_index_free(tfr_record_index *ix);
+/* The shard's record count, without a scan. */
+TFR_API uint64_t   tfr_record_index_count(const tfr_record_index *ix);
+/*
+ * Record i of shard (0-based), its CRCs checked: *data (malloc'd, caller
+ * frees) and *len. An uncompressed shard is read at the record; a seekable
+ * compressed one is inflated from the chunk that holds the record's start,
+ * any other from the stream's start. TFR_ERR_ARG when the index is of
+ * another file (its size differs) or i is past the last record;
+ * TFR_ERR_CORRUPT with record and offset when the bytes are damaged.
+ */
+TFR_API tfr_status tfr_record_read_at(const char *shard, const tfr_record_index *ix, uint64_t i,
+                                      uint8_t **data, size_t *len, tfr_error *err);
 
 /* The engines built into this library, fastest last: "zlib" or "zlib isal". */
 TFR_API const char *tfr_writer_engines(void);

@@ -1,0 +1,187 @@
+/*
+ * tests/unit/test_index.c - shard indexes and record i without a scan: for
+ * uncompressed, GZIP and ZLIB shards, in seekable chunks, primed chunks and
+ * one stream, with every engine, the index counts the records and
+ * tfr_record_read_at returns exactly what the sequential reader returns
+ * (first, last and scattered records, records across chunk boundaries);
+ * seekable chunks are several; an index of another file, damaged record
+ * bytes and damaged index lines are errors that say so.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "record/codec.h"
+#include "testutil.h"
+#include "tfrecord/record.h"
+
+#define NREC 3000
+
+static size_t rec_len(int i) { return (size_t)((i * 7919u) % 3001u); }
+
+static void rec_fill(int i, uint8_t *p, size_t n)
+{
+    uint64_t s = (uint64_t)i * 0x9e3779b97f4a7c15ull + 1;
+    for (size_t k = 0; k < n; k++) { /* compressible but not trivial */
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        p[k] = (uint8_t)((s >> 60) + 'a');
+    }
+}
+
+static void write_shard(const char *path, const char *index, tfr_compression comp,
+                        size_t chunk, int seekable, const char *engine)
+{
+    tfr_writer_opts o;
+    tfr_writer_opts_init(&o);
+    o.compression = comp;
+    o.chunk_bytes = chunk;
+    o.seekable = seekable;
+    o.index_path = index;
+    o.engine = engine;
+    o.sync = 0;
+    tfr_record_writer *w;
+    tfr_error err;
+    EXPECT_OK(tfr_record_writer_open(path, &o, &w, &err), &err);
+    uint8_t buf[3100];
+    for (int i = 0; w && i < NREC; i++) {
+        rec_fill(i, buf, rec_len(i));
+        EXPECT_OK(tfr_record_writer_append(w, buf, rec_len(i), &err), &err);
+    }
+    EXPECT_OK(tfr_record_writer_close(w, NULL, &err), &err);
+}
+
+static void check_at(const char *path, const tfr_record_index *ix, int i)
+{
+    uint8_t *d = NULL, want[3100];
+    size_t n = 0;
+    tfr_error err;
+    EXPECT_OK(tfr_record_read_at(path, ix, (uint64_t)i, &d, &n, &err), &err);
+    rec_fill(i, want, rec_len(i));
+    if (!d || n != rec_len(i) || memcmp(d, want, n))
+        FAILF("%s: record %d differs (%zu bytes, %zu expected)", path, i, n, rec_len(i));
+    free(d);
+}
+
+/* the index file's text with line `line` (1-based) replaced */
+static void edit_index(const char *from, const char *to, int line, const char *text)
+{
+    size_t n;
+    char *b = (char *)test_read_file(from, &n);
+    FILE *f = fopen(to, "w");
+    int ln = 1;
+    for (size_t i = 0; b && i < n; ln++) {
+        size_t e = i;
+        while (e < n && b[e] != '\n')
+            e++;
+        if (ln == line)
+            fprintf(f, "%s\n", text);
+        else
+            fprintf(f, "%.*s\n", (int)(e - i), b + i);
+        i = e + 1;
+    }
+    fclose(f);
+    free(b);
+}
+
+int main(void)
+{
+    const char *dir = test_tmpdir("index");
+    char path[700], ipath[720];
+    const tfr_compression comps[3] = {TFR_COMPRESS_NONE, TFR_COMPRESS_GZIP, TFR_COMPRESS_ZLIB};
+    const struct { size_t chunk; int seekable; } modes[3] = {{65536, 1}, {65536, 0}, {0, 0}};
+    tfr_error err;
+    for (size_t e = 0; tfr_codec_at(e); e++)
+        for (int c = 0; c < 3; c++)
+            for (int m = 0; m < 3; m++) {
+                if (comps[c] == TFR_COMPRESS_NONE && m)
+                    continue;
+                snprintf(path, sizeof path, "%s/s%zu%d%d.tfrecord", dir, e, c, m);
+                snprintf(ipath, sizeof ipath, "%s.index", path);
+                write_shard(path, ipath, comps[c], modes[m].chunk, modes[m].seekable,
+                            tfr_codec_at(e)->name);
+                tfr_record_index *ix = NULL;
+                EXPECT_OK(tfr_record_index_load(ipath, &ix, &err), &err);
+                if (!ix)
+                    continue;
+                EXPECT(tfr_record_index_count(ix) == NREC);
+                /* every record, as the sequential reader gives it */
+                tfr_record_reader *r;
+                EXPECT_OK(tfr_record_reader_open(path, NULL, &r, &err), &err);
+                const uint8_t *d;
+                size_t n;
+                int k = 0;
+                while (r && tfr_record_reader_next(r, &d, &n, &err) == TFR_OK)
+                    k++;
+                EXPECT_EQ_I(k, NREC);
+                tfr_record_reader_close(r);
+                const int at[] = {0, 1, 2, 777, 1500, 2998, 2999};
+                for (size_t a = 0; a < sizeof at / sizeof *at; a++)
+                    check_at(path, ix, at[a]);
+                for (int i = 5; i < NREC; i += 97)
+                    check_at(path, ix, i);
+                uint8_t *x;
+                EXPECT_STATUS(tfr_record_read_at(path, ix, NREC, &x, &n, &err), TFR_ERR_ARG);
+                tfr_record_index_free(ix);
+                /* seekable chunks: several, and the index says so */
+                size_t in;
+                char *t = (char *)test_read_file(ipath, &in);
+                if (t && comps[c] != TFR_COMPRESS_NONE && modes[m].chunk) {
+                    EXPECT(strstr(t, "\nc ") != NULL);
+                    EXPECT(strstr(t, modes[m].seekable ? "seekable 1" : "seekable 0") != NULL);
+                }
+                free(t);
+            }
+
+    /* an index of another file; damaged records; damaged index lines */
+    snprintf(path, sizeof path, "%s/plain.tfrecord", dir);
+    snprintf(ipath, sizeof ipath, "%s.index", path);
+    write_shard(path, ipath, TFR_COMPRESS_NONE, 0, 0, NULL);
+    tfr_record_index *ix = NULL;
+    EXPECT_OK(tfr_record_index_load(ipath, &ix, &err), &err);
+    size_t n;
+    uint8_t *b = test_read_file(path, &n);
+    if (ix && b) {
+        uint8_t *x;
+        size_t xn;
+        b[n / 2] ^= 0x40; /* inside some record */
+        EXPECT(test_write_file(path, b, n) == 0);
+        int bad = 0;
+        for (int i = 0; i < NREC; i++) {
+            tfr_status s = tfr_record_read_at(path, ix, (uint64_t)i, &x, &xn, &err);
+            if (s == TFR_OK) {
+                free(x);
+                continue;
+            }
+            bad++;
+            EXPECT(s == TFR_ERR_CORRUPT);
+            /* the flipped byte is in a length, a CRC or the data */
+            EXPECT(strstr(err.msg, "CRC mismatch") || strstr(err.msg, "length is not"));
+            EXPECT(err.record == i);
+        }
+        EXPECT_EQ_I(bad, 1);
+        EXPECT(test_write_file(path, b, n - 1) == 0); /* another file */
+        EXPECT_STATUS(tfr_record_read_at(path, ix, 0, &x, &xn, &err), TFR_ERR_ARG);
+        EXPECT_CONTAINS(err.msg, "rebuild the index");
+    }
+    free(b);
+    tfr_record_index_free(ix);
+    char bad_ix[700];
+    snprintf(bad_ix, sizeof bad_ix, "%s/bad.index", dir);
+    const struct { int line; const char *text; const char *msg; } cases[] = {
+        {1, "tfrecord-index 2", "version"},
+        {5, "records 99999999", "more records"},
+        {7, "r 5 x", "a record line"},
+        {8, "r 0 0", "out of order"},
+        {3, "compression brotli", "unknown compression"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        edit_index(ipath, bad_ix, cases[i].line, cases[i].text);
+        ix = NULL;
+        EXPECT_STATUS(tfr_record_index_load(bad_ix, &ix, &err), TFR_ERR_FORMAT);
+        EXPECT(ix == NULL);
+        EXPECT_CONTAINS(err.msg, cases[i].msg);
+        EXPECT_CONTAINS(err.path, "bad.index");
+    }
+    test_rmtree(dir);
+    return test_failures() ? 1 : 0;
+}
