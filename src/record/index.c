@@ -191,9 +191,12 @@ tfr_status tfr_record_read_at(const char *shard, const tfr_record_index *ix, uin
         return tfr_fail(err, TFR_ERR_FORMAT, shard, "record %llu: length %llu in the index",
                         (unsigned long long)i, (unsigned long long)rlen);
     const size_t need = (size_t)rlen + 16;
-    if (ix->comp == TFR_COMPRESS_NONE && off + need > ix->bytes)
-        return tfr_fail(err, TFR_ERR_FORMAT, shard, "record %llu runs past the file's end",
-                        (unsigned long long)i);
+    /* deflate expands at most 1032:1, so a compressed file holds no more */
+    uint64_t most = ix->comp == TFR_COMPRESS_NONE ? ix->bytes
+                    : ix->bytes > UINT64_MAX / 1032 ? UINT64_MAX : ix->bytes * 1032;
+    if (off > most || need > most - off)
+        return tfr_fail(err, TFR_ERR_FORMAT, shard, "record %llu runs past what the file can "
+                        "hold", (unsigned long long)i);
     uint8_t *rec = tfr_malloc(need);
     FILE *f = fopen(shard, "rb");
     tfr_status st = TFR_OK;

@@ -17,7 +17,7 @@ trap 'rm -rf "$tmp"' EXIT
 v1="$tmp/tiny-v1.ckpt"
 cp "$out/checkpoint/tiny-v1.ckpt" "$v1" 2>/dev/null || v1=""
 rm -rf "$out"
-for t in record example tensor image json checkpoint stream; do mkdir -p "$out/$t"; done
+for t in record example tensor image json checkpoint stream index; do mkdir -p "$out/$t"; done
 [ -n "$v1" ] && cp "$v1" "$out/checkpoint/tiny-v1.ckpt"
 
 # ---- small trees and shards ------------------------------------------------
@@ -134,6 +134,13 @@ printf '{"a": [1, -2.5e3, true, false, null, "s\\u00fc\\n"], "b": {"c": {}}}' >"
 "$bin/tfrecord-train" -q --train "$tmp/ck-data" --input 8x8x1 --classes 2 --width 4 --levels 1 \
     --epochs 1 --batch 2 --checkpoint-dir "$tmp/ck" >/dev/null
 cp "$(ls "$tmp"/ck/epoch-*.tfrc | head -1)" "$out/checkpoint/tiny.ckpt"
+
+# ---- index: the indexes of small seekable shards -----------------------------------
+for comp in gzip none; do
+    "$bin/tfrecord-write" -q --index --compression "$comp" --chunk-size 64K --size 8x8 \
+        "$tmp/tiny" "$tmp/ix-$comp" >/dev/null
+    cp "$tmp/ix-$comp"/index/*.index "$out/index/$comp.index"
+done
 
 du -sh "$out"
 for t in "$out"/*; do echo "$(basename "$t"): $(ls "$t" | wc -l) seeds"; done
