@@ -34,6 +34,9 @@ static void usage(FILE *f)
             "  --max-errors N      defects to list, N >= 0 (default 20, 0 = all)\n"
             "  --show N            print the first N Examples, N >= 0\n"
             "  --json              one JSON object on stdout instead of text\n"
+            "  --index DIR         write an index of every sound file (uncompressed, or one\n"
+            "                      gzip/zlib member) to DIR/NAME.index: its record count\n"
+            "                      and each record's offset, for reading record i directly\n"
             "  --spec              print a tf.data reader for these files instead: the\n"
             "                      tf.io.parse_single_example feature description, the\n"
             "                      decode_jpeg / tf.io.parse_tensor lines, TFRecordDataset\n"
@@ -64,7 +67,7 @@ int main(int argc, char **argv)
     cli_init(prog);
     tfr_log_set_prog(prog);
     enum { OPT_VERIFY = 256, OPT_MAXERR, OPT_SHOW, OPT_JSON, OPT_LABEL, OPT_COMP, OPT_VERSION,
-           OPT_SHEET, OPT_PERCLASS, OPT_CELL, OPT_DUMP, OPT_SAMPLE, OPT_ALL, OPT_SEED, OPT_SPEC };
+           OPT_SHEET, OPT_PERCLASS, OPT_CELL, OPT_DUMP, OPT_SAMPLE, OPT_ALL, OPT_SEED, OPT_SPEC, OPT_INDEX };
     int spec = 0;
     tfr_pictures_opts po;
     tfr_pictures_opts_init(&po);
@@ -86,6 +89,7 @@ int main(int argc, char **argv)
         {"decode-all", no_argument, 0, OPT_ALL},
         {"seed", required_argument, 0, OPT_SEED},
         {"spec", no_argument, 0, OPT_SPEC},
+        {"index", required_argument, 0, OPT_INDEX},
         {0, 0, 0, 0}};
     static const char *const comps[] = {"auto", "none", "zlib", "gzip"};
     static const tfr_compression comp_vals[] = {TFR_COMPRESS_AUTO, TFR_COMPRESS_NONE,
@@ -113,6 +117,7 @@ int main(int argc, char **argv)
         case OPT_SAMPLE: po.sample = cli_u64("--sample", optarg, 0, (uint64_t)1 << 26); break;
         case OPT_ALL: po.decode_all = 1; break;
         case OPT_SPEC: spec = 1; po.sample = 0; break;
+        case OPT_INDEX: o.index_dir = optarg; break;
         case OPT_SEED: po.seed = cli_u64("--seed", optarg, 0, UINT64_MAX); break;
         case 'q': o.progress = 0; break;
         case 'h': usage(stdout); return 0;
@@ -171,6 +176,12 @@ int main(int argc, char **argv)
     po.nclass_names = nnames;
     po.image_key = NULL;
     po.label_key = o.label_key;
+    if (o.index_dir && tfr_mkdir_p(o.index_dir, &err)) {
+        fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
+        tfr_paths_free(files, nfiles);
+        tfr_labels_free(names, nnames);
+        return 1;
+    }
     if (po.dump && tfr_mkdir_p(po.dump_dir, &err)) {
         fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
         tfr_paths_free(files, nfiles);
@@ -213,6 +224,8 @@ int main(int argc, char **argv)
         free(what);
         tfr_inspect_print_text(r, stdout);
         tfr_pictures_print_text(&pr, &po, stdout);
+        if (o.index_dir)
+            printf("indexed %zu of %zu files into %s/\n", r->indexed, r->nfiles, o.index_dir);
     }
     tfr_pictures_report_clear(&pr);
     /* a file that could not be opened at all is an error in every mode */

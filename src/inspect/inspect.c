@@ -474,11 +474,29 @@ tfr_status tfr_inspect(const char *const *files, size_t nfiles,
         }
         skip_ctx sc = {&c};
         tfr_record_reader_on_skip(rd, on_skip, &sc);
+        uint64_t *irec = NULL; /* (offset, length) of each record, for opts->index_dir */
+        size_t nirec = 0, icap = 0;
+        int ibad = 0;
         const uint8_t *d;
         size_t n;
         tfr_status s;
         uint64_t k = 0;
         while ((s = tfr_record_reader_next(rd, &d, &n, &e)) == TFR_OK) {
+            if (opts->index_dir && !ibad) {
+                if (nirec == icap) {
+                    size_t nc = icap ? icap * 2 : 4096;
+                    uint64_t *v = tfr_realloc(irec, nc * 2 * sizeof *v);
+                    if (!v)
+                        ibad = 1;
+                    else
+                        irec = v, icap = nc;
+                }
+                if (!ibad) {
+                    irec[2 * nirec] = tfr_record_reader_offset(rd);
+                    irec[2 * nirec + 1] = n;
+                    nirec++;
+                }
+            }
             if (tfr_example_parse(ex, d, n, &e)) {
                 f->bad_examples++;
                 tfr_error_at(&e, (long long)(k), (long long)tfr_record_reader_offset(rd), -1);
@@ -489,6 +507,7 @@ tfr_status tfr_inspect(const char *const *files, size_t nfiles,
                 if (opts->on_example) {
                     tfr_status hs = opts->on_example(opts->user, files[i], k, ex, err);
                     if (hs) {
+                        free(irec);
                         tfr_record_reader_close(rd);
                         tfr_progress_finish(bar);
                         tfr_example_free(ex);
@@ -518,6 +537,28 @@ tfr_status tfr_inspect(const char *const *files, size_t nfiles,
         }
         tfr_record_reader_stats(rd, &f->st);
         tfr_record_reader_close(rd);
+        if (opts->index_dir) {
+            const char *why = ibad ? "out of memory"
+                              : f->failed || f->st.corrupt_skipped ? "it has defects"
+                              : f->st.compression != TFR_COMPRESS_NONE && f->st.gzip_members > 1
+                                  ? "it has several members (only one member or none is indexed)"
+                                  : NULL;
+            const char *base = strrchr(files[i], '/');
+            char ip[4400];
+            tfr_error ie;
+            if (!why && snprintf(ip, sizeof ip, "%s/%s.index", opts->index_dir,
+                                 base ? base + 1 : files[i]) >= (int)sizeof ip)
+                why = "the index path is too long";
+            if (!why && tfr_record_index_save(ip, f->st.file_bytes, f->st.compression,
+                                              f->st.compression == TFR_COMPRESS_NONE, irec, nirec,
+                                              NULL, 0, 1, &ie))
+                why = ie.msg;
+            if (why)
+                add_note(&c, "%s: not indexed: %s", files[i], why);
+            else
+                r->indexed++;
+        }
+        free(irec);
         r->records += f->st.records;
         r->bytes += f->st.bytes;
         r->file_bytes += f->st.file_bytes;

@@ -146,10 +146,74 @@ fail:
     return st;
 }
 
+tfr_status tfr_record_index_save(const char *path, uint64_t bytes, tfr_compression comp,
+                                 int seekable, const uint64_t *recs, size_t nrec,
+                                 const uint64_t *chunks, size_t nchk, int sync, tfr_error *err)
+{
+    if (nrec > SIZE_MAX / 64 - 8 || nchk > SIZE_MAX / 64 - 8)
+        return tfr_fail(err, TFR_ERR_ARG, path, "index: too many records");
+    size_t cap = 256 + (nrec + nchk) * 48, n = 0;
+    char *b = tfr_malloc(cap);
+    if (!b)
+        return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory for the index");
+    const char *cn = comp == TFR_COMPRESS_GZIP ? "gzip" : comp == TFR_COMPRESS_ZLIB ? "zlib" : "none";
+    n += (size_t)snprintf(b + n, cap - n,
+                          "tfrecord-index 1\nbytes %llu\ncompression %s\nseekable %d\n"
+                          "records %zu\nchunks %zu\n",
+                          (unsigned long long)bytes, cn, seekable != 0, nrec, nchk);
+    for (size_t k = 0; k < nchk; k++)
+        n += (size_t)snprintf(b + n, cap - n, "c %llu %llu\n", (unsigned long long)chunks[2 * k],
+                              (unsigned long long)chunks[2 * k + 1]);
+    for (size_t k = 0; k < nrec; k++)
+        n += (size_t)snprintf(b + n, cap - n, "r %llu %llu\n", (unsigned long long)recs[2 * k],
+                              (unsigned long long)recs[2 * k + 1]);
+    tfr_status st = tfr_write_file_atomic(path, NULL, b, n, sync ? 0u : TFR_ATOMIC_NOSYNC, err);
+    free(b);
+    return st;
+}
+
 /* reads exactly n bytes at offset off of f; 0, or -1 */
 static int read_at(FILE *f, uint64_t off, void *p, size_t n)
 {
     return fseeko(f, (off_t)off, SEEK_SET) == 0 && fread(p, 1, n, f) == n ? 0 : -1;
+}
+
+/* Where the deflate data of the file's first member starts: after a gzip
+ * header with its optional fields (any writer's), or a 2-byte zlib one. */
+static int stream_start(FILE *f, tfr_compression comp, uint64_t *start)
+{
+    uint8_t h[10];
+    if (read_at(f, 0, h, comp == TFR_COMPRESS_GZIP ? 10 : 2))
+        return -1;
+    if (comp == TFR_COMPRESS_ZLIB) {
+        *start = 2;
+        return (h[1] & 0x20) ? -1 : 0; /* a preset dictionary: not ours to know */
+    }
+    if (h[0] != 0x1f || h[1] != 0x8b)
+        return -1;
+    uint64_t at = 10;
+    int c;
+    if (h[3] & 4) { /* FEXTRA */
+        uint8_t x[2];
+        if (fread(x, 1, 2, f) != 2)
+            return -1;
+        at += 2 + (uint64_t)(x[0] | x[1] << 8);
+        if (fseeko(f, (off_t)at, SEEK_SET))
+            return -1;
+    }
+    for (int field = 8; field <= 16; field *= 2) /* FNAME, FCOMMENT: zero-terminated */
+        if (h[3] & field) {
+            do {
+                c = fgetc(f);
+                at++;
+            } while (c > 0);
+            if (c < 0)
+                return -1;
+        }
+    if (h[3] & 2) /* FHCRC */
+        at += 2;
+    *start = at;
+    return 0;
 }
 
 /* Checks one record's framing and CRCs; rec holds 12 + len + 4 bytes. */
@@ -211,7 +275,11 @@ tfr_status tfr_record_read_at(const char *shard, const tfr_record_index *ix, uin
     } else {
         /* inflate from the last chunk that starts at or before the record
          * (seekable), else from the stream's start */
-        uint64_t coff = ix->comp == TFR_COMPRESS_GZIP ? 10 : 2, uoff = 0;
+        uint64_t coff = 0, uoff = 0;
+        if (stream_start(f, ix->comp, &coff)) {
+            st = tfr_fail(err, TFR_ERR_CORRUPT, shard, "not a gzip or zlib stream at its start");
+            goto done;
+        }
         for (uint64_t c = 0; ix->seekable && c < ix->nchk && ix->chk[2 * c + 1] <= off; c++) {
             coff = ix->chk[2 * c];
             uoff = ix->chk[2 * c + 1];

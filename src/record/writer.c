@@ -510,31 +510,10 @@ static tfr_status finish_stream(tfr_record_writer *w)
 /* The index of the shard just committed (see tfr_record_index_load). */
 static tfr_status write_index(tfr_record_writer *w)
 {
-    size_t cap = 256 + (w->nrec + w->nchk) * 48, n = 0;
-    char *b = tfr_malloc(cap);
-    if (!b)
-        return set_sticky(w, tfr_fail(&w->sticky_err, TFR_ERR_NOMEM, w->o.index_path,
-                                      "out of memory for the index"));
-    const char *comp = w->o.compression == TFR_COMPRESS_GZIP   ? "gzip"
-                       : w->o.compression == TFR_COMPRESS_ZLIB ? "zlib"
-                                                                : "none";
-    n += (size_t)snprintf(b + n, cap - n,
-                          "tfrecord-index 1\nbytes %llu\ncompression %s\nseekable %d\n"
-                          "records %zu\nchunks %zu\n",
-                          (unsigned long long)w->fbytes, comp,
-                          w->o.compression == TFR_COMPRESS_NONE ||
-                              (w->o.chunk_bytes && w->o.seekable),
-                          w->nrec, w->nchk);
-    for (size_t i = 0; i < w->nchk; i++)
-        n += (size_t)snprintf(b + n, cap - n, "c %llu %llu\n", (unsigned long long)w->chk[2 * i],
-                              (unsigned long long)w->chk[2 * i + 1]);
-    for (size_t i = 0; i < w->nrec; i++)
-        n += (size_t)snprintf(b + n, cap - n, "r %llu %llu\n", (unsigned long long)w->rec[2 * i],
-                              (unsigned long long)w->rec[2 * i + 1]);
-    tfr_status st = tfr_write_file_atomic(w->o.index_path, NULL, b, n,
-                                          w->o.sync ? 0u : TFR_ATOMIC_NOSYNC,
+    int seekable = w->o.compression == TFR_COMPRESS_NONE || (w->o.chunk_bytes && w->o.seekable);
+    tfr_status st = tfr_record_index_save(w->o.index_path, w->fbytes, w->o.compression, seekable,
+                                          w->rec, w->nrec, w->chk, w->nchk, w->o.sync,
                                           &w->sticky_err);
-    free(b);
     return st ? set_sticky(w, st) : TFR_OK;
 }
 

@@ -47,6 +47,9 @@ if [ "$built" != zlib ]; then
     json=$("$I" -q --json --sample 0 "$WORK/two.tfrecord.gz") || fail "verify two members"
     [ "$(jq_get "$json" "files[0].members")" = 2 ] || fail "members: $json"
     [ "$(jq_get "$json" records)" = 6000 ] || fail "records of two members: $json"
+    out=$("$I" -q --sample 0 --index "$WORK/twoix" "$WORK/two.tfrecord.gz") || fail "index two: $out"
+    contains "$out" "two.tfrecord.gz: not indexed: it has several members"
+    contains "$out" "indexed 0 of 1 files"
     python3 -c 'import gzip, sys; d = gzip.open(sys.argv[1]).read(); p = open(sys.argv[2], "rb").read(); assert d == p + p' \
         "$WORK/two.tfrecord.gz" "$plain" || fail "python reads two members"
     # the engine is part of the shard set's identity

@@ -13,7 +13,9 @@
 
 #include "record/codec.h"
 #include "testutil.h"
+#include "tfrecord/inspect.h"
 #include "tfrecord/record.h"
+#include "tfrecord/util.h"
 
 #define NREC 3000
 
@@ -181,6 +183,55 @@ int main(void)
         EXPECT(ix == NULL);
         EXPECT_CONTAINS(err.msg, cases[i].msg);
         EXPECT_CONTAINS(err.path, "bad.index");
+    }
+    /* indexes of files other writers made (TensorFlow, Hadoop, TFX): built by
+     * tfrecord-inspect's pass, every record read back through them */
+    {
+        char g1[700], g2[700], idir[720];
+        snprintf(g1, sizeof g1, "%s/*.tfrecord*", TFR_GOLDEN_DIR);
+        snprintf(g2, sizeof g2, "%s/*.gz", TFR_GOLDEN_DIR);
+        snprintf(idir, sizeof idir, "%s/golden-index", dir);
+        const char *args[2] = {g1, g2};
+        char **files = NULL;
+        size_t nf = 0;
+        EXPECT_OK(tfr_mkdir_p(idir, &err), &err);
+        if (tfr_paths_expand(args, 2, &files, &nf, &err) == TFR_OK && nf) {
+            tfr_inspect_opts io;
+            tfr_inspect_opts_init(&io);
+            io.index_dir = idir;
+            tfr_inspect_report *r = NULL;
+            EXPECT_OK(tfr_inspect((const char *const *)files, nf, &io, &r, &err), &err);
+            EXPECT(r && r->indexed == nf);
+            for (size_t f = 0; r && f < nf; f++) {
+                const char *base = strrchr(files[f], '/');
+                char ip[1500];
+                snprintf(ip, sizeof ip, "%s/%s.index", idir, base ? base + 1 : files[f]);
+                tfr_record_index *gx = NULL;
+                EXPECT_OK(tfr_record_index_load(ip, &gx, &err), &err);
+                tfr_record_reader *rd = NULL;
+                EXPECT_OK(tfr_record_reader_open(files[f], NULL, &rd, &err), &err);
+                const uint8_t *d;
+                size_t dn;
+                uint64_t k = 0;
+                while (gx && rd && tfr_record_reader_next(rd, &d, &dn, &err) == TFR_OK) {
+                    uint8_t *x = NULL;
+                    size_t xn = 0;
+                    EXPECT_OK(tfr_record_read_at(files[f], gx, k, &x, &xn, &err), &err);
+                    if (!x || xn != dn || memcmp(x, d, dn))
+                        FAILF("%s: record %llu through the index differs", files[f],
+                              (unsigned long long)k);
+                    free(x);
+                    k++;
+                }
+                EXPECT(gx && k == tfr_record_index_count(gx) && k > 0);
+                tfr_record_reader_close(rd);
+                tfr_record_index_free(gx);
+            }
+            tfr_inspect_report_free(r);
+        } else {
+            printf("SKIP golden files: none in %s\n", TFR_GOLDEN_DIR);
+        }
+        tfr_paths_free(files, nf);
     }
     test_rmtree(dir);
     return test_failures() ? 1 : 0;

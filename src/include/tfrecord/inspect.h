@@ -33,6 +33,10 @@ typedef struct tfr_inspect_opts {
     tfr_status (*on_example)(void *user, const char *file, uint64_t record,
                              const tfr_example *ex, tfr_error *err);
     void       *user;
+    /* build an index of every sound file (uncompressed, or one gzip/zlib
+     * member) as INDEX_DIR/BASENAME.index (tfr_record_index_save); the
+     * others get a note saying why not */
+    const char *index_dir;
 } tfr_inspect_opts;
 
 TFR_API void tfr_inspect_opts_init(tfr_inspect_opts *o);
@@ -85,6 +89,7 @@ typedef struct tfr_inspect_report {
     char             **notes;       /* manifest mismatches and other findings */
     size_t             nnotes;
     double             seconds;
+    size_t             indexed;     /* files indexed (opts->index_dir) */
 } tfr_inspect_report;
 
 /*

@@ -115,6 +115,17 @@ typedef struct tfr_writer_opts {
 typedef struct tfr_record_index tfr_record_index;
 TFR_API tfr_status tfr_record_index_load(const char *path, tfr_record_index **out, tfr_error *err);
 TFR_API void       tfr_record_index_free(tfr_record_index *ix);
+/*
+ * Writes an index (atomically): the shard's size and compression, whether
+ * reading may start at any chunk, recs[2i], recs[2i+1] = record i's stream
+ * offset and length, chunks[2j], chunks[2j+1] = chunk j's file and stream
+ * offsets. The record writer calls it (index_path); tfrecord-inspect
+ * --index builds one for any uncompressed or single-member file.
+ */
+TFR_API tfr_status tfr_record_index_save(const char *path, uint64_t bytes, tfr_compression comp,
+                                         int seekable, const uint64_t *recs, size_t nrec,
+                                         const uint64_t *chunks, size_t nchk, int sync,
+                                         tfr_error *err);
 /* The shard's record count, without a scan. */
 TFR_API uint64_t   tfr_record_index_count(const tfr_record_index *ix);
 /*
