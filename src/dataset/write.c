@@ -952,6 +952,25 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
         open_w[si] = NULL;
         if ((st = tfr_record_writer_close(w, &sh->res, err)))
             goto done;
+        if (o->index && o->record.compression == TFR_COMPRESS_NONE) {
+            /* DALI's index too: uncompressed shards are what DALI reads */
+            char ip[4500], dp[4500];
+            tfr_record_index *ix = NULL;
+            if (tfr_path_join(ip, sizeof ip, o->out_dir, "index", NULL) ||
+                tfr_path_join(dp, sizeof dp, ip, sh->name, ".idx") ||
+                tfr_path_join(ip, sizeof ip, o->out_dir, "index/", sh->name) ||
+                strlen(ip) + 7 > sizeof ip) {
+                st = tfr_fail(err, TFR_ERR_ARG, o->out_dir, "output path too long");
+                goto done;
+            }
+            strcat(ip, ".index");
+            st = tfr_record_index_load(ip, &ix, err);
+            if (!st)
+                st = tfr_record_index_save_dali(ix, dp, err);
+            tfr_record_index_free(ix);
+            if (st)
+                goto done;
+        }
         if (sh->res.records == 0)
             tfr_log(TFR_LOG_WARN, "%s: every image of this shard was skipped; it is empty",
                     sh->name);

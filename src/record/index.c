@@ -172,6 +172,23 @@ tfr_status tfr_record_index_save(const char *path, uint64_t bytes, tfr_compressi
     return st;
 }
 
+tfr_status tfr_record_index_save_dali(const tfr_record_index *ix, const char *path,
+                                      tfr_error *err)
+{
+    if (ix->comp != TFR_COMPRESS_NONE)
+        return tfr_fail(err, TFR_ERR_ARG, path, "DALI's index is of uncompressed shards only");
+    size_t cap = 16 + ix->nrec * 44, n = 0;
+    char *b = tfr_malloc(cap);
+    if (!b)
+        return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory for the index");
+    for (uint64_t k = 0; k < ix->nrec; k++)
+        n += (size_t)snprintf(b + n, cap - n, "%llu %llu\n", (unsigned long long)ix->rec[2 * k],
+                              (unsigned long long)(ix->rec[2 * k + 1] + 16));
+    tfr_status st = tfr_write_file_atomic(path, NULL, b, n, 0u, err);
+    free(b);
+    return st;
+}
+
 /* reads exactly n bytes at offset off of f; 0, or -1 */
 static int read_at(FILE *f, uint64_t off, void *p, size_t n)
 {

@@ -93,5 +93,22 @@ PY
     done
     out=$("$I" -q --verify --sample 0 "$WORK/ix-$e") || fail "verify indexed $e: $out"
 done
+
+# uncompressed shards with --index also get DALI's index (tfrecord2idx format)
+"$W" -q --index --compression none --shards 2 "$WORK/fm/train" "$WORK/dali" >/dev/null || fail "write dali"
+for f in "$WORK/dali"/train-*.tfrecord; do
+    idx="$WORK/dali/index/$(basename "$f").idx"
+    python3 - "$f" "$idx" <<'PY' || fail "DALI index of $f"
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+pos = 0
+for line in open(sys.argv[2]):
+    off, size = map(int, line.split())
+    assert off == pos, (off, pos)
+    assert struct.unpack("<Q", data[off:off + 8])[0] == size - 16, (off, size)
+    pos = off + size
+assert pos == len(data) and pos > 0
+PY
+done
 pass
 

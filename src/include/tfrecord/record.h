@@ -126,6 +126,12 @@ TFR_API tfr_status tfr_record_index_save(const char *path, uint64_t bytes, tfr_c
                                          int seekable, const uint64_t *recs, size_t nrec,
                                          const uint64_t *chunks, size_t nchk, int sync,
                                          tfr_error *err);
+/* DALI's index of an uncompressed shard (its tfrecord2idx format, one
+ * "OFFSET SIZE" line per record, SIZE counting the 16 framing bytes), for
+ * fn.readers.tfrecord(index_path=...). TFR_ERR_ARG for a compressed shard,
+ * which DALI cannot read. */
+TFR_API tfr_status tfr_record_index_save_dali(const tfr_record_index *ix, const char *path,
+                                              tfr_error *err);
 /* The shard's record count, without a scan. */
 TFR_API uint64_t   tfr_record_index_count(const tfr_record_index *ix);
 /*
