@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tfrecord/image.h"
 #include "tfrecord/layout.h"
@@ -372,6 +373,60 @@ typedef struct skip_ctx {
     ctx *c;
 } skip_ctx;
 
+/* The index tfrecord-write --index left for file: DIR/index/NAME.index. */
+static int existing_index(const char *file, char *out, size_t n)
+{
+    const char *slash = strrchr(file, '/');
+    int dl = slash ? (int)(slash - file) : 1;
+    if (snprintf(out, n, "%.*s/index/%s.index", dl, slash ? file : ".", slash ? slash + 1 : file) >=
+        (int)n)
+        return 0;
+    return access(out, F_OK) == 0;
+}
+
+/* An index that disagrees with the file (its size, a record's offset or
+ * length, the count) is a defect: a reader through it would go wrong. */
+static void check_index(ctx *c, const char *file, const char *ixpath, uint64_t bytes,
+                        const uint64_t *rec, size_t nrec)
+{
+    tfr_record_index *ix = NULL;
+    tfr_error e;
+    if (tfr_record_index_load(ixpath, &ix, &e)) {
+        add_defect(c, &e);
+        return;
+    }
+    const char *why = NULL;
+    char buf[400];
+    if (tfr_record_index_count(ix) != nrec) {
+        snprintf(buf, sizeof buf, "it lists %llu records, the file has %zu",
+                 (unsigned long long)tfr_record_index_count(ix), nrec);
+        why = buf;
+    } else {
+        /* the offsets: read record k through the index and compare lengths */
+        for (size_t k = 0; k < nrec && !why; k += nrec / 16 + 1) {
+            uint8_t *d = NULL;
+            size_t dn = 0;
+            if (tfr_record_read_at(file, ix, k, &d, &dn, &e)) {
+                snprintf(buf, sizeof buf, "record %zu through it: %s", k, e.msg);
+                why = buf;
+            } else if (dn != rec[2 * k + 1]) {
+                snprintf(buf, sizeof buf, "record %zu through it has %zu bytes, not %llu", k, dn,
+                         (unsigned long long)rec[2 * k + 1]);
+                why = buf;
+            }
+            free(d);
+        }
+    }
+    (void)bytes;
+    if (why) {
+        const char *base = strrchr(file, '/');
+        tfr_fail(&e, TFR_ERR_FORMAT, ixpath, "the index of %.60s disagrees with it: %.150s",
+                 base ? base + 1 : file, why);
+        add_defect(c, &e);
+    }
+    tfr_record_index_free(ix);
+}
+
 /* What a file is when its first bytes say it is not TFRecords (a known
  * magic, and read as a record length they would run past the file's end),
  * else NULL. Compressed files are left to the reader. */
@@ -474,15 +529,17 @@ tfr_status tfr_inspect(const char *const *files, size_t nfiles,
         }
         skip_ctx sc = {&c};
         tfr_record_reader_on_skip(rd, on_skip, &sc);
-        uint64_t *irec = NULL; /* (offset, length) of each record, for opts->index_dir */
-        size_t nirec = 0, icap = 0;
+        uint64_t *irec = NULL; /* (offset, length) of each record: opts->index_dir, or */
+        size_t nirec = 0, icap = 0; /* to check an index the writer left beside the file */
         int ibad = 0;
+        char have_ix[4400];
+        int check_ix = existing_index(files[i], have_ix, sizeof have_ix);
         const uint8_t *d;
         size_t n;
         tfr_status s;
         uint64_t k = 0;
         while ((s = tfr_record_reader_next(rd, &d, &n, &e)) == TFR_OK) {
-            if (opts->index_dir && !ibad) {
+            if ((opts->index_dir || check_ix) && !ibad) {
                 if (nirec == icap) {
                     size_t nc = icap ? icap * 2 : 4096;
                     uint64_t *v = tfr_realloc(irec, nc * 2 * sizeof *v);
@@ -537,6 +594,8 @@ tfr_status tfr_inspect(const char *const *files, size_t nfiles,
         }
         tfr_record_reader_stats(rd, &f->st);
         tfr_record_reader_close(rd);
+        if (check_ix && !ibad && !f->failed)
+            check_index(&c, files[i], have_ix, f->st.file_bytes, irec, nirec);
         if (opts->index_dir) {
             const char *why = ibad ? "out of memory"
                               : f->failed || f->st.corrupt_skipped ? "it has defects"
