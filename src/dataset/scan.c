@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tfrecord/dataset.h"
+#include "dataset/scan_impl.h"
 #include "tfrecord/util.h"
 #include "util/alloc.h"
 #include "util/opts.h"
@@ -52,6 +53,7 @@ typedef struct walker {
     uint64_t    hidden, ignored;
     tfr_error  *err;
     const char *root;
+    int         content_later;
 } walker;
 
 static tfr_status nomem(walker *w)
@@ -195,11 +197,14 @@ static void join(char *out, size_t n, const char *dir, const char *name)
     snprintf(out, n, "%s%s%s", dir, l && dir[l - 1] == '/' ? "" : "/", name);
 }
 
-/* Why a file is not an image, from its first bytes; NULL when it is one. */
-static const char *sniff(const char *path, uint64_t size, char *buf, size_t n)
+/* Why a file is not an image, from its first bytes; NULL when it is one.
+ * open_it 0: the size alone (the caller reads the content later). */
+static const char *sniff(const char *path, uint64_t size, int open_it, char *buf, size_t n)
 {
     if (size == 0)
         return "empty file (0 bytes)";
+    if (!open_it)
+        return NULL;
     unsigned char head[8];
     ssize_t k = -1;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -214,8 +219,13 @@ static const char *sniff(const char *path, uint64_t size, char *buf, size_t n)
     if (k == 0)
         return "empty file (0 bytes)";
     if (tfr_image_format_of(head, (size_t)k) == TFR_IMG_UNKNOWN)
-        return "not a JPEG or PNG image (by content)";
+        return TFR_SKIP_NOT_IMAGE;
     return NULL;
+}
+
+const char *tfr_scan_not_image(const char *path, uint64_t size, char *buf, size_t n)
+{
+    return sniff(path, size, 1, buf, n);
 }
 
 /*
@@ -234,7 +244,8 @@ static tfr_status sniff_range(walker *w, size_t first)
 #pragma omp parallel for schedule(dynamic, 64)
     for (size_t i = 0; i < n; i++) {
         char buf[300];
-        const char *r = sniff(it[first + i].path, it[first + i].size, buf, sizeof buf);
+        const char *r = sniff(it[first + i].path, it[first + i].size, !w->content_later, buf,
+                              sizeof buf);
         if (r)
             snprintf(why[i], sizeof why[i], "%s", r);
     }
@@ -507,7 +518,8 @@ tfr_status tfr_scan_run(const tfr_scan_opts *o, tfr_scan *s, tfr_error *err)
     walker w = {.files = {.elem = sizeof(tfr_scan_item)},
                 .skipped = {.elem = sizeof(tfr_skip)},
                 .seen = {.elem = sizeof(dirid)},
-                .err = err};
+                .err = err,
+                .content_later = o->content_later};
     vec names = {.elem = sizeof(char *)};
     vec item_split = {.elem = sizeof(int)}; /* explicit split per item, -1 = hash */
     vec root_cls = {.elem = sizeof(int)};   /* class ids of the current root */

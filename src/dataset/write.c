@@ -29,6 +29,7 @@
 #endif
 
 #include "tfrecord/dataset.h"
+#include "dataset/scan_impl.h"
 #include "tfrecord/example.h"
 #include "tfrecord/util.h"
 #include "util/alloc.h"
@@ -288,6 +289,7 @@ typedef struct result {
     int      ok;
     int      oom;        /* failed for want of memory: the run's failure, not the image's */
     int      passthrough;
+    int      not_image;  /* neither JPEG nor PNG by content: skipped, as the scan would */
     unsigned why;        /* jpeg layout: 1 << tfr_reencode_reason of a re-encode */
     char     reason[256];
 } result;
@@ -302,43 +304,44 @@ static void tctx_free(tctx *t)
     free(t->fbuf);
 }
 
-static int read_whole(tctx *t, const char *path, size_t *n, char *reason, size_t rn, int *oom)
+/*
+ * The whole file in t->file, with one open and (as a rule) one read: the
+ * scan's size plus one byte is asked for, so a short read is the end of the
+ * file and a full one means it grew, and reading goes on.
+ */
+static int read_whole(tctx *t, const char *path, uint64_t size, size_t *n, char *reason,
+                      size_t rn, int *oom)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(reason, rn, "cannot open: %s", strerror(errno));
         return -1;
     }
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        snprintf(reason, rn, "stat: %s", strerror(errno));
-        close(fd);
-        return -1;
-    }
-    size_t want = (size_t)sb.st_size;
-    if (want + 1 > t->file_cap) {
-        uint8_t *p = tfr_realloc(t->file, want + 1);
-        if (!p) {
-            snprintf(reason, rn, "out of memory for %zu bytes", want);
-            *oom = 1;
-            close(fd);
-            return -1;
+    size_t got = 0, want = (size_t)size + 1;
+    for (;;) {
+        if (want + 1 > t->file_cap) {
+            uint8_t *p = tfr_realloc(t->file, want + 1);
+            if (!p) {
+                snprintf(reason, rn, "out of memory for %zu bytes", want);
+                *oom = 1;
+                close(fd);
+                return -1;
+            }
+            t->file = p;
+            t->file_cap = want + 1;
         }
-        t->file = p;
-        t->file_cap = want + 1;
-    }
-    size_t got = 0;
-    while (got < want) {
         ssize_t k = read(fd, t->file + got, want - got);
         if (k < 0 && errno == EINTR)
             continue;
-        if (k <= 0) {
-            snprintf(reason, rn, k < 0 ? "read error: %s" : "file shrank while reading%s",
-                     k < 0 ? strerror(errno) : "");
+        if (k < 0) {
+            snprintf(reason, rn, "read error: %s", strerror(errno));
             close(fd);
             return -1;
         }
         got += (size_t)k;
+        if (k == 0 || got < want)
+            break;
+        want = want * 2 > want + (1u << 20) ? want + (1u << 20) : want * 2; /* it grew */
     }
     close(fd);
     *n = got;
@@ -354,10 +357,17 @@ static void process(tctx *t, const tfr_write_opts *o, const tfr_scan *s, const w
     tfr_error_clear(&e);
     res->ok = 0;
     res->oom = 0;
+    res->not_image = 0;
     res->rec = NULL;
     size_t n;
-    if (read_whole(t, it->path, &n, res->reason, sizeof res->reason, &res->oom))
+    if (read_whole(t, it->path, it->size, &n, res->reason, sizeof res->reason, &res->oom))
         return;
+    if (tfr_image_format_of(t->file, n) == TFR_IMG_UNKNOWN) {
+        res->not_image = 1;
+        snprintf(res->reason, sizeof res->reason, "%s",
+                 n ? TFR_SKIP_NOT_IMAGE : "empty file (0 bytes)");
+        return;
+    }
     tfr_image_info info = {0};
     tfr_decode_opts d;
     tfr_decode_opts_init(&d);
@@ -802,6 +812,7 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
     so.nsplits = o->nsplits;
     so.labels_from = o->labels_from;
     so.out_dir = o->out_dir;
+    so.content_later = 1; /* process() looks at the bytes it reads */
     if ((st = tfr_scan_run(&so, &s, err))) {
         free(r);
         return st;
@@ -811,6 +822,8 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
     tfr_record_writer **open_w = NULL;
     result *res = NULL;
     tfr_progress *bar = NULL;
+    size_t not_images = 0;        /* candidates whose bytes are no image */
+    uint64_t not_image_bytes = 0;
     if (!counts) {
         st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
         goto done;
@@ -847,6 +860,20 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
     if (ex == 1 && !o->force) {
         r->up_to_date = 1;
         load_results(o->out_dir, mname, &pl);
+        /* nothing is read, so the report's image count comes from the
+         * first bytes of each file, as a scan that checks content gives it */
+        for (size_t i = 0; i < s.nitems; i++) {
+            char buf[300];
+            const char *why = tfr_scan_not_image(s.items[i].path, s.items[i].size, buf, sizeof buf);
+            if (!why)
+                continue;
+            if ((st = add_skip(&s, s.items[i].path, why, err)))
+                goto done;
+            not_images++;
+            not_image_bytes += s.items[i].size;
+        }
+        if (s.nskipped)
+            qsort(s.skipped, s.nskipped, sizeof *s.skipped, skip_cmp);
         goto report;
     }
     clean_temps(o->out_dir);
@@ -914,6 +941,15 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
             for (size_t k = 0; k < wn; k++) {
                 const witem *wi = &ord[w0 + k];
                 const tfr_scan_item *it = &s.items[wi->scan];
+                if (!res[k].ok && res[k].not_image) {
+                    if (!(o->flip == TFR_FLIP_BOTH && wi->flip)) {
+                        if ((st = add_skip(&s, it->path, res[k].reason, err)))
+                            goto done;
+                        not_images++;
+                        not_image_bytes += it->size;
+                    }
+                    continue;
+                }
                 if (!res[k].ok) {
                     if (res[k].oom) {
                         st = tfr_fail(err, TFR_ERR_NOMEM, it->path, "%s", res[k].reason);
@@ -977,6 +1013,27 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
     }
     tfr_progress_finish(bar);
     bar = NULL;
+    if (not_images == s.nitems && o->num_workers <= 1) {
+        st = tfr_fail(err, TFR_ERR_ARG, o->roots[0], "no JPEG or PNG images found (%zu other files)",
+                      s.nskipped);
+        goto done;
+    }
+    {
+        /* a class whose files all turned out not to be images (a class
+         * folder with no files at all was reported by the scan) */
+        uint64_t *cand = tfr_calloc((size_t)(s.nclasses ? s.nclasses : 1), sizeof *cand);
+        for (size_t i = 0; cand && i < s.nitems; i++)
+            cand[s.items[i].cls]++;
+        for (int c = 0; cand && c < s.nclasses; c++) {
+            uint64_t got = 0;
+            for (int q = 0; q < TFR_MAX_SPLITS; q++)
+                got += counts[c][q];
+            if (cand[c] && !got && o->num_workers <= 1)
+                tfr_log(TFR_LOG_WARN, "class '%s' has no images that could be written",
+                        s.classes[c]);
+        }
+        free(cand);
+    }
     if (s.nskipped)
         qsort(s.skipped, s.nskipped, sizeof *s.skipped, skip_cmp);
     /*
@@ -1026,7 +1083,7 @@ report:
     r->classes = s.classes;
     s.classes = NULL;
     s.nclasses = 0;
-    r->images_found = s.nitems;
+    r->images_found = s.nitems - not_images;
     r->nsplits = s.nsplits;
     for (int i = 0; i < s.nsplits; i++)
         snprintf(r->split_names[i], 32, "%s", s.split_names[i]);
@@ -1050,6 +1107,7 @@ report:
     }
     for (size_t i = 0; i < s.nitems; i++)
         r->input_bytes += s.items[i].size;
+    r->input_bytes -= not_image_bytes;
     r->skipped = s.skipped;
     r->nskipped = s.nskipped;
     r->ignored = s.ignored;

@@ -228,6 +228,60 @@ out=$("$W" --force "$WORK/debris/" "$WORK/debris-out" 2>&1) || fail "write debri
 contains "$out" "ignored 3 files that are not images"
 contains "$out" "skipped 1 file:"
 
+# one open and one read per input file: the writer checks content from the
+# bytes it decodes; a file that is no image by content is skipped with the
+# scan's reason, counted in neither images_found nor records, and an
+# up-to-date rerun (which reads nothing) reports the same
+mkdir -p "$WORK/once"
+cp -r "$WORK/fm/train/." "$WORK/once/"
+echo "this is text" >"$WORK/once/$first/fake.jpg"
+printf 'GIF89a......' >"$WORK/once/$first/anim.jpg"
+nimg=$(find "$WORK/once" -name '*.jpg' | wc -l)
+if command -v strace >/dev/null && strace -f -qq -o /dev/null -e trace=none true 2>/dev/null; then
+    strace -f -qq -o "$WORK/once.trace" -e trace=open,openat,read "$W" -q --threads 1 \
+        "$WORK/once" "$WORK/once-out" >/dev/null || fail "write under strace"
+    python3 - "$WORK/once.trace" "$WORK/once" "$nimg" <<'PY' || fail "opens per input file"
+import collections, re, sys
+trace, root, nimg = sys.argv[1], sys.argv[2], int(sys.argv[3])
+opens = collections.Counter()
+fd_of = {}
+reads = collections.Counter()
+for line in open(trace):
+    m = re.match(r'(\d+)\s+open(?:at)?\((?:AT_FDCWD, )?"([^"]+)".*= (\d+)$', line)
+    if m and m.group(2).startswith(root + "/") and m.group(2).endswith(".jpg"):
+        opens[m.group(2)] += 1
+        fd_of[(m.group(1), m.group(3))] = m.group(2)
+        continue
+    m = re.match(r'(\d+)\s+read\((\d+),', line)
+    if m and (m.group(1), m.group(2)) in fd_of:
+        reads[fd_of[(m.group(1), m.group(2))]] += 1
+assert len(opens) == nimg, (len(opens), nimg)
+twice = [p for p, n in opens.items() if n != 1]
+assert not twice, ("opened more than once", twice[:3])
+more = [p for p, n in reads.items() if n != 1]
+assert not more, ("read more than once", more[:3])
+PY
+else
+    "$W" -q "$WORK/once" "$WORK/once-out" >/dev/null || fail "write once"
+fi
+j1=$("$W" --json --threads 2 --force "$WORK/once" "$WORK/once-out") || fail "write once: $j1"
+j2=$("$W" --json "$WORK/once" "$WORK/once-out") || fail "rerun once: $j2"
+python3 - "$j1" "$j2" "$nimg" <<'PY' || fail "content skips: $j1 / $j2"
+import json, sys
+a, b, nimg = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
+assert not a["up_to_date"] and b["up_to_date"], (a["up_to_date"], b["up_to_date"])
+for j in (a, b):
+    why = {s["path"].rsplit("/", 1)[1]: s["reason"] for s in j["skipped"]}
+    assert why.get("fake.jpg") == "not a JPEG or PNG image (by content)", why
+    assert why.get("anim.jpg") == "not a JPEG or PNG image (by content)", why
+    assert j["images_found"] == nimg - 2 == a["records"], (j["images_found"], nimg, a["records"])
+assert a["skipped"] == b["skipped"], (a["skipped"], b["skipped"])
+PY
+mkdir -p "$WORK/noimg/a" "$WORK/noimg/b"
+echo x >"$WORK/noimg/a/1.jpg"; echo y >"$WORK/noimg/b/2.png"
+expect_fail "no JPEG or PNG images found" "$W" "$WORK/noimg" "$WORK/noimg-out"
+[ ! -e "$WORK/noimg-out/manifest.json" ] || fail "a set of no images was committed"
+
 # manifest.json's features are exactly the keys the records hold, with their kinds
 for layout in jpeg raw tensor; do
     "$W" -q --layout "$layout" --size 16x16 "$WORK/fm/train" "$WORK/feat-$layout" >/dev/null ||

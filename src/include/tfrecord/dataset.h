@@ -57,6 +57,10 @@ typedef struct tfr_scan_opts {
     const char *labels_from;   /* "FILE" or "SPLIT=FILE": file name -> class */
     const char *out_dir;       /* optional: refused when it is a root or inside one
                                   (its shards would be scanned as a class) */
+    int         content_later; /* 1: keep every non-empty regular file and leave the
+                                  JPEG/PNG check to the caller, who reads the file
+                                  anyway (the writer: one open and one read per
+                                  file); 0: read each file's first bytes here */
 } tfr_scan_opts;
 
 TFR_API void tfr_scan_opts_init(tfr_scan_opts *o);
