@@ -9,7 +9,8 @@
  *            quality, compression, level, chunk_bytes, seed, label_offset},
  *   features [{key, dtype, shape, meaning}] (tfr_layout_features),
  *   classes [...], splits {name: {records, shards, class_counts}},
- *   shards [{file, split, records, bytes, uncompressed_bytes, crc32c}],
+ *   shards [{file, split, records, bytes, uncompressed_bytes, crc32c,
+ *            [index {file, seekable, chunks}]}],
  *   skipped [{path, reason}]
  */
 #include "tfrecord/layout.h"
@@ -93,6 +94,14 @@ static void emit(FILE *f, const tfr_manifest *m)
         fputs(i ? ",\n    " : "\n    ", f);
         tfr_manifest_json_shard(f, sh->file, sh->split, sh->records, sh->bytes,
                                 sh->uncompressed_bytes, sh->crc32c, 1);
+        if (sh->indexed) {
+            fputs(", \"index\": {\"file\": ", f);
+            char ip[600];
+            snprintf(ip, sizeof ip, "index/%s.index", sh->file);
+            tfr_json_str(f, ip);
+            fprintf(f, ", \"seekable\": %s, \"chunks\": %lld}", sh->index_seekable ? "true" : "false",
+                    (long long)sh->index_chunks);
+        }
         fputc('}', f);
     }
     fputs("\n  ],\n  \"skipped\": [", f);
@@ -317,6 +326,15 @@ static tfr_status parse(const tfr_json *j, const char *path, tfr_manifest *m, tf
             return tfr_fail(err, TFR_ERR_CORRUPT, path, "shard %s: counts out of range", f);
         const char *crc = tfr_json_get_str(x, "crc32c");
         s->crc32c = crc ? (uint32_t)strtoul(crc, NULL, 16) : 0;
+        const tfr_json *ix = tfr_json_get(x, "index");
+        if (ix && ix->type == TFR_JSON_OBJECT) {
+            const tfr_json *sk = tfr_json_get(ix, "seekable");
+            s->indexed = 1;
+            s->index_seekable = sk && sk->type == TFR_JSON_BOOL && sk->boolean;
+            if (get_int(ix, "chunks", 0, MAX_COUNT, 0, &s->index_chunks))
+                return tfr_fail(err, TFR_ERR_CORRUPT, path, "shard %s: index chunks out of range",
+                                f);
+        }
     }
     const tfr_json *sk = tfr_json_get(j, "skipped");
     n = 0;

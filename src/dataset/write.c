@@ -730,6 +730,9 @@ static tfr_status build_manifest(const tfr_write_opts *o, const tfr_scan *s, con
         x->bytes = (int64_t)sh->res.file_bytes;
         x->uncompressed_bytes = (int64_t)sh->res.bytes;
         x->crc32c = sh->res.file_crc32c;
+        x->indexed = sh->res.indexed;
+        x->index_seekable = sh->res.seekable;
+        x->index_chunks = (int64_t)sh->res.chunks;
     }
     m->skipped = s->skipped;
     m->nskipped = s->nskipped;

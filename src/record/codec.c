@@ -2,7 +2,8 @@
  * record/codec.c - the table of built-in deflate engines.
  *
  * A new engine: its codec_<name>.c, one line below, and its library found in
- * CMakeLists.txt. The first entry is the default.
+ * CMakeLists.txt. The first entry is the default (zlib, TensorFlow's own);
+ * the table goes from the slowest to the fastest, and "auto" is the last.
  */
 #include "record/codec.h"
 #include "tfrecord/record.h"
@@ -33,8 +34,15 @@ const tfr_codec *tfr_codec_default(void)
 
 #define NENGINES (sizeof engines / sizeof engines[0])
 
+const tfr_codec *tfr_codec_fastest(void)
+{
+    return engines[NENGINES - 1];
+}
+
 const tfr_codec *tfr_codec_find(const char *name)
 {
+    if (name && !strcmp(name, "auto"))
+        return tfr_codec_fastest();
     for (size_t i = 0; name && i < NENGINES; i++)
         if (!strcmp(engines[i]->name, name))
             return engines[i];

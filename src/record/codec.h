@@ -126,7 +126,9 @@ extern const tfr_codec tfr_codec_isal; /* libisal: TFR_HAVE_ISAL */
 
 /* The engine the writer and reader use (the first in the table: zlib). */
 const tfr_codec *tfr_codec_default(void);
-/* The engine called name, or NULL when it is not built in. */
+/* The fastest engine built in (the last in the table): "auto". */
+const tfr_codec *tfr_codec_fastest(void);
+/* The engine called name ("auto": the fastest), or NULL when it is not built in. */
 const tfr_codec *tfr_codec_find(const char *name);
 /* The i-th built-in engine, or NULL past the last (tests run every one). */
 const tfr_codec *tfr_codec_at(size_t i);

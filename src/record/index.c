@@ -301,7 +301,7 @@ tfr_status tfr_record_read_at(const char *shard, const tfr_record_index *ix, uin
             coff = ix->chk[2 * c];
             uoff = ix->chk[2 * c + 1];
         }
-        const tfr_codec *codec = tfr_codec_default();
+        const tfr_codec *codec = tfr_codec_fastest();
         void *zs = NULL;
         uint8_t *in = tfr_malloc(READ_BLOCK), *scratch = tfr_malloc(READ_BLOCK);
         if (!in || !scratch || (st = codec->inflate_new(TFR_WRAP_RAW, &zs, err))) {
@@ -313,14 +313,11 @@ tfr_status tfr_record_read_at(const char *shard, const tfr_record_index *ix, uin
         uint64_t pos = uoff; /* stream offset of the next byte inflated */
         size_t have = 0;     /* bytes of the record collected */
         tfr_codec_io io = {in, 0, NULL, 0};
+        int eof = 0;
         while (!st && have < need) {
-            if (io.in_len == 0) {
+            if (io.in_len == 0 && !eof) {
                 size_t k = fread(in, 1, READ_BLOCK, f);
-                if (k == 0) {
-                    st = tfr_fail(err, TFR_ERR_CORRUPT, shard, "record %llu: the stream ends "
-                                  "before it", (unsigned long long)i);
-                    break;
-                }
+                eof = k == 0; /* the engine may still hold output it has read */
                 io.in = in;
                 io.in_len = k;
             }
@@ -340,7 +337,7 @@ tfr_status tfr_record_read_at(const char *shard, const tfr_record_index *ix, uin
                 st = err ? err->code : TFR_ERR_CORRUPT;
                 if (err)
                     snprintf(err->path, sizeof err->path, "%s", shard);
-            } else if (rc == TFR_CODEC_END && have < need) {
+            } else if ((rc == TFR_CODEC_END || (eof && rc == TFR_CODEC_NEED)) && have < need) {
                 st = tfr_fail(err, TFR_ERR_CORRUPT, shard, "record %llu: the stream ends before "
                               "it", (unsigned long long)i);
             }

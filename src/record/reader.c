@@ -315,7 +315,12 @@ tfr_status tfr_record_reader_open(const char *path, const tfr_reader_opts *opts,
         }
         r->in = r->raw;
         r->in_len = 0;
-        r->codec = tfr_codec_default();
+        r->codec = tfr_codec_find(r->o.engine ? r->o.engine : "auto");
+        if (!r->codec) {
+            st = tfr_fail(err, TFR_ERR_ARG, path, "deflate engine '%s' is not built in (this "
+                          "build has: %s, auto)", r->o.engine, tfr_writer_engines());
+            goto fail;
+        }
     }
     *out = r;
     return TFR_OK;

@@ -352,10 +352,7 @@ tfr_status tfr_record_writer_open(const char *path, const tfr_writer_opts *opts,
     if (w->o.compression == TFR_COMPRESS_NONE)
         w->o.chunk_bytes = 0;
     w->codec = tfr_codec_default();
-    if (w->o.engine && !strcmp(w->o.engine, "auto")) {
-        for (size_t i = 0; tfr_codec_at(i); i++) /* the table lists the fastest last */
-            w->codec = tfr_codec_at(i);
-    } else if (w->o.engine && !(w->codec = tfr_codec_find(w->o.engine))) {
+    if (w->o.engine && !(w->codec = tfr_codec_find(w->o.engine))) {
         st = tfr_fail(err, TFR_ERR_ARG, path, "deflate engine '%s' is not built in (this "
                       "build has: %s, auto)", w->o.engine, tfr_writer_engines());
         goto fail;
@@ -537,6 +534,10 @@ tfr_status tfr_record_writer_close(tfr_record_writer *w, tfr_writer_result *res,
         res->bytes = w->ubytes;
         res->file_bytes = w->fbytes;
         res->file_crc32c = w->fcrc;
+        res->indexed = w->o.index_path != NULL;
+        res->seekable = res->indexed && (w->o.compression == TFR_COMPRESS_NONE ||
+                                         (w->o.chunk_bytes && w->o.seekable));
+        res->chunks = res->indexed ? (uint64_t)w->nchk : 0;
     }
     tfr_atomic_abort(&w->af); /* after an earlier error: drop the temporary */
     writer_free(w);

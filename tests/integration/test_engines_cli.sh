@@ -92,7 +92,23 @@ for coff, uoff in chunks:  # inflating from any chunk needs nothing before it
 PY
     done
     out=$("$I" -q --verify --sample 0 "$WORK/ix-$e") || fail "verify indexed $e: $out"
+    # manifest.json names each shard's index with its counts
+    python3 - "$WORK/ix-$e" <<'PY' || fail "manifest index entries ($e)"
+import json, os, sys
+d = sys.argv[1]
+m = json.load(open(os.path.join(d, "manifest.json")))
+assert len(m["shards"]) == 2
+for sh in m["shards"]:
+    ix = sh["index"]
+    assert ix["file"] == "index/" + sh["file"] + ".index", ix
+    head = dict(l.split(" ", 1) for l in open(os.path.join(d, ix["file"])).read().splitlines()[:6])
+    assert ix["seekable"] is True and int(head["chunks"]) == ix["chunks"] > 1, (ix, head)
+    assert int(head["records"]) == sh["records"], (head, sh)
+PY
 done
+"$W" -q --shards 2 "$WORK/fm/train" "$WORK/noix" >/dev/null || fail "write without --index"
+python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); assert all("index" not in s for s in m["shards"])' \
+    "$WORK/noix/manifest.json" || fail "an index entry without --index"
 
 # uncompressed shards with --index also get DALI's index (tfrecord2idx format)
 "$W" -q --index --compression none --shards 2 "$WORK/fm/train" "$WORK/dali" >/dev/null || fail "write dali"

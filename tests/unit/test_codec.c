@@ -3,8 +3,9 @@
  * (record/codec.h), checked against zlib as the independent decoder:
  * streams in both wrappers fed through 1-byte buffers, chunks that
  * concatenate into one member whatever the split, the inflate contract
- * (NEED on cut-off data, END at each member, reset for the next one) and
- * damaged data reported as TFR_ERR_CORRUPT.
+ * (NEED on cut-off data, END at each member, reset for the next one, input
+ * in odd pieces, a copied state that goes on alone) and damaged data
+ * reported as TFR_ERR_CORRUPT.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -275,6 +276,95 @@ static void test_members(const tfr_codec *c, const uint8_t *data)
     free(e);
 }
 
+/*
+ * Input in small odd pieces (headers, block boundaries and trailers split
+ * across calls, as the reader's refills split them), over three members;
+ * and inflate_copy in the middle: the copy and the original each go on to
+ * the same end, and what one does never moves the other.
+ */
+static void test_pieces_and_copy(const tfr_codec *c, const uint8_t *data)
+{
+    size_t an, bn, en;
+    uint8_t *a = engine_deflate(c, TFR_WRAP_GZIP, 6, data, N / 2, 4096, &an);
+    uint8_t *e = engine_deflate(c, TFR_WRAP_GZIP, -1, data, 0, 4096, &en);
+    uint8_t *b = engine_deflate(c, TFR_WRAP_GZIP, 1, data + N / 2, N - N / 2, 4096, &bn);
+    size_t zn = an + en + bn;
+    uint8_t *z = malloc(zn), *out = malloc(N + 16), *out2 = malloc(N + 16);
+    if (!a || !b || !e || !z || !out || !out2) {
+        FAILF("%s: setup", c->name);
+        goto done;
+    }
+    memcpy(z, a, an);
+    memcpy(z + an, e, en);
+    memcpy(z + an + en, b, bn);
+    static const size_t steps[3] = {1, 7, 4093};
+    for (int si = 0; si < 3; si++) {
+        tfr_error err;
+        void *s = NULL, *cp = NULL;
+        EXPECT_OK(c->inflate_new(TFR_WRAP_GZIP, &s, &err), &err);
+        if (!s)
+            continue;
+        size_t pos = 0, made = 0, cpos = 0, cmade = 0;
+        int members = 0, cmembers = 0, guard = 0;
+        while (pos < zn && guard++ < 10000000) {
+            size_t k = zn - pos < steps[si] ? zn - pos : steps[si];
+            tfr_codec_io io = {z + pos, k, out + made, N + 16 - made};
+            tfr_codec_rc rc = c->inflate(s, &io, &err);
+            if (rc == TFR_CODEC_ERROR) {
+                FAILF("%s: step %zu: %s", c->name, steps[si], err.msg);
+                break;
+            }
+            pos = (size_t)(io.in - z);
+            made = (size_t)(io.out - out);
+            if (rc == TFR_CODEC_END) {
+                members++;
+                c->inflate_reset(s);
+            }
+            if (!cp && made >= N / 4) {
+                /* the copy takes over here: the original's buffers are
+                 * overwritten before it goes on */
+                EXPECT_OK(c->inflate_copy(s, &cp, &err), &err);
+                memcpy(out2, out, made);
+                cpos = pos;
+                cmade = made;
+                cmembers = members;
+                memset(out, 0xee, made);
+            }
+        }
+        EXPECT_EQ_I(members, 3);
+        EXPECT(made == N && !memcmp(out + N / 2, data + N / 2, N - N / 2));
+        while (cp && cpos < zn && guard++ < 20000000) {
+            size_t k = zn - cpos < 5 ? zn - cpos : 5;
+            tfr_codec_io io = {z + cpos, k, out2 + cmade, N + 16 - cmade};
+            tfr_codec_rc rc = c->inflate(cp, &io, &err);
+            if (rc == TFR_CODEC_ERROR) {
+                FAILF("%s: the copy: %s", c->name, err.msg);
+                break;
+            }
+            cpos = (size_t)(io.in - z);
+            cmade = (size_t)(io.out - out2);
+            if (rc == TFR_CODEC_END) {
+                cmembers++;
+                c->inflate_reset(cp);
+            }
+        }
+        EXPECT(cp != NULL);
+        EXPECT_EQ_I(cmembers, 3);
+        if (cmade != N || memcmp(out2, data, N))
+            FAILF("%s: the copied inflater does not go on to the data (step %zu)", c->name,
+                  steps[si]);
+        c->inflate_free(cp);
+        c->inflate_free(s);
+    }
+done:
+    free(a);
+    free(b);
+    free(e);
+    free(z);
+    free(out);
+    free(out2);
+}
+
 int main(void)
 {
     const tfr_codec *def = tfr_codec_default();
@@ -289,6 +379,7 @@ int main(void)
         test_stream(c, data);
         test_chunks(c, data);
         test_members(c, data);
+        test_pieces_and_copy(c, data);
     }
     free(data);
     return test_failures() ? 1 : 0;

@@ -42,6 +42,10 @@ typedef struct tfr_manifest_shard {
     int64_t  bytes;              /* on disk; -1 when not said */
     int64_t  uncompressed_bytes; /* -1 when not said */
     uint32_t crc32c;             /* of the file's bytes */
+    /* "index": {"file": "index/NAME.index", "seekable": S, "chunks": C}
+     * when the shard was written with its index (tfrecord-write --index) */
+    int      indexed, index_seekable;
+    int64_t  index_chunks;
 } tfr_manifest_shard;
 
 typedef struct tfr_manifest_split {

@@ -189,6 +189,9 @@ typedef struct tfr_writer_result {
     uint64_t bytes;       /* uncompressed (framed) bytes */
     uint64_t file_bytes;  /* size on disk */
     uint32_t file_crc32c; /* CRC-32C of the bytes on disk */
+    int      indexed;     /* 1: an index was written (index_path) */
+    int      seekable;    /* 1: a reader can start at any chunk the index lists */
+    uint64_t chunks;      /* chunks the index lists (0 for uncompressed shards) */
 } tfr_writer_result;
 
 /*
@@ -218,6 +221,9 @@ typedef struct tfr_reader_opts {
     int      skip_corrupt;
     uint64_t max_record_bytes;   /* refuse longer records; default 2 GiB */
     size_t   buf_bytes;          /* read buffer; default 256 KiB */
+    const char *engine;          /* inflater: NULL or "auto" (the fastest built in),
+                                    or one of tfr_writer_engines(); every engine
+                                    checks the same CRCs and trailers */
 } tfr_reader_opts;
 
 TFR_API void tfr_reader_opts_init(tfr_reader_opts *opts);
