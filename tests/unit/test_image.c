@@ -472,8 +472,43 @@ static void test_resize(void)
     tfr_image_free(&b);
 }
 
+/* the mirrored copy (SIMD for 3 channels where the CPU has it) against the
+ * plain definition, for every row width that exercises the group loop and
+ * its tails, with guard bytes around the output */
+static void test_flip_copy(void)
+{
+    static const int widths[] = {1, 2, 3, 5, 6, 7, 10, 11, 16, 17, 31, 64, 223, 224, 225};
+    for (int c = 1; c <= 4; c++) {
+        if (c == 2)
+            continue;
+        for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++) {
+            int W = widths[wi], H = 3;
+            size_t n = (size_t)W * H * c;
+            uint8_t *src = malloc(n), *out = malloc(n + 32);
+            test_fill_random(src, n, (uint64_t)(W * 7 + c));
+            memset(out, 0xa5, n + 32);
+            tfr_augment_copy_u8(src, W, H, c, 1, out + 16);
+            int bad = 0;
+            for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++)
+                    for (int k = 0; k < c; k++)
+                        bad += out[16 + ((size_t)y * W + x) * c + k] !=
+                               src[((size_t)y * W + (W - 1 - x)) * c + k];
+            for (int g = 0; g < 16; g++)
+                bad += (out[g] != 0xa5) + (out[16 + n + g] != 0xa5);
+            if (bad)
+                FAILF("flip copy %dx%dx%d: %d bytes wrong", W, H, c, bad);
+            tfr_augment_copy_u8(src, W, H, c, 0, out + 16);
+            EXPECT(!memcmp(out + 16, src, n));
+            free(src);
+            free(out);
+        }
+    }
+}
+
 int main(void)
 {
+    test_flip_copy();
     tfr_error err;
     if (tfr_image_ctx_new(&ctx, &err))
         return 1;
