@@ -3,8 +3,10 @@
  * over the protobuf-c code generated from proto/feature.proto.
  *
  * The builder assembles the protobuf-c structs over the caller's buffers (no
- * copies of values) and packs once. The parser unpacks with an arena
- * allocator, so parsing a stream of records costs no malloc in steady state.
+ * copies of values) and packs once. The parser is example/wire.c, a direct
+ * decoder of the wire format; protobuf-c's unpack stays here as the
+ * reference it is tested against. Both use an arena, so parsing a stream of
+ * records costs no malloc in steady state.
  */
 #include "tfrecord/example.h"
 
@@ -15,6 +17,7 @@
 #include "feature.pb-c.h"
 #include "util/alloc.h"
 #include "util/arena.h"
+#include "example/example_impl.h"
 
 const char *tfr_feature_kind_name(tfr_feature_kind k)
 {
@@ -263,13 +266,6 @@ tfr_status tfr_example_builder_serialize(tfr_example_builder *b,
 
 /* ---- parser ------------------------------------------------------------ */
 
-struct tfr_example {
-    tfr_arena            arena;
-    ProtobufCAllocator   alloc;
-    Tensorflow__Example *msg;
-    int                  oom;  /* the last parse ran out of memory */
-};
-
 /* protobuf-c reports any failure as NULL: remember which were ours */
 static void *arena_alloc(void *data, size_t n)
 {
@@ -279,19 +275,24 @@ static void *arena_alloc(void *data, size_t n)
         ex->oom = 1;
     return p;
 }
-static void  arena_free(void *data, void *p) { (void)data; (void)p; }
+static void arena_free(void *data, void *p) { (void)data; (void)p; }
 
 tfr_status tfr_example_new(tfr_example **out, tfr_error *err)
 {
     if (!out)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "example: NULL argument");
     tfr_example *ex = tfr_calloc(1, sizeof *ex);
-    if (!ex)
+    ProtobufCAllocator *a = tfr_calloc(1, sizeof *a);
+    if (!ex || !a) {
+        free(ex);
+        free(a);
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    }
     tfr_arena_init(&ex->arena, 64 << 10);
-    ex->alloc.alloc = arena_alloc;
-    ex->alloc.free = arena_free;
-    ex->alloc.allocator_data = ex;
+    a->alloc = arena_alloc;
+    a->free = arena_free;
+    a->allocator_data = ex;
+    ex->pbc = a;
     *out = ex;
     return TFR_OK;
 }
@@ -301,118 +302,181 @@ void tfr_example_free(tfr_example *ex)
     if (!ex)
         return;
     tfr_arena_free(&ex->arena);
+    free(ex->f);
+    free(ex->pbc);
     free(ex);
 }
 
-tfr_status tfr_example_parse(tfr_example *ex, const void *data, size_t len,
-                             tfr_error *err)
+/* The reference decoder: protobuf-c's generated unpack, then the same arrays. */
+int tfr_example_decode_pbc(tfr_example *ex, const uint8_t *data, size_t len)
+{
+    Tensorflow__Example *msg = tensorflow__example__unpack(ex->pbc, len, data);
+    if (!msg)
+        return ex->oom ? -2 : -1;
+    Tensorflow__Features *f = msg->features;
+    size_t n = f ? f->n_feature : 0;
+    if (n > ex->fcap) {
+        tfr_xfeat *nf = tfr_realloc(ex->f, n * sizeof *nf);
+        if (!nf)
+            return -2;
+        ex->f = nf;
+        ex->fcap = n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        Tensorflow__Features__FeatureEntry *e = f->feature[i];
+        tfr_xfeat *x = &ex->f[i];
+        x->key = e->key ? e->key : ""; /* a key-less entry is legal protobuf */
+        x->kind = TFR_FEATURE_NONE;
+        x->n = 0;
+        x->v = NULL;
+        Tensorflow__Feature *v = e->value;
+        if (!v)
+            continue;
+        if (v->kind_case == TENSORFLOW__FEATURE__KIND_BYTES_LIST && v->bytes_list) {
+            size_t k = v->bytes_list->n_value;
+            tfr_xbytes *b = k ? tfr_arena_alloc(&ex->arena, k * sizeof *b) : NULL;
+            if (k && !b)
+                return -2;
+            for (size_t j = 0; j < k; j++) {
+                b[j].p = v->bytes_list->value[j].data;
+                b[j].n = v->bytes_list->value[j].len;
+            }
+            x->kind = TFR_FEATURE_BYTES;
+            x->n = k;
+            x->v = b;
+        } else if (v->kind_case == TENSORFLOW__FEATURE__KIND_FLOAT_LIST && v->float_list) {
+            x->kind = TFR_FEATURE_FLOAT;
+            x->n = v->float_list->n_value;
+            x->v = v->float_list->value;
+        } else if (v->kind_case == TENSORFLOW__FEATURE__KIND_INT64_LIST && v->int64_list) {
+            x->kind = TFR_FEATURE_INT64;
+            x->n = v->int64_list->n_value;
+            x->v = v->int64_list->value;
+        }
+    }
+    ex->nf = n;
+    return 0;
+}
+
+static tfr_status parse_with(tfr_example *ex, const void *data, size_t len, tfr_error *err,
+                             int (*decode)(tfr_example *, const uint8_t *, size_t))
 {
     if (!ex || (!data && len))
         return tfr_fail(err, TFR_ERR_ARG, NULL, "example: NULL argument");
     tfr_arena_reset(&ex->arena);
     ex->oom = 0;
-    ex->msg = tensorflow__example__unpack(&ex->alloc, len, data);
-    if (!ex->msg && ex->oom)
-        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory parsing a %zu-byte Example", len);
-    if (!ex->msg)
+    ex->pbc_refuses = 0;
+    ex->nf = 0;
+    int rc = decode(ex, data ? data : (const void *)"", len);
+    if (rc) {
+        ex->nf = 0; /* nothing of a failed parse is visible */
+        if (rc == -2)
+            return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory parsing a %zu-byte Example",
+                            len);
         return tfr_fail(err, TFR_ERR_CORRUPT, NULL,
-                        "not a valid tf.train.Example (protobuf decode failed, %zu bytes)",
-                        len);
-    /* a key-less or value-less map entry is legal protobuf: normalize */
-    Tensorflow__Features *f = ex->msg->features;
-    for (size_t i = 0; f && i < f->n_feature; i++)
-        if (!f->feature[i]->key)
-            f->feature[i]->key = "";
+                        "not a valid tf.train.Example (protobuf decode failed, %zu bytes)", len);
+    }
     return TFR_OK;
 }
 
-static Tensorflow__Features__FeatureEntry *entry(const tfr_example *ex, size_t i)
+tfr_status tfr_example_parse(tfr_example *ex, const void *data, size_t len, tfr_error *err)
 {
-    if (!ex || !ex->msg || !ex->msg->features || i >= ex->msg->features->n_feature)
-        return NULL;
-    return ex->msg->features->feature[i];
+    return parse_with(ex, data, len, err, tfr_example_decode_wire);
+}
+
+tfr_status tfr_example_parse_reference(tfr_example *ex, const void *data, size_t len,
+                                       tfr_error *err)
+{
+    return parse_with(ex, data, len, err, tfr_example_decode_pbc);
+}
+
+int tfr_example_same(const tfr_example *a, const tfr_example *b)
+{
+    if (a->nf != b->nf)
+        return 0;
+    for (size_t i = 0; i < a->nf; i++) {
+        const tfr_xfeat *x = &a->f[i], *y = &b->f[i];
+        if (strcmp(x->key, y->key) || x->kind != y->kind || x->n != y->n)
+            return 0;
+        if (x->kind == TFR_FEATURE_BYTES) {
+            const tfr_xbytes *p = x->v, *q = y->v;
+            for (size_t j = 0; j < x->n; j++)
+                if (p[j].n != q[j].n || (p[j].n && memcmp(p[j].p, q[j].p, p[j].n)))
+                    return 0;
+        } else if (x->n && memcmp(x->v, y->v,
+                                  x->n * (x->kind == TFR_FEATURE_FLOAT ? 4 : 8))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static const tfr_xfeat *entry(const tfr_example *ex, size_t i)
+{
+    return ex && i < ex->nf ? &ex->f[i] : NULL;
 }
 
 size_t tfr_example_num_features(const tfr_example *ex)
 {
-    return ex && ex->msg && ex->msg->features ? ex->msg->features->n_feature : 0;
+    return ex ? ex->nf : 0;
 }
 
 const char *tfr_example_key(const tfr_example *ex, size_t i)
 {
-    Tensorflow__Features__FeatureEntry *e = entry(ex, i);
+    const tfr_xfeat *e = entry(ex, i);
     return e ? e->key : NULL;
 }
 
 tfr_feature_kind tfr_example_kind(const tfr_example *ex, size_t i)
 {
-    Tensorflow__Features__FeatureEntry *e = entry(ex, i);
-    if (!e || !e->value)
-        return TFR_FEATURE_NONE;
-    switch (e->value->kind_case) {
-    case TENSORFLOW__FEATURE__KIND_BYTES_LIST: return TFR_FEATURE_BYTES;
-    case TENSORFLOW__FEATURE__KIND_FLOAT_LIST: return TFR_FEATURE_FLOAT;
-    case TENSORFLOW__FEATURE__KIND_INT64_LIST: return TFR_FEATURE_INT64;
-    default:                                   return TFR_FEATURE_NONE;
-    }
+    const tfr_xfeat *e = entry(ex, i);
+    return e ? e->kind : TFR_FEATURE_NONE;
 }
 
 size_t tfr_example_count(const tfr_example *ex, size_t i)
 {
-    Tensorflow__Features__FeatureEntry *e = entry(ex, i);
-    if (!e || !e->value)
-        return 0;
-    switch (e->value->kind_case) {
-    case TENSORFLOW__FEATURE__KIND_BYTES_LIST:
-        return e->value->bytes_list ? e->value->bytes_list->n_value : 0;
-    case TENSORFLOW__FEATURE__KIND_FLOAT_LIST:
-        return e->value->float_list ? e->value->float_list->n_value : 0;
-    case TENSORFLOW__FEATURE__KIND_INT64_LIST:
-        return e->value->int64_list ? e->value->int64_list->n_value : 0;
-    default:
-        return 0;
-    }
+    const tfr_xfeat *e = entry(ex, i);
+    return e ? e->n : 0;
 }
 
 long tfr_example_find(const tfr_example *ex, const char *key)
 {
     size_t n = tfr_example_num_features(ex);
     for (size_t i = n; i-- > 0;)
-        if (!strcmp(ex->msg->features->feature[i]->key, key))
+        if (!strcmp(ex->f[i].key, key))
             return (long)i;
     return -1;
 }
 
 int tfr_example_int64_at(const tfr_example *ex, size_t i, const int64_t **v, size_t *n)
 {
-    if (tfr_example_kind(ex, i) != TFR_FEATURE_INT64)
+    const tfr_xfeat *e = entry(ex, i);
+    if (!e || e->kind != TFR_FEATURE_INT64)
         return 0;
-    Tensorflow__Int64List *l = entry(ex, i)->value->int64_list;
-    *v = l ? l->value : NULL;
-    *n = l ? l->n_value : 0;
+    *v = e->v;
+    *n = e->n;
     return 1;
 }
 
 int tfr_example_float_at(const tfr_example *ex, size_t i, const float **v, size_t *n)
 {
-    if (tfr_example_kind(ex, i) != TFR_FEATURE_FLOAT)
+    const tfr_xfeat *e = entry(ex, i);
+    if (!e || e->kind != TFR_FEATURE_FLOAT)
         return 0;
-    Tensorflow__FloatList *l = entry(ex, i)->value->float_list;
-    *v = l ? l->value : NULL;
-    *n = l ? l->n_value : 0;
+    *v = e->v;
+    *n = e->n;
     return 1;
 }
 
 int tfr_example_bytes_at(const tfr_example *ex, size_t i, size_t j,
                          const uint8_t **p, size_t *n)
 {
-    if (tfr_example_kind(ex, i) != TFR_FEATURE_BYTES)
+    const tfr_xfeat *e = entry(ex, i);
+    if (!e || e->kind != TFR_FEATURE_BYTES || j >= e->n)
         return 0;
-    Tensorflow__BytesList *l = entry(ex, i)->value->bytes_list;
-    if (!l || j >= l->n_value)
-        return 0;
-    *p = l->value[j].data;
-    *n = l->value[j].len;
+    const tfr_xbytes *b = e->v;
+    *p = b[j].p;
+    *n = b[j].n;
     return 1;
 }
 

@@ -3,6 +3,8 @@
  * the layout's lookups (image, label, class text, file name) over it.
  * The same tfr_example is reused across inputs, as the stream reuses one
  * per decode thread, so stale state from an earlier input would show.
+ * Differential: the wire decoder (the parser) must accept exactly what
+ * protobuf-c's generated unpack accepts, with the same features and values.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,14 +14,15 @@
 #include "tfrecord/layout.h"
 #include "tfrecord/record.h"
 #include "tfrecord/util.h"
+#include "example/example_impl.h"
 
-static tfr_example *ex;
+static tfr_example *ex, *ref;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     tfr_log_set_level(TFR_LOG_QUIET);
     tfr_error e;
-    if (tfr_example_new(&ex, &e))
+    if (tfr_example_new(&ex, &e) || tfr_example_new(&ref, &e))
         abort();
     return 0;
 }
@@ -29,12 +32,19 @@ static void touch(const void *p, size_t n) { sink ^= tfr_crc32c(p, n); }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    tfr_error err;
-    if (tfr_example_parse(ex, data, size, &err)) {
+    tfr_error err, rerr;
+    tfr_status a = tfr_example_parse(ex, data, size, &err);
+    tfr_status b = tfr_example_parse_reference(ref, data, size, &rerr);
+    if ((a == TFR_OK) != (b == TFR_OK) && a != TFR_ERR_NOMEM && b != TFR_ERR_NOMEM &&
+        !(a == TFR_OK && b == TFR_ERR_CORRUPT && ex->pbc_refuses))
+        abort(); /* the decoders disagree on whether this is an Example */
+    if (a) {
         if (!err.msg[0])
             abort();
         return 0;
     }
+    if (!b && !tfr_example_same(ex, ref))
+        abort(); /* the decoders disagree on what it holds */
     size_t nf = tfr_example_num_features(ex);
     for (size_t i = 0; i < nf + 1; i++) { /* one past the end must be safe */
         const char *key = tfr_example_key(ex, i);

@@ -2,14 +2,21 @@
  * tests/unit/test_example.c - Example build/parse and serialized tensors.
  * Wire bytes are checked against TensorFlow-written bytes quoted in
  * shared/FORMATS.md and the golden files, and against `protoc --decode`
- * (the C++ protobuf parser) when protoc is installed.
+ * (the C++ protobuf parser) when protoc is installed. The wire decoder is
+ * compared with protobuf-c's generated unpack (the reference) on the golden
+ * files' records, on crafted messages that exercise every protobuf rule
+ * (merges, the oneof, packed and unpacked lists, unknown fields, wrong wire
+ * types, long varints and tags) and on every truncation and bit flip of
+ * them.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "example/example_impl.h"
 #include "testutil.h"
 #include "tfrecord/example.h"
+#include "tfrecord/record.h"
 
 static void test_build_parse(void)
 {
@@ -268,8 +275,204 @@ static void test_tensor_bomb(void)
     tfr_tensor_clear(&t);
 }
 
+/* ---- the wire decoder against protobuf-c --------------------------------- */
+
+typedef struct wbuf {
+    uint8_t b[4096];
+    size_t  n;
+} wbuf;
+
+static void w_varint(wbuf *w, uint64_t v)
+{
+    do {
+        w->b[w->n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+}
+static void w_tag(wbuf *w, unsigned num, unsigned wt) { w_varint(w, (uint64_t)num << 3 | wt); }
+static void w_bytes(wbuf *w, unsigned num, const void *p, size_t n)
+{
+    w_tag(w, num, 2);
+    w_varint(w, n);
+    memcpy(w->b + w->n, p, n);
+    w->n += n;
+}
+static void w_sub(wbuf *w, unsigned num, const wbuf *sub) { w_bytes(w, num, sub->b, sub->n); }
+
+/* both decoders on data: the same verdict, and the same content when OK */
+static int same_verdict(tfr_example *a, tfr_example *b, const uint8_t *d, size_t n)
+{
+    tfr_error e1, e2;
+    tfr_status s1 = tfr_example_parse(a, d, n, &e1);
+    tfr_status s2 = tfr_example_parse_reference(b, d, n, &e2);
+    if (s1 == TFR_OK && s2 == TFR_ERR_CORRUPT && a->pbc_refuses)
+        return 1; /* the one case protobuf-c refuses on purpose (example_impl.h) */
+    if ((s1 == TFR_OK) != (s2 == TFR_OK))
+        return 0;
+    return s1 || tfr_example_same(a, b);
+}
+
+static void check_case(tfr_example *a, tfr_example *b, const char *what, const wbuf *w,
+                       int want_ok)
+{
+    tfr_error e;
+    if (!same_verdict(a, b, w->b, w->n))
+        FAILF("%s: the wire decoder and protobuf-c disagree", what);
+    if ((tfr_example_parse(a, w->b, w->n, &e) == TFR_OK) != want_ok)
+        FAILF("%s: expected %s", what, want_ok ? "a valid Example" : "a refusal");
+    /* every truncation and every bit flip: still the same verdicts */
+    int bad = 0;
+    for (size_t k = 0; k < w->n; k++)
+        bad += !same_verdict(a, b, w->b, k);
+    wbuf f = *w;
+    for (size_t k = 0; k < w->n * 8 && k < 4096; k++) {
+        f.b[k / 8] ^= (uint8_t)(1u << (k % 8));
+        bad += !same_verdict(a, b, f.b, f.n);
+        f.b[k / 8] ^= (uint8_t)(1u << (k % 8));
+    }
+    if (bad)
+        FAILF("%s: %d truncations or bit flips decoded differently", what, bad);
+}
+
+static void test_wire_decoder(void)
+{
+    tfr_error err;
+    tfr_example *a, *b;
+    EXPECT_OK(tfr_example_new(&a, &err), &err);
+    EXPECT_OK(tfr_example_new(&b, &err), &err);
+
+    /* the golden files: every record, both decoders, same features */
+    static const char *const golden[] = {"pwnall-singles.tfrecords", "tfrecord_lite-images.tfrecord",
+                                         "tfrecord_lite-test.tfrecord",
+                                         "tfx-penguin-eval-data_tfrecord-00000-of-00001.gz"};
+    size_t seen = 0;
+    for (size_t g = 0; g < sizeof golden / sizeof *golden; g++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", TFR_GOLDEN_DIR, golden[g]);
+        tfr_record_reader *r;
+        if (tfr_record_reader_open(path, NULL, &r, &err))
+            continue;
+        const uint8_t *d;
+        size_t n;
+        while (!tfr_record_reader_next(r, &d, &n, &err)) {
+            EXPECT_OK(tfr_example_parse(a, d, n, &err), &err);
+            if (!same_verdict(a, b, d, n))
+                FAILF("%s: record %zu decoded differently", golden[g], seen);
+            seen++;
+        }
+        tfr_record_reader_close(r);
+    }
+    EXPECT(seen > 0);
+
+    wbuf bl = {.n = 0}, il = {.n = 0}, fl = {.n = 0}, ft = {.n = 0}, en = {.n = 0},
+         fs = {.n = 0};
+    /* a BytesList of two values (one empty), an unknown field between */
+    w_bytes(&bl, 1, "jpeg", 4);
+    w_tag(&bl, 7, 0);
+    w_varint(&bl, 99);
+    w_bytes(&bl, 1, "", 0);
+    /* an Int64List packed then unpacked, a 10-byte varint, a negative value */
+    uint8_t packed[32];
+    wbuf pk = {.n = 0};
+    w_varint(&pk, 5);
+    w_varint(&pk, UINT64_MAX);
+    w_varint(&pk, 300);
+    memcpy(packed, pk.b, pk.n);
+    w_bytes(&il, 1, packed, pk.n);
+    w_tag(&il, 1, 0);
+    w_varint(&il, (uint64_t)-7);
+    /* a FloatList unpacked then packed, with 64- and 32-bit unknown fields */
+    float fv[3] = {1.5f, -2.0f, 3.25f};
+    w_tag(&fl, 1, 5);
+    memcpy(fl.b + fl.n, &fv[0], 4);
+    fl.n += 4;
+    w_tag(&fl, 9, 1);
+    memset(fl.b + fl.n, 0x11, 8);
+    fl.n += 8;
+    w_bytes(&fl, 1, &fv[1], 8);
+    w_tag(&fl, 10, 5);
+    memset(fl.b + fl.n, 0x22, 4);
+    fl.n += 4;
+    /* a Feature holding a BytesList then an Int64List: the oneof keeps the last */
+    w_sub(&ft, 1, &bl);
+    w_sub(&ft, 3, &il);
+    /* an entry whose key comes twice (the last wins) and whose value comes
+     * three times: a float list, an empty Feature (which keeps it), a bytes
+     * Feature (which replaces it) */
+    wbuf f1 = {.n = 0}, f3 = {.n = 0}, empty = {.n = 0};
+    w_sub(&f1, 2, &fl);
+    w_sub(&f3, 1, &bl);
+    w_bytes(&en, 1, "first", 5);
+    w_sub(&en, 2, &f1);
+    w_sub(&en, 2, &empty);
+    w_bytes(&en, 1, "image/encoded", 13);
+    w_sub(&en, 2, &f3);
+    /* Features: that entry, a key-less and value-less one, one with ft */
+    wbuf e2 = {.n = 0}, e3 = {.n = 0};
+    w_sub(&e3, 2, &ft);
+    w_bytes(&e3, 1, "label", 5);
+    w_sub(&fs, 1, &en);
+    w_sub(&fs, 1, &e2);
+    w_sub(&fs, 1, &e3);
+    /* the Example: Features twice (entries concatenate), an unknown LEN field */
+    wbuf ok = {.n = 0};
+    w_sub(&ok, 1, &fs);
+    w_bytes(&ok, 15, "zz", 2);
+    w_sub(&ok, 1, &fs);
+    check_case(a, b, "merged Example", &ok, 1);
+    EXPECT_OK(tfr_example_parse(a, ok.b, ok.n, &err), &err);
+    EXPECT_EQ_U(tfr_example_num_features(a), 6);
+    EXPECT_STR(tfr_example_key(a, 0), "image/encoded");
+    EXPECT_EQ_I(tfr_example_kind(a, 0), TFR_FEATURE_BYTES);
+    EXPECT_EQ_U(tfr_example_count(a, 0), 2);
+    EXPECT_STR(tfr_example_key(a, 1), "");
+    EXPECT_EQ_I(tfr_example_kind(a, 1), TFR_FEATURE_NONE);
+    const int64_t *iv;
+    size_t in;
+    EXPECT(tfr_example_int64_at(a, 2, &iv, &in) && in == 4 && iv[0] == 5 && iv[1] == -1 &&
+           iv[2] == 300 && iv[3] == -7);
+    /* a two-byte tag for field 1 is field 1 */
+    wbuf two = {.n = 0};
+    two.b[two.n++] = 0x8a;
+    two.b[two.n++] = 0x00;
+    w_varint(&two, fs.n);
+    memcpy(two.b + two.n, fs.b, fs.n);
+    two.n += fs.n;
+    check_case(a, b, "two-byte tag", &two, 1);
+    EXPECT_OK(tfr_example_parse(a, two.b, two.n, &err), &err);
+    EXPECT_EQ_U(tfr_example_num_features(a), 3);
+
+    /* refusals: a known field of another wire type, a packed float list not
+     * a multiple of 4, an 11-byte varint, field 0, a group */
+    wbuf r1 = {.n = 0}, r2 = {.n = 0}, r3 = {.n = 0}, r4 = {.n = 0}, r5 = {.n = 0};
+    w_tag(&r1, 1, 0);
+    w_varint(&r1, 3);
+    check_case(a, b, "features as a varint", &r1, 0);
+    wbuf pf = {.n = 0}, pft = {.n = 0}, pe = {.n = 0}, pfs = {.n = 0};
+    w_bytes(&pf, 1, "abcde", 5);
+    w_sub(&pft, 2, &pf);
+    w_sub(&pe, 2, &pft);
+    w_sub(&pfs, 1, &pe);
+    w_sub(&r2, 1, &pfs);
+    check_case(a, b, "5-byte packed floats", &r2, 0);
+    w_tag(&r3, 2, 0);
+    for (int i = 0; i < 10; i++)
+        r3.b[r3.n++] = 0xff;
+    r3.b[r3.n++] = 0x01;
+    check_case(a, b, "11-byte varint", &r3, 0);
+    r4.b[r4.n++] = 0x02;
+    r4.b[r4.n++] = 0x00;
+    check_case(a, b, "field 0", &r4, 0);
+    w_tag(&r5, 4, 3);
+    w_tag(&r5, 4, 4);
+    check_case(a, b, "a group", &r5, 0);
+    tfr_example_free(a);
+    tfr_example_free(b);
+}
+
 int main(void)
 {
+    test_wire_decoder();
     test_tensor_bomb();
     test_build_parse();
     test_tf_wire();
