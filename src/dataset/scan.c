@@ -88,33 +88,66 @@ static void free_list(char **l, size_t n)
     free(l);
 }
 
-/* Sorted names in dir (no . and ..); NULL + errno on failure. */
-static char **list_dir(const char *dir, size_t *n)
+typedef struct dent {
+    char         *name;
+    unsigned char type; /* readdir's d_type (DT_UNKNOWN when the file system does not say) */
+} dent;
+
+static int dent_cmp(const void *a, const void *b)
+{
+    return strcmp(((const dent *)a)->name, ((const dent *)b)->name);
+}
+
+/*
+ * Sorted names in dir (no . and ..); NULL + errno on failure. With types,
+ * *types[i] is names[i]'s d_type (free it with free).
+ */
+static char **list_dir(const char *dir, size_t *n, unsigned char **types)
 {
     DIR *d = opendir(dir);
     if (!d)
         return NULL;
-    vec v = {.elem = sizeof(char *)};
+    vec v = {.elem = sizeof(dent)};
     struct dirent *e;
     while ((e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
-        char **slot = vec_push(&v);
-        if (!slot || !(*slot = tfr_strdup(e->d_name))) {
+        dent *slot = vec_push(&v);
+        if (!slot || !(slot->name = tfr_strdup(e->d_name))) {
             closedir(d);
-            free_list(v.v, slot ? v.n - 1 : v.n);
+            for (size_t i = 0; i + (slot ? 1 : 0) < v.n; i++)
+                free(((dent *)v.v)[i].name);
+            free(v.v);
             errno = ENOMEM;
             return NULL;
         }
+        slot->type = e->d_type;
     }
     closedir(d);
     *n = v.n;
-    if (!v.v) /* before qsort: glibc declares its argument nonnull */
-        return tfr_calloc(1, sizeof(char *));
-    qsort(v.v, v.n, sizeof(char *), name_cmp);
-    return v.v;
+    char **names = tfr_calloc(v.n ? v.n : 1, sizeof *names);
+    unsigned char *ty = types ? tfr_calloc(v.n ? v.n : 1, 1) : NULL;
+    if (!names || (types && !ty)) {
+        for (size_t i = 0; i < v.n; i++)
+            free(((dent *)v.v)[i].name);
+        free(v.v);
+        free(names);
+        free(ty);
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (v.n) /* glibc declares qsort's argument nonnull */
+        qsort(v.v, v.n, sizeof(dent), dent_cmp);
+    for (size_t i = 0; i < v.n; i++) {
+        names[i] = ((dent *)v.v)[i].name;
+        if (ty)
+            ty[i] = ((dent *)v.v)[i].type;
+    }
+    free(v.v);
+    if (types)
+        *types = ty;
+    return names;
 }
-
 
 /* 1 if this directory was entered before (a loop or a second link to it). */
 static int seen_dir(walker *w, const struct stat *sb)
@@ -151,7 +184,8 @@ static int seen_dir(walker *w, const struct stat *sb)
     return 0;
 }
 
-/* Adds a regular file as a candidate; its content is checked later, in parallel. */
+/* Adds a regular file as a candidate; its content is checked later, in
+ * parallel. sb NULL: its size and time are read then too (stat_later). */
 static tfr_status take_file(walker *w, const char *path, const char *rel, const struct stat *sb,
                             int cls)
 {
@@ -161,8 +195,8 @@ static tfr_status take_file(walker *w, const char *path, const char *rel, const 
     it->path = tfr_strdup(path);
     it->rel = tfr_strdup(rel);
     it->cls = cls;
-    it->size = (uint64_t)sb->st_size;
-    it->mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
+    it->size = sb ? (uint64_t)sb->st_size : 0;
+    it->mtime_ns = sb ? (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec : INT64_MIN;
     if (!it->path || !it->rel)
         return nomem(w);
     return TFR_OK;
@@ -244,8 +278,17 @@ static tfr_status sniff_range(walker *w, size_t first)
 #pragma omp parallel for schedule(dynamic, 64)
     for (size_t i = 0; i < n; i++) {
         char buf[300];
-        const char *r = sniff(it[first + i].path, it[first + i].size, !w->content_later, buf,
-                              sizeof buf);
+        tfr_scan_item *x = &it[first + i];
+        if (x->mtime_ns == INT64_MIN) { /* listed by readdir alone: its size and time now */
+            struct stat sb;
+            if (stat(x->path, &sb) != 0) {
+                snprintf(why[i], sizeof why[i], "%s", strerror(errno));
+                continue;
+            }
+            x->size = (uint64_t)sb.st_size;
+            x->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+        }
+        const char *r = sniff(x->path, x->size, !w->content_later, buf, sizeof buf);
         if (r)
             snprintf(why[i], sizeof why[i], "%s", r);
     }
@@ -267,13 +310,16 @@ static tfr_status sniff_range(walker *w, size_t first)
     return st;
 }
 
-/* Walks dir recursively; every image found gets class cls. */
+/* Walks dir recursively; every image found gets class cls. Regular files
+ * that readdir names as such are stat'ed later, in parallel (sniff_range),
+ * when the content check is the caller's. */
 static tfr_status walk(walker *w, const char *dir, const char *rel, int cls, int depth)
 {
     if (depth > 64)
         return add_skip(w, dir, "folder nesting deeper than 64 levels") ? nomem(w) : TFR_OK;
     size_t n;
-    char **names = list_dir(dir, &n);
+    unsigned char *types = NULL;
+    char **names = list_dir(dir, &n, &types);
     if (!names && errno == ENOMEM) /* not the folder's fault: never a skip */
         return nomem(w);
     if (!names)
@@ -287,6 +333,16 @@ static tfr_status walk(walker *w, const char *dir, const char *rel, int cls, int
         char path[4096], r[4096];
         join(path, sizeof path, dir, names[i]);
         snprintf(r, sizeof r, "%s%s%s", rel, *rel ? "/" : "", names[i]);
+        if (types[i] == DT_REG && w->content_later) {
+            if (is_debris(names[i])) {
+                w->ignored++;
+                if (add_skip(w, path, TFR_SKIP_IGNORED))
+                    st = nomem(w);
+                continue;
+            }
+            st = take_file(w, path, r, NULL, cls);
+            continue;
+        }
         struct stat sb;
         if (stat(path, &sb) != 0) {
             struct stat lsb;
@@ -314,6 +370,7 @@ static tfr_status walk(walker *w, const char *dir, const char *rel, int cls, int
         }
     }
     free_list(names, n);
+    free(types);
     return st;
 }
 
@@ -612,7 +669,7 @@ tfr_status tfr_scan_run(const tfr_scan_opts *o, tfr_scan *s, tfr_error *err)
             w.files.n = keep;
         } else {
             size_t n;
-            char **entries = list_dir(root, &n);
+            char **entries = list_dir(root, &n, NULL);
             if (!entries) {
                 st = tfr_fail_errno(err, TFR_ERR_IO, root, "cannot list");
                 goto done;

@@ -1,8 +1,9 @@
 /*
- * dataset/write.c - tfrecord-write's engine: scan -> plan shards -> for
- * each shard, windows of images processed on all threads (read, decode,
- * resize, flip, encode one Example) -> records appended in order to a
- * chunked GZIP writer that compresses on all threads.
+ * dataset/write.c - tfrecord-write's engine: scan -> plan shards -> a
+ * pipeline over windows of images (read, decode, resize, flip, encode one
+ * Example: tasks on all threads) whose records are appended in order to a
+ * chunked GZIP writer whose chunks are compressed by tasks of the same
+ * threads (see run_pipeline).
  *
  * Determinism: the item order comes from the seed, shard boundaries from
  * the counts, chunk boundaries from byte positions. Nothing depends on the
@@ -495,6 +496,208 @@ fail:
     }
 }
 
+/* ---- the pipeline ---------------------------------------------------------- */
+
+static tfr_status add_skip(tfr_scan *s, const char *path, const char *reason, tfr_error *err);
+
+/*
+ * Windows of images (64 per thread) go through two stages at once: the
+ * images of window k+1 are read, decoded and encoded as OpenMP tasks while
+ * one thread appends window k's records in order, and the chunks those
+ * appends fill are compressed as tasks of the same team (the record
+ * writer's taskloop), so every thread takes whichever work is there:
+ * images, chunks, or both across a shard's end. The order of records and
+ * of chunk boundaries is the plan's, so the bytes are those of one thread.
+ */
+typedef struct pipe_ctx {
+    const tfr_write_opts *o;
+    tfr_scan             *s;
+    plan                 *pl;
+    tctx                 *tc;
+    uint64_t            (*counts)[TFR_MAX_SPLITS];
+    tfr_write_report     *r;
+    tfr_progress         *bar;
+    int                   nt;
+    size_t                window;
+    result               *res[2];
+    size_t                not_images;
+    uint64_t              not_image_bytes;
+    tfr_error            *err;
+    char                  ipath[4500]; /* the open shard's index (the writer keeps the pointer) */
+} pipe_ctx;
+
+typedef struct pwin {
+    size_t si, w0, wn; /* shard, first item in it, items */
+} pwin;
+
+static tfr_status shard_open(pipe_ctx *pc, size_t si, tfr_record_writer **w)
+{
+    const tfr_write_opts *o = pc->o;
+    shard *sh = &pc->pl->shards[si];
+    char path[4400];
+    if (tfr_path_join(path, sizeof path, o->out_dir, sh->name, ".incomplete"))
+        return tfr_fail(pc->err, TFR_ERR_ARG, o->out_dir, "output path too long");
+    tfr_writer_opts wo = o->record;
+    wo.threads = pc->nt; /* the job's threads compress each shard's chunks */
+    if (o->index) {
+        char idir[4400];
+        if (tfr_path_join(idir, sizeof idir, o->out_dir, "index", NULL) ||
+            tfr_path_join(pc->ipath, sizeof pc->ipath, idir, sh->name, ".index"))
+            return tfr_fail(pc->err, TFR_ERR_ARG, o->out_dir, "output path too long");
+        tfr_status st = tfr_mkdir_p(idir, pc->err);
+        if (st)
+            return st;
+        wo.index_path = pc->ipath;
+        wo.seekable = 1;
+    }
+    return tfr_record_writer_open(path, &wo, w, pc->err);
+}
+
+static tfr_status shard_close(pipe_ctx *pc, size_t si, tfr_record_writer **wp)
+{
+    const tfr_write_opts *o = pc->o;
+    shard *sh = &pc->pl->shards[si];
+    tfr_error *err = pc->err;
+    tfr_record_writer *w = *wp;
+    *wp = NULL;
+    tfr_status st = tfr_record_writer_close(w, &sh->res, err);
+    if (st)
+        return st;
+    if (o->index && o->record.compression == TFR_COMPRESS_NONE) {
+        /* DALI's index too: uncompressed shards are what DALI reads */
+        char ip[4500], dp[4500];
+        tfr_record_index *ix = NULL;
+        if (tfr_path_join(ip, sizeof ip, o->out_dir, "index", NULL) ||
+            tfr_path_join(dp, sizeof dp, ip, sh->name, ".idx") ||
+            tfr_path_join(ip, sizeof ip, o->out_dir, "index/", sh->name) ||
+            strlen(ip) + 7 > sizeof ip)
+            return tfr_fail(err, TFR_ERR_ARG, o->out_dir, "output path too long");
+        strcat(ip, ".index");
+        st = tfr_record_index_load(ip, &ix, err);
+        if (!st)
+            st = tfr_record_index_save_dali(ix, dp, err);
+        tfr_record_index_free(ix);
+        if (st)
+            return st;
+    }
+    if (sh->res.records == 0)
+        tfr_log(TFR_LOG_WARN, "%s: every image of this shard was skipped; it is empty", sh->name);
+    return TFR_OK;
+}
+
+/* Window x's records, in order, into w (its shard's writer). */
+static tfr_status append_window(pipe_ctx *pc, const pwin *x, result *res, tfr_record_writer *w)
+{
+    const tfr_write_opts *o = pc->o;
+    tfr_scan *s = pc->s;
+    shard *sh = &pc->pl->shards[x->si];
+    const witem *ord = pc->pl->order[sh->split] + sh->first + x->w0;
+    tfr_error *err = pc->err;
+    tfr_write_report *r = pc->r;
+    tfr_status st = TFR_OK;
+    for (size_t k = 0; k < x->wn; k++) {
+        const witem *wi = &ord[k];
+        const tfr_scan_item *it = &s->items[wi->scan];
+        if (!res[k].ok && res[k].not_image) {
+            if (!(o->flip == TFR_FLIP_BOTH && wi->flip)) {
+                if ((st = add_skip(s, it->path, res[k].reason, err)))
+                    return st;
+                pc->not_images++;
+                pc->not_image_bytes += it->size;
+            }
+            continue;
+        }
+        if (!res[k].ok) {
+            if (res[k].oom)
+                return tfr_fail(err, TFR_ERR_NOMEM, it->path, "%s", res[k].reason);
+            if (o->strict)
+                return tfr_fail(err, TFR_ERR_FORMAT, it->path, "%s (--strict)", res[k].reason);
+            /* a bad image appears once in the report, even when flipped twice */
+            if (!(o->flip == TFR_FLIP_BOTH && wi->flip) &&
+                (st = add_skip(s, it->path, res[k].reason, err)))
+                return st;
+            tfr_log(TFR_LOG_INFO, "skipped %s: %s", it->path, res[k].reason);
+            continue;
+        }
+        st = tfr_record_writer_append(w, res[k].rec, res[k].len, err);
+        free(res[k].rec);
+        res[k].rec = NULL;
+        if (st)
+            return st;
+        pc->counts[it->cls][sh->split]++;
+        if (o->layout == TFR_LAYOUT_JPEG) {
+            if (res[k].passthrough)
+                r->passed_through++;
+            else
+                r->reencoded++;
+            for (int q = 0; q < TFR_REENCODE_REASONS; q++)
+                r->reencoded_why[q] += (res[k].why >> q) & 1;
+        }
+    }
+    return TFR_OK;
+}
+
+/* Window x's images as tasks, results into res. */
+static void spawn_window(pipe_ctx *pc, const pwin *x, result *res)
+{
+    const shard *sh = &pc->pl->shards[x->si];
+    const witem *ord = pc->pl->order[sh->split] + sh->first + x->w0;
+    for (size_t k = 0; k < x->wn; k++) {
+#pragma omp task firstprivate(k) shared(pc, ord, res)
+        {
+            int tid = 0;
+#ifdef _OPENMP
+            tid = omp_get_thread_num();
+#endif
+            process(&pc->tc[tid], pc->o, pc->s, &ord[k], &res[k]);
+        }
+    }
+}
+
+static tfr_status run_pipeline(pipe_ctx *pc, tfr_record_writer **open_w)
+{
+    size_t nwin = 0;
+    for (size_t si = 0; si < pc->pl->nshards; si++)
+        if (pc->pl->shards[si].mine)
+            nwin += (pc->pl->shards[si].n + pc->window - 1) / pc->window;
+    pwin *wins = tfr_malloc((nwin ? nwin : 1) * sizeof *wins);
+    if (!wins)
+        return tfr_fail(pc->err, TFR_ERR_NOMEM, NULL, "out of memory");
+    size_t k = 0;
+    for (size_t si = 0; si < pc->pl->nshards; si++) {
+        const shard *sh = &pc->pl->shards[si];
+        for (size_t w0 = 0; sh->mine && w0 < sh->n; w0 += pc->window)
+            wins[k++] = (pwin){si, w0, sh->n - w0 < pc->window ? sh->n - w0 : pc->window};
+    }
+    tfr_status st = TFR_OK;
+    uint64_t done_items = 0;
+    /* the calling thread drives (so every file operation stays on it);
+     * the others take tasks at the region's closing barrier */
+#pragma omp parallel num_threads(pc->nt)
+#pragma omp master
+    {
+        if (nwin)
+            spawn_window(pc, &wins[0], pc->res[0]);
+#pragma omp taskwait
+        for (size_t i = 0; i < nwin && !st; i++) {
+            const pwin *x = &wins[i];
+            if (i + 1 < nwin)
+                spawn_window(pc, &wins[i + 1], pc->res[(i + 1) & 1]);
+            if (x->w0 == 0)
+                st = shard_open(pc, x->si, &open_w[x->si]);
+            if (!st)
+                st = append_window(pc, x, pc->res[i & 1], open_w[x->si]);
+            if (!st && x->w0 + x->wn == pc->pl->shards[x->si].n)
+                st = shard_close(pc, x->si, &open_w[x->si]);
+            done_items += x->wn;
+            tfr_progress_update(pc->bar, (double)done_items);
+#pragma omp taskwait
+        }
+    }
+    free(wins);
+    return st;
+}
+
 /* The report's shard list with the names (numbers are filled in later). */
 static tfr_status report_shards(tfr_write_report *r, const plan *pl, tfr_error *err)
 {
@@ -844,6 +1047,8 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
     }
     if ((st = make_plan(o, &s, &pl, err)))
         goto done;
+    double t_plan = tfr_now();
+    r->scan_seconds = t_plan - t0;
     char fp[17];
     snprintf(fp, sizeof fp, "%016llx", (unsigned long long)fingerprint(o, &s));
     char mname[64];
@@ -897,122 +1102,24 @@ tfr_status tfr_write_dataset(const tfr_write_opts *o, tfr_write_report **out, tf
             total_items += pl.shards[i].n;
     bar = tfr_progress_new("write", (double)total_items, "img", o->progress);
     const size_t window = (size_t)nt * 64;
-    res = tfr_calloc(window, sizeof *res);
+    res = tfr_calloc(2 * window, sizeof *res); /* one window appended, the next in work */
     open_w = tfr_calloc(pl.nshards ? pl.nshards : 1, sizeof *open_w);
     if (!res || !open_w) {
         st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
         goto done;
     }
-    uint64_t done_items = 0;
-    for (size_t si = 0; si < pl.nshards; si++) {
-        shard *sh = &pl.shards[si];
-        if (!sh->mine)
-            continue;
-        char path[4400];
-        if (tfr_path_join(path, sizeof path, o->out_dir, sh->name, ".incomplete")) {
-            st = tfr_fail(err, TFR_ERR_ARG, o->out_dir, "output path too long");
+    {
+        pipe_ctx pc = {.o = o, .s = &s, .pl = &pl, .tc = tc, .counts = counts, .r = r,
+                       .bar = bar, .nt = nt, .window = window, .err = err};
+        pc.res[0] = res;
+        pc.res[1] = res + window;
+        double tp = tfr_now();
+        st = run_pipeline(&pc, open_w);
+        r->images_seconds = tfr_now() - tp;
+        not_images += pc.not_images;
+        not_image_bytes += pc.not_image_bytes;
+        if (st)
             goto done;
-        }
-        tfr_writer_opts wo = o->record;
-        wo.threads = nt; /* the job's threads compress each shard's chunks */
-        char ipath[4500];
-        if (o->index) {
-            char idir[4400];
-            if (tfr_path_join(idir, sizeof idir, o->out_dir, "index", NULL) ||
-                tfr_path_join(ipath, sizeof ipath, idir, sh->name, ".index")) {
-                st = tfr_fail(err, TFR_ERR_ARG, o->out_dir, "output path too long");
-                goto done;
-            }
-            if ((st = tfr_mkdir_p(idir, err)))
-                goto done;
-            wo.index_path = ipath;
-            wo.seekable = 1;
-        }
-        if ((st = tfr_record_writer_open(path, &wo, &open_w[si], err)))
-            goto done;
-        const witem *ord = pl.order[sh->split] + sh->first;
-        for (size_t w0 = 0; w0 < sh->n; w0 += window) {
-            size_t wn = sh->n - w0 < window ? sh->n - w0 : window;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-            for (size_t k = 0; k < wn; k++) {
-                int tid = 0;
-#ifdef _OPENMP
-                tid = omp_get_thread_num();
-#endif
-                process(&tc[tid], o, &s, &ord[w0 + k], &res[k]);
-            }
-            for (size_t k = 0; k < wn; k++) {
-                const witem *wi = &ord[w0 + k];
-                const tfr_scan_item *it = &s.items[wi->scan];
-                if (!res[k].ok && res[k].not_image) {
-                    if (!(o->flip == TFR_FLIP_BOTH && wi->flip)) {
-                        if ((st = add_skip(&s, it->path, res[k].reason, err)))
-                            goto done;
-                        not_images++;
-                        not_image_bytes += it->size;
-                    }
-                    continue;
-                }
-                if (!res[k].ok) {
-                    if (res[k].oom) {
-                        st = tfr_fail(err, TFR_ERR_NOMEM, it->path, "%s", res[k].reason);
-                        goto done;
-                    }
-                    if (o->strict) {
-                        st = tfr_fail(err, TFR_ERR_FORMAT, it->path, "%s (--strict)", res[k].reason);
-                        goto done;
-                    }
-                    /* a bad image appears once in the report, even when flipped twice */
-                    if (!(o->flip == TFR_FLIP_BOTH && wi->flip) &&
-                        (st = add_skip(&s, it->path, res[k].reason, err)))
-                        goto done;
-                    tfr_log(TFR_LOG_INFO, "skipped %s: %s", it->path, res[k].reason);
-                    continue;
-                }
-                st = tfr_record_writer_append(open_w[si], res[k].rec, res[k].len, err);
-                free(res[k].rec);
-                res[k].rec = NULL;
-                if (st)
-                    goto done;
-                counts[it->cls][sh->split]++;
-                if (o->layout == TFR_LAYOUT_JPEG) {
-                    if (res[k].passthrough)
-                        r->passed_through++;
-                    else
-                        r->reencoded++;
-                    for (int q = 0; q < TFR_REENCODE_REASONS; q++)
-                        r->reencoded_why[q] += (res[k].why >> q) & 1;
-                }
-            }
-            done_items += wn;
-            tfr_progress_update(bar, (double)done_items);
-        }
-        tfr_record_writer *w = open_w[si];
-        open_w[si] = NULL;
-        if ((st = tfr_record_writer_close(w, &sh->res, err)))
-            goto done;
-        if (o->index && o->record.compression == TFR_COMPRESS_NONE) {
-            /* DALI's index too: uncompressed shards are what DALI reads */
-            char ip[4500], dp[4500];
-            tfr_record_index *ix = NULL;
-            if (tfr_path_join(ip, sizeof ip, o->out_dir, "index", NULL) ||
-                tfr_path_join(dp, sizeof dp, ip, sh->name, ".idx") ||
-                tfr_path_join(ip, sizeof ip, o->out_dir, "index/", sh->name) ||
-                strlen(ip) + 7 > sizeof ip) {
-                st = tfr_fail(err, TFR_ERR_ARG, o->out_dir, "output path too long");
-                goto done;
-            }
-            strcat(ip, ".index");
-            st = tfr_record_index_load(ip, &ix, err);
-            if (!st)
-                st = tfr_record_index_save_dali(ix, dp, err);
-            tfr_record_index_free(ix);
-            if (st)
-                goto done;
-        }
-        if (sh->res.records == 0)
-            tfr_log(TFR_LOG_WARN, "%s: every image of this shard was skipped; it is empty",
-                    sh->name);
     }
     tfr_progress_finish(bar);
     bar = NULL;
@@ -1136,7 +1243,7 @@ done:
         }
     }
     if (res) {
-        for (size_t k = 0; k < (size_t)nt * 64; k++)
+        for (size_t k = 0; k < 2 * (size_t)nt * 64; k++)
             free(res[k].rec);
         free(res);
     }

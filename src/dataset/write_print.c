@@ -159,7 +159,9 @@ void tfr_write_report_print_json(const tfr_write_report *r, FILE *f)
             first = 0;
         }
     fprintf(f, "},\"input_bytes\":%llu,\"uncompressed_bytes\":%llu,\"bytes\":%llu,"
-               "\"seconds\":%.3f,\"fingerprint\":\"%s\"}\n",
+               "\"seconds\":%.3f,\"seconds_scan\":%.3f,\"seconds_images\":%.3f,"
+               "\"fingerprint\":\"%s\"}\n",
             (unsigned long long)r->input_bytes, (unsigned long long)r->raw_bytes,
-            (unsigned long long)r->file_bytes, r->seconds, r->fingerprint);
+            (unsigned long long)r->file_bytes, r->seconds, r->scan_seconds, r->images_seconds,
+            r->fingerprint);
 }

@@ -217,6 +217,32 @@ static size_t chunk_cap(const tfr_record_writer *w)
     return (size_t)w->slots * w->o.chunk_bytes;
 }
 
+/* Chunk i of nchunks in stage after the dictionary, into its slot. */
+static void compress_chunk(tfr_record_writer *w, int i, int nchunks, size_t last_len, int final)
+{
+    const size_t cb = w->o.chunk_bytes;
+    const uint8_t *base = w->stage + DICT_BYTES;
+    chunk_slot *s = &w->slot[i];
+    const uint8_t *in = base + (size_t)i * cb;
+    size_t n = (i == nchunks - 1) ? last_len : cb;
+    size_t dlen = w->o.seekable ? 0 : i > 0 ? DICT_BYTES : w->dict_len;
+    s->st = TFR_OK;
+    if (!s->cs && (s->st = w->codec->chunk_new(w->wrap, w->o.level, &s->cs, &s->e)))
+        return;
+    size_t need = w->codec->chunk_bound(s->cs, n);
+    if (need > s->out_cap) {
+        uint8_t *p = tfr_realloc(s->out, need);
+        if (!p) {
+            s->st = tfr_fail(&s->e, TFR_ERR_NOMEM, NULL, "out of memory");
+            return;
+        }
+        s->out = p;
+        s->out_cap = need;
+    }
+    s->st = w->codec->chunk(s->cs, in - dlen, dlen, in, n, final && i == nchunks - 1, s->out,
+                            s->out_cap, &s->out_len, &s->check, &s->e);
+}
+
 /*
  * Compresses nchunks chunks that sit in stage after the dictionary, the last
  * one of len last_len; final marks the end of the stream.
@@ -224,30 +250,19 @@ static size_t chunk_cap(const tfr_record_writer *w)
 static tfr_status chunked_flush(tfr_record_writer *w, int nchunks,
                                 size_t last_len, int final)
 {
-    const size_t cb = w->o.chunk_bytes;
-    const uint8_t *base = w->stage + DICT_BYTES;
-
+#ifdef _OPENMP
+    if (omp_in_parallel() && nchunks > 1) {
+        /* inside a team (tfrecord-write's pipeline): the chunks become tasks
+         * that any of its threads takes, between images */
+#pragma omp taskloop grainsize(1)
+        for (int i = 0; i < nchunks; i++)
+            compress_chunk(w, i, nchunks, last_len, final);
+    } else
+#endif
+    {
 #pragma omp parallel for schedule(static, 1) num_threads(w->slots) if (nchunks > 1)
-    for (int i = 0; i < nchunks; i++) {
-        chunk_slot *s = &w->slot[i];
-        const uint8_t *in = base + (size_t)i * cb;
-        size_t n = (i == nchunks - 1) ? last_len : cb;
-        size_t dlen = w->o.seekable ? 0 : i > 0 ? DICT_BYTES : w->dict_len;
-        s->st = TFR_OK;
-        if (!s->cs && (s->st = w->codec->chunk_new(w->wrap, w->o.level, &s->cs, &s->e)))
-            continue;
-        size_t need = w->codec->chunk_bound(s->cs, n);
-        if (need > s->out_cap) {
-            uint8_t *p = tfr_realloc(s->out, need);
-            if (!p) {
-                s->st = tfr_fail(&s->e, TFR_ERR_NOMEM, NULL, "out of memory");
-                continue;
-            }
-            s->out = p;
-            s->out_cap = need;
-        }
-        s->st = w->codec->chunk(s->cs, in - dlen, dlen, in, n, final && i == nchunks - 1,
-                                s->out, s->out_cap, &s->out_len, &s->check, &s->e);
+        for (int i = 0; i < nchunks; i++)
+            compress_chunk(w, i, nchunks, last_len, final);
     }
 
     tfr_status st = TFR_OK;

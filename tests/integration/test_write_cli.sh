@@ -238,7 +238,7 @@ echo "this is text" >"$WORK/once/$first/fake.jpg"
 printf 'GIF89a......' >"$WORK/once/$first/anim.jpg"
 nimg=$(find "$WORK/once" -name '*.jpg' | wc -l)
 if command -v strace >/dev/null && strace -f -qq -o /dev/null -e trace=none true 2>/dev/null; then
-    strace -f -qq -o "$WORK/once.trace" -e trace=open,openat,read "$W" -q --threads 1 \
+    strace -f -qq -o "$WORK/once.trace" -e trace=open,openat,read,close "$W" -q --threads 1 \
         "$WORK/once" "$WORK/once-out" >/dev/null || fail "write under strace"
     python3 - "$WORK/once.trace" "$WORK/once" "$nimg" <<'PY' || fail "opens per input file"
 import collections, re, sys
@@ -248,9 +248,15 @@ fd_of = {}
 reads = collections.Counter()
 for line in open(trace):
     m = re.match(r'(\d+)\s+open(?:at)?\((?:AT_FDCWD, )?"([^"]+)".*= (\d+)$', line)
-    if m and m.group(2).startswith(root + "/") and m.group(2).endswith(".jpg"):
-        opens[m.group(2)] += 1
-        fd_of[(m.group(1), m.group(3))] = m.group(2)
+    if m:
+        fd_of.pop((m.group(1), m.group(3)), None)  # the number now names another file
+        if m.group(2).startswith(root + "/") and m.group(2).endswith(".jpg"):
+            opens[m.group(2)] += 1
+            fd_of[(m.group(1), m.group(3))] = m.group(2)
+        continue
+    m = re.match(r'(\d+)\s+close\((\d+)\)', line)
+    if m:
+        fd_of.pop((m.group(1), m.group(2)), None)
         continue
     m = re.match(r'(\d+)\s+read\((\d+),', line)
     if m and (m.group(1), m.group(2)) in fd_of:

@@ -194,6 +194,8 @@ typedef struct tfr_write_report {
     uint64_t        passed_through, reencoded;
     uint64_t        reencoded_why[TFR_REENCODE_REASONS];
     double          seconds;
+    double          scan_seconds;   /* of seconds: listing the roots, the plan */
+    double          images_seconds; /* reading, decoding, encoding, compressing, writing */
     char            fingerprint[17];
     int             num_workers, worker_index; /* as run (1 and 0 for one process) */
     size_t          shards_written;            /* by this process */
