@@ -359,10 +359,11 @@ int tfr_example_decode_pbc(tfr_example *ex, const uint8_t *data, size_t len)
 }
 
 static tfr_status parse_with(tfr_example *ex, const void *data, size_t len, tfr_error *err,
-                             int (*decode)(tfr_example *, const uint8_t *, size_t))
+                             int (*decode)(tfr_example *, const uint8_t *, size_t), int view)
 {
     if (!ex || (!data && len))
         return tfr_fail(err, TFR_ERR_ARG, NULL, "example: NULL argument");
+    ex->view = view;
     tfr_arena_reset(&ex->arena);
     ex->oom = 0;
     ex->pbc_refuses = 0;
@@ -381,13 +382,18 @@ static tfr_status parse_with(tfr_example *ex, const void *data, size_t len, tfr_
 
 tfr_status tfr_example_parse(tfr_example *ex, const void *data, size_t len, tfr_error *err)
 {
-    return parse_with(ex, data, len, err, tfr_example_decode_wire);
+    return parse_with(ex, data, len, err, tfr_example_decode_wire, 0);
+}
+
+tfr_status tfr_example_parse_view(tfr_example *ex, const void *data, size_t len, tfr_error *err)
+{
+    return parse_with(ex, data, len, err, tfr_example_decode_wire, 1);
 }
 
 tfr_status tfr_example_parse_reference(tfr_example *ex, const void *data, size_t len,
                                        tfr_error *err)
 {
-    return parse_with(ex, data, len, err, tfr_example_decode_pbc);
+    return parse_with(ex, data, len, err, tfr_example_decode_pbc, 0);
 }
 
 int tfr_example_same(const tfr_example *a, const tfr_example *b)

@@ -43,12 +43,14 @@ struct tfr_example {
     size_t     nf, fcap;
     int        oom; /* the last decode ran out of memory */
     int        pbc_refuses; /* the last decode took what protobuf-c refuses (above) */
+    int        view;        /* bytes values point into the input (tfr_example_parse_view) */
     void      *pbc; /* the reference decoder's allocator (example.c) */
 };
 
 /*
  * Decode data into ex (arena already reset). 0: done; -1: not a valid
- * Example; -2: out of memory. Values are copied into the arena.
+ * Example; -2: out of memory. Values are copied into the arena (bytes
+ * values, by the wire decoder, only unless ex->view).
  */
 int tfr_example_decode_wire(tfr_example *ex, const uint8_t *data, size_t len);
 int tfr_example_decode_pbc(tfr_example *ex, const uint8_t *data, size_t len);

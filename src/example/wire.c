@@ -139,7 +139,9 @@ static int list(tfr_example *ex, tfr_feature_kind kind, const uint8_t *p, size_t
                 tfr_xbytes *b = (tfr_xbytes *)out + k;
                 b->n = f.n;
                 b->p = NULL;
-                if (f.n) {
+                if (f.n && ex->view) {
+                    b->p = f.p;
+                } else if (f.n) {
                     uint8_t *c = tfr_arena_alloc(&ex->arena, f.n);
                     if (!c)
                         return -2;

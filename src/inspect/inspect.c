@@ -554,7 +554,7 @@ tfr_status tfr_inspect(const char *const *files, size_t nfiles,
                     nirec++;
                 }
             }
-            if (tfr_example_parse(ex, d, n, &e)) {
+            if (tfr_example_parse_view(ex, d, n, &e)) { /* used before the next record */
                 f->bad_examples++;
                 tfr_error_at(&e, (long long)(k), (long long)tfr_record_reader_offset(rd), -1);
                 snprintf(e.path, sizeof e.path, "%s", files[i]);

@@ -300,7 +300,8 @@ static int get_image(tfr_stream *s, wctx *w, int *fw, int *fh, int *fc, tfr_erro
 static tfr_status process(tfr_stream *s, wctx *w, const job *j, uint8_t *dst, int32_t *label,
                           uint8_t *flipped, tfr_error *err)
 {
-    tfr_status st = tfr_example_parse(w->ex, j->data, j->len, err);
+    /* the job's bytes outlive this record's processing: no copy of the image */
+    tfr_status st = tfr_example_parse_view(w->ex, j->data, j->len, err);
     if (st)
         return st;
     if ((st = get_label(s, w->ex, label, err)))

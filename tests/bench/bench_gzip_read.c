@@ -62,7 +62,7 @@ static pass read_ours(char **files, int n, const char *engine, double *mb)
         size_t len;
         tfr_status s;
         while ((s = tfr_record_reader_next(r, &d, &len, &err)) == TFR_OK) {
-            if (tfr_example_parse(ex, d, len, &err)) {
+            if (tfr_example_parse_view(ex, d, len, &err)) { /* as inspect --verify */
                 fprintf(stderr, "parse: %s\n", err.msg);
                 exit(1);
             }
@@ -275,6 +275,7 @@ int main(int argc, char **argv)
     const char *engines[3] = {"zlib", "auto", NULL};
     for (int e = 0; engines[e]; e++)
         w[nw++].name = engines[e];
+    w[nw++].name = "tfrecord-inspect --verify";
     w[nw++].name = "gzip -dc";
     if (on_path("igzip"))
         w[nw++].name = "igzip -dc";
@@ -292,6 +293,8 @@ int main(int argc, char **argv)
             const char *nm = w[i].name;
             if (!strcmp(nm, "zlib") || !strcmp(nm, "auto"))
                 w[i].p[k] = read_ours(files, n, nm, &mb);
+            else if (!strcmp(nm, "tfrecord-inspect --verify"))
+                w[i].p[k] = read_cmd(TFR_BIN_DIR "/tfrecord-inspect -q --verify --sample 0", files, n);
             else if (!strcmp(nm, "isal_inflate only")) {
 #ifdef TFR_HAVE_ISAL
                 w[i].p[k] = read_isal_only(files, n);
@@ -320,9 +323,9 @@ int main(int argc, char **argv)
         snprintf(label, sizeof label, "%s%s", i < 2 ? "tfrecord reader, engine " : "", w[i].name);
         printf("  %-32s %8.3f %8.3f %8.2f %8.0f\n", label, mn, md, cpu, mb / md);
     }
-    for (int e = 0; e < 2; e++)
-        for (int i = 2; i < nw; i++)
-            printf("  ratio engine %-4s vs %-22s %.2f\n", w[e].name, w[i].name,
+    for (int e = 0; e < 3; e++)
+        for (int i = 3; i < nw; i++)
+            printf("  ratio %-26s vs %-22s %.2f\n", w[e].name, w[i].name,
                    med_of[i] / med_of[e]);
 
     /* CRC-32C */

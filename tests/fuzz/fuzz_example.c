@@ -45,6 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (!b && !tfr_example_same(ex, ref))
         abort(); /* the decoders disagree on what it holds */
+    if (tfr_example_parse_view(ref, data, size, &rerr) || !tfr_example_same(ex, ref))
+        abort(); /* a view parse holds the same values */
     size_t nf = tfr_example_num_features(ex);
     for (size_t i = 0; i < nf + 1; i++) { /* one past the end must be safe */
         const char *key = tfr_example_key(ex, i);

@@ -80,6 +80,15 @@ TFR_API void       tfr_example_free(tfr_example *ex); /* NULL ok */
  */
 TFR_API tfr_status tfr_example_parse(tfr_example *ex, const void *data, size_t len,
                                      tfr_error *err);
+/*
+ * As tfr_example_parse, except that bytes values point into data instead
+ * of being copied (keys are still copied): they are valid while ex holds
+ * this parse and data stays as it was. For loops that use each Example
+ * before reading the next record (the stream, tfrecord-inspect); it saves
+ * a copy of every image's bytes.
+ */
+TFR_API tfr_status tfr_example_parse_view(tfr_example *ex, const void *data, size_t len,
+                                          tfr_error *err);
 
 /* Features by index, in the order they were encoded. */
 TFR_API size_t           tfr_example_num_features(const tfr_example *ex);
