@@ -35,6 +35,7 @@ typedef struct ctx {
     long   label_idx_cache;
     int    label_auto;
     int    label_seen;   /* some record has the label key */
+    size_t key_hint[16]; /* the report key of feature i in the last record (+1; 0 none) */
 } ctx;
 
 static void add_defect(ctx *c, const tfr_error *e)
@@ -76,13 +77,23 @@ static void add_note(ctx *c, const char *fmt, ...)
         r->nnotes++;
 }
 
-static tfr_inspect_key *get_key(ctx *c, const char *key, tfr_feature_kind kind)
+/* The report's entry for key, made on first sight; feature position pos
+ * (records usually list their features in one order) is tried first. */
+static tfr_inspect_key *get_key(ctx *c, size_t pos, const char *key, tfr_feature_kind kind)
 {
     tfr_inspect_report *r = c->r;
+    size_t *hint = pos < sizeof c->key_hint / sizeof *c->key_hint ? &c->key_hint[pos] : NULL;
+    if (hint && *hint && *hint <= r->nkeys && !strcmp(r->keys[*hint - 1].key, key)) {
+        if (r->keys[*hint - 1].kind != kind)
+            r->keys[*hint - 1].mixed_kinds = 1;
+        return &r->keys[*hint - 1];
+    }
     for (size_t i = 0; i < r->nkeys; i++)
         if (!strcmp(r->keys[i].key, key)) {
             if (r->keys[i].kind != kind)
                 r->keys[i].mixed_kinds = 1;
+            if (hint)
+                *hint = i + 1;
             return &r->keys[i];
         }
     if (r->nkeys == c->keys_cap) {
@@ -106,6 +117,8 @@ static tfr_inspect_key *get_key(ctx *c, const char *key, tfr_feature_kind kind)
     k->tensor_min = INFINITY;
     k->tensor_max = -INFINITY;
     r->nkeys++;
+    if (hint)
+        *hint = r->nkeys;
     return k;
 }
 
@@ -199,7 +212,7 @@ static void scan_example(ctx *c, const tfr_example *ex)
     size_t nf = tfr_example_num_features(ex);
     for (size_t i = 0; i < nf; i++) {
         tfr_feature_kind kind = tfr_example_kind(ex, i);
-        tfr_inspect_key *k = get_key(c, tfr_example_key(ex, i), kind);
+        tfr_inspect_key *k = get_key(c, i, tfr_example_key(ex, i), kind);
         if (!k)
             continue;
         size_t n = tfr_example_count(ex, i);
