@@ -307,6 +307,18 @@ void tfr_example_free(tfr_example *ex)
     free(ex);
 }
 
+int tfr_example_reserve(tfr_example *ex, size_t n)
+{
+    if (n <= ex->fcap)
+        return 0;
+    tfr_xfeat *nf = tfr_realloc(ex->f, n * sizeof *nf);
+    if (!nf)
+        return -1;
+    ex->f = nf;
+    ex->fcap = n;
+    return 0;
+}
+
 /* The reference decoder: protobuf-c's generated unpack, then the same arrays. */
 int tfr_example_decode_pbc(tfr_example *ex, const uint8_t *data, size_t len)
 {
@@ -315,13 +327,8 @@ int tfr_example_decode_pbc(tfr_example *ex, const uint8_t *data, size_t len)
         return ex->oom ? -2 : -1;
     Tensorflow__Features *f = msg->features;
     size_t n = f ? f->n_feature : 0;
-    if (n > ex->fcap) {
-        tfr_xfeat *nf = tfr_realloc(ex->f, n * sizeof *nf);
-        if (!nf)
-            return -2;
-        ex->f = nf;
-        ex->fcap = n;
-    }
+    if (tfr_example_reserve(ex, n))
+        return -2;
     for (size_t i = 0; i < n; i++) {
         Tensorflow__Features__FeatureEntry *e = f->feature[i];
         tfr_xfeat *x = &ex->f[i];

@@ -47,6 +47,9 @@ struct tfr_example {
     void      *pbc; /* the reference decoder's allocator (example.c) */
 };
 
+/* Room for n features in ex->f; -1 when out of memory. */
+int tfr_example_reserve(tfr_example *ex, size_t n);
+
 /*
  * Decode data into ex (arena already reset). 0: done; -1: not a valid
  * Example; -2: out of memory. Values are copied into the arena (bytes

@@ -19,7 +19,6 @@
  * describes are known to be there.
  */
 #include "example/example_impl.h"
-#include "util/alloc.h"
 
 #include <limits.h>
 #include <string.h>
@@ -321,14 +320,9 @@ int tfr_example_decode_wire(tfr_example *ex, const uint8_t *data, size_t len)
             return -1;
         if (pass == 0) {
             ex->nf = 0;
-            if (nent > ex->fcap) {
-                /* bounded by the input: every entry takes at least two bytes */
-                tfr_xfeat *nf = tfr_realloc(ex->f, nent * sizeof *nf);
-                if (!nf)
-                    return -2;
-                ex->f = nf;
-                ex->fcap = nent;
-            }
+            /* bounded by the input: every entry takes at least two bytes */
+            if (tfr_example_reserve(ex, nent))
+                return -2;
         }
     }
     return 0;
