@@ -12,15 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include "record/codec.h"
 #include "record/record_impl.h"
 #include "testutil.h"
 #include "tfrecord/record.h"
 
 static char dir[512];
+static const char *g_engine; /* the reading engine of this pass (main) */
 
 static void path_in(char *out, size_t n, const char *name)
 {
@@ -73,6 +76,7 @@ static tfr_reader_stats check_file(const char *path, tfr_compression c,
     tfr_error_clear(&err);
     tfr_reader_opts o;
     tfr_reader_opts_init(&o);
+    o.engine = g_engine;
     o.compression = c;
     o.buf_bytes = 4096 * 3; /* small, so records straddle refills */
     tfr_record_reader *r = NULL;
@@ -280,6 +284,7 @@ static tfr_status read_all(const char *path, tfr_compression c, int skip,
 {
     tfr_reader_opts o;
     tfr_reader_opts_init(&o);
+    o.engine = g_engine;
     o.compression = c;
     o.skip_corrupt = skip;
     o.buf_bytes = 4096;
@@ -581,6 +586,7 @@ static void test_resync_zeros(void)
     for (int k = 0; k < 2; k++) {
         tfr_reader_opts o;
         tfr_reader_opts_init(&o);
+        o.engine = g_engine;
         o.skip_corrupt = 1;
         tfr_record_reader *r = NULL;
         tfr_error err;
@@ -626,7 +632,10 @@ static void test_long_records(void)
     for (int k = 0; k < 2; k++) {
         tfr_record_reader *r = NULL;
         tfr_error err;
-        EXPECT_OK(tfr_record_reader_open(good[k], NULL, &r, &err), &err);
+        tfr_reader_opts o;
+        tfr_reader_opts_init(&o);
+        o.engine = g_engine;
+        EXPECT_OK(tfr_record_reader_open(good[k], &o, &r, &err), &err);
         if (!r)
             continue;
         const uint8_t *d;
@@ -721,9 +730,39 @@ static void test_opts_size(void)
     tfr_record_reader_close(r);
 }
 
+/* the reading engine asked for is used, one not built in is refused by name */
+static void test_engine_choice(void)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/engine.tfrecord.gz", dir);
+    tfr_error err;
+    tfr_record_writer *w;
+    EXPECT_OK(tfr_record_writer_open(path, NULL, &w, &err), &err);
+    EXPECT_OK(tfr_record_writer_append(w, "abc", 3, &err), &err);
+    EXPECT_OK(tfr_record_writer_close(w, NULL, &err), &err);
+    tfr_reader_opts o;
+    tfr_reader_opts_init(&o);
+    o.engine = "no-such-engine";
+    tfr_record_reader *r = NULL;
+    EXPECT_STATUS(tfr_record_reader_open(path, &o, &r, &err), TFR_ERR_ARG);
+    EXPECT_CONTAINS(err.msg, "no-such-engine");
+    EXPECT_CONTAINS(err.msg, "zlib");
+    EXPECT(r == NULL);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s", test_tmpdir("record"));
+    test_engine_choice();
+    /* every reading test through every engine built in */
+    char base[512];
+    snprintf(base, sizeof base, "%s", dir);
+    for (size_t e = 0; tfr_codec_at(e); e++) {
+        g_engine = tfr_codec_at(e)->name;
+        printf("reading with engine %s\n", g_engine);
+        snprintf(dir, sizeof dir, "%.400s/%s", base, g_engine); /* each pass its own files */
+        if (mkdir(dir, 0755) != 0)
+            FAILF("mkdir %s", dir);
     test_gzip_bomb_memory();
     test_round_trips();
     test_tf_identical_gzip();
@@ -735,6 +774,8 @@ int main(void)
     test_opts_size();
     test_resync_zeros();
     test_long_records();
+    }
+    snprintf(dir, sizeof dir, "%s", base);
     test_rmtree(dir);
     return test_failures() ? 1 : 0;
 }
