@@ -644,8 +644,10 @@ tfr_status tfr_record_reader_next(tfr_record_reader *r, const uint8_t **data,
             r->upos = r->ulen;
             r->src_end = 1;
             tfr_status s = defect(r, off, err,
-                                  "truncated record: length %llu but only %llu bytes follow",
-                                  (unsigned long long)n, (unsigned long long)have);
+                                  "truncated record: length %llu needs %llu bytes (data and "
+                                  "CRC), only %llu follow",
+                                  (unsigned long long)n, (unsigned long long)n + 4,
+                                  (unsigned long long)have);
             if (s)
                 return s;
             r->at_eof = 1;
@@ -658,8 +660,9 @@ tfr_status tfr_record_reader_next(tfr_record_reader *r, const uint8_t **data,
                     return fatal(r, &r->src_err_e, off, err);
                 tfr_status s = got < need
                     ? defect(r, off, err,
-                             "truncated record: length %llu but only %zu bytes follow",
-                             (unsigned long long)n, got)
+                             "truncated record: length %llu needs %llu bytes (data and CRC), "
+                             "only %zu follow",
+                             (unsigned long long)n, (unsigned long long)n + 4, got)
                     : defect(r, off, err, "data CRC mismatch (record of %llu bytes)",
                              (unsigned long long)n);
                 if (s)
@@ -714,8 +717,9 @@ tfr_status tfr_record_reader_next(tfr_record_reader *r, const uint8_t **data,
                 if (r->src_err)
                     return fatal(r, &r->src_err_e, off, err);
                 tfr_status s = defect(r, off, err,
-                                      "truncated record: length %llu but only %zu bytes follow",
-                                      (unsigned long long)n, got);
+                                      "truncated record: length %llu needs %llu bytes (data "
+                                      "and CRC), only %zu follow",
+                                      (unsigned long long)n, (unsigned long long)n + 4, got);
                 if (s)
                     return s;
                 r->at_eof = 1;
