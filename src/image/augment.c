@@ -165,12 +165,10 @@ __attribute__((target("ssse3"))) static void flip_row3_ssse3(const uint8_t *src,
     flip_row3_c(src, W, d, x);
 }
 
+/* libgcc fills the CPU model before main; reading it is a load, no cache needed */
 static int have_ssse3(void)
 {
-    static int known = -1;
-    if (known < 0)
-        known = __builtin_cpu_supports("ssse3") ? 1 : 0;
-    return known;
+    return __builtin_cpu_supports("ssse3") ? 1 : 0;
 }
 #endif
 
