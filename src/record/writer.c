@@ -254,9 +254,10 @@ static tfr_status chunked_flush(tfr_record_writer *w, int nchunks,
     if (omp_in_parallel() && nchunks > 1) {
         /* inside a team (tfrecord-write's pipeline): the chunks become tasks
          * that any of its threads takes, between images */
+        const unsigned long nc = (unsigned long)nchunks; /* (clang 14 warns on a signed one) */
 #pragma omp taskloop grainsize(1)
-        for (int i = 0; i < nchunks; i++)
-            compress_chunk(w, i, nchunks, last_len, final);
+        for (unsigned long i = 0; i < nc; i++)
+            compress_chunk(w, (int)i, nchunks, last_len, final);
     } else
 #endif
     {
