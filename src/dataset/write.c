@@ -307,8 +307,9 @@ static void tctx_free(tctx *t)
 
 /*
  * The whole file in t->file, with one open and (as a rule) one read: the
- * scan's size plus one byte is asked for, so a short read is the end of the
- * file and a full one means it grew, and reading goes on.
+ * scan's size plus one byte is asked for, so a read that reaches the size
+ * but not the extra byte is the end of the file, a full one means it grew
+ * (reading goes on), and one short of the size is read on until end of file.
  */
 static int read_whole(tctx *t, const char *path, uint64_t size, size_t *n, char *reason,
                       size_t rn, int *oom)
@@ -340,8 +341,18 @@ static int read_whole(tctx *t, const char *path, uint64_t size, size_t *n, char 
             return -1;
         }
         got += (size_t)k;
-        if (k == 0 || got < want)
+        if (k == 0 && got < (size_t)size) {
+            snprintf(reason, rn, "file shrank while reading (%zu of %llu bytes)", got,
+                     (unsigned long long)size);
+            close(fd);
+            return -1;
+        }
+        /* short of the size the scan saw: a file system that reads in
+         * pieces, so read on; at or past it, a short read is the end */
+        if (k == 0 || (got < want && got >= (size_t)size))
             break;
+        if (got < want)
+            continue;
         want = want * 2 > want + (1u << 20) ? want + (1u << 20) : want * 2; /* it grew */
     }
     close(fd);
