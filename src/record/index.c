@@ -52,9 +52,49 @@ void tfr_record_index_free(tfr_record_index *ix)
 
 uint64_t tfr_record_index_count(const tfr_record_index *ix) { return ix->nrec; }
 
+int tfr_record_index_locate(const char *shard, char *out, size_t n)
+{
+    const char *slash = strrchr(shard, '/');
+    int dir = slash ? (int)(slash - shard) + 1 : 0;
+    struct stat sb;
+    int k = snprintf(out, n, "%.*sindex/%s.index", dir, shard, shard + dir);
+    if (k > 0 && (size_t)k < n && stat(out, &sb) == 0 && S_ISREG(sb.st_mode))
+        return 1;
+    k = snprintf(out, n, "%s.index", shard);
+    if (k > 0 && (size_t)k < n && stat(out, &sb) == 0 && S_ISREG(sb.st_mode))
+        return 1;
+    if (n)
+        out[0] = 0;
+    return 0;
+}
+
 static tfr_status bad(tfr_error *err, const char *path, int line, const char *what)
 {
     return tfr_fail(err, TFR_ERR_FORMAT, path, "index line %d: %s", line, what);
+}
+
+tfr_status tfr_record_index_of(const char *shard, tfr_record_index **out, tfr_error *err)
+{
+    *out = NULL;
+    char ip[4096];
+    if (!tfr_record_index_locate(shard, ip, sizeof ip))
+        return TFR_OK;
+    struct stat sb;
+    if (stat(shard, &sb) != 0)
+        return tfr_fail_errno(err, TFR_ERR_IO, shard, "cannot open");
+    tfr_record_index *ix;
+    tfr_status st = tfr_record_index_load(ip, &ix, err);
+    if (st)
+        return st;
+    if (ix->bytes != (uint64_t)sb.st_size) {
+        st = tfr_fail(err, TFR_ERR_ARG, ip, "the index is of a %llu-byte file, %s has %lld "
+                      "bytes (rebuild the index)", (unsigned long long)ix->bytes, shard,
+                      (long long)sb.st_size);
+        tfr_record_index_free(ix);
+        return st;
+    }
+    *out = ix;
+    return TFR_OK;
 }
 
 tfr_status tfr_record_index_load(const char *path, tfr_record_index **out, tfr_error *err)
@@ -189,67 +229,41 @@ tfr_status tfr_record_index_save_dali(const tfr_record_index *ix, const char *pa
     return st;
 }
 
-/* reads exactly n bytes at offset off of f; 0, or -1 */
-static int read_at(FILE *f, uint64_t off, void *p, size_t n)
+tfr_status tfr_index_span_of(const tfr_record_index *ix, uint64_t begin, uint64_t end,
+                             const char *shard, tfr_index_span *sp, tfr_error *err)
 {
-    return fseeko(f, (off_t)off, SEEK_SET) == 0 && fread(p, 1, n, f) == n ? 0 : -1;
-}
-
-/* Where the deflate data of the file's first member starts: after a gzip
- * header with its optional fields (any writer's), or a 2-byte zlib one. */
-static int stream_start(FILE *f, tfr_compression comp, uint64_t *start)
-{
-    uint8_t h[10];
-    if (read_at(f, 0, h, comp == TFR_COMPRESS_GZIP ? 10 : 2))
-        return -1;
-    if (comp == TFR_COMPRESS_ZLIB) {
-        *start = 2;
-        return (h[1] & 0x20) ? -1 : 0; /* a preset dictionary: not ours to know */
+    memset(sp, 0, sizeof *sp);
+    if (begin > end || end > ix->nrec)
+        return tfr_fail(err, TFR_ERR_ARG, shard, "records %llu..%llu: the shard has %llu",
+                        (unsigned long long)begin, (unsigned long long)end,
+                        (unsigned long long)ix->nrec);
+    sp->comp = ix->comp;
+    sp->bytes = ix->bytes;
+    sp->end = end < ix->nrec ? ix->rec[2 * end] : UINT64_MAX;
+    if (begin == end)
+        return TFR_OK;
+    const uint64_t off = ix->rec[2 * begin], rlen = ix->rec[2 * begin + 1];
+    /* deflate expands at most 1032:1, so a compressed file holds no more */
+    const uint64_t most = ix->comp == TFR_COMPRESS_NONE ? ix->bytes
+                          : ix->bytes > UINT64_MAX / 1032 ? UINT64_MAX : ix->bytes * 1032;
+    if (off > most || rlen > most - off || most - off - rlen < 16)
+        return tfr_fail(err, TFR_ERR_FORMAT, shard, "record %llu runs past what the file can "
+                        "hold (offset %llu, length %llu in the index)", (unsigned long long)begin,
+                        (unsigned long long)off, (unsigned long long)rlen);
+    sp->first = off;
+    sp->first_len = rlen;
+    if (ix->comp == TFR_COMPRESS_NONE) {
+        sp->file_off = sp->stream_off = off;
+        return TFR_OK;
     }
-    if (h[0] != 0x1f || h[1] != 0x8b)
-        return -1;
-    uint64_t at = 10;
-    int c;
-    if (h[3] & 4) { /* FEXTRA */
-        uint8_t x[2];
-        if (fread(x, 1, 2, f) != 2)
-            return -1;
-        at += 2 + (uint64_t)(x[0] | x[1] << 8);
-        if (fseeko(f, (off_t)at, SEEK_SET))
-            return -1;
+    /* the last chunk that starts at or before the record (seekable shards
+     * only: primed chunks need the window before them); else the stream's start */
+    for (uint64_t c = 0; ix->seekable && c < ix->nchk && ix->chk[2 * c + 1] <= off; c++) {
+        sp->file_off = ix->chk[2 * c];
+        sp->stream_off = ix->chk[2 * c + 1];
+        sp->raw = 1;
     }
-    for (int field = 8; field <= 16; field *= 2) /* FNAME, FCOMMENT: zero-terminated */
-        if (h[3] & field) {
-            do {
-                c = fgetc(f);
-                at++;
-            } while (c > 0);
-            if (c < 0)
-                return -1;
-        }
-    if (h[3] & 2) /* FHCRC */
-        at += 2;
-    *start = at;
-    return 0;
-}
-
-/* Checks one record's framing and CRCs; rec holds 12 + len + 4 bytes. */
-static tfr_status check_record(const uint8_t *rec, uint64_t len, const char *shard, uint64_t i,
-                               uint64_t off, tfr_error *err)
-{
-    tfr_status st = TFR_OK;
-    if (tfr_get_le64(rec) != len)
-        st = tfr_fail(err, TFR_ERR_CORRUPT, shard, "record %llu: its length is not the index's",
-                      (unsigned long long)i);
-    else if (tfr_get_le32(rec + 8) != tfr_crc_mask(tfr_crc32c(rec, 8)))
-        st = tfr_fail(err, TFR_ERR_CORRUPT, shard, "record %llu: length CRC mismatch",
-                      (unsigned long long)i);
-    else if (tfr_get_le32(rec + 12 + len) != tfr_crc_mask(tfr_crc32c(rec + 12, (size_t)len)))
-        st = tfr_fail(err, TFR_ERR_CORRUPT, shard, "record %llu: data CRC mismatch",
-                      (unsigned long long)i);
-    if (st && err)
-        tfr_error_at(err, (long long)i, (long long)off, -1);
-    return st;
+    return TFR_OK;
 }
 
 tfr_status tfr_record_read_at(const char *shard, const tfr_record_index *ix, uint64_t i,
@@ -260,104 +274,30 @@ tfr_status tfr_record_read_at(const char *shard, const tfr_record_index *ix, uin
     if (i >= ix->nrec)
         return tfr_fail(err, TFR_ERR_ARG, shard, "record %llu: the shard has %llu",
                         (unsigned long long)i, (unsigned long long)ix->nrec);
-    struct stat sb;
-    if (stat(shard, &sb) != 0)
-        return tfr_fail_errno(err, TFR_ERR_IO, shard, "cannot open");
-    if ((uint64_t)sb.st_size != ix->bytes)
-        return tfr_fail(err, TFR_ERR_ARG, shard, "the index is of a %llu-byte file, this one "
-                        "has %lld bytes (rebuild the index)", (unsigned long long)ix->bytes,
-                        (long long)sb.st_size);
-    const uint64_t off = ix->rec[2 * i], rlen = ix->rec[2 * i + 1];
-    if (rlen > SIZE_MAX - 16 || rlen > ((uint64_t)1 << 40))
-        return tfr_fail(err, TFR_ERR_FORMAT, shard, "record %llu: length %llu in the index",
-                        (unsigned long long)i, (unsigned long long)rlen);
-    const size_t need = (size_t)rlen + 16;
-    /* deflate expands at most 1032:1, so a compressed file holds no more */
-    uint64_t most = ix->comp == TFR_COMPRESS_NONE ? ix->bytes
-                    : ix->bytes > UINT64_MAX / 1032 ? UINT64_MAX : ix->bytes * 1032;
-    if (off > most || need > most - off)
-        return tfr_fail(err, TFR_ERR_FORMAT, shard, "record %llu runs past what the file can "
-                        "hold", (unsigned long long)i);
-    uint8_t *rec = tfr_malloc(need);
-    FILE *f = fopen(shard, "rb");
-    tfr_status st = TFR_OK;
-    if (!rec || !f) {
-        st = !rec ? tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory for a %zu-byte record", need)
-                  : tfr_fail_errno(err, TFR_ERR_IO, shard, "cannot open");
-        goto done;
+    tfr_reader_opts o;
+    tfr_reader_opts_init(&o);
+    o.buf_bytes = READ_BLOCK; /* one record, not a stream: a small window */
+    tfr_record_reader *r;
+    tfr_status st = tfr_record_reader_open_range(shard, &o, ix, i, i + 1, &r, err);
+    if (st)
+        return st;
+    const uint8_t *d;
+    size_t n;
+    st = tfr_record_reader_next(r, &d, &n, err);
+    if (st == TFR_ERR_EOF) {
+        st = tfr_fail(err, TFR_ERR_CORRUPT, shard, "record %llu: the stream ends before it",
+                      (unsigned long long)i);
+        tfr_error_at(err, (long long)i, (long long)ix->rec[2 * i], -1);
+    } else if (st == TFR_OK) {
+        uint8_t *p = tfr_malloc(n ? n : 1);
+        if (!p) {
+            st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory for a %zu-byte record", n);
+        } else {
+            memcpy(p, d, n);
+            *data = p;
+            *len = n;
+        }
     }
-    if (ix->comp == TFR_COMPRESS_NONE) {
-        if (read_at(f, off, rec, need))
-            st = tfr_fail_errno(err, TFR_ERR_IO, shard, "read");
-    } else {
-        /* inflate from the last chunk that starts at or before the record
-         * (seekable), else from the stream's start */
-        uint64_t coff = 0, uoff = 0;
-        if (stream_start(f, ix->comp, &coff)) {
-            st = tfr_fail(err, TFR_ERR_CORRUPT, shard, "not a gzip or zlib stream at its start");
-            goto done;
-        }
-        for (uint64_t c = 0; ix->seekable && c < ix->nchk && ix->chk[2 * c + 1] <= off; c++) {
-            coff = ix->chk[2 * c];
-            uoff = ix->chk[2 * c + 1];
-        }
-        const tfr_codec *codec = tfr_codec_fastest();
-        void *zs = NULL;
-        uint8_t *in = tfr_malloc(READ_BLOCK), *scratch = tfr_malloc(READ_BLOCK);
-        if (!in || !scratch || (st = codec->inflate_new(TFR_WRAP_RAW, &zs, err))) {
-            if (!st)
-                st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
-        } else if (fseeko(f, (off_t)coff, SEEK_SET) != 0) {
-            st = tfr_fail_errno(err, TFR_ERR_IO, shard, "seek");
-        }
-        uint64_t pos = uoff; /* stream offset of the next byte inflated */
-        size_t have = 0;     /* bytes of the record collected */
-        tfr_codec_io io = {in, 0, NULL, 0};
-        int eof = 0;
-        while (!st && have < need) {
-            if (io.in_len == 0 && !eof) {
-                size_t k = fread(in, 1, READ_BLOCK, f);
-                eof = k == 0; /* the engine may still hold output it has read */
-                io.in = in;
-                io.in_len = k;
-            }
-            /* before the record: into scratch; then: into the record */
-            uint8_t *dst = pos < off ? scratch : rec + have;
-            size_t room = pos < off ? (off - pos < READ_BLOCK ? (size_t)(off - pos) : READ_BLOCK)
-                                    : need - have;
-            io.out = dst;
-            io.out_len = room;
-            tfr_codec_rc rc = codec->inflate(zs, &io, err);
-            size_t made = room - io.out_len;
-            if (pos < off)
-                pos += made;
-            else
-                have += made;
-            if (rc == TFR_CODEC_ERROR) {
-                st = err ? err->code : TFR_ERR_CORRUPT;
-                if (err)
-                    snprintf(err->path, sizeof err->path, "%s", shard);
-            } else if ((rc == TFR_CODEC_END || (eof && rc == TFR_CODEC_NEED)) && have < need) {
-                st = tfr_fail(err, TFR_ERR_CORRUPT, shard, "record %llu: the stream ends before "
-                              "it", (unsigned long long)i);
-            }
-        }
-        if (zs)
-            codec->inflate_free(zs);
-        free(in);
-        free(scratch);
-    }
-    if (!st)
-        st = check_record(rec, rlen, shard, i, off, err);
-    if (!st) {
-        memmove(rec, rec + 12, (size_t)rlen);
-        *data = rec;
-        *len = (size_t)rlen;
-        rec = NULL;
-    }
-done:
-    if (f)
-        fclose(f);
-    free(rec);
+    tfr_record_reader_close(r);
     return st;
 }

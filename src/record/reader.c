@@ -74,6 +74,11 @@ struct tfr_record_reader {
     tfr_reader_stats st;
     tfr_skip_fn skip_fn;
     void       *skip_user;
+
+    /* a range of an indexed shard (tfr_record_reader_open_range) */
+    int      raw_chunk;   /* inflating from a chunk: bare deflate, no trailer */
+    uint64_t range_end;   /* stream offset where the range ends; UINT64_MAX: none */
+    uint64_t range_first, range_first_len; /* record begin, as the index has it */
 };
 
 void tfr_reader_opts_init(tfr_reader_opts *o)
@@ -199,6 +204,10 @@ static void refill(tfr_record_reader *r)
         r->in = io.in;
         r->in_len = io.in_len;
         r->ulen = r->ucap - io.out_len;
+        if (rc == TFR_CODEC_END && r->raw_chunk) {
+            r->src_end = 1; /* the deflate data ends; the trailer is not ours to check */
+            break;
+        }
         if (rc == TFR_CODEC_END) {
             r->st.gzip_members++;
             r->in_member = 0;
@@ -254,6 +263,7 @@ tfr_status tfr_record_reader_open(const char *path, const tfr_reader_opts *opts,
     if (!r)
         return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
     r->fd = -1;
+    r->range_end = r->range_first = UINT64_MAX;
     tfr_error_clear(&r->sticky_err);
     tfr_error_clear(&r->src_err_e);
     if (opts)
@@ -321,6 +331,85 @@ tfr_status tfr_record_reader_open(const char *path, const tfr_reader_opts *opts,
                           "build has: %s, auto)", r->o.engine, tfr_writer_engines());
             goto fail;
         }
+    }
+    *out = r;
+    return TFR_OK;
+fail:
+    tfr_record_reader_close(r);
+    return st;
+}
+
+tfr_status tfr_record_reader_open_range(const char *path, const tfr_reader_opts *opts,
+                                        const tfr_record_index *ix, uint64_t begin, uint64_t end,
+                                        tfr_record_reader **out, tfr_error *err)
+{
+    if (out)
+        *out = NULL;
+    if (!path || !ix || !out)
+        return tfr_fail(err, TFR_ERR_ARG, path, "record reader: NULL argument");
+    TFR_CHECK_OPTS(tfr_reader_opts, opts, err);
+    tfr_index_span sp;
+    tfr_status st = tfr_index_span_of(ix, begin, end, path, &sp, err);
+    if (st)
+        return st;
+    tfr_reader_opts o;
+    if (opts)
+        o = *opts;
+    else
+        tfr_reader_opts_init(&o);
+    if (o.compression != TFR_COMPRESS_AUTO && o.compression != sp.comp)
+        return tfr_fail(err, TFR_ERR_ARG, path, "the index is of a %s shard, %s was asked for",
+                        tfr_compression_name(sp.comp), tfr_compression_name(o.compression));
+    o.compression = sp.comp;
+    tfr_record_reader *r;
+    if ((st = tfr_record_reader_open(path, &o, &r, err)))
+        return st;
+    if (r->file_size != sp.bytes) {
+        st = tfr_fail(err, TFR_ERR_ARG, path, "the index is of a %llu-byte file, this one has "
+                      "%llu bytes (rebuild the index)", (unsigned long long)sp.bytes,
+                      (unsigned long long)r->file_size);
+        goto fail;
+    }
+    r->rec_index = begin;
+    r->range_end = sp.end;
+    r->range_first = sp.first;
+    r->range_first_len = sp.first_len;
+    if (begin == end) {
+        r->at_eof = 1;
+        *out = r;
+        return TFR_OK;
+    }
+    if (sp.file_off && lseek(r->fd, (off_t)sp.file_off, SEEK_SET) < 0) {
+        st = tfr_fail_errno(err, TFR_ERR_IO, path, "seek");
+        goto fail;
+    }
+    r->ubase = sp.stream_off;
+    if (sp.raw) {
+        r->raw_base = sp.file_off;
+        if ((st = r->codec->inflate_new(TFR_WRAP_RAW, &r->zs, err)))
+            goto fail;
+        r->in_member = 1;
+        r->raw_chunk = 1;
+    }
+    /* inflate up to the record (within one chunk when the shard is seekable) */
+    while (cur_off(r) < sp.first) {
+        size_t a = ensure(r, 1);
+        if (a == 0) {
+            if (r->src_err) {
+                st = r->src_err;
+                if (err)
+                    *err = r->src_err_e;
+            } else
+                st = tfr_fail(err, TFR_ERR_CORRUPT, path, "the stream ends at offset %llu, "
+                              "before record %llu (offset %llu in the index)",
+                              (unsigned long long)cur_off(r), (unsigned long long)begin,
+                              (unsigned long long)sp.first);
+            if (err)
+                tfr_error_at(err, (long long)begin, (long long)sp.first, -1);
+            goto fail;
+        }
+        uint64_t left = sp.first - cur_off(r);
+        r->upos += a < left ? a : (size_t)left;
     }
     *out = r;
     return TFR_OK;
@@ -577,6 +666,10 @@ tfr_status tfr_record_reader_next(tfr_record_reader *r, const uint8_t **data,
         return TFR_ERR_EOF;
     for (;;) {
         uint64_t off = cur_off(r);
+        if (off >= r->range_end) { /* the range is read */
+            r->at_eof = 1;
+            return TFR_ERR_EOF;
+        }
         size_t avail = ensure(r, 12);
         if (avail == 0)
             return stream_end(r, off, err);
@@ -735,6 +828,13 @@ tfr_status tfr_record_reader_next(tfr_record_reader *r, const uint8_t **data,
                 return s;
             r->rec_index++;
             continue;
+        }
+        if (off == r->range_first && n != r->range_first_len) {
+            tfr_error e;
+            tfr_fail(&e, TFR_ERR_CORRUPT, r->path, "record %llu is %llu bytes long, the index "
+                     "says %llu (rebuild the index)", (unsigned long long)r->rec_index,
+                     (unsigned long long)n, (unsigned long long)r->range_first_len);
+            return fatal(r, &e, off, err);
         }
         r->last_off = off;
         r->rec_index++;

@@ -49,4 +49,27 @@ static inline void tfr_frame_header(uint8_t hdr[12], uint64_t len)
  */
 size_t tfr_header_scan(const uint8_t *p, size_t n, uint64_t max, uint64_t *checks);
 
+/*
+ * Where reading records [begin, end) of an indexed shard starts and stops
+ * (record/index.c; the reader's open_range uses it). Reading starts at file
+ * offset file_off, which holds stream offset stream_off: a seekable chunk's
+ * start (raw: bare deflate, no header or trailer to check), the record
+ * itself (uncompressed shards), or the file's start. Record begin's header
+ * is at stream offset first, its data first_len bytes long; the range ends
+ * where record end starts (UINT64_MAX: at the stream's end).
+ */
+typedef struct tfr_index_span {
+    tfr_compression comp;
+    uint64_t bytes;      /* the shard's size, as the index knows it */
+    uint64_t file_off, stream_off;
+    int      raw;
+    uint64_t first, first_len;
+    uint64_t end;
+} tfr_index_span;
+
+/* TFR_ERR_ARG when begin > end or end is past the last record;
+ * TFR_ERR_FORMAT when record begin cannot be inside the shard. */
+tfr_status tfr_index_span_of(const tfr_record_index *ix, uint64_t begin, uint64_t end,
+                             const char *shard, tfr_index_span *sp, tfr_error *err);
+
 #endif

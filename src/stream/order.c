@@ -16,11 +16,19 @@ typedef struct islot {
     int                file;
 } islot;
 
+/* A rank's part of a file: records [begin, end), or all of it (end 0, ranged 0). */
+typedef struct piece {
+    size_t   file;
+    int      ranged;
+    uint64_t begin, end;
+} piece;
+
 struct tfr_order {
     tfr_order_config  c;
-    size_t           *order, *mine;
+    size_t           *order;
+    piece            *mine;
     size_t            nmine, next_file;
-    int               K, active, cur, file_mode;
+    int               K, active, cur, file_mode, range_mode;
     islot            *slots;
     size_t            N, nheld;
     tfr_order_record *buf;
@@ -46,6 +54,11 @@ tfr_status tfr_order_new(const tfr_order_config *c, tfr_order **out, tfr_error *
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     }
     o->file_mode = c->world > 1 && c->nfiles >= (size_t)c->world;
+    o->range_mode = c->world > 1 && !o->file_mode && c->indexes && c->nfiles > 0;
+    for (size_t i = 0; o->range_mode && i < c->nfiles; i++)
+        if (!c->indexes[i] || c->counts[i] < 0 ||
+            tfr_record_index_count(c->indexes[i]) != (uint64_t)c->counts[i])
+            o->range_mode = 0;
     *out = o;
     return TFR_OK;
 }
@@ -104,9 +117,28 @@ uint64_t tfr_order_start_epoch(tfr_order *o, uint64_t epoch)
         }
     }
     o->nmine = 0;
-    for (size_t i = 0; i < c->nfiles; i++)
-        if (!o->file_mode || i % (size_t)c->world == (size_t)c->rank)
-            o->mine[o->nmine++] = o->order[i];
+    if (o->range_mode) {
+        /* the files in this epoch's order as one run of tot records; this
+         * rank's range of it meets each file at most once */
+        uint64_t tot = 0, at = 0;
+        for (size_t i = 0; i < c->nfiles; i++)
+            tot += (uint64_t)c->counts[i];
+        const uint64_t lo = (uint64_t)((unsigned __int128)tot * (unsigned)c->rank / (unsigned)c->world);
+        const uint64_t hi =
+            (uint64_t)((unsigned __int128)tot * (unsigned)(c->rank + 1) / (unsigned)c->world);
+        for (size_t i = 0; i < c->nfiles; i++) {
+            size_t f = o->order[i];
+            uint64_t n = (uint64_t)c->counts[f];
+            uint64_t b = lo > at ? lo - at : 0, e = hi - at < n ? hi - at : n;
+            if (hi > at && b < e)
+                o->mine[o->nmine++] = (piece){f, 1, b, e};
+            at += n;
+        }
+    } else {
+        for (size_t i = 0; i < c->nfiles; i++)
+            if (!o->file_mode || i % (size_t)c->world == (size_t)c->rank)
+                o->mine[o->nmine++] = (piece){o->order[i], 0, 0, 0};
+    }
     o->shuf = tfr_rng_for(c->seed, epoch, 0x5b0f);
     o->next_file = 0;
     o->nheld = 0;
@@ -138,9 +170,14 @@ static tfr_status read_next(tfr_order *o, tfr_order_record *rec, tfr_error *err)
         /* fill empty interleave slots */
         for (int k = 0; k < o->K; k++) {
             while (!o->slots[k].r && o->next_file < o->nmine) {
-                int f = (int)o->mine[o->next_file++];
+                const piece *pc = &o->mine[o->next_file++];
+                int f = (int)pc->file;
                 tfr_status st =
-                    tfr_record_reader_open(c->files[f], &c->record, &o->slots[k].r, err);
+                    pc->ranged ? tfr_record_reader_open_range(c->files[f], &c->record,
+                                                              c->indexes[f], pc->begin, pc->end,
+                                                              &o->slots[k].r, err)
+                               : tfr_record_reader_open(c->files[f], &c->record, &o->slots[k].r,
+                                                        err);
                 if (st) {
                     /* an unreadable file is skipped, running out of memory is not */
                     if (c->record.skip_corrupt && st != TFR_ERR_NOMEM && st != TFR_ERR_ARG) {
@@ -176,7 +213,8 @@ static tfr_status read_next(tfr_order *o, tfr_order_record *rec, tfr_error *err)
         int file = sl->file;
         uint64_t recno = tfr_record_reader_offset(sl->r);
         o->cur = (o->cur + 1) % o->K;
-        if (!o->file_mode && c->world > 1 && (o->g++ % (uint64_t)c->world) != (uint64_t)c->rank)
+        if (!o->file_mode && !o->range_mode && c->world > 1 &&
+            (o->g++ % (uint64_t)c->world) != (uint64_t)c->rank)
             continue;
         rec->data = tfr_malloc(len ? len : 1);
         if (!rec->data)

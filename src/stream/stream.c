@@ -88,6 +88,7 @@ struct tfr_stream {
     char          **files;
     size_t          nfiles;
     int64_t        *counts;      /* records per file, -1 unknown */
+    tfr_record_index **indexes;  /* per file or NULL; kept when ranks split by ranges */
     int             W, H, C;
     size_t          img_bytes;   /* per image in the output format */
     size_t          tensor_max;  /* bytes a record's float tensor may decode to */
@@ -619,6 +620,7 @@ static void *sequencer_main(void *arg)
         .files = s->files, .counts = s->counts, .nfiles = s->nfiles, .seed = o->seed,
         .shuffle_files = o->shuffle_files, .interleave = o->interleave,
         .shuffle_buffer = o->shuffle_buffer, .rank = o->rank, .world = o->world,
+        .indexes = s->indexes,
         .record = o->record, .on_skip = on_skip, .user = s};
     tfr_order *ord = NULL;
     if (tfr_order_new(&oc, &ord, &e)) {
@@ -738,10 +740,37 @@ static tfr_status probe_size(tfr_stream *s, tfr_error *err)
     return st;
 }
 
-/* Counts records of files the manifest did not cover (needed for rank caps). */
+/*
+ * Record counts for the rank caps: from the manifest, else each shard's
+ * index (no scan), else by reading the file. The indexes are kept when
+ * there are fewer files than ranks (the ranks then split by record ranges);
+ * an index of another file, or one the manifest disagrees with, is left
+ * out with a warning.
+ */
 static tfr_status count_unknown(tfr_stream *s, tfr_error *err)
 {
+    const int keep = s->nfiles < (size_t)s->o.world;
+    if (keep && !(s->indexes = tfr_calloc(s->nfiles, sizeof *s->indexes)))
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     for (size_t i = 0; i < s->nfiles; i++) {
+        tfr_record_index *ix = NULL;
+        tfr_error e;
+        if (tfr_record_index_of(s->files[i], &ix, &e) != TFR_OK) {
+            tfr_log(TFR_LOG_WARN, "%s: %s; reading the shard without it", e.path, e.msg);
+        } else if (ix && s->counts[i] >= 0 &&
+                   tfr_record_index_count(ix) != (uint64_t)s->counts[i]) {
+            tfr_log(TFR_LOG_WARN, "%s: its index has %llu records, the manifest %lld; reading "
+                    "the shard without it", s->files[i],
+                    (unsigned long long)tfr_record_index_count(ix), (long long)s->counts[i]);
+            tfr_record_index_free(ix);
+            ix = NULL;
+        }
+        if (ix && s->counts[i] < 0)
+            s->counts[i] = (int64_t)tfr_record_index_count(ix);
+        if (keep)
+            s->indexes[i] = ix;
+        else
+            tfr_record_index_free(ix);
         if (s->counts[i] >= 0)
             continue;
         tfr_record_reader *r;
@@ -979,8 +1008,12 @@ void tfr_stream_close(tfr_stream *s)
         free(s->ring[i].flips);
         free(s->ring[i].valid);
     }
-    for (size_t i = 0; i < s->nfiles; i++)
+    for (size_t i = 0; i < s->nfiles; i++) {
         free(s->files[i]);
+        if (s->indexes)
+            tfr_record_index_free(s->indexes[i]);
+    }
+    free(s->indexes);
     free(s->files);
     free(s->counts);
     free(s->ring);

@@ -3,10 +3,13 @@
  * (internal; see tfrecord/stream.h for the contract).
  *
  * Per epoch: the file list is shuffled with (seed, epoch), split between
- * ranks (whole files when there are at least as many files as ranks, else
- * every world-th record), read `interleave` files at a time round-robin,
- * and passed through a uniform shuffle buffer. The per-rank cap makes every
- * rank see the same number of records when the counts are known.
+ * ranks, read `interleave` files at a time round-robin, and passed through a
+ * uniform shuffle buffer. The split: whole files when there are at least as
+ * many files as ranks; else, when every file has its index, the epoch's
+ * file order read as one run of records cut into world equal ranges (each
+ * rank inflates only its own range, from the chunk that holds its start);
+ * else every world-th record. The per-rank cap makes every rank see the
+ * same number of records when the counts are known.
  */
 #ifndef TFR_STREAM_IMPL_H
 #define TFR_STREAM_IMPL_H
@@ -20,6 +23,9 @@
 typedef struct tfr_order_config {
     char *const   *files;
     const int64_t *counts;          /* records per file, -1 unknown */
+    /* each file's index or NULL (may be NULL as a whole); with every file
+     * indexed and fewer files than ranks, ranks split by record ranges */
+    tfr_record_index *const *indexes;
     size_t         nfiles;
     uint64_t       seed;
     int            shuffle_files;

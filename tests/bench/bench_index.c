@@ -5,7 +5,11 @@
  * the end, the middle and the start; for a seekable shard (1 MiB chunks not
  * primed by the one before) and for a primed one, where the index can only
  * skip the parsing. Prints min/median wall ms over the repeats, CPU ms, the
- * speed-up, and the seekable shard's size beside the primed one's.
+ * speed-up, and the seekable shard's size beside the primed one's. Then one
+ * rank's share of the shard in a world of 4 (the stream's split when there
+ * are fewer shards than ranks): records [3n/4, n) through a range reader
+ * against the whole shard read keeping every 4th record (the split without
+ * an index), same run.
  *
  *   bench_index [MB] [REPEATS]   (default 150 MB of records, 7 repeats)
  */
@@ -104,6 +108,54 @@ static void one(const char *label, const char *path, const tfr_record_index *ix,
            cb / reps, tb[reps / 2] / ta[reps / 2]);
 }
 
+/* one rank's share: 1 = the last quarter through a range reader, 0 = every
+ * 4th record of the whole shard; returns the records kept */
+static uint64_t share(const char *path, const tfr_record_index *ix, int ranged)
+{
+    uint64_t n = tfr_record_index_count(ix), kept = 0, k = 0;
+    tfr_record_reader *r;
+    tfr_error err;
+    tfr_status st = ranged ? tfr_record_reader_open_range(path, NULL, ix, n - n / 4, n, &r, &err)
+                           : tfr_record_reader_open(path, NULL, &r, &err);
+    if (st) {
+        fprintf(stderr, "share: %s\n", err.msg);
+        exit(1);
+    }
+    const uint8_t *d;
+    size_t len;
+    while ((st = tfr_record_reader_next(r, &d, &len, &err)) == TFR_OK)
+        kept += ranged || k++ % 4 == 3;
+    if (st != TFR_ERR_EOF) {
+        fprintf(stderr, "share: %s\n", err.msg);
+        exit(1);
+    }
+    tfr_record_reader_close(r);
+    return kept;
+}
+
+static void shares(const char *path, const tfr_record_index *ix, int reps)
+{
+    double ta[64], tb[64], ca = 0, cb = 0;
+    uint64_t ka = 0, kb = 0;
+    for (int r = 0; r < reps; r++) {
+        double c0 = cpu_now(), t0 = tfr_now();
+        ka = share(path, ix, 1);
+        ta[r] = (tfr_now() - t0) * 1e3;
+        ca += (cpu_now() - c0) * 1e3;
+        c0 = cpu_now();
+        t0 = tfr_now();
+        kb = share(path, ix, 0);
+        tb[r] = (tfr_now() - t0) * 1e3;
+        cb += (cpu_now() - c0) * 1e3;
+    }
+    qsort(ta, (size_t)reps, sizeof *ta, cmp_d);
+    qsort(tb, (size_t)reps, sizeof *tb, cmp_d);
+    printf("rank 3 of 4: range %8.1f ms (min %7.1f, cpu %7.1f, %llu records) | every 4th %8.1f ms "
+           "(min %7.1f, cpu %7.1f, %llu records) | %5.2fx\n",
+           ta[reps / 2], ta[0], ca / reps, (unsigned long long)ka, tb[reps / 2], tb[0], cb / reps,
+           (unsigned long long)kb, tb[reps / 2] / ta[reps / 2]);
+}
+
 int main(int argc, char **argv)
 {
     double mb = argc > 1 ? atof(argv[1]) : 150;
@@ -135,6 +187,7 @@ int main(int argc, char **argv)
     for (int k = 0; k < 3; k++)
         one("seekable", sp, sx, at[k], reps);
     one("primed", pp, px, nrec - 1, reps);
+    shares(sp, sx, reps);
     tfr_record_index_free(sx);
     tfr_record_index_free(px);
     test_rmtree(dir);

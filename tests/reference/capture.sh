@@ -103,6 +103,9 @@ done
 [ "$QUICK" = quick ] && exit 0
 
 echo "# tfrecord-train"
+# Losses depend on the BLAS kernels, which OpenBLAS picks per CPU (AVX-512
+# ones round differently): the reference uses its AVX2 (Haswell) kernels.
+export OPENBLAS_CORETYPE=Haswell
 T="$BIN/tfrecord-train"
 "$T" -q --train w1/fm-jpeg/train-00000-of-00002.tfrecord.gz --train w1/fm-jpeg/train-00001-of-00002.tfrecord.gz \
     --val w1/fm-jpeg/test-00000-of-00002.tfrecord.gz --levels 1,1 --width 4 --epochs 2 --batch 8 \

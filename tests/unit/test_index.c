@@ -64,6 +64,35 @@ static void check_at(const char *path, const tfr_record_index *ix, int i)
     free(d);
 }
 
+/* records [a, b) through a range reader: exactly those, in order, then EOF */
+static void check_range(const char *path, const tfr_record_index *ix, uint64_t a, uint64_t b)
+{
+    tfr_record_reader *r = NULL;
+    tfr_error err;
+    EXPECT_OK(tfr_record_reader_open_range(path, NULL, ix, a, b, &r, &err), &err);
+    const uint8_t *d;
+    size_t n;
+    uint8_t want[3100];
+    uint64_t i = a;
+    tfr_status st;
+    while (r && (st = tfr_record_reader_next(r, &d, &n, &err)) == TFR_OK) {
+        rec_fill((int)i, want, rec_len((int)i));
+        if (i >= b || n != rec_len((int)i) || memcmp(d, want, n)) {
+            FAILF("%s: range %llu..%llu: record %llu differs or is past the range", path,
+                  (unsigned long long)a, (unsigned long long)b, (unsigned long long)i);
+            break;
+        }
+        i++;
+    }
+    if (r && st != TFR_ERR_EOF)
+        FAILF("%s: range %llu..%llu: %s", path, (unsigned long long)a, (unsigned long long)b,
+              err.msg);
+    if (i != b)
+        FAILF("%s: range %llu..%llu ended at %llu", path, (unsigned long long)a,
+              (unsigned long long)b, (unsigned long long)i);
+    tfr_record_reader_close(r);
+}
+
 /* the index file's text with line `line` (1-based) replaced */
 static void edit_index(const char *from, const char *to, int line, const char *text)
 {
@@ -123,6 +152,25 @@ int main(void)
                     check_at(path, ix, i);
                 uint8_t *x;
                 EXPECT_STATUS(tfr_record_read_at(path, ix, NREC, &x, &n, &err), TFR_ERR_ARG);
+                /* ranges: empty, whole, split in two and in three, one record, the tail */
+                const uint64_t rg[][2] = {{0, 0}, {0, NREC}, {0, 1500}, {1500, NREC},
+                                          {0, 1000}, {1000, 2000}, {2000, NREC}, {777, 778},
+                                          {2999, NREC}, {NREC, NREC}, {123, 2877}};
+                for (size_t g = 0; g < sizeof rg / sizeof *rg; g++)
+                    check_range(path, ix, rg[g][0], rg[g][1]);
+                tfr_record_reader *rr = NULL;
+                EXPECT_STATUS(tfr_record_reader_open_range(path, NULL, ix, 5, NREC + 1, &rr, &err),
+                              TFR_ERR_ARG);
+                EXPECT_STATUS(tfr_record_reader_open_range(path, NULL, ix, 9, 8, &rr, &err),
+                              TFR_ERR_ARG);
+                tfr_reader_opts ro;
+                tfr_reader_opts_init(&ro);
+                ro.compression = comps[c] == TFR_COMPRESS_NONE ? TFR_COMPRESS_GZIP
+                                                               : TFR_COMPRESS_NONE;
+                EXPECT_STATUS(tfr_record_reader_open_range(path, &ro, ix, 0, 9, &rr, &err),
+                              TFR_ERR_ARG);
+                EXPECT_CONTAINS(err.msg, "the index is of a");
+                EXPECT(rr == NULL);
                 tfr_record_index_free(ix);
                 /* seekable chunks: several, and the index says so */
                 size_t in;
@@ -133,6 +181,83 @@ int main(void)
                 }
                 free(t);
             }
+
+    /* a range of a seekable shard starts at its chunk: damage before that
+     * chunk does not touch it, while a primed shard must inflate through it */
+    for (int seekable = 1; seekable >= 0; seekable--) {
+        snprintf(path, sizeof path, "%s/damaged%d.tfrecord.gz", dir, seekable);
+        snprintf(ipath, sizeof ipath, "%s.index", path);
+        write_shard(path, ipath, TFR_COMPRESS_GZIP, 65536, seekable, NULL);
+        tfr_record_index *ix = NULL;
+        EXPECT_OK(tfr_record_index_load(ipath, &ix, &err), &err);
+        size_t n;
+        uint8_t *b = test_read_file(path, &n);
+        if (!ix || !b)
+            continue;
+        for (size_t k = n / 5; k < n / 5 + 64; k++)
+            b[k] ^= 0x5a;
+        EXPECT(test_write_file(path, b, n) == 0);
+        free(b);
+        tfr_record_reader *r = NULL;
+        EXPECT_OK(tfr_record_reader_open_range(path, NULL, ix, 0, NREC, &r, &err), &err);
+        const uint8_t *d;
+        size_t dn;
+        tfr_status st;
+        while (r && (st = tfr_record_reader_next(r, &d, &dn, &err)) == TFR_OK)
+            ;
+        EXPECT(r && st == TFR_ERR_CORRUPT);
+        tfr_record_reader_close(r);
+        if (seekable) {
+            check_range(path, ix, 2000, NREC);
+        } else {
+            r = NULL;
+            st = tfr_record_reader_open_range(path, NULL, ix, 2000, NREC, &r, &err);
+            while (st == TFR_OK && (st = tfr_record_reader_next(r, &d, &dn, &err)) == TFR_OK)
+                ;
+            EXPECT_STATUS(st, TFR_ERR_CORRUPT);
+            EXPECT_CONTAINS(err.path, "damaged0");
+            tfr_record_reader_close(r);
+        }
+        /* an index whose record 2500 is a byte shorter than the shard's (still in
+         * order, so it loads): reading there says the index is wrong */
+        tfr_record_index_free(ix);
+        char wrong[740], line[64];
+        snprintf(wrong, sizeof wrong, "%s.wrong", ipath);
+        size_t tn;
+        char *t = (char *)test_read_file(ipath, &tn);
+        char *rl = t ? strstr(t, "\nr ") : NULL; /* record 0's line */
+        int ln = 1;
+        for (char *q = t; rl && q < rl; q++)
+            ln += *q == '\n';
+        unsigned long long ro_, rn_;
+        char *r2500 = rl;
+        for (int k = 0; r2500 && k < 2500; k++)
+            r2500 = strchr(r2500 + 1, '\n');
+        if (r2500 && sscanf(r2500, "\nr %llu %llu", &ro_, &rn_) == 2) {
+            snprintf(line, sizeof line, "r %llu %llu", ro_, rn_ - 1);
+            edit_index(ipath, wrong, ln + 1 + 2500, line);
+            ix = NULL;
+            EXPECT_OK(tfr_record_index_load(wrong, &ix, &err), &err);
+            r = NULL;
+            st = ix ? tfr_record_reader_open_range(path, NULL, ix, 2500, 2600, &r, &err) : 1;
+            if (seekable) { /* (the primed shard's damage comes first) */
+                EXPECT_OK(st, &err);
+                if (r)
+                    EXPECT_STATUS(tfr_record_reader_next(r, &d, &dn, &err), TFR_ERR_CORRUPT);
+                EXPECT_CONTAINS(err.msg, "the index says");
+                EXPECT(err.record == 2500);
+            } else { /* the damage before it is met on the way */
+                while (st == TFR_OK && (st = tfr_record_reader_next(r, &d, &dn, &err)) == TFR_OK)
+                    ;
+                EXPECT_STATUS(st, TFR_ERR_CORRUPT);
+            }
+            tfr_record_reader_close(r);
+            tfr_record_index_free(ix);
+        } else {
+            FAILF("%s: no line for record 2500", ipath);
+        }
+        free(t);
+    }
 
     /* an index of another file; damaged records; damaged index lines */
     snprintf(path, sizeof path, "%s/plain.tfrecord", dir);

@@ -43,6 +43,9 @@ static int id_of(const uint8_t *px)
     return px[0] | (px[1] << 8);
 }
 
+/* write_set writes an index beside each file (seekable 4 KiB chunks) when set */
+static int g_index;
+
 /* files[f] holds counts[f] records; ids are consecutive; label = id % 10 */
 static int write_set(const char *name, const int *counts, int nf, char paths[][700])
 {
@@ -55,6 +58,13 @@ static int write_set(const char *name, const int *counts, int nf, char paths[][7
         tfr_writer_opts o;
         tfr_writer_opts_init(&o);
         o.sync = 0;
+        char ipath[720];
+        if (g_index) {
+            snprintf(ipath, sizeof ipath, "%s.index", paths[f]);
+            o.index_path = ipath;
+            o.seekable = 1;
+            o.chunk_bytes = 4096;
+        }
         tfr_record_writer *w;
         EXPECT_OK(tfr_record_writer_open(paths[f], &o, &w, &err), &err);
         for (int i = 0; i < counts[f]; i++, id++) {
@@ -636,6 +646,79 @@ int main(void)
             runs[rank] = run(&o, -1, NULL);
         }
         check_exactly_once(runs, 3, total2, 1, "record mode w3");
+        for (int rank = 0; rank < 3; rank++)
+            free_run(&runs[rank]);
+    }
+    /* range split (fewer files than ranks, every file indexed): 2 files x 150
+     * cut into equal record ranges of the epoch's file order */
+    char pr[2][700], p1[1][700];
+    int cr[2] = {150, 150}, c1[1] = {300};
+    g_index = 1;
+    int totalr = write_set("ranged", cr, 2, pr);
+    write_set("one", c1, 1, p1);
+    g_index = 0;
+    for (int world = 3; world <= 4; world++) {
+        const char *src[2] = {pr[0], pr[1]};
+        run_out runs[4];
+        for (int rank = 0; rank < world; rank++) {
+            tfr_stream_opts o;
+            base_opts(&o, src, 2);
+            o.world = world;
+            o.rank = rank;
+            o.threads = 2;
+            o.epochs = 2;
+            runs[rank] = run(&o, -1, NULL);
+            EXPECT_STATUS(runs[rank].end, TFR_ERR_EOF);
+            EXPECT_EQ_I(runs[rank].n, 2 * totalr / world);
+        }
+        check_exactly_once(runs, world, totalr, 2, world == 3 ? "range mode w3" : "range mode w4");
+        for (int rank = 0; rank < world; rank++)
+            free_run(&runs[rank]);
+    }
+    {
+        /* each rank reads only its range: damage in rank 0's part of one
+         * shard fails rank 0, naming the file, and no other rank */
+        size_t n;
+        uint8_t *b = test_read_file(p1[0], &n);
+        for (size_t k = n / 6; b && k < n / 6 + 32; k++)
+            b[k] ^= 0xa5;
+        EXPECT(b && test_write_file(p1[0], b, n) == 0);
+        free(b);
+        const char *src[1] = {p1[0]};
+        for (int rank = 0; rank < 3; rank++) {
+            tfr_stream_opts o;
+            base_opts(&o, src, 1);
+            o.world = 3;
+            o.rank = rank;
+            run_out r = run(&o, -1, NULL);
+            if (rank == 0) {
+                EXPECT_STATUS(r.end, TFR_ERR_CORRUPT);
+                EXPECT_CONTAINS(r.err.path, "one-00000");
+            } else {
+                EXPECT_STATUS(r.end, TFR_ERR_EOF);
+                EXPECT_EQ_I(r.n, 100);
+            }
+            free_run(&r);
+        }
+        /* an index of another file is left out (a warning) and the ranks take
+         * every world-th record, each exactly once */
+        char ip[720], ip2[720];
+        snprintf(ip, sizeof ip, "%s.index", pr[0]);
+        snprintf(ip2, sizeof ip2, "%s.index", pr[1]);
+        uint8_t *ib = test_read_file(ip, &n);
+        EXPECT(ib && test_write_file(ip2, ib, n) == 0); /* (the two differ in size) */
+        free(ib);
+        const char *src2[2] = {pr[0], pr[1]};
+        run_out runs[3];
+        for (int rank = 0; rank < 3; rank++) {
+            tfr_stream_opts o;
+            base_opts(&o, src2, 2);
+            o.world = 3;
+            o.rank = rank;
+            runs[rank] = run(&o, -1, NULL);
+            EXPECT_STATUS(runs[rank].end, TFR_ERR_EOF);
+        }
+        check_exactly_once(runs, 3, totalr, 1, "stale index w3");
         for (int rank = 0; rank < 3; rank++)
             free_run(&runs[rank]);
     }

@@ -132,6 +132,19 @@ TFR_API tfr_status tfr_record_index_save(const char *path, uint64_t bytes, tfr_c
  * which DALI cannot read. */
 TFR_API tfr_status tfr_record_index_save_dali(const tfr_record_index *ix, const char *path,
                                               tfr_error *err);
+/*
+ * Where a shard's index is, by the writer's convention: DIR/index/NAME.index
+ * (tfrecord-write --index) or else SHARD.index beside it. 1 with the path
+ * in out when one of them exists, else 0.
+ */
+TFR_API int        tfr_record_index_locate(const char *shard, char *out, size_t n);
+/*
+ * The index of shard (located as above), loaded and checked to be of this
+ * file (its size): TFR_OK with *out NULL when the shard has none;
+ * TFR_ERR_ARG naming the index when it is of another file (rebuild it).
+ */
+TFR_API tfr_status tfr_record_index_of(const char *shard, tfr_record_index **out,
+                                       tfr_error *err);
 /* The shard's record count, without a scan. */
 TFR_API uint64_t   tfr_record_index_count(const tfr_record_index *ix);
 /*
@@ -287,6 +300,24 @@ TFR_API tfr_status tfr_record_reader_open(const char *path, const tfr_reader_opt
  */
 TFR_API tfr_status tfr_record_reader_next(tfr_record_reader *r, const uint8_t **data,
                                           size_t *len, tfr_error *err);
+
+/*
+ * Opens records [begin, end) of an indexed shard (tfr_record_index_load) as
+ * a reader: next() returns them in order, then TFR_ERR_EOF. Reading starts
+ * at the seekable chunk that holds record begin (inflating from the
+ * stream's start for other compressed shards; at the record itself for
+ * uncompressed ones) and stops where record end starts, so a range costs
+ * about its own bytes plus at most one chunk. Every record's framing and
+ * CRCs are checked and errors carry the record's number in the whole file;
+ * the gzip trailer is checked only by a range that runs from the stream's
+ * start to its end. ix may be freed once this returns. TFR_ERR_ARG when the
+ * range is past the last record, or the index is of another file (its size
+ * differs) or another compression than opts asks for.
+ */
+TFR_API tfr_status tfr_record_reader_open_range(const char *path, const tfr_reader_opts *opts,
+                                                const tfr_record_index *ix, uint64_t begin,
+                                                uint64_t end, tfr_record_reader **out,
+                                                tfr_error *err);
 
 /* Offset of the last returned record's header in the uncompressed stream. */
 TFR_API uint64_t tfr_record_reader_offset(const tfr_record_reader *r);
