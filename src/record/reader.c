@@ -78,6 +78,7 @@ struct tfr_record_reader {
     /* a range of an indexed shard (tfr_record_reader_open_range) */
     int      raw_chunk;   /* inflating from a chunk: bare deflate, no trailer */
     uint64_t range_end;   /* stream offset where the range ends; UINT64_MAX: none */
+    uint64_t range_last;  /* the record number it ends before; UINT64_MAX: none */
     uint64_t range_first, range_first_len; /* record begin, as the index has it */
 };
 
@@ -263,7 +264,7 @@ tfr_status tfr_record_reader_open(const char *path, const tfr_reader_opts *opts,
     if (!r)
         return tfr_fail(err, TFR_ERR_NOMEM, path, "out of memory");
     r->fd = -1;
-    r->range_end = r->range_first = UINT64_MAX;
+    r->range_end = r->range_first = r->range_last = UINT64_MAX;
     tfr_error_clear(&r->sticky_err);
     tfr_error_clear(&r->src_err_e);
     if (opts)
@@ -372,6 +373,7 @@ tfr_status tfr_record_reader_open_range(const char *path, const tfr_reader_opts 
     }
     r->rec_index = begin;
     r->range_end = sp.end;
+    r->range_last = end;
     r->range_first = sp.first;
     r->range_first_len = sp.first_len;
     if (begin == end) {
@@ -666,7 +668,29 @@ tfr_status tfr_record_reader_next(tfr_record_reader *r, const uint8_t **data,
         return TFR_ERR_EOF;
     for (;;) {
         uint64_t off = cur_off(r);
-        if (off >= r->range_end) { /* the range is read */
+        if (r->rec_index >= r->range_last || off >= r->range_end) {
+            /* the range is read: by its count and its end offset alike,
+             * unless the index and the shard disagree */
+            int agree = r->range_end == UINT64_MAX ? ensure(r, 1) == 0
+                                                   : off == r->range_end &&
+                                                         r->rec_index == r->range_last;
+            if (!agree && !r->o.skip_corrupt) {
+                tfr_error e;
+                char where[96];
+                if (r->range_end == UINT64_MAX)
+                    snprintf(where, sizeof where, "the index has %llu records",
+                             (unsigned long long)r->range_last);
+                else
+                    snprintf(where, sizeof where, "the index has record %llu at offset %llu",
+                             (unsigned long long)r->range_last,
+                             (unsigned long long)r->range_end);
+                tfr_fail(&e, TFR_ERR_CORRUPT, r->path, "the shard and its index disagree: "
+                         "record %llu starts at offset %llu, %s (rebuild the index)",
+                         (unsigned long long)r->rec_index, (unsigned long long)off, where);
+                return fatal(r, &e, off, err);
+            }
+            if (r->range_end == UINT64_MAX && agree)
+                return stream_end(r, off, err);
             r->at_eof = 1;
             return TFR_ERR_EOF;
         }

@@ -1,6 +1,6 @@
 /*
  * tests/fuzz/fuzz_index.c - the shard index loader and record i through it
- * (tfr_record_index_load, tfr_record_read_at).
+ * (tfr_record_index_load, tfr_record_read_at, tfr_record_reader_open_range).
  *
  * The input is an index file. When it loads, a shard of the size it names
  * (up to 1 MiB) is made from the input's own bytes, and its first and last
@@ -37,6 +37,28 @@ static void try_at(const char *shard, const tfr_record_index *ix, uint64_t i)
     }
 }
 
+/* a range read through to its end: records, then EOF or an error with a message */
+static void try_range(const char *shard, const tfr_record_index *ix, uint64_t a, uint64_t b)
+{
+    tfr_record_reader *r = NULL;
+    tfr_error err;
+    tfr_status st = tfr_record_reader_open_range(shard, NULL, ix, a, b, &r, &err);
+    if (st) {
+        if (r || !err.msg[0])
+            abort();
+        return;
+    }
+    const uint8_t *d;
+    size_t n;
+    uint64_t k = 0;
+    while ((st = tfr_record_reader_next(r, &d, &n, &err)) == TFR_OK)
+        if (++k > b - a) /* more records than the range holds */
+            abort();
+    if (st != TFR_ERR_EOF && !err.msg[0])
+        abort();
+    tfr_record_reader_close(r);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *path = fz_file(0, "shard.index", data, size);
@@ -66,6 +88,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             try_at(shard, ix, n - 1);
         }
         try_at(shard, ix, n); /* past the last: an error */
+        try_range(shard, ix, n / 3, n - n / 3);
+        try_range(shard, ix, 0, n);
     }
     tfr_record_index_free(ix);
     return 0;

@@ -292,6 +292,55 @@ int main(void)
     }
     free(b);
     tfr_record_index_free(ix);
+    /* an index that makes records 999 and 1000 one (it still loads): a range
+     * that ends there, or runs to the end, finds the extra record and says so */
+    write_shard(path, ipath, TFR_COMPRESS_NONE, 0, 0, NULL);
+    {
+        size_t tn;
+        char *t = (char *)test_read_file(ipath, &tn);
+        char merged[740];
+        snprintf(merged, sizeof merged, "%s.merged", ipath);
+        FILE *f = fopen(merged, "w");
+        unsigned long long prev_off = 0, prev_len = 0;
+        int k = 0; /* record lines seen */
+        for (char *q = t; t && f && q < t + tn;) {
+            char *e = strchr(q, '\n');
+            unsigned long long a = 0, l = 0;
+            int rec = *q == 'r' && sscanf(q, "r %llu %llu", &a, &l) == 2;
+            if (!strncmp(q, "records ", 8))
+                fprintf(f, "records %d\n", NREC - 1);
+            else if (rec && k == 999)
+                prev_off = a, prev_len = l;
+            else if (rec && k == 1000)
+                fprintf(f, "r %llu %llu\n", prev_off, prev_len + 16 + l);
+            else
+                fprintf(f, "%.*s\n", (int)(e - q), q);
+            k += rec;
+            q = e + 1;
+        }
+        if (f)
+            fclose(f);
+        free(t);
+        ix = NULL;
+        EXPECT_OK(tfr_record_index_load(merged, &ix, &err), &err);
+        const uint64_t rg[2][2] = {{500, 1000}, {900, NREC - 1}};
+        for (int g = 0; ix && g < 2; g++) {
+            tfr_record_reader *r = NULL;
+            EXPECT_OK(tfr_record_reader_open_range(path, NULL, ix, rg[g][0], rg[g][1], &r, &err),
+                      &err);
+            const uint8_t *d;
+            size_t dn;
+            tfr_status st = TFR_ERR_ARG;
+            uint64_t got = 0;
+            while (r && (st = tfr_record_reader_next(r, &d, &dn, &err)) == TFR_OK)
+                got++;
+            EXPECT_STATUS(st, TFR_ERR_CORRUPT);
+            EXPECT_CONTAINS(err.msg, "disagree");
+            EXPECT(got == rg[g][1] - rg[g][0]);
+            tfr_record_reader_close(r);
+        }
+        tfr_record_index_free(ix);
+    }
     char bad_ix[700];
     snprintf(bad_ix, sizeof bad_ix, "%s/bad.index", dir);
     const struct { int line; const char *text; const char *msg; } cases[] = {
