@@ -525,6 +525,7 @@ tfr_status tfr_inspect(const char *const *files, size_t nfiles,
         tfr_reader_opts_init(&ro);
         ro.compression = opts->compression;
         ro.skip_corrupt = 1;
+        ro.prefetch = 1; /* inflating and CRCs overlap the parse and the statistics */
         tfr_record_reader *rd = NULL;
         tfr_error e;
         tfr_error_clear(&e);

@@ -28,6 +28,7 @@
 #include "util/opts.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -74,6 +75,8 @@ struct tfr_record_reader {
     tfr_reader_stats st;
     tfr_skip_fn skip_fn;
     void       *skip_user;
+
+    struct prefetch *pf; /* opts.prefetch: the reading thread and its blocks */
 
     /* a range of an indexed shard (tfr_record_reader_open_range) */
     int      raw_chunk;   /* inflating from a chunk: bare deflate, no trailer */
@@ -420,10 +423,13 @@ fail:
     return st;
 }
 
+static void prefetch_stop(tfr_record_reader *r);
+
 void tfr_record_reader_close(tfr_record_reader *r)
 {
     if (!r)
         return;
+    prefetch_stop(r);
     if (r->fd >= 0)
         close(r->fd);
     if (r->zs)
@@ -438,23 +444,30 @@ void tfr_record_reader_close(tfr_record_reader *r)
 
 void tfr_record_reader_on_skip(tfr_record_reader *r, tfr_skip_fn fn, void *user)
 {
-    if (r) {
+    if (r && !r->pf) { /* (before the first next(): the thread is not started yet) */
         r->skip_fn = fn;
         r->skip_user = user;
     }
 }
 
+static const tfr_reader_stats *prefetch_stats(const tfr_record_reader *r);
+static uint64_t prefetch_offset(const tfr_record_reader *r);
+
 void tfr_record_reader_stats(const tfr_record_reader *r, tfr_reader_stats *out)
 {
     if (!r || !out)
         return;
+    if (r->pf) {
+        *out = *prefetch_stats(r);
+        return;
+    }
     *out = r->st;
     out->bytes = cur_off(r);
 }
 
 uint64_t tfr_record_reader_offset(const tfr_record_reader *r)
 {
-    return r ? r->last_off : 0;
+    return !r ? 0 : r->pf ? prefetch_offset(r) : r->last_off;
 }
 
 /* ---- records ---------------------------------------------------------- */
@@ -654,11 +667,9 @@ static int verify_long(tfr_record_reader *r, uint64_t n, size_t need, size_t *go
     return 0;
 }
 
-tfr_status tfr_record_reader_next(tfr_record_reader *r, const uint8_t **data,
-                                  size_t *len, tfr_error *err)
+static tfr_status next_direct(tfr_record_reader *r, const uint8_t **data, size_t *len,
+                              tfr_error *err)
 {
-    if (!r || !data || !len)
-        return tfr_fail(err, TFR_ERR_ARG, NULL, "record reader: NULL argument");
     if (r->sticky) {
         if (err)
             *err = r->sticky_err;
@@ -867,4 +878,251 @@ tfr_status tfr_record_reader_next(tfr_record_reader *r, const uint8_t **data,
         *len = (size_t)n;
         return TFR_OK;
     }
+}
+
+/* ---- prefetch: a thread reads ahead ------------------------------------ */
+
+/*
+ * The thread runs next_direct() and copies records into two blocks of about
+ * buf_bytes each (a block grows to hold one longer record); the caller
+ * takes them in order. Skipped defects are kept in the block with the
+ * position they came before, and passed to the caller's callback on the
+ * caller's thread; the block that ends the file carries the end (EOF or the
+ * error) and the reader's final stats.
+ */
+typedef struct pf_rec {
+    size_t   at, len;
+    uint64_t off;
+} pf_rec;
+
+typedef struct pf_skip {
+    size_t    before; /* delivered before record `before` of the block */
+    tfr_error e;
+} pf_skip;
+
+typedef struct pf_block {
+    uint8_t *data;
+    size_t   len, cap;
+    pf_rec  *rec;
+    size_t   n, ncap;
+    pf_skip *skip;
+    size_t   nskip, skcap;
+    int      last;        /* the file ends after this block: end, end_err */
+    tfr_status end;
+    tfr_error  end_err;
+    tfr_reader_stats st;  /* the reader's stats when the block was done */
+    int      full;        /* filled, not yet taken back by the reader thread */
+} pf_block;
+
+struct prefetch {
+    pthread_t       th;
+    pthread_mutex_t mu;
+    pthread_cond_t  cv;
+    int             stop, started;
+    pf_block        b[2];
+    int             cur;          /* the caller's block */
+    size_t          pos, spos;    /* its next record and skip event */
+    int             have;         /* the caller holds block cur */
+    tfr_skip_fn     fn;           /* the caller's callback */
+    void           *user;
+    tfr_reader_stats st;
+    uint64_t        off;
+    int             done;
+    tfr_status      end;
+    tfr_error       end_err;
+    tfr_status      fail;         /* no memory in the thread */
+    pf_block       *filling;
+};
+
+static int pf_grow(void **p, size_t *cap, size_t need, size_t el)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 64;
+    while (c < need)
+        c *= 2;
+    void *q = tfr_realloc(*p, c * el);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+static void pf_on_skip(void *user, const tfr_error *e)
+{
+    struct prefetch *pf = user;
+    pf_block *b = pf->filling;
+    if (pf_grow((void **)&b->skip, &b->skcap, b->nskip + 1, sizeof *b->skip)) {
+        pf->fail = TFR_ERR_NOMEM;
+        return;
+    }
+    b->skip[b->nskip].before = b->n;
+    b->skip[b->nskip].e = *e;
+    b->nskip++;
+}
+
+static void *pf_main(void *arg)
+{
+    tfr_record_reader *r = arg;
+    struct prefetch *pf = r->pf;
+    for (int k = 0;; k ^= 1) {
+        pf_block *b = &pf->b[k];
+        pthread_mutex_lock(&pf->mu);
+        while (b->full && !pf->stop)
+            pthread_cond_wait(&pf->cv, &pf->mu);
+        int stop = pf->stop;
+        pthread_mutex_unlock(&pf->mu);
+        if (stop)
+            return NULL;
+        b->len = b->n = b->nskip = 0;
+        b->last = 0;
+        pf->filling = b;
+        while (b->len < r->o.buf_bytes) {
+            const uint8_t *d;
+            size_t n;
+            tfr_error e;
+            tfr_status st = next_direct(r, &d, &n, &e);
+            if (!st && (pf_grow((void **)&b->data, &b->cap, b->len + n, 1) ||
+                        pf_grow((void **)&b->rec, &b->ncap, b->n + 1, sizeof *b->rec))) {
+                st = tfr_fail(&e, TFR_ERR_NOMEM, r->path, "out of memory for read-ahead");
+            }
+            if (!st && pf->fail)
+                st = tfr_fail(&e, pf->fail, r->path, "out of memory for read-ahead");
+            if (st) {
+                b->last = 1;
+                b->end = st;
+                b->end_err = e;
+                break;
+            }
+            memcpy(b->data + b->len, d, n);
+            b->rec[b->n] = (pf_rec){b->len, n, r->last_off};
+            b->len += n;
+            b->n++;
+        }
+        b->st = r->st;
+        b->st.bytes = cur_off(r);
+        pthread_mutex_lock(&pf->mu);
+        b->full = 1;
+        pthread_cond_broadcast(&pf->cv);
+        pthread_mutex_unlock(&pf->mu);
+        if (b->last)
+            return NULL;
+    }
+}
+
+static tfr_status prefetch_start(tfr_record_reader *r, tfr_error *err)
+{
+    struct prefetch *pf = tfr_calloc(1, sizeof *pf);
+    if (!pf)
+        return tfr_fail(err, TFR_ERR_NOMEM, r->path, "out of memory");
+    pthread_mutex_init(&pf->mu, NULL);
+    pthread_cond_init(&pf->cv, NULL);
+    pf->fn = r->skip_fn;
+    pf->user = r->skip_user;
+    pf->st = r->st;
+    r->skip_fn = pf_on_skip;
+    r->skip_user = pf;
+    r->pf = pf;
+    if (pthread_create(&pf->th, NULL, pf_main, r) != 0) {
+        r->pf = NULL;
+        r->skip_fn = pf->fn;
+        r->skip_user = pf->user;
+        pthread_mutex_destroy(&pf->mu);
+        pthread_cond_destroy(&pf->cv);
+        free(pf);
+        return tfr_fail(err, TFR_ERR_NOMEM, r->path, "cannot start the read-ahead thread");
+    }
+    pf->started = 1;
+    return TFR_OK;
+}
+
+static void prefetch_stop(tfr_record_reader *r)
+{
+    struct prefetch *pf = r->pf;
+    if (!pf)
+        return;
+    pthread_mutex_lock(&pf->mu);
+    pf->stop = 1;
+    pthread_cond_broadcast(&pf->cv);
+    pthread_mutex_unlock(&pf->mu);
+    if (pf->started)
+        pthread_join(pf->th, NULL);
+    for (int k = 0; k < 2; k++) {
+        free(pf->b[k].data);
+        free(pf->b[k].rec);
+        free(pf->b[k].skip);
+    }
+    pthread_mutex_destroy(&pf->mu);
+    pthread_cond_destroy(&pf->cv);
+    r->skip_fn = pf->fn;
+    r->skip_user = pf->user;
+    free(pf);
+    r->pf = NULL;
+}
+
+static const tfr_reader_stats *prefetch_stats(const tfr_record_reader *r) { return &r->pf->st; }
+static uint64_t prefetch_offset(const tfr_record_reader *r) { return r->pf->off; }
+
+static tfr_status prefetch_next(tfr_record_reader *r, const uint8_t **data, size_t *len,
+                                tfr_error *err)
+{
+    struct prefetch *pf = r->pf;
+    for (;;) {
+        if (pf->done) {
+            if (err && pf->end != TFR_ERR_EOF)
+                *err = pf->end_err;
+            return pf->end;
+        }
+        if (!pf->have) {
+            pthread_mutex_lock(&pf->mu);
+            while (!pf->b[pf->cur].full)
+                pthread_cond_wait(&pf->cv, &pf->mu);
+            pthread_mutex_unlock(&pf->mu);
+            pf->have = 1;
+            pf->pos = pf->spos = 0;
+        }
+        pf_block *b = &pf->b[pf->cur];
+        while (pf->spos < b->nskip && b->skip[pf->spos].before <= pf->pos) {
+            if (pf->fn)
+                pf->fn(pf->user, &b->skip[pf->spos].e);
+            pf->spos++;
+        }
+        if (pf->pos < b->n) {
+            const pf_rec *x = &b->rec[pf->pos++];
+            *data = b->data + x->at;
+            *len = x->len;
+            pf->off = x->off;
+            if (pf->pos == b->n && !b->last)
+                pf->st = b->st;
+            return TFR_OK;
+        }
+        pf->st = b->st;
+        if (b->last) {
+            pf->done = 1;
+            pf->end = b->end;
+            pf->end_err = b->end_err;
+            continue;
+        }
+        /* hand the block back and take the other one */
+        pthread_mutex_lock(&pf->mu);
+        b->full = 0;
+        pthread_cond_broadcast(&pf->cv);
+        pthread_mutex_unlock(&pf->mu);
+        pf->cur ^= 1;
+        pf->have = 0;
+    }
+}
+
+tfr_status tfr_record_reader_next(tfr_record_reader *r, const uint8_t **data, size_t *len,
+                                  tfr_error *err)
+{
+    if (!r || !data || !len)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "record reader: NULL argument");
+    if (r->o.prefetch && !r->pf && !r->sticky && !r->at_eof) {
+        tfr_status st = prefetch_start(r, err);
+        if (st)
+            return st;
+    }
+    return r->pf ? prefetch_next(r, data, len, err) : next_direct(r, data, len, err);
 }

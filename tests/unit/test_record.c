@@ -24,6 +24,7 @@
 
 static char dir[512];
 static const char *g_engine; /* the reading engine of this pass (main) */
+static int g_prefetch;       /* and whether a thread reads ahead */
 
 static void path_in(char *out, size_t n, const char *name)
 {
@@ -77,6 +78,7 @@ static tfr_reader_stats check_file(const char *path, tfr_compression c,
     tfr_reader_opts o;
     tfr_reader_opts_init(&o);
     o.engine = g_engine;
+    o.prefetch = g_prefetch;
     o.compression = c;
     o.buf_bytes = 4096 * 3; /* small, so records straddle refills */
     tfr_record_reader *r = NULL;
@@ -285,6 +287,7 @@ static tfr_status read_all(const char *path, tfr_compression c, int skip,
     tfr_reader_opts o;
     tfr_reader_opts_init(&o);
     o.engine = g_engine;
+    o.prefetch = g_prefetch;
     o.compression = c;
     o.skip_corrupt = skip;
     o.buf_bytes = 4096;
@@ -588,6 +591,8 @@ static void test_resync_zeros(void)
         tfr_reader_opts o;
         tfr_reader_opts_init(&o);
         o.engine = g_engine;
+        o.prefetch = g_prefetch;
+    o.prefetch = g_prefetch;
         o.skip_corrupt = 1;
         tfr_record_reader *r = NULL;
         tfr_error err;
@@ -636,6 +641,8 @@ static void test_long_records(void)
         tfr_reader_opts o;
         tfr_reader_opts_init(&o);
         o.engine = g_engine;
+        o.prefetch = g_prefetch;
+    o.prefetch = g_prefetch;
         EXPECT_OK(tfr_record_reader_open(good[k], &o, &r, &err), &err);
         if (!r)
             continue;
@@ -751,6 +758,73 @@ static void test_engine_choice(void)
     EXPECT(r == NULL);
 }
 
+/* skip callbacks come between the records, in file order, on this thread */
+typedef struct skip_log {
+    char text[4096];
+    size_t n;
+} skip_log;
+
+static void log_skip(void *user, const tfr_error *e)
+{
+    skip_log *l = user;
+    l->n += (size_t)snprintf(l->text + l->n, sizeof l->text - l->n, "s%lld ", e->record);
+}
+
+static void test_skip_callbacks(void)
+{
+    enum { N = 3000 };
+    static size_t lens[N];
+    for (int i = 0; i < N; i++)
+        lens[i] = 100 + (size_t)(i % 7) * 50;
+    char path[600];
+    path_in(path, sizeof path, "skips.tfrecord");
+    write_file(path, TFR_COMPRESS_NONE, 0, 1, lens, N);
+    size_t n;
+    uint8_t *d = test_read_file(path, &n);
+    /* data CRCs of records 3, 7, 1500 and 2999 (several blocks apart) */
+    const int bad[4] = {3, 7, 1500, 2999};
+    size_t at = 0;
+    for (int i = 0, b = 0; d && i < N; i++) {
+        if (b < 4 && i == bad[b]) {
+            d[at + 12 + 1] ^= 0x10;
+            b++;
+        }
+        at += 16 + lens[i];
+    }
+    test_write_file(path, d, n);
+    free(d);
+    tfr_reader_opts o;
+    tfr_reader_opts_init(&o);
+    o.engine = g_engine;
+    o.prefetch = g_prefetch;
+    o.skip_corrupt = 1;
+    o.buf_bytes = 8192;
+    tfr_record_reader *r = NULL;
+    tfr_error err;
+    skip_log got = {{0}, 0}, want = {{0}, 0};
+    EXPECT_OK(tfr_record_reader_open(path, &o, &r, &err), &err);
+    tfr_record_reader_on_skip(r, log_skip, &got);
+    const uint8_t *p;
+    size_t len;
+    int k = 0;
+    tfr_status st;
+    while (r && (st = tfr_record_reader_next(r, &p, &len, &err)) == TFR_OK) {
+        if (k == 2 || k == 5 || k == 1497 || k == 2995) /* the record before each bad one */
+            got.n += (size_t)snprintf(got.text + got.n, sizeof got.text - got.n, "r%d ", k);
+        k++;
+    }
+    EXPECT_STATUS(st, TFR_ERR_EOF);
+    EXPECT_EQ_I(k, N - 4);
+    snprintf(want.text, sizeof want.text, "r2 s3 r5 s7 r1497 s1500 r2995 s2999 ");
+    if (strcmp(got.text, want.text))
+        FAILF("skip callbacks out of order: '%s', expected '%s'", got.text, want.text);
+    tfr_reader_stats rs;
+    tfr_record_reader_stats(r, &rs);
+    EXPECT_EQ_U(rs.corrupt_skipped, 4);
+    EXPECT_EQ_U(rs.records, N - 4);
+    tfr_record_reader_close(r);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s", test_tmpdir("record"));
@@ -758,10 +832,11 @@ int main(void)
     /* every reading test through every engine built in */
     char base[512];
     snprintf(base, sizeof base, "%s", dir);
-    for (size_t e = 0; tfr_codec_at(e); e++) {
-        g_engine = tfr_codec_at(e)->name;
-        printf("reading with engine %s\n", g_engine);
-        snprintf(dir, sizeof dir, "%.400s/%s", base, g_engine); /* each pass its own files */
+    for (size_t pass = 0; tfr_codec_at(pass / 2); pass++) {
+        g_engine = tfr_codec_at(pass / 2)->name;
+        g_prefetch = (int)(pass % 2);
+        printf("reading with engine %s%s\n", g_engine, g_prefetch ? ", read ahead" : "");
+        snprintf(dir, sizeof dir, "%.400s/%s%d", base, g_engine, g_prefetch); /* own files */
         if (mkdir(dir, 0755) != 0)
             FAILF("mkdir %s", dir);
     test_gzip_bomb_memory();
@@ -775,6 +850,7 @@ int main(void)
     test_opts_size();
     test_resync_zeros();
     test_long_records();
+    test_skip_callbacks();
     }
     snprintf(dir, sizeof dir, "%s", base);
     test_rmtree(dir);

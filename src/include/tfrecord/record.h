@@ -237,6 +237,15 @@ typedef struct tfr_reader_opts {
     const char *engine;          /* inflater: NULL or "auto" (the fastest built in),
                                     or one of tfr_writer_engines(); every engine
                                     checks the same CRCs and trailers */
+    /*
+     * 1: a thread reads, inflates and checks ahead, so the caller's work on
+     * each record overlaps the reading of the next ones (it starts at the
+     * first next()). Records, errors, offsets and skip callbacks come in the
+     * same order and on the caller's thread; stats are current at each block
+     * of about buf_bytes and complete after the end. Memory: two blocks of
+     * about buf_bytes, or of the longest record, beside the reader's own.
+     */
+    int prefetch;
 } tfr_reader_opts;
 
 TFR_API void tfr_reader_opts_init(tfr_reader_opts *opts);
