@@ -74,7 +74,7 @@ static void check_range(const char *path, const tfr_record_index *ix, uint64_t a
     size_t n;
     uint8_t want[3100];
     uint64_t i = a;
-    tfr_status st;
+    tfr_status st = TFR_ERR_ARG;
     while (r && (st = tfr_record_reader_next(r, &d, &n, &err)) == TFR_OK) {
         rec_fill((int)i, want, rec_len((int)i));
         if (i >= b || n != rec_len((int)i) || memcmp(d, want, n)) {
@@ -202,7 +202,7 @@ int main(void)
         EXPECT_OK(tfr_record_reader_open_range(path, NULL, ix, 0, NREC, &r, &err), &err);
         const uint8_t *d;
         size_t dn;
-        tfr_status st;
+        tfr_status st = TFR_ERR_ARG;
         while (r && (st = tfr_record_reader_next(r, &d, &dn, &err)) == TFR_OK)
             ;
         EXPECT(r && st == TFR_ERR_CORRUPT);
