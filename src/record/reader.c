@@ -983,7 +983,8 @@ static void *pf_main(void *arg)
             size_t n;
             tfr_error e;
             tfr_status st = next_direct(r, &d, &n, &e);
-            if (!st && (pf_grow((void **)&b->data, &b->cap, b->len + n, 1) ||
+            /* (+1: an empty record still points into a buffer) */
+            if (!st && (pf_grow((void **)&b->data, &b->cap, b->len + n + 1, 1) ||
                         pf_grow((void **)&b->rec, &b->ncap, b->n + 1, sizeof *b->rec))) {
                 st = tfr_fail(&e, TFR_ERR_NOMEM, r->path, "out of memory for read-ahead");
             }
@@ -995,7 +996,8 @@ static void *pf_main(void *arg)
                 b->end_err = e;
                 break;
             }
-            memcpy(b->data + b->len, d, n);
+            if (n)
+                memcpy(b->data + b->len, d, n);
             b->rec[b->n] = (pf_rec){b->len, n, r->last_off};
             b->len += n;
             b->n++;
