@@ -141,6 +141,9 @@ typedef struct tfr_ops {
 } tfr_ops;
 
 const tfr_ops *tfr_ops_cpu(void);
+/* The CPU backend with oneDNN's convolutions, or NULL with err->code
+ * TFR_ERR_UNAVAILABLE when the library was built without oneDNN. */
+const tfr_ops *tfr_ops_onednn(tfr_error *err);
 /* The CUDA table, or NULL with err->code TFR_ERR_UNAVAILABLE when the
  * library was built without CUDA or no device can be used (err says which). */
 const tfr_ops *tfr_ops_cuda(tfr_error *err);

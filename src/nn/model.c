@@ -608,6 +608,8 @@ tfr_status tfr_model_set_device(tfr_model *m, const tfr_device_opts *d, tfr_erro
     tfr_backend_opts bo = {0};
     if (d && d->kind == TFR_DEVICE_CUDA && !(cuda = tfr_ops_cuda(err)))
         return err->code;
+    if (d && d->kind == TFR_DEVICE_ONEDNN && !(ops = tfr_ops_onednn(err)))
+        return err->code;
     if (d && d->kind == TFR_DEVICE_AUTO) {
         tfr_error quiet; /* no device: the CPU, silently */
         tfr_error_clear(&quiet);
@@ -1080,6 +1082,11 @@ tfr_status tfr_device_parse(const char *s, tfr_device_opts *d, tfr_error *err)
         d->index = 0;
         return TFR_OK;
     }
+    if (!strcmp(s, "onednn")) {
+        d->kind = TFR_DEVICE_ONEDNN;
+        d->index = 0;
+        return TFR_OK;
+    }
     if (!strcmp(s, "auto")) {
         d->kind = TFR_DEVICE_AUTO;
         d->index = 0;
@@ -1098,7 +1105,7 @@ tfr_status tfr_device_parse(const char *s, tfr_device_opts *d, tfr_error *err)
             return TFR_OK;
         }
     }
-    return tfr_fail(err, TFR_ERR_ARG, NULL, "unknown device '%s' (cpu, cuda, cuda:N, auto)", s);
+    return tfr_fail(err, TFR_ERR_ARG, NULL, "unknown device '%s' (cpu, onednn, cuda, cuda:N, auto)", s);
 }
 
 tfr_status tfr_precision_parse(const char *s, tfr_precision *p, tfr_error *err)

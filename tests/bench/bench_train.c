@@ -2,8 +2,11 @@
  * tests/bench/bench_train.c - CPU training speed:
  *  (a) conv2d forward+backward GFLOP/s for the ResNet's layer shapes beside
  *      BLAS sgemm GFLOP/s on the same-sized matrices, in the same run;
+ *      and, in a build with oneDNN, the "onednn" backend's convolution on the
+ *      same shapes;
  *  (b) training images/s (forward + backward + SGD, random data, no input
- *      pipeline) for the Fashion-MNIST preset and a 64x64x3 model.
+ *      pipeline) for the Fashion-MNIST preset and a 64x64x3 model, on the
+ *      reference CPU backend and on "onednn", in the same run.
  *
  *   bench_train [BATCH]   (default 128)
  */
@@ -14,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/backend.h"
 #include "nn/nn_impl.h"
 #include "testutil.h"
 #include "tfrecord/nn.h"
@@ -70,16 +74,36 @@ static void conv_case(int n, int c, int h, int k, int r, int stride)
     printf("bench_train conv %dx%dx%d -> %d, %dx%d/%d, batch %d: %.1f GFLOP/s fwd+bwd, sgemm %.1f "
            "GFLOP/s, ratio %.2f\n", c, h, h, k, r, r, stride, n, flops / tc / 1e9, flops / tg / 1e9,
            tg / tc);
+    tfr_error err;
+    const tfr_ops *dn = tfr_ops_onednn(&err);
+    tfr_backend *be = NULL;
+    if (dn && dn->create(NULL, &be, &err) == TFR_OK) {
+        dn->conv2d_fwd(be, &cv, x, w, y, &err); /* primitives made at first use */
+        dn->conv2d_bwd(be, &cv, x, w, dy, dx, dw, &err);
+        t0 = tfr_now();
+        for (int i = 0; i < reps; i++) {
+            dn->conv2d_fwd(be, &cv, x, w, y, &err);
+            dn->conv2d_bwd(be, &cv, x, w, dy, dx, dw, &err);
+        }
+        double td = (tfr_now() - t0) / reps;
+        printf("bench_train conv %dx%dx%d -> %d, %dx%d/%d, batch %d: onednn %.1f GFLOP/s, "
+               "%.2f of sgemm, %.1fx the reference\n", c, h, h, k, r, r, stride, n,
+               flops / td / 1e9, tg / td, tc / td);
+        dn->destroy(be);
+    }
     free(x); free(w); free(y); free(dy); free(dx); free(dw); free(col); free(tmp);
 }
 
-static void train_case(const char *name, tfr_resnet_config *c, int batch)
+static double train_case(const char *name, tfr_resnet_config *c, int batch, const char *device)
 {
     tfr_model *m;
     tfr_error err;
-    if (tfr_model_new(c, 1, &m, &err)) {
-        printf("model: %s\n", err.msg);
-        return;
+    tfr_device_opts d;
+    memset(&d, 0, sizeof d);
+    if (tfr_model_new(c, 1, &m, &err) || tfr_device_parse(device, &d, &err) ||
+        tfr_model_set_device(m, &d, &err)) {
+        printf("bench_train model %s on %s: %s\n", name, device, err.msg);
+        return 0;
     }
     size_t nx = (size_t)batch * c->in_c * c->in_h * c->in_w;
     float *x = malloc(nx * 4);
@@ -100,12 +124,26 @@ static void train_case(const char *name, tfr_resnet_config *c, int batch)
     }
     double t = tfr_now() - t0;
     double ips = steps * batch / t;
-    printf("bench_train model %-8s %dx%dx%d width %d: %.0f images/s training (%.1f GFLOP/s "
-           "counting fwd+bwd as 3x forward)\n",
-           name, c->in_h, c->in_w, c->in_c, c->width, ips, ips * 3 * tfr_model_flops(m) / 1e9);
+    printf("bench_train model %-8s %dx%dx%d width %d on %-6s: %.0f images/s training (%.1f "
+           "GFLOP/s counting fwd+bwd as 3x forward)\n",
+           name, c->in_h, c->in_w, c->in_c, c->width, device, ips,
+           ips * 3 * tfr_model_flops(m) / 1e9);
     free(x);
     free(lab);
     tfr_model_free(m);
+    return ips;
+}
+
+/* the reference backend, then oneDNN's where built, in the same run */
+static void train_both(const char *name, tfr_resnet_config *c, int batch)
+{
+    double a = train_case(name, c, batch, "cpu");
+    tfr_error err;
+    if (!tfr_ops_onednn(&err))
+        return;
+    double b = train_case(name, c, batch, "onednn");
+    if (a > 0 && b > 0)
+        printf("bench_train model %-8s onednn / cpu: %.2fx\n", name, b / a);
 }
 
 int main(int argc, char **argv)
@@ -121,11 +159,11 @@ int main(int argc, char **argv)
     tfr_resnet_config c;
     tfr_error err;
     tfr_resnet_preset("fmnist", &c, &err);
-    train_case("fmnist", &c, batch);
+    train_both("fmnist", &c, batch);
     tfr_resnet_preset("homework", &c, &err);
     c.width = 16;
     c.nlevels = 3;
     c.levels[0] = c.levels[1] = c.levels[2] = 1;
-    train_case("64x64", &c, batch);
+    train_both("64x64", &c, batch);
     return 0;
 }

@@ -79,12 +79,39 @@ else
         || fail "CPU checkpoint resumed on the GPU"
 fi
 
+one=(--train "$WORK/shards/train-00000-of-00001.tfrecord.gz" --width 4 --levels 1 --batch 64 --epochs 1)
+# the oneDNN backend: it learns, says so, resumes bit for bit on itself (same
+# threads, same CPU), and its checkpoint evaluates on the reference backend
+# to the accuracy it reported
+if ! out=$("$T" "${common[@]}" --epochs 4 --device onednn --logdir "$WORK/d" --checkpoint-dir "$WORK/d/ck" 2>&1); then
+    case "$out" in
+        *"no oneDNN backend"*) echo "oneDNN part skipped: $out" ;;
+        *) fail "--device onednn failed: $out" ;;
+    esac
+else
+    dacc=$(tail -1 "$WORK/d/history.csv" | cut -d, -f7)
+    python3 -c "import sys; sys.exit(0 if float('$dacc') > 0.3 else 1)" || fail "onednn val accuracy $dacc"
+    "$T" "${common[@]}" --epochs 1 --device onednn --logdir "$WORK/e" --checkpoint-dir "$WORK/e/ck" >/dev/null 2>&1 \
+        || fail "onednn train e"
+    "$T" "${common[@]}" --epochs 4 --device onednn --logdir "$WORK/e" --checkpoint-dir "$WORK/e/ck" \
+        --resume "$WORK/e/ck" >/dev/null 2>&1 || fail "onednn resume"
+    cut -d, -f1-3 "$WORK/d/steps.csv" > "$WORK/d.steps"
+    cut -d, -f1-3 "$WORK/e/steps.csv" > "$WORK/e.steps"
+    cmp "$WORK/d.steps" "$WORK/e.steps" || fail "onednn resumed losses differ: $(diff "$WORK/d.steps" "$WORK/e.steps" | head -4)"
+    out=$("$T" --evaluate "$WORK/d/ck/epoch-0004.tfrc" --val "$WORK/shards/test-00000-of-00001.tfrecord.gz") \
+        || fail "evaluate the onednn checkpoint on the cpu"
+    cacc=$(printf '%s\n' "$out" | sed -n 's/.*accuracy \([0-9.]*\),.*/\1/p' | head -1)
+    python3 -c "import sys; sys.exit(0 if abs(float('$dacc') - float('$cacc')) < 0.02 else 1)" \
+        || fail "onednn checkpoint: onednn validation $dacc, cpu evaluation $cacc"
+    out=$("$T" "${one[@]}" --device onednn --threads 2 2>&1) || fail "onednn device line: $out"
+    contains "$out" "device: onednn (2 threads, oneDNN"
+fi
+
 # bad input
 expect_fail "unknown device" "$T" "${common[@]}" --device tpu
 expect_fail "checkpoint" "$T" --evaluate "$WORK/shards/labels.txt" --val "$WORK/shards"
 expect_fail "cannot open" "$T" --train "$WORK/none.tfrecord" --epochs 1
 # one --threads rule: the compute pool is --threads; the wait policy
-one=(--train "$WORK/shards/train-00000-of-00001.tfrecord.gz" --width 4 --levels 1 --batch 64 --epochs 1)
 out=$("$T" "${one[@]}" --threads 2 2>&1) || fail "train --threads 2: $out"
 contains "$out" "device: cpu (2 threads, OpenBLAS, spin 1000 then sleep)"
 out=$("$T" "${one[@]}" --threads 1 2>&1) || fail "train --threads 1: $out"

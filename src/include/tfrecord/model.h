@@ -66,7 +66,8 @@ TFR_API tfr_status tfr_model_grads(tfr_model *m, float **out /* OUT */, tfr_erro
 typedef enum tfr_device_kind {
     TFR_DEVICE_CPU = 0,
     TFR_DEVICE_CUDA,
-    TFR_DEVICE_AUTO /* CUDA device `index` when there is one, else the CPU */
+    TFR_DEVICE_AUTO,  /* CUDA device `index` when there is one, else the CPU */
+    TFR_DEVICE_ONEDNN /* the CPU with oneDNN's convolutions (a build with libdnnl) */
 } tfr_device_kind;
 
 typedef enum tfr_precision {
@@ -82,7 +83,7 @@ typedef struct tfr_device_opts {
     size_t          workspace_limit; /* cuDNN workspace bytes; 0 = 256 MiB */
 } tfr_device_opts;
 
-/* Parses "cpu", "cuda", "cuda:N" or "auto" (and leaves precision alone). */
+/* Parses "cpu", "onednn", "cuda", "cuda:N" or "auto" (and leaves precision alone). */
 TFR_API tfr_status tfr_device_parse(const char *s, tfr_device_opts *d, tfr_error *err);
 /* Parses "fp32", "tf32" or "bf16". */
 TFR_API tfr_status tfr_precision_parse(const char *s, tfr_precision *p, tfr_error *err);

@@ -3,6 +3,10 @@
  * behind the op table. Buffers are host memory, activations NCHW, filters
  * (K, C, R, S); the im2col and weight-gradient scratch lives here and grows
  * to the largest convolution seen.
+ *
+ * The "onednn" table (built with TFR_HAVE_DNNL) is this backend with its
+ * convolutions run by oneDNN (conv_dnnl.c): the same buffers and layouts,
+ * every other op shared.
  */
 #include <omp.h>
 #include <stdio.h>
@@ -10,6 +14,9 @@
 #include <string.h>
 
 #include "nn/backend.h"
+#ifdef TFR_HAVE_DNNL
+#include "nn/cpu/dnnl_impl.h"
+#endif
 #include "nn/elementwise.h"
 #include "tfrecord/util.h"
 #include "util/alloc.h"
@@ -21,6 +28,9 @@ struct tfr_backend {
     size_t   staged_cap;
     int      staged_n, staged_flip;
     char   desc[128];
+#ifdef TFR_HAVE_DNNL
+    tfr_dnnl *dnnl; /* the onednn table's convolutions */
+#endif
 };
 
 static tfr_status cpu_create(const tfr_backend_opts *o, tfr_backend **out, tfr_error *err)
@@ -40,6 +50,9 @@ static void cpu_destroy(tfr_backend *b)
 {
     if (!b)
         return;
+#ifdef TFR_HAVE_DNNL
+    tfr_dnnl_free(b->dnnl);
+#endif
     free(b->col);
     free(b->tmp);
     free(b->dwp);
@@ -300,42 +313,77 @@ static tfr_status cpu_sgd(tfr_backend *b, size_t count, float *w, const float *g
     return TFR_OK;
 }
 
+/* every entry but the name, create and the convolutions */
+#define CPU_COMMON_OPS                                                                  \
+    .host_memory = 1, .destroy = cpu_destroy, .describe = cpu_describe,               \
+    .act_bytes = cpu_act_bytes, .alloc = cpu_alloc, .release = cpu_release,           \
+    .upload = cpu_copy, .download = cpu_copy, .copy = cpu_copy, .zero = cpu_zero,     \
+    .sync = cpu_sync, .filter_layout = cpu_filter_layout, .input_f32 = cpu_input_f32, \
+    .input_u8 = cpu_input_u8, .stage_u8 = cpu_stage_u8, .act_to_host = cpu_act_to_host, \
+    .bn_fwd = cpu_bn_fwd, .bn_bwd = cpu_bn_bwd, .relu_fwd = cpu_relu_fwd,             \
+    .relu_bwd = cpu_relu_bwd, .pool_fwd = cpu_pool_fwd, .pool_bwd = cpu_pool_bwd,     \
+    .add_fwd = cpu_add_fwd, .add_bwd = cpu_add_bwd, .gap_fwd = cpu_gap_fwd,           \
+    .gap_bwd = cpu_gap_bwd, .dense_fwd = cpu_dense_fwd, .dense_bwd = cpu_dense_bwd,   \
+    .axpy = cpu_axpy, .softmax_ce = cpu_softmax_ce, .sgd = cpu_sgd
+
 static const tfr_ops cpu_ops = {
     .name = "cpu",
-    .host_memory = 1,
     .create = cpu_create,
-    .destroy = cpu_destroy,
-    .describe = cpu_describe,
-    .act_bytes = cpu_act_bytes,
-    .alloc = cpu_alloc,
-    .release = cpu_release,
-    .upload = cpu_copy,
-    .download = cpu_copy,
-    .copy = cpu_copy,
-    .zero = cpu_zero,
-    .sync = cpu_sync,
-    .filter_layout = cpu_filter_layout,
-    .input_f32 = cpu_input_f32,
-    .input_u8 = cpu_input_u8,
-    .stage_u8 = cpu_stage_u8,
-    .act_to_host = cpu_act_to_host,
     .conv2d_fwd = cpu_conv_fwd,
     .conv2d_bwd = cpu_conv_bwd,
-    .bn_fwd = cpu_bn_fwd,
-    .bn_bwd = cpu_bn_bwd,
-    .relu_fwd = cpu_relu_fwd,
-    .relu_bwd = cpu_relu_bwd,
-    .pool_fwd = cpu_pool_fwd,
-    .pool_bwd = cpu_pool_bwd,
-    .add_fwd = cpu_add_fwd,
-    .add_bwd = cpu_add_bwd,
-    .gap_fwd = cpu_gap_fwd,
-    .gap_bwd = cpu_gap_bwd,
-    .dense_fwd = cpu_dense_fwd,
-    .dense_bwd = cpu_dense_bwd,
-    .axpy = cpu_axpy,
-    .softmax_ce = cpu_softmax_ce,
-    .sgd = cpu_sgd,
+    CPU_COMMON_OPS,
 };
 
 const tfr_ops *tfr_ops_cpu(void) { return &cpu_ops; }
+
+#ifdef TFR_HAVE_DNNL
+static tfr_status dnnl_create(const tfr_backend_opts *o, tfr_backend **out, tfr_error *err)
+{
+    tfr_status st = cpu_create(o, out, err);
+    if (st)
+        return st;
+    tfr_backend *b = *out;
+    if ((st = tfr_dnnl_new(&b->dnnl, err))) {
+        cpu_destroy(b);
+        *out = NULL;
+        return st;
+    }
+    int nt = omp_get_max_threads();
+    snprintf(b->desc, sizeof b->desc, "onednn (%d thread%s, %s convolutions)", nt,
+             nt == 1 ? "" : "s", tfr_dnnl_version(b->dnnl));
+    return TFR_OK;
+}
+
+static tfr_status dnnl_conv_fwd(tfr_backend *b, const tfr_conv2d *cv, const float *x,
+                                const float *w, float *y, tfr_error *err)
+{
+    return tfr_dnnl_conv_fwd(b->dnnl, cv, x, w, y, err);
+}
+
+static tfr_status dnnl_conv_bwd(tfr_backend *b, const tfr_conv2d *cv, const float *x,
+                                const float *w, const float *dy, float *dx, float *dw,
+                                tfr_error *err)
+{
+    return tfr_dnnl_conv_bwd(b->dnnl, cv, x, w, dy, dx, dw, err);
+}
+
+static const tfr_ops dnnl_ops = {
+    .name = "onednn",
+    .create = dnnl_create,
+    .conv2d_fwd = dnnl_conv_fwd,
+    .conv2d_bwd = dnnl_conv_bwd,
+    CPU_COMMON_OPS,
+};
+#endif
+
+const tfr_ops *tfr_ops_onednn(tfr_error *err)
+{
+#ifdef TFR_HAVE_DNNL
+    (void)err;
+    return &dnnl_ops;
+#else
+    tfr_fail(err, TFR_ERR_UNAVAILABLE, NULL,
+             "no oneDNN backend: this build has none (install libdnnl-dev and reconfigure)");
+    return NULL;
+#endif
+}

@@ -1,0 +1,26 @@
+/*
+ * nn/cpu/dnnl_impl.h - convolutions through oneDNN for the "onednn" CPU
+ * backend (internal: nn/cpu/ only; see conv_dnnl.c). Built when CMake finds
+ * libdnnl (TFR_HAVE_DNNL).
+ */
+#ifndef TFR_DNNL_IMPL_H
+#define TFR_DNNL_IMPL_H
+
+#include "nn/nn_impl.h"
+#include "tfrecord/error.h"
+
+typedef struct tfr_dnnl tfr_dnnl;
+
+/* A CPU engine and stream; TFR_ERR_UNAVAILABLE when oneDNN cannot make one. */
+tfr_status tfr_dnnl_new(tfr_dnnl **out, tfr_error *err);
+void       tfr_dnnl_free(tfr_dnnl *d);
+/* "oneDNN 2.6.3" */
+const char *tfr_dnnl_version(const tfr_dnnl *d);
+/* The semantics of conv2d_fwd_cpu / conv2d_bwd_cpu (nn_impl.h): y is
+ * written; dw and dx (may be NULL) are added to. */
+tfr_status tfr_dnnl_conv_fwd(tfr_dnnl *d, const tfr_conv2d *cv, const float *x, const float *w,
+                             float *y, tfr_error *err);
+tfr_status tfr_dnnl_conv_bwd(tfr_dnnl *d, const tfr_conv2d *cv, const float *x, const float *w,
+                             const float *dy, float *dx, float *dw, tfr_error *err);
+
+#endif
