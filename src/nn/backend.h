@@ -106,6 +106,18 @@ typedef struct tfr_ops {
     tfr_status (*bn_bwd)(tfr_backend *b, int n, int c, int hw, const float *x, const float *gamma,
                          const float *mean, const float *invstd, const float *dy, float *dx,
                          float *dgamma, float *dbeta, float eps, tfr_error *err);
+    /* optional (NULL: the model runs bn then relu): batch norm and the ReLU
+     * that alone reads its output, in one op; y is the ReLU's output and dy
+     * the gradient at it, the BN output is never stored. Bit for bit the
+     * unfused pair. */
+    tfr_status (*bn_relu_fwd)(tfr_backend *b, int n, int c, int hw, const float *x,
+                              const float *gamma, const float *beta, float *y, float *mean,
+                              float *invstd, float *run_mean, float *run_var, int train,
+                              float momentum, float eps, tfr_error *err);
+    tfr_status (*bn_relu_bwd)(tfr_backend *b, int n, int c, int hw, const float *x,
+                              const float *gamma, const float *mean, const float *invstd,
+                              const float *y, const float *dy, float *dx, float *dgamma,
+                              float *dbeta, float eps, tfr_error *err);
     tfr_status (*relu_fwd)(tfr_backend *b, size_t count, const float *x, float *y, tfr_error *err);
     tfr_status (*relu_bwd)(tfr_backend *b, size_t count, const float *y, const float *dy,
                            float *dx, tfr_error *err);

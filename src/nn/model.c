@@ -717,6 +717,18 @@ static tfr_status ensure_batch(tfr_model *m, int n, tfr_error *err)
 #define BN_MOMENTUM 0.1f
 #define BN_EPS 1e-5f
 
+static int single_reader(const tfr_model *m, int t);
+
+/* 1 if op i is a batch norm whose output only the ReLU right after it reads,
+ * and the backend runs the two as one op (bn_relu_fwd/bwd) */
+static int fused_bn_relu(const tfr_model *m, int i)
+{
+    const op *o = &m->ops[i];
+    return o->kind == OP_BN && i + 1 < m->nops && m->ops[i + 1].kind == OP_RELU &&
+           m->ops[i + 1].in == o->out && m->be_ops->bn_relu_fwd && m->be_ops->bn_relu_bwd &&
+           single_reader(m, o->out);
+}
+
 /* the tape, forward; the input tensor is already in place */
 static tfr_status run_forward(tfr_model *m, int n, const int32_t *labels, int train, float *loss,
                               tfr_error *err)
@@ -734,6 +746,14 @@ static tfr_status run_forward(tfr_model *m, int n, const int32_t *labels, int tr
             st = ops->conv2d_fwd(be, &o->cv, in->d, P + o->w_off, out->d, err);
             break;
         case OP_BN:
+            if (fused_bn_relu(m, i)) { /* writes the ReLU's output; the ReLU is skipped */
+                st = ops->bn_relu_fwd(be, n, in->c, in->h * in->w, in->d, P + o->w_off,
+                                      P + o->b_off, m->t[m->ops[i + 1].out].d, o->mean, o->invstd,
+                                      S + o->s_off, S + o->s_off + in->c, train, BN_MOMENTUM,
+                                      BN_EPS, err);
+                i++;
+                break;
+            }
             st = ops->bn_fwd(be, n, in->c, in->h * in->w, in->d, P + o->w_off, P + o->b_off, out->d,
                              o->mean, o->invstd, S + o->s_off, S + o->s_off + in->c, train,
                              BN_MOMENTUM, BN_EPS, err);
@@ -893,10 +913,19 @@ tfr_status tfr_model_backward(tfr_model *m, float l2, tfr_error *err)
                                  o->in == 0 ? NULL : in->g, G + o->w_off, err);
             break;
         case OP_BN:
+            if (fused_bn_relu(m, i)) {
+                const tensor *ry = &m->t[m->ops[i + 1].out];
+                st = ops->bn_relu_bwd(be, n, in->c, in->h * in->w, in->d, P + o->w_off, o->mean,
+                                      o->invstd, ry->d, ry->g, in->g, G + o->w_off, G + o->b_off,
+                                      BN_EPS, err);
+                break;
+            }
             st = ops->bn_bwd(be, n, in->c, in->h * in->w, in->d, P + o->w_off, o->mean, o->invstd,
                              out->g, in->g, G + o->w_off, G + o->b_off, BN_EPS, err);
             break;
         case OP_RELU:
+            if (i > 0 && fused_bn_relu(m, i - 1))
+                break; /* done by the batch norm before it */
             st = ops->relu_bwd(be, tsize(in, n), out->d, out->g, in->g, err);
             break;
         case OP_POOL:

@@ -36,6 +36,15 @@ void batchnorm_bwd_cpu(int n, int c, int hw, const float *x, const float *gamma,
                        const float *mean, const float *invstd, const float *dy, float *dx,
                        float *dgamma, float *dbeta);
 
+/* batch norm then ReLU in the same passes: y is the ReLU's output, the
+ * backward takes it and the gradient at it (the BN output is never stored);
+ * bit for bit the unfused pair */
+void batchnorm_relu_fwd_cpu(int n, int c, int hw, const float *x, const float *gamma,
+                            const float *beta, float *y, float *mean, float *invstd,
+                            float *run_mean, float *run_var, int train, float momentum, float eps);
+void batchnorm_relu_bwd_cpu(int n, int c, int hw, const float *x, const float *gamma,
+                            const float *mean, const float *invstd, const float *y,
+                            const float *dy, float *dx, float *dgamma, float *dbeta);
 void relu_fwd_cpu(size_t n, const float *x, float *y);
 void relu_bwd_cpu(size_t n, const float *y, const float *dy, float *dx);
 /* 2x2 stride-2 max pool (floor); idx: argmax per output */

@@ -6,7 +6,8 @@
  *      same shapes;
  *  (b) training images/s (forward + backward + SGD, random data, no input
  *      pipeline) for the Fashion-MNIST preset and a 64x64x3 model, on the
- *      reference CPU backend and on "onednn", in the same run.
+ *      reference CPU backend and on "onednn", each with batch norm and its
+ *      ReLU fused and apart, in the same run.
  *
  *   bench_train [BATCH]   (default 128)
  */
@@ -94,14 +95,20 @@ static void conv_case(int n, int c, int h, int k, int r, int stride)
     free(x); free(w); free(y); free(dy); free(dx); free(dw); free(col); free(tmp);
 }
 
-static double train_case(const char *name, tfr_resnet_config *c, int batch, const char *device)
+/* training images/s on an op table; `apart` runs batch norm and ReLU as
+ * two ops (the table without its fused bn_relu) */
+static double train_case(const char *name, tfr_resnet_config *c, int batch, const tfr_ops *table,
+                         int apart)
 {
     tfr_model *m;
     tfr_error err;
-    tfr_device_opts d;
-    memset(&d, 0, sizeof d);
-    if (tfr_model_new(c, 1, &m, &err) || tfr_device_parse(device, &d, &err) ||
-        tfr_model_set_device(m, &d, &err)) {
+    tfr_ops ops = *table;
+    if (apart)
+        ops.bn_relu_fwd = NULL, ops.bn_relu_bwd = NULL;
+    char device[32];
+    snprintf(device, sizeof device, "%s%s", table->name, apart ? ", apart" : "");
+    if (tfr_model_new(c, 1, &m, &err) ||
+        tfr_model_set_backend(m, &ops, &(tfr_backend_opts){0}, &err)) {
         printf("bench_train model %s on %s: %s\n", name, device, err.msg);
         return 0;
     }
@@ -124,7 +131,7 @@ static double train_case(const char *name, tfr_resnet_config *c, int batch, cons
     }
     double t = tfr_now() - t0;
     double ips = steps * batch / t;
-    printf("bench_train model %-8s %dx%dx%d width %d on %-6s: %.0f images/s training (%.1f "
+    printf("bench_train model %-8s %dx%dx%d width %d on %-14s: %.0f images/s training (%.1f "
            "GFLOP/s counting fwd+bwd as 3x forward)\n",
            name, c->in_h, c->in_w, c->in_c, c->width, device, ips,
            ips * 3 * tfr_model_flops(m) / 1e9);
@@ -134,16 +141,21 @@ static double train_case(const char *name, tfr_resnet_config *c, int batch, cons
     return ips;
 }
 
-/* the reference backend, then oneDNN's where built, in the same run */
+/* the reference backend, then oneDNN's where built, each with batch norm
+ * and ReLU fused and apart, in the same run */
 static void train_both(const char *name, tfr_resnet_config *c, int batch)
 {
-    double a = train_case(name, c, batch, "cpu");
     tfr_error err;
-    if (!tfr_ops_onednn(&err))
+    const tfr_ops *cpu = tfr_ops_cpu(), *dn = tfr_ops_onednn(&err);
+    double a0 = train_case(name, c, batch, cpu, 1), a = train_case(name, c, batch, cpu, 0);
+    if (a0 > 0 && a > 0)
+        printf("bench_train model %-8s cpu fused / apart: %.2fx\n", name, a / a0);
+    if (!dn)
         return;
-    double b = train_case(name, c, batch, "onednn");
-    if (a > 0 && b > 0)
-        printf("bench_train model %-8s onednn / cpu: %.2fx\n", name, b / a);
+    double b0 = train_case(name, c, batch, dn, 1), b = train_case(name, c, batch, dn, 0);
+    if (b0 > 0 && b > 0)
+        printf("bench_train model %-8s onednn fused / apart: %.2fx; onednn / cpu: %.2fx\n", name,
+               b / b0, b / a);
 }
 
 int main(int argc, char **argv)

@@ -3,13 +3,15 @@
  * gradient checks for every layer and for a whole tiny network, a tiny
  * model overfitting a tiny batch, SGD, checkpoint round trip (bit-exact,
  * damaged files refused), TensorBoard event files read back as TFRecords
- * of Event protos.
+ * of Event protos. Batch norm fused with its ReLU (the CPU tables'
+ * bn_relu ops) trains bit for bit as the two ops run apart.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "event.pb-c.h"
+#include "nn/backend.h"
 #include "nn/nn_impl.h"
 #include "testutil.h"
 #include "tfrecord/nn.h"
@@ -535,8 +537,82 @@ static void check_labels(void)
     tfr_model_free(m);
 }
 
+/* the CPU table, counting its fused batch norms */
+static int fused_calls;
+static tfr_status (*real_bn_relu_fwd)(tfr_backend *, int, int, int, const float *, const float *,
+                                      const float *, float *, float *, float *, float *, float *,
+                                      int, float, float, tfr_error *);
+static tfr_status count_bn_relu_fwd(tfr_backend *b, int n, int c, int hw, const float *x,
+                                    const float *g, const float *be, float *y, float *mean,
+                                    float *is, float *rm, float *rv, int train, float mom,
+                                    float eps, tfr_error *err)
+{
+    fused_calls++;
+    return real_bn_relu_fwd(b, n, c, hw, x, g, be, y, mean, is, rm, rv, train, mom, eps, err);
+}
+
+/* 25 SGD steps of the fmnist preset on a table; losses and final parameters */
+static float *train_on(const tfr_ops *ops, float *loss, size_t *np)
+{
+    tfr_resnet_config c;
+    tfr_error err;
+    tfr_model *m = NULL;
+    EXPECT_OK(tfr_resnet_preset("fmnist", &c, &err), &err);
+    EXPECT_OK(tfr_model_new(&c, 3, &m, &err), &err);
+    if (!m)
+        return NULL;
+    EXPECT_OK(tfr_model_set_backend(m, ops, &(tfr_backend_opts){0}, &err), &err);
+    const int n = 16;
+    size_t nx = (size_t)n * 784;
+    float *x = malloc(nx * 4);
+    int32_t lab[16];
+    fill(x, nx);
+    for (int i = 0; i < n; i++)
+        lab[i] = i % 10;
+    for (int t = 0; t < 25; t++) {
+        EXPECT_OK(tfr_model_forward(m, x, n, lab, 1, &loss[t], &err), &err);
+        EXPECT_OK(tfr_model_backward(m, 5e-4f, &err), &err);
+        EXPECT_OK(tfr_model_sgd(m, 0.05f, 0.9f, 1e-4f, &err), &err);
+    }
+    float *w, *out = NULL;
+    *np = tfr_model_num_params(m);
+    if (tfr_model_params(m, &w, &err) == TFR_OK && (out = malloc(*np * 4)))
+        memcpy(out, w, *np * 4);
+    tfr_model_free(m);
+    free(x);
+    return out;
+}
+
+static void check_fusion(void)
+{
+    tfr_ops fused = *tfr_ops_cpu(), apart = *tfr_ops_cpu();
+    real_bn_relu_fwd = fused.bn_relu_fwd;
+    fused.bn_relu_fwd = count_bn_relu_fwd;
+    apart.bn_relu_fwd = NULL;
+    apart.bn_relu_bwd = NULL;
+    float la[25], lb[25];
+    size_t na = 0, nb = 0;
+    uint64_t keep = rs;
+    float *wa = train_on(&fused, la, &na);
+    rs = keep; /* the same data */
+    float *wb = train_on(&apart, lb, &nb);
+    EXPECT(fused_calls >= 25 * 3); /* every BN + ReLU of the preset, each step */
+    EXPECT(wa && wb && na == nb);
+    if (wa && wb && na == nb) {
+        if (memcmp(la, lb, sizeof la))
+            FAILF("fused batch norm + ReLU: losses differ from the ops apart (%g vs %g at the end)",
+                  la[24], lb[24]);
+        if (memcmp(wa, wb, na * 4))
+            FAILF("fused batch norm + ReLU: parameters differ from the ops apart");
+        EXPECT(la[24] < la[0]);
+    }
+    free(wa);
+    free(wb);
+}
+
 int main(void)
 {
+    check_fusion();
     check_labels();
     check_checkpoint_bounds();
     check_checkpoint_meta();

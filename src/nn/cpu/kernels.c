@@ -174,9 +174,10 @@ void conv2d_bwd_cpu(const tfr_conv2d *cv, const float *x, const float *w, const 
     col2im_add(cv, col, dx);
 }
 
-void batchnorm_fwd_cpu(int n, int c, int hw, const float *x, const float *gamma,
-                       const float *beta, float *y, float *mean, float *invstd,
-                       float *run_mean, float *run_var, int train, float momentum, float eps)
+/* batch norm forward, and with relu set the ReLU of its output in the same pass */
+static void bn_fwd(int n, int c, int hw, const float *x, const float *gamma, const float *beta,
+                   float *y, float *mean, float *invstd, float *run_mean, float *run_var,
+                   int train, float momentum, float eps, int relu)
 {
     const double m = (double)n * hw;
 #pragma omp parallel for schedule(static)
@@ -213,11 +214,68 @@ void batchnorm_fwd_cpu(int n, int c, int hw, const float *x, const float *gamma,
         for (int i = 0; i < n; i++) {
             const float *p = x + ((size_t)i * c + ch) * hw;
             float *o = y + ((size_t)i * c + ch) * hw;
-            for (int j = 0; j < hw; j++)
-                o[j] = p[j] * g + b;
+            if (relu) {
+                for (int j = 0; j < hw; j++) {
+                    float v = p[j] * g + b;
+                    o[j] = v > 0 ? v : 0; /* as relu_fwd_cpu */
+                }
+            } else {
+                for (int j = 0; j < hw; j++)
+                    o[j] = p[j] * g + b;
+            }
         }
     }
 }
+
+void batchnorm_fwd_cpu(int n, int c, int hw, const float *x, const float *gamma,
+                       const float *beta, float *y, float *mean, float *invstd,
+                       float *run_mean, float *run_var, int train, float momentum, float eps)
+{
+    bn_fwd(n, c, hw, x, gamma, beta, y, mean, invstd, run_mean, run_var, train, momentum, eps, 0);
+}
+
+void batchnorm_relu_fwd_cpu(int n, int c, int hw, const float *x, const float *gamma,
+                            const float *beta, float *y, float *mean, float *invstd,
+                            float *run_mean, float *run_var, int train, float momentum, float eps)
+{
+    bn_fwd(n, c, hw, x, gamma, beta, y, mean, invstd, run_mean, run_var, train, momentum, eps, 1);
+}
+
+/*
+ * Batch norm backward for one channel, with DY(at + j) the gradient reaching
+ * the BN output: the two callers below expand it, so each inner loop is
+ * straight-line code (one test of a pointer per element kept them from
+ * vectorizing).
+ */
+#define BN_BWD_CHANNEL(DY)                                                              \
+    do {                                                                                \
+        double sdy = 0, sdyx = 0;                                                       \
+        const float mu = mean[ch], is = invstd[ch];                                     \
+        for (int i = 0; i < n; i++) {                                                   \
+            const size_t at = ((size_t)i * c + ch) * hw;                                \
+            const float *p = x + at;                                                    \
+            for (int j = 0; j < hw; j++) {                                              \
+                float dj = DY(at + (size_t)j);                                          \
+                sdy += dj;                                                              \
+                sdyx += (double)dj * (p[j] - mu) * is;                                  \
+            }                                                                           \
+        }                                                                               \
+        dgamma[ch] += (float)sdyx;                                                      \
+        dbeta[ch] += (float)sdy;                                                        \
+        const float k = gamma[ch] * is;                                                 \
+        const float a = (float)(sdy / m), b = (float)(sdyx / m);                        \
+        for (int i = 0; i < n; i++) {                                                   \
+            const size_t at = ((size_t)i * c + ch) * hw;                                \
+            const float *p = x + at;                                                    \
+            float *o = dx + at;                                                         \
+            for (int j = 0; j < hw; j++)                                                \
+                o[j] += k * (DY(at + (size_t)j) - a - (p[j] - mu) * is * b);            \
+        }                                                                               \
+    } while (0)
+
+#define BN_DY_PLAIN(i) dy[i]
+/* through the ReLU of output y, as relu_bwd_cpu leaves it in a zeroed buffer */
+#define BN_DY_RELU(i) (0.0f + (y[i] > 0 ? dy[i] : 0))
 
 void batchnorm_bwd_cpu(int n, int c, int hw, const float *x, const float *gamma,
                        const float *mean, const float *invstd, const float *dy, float *dx,
@@ -225,29 +283,18 @@ void batchnorm_bwd_cpu(int n, int c, int hw, const float *x, const float *gamma,
 {
     const double m = (double)n * hw;
 #pragma omp parallel for schedule(static)
-    for (int ch = 0; ch < c; ch++) {
-        double sdy = 0, sdyx = 0;
-        const float mu = mean[ch], is = invstd[ch];
-        for (int i = 0; i < n; i++) {
-            const float *p = x + ((size_t)i * c + ch) * hw;
-            const float *d = dy + ((size_t)i * c + ch) * hw;
-            for (int j = 0; j < hw; j++) {
-                sdy += d[j];
-                sdyx += (double)d[j] * (p[j] - mu) * is;
-            }
-        }
-        dgamma[ch] += (float)sdyx;
-        dbeta[ch] += (float)sdy;
-        const float k = gamma[ch] * is;
-        const float a = (float)(sdy / m), b = (float)(sdyx / m);
-        for (int i = 0; i < n; i++) {
-            const float *p = x + ((size_t)i * c + ch) * hw;
-            const float *d = dy + ((size_t)i * c + ch) * hw;
-            float *o = dx + ((size_t)i * c + ch) * hw;
-            for (int j = 0; j < hw; j++)
-                o[j] += k * (d[j] - a - (p[j] - mu) * is * b);
-        }
-    }
+    for (int ch = 0; ch < c; ch++)
+        BN_BWD_CHANNEL(BN_DY_PLAIN);
+}
+
+void batchnorm_relu_bwd_cpu(int n, int c, int hw, const float *x, const float *gamma,
+                            const float *mean, const float *invstd, const float *y,
+                            const float *dy, float *dx, float *dgamma, float *dbeta)
+{
+    const double m = (double)n * hw;
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++)
+        BN_BWD_CHANNEL(BN_DY_RELU);
 }
 
 void relu_fwd_cpu(size_t n, const float *x, float *y)

@@ -204,6 +204,25 @@ static tfr_status cpu_bn_fwd(tfr_backend *b, int n, int c, int hw, const float *
     return TFR_OK;
 }
 
+static tfr_status cpu_bn_relu_fwd(tfr_backend *b, int n, int c, int hw, const float *x,
+                                  const float *gamma, const float *beta, float *y, float *mean,
+                                  float *invstd, float *run_mean, float *run_var, int train,
+                                  float momentum, float eps, tfr_error *err)
+{
+    batchnorm_relu_fwd_cpu(n, c, hw, x, gamma, beta, y, mean, invstd, run_mean, run_var, train,
+                           momentum, eps);
+    return TFR_OK;
+}
+
+static tfr_status cpu_bn_relu_bwd(tfr_backend *b, int n, int c, int hw, const float *x,
+                                  const float *gamma, const float *mean, const float *invstd,
+                                  const float *y, const float *dy, float *dx, float *dgamma,
+                                  float *dbeta, float eps, tfr_error *err)
+{
+    batchnorm_relu_bwd_cpu(n, c, hw, x, gamma, mean, invstd, y, dy, dx, dgamma, dbeta);
+    return TFR_OK;
+}
+
 static tfr_status cpu_bn_bwd(tfr_backend *b, int n, int c, int hw, const float *x,
                              const float *gamma, const float *mean, const float *invstd,
                              const float *dy, float *dx, float *dgamma, float *dbeta, float eps,
@@ -320,7 +339,8 @@ static tfr_status cpu_sgd(tfr_backend *b, size_t count, float *w, const float *g
     .upload = cpu_copy, .download = cpu_copy, .copy = cpu_copy, .zero = cpu_zero,     \
     .sync = cpu_sync, .filter_layout = cpu_filter_layout, .input_f32 = cpu_input_f32, \
     .input_u8 = cpu_input_u8, .stage_u8 = cpu_stage_u8, .act_to_host = cpu_act_to_host, \
-    .bn_fwd = cpu_bn_fwd, .bn_bwd = cpu_bn_bwd, .relu_fwd = cpu_relu_fwd,             \
+    .bn_fwd = cpu_bn_fwd, .bn_bwd = cpu_bn_bwd, .bn_relu_fwd = cpu_bn_relu_fwd,       \
+    .bn_relu_bwd = cpu_bn_relu_bwd, .relu_fwd = cpu_relu_fwd,                         \
     .relu_bwd = cpu_relu_bwd, .pool_fwd = cpu_pool_fwd, .pool_bwd = cpu_pool_bwd,     \
     .add_fwd = cpu_add_fwd, .add_bwd = cpu_add_bwd, .gap_fwd = cpu_gap_fwd,           \
     .gap_bwd = cpu_gap_bwd, .dense_fwd = cpu_dense_fwd, .dense_bwd = cpu_dense_bwd,   \
