@@ -29,15 +29,16 @@ void cli_init(const char *prog);
  * cli_threads. Unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT, a
  * tool with more than one thread starts itself again (in cli_threads) with
  * GOMP_SPINCOUNT=CLI_SPINCOUNT, so that an idle OpenMP thread spins
- * about a microsecond and then sleeps instead of spinning for a
+ * some 20 microseconds and then sleeps instead of spinning for a
  * millisecond (libgomp's default). On a shared machine (other processes on
  * the same cores: a CI runner, a shared node, a container's quota) the
  * default's spinning takes the CPU from the threads with work and makes 2
- * threads slower than 1 (tests/bench/bench_threads.sh); on an idle machine
- * the short spin costs about nothing. OMP_WAIT_POLICY=active restores the
- * spinning.
+ * threads slower than 1 (tests/bench/bench_threads.sh). A shorter spin
+ * (1000) sleeps between the many short parallel regions of a training
+ * step: the wake-ups cost oneDNN's training a third of its speed, idle or
+ * loaded. OMP_WAIT_POLICY=active restores the spinning.
  */
-#define CLI_SPINCOUNT "1000"
+#define CLI_SPINCOUNT "20000"
 void cli_start(const char *prog, char **argv);
 
 /*

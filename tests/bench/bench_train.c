@@ -7,9 +7,16 @@
  *  (b) training images/s (forward + backward + SGD, random data, no input
  *      pipeline) for the Fashion-MNIST preset and a 64x64x3 model, on the
  *      reference CPU backend and on "onednn", each with batch norm and its
- *      ReLU fused and apart, in the same run.
+ *      ReLU fused and apart, in the same run;
+ *  (c) both presets (fmnist, homework) beside PyTorch training the same
+ *      network with the same batch, thread count and step on the CPU, in
+ *      NCHW and channels_last (tests/bench/torch_resnet.py --device cpu),
+ *      images/s and CPU seconds per image, as ratios against PyTorch's
+ *      faster layout. Prints "skipped: no torch" without python3-torch.
  *
- *   bench_train [BATCH]   (default 128)
+ *   bench_train [BATCH [PYTHON]]   (default 128; PYTHON, or $TFR_TORCH_PYTHON,
+ *                                   else the first of python3, /usr/bin/python3
+ *                                   that imports torch)
  */
 #include <cblas.h>
 #ifdef _OPENMP
@@ -17,6 +24,7 @@
 #endif
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "nn/backend.h"
 #include "nn/nn_impl.h"
@@ -28,6 +36,13 @@ static void fillr(float *p, size_t n, uint64_t seed)
 {
     for (size_t i = 0; i < n; i++)
         p[i] = (float)((test_rand(&seed) >> 40) / 16777216.0 - 0.5);
+}
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static int omp_threads(void)
@@ -96,9 +111,10 @@ static void conv_case(int n, int c, int h, int k, int r, int stride)
 }
 
 /* training images/s on an op table; `apart` runs batch norm and ReLU as
- * two ops (the table without its fused bn_relu) */
+ * two ops (the table without its fused bn_relu). *cpu_per_image, when
+ * given, gets the process CPU seconds per image. */
 static double train_case(const char *name, tfr_resnet_config *c, int batch, const tfr_ops *table,
-                         int apart)
+                         int apart, double *cpu_per_image)
 {
     tfr_model *m;
     tfr_error err;
@@ -122,7 +138,7 @@ static double train_case(const char *name, tfr_resnet_config *c, int batch, cons
     tfr_model_forward(m, x, batch, lab, 1, &loss, &err); /* warm-up */
     tfr_model_backward(m, 5e-4f, &err);
     int steps = 0;
-    double t0 = tfr_now();
+    double t0 = tfr_now(), c0 = cpu_now();
     while (tfr_now() - t0 < 5 || steps < 3) {
         tfr_model_forward(m, x, batch, lab, 1, &loss, &err);
         tfr_model_backward(m, 5e-4f, &err);
@@ -131,6 +147,8 @@ static double train_case(const char *name, tfr_resnet_config *c, int batch, cons
     }
     double t = tfr_now() - t0;
     double ips = steps * batch / t;
+    if (cpu_per_image)
+        *cpu_per_image = (cpu_now() - c0) / ((double)steps * batch);
     printf("bench_train model %-8s %dx%dx%d width %d on %-14s: %.0f images/s training (%.1f "
            "GFLOP/s counting fwd+bwd as 3x forward)\n",
            name, c->in_h, c->in_w, c->in_c, c->width, device, ips,
@@ -147,15 +165,98 @@ static void train_both(const char *name, tfr_resnet_config *c, int batch)
 {
     tfr_error err;
     const tfr_ops *cpu = tfr_ops_cpu(), *dn = tfr_ops_onednn(&err);
-    double a0 = train_case(name, c, batch, cpu, 1), a = train_case(name, c, batch, cpu, 0);
+    double a0 = train_case(name, c, batch, cpu, 1, NULL), a = train_case(name, c, batch, cpu, 0, NULL);
     if (a0 > 0 && a > 0)
         printf("bench_train model %-8s cpu fused / apart: %.2fx\n", name, a / a0);
     if (!dn)
         return;
-    double b0 = train_case(name, c, batch, dn, 1), b = train_case(name, c, batch, dn, 0);
+    double b0 = train_case(name, c, batch, dn, 1, NULL), b = train_case(name, c, batch, dn, 0, NULL);
     if (b0 > 0 && b > 0)
         printf("bench_train model %-8s onednn fused / apart: %.2fx; onednn / cpu: %.2fx\n", name,
                b / b0, b / a);
+}
+
+/* the interpreter that imports torch, or NULL */
+static const char *torch_python(const char *given)
+{
+    static char pick[256];
+    const char *env = getenv("TFR_TORCH_PYTHON");
+    const char *cands[] = {given, env, "python3", "/usr/bin/python3"};
+    for (size_t i = 0; i < sizeof cands / sizeof *cands; i++) {
+        if (!cands[i] || !*cands[i])
+            continue;
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "%s -c 'import torch' >/dev/null 2>&1", cands[i]);
+        if (system(cmd) == 0) {
+            snprintf(pick, sizeof pick, "%s", cands[i]);
+            return pick;
+        }
+    }
+    return NULL;
+}
+
+/* PyTorch's training images/s (and CPU s/image, parameter count) for a
+ * preset in one layout; 0 when it failed */
+static double torch_case(const char *py, const char *preset, const char *layout, int batch,
+                         int threads, double *cpu_per_image, long *params)
+{
+    char cmd[1024], line[2048];
+    snprintf(cmd, sizeof cmd, "%s %s/tests/bench/torch_resnet.py --device cpu --preset %s "
+             "--layout %s --batch %d --threads %d --seconds 5 2>/dev/null",
+             py, TFR_SRC_DIR, preset, layout, batch, threads);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return 0;
+    double ips = 0, cpu = 0;
+    while (fgets(line, sizeof line, p)) {
+        const char *k;
+        if ((k = strstr(line, "\"images_per_s\": ")))
+            ips = atof(k + 16);
+        if ((k = strstr(line, "\"cpu_s\": ")))
+            cpu = atof(k + 9);
+        if ((k = strstr(line, "\"steps\": ")) && ips > 0)
+            *cpu_per_image = cpu / (atof(k + 9) * batch);
+        if ((k = strstr(line, "\"params\": ")))
+            *params = atol(k + 10);
+    }
+    pclose(p);
+    printf("bench_train torch %-8s %-13s batch %d, %d threads: %.0f images/s, %.2f ms CPU/image\n",
+           preset, layout, batch, threads, ips, *cpu_per_image * 1e3);
+    return ips;
+}
+
+/* (c): this project's backends beside PyTorch on one preset */
+static void versus_torch(const char *py, const char *preset, int batch)
+{
+    tfr_resnet_config c;
+    tfr_error err;
+    tfr_resnet_preset(preset, &c, &err);
+    tfr_model *m;
+    if (tfr_model_new(&c, 1, &m, &err))
+        return;
+    long ours = (long)tfr_model_num_params(m), theirs = 0;
+    tfr_model_free(m);
+    int threads = omp_threads();
+    double tc[2] = {0, 0}, tcpu[2] = {0, 0};
+    const char *layouts[2] = {"nchw", "channels_last"};
+    for (int i = 0; i < 2; i++)
+        tc[i] = torch_case(py, preset, layouts[i], batch, threads, &tcpu[i], &theirs);
+    if (theirs != ours)
+        printf("bench_train torch %s: WARNING: %ld parameters in PyTorch's network, %ld here\n",
+               preset, theirs, ours);
+    int best = tc[1] > tc[0];
+    const tfr_ops *tables[2] = {tfr_ops_cpu(), tfr_ops_onednn(&err)};
+    for (int i = 0; i < 2; i++) {
+        if (!tables[i])
+            continue;
+        double cpu = 0, ips = train_case(preset, &c, batch, tables[i], 0, &cpu);
+        if (ips > 0 && tc[best] > 0)
+            printf("bench_train vs torch %-8s %-6s: %.0f images/s, %.2f ms CPU/image; %.2fx "
+                   "torch %s (%.0f images/s), %.2fx torch %s; CPU/image %.2fx torch %s's\n",
+                   preset, tables[i]->name, ips, cpu * 1e3, ips / tc[best], layouts[best],
+                   tc[best], tc[!best] > 0 ? ips / tc[!best] : 0, layouts[!best],
+                   tcpu[best] / cpu, layouts[best]);
+    }
 }
 
 int main(int argc, char **argv)
@@ -177,5 +278,12 @@ int main(int argc, char **argv)
     c.nlevels = 3;
     c.levels[0] = c.levels[1] = c.levels[2] = 1;
     train_both("64x64", &c, batch);
+    const char *py = torch_python(argc > 2 ? argv[2] : NULL);
+    if (!py) {
+        printf("bench_train vs torch: skipped: no torch\n");
+        return 0;
+    }
+    versus_torch(py, "fmnist", batch);
+    versus_torch(py, "homework", batch);
     return 0;
 }

@@ -1,13 +1,23 @@
 #!/usr/bin/env python3
-"""tests/bench/torch_resnet.py - the PyTorch baseline for bench_train_gpu.
+"""tests/bench/torch_resnet.py - the PyTorch baseline for bench_train_gpu
+and bench_train.
 
 Trains the same pre-activation bottleneck ResNet as src/nn/model.c (the
 "homework" preset by default: 64x64x3 -> 200 classes, width 64, levels
-4,6,3,2) with the same step: uint8 NHWC batch from pinned host memory,
+4,6,3,2; --preset fmnist for 28x28x1 -> 10, width 16, levels 1,1,1).
+
+--device cuda (bench_train_gpu): uint8 NHWC batch from pinned host memory,
 normalized on the GPU, forward, softmax cross-entropy, backward, SGD with
-momentum. channels_last; TF32, strict fp32, or bf16 autocast (bf16
-activations, fp32 weights) as asked. Prints one JSON line:
-{"mode": "eager"|"compile", "batch": B, "precision": P, "images_per_s": X}.
+momentum; channels_last; TF32, strict fp32, or bf16 autocast (bf16
+activations, fp32 weights) as asked.
+
+--device cpu (bench_train): fp32, --threads intra-op threads, --layout nchw
+or channels_last, a fixed float batch (bench_train's step: no input
+pipeline), forward, cross-entropy, backward, SGD with momentum and weight
+decay, timed for at least --seconds after a warm-up step.
+
+Prints one JSON line: {"mode", "batch", "precision", "images_per_s",
+"cpu_s", "torch"}.
 """
 import argparse
 import json
@@ -61,8 +71,52 @@ class ResNet(nn.Module):
         return self.fc(x)
 
 
+PRESETS = {"homework": (64, 3, 200, 64, "4,6,3,2"), "fmnist": (28, 1, 10, 16, "1,1,1")}
+
+
+def main_cpu(a, levels):
+    torch.set_num_threads(a.threads)
+    size, in_c = a.size, a.in_c
+    model = ResNet(in_c, a.classes, a.width, levels)
+    cl = a.layout == "channels_last"
+    if cl:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand((a.batch, in_c, size, size), generator=g) - 0.5
+    if cl:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.arange(a.batch) % a.classes
+
+    def step():
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    step()  # warm-up
+    steps = 0
+    c0, t0 = time.process_time(), time.perf_counter()
+    while time.perf_counter() - t0 < a.seconds or steps < 3:
+        step()
+        steps += 1
+    dt, dc = time.perf_counter() - t0, time.process_time() - c0
+    print(json.dumps({"mode": "eager", "layout": a.layout, "batch": a.batch, "precision": "fp32",
+                      "images_per_s": a.batch * steps / dt, "cpu_s": dc, "steps": steps,
+                      "threads": a.threads, "params": sum(p.numel() for p in model.parameters()),
+                      "torch": torch.__version__}))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
+    ap.add_argument("--preset", choices=sorted(PRESETS), default=None)
+    ap.add_argument("--layout", choices=["nchw", "channels_last"], default="channels_last")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--in-c", type=int, default=3)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--precision", choices=["fp32", "tf32", "bf16"], default="tf32")
     ap.add_argument("--mode", choices=["eager", "compile"], default="eager")
@@ -73,6 +127,11 @@ def main():
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
     a = ap.parse_args()
+    if a.preset:
+        a.size, a.in_c, a.classes, a.width, a.levels = PRESETS[a.preset]
+    levels = tuple(int(x) for x in a.levels.split(","))
+    if a.device == "cpu":
+        return main_cpu(a, levels)
     if not torch.cuda.is_available():
         print(json.dumps({"error": "no CUDA device"}))
         return 77
@@ -81,7 +140,6 @@ def main():
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cudnn.benchmark = True  # algorithm search per shape, as ours
     dev = torch.device("cuda")
-    levels = tuple(int(x) for x in a.levels.split(","))
     model = ResNet(3, a.classes, a.width, levels).to(dev).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     fwd = torch.compile(model) if a.mode == "compile" else model

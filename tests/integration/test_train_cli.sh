@@ -113,7 +113,7 @@ expect_fail "checkpoint" "$T" --evaluate "$WORK/shards/labels.txt" --val "$WORK/
 expect_fail "cannot open" "$T" --train "$WORK/none.tfrecord" --epochs 1
 # one --threads rule: the compute pool is --threads; the wait policy
 out=$("$T" "${one[@]}" --threads 2 2>&1) || fail "train --threads 2: $out"
-contains "$out" "device: cpu (2 threads, OpenBLAS, spin 1000 then sleep)"
+contains "$out" "device: cpu (2 threads, OpenBLAS, spin 20000 then sleep)"
 out=$("$T" "${one[@]}" --threads 1 2>&1) || fail "train --threads 1: $out"
 contains "$out" "device: cpu (1 thread, OpenBLAS"
 out=$(OMP_WAIT_POLICY=active "$T" "${one[@]}" --threads 2 2>&1) || fail "train active: $out"

@@ -97,7 +97,7 @@ TFR_API tfr_status tfr_precision_parse(const char *s, tfr_precision *p, tfr_erro
  * and exports are the same files whichever device trained the model.
  */
 TFR_API tfr_status tfr_model_set_device(tfr_model *m, const tfr_device_opts *d, tfr_error *err);
-/* "cpu (16 threads, OpenBLAS, spin 1000 then sleep)", "cuda:0 NVIDIA H100 80GB HBM3, tf32", ... */
+/* "cpu (16 threads, OpenBLAS, spin 20000 then sleep)", "cuda:0 NVIDIA H100 80GB HBM3, tf32", ... */
 TFR_API const char *tfr_model_device(const tfr_model *m);
 TFR_API tfr_device_kind tfr_model_device_kind(const tfr_model *m);
 /* Copies everything the device changed back to the host copies. */

@@ -119,7 +119,7 @@ TFR_API int  tfr_threads_or_default(int threads);
 TFR_API void tfr_set_compute_threads(int n);
 TFR_API int  tfr_compute_threads(void);
 /* How idle OpenMP threads wait, from the environment libgomp read at start:
- * "spin 1000 then sleep", "passive wait", ... into buf; returns buf. */
+ * "spin 20000 then sleep", "passive wait", ... into buf; returns buf. */
 TFR_API const char *tfr_wait_policy(char *buf, size_t n);
 
 /* Monotonic seconds. */
