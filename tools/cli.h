@@ -29,7 +29,7 @@ void cli_init(const char *prog);
  * cli_threads. Unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT, a
  * tool with more than one thread starts itself again (in cli_threads) with
  * GOMP_SPINCOUNT=CLI_SPINCOUNT, so that an idle OpenMP thread spins
- * some 20 microseconds and then sleeps instead of spinning for a
+ * 20000 rounds (tens of microseconds) and then sleeps instead of spinning for a
  * millisecond (libgomp's default). On a shared machine (other processes on
  * the same cores: a CI runner, a shared node, a container's quota) the
  * default's spinning takes the CPU from the threads with work and makes 2

@@ -4,7 +4,7 @@
 # Each tool runs at --threads 1 and 2, on an idle machine and beside a
 # competing busy process on each of the same cores (the tool and the
 # competitors pinned to CPUs 0,1), first as the tools start (OpenMP threads
-# spin ~1 us, then sleep: tools/cli.h) and then with libgomp's default wait
+# spin 20000 rounds, then sleep: tools/cli.h) and then with libgomp's default wait
 # (GOMP_SPINCOUNT=300000, the baseline, measured in the same run).
 # Prints min/median wall seconds and median CPU seconds of R runs, and the
 # ratio wall(2 threads) / wall(1 thread): under load, above 1 means more
