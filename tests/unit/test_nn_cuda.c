@@ -15,6 +15,9 @@
  * the CPU kernels behind layout conversions. What remains for a GPU is the
  * CUDA runtime, cuDNN and cuBLAS themselves: without a device (or in a build
  * without CUDA) the test then prints why and exits 77 (skipped).
+ *
+ * The same harness runs over the "onednn" CPU backend (NHWC activations,
+ * its own batch-norm, pool and conversion kernels) when the build has it.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -1130,6 +1133,20 @@ int main(void)
     emu_ops.destroy(eb);
     check_model(&emu_ops, &bf16, "cuda-emulated bf16", 3e-2);
     check_train_loop(&emu_ops, TFR_PRECISION_BF16, "cuda-emulated bf16", 1, 0.035);
+
+    /* the other NHWC backend: oneDNN on the CPU */
+    tfr_error de_err;
+    const tfr_ops *dn = tfr_ops_onednn(&de_err);
+    if (dn) {
+        tfr_backend *db;
+        EXPECT_OK(dn->create(NULL, &db, &err), &err);
+        dev dd = {dn, db, "onednn", 2e-6, 0};
+        check_ops(&dd);
+        dn->destroy(db);
+        check_model(dn, NULL, "onednn", 2e-5);
+    } else {
+        printf("no onednn backend: %s\n", de_err.msg);
+    }
     if (test_failures()) {
         cpu->destroy(cb);
         return 1;

@@ -1,12 +1,14 @@
 /*
- * tests/unit/test_nn_onednn.c - the "onednn" CPU backend against the
- * reference kernels: every convolution shape of the presets plus odd ones
- * (stride 2 with odd and even sizes, 1x1, 5x5, padding 0), forward, data
- * and weight gradients, with dx and dw ADDED to (prefilled buffers) and dx
- * NULL; the same ResNet on both backends over SGD steps (losses and
- * parameters stay close, the loss falls); two runs on oneDNN bit-identical;
- * --device onednn through tfr_device_parse. Skips (77) in a build without
- * oneDNN.
+ * tests/unit/test_nn_onednn.c - the "onednn" CPU backend (NHWC
+ * activations) against the reference kernels: every convolution shape of
+ * the presets plus odd ones (stride 2 with odd and even sizes, 1x1, 5x5,
+ * padding 0), forward, data and weight gradients, with dx and dw ADDED to
+ * (prefilled buffers) and dx NULL; the same ResNet on both backends over
+ * SGD steps (losses and parameters stay close, the loss falls); two runs on
+ * oneDNN bit-identical; --device onednn through tfr_device_parse. The
+ * backend harness of test_nn_cuda.c checks its other ops (batch norm, the
+ * pools, input and output conversions) one by one. Skips (77) in a build
+ * without oneDNN.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -60,8 +62,16 @@ static void check_conv(const tfr_ops *ops, tfr_backend *be, int n, int c, int h,
     tfr_error err;
     conv2d_fwd_cpu(&cv, x, wt, y0, col, tmp);
     conv2d_bwd_cpu(&cv, x, wt, dy, dx0, dw0, col, tmp, part);
-    EXPECT_OK(ops->conv2d_fwd(be, &cv, x, wt, y1, &err), &err);
-    EXPECT_OK(ops->conv2d_bwd(be, &cv, x, wt, dy, dx1, dw1, &err), &err);
+    /* the backend's activations are NHWC: x, dy and the prefilled dx go in
+     * through input_f32, y and dx come back through act_to_host */
+    float *bx = malloc(nx * 4), *bdy = malloc(ny * 4), *bdx = malloc(nx * 4), *by = malloc(ny * 4);
+    EXPECT_OK(ops->input_f32(be, n, c, h, w, x, bx, &err), &err);
+    EXPECT_OK(ops->input_f32(be, n, k, cv.p, cv.q, dy, bdy, &err), &err);
+    EXPECT_OK(ops->input_f32(be, n, c, h, w, dx1, bdx, &err), &err);
+    EXPECT_OK(ops->conv2d_fwd(be, &cv, bx, wt, by, &err), &err);
+    EXPECT_OK(ops->conv2d_bwd(be, &cv, bx, wt, bdy, bdx, dw1, &err), &err);
+    EXPECT_OK(ops->act_to_host(be, n, k, cv.p, cv.q, by, y1, &err), &err);
+    EXPECT_OK(ops->act_to_host(be, n, c, h, w, bdx, dx1, &err), &err);
     double ey = rel_err(y1, y0, ny), ex = rel_err(dx1, dx0, nx), ew = rel_err(dw1, dw0, nw);
     if (ey > 1e-5 || ex > 1e-5 || ew > 1e-5)
         FAILF("conv n%d c%d %dx%d k%d r%d s%d p%d: relative error y %.2g dx %.2g dw %.2g", n, c,
@@ -69,9 +79,10 @@ static void check_conv(const tfr_ops *ops, tfr_backend *be, int n, int c, int h,
     /* dx NULL (the first convolution): only dw, added once more */
     memcpy(dw1, dw0, nw * 4);
     conv2d_bwd_cpu(&cv, x, wt, dy, NULL, dw0, col, tmp, part);
-    EXPECT_OK(ops->conv2d_bwd(be, &cv, x, wt, dy, NULL, dw1, &err), &err);
+    EXPECT_OK(ops->conv2d_bwd(be, &cv, bx, wt, bdy, NULL, dw1, &err), &err);
     if (rel_err(dw1, dw0, nw) > 1e-5)
         FAILF("conv n%d c%d k%d r%d: dw with dx NULL differs", n, c, k, r);
+    free(bx); free(bdy); free(bdx); free(by);
     free(x); free(wt); free(dy); free(y0); free(y1); free(dx0); free(dx1);
     free(dw0); free(dw1); free(col); free(tmp); free(part);
 }

@@ -2,14 +2,15 @@
  * nn/cpu/conv_dnnl.c - convolutions through oneDNN (Debian's libdnnl) for
  * the "onednn" CPU backend of ops_cpu.c.
  *
- * The backend keeps the CPU layouts (activations NCHW, filters (K, C, R,
- * S)), so every other op is a reference kernel. Each convolution shape gets
- * three primitives (forward, backward data, backward weights), created at
- * its first use and kept; each lets oneDNN choose its own blocked formats
- * (format "any"), and reorders move the operands in and out around it, in
- * scratch buffers shared by all shapes. The gradients are ADDED into dx and
- * dw as the op table asks: the reorder out of the primitive's format carries
- * a sum post-op, even when no format change is needed.
+ * The backend's activations are NHWC (kernels_nhwc.c has its other
+ * layout-bound ops) and its filters (K, C, R, S), as on the reference
+ * backend. Each convolution shape gets three primitives (forward, backward
+ * data, backward weights), created at its first use and kept. They read and
+ * write the activations in place, as NHWC; only the filters and their
+ * gradient go through oneDNN's own blocked format (format "any"), by
+ * reorders into scratch buffers shared by all shapes. The gradients are
+ * ADDED into dx and dw as the op table asks: the primitive writes a scratch
+ * copy and the reorder into the user's buffer carries a sum post-op.
  *
  * Results depend on oneDNN's kernels for this CPU and on the thread count
  * (its weight-gradient reduction follows the thread split): bit-identical
@@ -229,12 +230,13 @@ static tfr_status make_conv(tfr_dnnl *d, const tfr_conv2d *cv, dconv *c, tfr_err
      * (h + 2 pad - r) / stride + 1 rounded down */
     const dnnl_dims_t pl = {cv->pad, cv->pad}, pr = {cv->pad, cv->pad};
     dnnl_memory_desc_t xu, wu, yu, xa, wa, ya;
-    DN(dnnl_memory_desc_init_by_tag(&xu, 4, xd, dnnl_f32, dnnl_nchw), "memory descriptor");
+    DN(dnnl_memory_desc_init_by_tag(&xu, 4, xd, dnnl_f32, dnnl_nhwc), "memory descriptor");
     DN(dnnl_memory_desc_init_by_tag(&wu, 4, wd, dnnl_f32, dnnl_oihw), "memory descriptor");
-    DN(dnnl_memory_desc_init_by_tag(&yu, 4, yd, dnnl_f32, dnnl_nchw), "memory descriptor");
-    DN(dnnl_memory_desc_init_by_tag(&xa, 4, xd, dnnl_f32, dnnl_format_tag_any), "memory descriptor");
+    DN(dnnl_memory_desc_init_by_tag(&yu, 4, yd, dnnl_f32, dnnl_nhwc), "memory descriptor");
+    /* activations as they are; filters in the primitive's choice */
+    xa = xu;
     DN(dnnl_memory_desc_init_by_tag(&wa, 4, wd, dnnl_f32, dnnl_format_tag_any), "memory descriptor");
-    DN(dnnl_memory_desc_init_by_tag(&ya, 4, yd, dnnl_f32, dnnl_format_tag_any), "memory descriptor");
+    ya = yu;
     dnnl_convolution_desc_t fd, bd, wdsc;
     DN(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &xa,
                                           &wa, NULL, &ya, strides, pl, pr),

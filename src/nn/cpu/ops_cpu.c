@@ -4,9 +4,10 @@
  * (K, C, R, S); the im2col and weight-gradient scratch lives here and grows
  * to the largest convolution seen.
  *
- * The "onednn" table (built with TFR_HAVE_DNNL) is this backend with its
- * convolutions run by oneDNN (conv_dnnl.c): the same buffers and layouts,
- * every other op shared.
+ * The "onednn" table (built with TFR_HAVE_DNNL) is this backend with NHWC
+ * activations: convolutions run by oneDNN (conv_dnnl.c), batch norm, the
+ * pools and the layout conversions by kernels_nhwc.c, and every op that
+ * does not care about the layout (ReLU, add, dense, loss, SGD) shared.
  */
 #include <omp.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "nn/backend.h"
 #ifdef TFR_HAVE_DNNL
 #include "nn/cpu/dnnl_impl.h"
+#include "nn/cpu/nhwc_impl.h"
 #endif
 #include "nn/elementwise.h"
 #include "tfrecord/util.h"
@@ -30,6 +32,8 @@ struct tfr_backend {
     char   desc[128];
 #ifdef TFR_HAVE_DNNL
     tfr_dnnl *dnnl; /* the onednn table's convolutions */
+    double   *bn;   /* its batch-norm partial sums */
+    size_t    nbn;
 #endif
 };
 
@@ -52,6 +56,7 @@ static void cpu_destroy(tfr_backend *b)
         return;
 #ifdef TFR_HAVE_DNNL
     tfr_dnnl_free(b->dnnl);
+    free(b->bn);
 #endif
     free(b->col);
     free(b->tmp);
@@ -332,18 +337,14 @@ static tfr_status cpu_sgd(tfr_backend *b, size_t count, float *w, const float *g
     return TFR_OK;
 }
 
-/* every entry but the name, create and the convolutions */
-#define CPU_COMMON_OPS                                                                  \
+/* the entries that do not depend on the activation layout */
+#define CPU_FLAT_OPS                                                                    \
     .host_memory = 1, .destroy = cpu_destroy, .describe = cpu_describe,               \
     .act_bytes = cpu_act_bytes, .alloc = cpu_alloc, .release = cpu_release,           \
     .upload = cpu_copy, .download = cpu_copy, .copy = cpu_copy, .zero = cpu_zero,     \
-    .sync = cpu_sync, .filter_layout = cpu_filter_layout, .input_f32 = cpu_input_f32, \
-    .input_u8 = cpu_input_u8, .stage_u8 = cpu_stage_u8, .act_to_host = cpu_act_to_host, \
-    .bn_fwd = cpu_bn_fwd, .bn_bwd = cpu_bn_bwd, .bn_relu_fwd = cpu_bn_relu_fwd,       \
-    .bn_relu_bwd = cpu_bn_relu_bwd, .relu_fwd = cpu_relu_fwd,                         \
-    .relu_bwd = cpu_relu_bwd, .pool_fwd = cpu_pool_fwd, .pool_bwd = cpu_pool_bwd,     \
-    .add_fwd = cpu_add_fwd, .add_bwd = cpu_add_bwd, .gap_fwd = cpu_gap_fwd,           \
-    .gap_bwd = cpu_gap_bwd, .dense_fwd = cpu_dense_fwd, .dense_bwd = cpu_dense_bwd,   \
+    .sync = cpu_sync, .filter_layout = cpu_filter_layout, .stage_u8 = cpu_stage_u8,   \
+    .relu_fwd = cpu_relu_fwd, .relu_bwd = cpu_relu_bwd, .add_fwd = cpu_add_fwd,       \
+    .add_bwd = cpu_add_bwd, .dense_fwd = cpu_dense_fwd, .dense_bwd = cpu_dense_bwd,   \
     .axpy = cpu_axpy, .softmax_ce = cpu_softmax_ce, .sgd = cpu_sgd
 
 static const tfr_ops cpu_ops = {
@@ -351,7 +352,18 @@ static const tfr_ops cpu_ops = {
     .create = cpu_create,
     .conv2d_fwd = cpu_conv_fwd,
     .conv2d_bwd = cpu_conv_bwd,
-    CPU_COMMON_OPS,
+    .input_f32 = cpu_input_f32,
+    .input_u8 = cpu_input_u8,
+    .act_to_host = cpu_act_to_host,
+    .bn_fwd = cpu_bn_fwd,
+    .bn_bwd = cpu_bn_bwd,
+    .bn_relu_fwd = cpu_bn_relu_fwd,
+    .bn_relu_bwd = cpu_bn_relu_bwd,
+    .pool_fwd = cpu_pool_fwd,
+    .pool_bwd = cpu_pool_bwd,
+    .gap_fwd = cpu_gap_fwd,
+    .gap_bwd = cpu_gap_bwd,
+    CPU_FLAT_OPS,
 };
 
 const tfr_ops *tfr_ops_cpu(void) { return &cpu_ops; }
@@ -387,12 +399,168 @@ static tfr_status dnnl_conv_bwd(tfr_backend *b, const tfr_conv2d *cv, const floa
     return tfr_dnnl_conv_bwd(b->dnnl, cv, x, w, dy, dx, dw, err);
 }
 
+/* ---- the onednn table's activations are NHWC (kernels_nhwc.c) ---- */
+static tfr_status dnnl_input_f32(tfr_backend *b, int n, int c, int h, int w, const float *x,
+                                 float *y, tfr_error *err)
+{
+    nhwc_from_nchw(n, c, h, w, x, y);
+    return TFR_OK;
+}
+
+static tfr_status dnnl_input_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
+                                const uint8_t *flip, float mean, float std, float *y,
+                                tfr_error *err)
+{
+    const size_t cnt = (size_t)n * c * h * w;
+    if (!x) {
+        if (b->staged_n != n)
+            return tfr_fail(err, TFR_ERR_ARG, NULL, "no staged batch of %d images", n);
+        x = b->staged;
+        flip = b->staged_flip ? b->staged + cnt : NULL;
+        b->staged_n = 0;
+    }
+    const float sc = 1.0f / (255.0f * std), of = mean / std;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < cnt; i++)
+        ew_input_u8(i, c, h, w, 1, x, flip, sc, of, y, 0);
+    return TFR_OK;
+}
+
+static tfr_status dnnl_act_to_host(tfr_backend *b, int n, int c, int h, int w, const float *x,
+                                   float *host, tfr_error *err)
+{
+    size_t cnt = (size_t)n * c * h * w;
+    if (h * w == 1 || c == 1) { /* (N, C) and (N, HW): the layouts agree */
+        if (host != x)
+            memmove(host, x, cnt * sizeof(float));
+        return TFR_OK;
+    }
+    if (host == x) {
+        float *tmp = tfr_malloc(cnt * sizeof(float));
+        if (!tmp)
+            return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+        nhwc_to_nchw(n, c, h, w, x, tmp);
+        memcpy(host, tmp, cnt * sizeof(float));
+        free(tmp);
+        return TFR_OK;
+    }
+    nhwc_to_nchw(n, c, h, w, x, host);
+    return TFR_OK;
+}
+
+/* the batch-norm partial sums for (n, c, hw) */
+static tfr_status bn_scratch(tfr_backend *b, int n, int c, int hw, tfr_error *err)
+{
+    size_t need = nhwc_bn_scratch_total(n, c, hw);
+    if (need > b->nbn) {
+        double *p = tfr_malloc(need * sizeof(double));
+        if (!p)
+            return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory for %zu bytes of "
+                                                      "batch-norm scratch", need * sizeof(double));
+        free(b->bn);
+        b->bn = p;
+        b->nbn = need;
+    }
+    return TFR_OK;
+}
+
+static tfr_status dnnl_bn_fwd_any(tfr_backend *b, int n, int c, int hw, const float *x,
+                                  const float *gamma, const float *beta, float *y, float *mean,
+                                  float *invstd, float *run_mean, float *run_var, int train,
+                                  float momentum, float eps, int relu, tfr_error *err)
+{
+    tfr_status st = bn_scratch(b, n, c, hw, err);
+    if (st)
+        return st;
+    nhwc_bn_fwd(n, c, hw, x, gamma, beta, y, mean, invstd, run_mean, run_var, train, momentum,
+                eps, relu, b->bn);
+    return TFR_OK;
+}
+
+static tfr_status dnnl_bn_fwd(tfr_backend *b, int n, int c, int hw, const float *x,
+                              const float *gamma, const float *beta, float *y, float *mean,
+                              float *invstd, float *run_mean, float *run_var, int train,
+                              float momentum, float eps, tfr_error *err)
+{
+    return dnnl_bn_fwd_any(b, n, c, hw, x, gamma, beta, y, mean, invstd, run_mean, run_var,
+                           train, momentum, eps, 0, err);
+}
+
+static tfr_status dnnl_bn_relu_fwd(tfr_backend *b, int n, int c, int hw, const float *x,
+                                   const float *gamma, const float *beta, float *y, float *mean,
+                                   float *invstd, float *run_mean, float *run_var, int train,
+                                   float momentum, float eps, tfr_error *err)
+{
+    return dnnl_bn_fwd_any(b, n, c, hw, x, gamma, beta, y, mean, invstd, run_mean, run_var,
+                           train, momentum, eps, 1, err);
+}
+
+static tfr_status dnnl_bn_relu_bwd(tfr_backend *b, int n, int c, int hw, const float *x,
+                                   const float *gamma, const float *mean, const float *invstd,
+                                   const float *y, const float *dy, float *dx, float *dgamma,
+                                   float *dbeta, float eps, tfr_error *err)
+{
+    tfr_status st = bn_scratch(b, n, c, hw, err);
+    if (st)
+        return st;
+    nhwc_bn_bwd(n, c, hw, x, gamma, mean, invstd, y, dy, dx, dgamma, dbeta, b->bn);
+    return TFR_OK;
+}
+
+static tfr_status dnnl_bn_bwd(tfr_backend *b, int n, int c, int hw, const float *x,
+                              const float *gamma, const float *mean, const float *invstd,
+                              const float *dy, float *dx, float *dgamma, float *dbeta, float eps,
+                              tfr_error *err)
+{
+    return dnnl_bn_relu_bwd(b, n, c, hw, x, gamma, mean, invstd, NULL, dy, dx, dgamma, dbeta,
+                            eps, err);
+}
+
+static tfr_status dnnl_pool_fwd(tfr_backend *b, int n, int c, int h, int w, const float *x,
+                                float *y, int32_t *idx, tfr_error *err)
+{
+    nhwc_pool_fwd(n, c, h, w, x, y, idx);
+    return TFR_OK;
+}
+
+static tfr_status dnnl_pool_bwd(tfr_backend *b, int n, int c, int h, int w, const int32_t *idx,
+                                const float *dy, float *dx, tfr_error *err)
+{
+    nhwc_pool_bwd(n, c, h, w, idx, dy, dx);
+    return TFR_OK;
+}
+
+static tfr_status dnnl_gap_fwd(tfr_backend *b, int n, int c, int hw, const float *x, float *y,
+                               tfr_error *err)
+{
+    nhwc_gap_fwd(n, c, hw, x, y);
+    return TFR_OK;
+}
+
+static tfr_status dnnl_gap_bwd(tfr_backend *b, int n, int c, int hw, const float *dy, float *dx,
+                               tfr_error *err)
+{
+    nhwc_gap_bwd(n, c, hw, dy, dx);
+    return TFR_OK;
+}
+
 static const tfr_ops dnnl_ops = {
     .name = "onednn",
     .create = dnnl_create,
     .conv2d_fwd = dnnl_conv_fwd,
     .conv2d_bwd = dnnl_conv_bwd,
-    CPU_COMMON_OPS,
+    .input_f32 = dnnl_input_f32,
+    .input_u8 = dnnl_input_u8,
+    .act_to_host = dnnl_act_to_host,
+    .bn_fwd = dnnl_bn_fwd,
+    .bn_bwd = dnnl_bn_bwd,
+    .bn_relu_fwd = dnnl_bn_relu_fwd,
+    .bn_relu_bwd = dnnl_bn_relu_bwd,
+    .pool_fwd = dnnl_pool_fwd,
+    .pool_bwd = dnnl_pool_bwd,
+    .gap_fwd = dnnl_gap_fwd,
+    .gap_bwd = dnnl_gap_bwd,
+    CPU_FLAT_OPS,
 };
 #endif
 
