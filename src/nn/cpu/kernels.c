@@ -274,8 +274,10 @@ void batchnorm_relu_fwd_cpu(int n, int c, int hw, const float *x, const float *g
     } while (0)
 
 #define BN_DY_PLAIN(i) dy[i]
-/* through the ReLU of output y, as relu_bwd_cpu leaves it in a zeroed buffer */
-#define BN_DY_RELU(i) (0.0f + (y[i] > 0 ? dy[i] : 0))
+/* through the ReLU of output y, as relu_bwd_cpu leaves it in a zeroed buffer;
+ * dy is read whatever the test says (a load under the condition kept the
+ * loops scalar and branching on the sign of every element) */
+#define BN_DY_RELU(i) (0.0f + relu_pass(y[i], dy[i]))
 
 void batchnorm_bwd_cpu(int n, int c, int hw, const float *x, const float *gamma,
                        const float *mean, const float *invstd, const float *dy, float *dx,
@@ -308,7 +310,7 @@ void relu_bwd_cpu(size_t n, const float *y, const float *dy, float *dx)
 {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++)
-        dx[i] += y[i] > 0 ? dy[i] : 0;
+        dx[i] += relu_pass(y[i], dy[i]);
 }
 
 void maxpool2_fwd_cpu(int n, int c, int h, int w, const float *x, float *y, int32_t *idx)

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "nn/cpu/nhwc_impl.h"
+#include "nn/nn_impl.h"
 
 #define CH_BLOCK 256 /* channels per stack accumulator block */
 
@@ -63,9 +64,15 @@ static void bn_chunk_sums(size_t k, size_t rows, int c, const float *x, const fl
                     b[j] += g * (xp[j] - mean[c0 + j]);
                 }
             } else {
+                /* the ReLU's select in float first: converting a selected
+                 * value to double kept the loop scalar, with a branch per
+                 * element */
                 const float *dp = dy + r * (size_t)c + c0, *yp = y + r * (size_t)c + c0;
+                float gf[CH_BLOCK];
+                for (int j = 0; j < cb; j++)
+                    gf[j] = relu_pass(yp[j], dp[j]);
                 for (int j = 0; j < cb; j++) {
-                    double g = yp[j] > 0 ? dp[j] : 0.0f;
+                    double g = 0.0f + gf[j]; /* as relu_bwd_cpu into a zeroed buffer */
                     a[j] += g;
                     b[j] += g * (xp[j] - mean[c0 + j]);
                 }
@@ -168,13 +175,23 @@ void nhwc_bn_bwd(int n, int c, int hw, const float *x, const float *gamma, const
     }
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < rows; r++) {
-        const float *xp = x + r * (size_t)c, *dp = dy + r * (size_t)c;
-        float *o = dx + r * (size_t)c;
+        /* dx never overlaps x, y or dy */
+        const float *restrict xp = x + r * (size_t)c, *restrict dp = dy + r * (size_t)c;
+        float *restrict o = dx + r * (size_t)c;
         if (y) {
-            const float *yp = y + r * (size_t)c;
-            for (int ch = 0; ch < c; ch++) {
-                float gj = 0.0f + (yp[ch] > 0 ? dp[ch] : 0);
-                o[ch] += k[ch] * (gj - a[ch] - (xp[ch] - mean[ch]) * invstd[ch] * b[ch]);
+            /* the select, then the rest (one loop: the addition of 0 below
+             * kept it scalar) */
+            const float *restrict yp = y + r * (size_t)c;
+            for (int c0 = 0; c0 < c; c0 += CH_BLOCK) {
+                const int cb = c - c0 < CH_BLOCK ? c - c0 : CH_BLOCK;
+                float gf[CH_BLOCK];
+                for (int j = 0; j < cb; j++)
+                    gf[j] = relu_pass(yp[c0 + j], dp[c0 + j]);
+                for (int j = 0; j < cb; j++) {
+                    const int ch = c0 + j;
+                    float gj = 0.0f + gf[j]; /* as relu_bwd_cpu into a zeroed buffer */
+                    o[ch] += k[ch] * (gj - a[ch] - (xp[ch] - mean[ch]) * invstd[ch] * b[ch]);
+                }
             }
         } else {
             for (int ch = 0; ch < c; ch++)
