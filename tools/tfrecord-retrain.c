@@ -35,7 +35,7 @@ static void usage(FILE *f)
         "                      mean 0..1, std > 0\n"
         "  --seed S  --logdir DIR (TensorBoard)  --fold-bn  --round-weights\n"
         "  --print-misclassified  list the test images the new layer gets wrong\n"
-        "  --device cpu|cuda|cuda:N|auto  --precision tf32|fp32|bf16\n"
+        "  --device cpu|onednn|cuda|cuda:N|auto  --precision tf32|fp32|bf16\n"
         "                      where the backbone computes bottlenecks (default cpu)\n"
         "  --threads T         threads for decode and compute, 0..1024, 0 = the CPUs this\n"
         "                      process may use (default)\n"

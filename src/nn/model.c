@@ -611,9 +611,11 @@ tfr_status tfr_model_set_device(tfr_model *m, const tfr_device_opts *d, tfr_erro
     if (d && d->kind == TFR_DEVICE_ONEDNN && !(ops = tfr_ops_onednn(err)))
         return err->code;
     if (d && d->kind == TFR_DEVICE_AUTO) {
-        tfr_error quiet; /* no device: the CPU, silently */
+        tfr_error quiet; /* no device: the fastest CPU table built in, silently */
         tfr_error_clear(&quiet);
-        cuda = tfr_ops_cuda(&quiet);
+        const tfr_ops *dn;
+        if (!(cuda = tfr_ops_cuda(&quiet)) && (dn = tfr_ops_onednn(&quiet)))
+            ops = dn;
     }
     if (cuda) {
         ops = cuda;

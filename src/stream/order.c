@@ -53,7 +53,7 @@ tfr_status tfr_order_new(const tfr_order_config *c, tfr_order **out, tfr_error *
         tfr_order_free(o);
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     }
-    o->file_mode = c->world > 1 && c->nfiles >= (size_t)c->world;
+    o->file_mode = c->world > 1 && c->nfiles >= (size_t)c->world && !c->split_records;
     o->range_mode = c->world > 1 && !o->file_mode && c->indexes && c->nfiles > 0;
     for (size_t i = 0; o->range_mode && i < c->nfiles; i++)
         if (!c->indexes[i] || c->counts[i] < 0 ||

@@ -620,6 +620,7 @@ static void *sequencer_main(void *arg)
         .files = s->files, .counts = s->counts, .nfiles = s->nfiles, .seed = o->seed,
         .shuffle_files = o->shuffle_files, .interleave = o->interleave,
         .shuffle_buffer = o->shuffle_buffer, .rank = o->rank, .world = o->world,
+        .split_records = o->split_records,
         .indexes = s->indexes,
         .record = o->record, .on_skip = on_skip, .user = s};
     tfr_order *ord = NULL;
@@ -749,7 +750,7 @@ static tfr_status probe_size(tfr_stream *s, tfr_error *err)
  */
 static tfr_status count_unknown(tfr_stream *s, tfr_error *err)
 {
-    const int keep = s->nfiles < (size_t)s->o.world;
+    const int keep = s->nfiles < (size_t)s->o.world || s->o.split_records;
     if (keep && !(s->indexes = tfr_calloc(s->nfiles, sizeof *s->indexes)))
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
     for (size_t i = 0; i < s->nfiles; i++) {
@@ -876,7 +877,18 @@ tfr_status tfr_stream_open(const tfr_stream_opts *opts, tfr_stream **out, tfr_er
             else
                 tot += (uint64_t)s->counts[i];
         }
-        s->epoch_cap0 = known ? (opts->world > 1 ? tot / (uint64_t)opts->world : tot) : 0;
+        /* whole files per rank: the share is the smallest rank's, which
+         * depends on the epoch's file order unless every file holds as
+         * many records (then floor(files / world) files' worth) */
+        const int file_mode =
+            opts->world > 1 && s->nfiles >= (size_t)opts->world && !opts->split_records;
+        for (size_t i = 1; file_mode && known && i < s->nfiles; i++)
+            if (s->counts[i] != s->counts[0])
+                known = 0;
+        s->epoch_cap0 = !known      ? 0
+                        : file_mode ? s->nfiles / (size_t)opts->world * (uint64_t)s->counts[0]
+                        : opts->world > 1 ? tot / (uint64_t)opts->world
+                                          : tot;
     }
     for (int i = 0; i < T; i++)
         if (pthread_create(&s->workers[i], NULL, worker_main, s) == 0)

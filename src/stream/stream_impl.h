@@ -32,6 +32,7 @@ typedef struct tfr_order_config {
     int            interleave;      /* files read at once (>= 1) */
     size_t         shuffle_buffer;  /* records; <= 1: file order */
     int            rank, world;
+    int            split_records;   /* never whole files per rank (tfr_stream_opts) */
     tfr_reader_opts record;         /* how each file is opened (skip_corrupt...) */
     /* called for every skipped corrupt record or unreadable file */
     void         (*on_skip)(void *user, const tfr_error *e);

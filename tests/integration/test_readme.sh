@@ -64,6 +64,7 @@ while IFS= read -r cmd; do
     why=""
     case "$cmd" in
     ./tools/demo*|./tools/test*) why="the two top commands (CI and the demo run them)" ;;
+    tools/install-python*) why="installs into the system (test_python runs the package from the build)" ;;
     *"[options]"*) why="a synopsis" ;;
     *" ... "*|*" ..."|*"..."*) why="elided options" ;;
     *"--device cuda"*|*"--device auto"*) why="needs a GPU" ;;

@@ -85,10 +85,11 @@ one=(--train "$WORK/shards/train-00000-of-00001.tfrecord.gz" --width 4 --levels 
 # to the accuracy it reported
 if ! out=$("$T" "${common[@]}" --epochs 4 --device onednn --logdir "$WORK/d" --checkpoint-dir "$WORK/d/ck" 2>&1); then
     case "$out" in
-        *"no oneDNN backend"*) echo "oneDNN part skipped: $out" ;;
+        *"no oneDNN backend"*) echo "oneDNN part skipped: $out"; have_dnnl=0 ;;
         *) fail "--device onednn failed: $out" ;;
     esac
 else
+    have_dnnl=1
     dacc=$(tail -1 "$WORK/d/history.csv" | cut -d, -f7)
     python3 -c "import sys; sys.exit(0 if float('$dacc') > 0.3 else 1)" || fail "onednn val accuracy $dacc"
     "$T" "${common[@]}" --epochs 1 --device onednn --logdir "$WORK/e" --checkpoint-dir "$WORK/e/ck" >/dev/null 2>&1 \
@@ -106,6 +107,18 @@ else
     out=$("$T" "${one[@]}" --device onednn --threads 2 2>&1) || fail "onednn device line: $out"
     contains "$out" "device: onednn (2 threads, oneDNN"
 fi
+
+# --recipe fmnist: its settings as if written where it stands; a later
+# option wins, an earlier one loses (--width 8 before it, --epochs 1 after)
+out=$("$T" --train "$WORK/shards/train-00000-of-00001.tfrecord.gz" --width 8 --recipe fmnist --epochs 1 \
+      --threads 2 --logdir "$WORK/r" 2>&1) || fail "--recipe fmnist: $out"
+contains "$out" "width 24,"
+contains "$out" "device: $([ "$have_dnnl" = 1 ] && echo onednn || echo cpu) (2 threads"
+[ "$(wc -l < "$WORK/r/history.csv")" = 2 ] || fail "--recipe then --epochs 1: $(cat "$WORK/r/history.csv")"
+# epoch 1 of a 2-epoch warm-up to lr 0.1, cosine after: the epoch's last lr near 0.05
+rlr=$(tail -1 "$WORK/r/history.csv" | cut -d, -f3)
+python3 -c "import sys; sys.exit(0 if 0.04 < float('$rlr') < 0.06 else 1)" || fail "--recipe lr $rlr"
+expect_fail "unknown recipe" "$T" --train "$WORK/shards" --recipe imagenet
 
 # bad input
 expect_fail "unknown device" "$T" "${common[@]}" --device tpu

@@ -66,7 +66,8 @@ TFR_API tfr_status tfr_model_grads(tfr_model *m, float **out /* OUT */, tfr_erro
 typedef enum tfr_device_kind {
     TFR_DEVICE_CPU = 0,
     TFR_DEVICE_CUDA,
-    TFR_DEVICE_AUTO,  /* CUDA device `index` when there is one, else the CPU */
+    TFR_DEVICE_AUTO,  /* CUDA device `index` when there is one, else the CPU
+                       * (oneDNN's table where built, else the reference) */
     TFR_DEVICE_ONEDNN /* the CPU with oneDNN's convolutions (a build with libdnnl) */
 } tfr_device_kind;
 

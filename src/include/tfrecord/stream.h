@@ -86,6 +86,17 @@ typedef struct tfr_stream_opts {
                                     label; never skipped) */
     int         rank, world;     /* default 0 of 1 */
     /*
+     * How ranks share an epoch. 0 (default): with at least `world` files,
+     * whole files per rank (each reads only its own), and every rank stops
+     * at the smallest rank's share, leaving the rest of that epoch out (a
+     * third of it with 3 equal files and 2 ranks). 1: by records always,
+     * so the shares differ by at most one record and at most world - 1
+     * records of an epoch are left out; each rank then reads every file
+     * (keeping every world-th record), or with every file indexed only its
+     * own range of records.
+     */
+    int         split_records;
+    /*
      * Decompression-bomb guard (as tfr_decode_opts.max_pixels): an image
      * whose header or shape declares more pixels is a bad record, refused
      * before its pixels are allocated; the output size (given, or taken
@@ -171,7 +182,9 @@ TFR_API tfr_status tfr_stream_next(tfr_stream *s, const tfr_batch **out, tfr_err
 
 TFR_API void tfr_stream_get_state(const tfr_stream *s, tfr_stream_state *st);
 TFR_API void tfr_stream_get_stats(const tfr_stream *s, tfr_stream_stats *st);
-/* Records per epoch for this rank (after the equal-share cap); 0 if unknown. */
+/* Records per epoch for this rank (after the equal-share cap); 0 if unknown
+ * (counts unknown, or whole files per rank of unequal sizes, where the share
+ * changes with each epoch's file order). */
 TFR_API uint64_t tfr_stream_epoch_records(const tfr_stream *s);
 
 /* Stops the threads and frees everything; s may be NULL. Safe mid-epoch. */

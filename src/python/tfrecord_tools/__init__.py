@@ -1,0 +1,47 @@
+"""tfrecord_tools: the tfrecord-tools streaming reader for NumPy and PyTorch.
+
+    import tfrecord_tools as tt
+    for images, labels in tt.Stream("shards/manifest.json", split="train",
+                                    batch_size=128, format="float32",
+                                    mean=0.5, std=0.25, flip=True, seed=1):
+        ...   # images: float32 (N, C, H, W); labels: int64 (N,)
+
+Stream(source, *, batch_size=32, size=None, channels=3, format="uint8",
+       layout=None, flip=False, pad_crop=0, random_resized_crop=0.0,
+       center_crop=0.0, mean=None, std=None, shuffle_buffer=1024,
+       shuffle_files=True, interleave=4, seed=0, epochs=1, rank=0, world=1,
+       threads=0, prefetch=2, split=None, drop_remainder=False,
+       skip_corrupt=False, num_classes=0, image_key=None, label_key=None,
+       state=None, copy=True, split_records=False)
+
+  source     a shard file, a folder, a glob ('shards/train-*'), a
+             manifest.json, or a list of them; split="train" reads that
+             split of a folder or manifest (as 'shards:train').
+  format     "uint8": uint8 NHWC pixels; "float32": (x/255 - mean) / std,
+             layout "NCHW" (default) or "NHWC".
+  size       an int or (height, width); None: the first image's size.
+  epochs     0 = forever. seed, epoch and position fix every random
+             choice: the same batches for any thread count.
+  rank/world this process's share of every epoch, the same number of
+             records for every rank. With at least `world` files each rank
+             reads whole files and stops at the smallest rank's share (the
+             rest of that epoch is left out); split_records=True splits by
+             records instead (at most world - 1 left out; each rank reads
+             every file, or only its range where the shards are indexed).
+  state      a dict from Stream.state(): resume exactly where it was taken.
+  copy       True: every batch is a fresh array. False: the arrays view the
+             stream's buffer and stay valid only until the next batch is
+             taken or the stream is closed (no copy; use them, or copy them,
+             before asking for more).
+
+Iterating yields (images, labels). len(stream) is the number of batches in
+one epoch for this rank (from manifest.json counts or shard indexes;
+TypeError when unknown). Errors in the data raise DataError, an OSError with
+.path, .record and .offset (None where not known) and .kind; bad options
+raise ValueError. The GIL is released while the C side reads and waits.
+"""
+
+from ._native import DataError, Stream
+
+__all__ = ["Stream", "DataError"]
+__version__ = "0.1.0"
