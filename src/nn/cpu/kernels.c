@@ -242,22 +242,39 @@ void batchnorm_relu_fwd_cpu(int n, int c, int hw, const float *x, const float *g
 }
 
 /*
- * Batch norm backward for one channel, with DY(at + j) the gradient reaching
- * the BN output: the two callers below expand it, so each inner loop is
- * straight-line code (one test of a pointer per element kept them from
- * vectorizing).
+ * Batch norm backward for one channel. The gradient reaching the BN output
+ * is taken BN_SPAN elements at a time into g[] by FILL (the plain one copies
+ * dy; the fused one is dy through the ReLU of output y), then both passes
+ * read g[]. So the ReLU's select runs as a vector blend, not as a branch
+ * per element: written inside the passes, with the addition of 0 that
+ * matches relu_bwd_cpu's zeroed buffer, it kept them scalar.
  */
-#define BN_BWD_CHANNEL(DY)                                                              \
+#define BN_SPAN 256
+#define BN_FILL_PLAIN(g, at, len)                                                       \
+    for (int t = 0; t < (len); t++)                                                     \
+        (g)[t] = dy[(at) + (size_t)t]
+#define BN_FILL_RELU(g, at, len)                                                        \
+    do {                                                                                \
+        for (int t = 0; t < (len); t++)                                                 \
+            (g)[t] = relu_pass(y[(at) + (size_t)t], dy[(at) + (size_t)t]);              \
+        for (int t = 0; t < (len); t++)                                                 \
+            (g)[t] = 0.0f + (g)[t]; /* as relu_bwd_cpu into a zeroed buffer */          \
+    } while (0)
+#define BN_BWD_CHANNEL(FILL)                                                            \
     do {                                                                                \
         double sdy = 0, sdyx = 0;                                                       \
         const float mu = mean[ch], is = invstd[ch];                                     \
+        float g[BN_SPAN];                                                               \
         for (int i = 0; i < n; i++) {                                                   \
-            const size_t at = ((size_t)i * c + ch) * hw;                                \
-            const float *p = x + at;                                                    \
-            for (int j = 0; j < hw; j++) {                                              \
-                float dj = DY(at + (size_t)j);                                          \
-                sdy += dj;                                                              \
-                sdyx += (double)dj * (p[j] - mu) * is;                                  \
+            const size_t row = ((size_t)i * c + ch) * hw;                               \
+            for (int j0 = 0; j0 < hw; j0 += BN_SPAN) {                                  \
+                const int len = hw - j0 < BN_SPAN ? hw - j0 : BN_SPAN;                  \
+                const float *p = x + row + j0;                                          \
+                FILL(g, row + (size_t)j0, len);                                         \
+                for (int j = 0; j < len; j++) {                                         \
+                    sdy += g[j];                                                        \
+                    sdyx += (double)g[j] * (p[j] - mu) * is;                            \
+                }                                                                       \
             }                                                                           \
         }                                                                               \
         dgamma[ch] += (float)sdyx;                                                      \
@@ -265,19 +282,17 @@ void batchnorm_relu_fwd_cpu(int n, int c, int hw, const float *x, const float *g
         const float k = gamma[ch] * is;                                                 \
         const float a = (float)(sdy / m), b = (float)(sdyx / m);                        \
         for (int i = 0; i < n; i++) {                                                   \
-            const size_t at = ((size_t)i * c + ch) * hw;                                \
-            const float *p = x + at;                                                    \
-            float *o = dx + at;                                                         \
-            for (int j = 0; j < hw; j++)                                                \
-                o[j] += k * (DY(at + (size_t)j) - a - (p[j] - mu) * is * b);            \
+            const size_t row = ((size_t)i * c + ch) * hw;                               \
+            for (int j0 = 0; j0 < hw; j0 += BN_SPAN) {                                  \
+                const int len = hw - j0 < BN_SPAN ? hw - j0 : BN_SPAN;                  \
+                const float *p = x + row + j0;                                          \
+                float *o = dx + row + j0;                                               \
+                FILL(g, row + (size_t)j0, len);                                         \
+                for (int j = 0; j < len; j++)                                           \
+                    o[j] += k * (g[j] - a - (p[j] - mu) * is * b);                      \
+            }                                                                           \
         }                                                                               \
     } while (0)
-
-#define BN_DY_PLAIN(i) dy[i]
-/* through the ReLU of output y, as relu_bwd_cpu leaves it in a zeroed buffer;
- * dy is read whatever the test says (a load under the condition kept the
- * loops scalar and branching on the sign of every element) */
-#define BN_DY_RELU(i) (0.0f + relu_pass(y[i], dy[i]))
 
 void batchnorm_bwd_cpu(int n, int c, int hw, const float *x, const float *gamma,
                        const float *mean, const float *invstd, const float *dy, float *dx,
@@ -286,7 +301,7 @@ void batchnorm_bwd_cpu(int n, int c, int hw, const float *x, const float *gamma,
     const double m = (double)n * hw;
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ch++)
-        BN_BWD_CHANNEL(BN_DY_PLAIN);
+        BN_BWD_CHANNEL(BN_FILL_PLAIN);
 }
 
 void batchnorm_relu_bwd_cpu(int n, int c, int hw, const float *x, const float *gamma,
@@ -296,7 +311,7 @@ void batchnorm_relu_bwd_cpu(int n, int c, int hw, const float *x, const float *g
     const double m = (double)n * hw;
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ch++)
-        BN_BWD_CHANNEL(BN_DY_RELU);
+        BN_BWD_CHANNEL(BN_FILL_RELU);
 }
 
 void relu_fwd_cpu(size_t n, const float *x, float *y)
