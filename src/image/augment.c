@@ -100,6 +100,27 @@ int tfr_augment_flip_draw(int enabled, tfr_rng *r)
     return enabled && (tfr_rng_u64(r) & 1);
 }
 
+tfr_region tfr_augment_erase_draw(int W, int H, float p, tfr_rng *r)
+{
+    tfr_region g = {0, 0, 0, 0};
+    if (!(p > 0) || tfr_rng_uniform(r) >= p)
+        return g;
+    const double area = (double)W * H, lo = log(0.3), hi = log(1 / 0.3);
+    for (int t = 0; t < 10; t++) {
+        double a = area * (0.02 + (0.33 - 0.02) * tfr_rng_uniform(r));
+        double ar = exp(lo + (hi - lo) * tfr_rng_uniform(r));
+        int h = (int)lround(sqrt(a * ar)), w = (int)lround(sqrt(a / ar));
+        if (h >= 1 && w >= 1 && h < H && w < W) {
+            g.x0 = (int)(tfr_rng_uniform(r) * (W - w + 1));
+            g.y0 = (int)(tfr_rng_uniform(r) * (H - h + 1));
+            g.w = w;
+            g.h = h;
+            return g;
+        }
+    }
+    return g;
+}
+
 void tfr_image_flip_h(tfr_image *im)
 {
     int c = im->c;

@@ -254,7 +254,7 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kw)
                              "std", "shuffle_buffer", "shuffle_files", "interleave", "seed",
                              "epochs", "rank", "world", "threads", "prefetch", "split",
                              "drop_remainder", "skip_corrupt", "num_classes", "image_key",
-                             "label_key", "state", "copy", "split_records", NULL};
+                             "label_key", "state", "copy", "split_records", "random_erase", NULL};
     PyObject *source, *size = NULL, *mean = NULL, *std = NULL, *state = NULL;
     PyObject *image_key = NULL, *label_key = NULL;
     int batch = 32, channels = 3, flip = 0, pad = 0, shuffle_files = 1, interleave = 4;
@@ -263,18 +263,18 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kw)
     long long epochs = 1;
     unsigned long long seed = 0;
     Py_ssize_t shuffle = 1024;
-    double rrc = 0, center = 0;
+    double rrc = 0, center = 0, erase = 0;
     const char *format = "uint8", *layout = NULL, *split = NULL;
     if (self->s || self->sources) {
         PyErr_SetString(PyExc_RuntimeError, "Stream.__init__ called twice");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$iOiszpiddOOnpiKLiiiizppiOOOpp", kwlist, &source,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$iOiszpiddOOnpiKLiiiizppiOOOppd", kwlist, &source,
                                      &batch, &size, &channels, &format, &layout, &flip, &pad,
                                      &rrc, &center, &mean, &std, &shuffle, &shuffle_files,
                                      &interleave, &seed, &epochs, &rank, &world, &threads,
                                      &prefetch, &split, &drop, &skip, &classes, &image_key,
-                                     &label_key, &state, &copy, &split_records))
+                                     &label_key, &state, &copy, &split_records, &erase))
         return -1;
     tfr_stream_opts *o = &self->o;
     tfr_stream_opts_init(o);
@@ -318,6 +318,7 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kw)
     o->pad_crop = pad;
     o->rrc_min_scale = (float)rrc;
     o->center_crop = (float)center;
+    o->random_erase = (float)erase;
     o->shuffle_buffer = (size_t)shuffle;
     o->shuffle_files = shuffle_files;
     o->interleave = interleave;

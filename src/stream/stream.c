@@ -298,6 +298,25 @@ static int get_image(tfr_stream *s, wctx *w, int *fw, int *fh, int *fc, tfr_erro
  * One record -> the batch slot (pixels, label, flip bit). Random choices,
  * in this order: pad-crop offsets or the random resized crop, then the flip.
  */
+/* Random erasing: region g of the output image at dst set to the mean */
+static void erase(const tfr_stream *s, tfr_region g, uint8_t *dst)
+{
+    const int W = s->W, H = s->H, C = s->C;
+    const int x0 = (int)g.x0, y0 = (int)g.y0, x1 = x0 + (int)g.w, y1 = y0 + (int)g.h;
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++)
+            for (int c = 0; c < C; c++) {
+                if (s->o.format == TFR_BATCH_U8_NHWC) {
+                    float v = s->o.mean[c] * 255.0f + 0.5f;
+                    dst[((size_t)y * W + x) * C + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+                } else if (s->o.format == TFR_BATCH_F32_NCHW) {
+                    ((float *)(void *)dst)[((size_t)c * H + y) * W + x] = 0.0f;
+                } else {
+                    ((float *)(void *)dst)[((size_t)y * W + x) * C + c] = 0.0f;
+                }
+            }
+}
+
 static tfr_status process(tfr_stream *s, wctx *w, const job *j, uint8_t *dst, int32_t *label,
                           uint8_t *flipped, tfr_error *err)
 {
@@ -376,6 +395,8 @@ static tfr_status process(tfr_stream *s, wctx *w, const job *j, uint8_t *dst, in
     else
         tfr_augment_normalize_u8(im->px, W, H, C, apply, s->o.mean, s->o.std, order,
                                  (float *)(void *)dst);
+    if (s->o.random_erase > 0)
+        erase(s, tfr_augment_erase_draw(W, H, s->o.random_erase, &r), dst);
     return TFR_OK;
 }
 
@@ -802,9 +823,10 @@ tfr_status tfr_stream_open(const tfr_stream_opts *opts, tfr_stream **out, tfr_er
         opts->world < 1 || opts->rank < 0 || opts->rank >= opts->world || opts->width < 0 ||
         opts->height < 0 || (opts->width > 0) != (opts->height > 0) || opts->pad_crop < 0 ||
         opts->rrc_min_scale < 0 || opts->rrc_min_scale > 1 || !(opts->center_crop >= 0) ||
+        !(opts->random_erase >= 0) || opts->random_erase > 1 ||
         opts->center_crop > 1 || opts->max_pixels < 1 || opts->num_classes < 0)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "stream: bad options (batch size, channels, "
-                        "rank/world, size, crop or max_pixels)");
+                        "rank/world, size, crop, erase or max_pixels)");
     for (int k = 0; k < opts->channels; k++)
         if (!(opts->std[k] > 0))
             return tfr_fail(err, TFR_ERR_ARG, NULL, "stream: std must be > 0");

@@ -198,7 +198,8 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
     if (!o->resume) {
         /* the sanity check: an untrained model is at chance */
         tfr_eval_result er;
-        if ((st = tfr_evaluate(m, vsrc, nvsrc, o->batch, o->threads, o->mean, o->std, &er, err)))
+        if ((st = tfr_evaluate_flip(m, vsrc, nvsrc, o->batch, o->threads, o->mean, o->std,
+                                    o->tta_flip, &er, err)))
             goto done;
         tfr_train_event ev = {.kind = TFR_TRAIN_BASELINE, .loss = er.loss,
                               .accuracy = er.accuracy, .chance_loss = log((double)c->classes),
@@ -221,6 +222,7 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
         so.random_flip = o->flip;
         so.defer_flip = tfr_train_on_device(m);
         so.pad_crop = o->pad_crop;
+        so.random_erase = o->erase;
         tfr_stream *s;
         if ((st = tfr_stream_open(&so, &s, err)))
             goto done;
@@ -306,8 +308,8 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
         tfr_eval_result er = {0};
         double vl = NAN, va = NAN;
         if (o->nval) {
-            if ((st = tfr_evaluate(m, val_src, o->nval, o->batch, o->threads, o->mean, o->std, &er,
-                                   err)))
+            if ((st = tfr_evaluate_flip(m, val_src, o->nval, o->batch, o->threads, o->mean,
+                                        o->std, o->tta_flip, &er, err)))
                 goto done;
             vl = er.loss;
             va = er.accuracy;

@@ -376,3 +376,21 @@ def test_torch_trains_a_few_hundred_steps(data):
     assert steps == 300
     # the last epoch's mean loss, from chance (2.30) to below 1.2
     assert first > 1.8 and sum(last) / len(last) < 1.2, (first, sum(last) / len(last))
+
+
+def test_random_erase_sets_a_rectangle_to_the_mean(data):
+    kw = dict(format="float32", mean=0.5, std=0.25)
+    # (v/255 - 0.5)/0.25 is never exactly 0 for a uint8 v: zeros are erased pixels
+    plain = epoch(data, **kw)
+    erased = epoch(data, random_erase=1.0, **kw)
+    assert all((x != 0).all() for x, _ in plain)
+    for x, _ in erased:
+        for img in x[:, 0]:
+            ys, xs = np.nonzero(img == 0)
+            assert len(ys) >= 0.02 * 28 * 28 * 0.6  # sides rounded to whole pixels
+            # one rectangle: every pixel of its bounding box is erased
+            box = img[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+            assert (box == 0).all() and box.size <= 0.34 * 28 * 28
+    half = epoch(data, random_erase=0.5, **kw)
+    n = sum(int((img == 0).any()) for x, _ in half for img in x[:, 0])
+    assert 0.35 * N_TRAIN < n < 0.65 * N_TRAIN

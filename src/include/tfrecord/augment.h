@@ -69,6 +69,14 @@ TFR_API void tfr_augment_pad_crop(const void *src, int sw, int sh, int c, size_t
 /* A horizontal flip with p = 0.5: one draw when enabled, else 0 and none. */
 TFR_API int tfr_augment_flip_draw(int enabled, tfr_rng *r);
 
+/*
+ * Random erasing (Zhong et al., 2017): with probability p (one draw) a
+ * rectangle of area in [0.02, 0.33] of the W x H image and aspect ratio
+ * log-uniform in [0.3, 3.3] (2 draws per try, up to 10 tries, 2 more for
+ * the position of the one that fits). w = 0 when nothing is erased.
+ */
+TFR_API tfr_region tfr_augment_erase_draw(int W, int H, float p, tfr_rng *r);
+
 /* Mirrors left-right in place. */
 TFR_API void tfr_image_flip_h(tfr_image *im);
 

@@ -76,6 +76,9 @@ typedef struct tfr_stream_opts {
                                     (tfr_batch.flips; a GPU applies them) */
     int         pad_crop;        /* pad by this many pixels, then random crop */
     float       rrc_min_scale;   /* > 0: random resized crop, area in [min, 1] */
+    float       random_erase;    /* > 0: with this probability a random rectangle of
+                                    the output is set to the mean (0 after
+                                    normalization; mean x 255 in uint8 batches) */
     /* evaluation */
     float       center_crop;     /* > 0: keep this central fraction, resize */
     float       mean[3], std[3]; /* for float output; default 0 and 1 (x/255 only) */

@@ -91,6 +91,9 @@ typedef struct tfr_train_opts {
                                      the OpenMP pool for the run. 0 = the OpenMP
                                      pool as it is (tfr_compute_threads()) */
     int         flip, pad_crop;   /* augmentation */
+    float       erase;            /* random erasing probability (tfr_stream_opts.random_erase) */
+    int         tta_flip;         /* validation averages each image's and its mirror's
+                                     probabilities (tfr_evaluate_flip) */
     float       mean, std;        /* input normalization: (x/255 - mean) / std */
     size_t      shuffle_buffer;   /* default 8192 */
     const char *logdir;           /* TensorBoard runs LOGDIR/train, LOGDIR/validation (and the
@@ -122,6 +125,13 @@ typedef struct tfr_eval_result {
  * On failure res->confusion is NULL: nothing to free. */
 TFR_API tfr_status tfr_evaluate(tfr_model *m, const char *const *src, int nsrc, int batch, int threads,
                                 float mean, float std, tfr_eval_result *res, tfr_error *err);
+/* tfr_evaluate with test-time flip averaging when flip is set: each image
+ * and its mirror image go through the model, the prediction is the argmax
+ * of their mean softmax probabilities and the loss that mean's
+ * cross-entropy (flip 0: tfr_evaluate exactly). */
+TFR_API tfr_status tfr_evaluate_flip(tfr_model *m, const char *const *src, int nsrc, int batch,
+                                     int threads, float mean, float std, int flip,
+                                     tfr_eval_result *res, tfr_error *err);
 TFR_API void tfr_eval_result_free(tfr_eval_result *r);
 
 /*

@@ -12,7 +12,7 @@ Stream(source, *, batch_size=32, size=None, channels=3, format="uint8",
        shuffle_files=True, interleave=4, seed=0, epochs=1, rank=0, world=1,
        threads=0, prefetch=2, split=None, drop_remainder=False,
        skip_corrupt=False, num_classes=0, image_key=None, label_key=None,
-       state=None, copy=True, split_records=False)
+       state=None, copy=True, split_records=False, random_erase=0.0)
 
   source     a shard file, a folder, a glob ('shards/train-*'), a
              manifest.json, or a list of them; split="train" reads that
@@ -20,6 +20,8 @@ Stream(source, *, batch_size=32, size=None, channels=3, format="uint8",
   format     "uint8": uint8 NHWC pixels; "float32": (x/255 - mean) / std,
              layout "NCHW" (default) or "NHWC".
   size       an int or (height, width); None: the first image's size.
+  random_erase  with this probability a random rectangle (2-33% of the
+             image) is set to the mean: 0 in float batches.
   epochs     0 = forever. seed, epoch and position fix every random
              choice: the same batches for any thread count.
   rank/world this process's share of every epoch, the same number of
