@@ -5,6 +5,7 @@
 #ifndef TFR_NN_IMPL_H
 #define TFR_NN_IMPL_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +46,35 @@ void batchnorm_relu_fwd_cpu(int n, int c, int hw, const float *x, const float *g
 void batchnorm_relu_bwd_cpu(int n, int c, int hw, const float *x, const float *gamma,
                             const float *mean, const float *invstd, const float *y,
                             const float *dy, float *dx, float *dgamma, float *dbeta);
+/*
+ * One channel's batch-norm statistics: in training from the sum s and the
+ * sum of squares sq of its m values (biased variance; the running averages
+ * take the unbiased one), else the running ones. Written to mean/invstd
+ * when mean is not NULL (always in training), and to *mu, *is.
+ */
+static inline void bn_channel_stats(int ch, int train, double s, double sq, double m,
+                                    float momentum, float eps, float *mean, float *invstd,
+                                    float *run_mean, float *run_var, float *mu, float *is)
+{
+    if (train) {
+        double mean_d = s / m, var = sq / m - mean_d * mean_d;
+        if (var < 0)
+            var = 0;
+        *mu = (float)mean_d;
+        *is = (float)(1.0 / sqrt(var + eps));
+        double unbiased = m > 1 ? var * m / (m - 1) : var;
+        run_mean[ch] = (1 - momentum) * run_mean[ch] + momentum * *mu;
+        run_var[ch] = (float)((1 - momentum) * run_var[ch] + momentum * unbiased);
+    } else {
+        *mu = run_mean[ch];
+        *is = (float)(1.0 / sqrt((double)run_var[ch] + eps));
+    }
+    if (mean) {
+        mean[ch] = *mu;
+        invstd[ch] = *is;
+    }
+}
+
 /* the gradient dy through a ReLU whose output is y: both already loaded, so
  * loops over it become vector selects, not a branch per element */
 static inline float relu_pass(float y, float dy) { return y > 0 ? dy : 0.0f; }

@@ -10,7 +10,8 @@
  * stream was made with copy=False: the arrays then view the stream's own
  * buffer, which the next batch overwrites (the documented lifetime rule).
  *
- * The module links libtfrecord statically and only what the stream needs,
+ * Its own allocations use the interpreter's PyMem_* (tracemalloc sees
+ * them). The module links libtfrecord statically and only what the stream needs,
  * so importing it never loads the CUDA libraries of a CUDA build.
  */
 #define PY_SSIZE_T_CLEAN
@@ -81,12 +82,12 @@ typedef struct {
 static void free_strings(StreamObject *self)
 {
     for (int i = 0; i < self->nsources; i++)
-        free(self->sources[i]);
-    free(self->sources);
+        PyMem_Free(self->sources[i]);
+    PyMem_Free(self->sources);
     self->sources = NULL;
     self->nsources = 0;
-    free(self->image_key);
-    free(self->label_key);
+    PyMem_Free(self->image_key);
+    PyMem_Free(self->label_key);
     self->image_key = self->label_key = NULL;
 }
 
@@ -117,10 +118,13 @@ static char *dup_utf8(PyObject *o, const char *what)
     }
     if (!b)
         return NULL;
-    char *s = strdup(PyBytes_AS_STRING(b));
-    Py_DECREF(b);
-    if (!s)
+    size_t len = (size_t)PyBytes_GET_SIZE(b) + 1;
+    char *s = PyMem_Malloc(len);
+    if (s)
+        memcpy(s, PyBytes_AS_STRING(b), len);
+    else
         PyErr_NoMemory();
+    Py_DECREF(b);
     return s;
 }
 
@@ -140,7 +144,7 @@ static int set_sources(StreamObject *self, PyObject *source, const char *split)
         PyErr_SetString(PyExc_ValueError, "source: give 1 to 4096 paths");
         return -1;
     }
-    self->sources = calloc((size_t)n, sizeof(char *));
+    self->sources = PyMem_Calloc((size_t)n, sizeof(char *));
     if (!self->sources) {
         Py_DECREF(seq);
         PyErr_NoMemory();
@@ -154,15 +158,15 @@ static int set_sources(StreamObject *self, PyObject *source, const char *split)
         }
         if (split && *split) {
             size_t len = strlen(p) + strlen(split) + 2;
-            char *q = malloc(len);
+            char *q = PyMem_Malloc(len);
             if (!q) {
-                free(p);
+                PyMem_Free(p);
                 Py_DECREF(seq);
                 PyErr_NoMemory();
                 return -1;
             }
             snprintf(q, len, "%s:%s", p, split);
-            free(p);
+            PyMem_Free(p);
             p = q;
         }
         self->sources[self->nsources++] = p;

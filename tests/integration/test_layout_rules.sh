@@ -3,9 +3,11 @@
 # checked on the source tree and the built library:
 #  1. each folder of src/ includes only its own headers and those of the
 #     folders below it (util < record < example < image < dataset <
-#     stream, inspect, nn < train, retrain); no *_impl.h from another folder;
+#     stream, inspect, nn < train, retrain < python, the bindings, which
+#     include the public headers only); no *_impl.h from another folder;
 #  2. no abort() or exit() in the library; every allocation through
-#     util/alloc.h (tfr_malloc, ...), so that its fault injector reaches it;
+#     util/alloc.h (tfr_malloc, ...), so that its fault injector reaches it
+#     (the Python bindings allocate with the interpreter's PyMem_*);
 #  3. only the drivers' report printers and util's log/progress write to
 #     stdout or stderr;
 #  4. libtfrecord.so exports tfr_* names only.
@@ -17,6 +19,7 @@ level() { # the floor of a folder of src/
     case "$1" in
         util) echo 0 ;; record) echo 1 ;; example) echo 2 ;; image) echo 3 ;;
         dataset) echo 4 ;; stream|inspect|nn) echo 5 ;; train|retrain) echo 6 ;;
+        python) echo 7 ;;
         *) echo 99 ;;
     esac
 }
@@ -63,6 +66,10 @@ while IFS= read -r f; do
         esac
     done < <(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f")
 done < <(find src -name '*.[ch]' -o -name '*.cu' | LC_ALL=C sort)
+
+# 1b. the Python bindings use the public headers only
+hits=$(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' src/python/*.c | grep -v '"tfrecord/' || true)
+[ -n "$hits" ] && report "src/python includes more than the public headers:"$'\n'"$hits"
 
 # 2. no abort()/exit() in the library
 hits=$(grep -rnE '\babort[[:space:]]*\(|\bexit[[:space:]]*\(' src --include='*.[ch]' --include='*.cu' || true)

@@ -65,6 +65,7 @@ while IFS= read -r cmd; do
     case "$cmd" in
     ./tools/demo*|./tools/test*) why="the two top commands (CI and the demo run them)" ;;
     tools/install-python*) why="installs into the system (test_python runs the package from the build)" ;;
+    *"--recipe fmnist --train"*) why="half an hour of training (test_train_cli runs the recipe for an epoch)" ;;
     *"[options]"*) why="a synopsis" ;;
     *" ... "*|*" ..."|*"..."*) why="elided options" ;;
     *"--device cuda"*|*"--device auto"*) why="needs a GPU" ;;

@@ -59,6 +59,17 @@ out=$("$T" --evaluate "$WORK/a/ck/epoch-0004.tfrc" --val "$WORK/shards/test-0000
 contains "$out" "accuracy"
 contains "$out" "confusion matrix"
 contains "$out" "Ankle_boot"
+# --tta-flip: every image and its mirror; another loss, an accuracy near the plain one
+pj=$("$T" --evaluate "$WORK/a/ck/epoch-0004.tfrc" --val "$WORK/shards/test-00000-of-00001.tfrecord.gz" --json) \
+    || fail "evaluate --json"
+tj=$("$T" --evaluate "$WORK/a/ck/epoch-0004.tfrc" --val "$WORK/shards/test-00000-of-00001.tfrecord.gz" --json \
+    --tta-flip) || fail "evaluate --tta-flip"
+python3 - "$pj" "$tj" <<'PY' || fail "--tta-flip: $tj"
+import json, sys
+p, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+assert p["loss"] != t["loss"], "the same loss with and without flip averaging"
+assert abs(p["accuracy"] - t["accuracy"]) < 0.1 and 0 < t["loss"] < 5, (p, t)
+PY
 
 # the CUDA device: without one, a clear refusal before any work; with one,
 # GPU training learns, its checkpoint evaluates on the CPU to the accuracy the
@@ -109,15 +120,16 @@ else
 fi
 
 # --recipe fmnist: its settings as if written where it stands; a later
-# option wins, an earlier one loses (--width 8 before it, --epochs 1 after)
-out=$("$T" --train "$WORK/shards/train-00000-of-00001.tfrecord.gz" --width 8 --recipe fmnist --epochs 1 \
+# option wins, an earlier one loses (--width 8 before it, --epochs 3 after)
+out=$("$T" --train "$WORK/shards/train-00000-of-00001.tfrecord.gz" --width 8 --recipe fmnist --epochs 3 \
       --threads 2 --logdir "$WORK/r" 2>&1) || fail "--recipe fmnist: $out"
 contains "$out" "width 24,"
 contains "$out" "device: $([ "$have_dnnl" = 1 ] && echo onednn || echo cpu) (2 threads"
-[ "$(wc -l < "$WORK/r/history.csv")" = 2 ] || fail "--recipe then --epochs 1: $(cat "$WORK/r/history.csv")"
-# epoch 1 of a 2-epoch warm-up to lr 0.1, cosine after: the epoch's last lr near 0.05
-rlr=$(tail -1 "$WORK/r/history.csv" | cut -d, -f3)
-python3 -c "import sys; sys.exit(0 if 0.04 < float('$rlr') < 0.06 else 1)" || fail "--recipe lr $rlr"
+[ "$(wc -l < "$WORK/r/history.csv")" = 4 ] || fail "--recipe then --epochs 3: $(cat "$WORK/r/history.csv")"
+# epoch 1 of 3, half-way through a 2-epoch warm-up to lr 0.1 under the
+# cosine: the epoch's last lr near 0.1 x 0.5 x 0.75, not the default 0.01
+rlr=$(sed -n 2p "$WORK/r/history.csv" | cut -d, -f3)
+python3 -c "import sys; sys.exit(0 if 0.025 < float('$rlr') < 0.05 else 1)" || fail "--recipe lr $rlr"
 expect_fail "unknown recipe" "$T" --train "$WORK/shards" --recipe imagenet
 
 # bad input

@@ -631,6 +631,55 @@ int main(void)
                 }
             }
 
+    /* whole files per rank or split_records: 3 files x 40, world 2. Whole
+     * files stop both ranks at the smaller share (one file, 40 a rank);
+     * split_records gives each 60, every record exactly once */
+    {
+        char p3[3][700];
+        int c3[3] = {40, 40, 40};
+        int total3 = write_set("three", c3, 3, p3);
+        const char *src[3] = {p3[0], p3[1], p3[2]};
+        for (int split = 0; split <= 1; split++) {
+            run_out runs[2];
+            for (int rank = 0; rank < 2; rank++) {
+                tfr_stream_opts o;
+                base_opts(&o, src, 3);
+                o.world = 2;
+                o.rank = rank;
+                o.epochs = 2;
+                o.split_records = split;
+                tfr_stream *st = NULL;
+                tfr_error e;
+                EXPECT_OK(tfr_stream_open(&o, &st, &e), &e);
+                if (st)
+                    EXPECT_EQ_U(tfr_stream_epoch_records(st), split ? 60u : 40u);
+                tfr_stream_close(st);
+                runs[rank] = run(&o, -1, NULL);
+                EXPECT_STATUS(runs[rank].end, TFR_ERR_EOF);
+                EXPECT_EQ_I(runs[rank].n, split ? 120 : 80);
+            }
+            if (split)
+                check_exactly_once(runs, 2, total3, 2, "split_records w2");
+            for (int rank = 0; rank < 2; rank++)
+                free_run(&runs[rank]);
+        }
+        /* unequal files, whole files per rank: the share follows each
+         * epoch's file order, so the count is not known ahead */
+        char q3[3][700];
+        int u3[3] = {50, 30, 20};
+        write_set("uneq", u3, 3, q3);
+        const char *usrc[3] = {q3[0], q3[1], q3[2]};
+        tfr_stream_opts o;
+        base_opts(&o, usrc, 3);
+        o.world = 2;
+        tfr_stream *st = NULL;
+        tfr_error e;
+        EXPECT_OK(tfr_stream_open(&o, &st, &e), &e);
+        if (st)
+            EXPECT_EQ_U(tfr_stream_epoch_records(st), 0u);
+        tfr_stream_close(st);
+    }
+
     /* record-mode rank split (fewer files than ranks): 2 files x 45 */
     int c2[2] = {45, 45};
     int total2 = write_set("two", c2, 2, p2);

@@ -183,8 +183,8 @@ static void bn_fwd(int n, int c, int hw, const float *x, const float *gamma, con
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ch++) {
         float mu, is;
+        double s = 0, sq = 0;
         if (train) {
-            double s = 0, sq = 0;
             for (int i = 0; i < n; i++) {
                 const float *p = x + ((size_t)i * c + ch) * hw;
                 for (int j = 0; j < hw; j++) {
@@ -192,24 +192,9 @@ static void bn_fwd(int n, int c, int hw, const float *x, const float *gamma, con
                     sq += (double)p[j] * p[j];
                 }
             }
-            double mean_d = s / m, var = sq / m - mean_d * mean_d;
-            if (var < 0)
-                var = 0;
-            mu = (float)mean_d;
-            is = (float)(1.0 / sqrt(var + eps));
-            mean[ch] = mu;
-            invstd[ch] = is;
-            double unbiased = m > 1 ? var * m / (m - 1) : var;
-            run_mean[ch] = (1 - momentum) * run_mean[ch] + momentum * mu;
-            run_var[ch] = (float)((1 - momentum) * run_var[ch] + momentum * unbiased);
-        } else {
-            mu = run_mean[ch];
-            is = (float)(1.0 / sqrt((double)run_var[ch] + eps));
-            if (mean) {
-                mean[ch] = mu;
-                invstd[ch] = is;
-            }
         }
+        bn_channel_stats(ch, train, s, sq, m, momentum, eps, mean, invstd, run_mean, run_var, &mu,
+                         &is);
         float g = gamma[ch] * is, b = beta[ch] - mu * g;
         for (int i = 0; i < n; i++) {
             const float *p = x + ((size_t)i * c + ch) * hw;

@@ -110,32 +110,12 @@ void nhwc_bn_fwd(int n, int c, int hw, const float *x, const float *gamma, const
     /* per channel: scale and shift, after the sums (s0, s1 reuse the tail of scratch) */
     double *s0 = scratch + nhwc_bn_scratch(n, c, hw), *s1 = s0 + c;
     float *g = (float *)(s1 + c), *sh = g + c;
-    if (train) {
+    if (train)
         bn_sums(rows, c, x, NULL, NULL, NULL, scratch, s0, s1);
-        for (int ch = 0; ch < c; ch++) {
-            double mean_d = s0[ch] / m, var = s1[ch] / m - mean_d * mean_d;
-            if (var < 0)
-                var = 0;
-            mean[ch] = (float)mean_d;
-            invstd[ch] = (float)(1.0 / sqrt(var + eps));
-            double unbiased = m > 1 ? var * m / (m - 1) : var;
-            run_mean[ch] = (1 - momentum) * run_mean[ch] + momentum * mean[ch];
-            run_var[ch] = (float)((1 - momentum) * run_var[ch] + momentum * unbiased);
-        }
-    }
     for (int ch = 0; ch < c; ch++) {
         float mu, is;
-        if (train) {
-            mu = mean[ch];
-            is = invstd[ch];
-        } else {
-            mu = run_mean[ch];
-            is = (float)(1.0 / sqrt((double)run_var[ch] + eps));
-            if (mean) {
-                mean[ch] = mu;
-                invstd[ch] = is;
-            }
-        }
+        bn_channel_stats(ch, train, train ? s0[ch] : 0, train ? s1[ch] : 0, m, momentum, eps,
+                         mean, invstd, run_mean, run_var, &mu, &is);
         g[ch] = gamma[ch] * is;
         sh[ch] = beta[ch] - mu * g[ch];
     }

@@ -128,9 +128,10 @@ static tfr_status cpu_stage_u8(tfr_backend *b, int n, int c, int h, int w, const
     return TFR_OK;
 }
 
-static tfr_status cpu_input_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
-                               const uint8_t *flip, float mean, float std, float *y,
-                               tfr_error *err)
+/* uint8 NHWC pixels (x NULL: the staged batch) -> activations, NHWC when nhwc, else NCHW */
+static tfr_status input_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
+                           const uint8_t *flip, float mean, float std, float *y, int nhwc,
+                           tfr_error *err)
 {
     const size_t cnt = (size_t)n * c * h * w;
     if (!x) {
@@ -143,8 +144,15 @@ static tfr_status cpu_input_u8(tfr_backend *b, int n, int c, int h, int w, const
     const float sc = 1.0f / (255.0f * std), of = mean / std;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < cnt; i++)
-        ew_input_u8(i, c, h, w, 0, x, flip, sc, of, y, 0);
+        ew_input_u8(i, c, h, w, nhwc, x, flip, sc, of, y, 0);
     return TFR_OK;
+}
+
+static tfr_status cpu_input_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
+                               const uint8_t *flip, float mean, float std, float *y,
+                               tfr_error *err)
+{
+    return input_u8(b, n, c, h, w, x, flip, mean, std, y, 0, err);
 }
 
 static tfr_status cpu_act_to_host(tfr_backend *b, int n, int c, int h, int w, const float *x,
@@ -411,19 +419,7 @@ static tfr_status dnnl_input_u8(tfr_backend *b, int n, int c, int h, int w, cons
                                 const uint8_t *flip, float mean, float std, float *y,
                                 tfr_error *err)
 {
-    const size_t cnt = (size_t)n * c * h * w;
-    if (!x) {
-        if (b->staged_n != n)
-            return tfr_fail(err, TFR_ERR_ARG, NULL, "no staged batch of %d images", n);
-        x = b->staged;
-        flip = b->staged_flip ? b->staged + cnt : NULL;
-        b->staged_n = 0;
-    }
-    const float sc = 1.0f / (255.0f * std), of = mean / std;
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < cnt; i++)
-        ew_input_u8(i, c, h, w, 1, x, flip, sc, of, y, 0);
-    return TFR_OK;
+    return input_u8(b, n, c, h, w, x, flip, mean, std, y, 1, err);
 }
 
 static tfr_status dnnl_act_to_host(tfr_backend *b, int n, int c, int h, int w, const float *x,

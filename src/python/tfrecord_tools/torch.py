@@ -54,12 +54,13 @@ class StreamDataset(torch.utils.data.IterableDataset):
         """The epoch the next iteration reads (its shuffle and augmentation)."""
         self.epoch = int(epoch)
 
-    def _share(self):
+    def _ranks(self):
         rank, world = _dist()
-        if self.rank is not None:
-            rank = self.rank
-        if self.world is not None:
-            world = self.world
+        return (rank if self.rank is None else self.rank,
+                world if self.world is None else self.world)
+
+    def _share(self):
+        rank, world = self._ranks()
         info = torch.utils.data.get_worker_info()
         if info is None:
             return rank, world
@@ -78,10 +79,5 @@ class StreamDataset(torch.utils.data.IterableDataset):
                 yield torch.from_numpy(images), torch.from_numpy(labels)
 
     def __len__(self):
-        rank, world = _dist()
-        if self.rank is not None:
-            rank = self.rank
-        if self.world is not None:
-            world = self.world
-        with self._stream(rank, world) as s:
+        with self._stream(*self._ranks()) as s:
             return len(s)
