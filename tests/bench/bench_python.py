@@ -3,7 +3,8 @@ tfrecord_tools beside torchvision's ImageFolder + DataLoader(num_workers=2)
 doing the same work on the same images, and beside the C stream alone
 (tfrecord-read), in the same run:
 
-  (a) Fashion-MNIST 28x28x1: decode, flip, pad-2 random crop, normalize;
+  (a) Fashion-MNIST 28x28x1, the 60,000 training images: decode, flip,
+      pad-2 random crop, normalize;
   (b) 224x224 photographs (500x375 JPEGs): decode, random resized crop,
       flip, normalize.
 
@@ -103,7 +104,7 @@ def case(name, tree, shards, kw, read_args, transform):
 with tempfile.TemporaryDirectory() as d:
     # (a) Fashion-MNIST
     fm, fms = os.path.join(d, "fm"), os.path.join(d, "fms")
-    subprocess.run([f"{BIN}/fashion-mnist-tree", "--limit", "10000", fm], check=True,
+    subprocess.run([f"{BIN}/fashion-mnist-tree", fm], check=True,
                    stdout=subprocess.DEVNULL)
     subprocess.run([f"{BIN}/tfrecord-write", "-q", "--channels", "1", f"train={fm}/train", fms],
                    check=True, stdout=subprocess.DEVNULL)
