@@ -1,12 +1,17 @@
 /*
  * image/decode.c - JPEG (TurboJPEG) and PNG (libpng simplified API) decoding
  * to packed 8-bit gray or RGB, with DCT-domain downscaling, CMYK/YCCK
- * conversion and EXIF orientation.
+ * conversion and EXIF orientation; decoding of a region with resizing
+ * (libjpeg's scanline cropping).
  */
 #include <png.h>
+#include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <turbojpeg.h>
+/* jpeglib.h after stdio.h: it uses FILE */
+#include <jpeglib.h>
 
 #include "image/image_impl.h"
 #include "tfrecord/image.h"
@@ -16,6 +21,8 @@
 struct tfr_image_ctx {
     tjhandle  dec, enc;
     tfr_image tmp;   /* CMYK scratch / pre-orientation pixels */
+    tfr_image win;   /* decoded pixels before a region's resize */
+    tfr_image line;  /* a scanline read past the region */
 };
 
 void tfr_decode_opts_init(tfr_decode_opts *o)
@@ -52,6 +59,8 @@ void tfr_image_ctx_free(tfr_image_ctx *c)
     if (c->enc)
         tjDestroy(c->enc);
     tfr_image_free(&c->tmp);
+    tfr_image_free(&c->win);
+    tfr_image_free(&c->line);
     free(c);
 }
 
@@ -165,6 +174,30 @@ static tfr_status check_pixels(const char *fmt, const tfr_image_info *info,
                     (unsigned long long)o->max_pixels);
 }
 
+/*
+ * The first message libjpeg gave while decoding (TurboJPEG keeps the first
+ * warning, or the fatal error). libjpeg "warns" about truncation (and pads
+ * the image with gray), bad Huffman codes and bogus markers alike, and
+ * TurboJPEG reports some fatal errors after a warning with the warning
+ * code. Only stray bytes before a marker are harmless; everything else is a
+ * damaged image.
+ */
+static int jpeg_benign(const char *m) { return m && strstr(m, "extraneous bytes before marker"); }
+
+static tfr_status jpeg_warning(const char *m, const tfr_decode_opts *o, tfr_image_info *info,
+                               tfr_error *err)
+{
+    if (!jpeg_benign(m) || o->strict) {
+        int truncated = m && strstr(m, "Premature end");
+        return tfr_fail(err, TFR_ERR_CORRUPT, NULL, "%s: %s",
+                        truncated ? "truncated JPEG" : "damaged JPEG", m ? m : "unknown error");
+    }
+    info->warning = 1;
+    snprintf(info->warning_msg, sizeof info->warning_msg, "%.*s",
+             (int)sizeof info->warning_msg - 1, m);
+    return TFR_OK;
+}
+
 static tfr_status decode_jpeg(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
                               const tfr_decode_opts *o, tfr_image *out,
                               tfr_image_info *info, tfr_error *err)
@@ -214,23 +247,8 @@ static tfr_status decode_jpeg(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
     uint8_t *buf = cm ? cm->px : dst->px;
     int flags = o->strict ? TJFLAG_STOPONWARNING : 0;
     if (tjDecompress2(ctx->dec, data, (unsigned long)n, buf, sw, 0, sh, pf, flags) != 0) {
-        const char *m = tjGetErrorStr2(ctx->dec);
-        /*
-         * libjpeg "warns" about truncation (and pads the image with gray),
-         * bad Huffman codes and bogus markers alike, and TurboJPEG reports
-         * some fatal errors after a warning with the warning code. Only
-         * stray bytes before a marker are harmless; everything else is a
-         * damaged image.
-         */
-        int benign = m && strstr(m, "extraneous bytes before marker");
-        if (!benign || o->strict) {
-            int truncated = m && strstr(m, "Premature end");
-            return tfr_fail(err, TFR_ERR_CORRUPT, NULL, "%s: %s",
-                            truncated ? "truncated JPEG" : "damaged JPEG",
-                            m ? m : "unknown error");
-        }
-        info->warning = 1;
-        snprintf(info->warning_msg, sizeof info->warning_msg, "%s", m);
+        if ((st = jpeg_warning(tjGetErrorStr2(ctx->dec), o, info, err)))
+            return st;
     }
     if (cm) {
         if ((st = tfr_image_alloc(dst, sw, sh, outc, err)))
@@ -406,4 +424,152 @@ tfr_status tfr_image_encode_jpeg(tfr_image_ctx *ctx, const tfr_image *im, int qu
     *out = buf;
     *len = size;
     return TFR_OK;
+}
+
+/* ---- a region: libjpeg with scanline cropping ---------------------------- */
+
+typedef struct jpeg_err {
+    struct jpeg_error_mgr pub;
+    jmp_buf jump;
+    int     strict;
+    char    msg[JMSG_LENGTH_MAX]; /* the first warning, or the fatal error */
+} jpeg_err;
+
+static void jerr_exit(j_common_ptr c)
+{
+    jpeg_err *e = (jpeg_err *)(void *)c->err;
+    c->err->format_message(c, e->msg);
+    longjmp(e->jump, 1);
+}
+
+/*
+ * Warnings as TurboJPEG sees them: the first one decides (jpeg_warning).
+ * One that makes the image an error stops the decode at once: nothing after
+ * it could make the image good again.
+ */
+static void jerr_emit(j_common_ptr c, int level)
+{
+    if (level >= 0) /* trace messages */
+        return;
+    jpeg_err *e = (jpeg_err *)(void *)c->err;
+    if (c->err->num_warnings++ == 0) {
+        c->err->format_message(c, e->msg);
+        if (e->strict || !jpeg_benign(e->msg))
+            longjmp(e->jump, 1);
+    }
+}
+
+/*
+ * Decodes at least the columns [span[0], span[1]) of the rows [span[2],
+ * span[3]) into win, whose first column is *ox and first row *oy. libjpeg
+ * starts a crop at an iMCU boundary, and its fancy upsampling treats the
+ * edges of a crop (and the first row after a skip) as image edges, so the
+ * window reaches one iMCU further on each side than the span: the pixels of
+ * the span are then those of the whole decode. The rows above and below are
+ * skipped, which still entropy-decodes them, so damage there is found; the
+ * last row is read, not skipped, because a skip to the end of the image
+ * decodes nothing.
+ */
+static tfr_status jpeg_window(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
+                              const tfr_decode_opts *o, const int span[4], tfr_image *win,
+                              int *ox, int *oy, tfr_image_info *info, tfr_error *err)
+{
+    struct jpeg_decompress_struct ci;
+    jpeg_err je;
+    memset(&je, 0, sizeof je);
+    ci.err = jpeg_std_error(&je.pub);
+    je.pub.error_exit = jerr_exit;
+    je.pub.emit_message = jerr_emit;
+    je.strict = o->strict;
+    jpeg_create_decompress(&ci);
+    if (setjmp(je.jump)) {
+        jpeg_destroy_decompress(&ci);
+        tfr_decode_opts strict = *o;
+        strict.strict = 1; /* every way here is an error */
+        return jpeg_warning(je.msg, &strict, info, err);
+    }
+    jpeg_mem_src(&ci, data, (unsigned long)n);
+    jpeg_read_header(&ci, TRUE);
+    ci.out_color_space = o->channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_start_decompress(&ci);
+    const int W = (int)ci.output_width, H = (int)ci.output_height;
+    const int mx = ci.max_h_samp_factor * DCTSIZE, my = ci.max_v_samp_factor * DCTSIZE;
+    int c0 = span[0] - mx < 0 ? 0 : span[0] - mx, c1 = span[1] + mx > W ? W : span[1] + mx;
+    int r0 = span[2] - my < 0 ? 0 : span[2] - my, r1 = span[3] + my > H ? H : span[3] + my;
+    JDIMENSION x0 = (JDIMENSION)c0, cw = (JDIMENSION)(c1 - c0);
+    jpeg_crop_scanline(&ci, &x0, &cw);
+    const size_t stride = (size_t)cw * (size_t)o->channels;
+    if (tfr_image_alloc(win, (int)cw, r1 - r0, o->channels, err) ||
+        tfr_image_alloc(&ctx->line, (int)cw, 1, o->channels, err)) {
+        jpeg_destroy_decompress(&ci);
+        return err ? err->code : TFR_ERR_NOMEM;
+    }
+    if (r0 > 0)
+        jpeg_skip_scanlines(&ci, (JDIMENSION)r0);
+    while (ci.output_scanline < (JDIMENSION)r1) {
+        JSAMPROW rp[16];
+        JDIMENSION want = (JDIMENSION)r1 - ci.output_scanline;
+        if (want > 16)
+            want = 16;
+        for (JDIMENSION i = 0; i < want; i++)
+            rp[i] = win->px + (size_t)(ci.output_scanline - (JDIMENSION)r0 + i) * stride;
+        jpeg_read_scanlines(&ci, rp, want);
+    }
+    if (r1 < H) {
+        if (H - r1 > 1)
+            jpeg_skip_scanlines(&ci, (JDIMENSION)(H - r1 - 1));
+        JSAMPROW rp = ctx->line.px;
+        while (ci.output_scanline < ci.output_height)
+            jpeg_read_scanlines(&ci, &rp, 1);
+    }
+    jpeg_finish_decompress(&ci);
+    int warned = je.pub.num_warnings > 0;
+    jpeg_destroy_decompress(&ci);
+    *ox = (int)x0;
+    *oy = r0;
+    return warned ? jpeg_warning(je.msg, o, info, err) : TFR_OK;
+}
+
+tfr_status tfr_image_decode_region(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
+                                   const tfr_decode_opts *opts, double x0, double y0, double cw,
+                                   double ch, int w, int h, tfr_image *out, tfr_image_info *info,
+                                   tfr_error *err)
+{
+    TFR_CHECK_OPTS(tfr_decode_opts, opts, err);
+    tfr_decode_opts d;
+    if (!opts) {
+        tfr_decode_opts_init(&d);
+        opts = &d;
+    }
+    d = *opts;
+    d.min_w = d.min_h = 0;
+    tfr_image_info local;
+    if (!info)
+        info = &local;
+    if (!ctx || !out || (!data && n))
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "image decode: NULL argument");
+    tfr_status st;
+    if (tfr_image_format_of(data, n) == TFR_IMG_JPEG && (d.channels == 1 || d.channels == 3) &&
+        d.max_pixels >= 1) {
+        memset(info, 0, sizeof *info);
+        if ((st = probe_jpeg(ctx, data, n, info, err))) {
+            reset_decoder(ctx);
+            return st;
+        }
+        if (!info->cmyk && (info->orientation == 1 || !d.apply_orientation)) {
+            if ((st = check_pixels("JPEG", info, &d, err)))
+                return st;
+            int span[4], ox, oy;
+            if (tfr_resample_span(info->width, info->height, x0, y0, cw, ch, w, h, span))
+                return tfr_fail(err, TFR_ERR_ARG, NULL, "resize region outside the image");
+            if ((st = jpeg_window(ctx, data, n, &d, span, &ctx->win, &ox, &oy, info, err)))
+                return st;
+            return tfr_resample_window(&ctx->win, ox, oy, info->width, info->height, x0, y0,
+                                       cw, ch, w, h, out, err);
+        }
+    }
+    /* everything else: the whole image, then its region */
+    if ((st = tfr_image_decode(ctx, data, n, &d, &ctx->win, info, err)))
+        return st;
+    return tfr_image_resize_region(&ctx->win, x0, y0, cw, ch, w, h, out, err);
 }

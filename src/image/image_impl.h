@@ -1,12 +1,32 @@
 /*
  * image/image_impl.h - JPEG marker walking shared by the decoder and the
- * header sniffer (internal).
+ * header sniffer, and the resampler's windows shared with the region
+ * decoder (internal).
  */
 #ifndef TFR_IMAGE_IMPL_H
 #define TFR_IMAGE_IMPL_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "tfrecord/image.h"
+
+/*
+ * The source columns [span[0], span[1]) and rows [span[2], span[3]) that
+ * resizing the region (x0, y0, cw, ch) of a full_w x full_h image to w x h
+ * reads. -1 when the region is not inside the image (or out of memory).
+ */
+int tfr_resample_span(int full_w, int full_h, double x0, double y0, double cw, double ch, int w,
+                      int h, int span[4]);
+
+/*
+ * tfr_image_resize_region of a full_w x full_h image of which win holds the
+ * columns from ox and the rows from oy, at least the span above: the same
+ * bits as resizing the whole image.
+ */
+tfr_status tfr_resample_window(const tfr_image *win, int ox, int oy, int full_w, int full_h,
+                               double x0, double y0, double cw, double ch, int w, int h,
+                               tfr_image *dst, tfr_error *err);
 
 /*
  * Steps through the marker segments of a JPEG before its first scan.

@@ -228,9 +228,12 @@ static tfr_status get_label(const tfr_stream *s, const tfr_example *ex, int32_t 
 
 /*
  * The image of a record into w->a (uint8) or, for float tensors, w->f with
- * *fw x *fh x *fc. Returns 1 for float, 0 for uint8, -1 on error.
+ * *fw x *fh x *fc. Returns 1 for float, 0 for uint8, 2 for an encoded image
+ * already cropped and resized to the output size (into w->b: the region
+ * decoder reads only what the crop needs), -1 on error.
  */
-static int get_image(tfr_stream *s, wctx *w, int *fw, int *fh, int *fc, tfr_error *err)
+static int get_image(tfr_stream *s, wctx *w, tfr_rng *r, int *fw, int *fh, int *fc,
+                     tfr_error *err)
 {
     tfr_layout_image li;
     if (tfr_layout_find_image(w->ex, s->o.image_key, &li, err))
@@ -242,6 +245,21 @@ static int get_image(tfr_stream *s, wctx *w, int *fw, int *fh, int *fc, tfr_erro
         tfr_decode_opts_init(&d);
         d.channels = s->C;
         d.max_pixels = s->o.max_pixels;
+        tfr_image_info info;
+        if (s->W > 0 && (s->o.center_crop > 0 || s->o.rrc_min_scale > 0) &&
+            !tfr_image_probe(w->img, p, n, &info, NULL)) {
+            /* the crop is drawn on the decoded (oriented) size */
+            int iw = info.width, ih = info.height;
+            if (info.orientation >= 5 && info.orientation <= 8) {
+                iw = info.height;
+                ih = info.width;
+            }
+            tfr_region g = s->o.center_crop > 0
+                               ? tfr_augment_center_crop(iw, ih, s->o.center_crop)
+                               : tfr_augment_random_resized_crop(iw, ih, s->o.rrc_min_scale, r);
+            return tfr_image_decode_region(w->img, p, n, &d, g.x0, g.y0, g.w, g.h, s->W, s->H,
+                                           &w->b, NULL, err) ? -1 : 2;
+        }
         if (s->W && !s->o.center_crop && !s->o.rrc_min_scale) {
             d.min_w = s->W;
             d.min_h = s->H;
@@ -327,13 +345,13 @@ static tfr_status process(tfr_stream *s, wctx *w, const job *j, uint8_t *dst, in
     if ((st = get_label(s, w->ex, label, err)))
         return st;
     int fw = 0, fh = 0, fc = 0;
-    int kind = get_image(s, w, &fw, &fh, &fc, err);
+    tfr_rng r = tfr_rng_for(s->o.seed, j->epoch, j->seq + 1);
+    int kind = get_image(s, w, &r, &fw, &fh, &fc, err);
     if (kind < 0)
         return err ? err->code : TFR_ERR_FORMAT;
     const int W = s->W, H = s->H, C = s->C;
     const tfr_pixel_order order =
         s->o.format == TFR_BATCH_F32_NCHW ? TFR_ORDER_CHW : TFR_ORDER_HWC;
-    tfr_rng r = tfr_rng_for(s->o.seed, j->epoch, j->seq + 1);
     if (kind == 1) {
         if (s->o.format == TFR_BATCH_U8_NHWC)
             return tfr_fail(err, TFR_ERR_ARG, NULL, "the records hold float tensors: ask for a "
@@ -364,8 +382,10 @@ static tfr_status process(tfr_stream *s, wctx *w, const job *j, uint8_t *dst, in
         tfr_augment_copy_f32(img, W, H, C, flip && !s->o.defer_flip, order, (float *)(void *)dst);
         return TFR_OK;
     }
-    tfr_image *im = &w->a;
-    if (s->o.center_crop > 0 || s->o.rrc_min_scale > 0) {
+    tfr_image *im = kind == 2 ? &w->b : &w->a;
+    if (kind == 2) {
+        /* decoded, cropped and resized by get_image */
+    } else if (s->o.center_crop > 0 || s->o.rrc_min_scale > 0) {
         tfr_region g = s->o.center_crop > 0
                            ? tfr_augment_center_crop(im->w, im->h, s->o.center_crop)
                            : tfr_augment_random_resized_crop(im->w, im->h, s->o.rrc_min_scale, &r);
@@ -739,7 +759,7 @@ static tfr_status probe_size(tfr_stream *s, tfr_error *err)
     if (!(st = tfr_example_new(&w.ex, err)) && !(st = tfr_image_ctx_new(&w.img, err)) &&
         !(st = tfr_example_parse(w.ex, d, len, err))) {
         int fw, fh, fc;
-        int kind = get_image(s, &w, &fw, &fh, &fc, err);
+        int kind = get_image(s, &w, NULL, &fw, &fh, &fc, err); /* no size yet: no crop */
         if (kind < 0)
             st = err ? err->code : TFR_ERR_FORMAT;
         else if (kind == 1) {
@@ -756,6 +776,7 @@ static tfr_status probe_size(tfr_stream *s, tfr_error *err)
     tfr_example_free(w.ex);
     tfr_image_ctx_free(w.img);
     tfr_image_free(&w.a);
+    tfr_image_free(&w.b);
     free(w.f);
     free(w.g);
     tfr_record_reader_close(r);

@@ -2,6 +2,7 @@
  * tests/unit/test_image.c - decoding every awkward JPEG/PNG variant against
  * images built here with known pixels (TurboJPEG and libpng as independent
  * encoders), EXIF orientation, DCT scaling, resize/flip/normalize math,
+ * region decoding (the same bytes as a whole decode and a region resize),
  * and the pixel limit (decompression bombs: headers declaring 46000x46000).
  */
 #include <math.h>
@@ -506,6 +507,145 @@ static void test_flip_copy(void)
     }
 }
 
+/* A photo-like texture: smooth colour fields plus noise, so that any pixel
+ * a decoder gets wrong changes the resized bytes. */
+static uint8_t *texture(int w, int h, unsigned seed)
+{
+    uint8_t *p = malloc((size_t)w * h * 3);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < 3; c++) {
+                seed = seed * 1103515245u + 12345u;
+                int v = (int)(127 + 100 * sin(x * (0.05 + 0.02 * c) + y * 0.03 * (c + 1)) +
+                              (int)(seed >> 27));
+                p[((size_t)y * w + x) * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+    return p;
+}
+
+static double frand(unsigned *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return (*s >> 8) / 16777216.0;
+}
+
+/* tfr_image_decode_region against tfr_image_decode + tfr_image_resize_region:
+ * the same bytes for every region, output size and encoding. */
+static void expect_region_equal(const uint8_t *j, size_t n, int channels, int regions,
+                                unsigned seed, const char *what)
+{
+    tfr_error err;
+    tfr_image whole = {0}, a = {0}, b = {0};
+    tfr_image_info ia, ib;
+    tfr_decode_opts o;
+    tfr_decode_opts_init(&o);
+    o.channels = channels;
+    EXPECT_OK(tfr_image_decode(ctx, j, n, &o, &whole, &ia, &err), &err);
+    int bad = 0;
+    for (int r = 0; r < regions && !bad; r++) {
+        double cw, ch, x0, y0;
+        if (r == 0) { /* the whole image */
+            cw = whole.w; ch = whole.h; x0 = y0 = 0;
+        } else {
+            cw = whole.w * (0.02 + 0.98 * frand(&seed));
+            ch = whole.h * (0.02 + 0.98 * frand(&seed));
+            x0 = r % 5 == 1 ? 0 : r % 5 == 2 ? whole.w - cw : (whole.w - cw) * frand(&seed);
+            y0 = r % 7 == 1 ? 0 : r % 7 == 2 ? whole.h - ch : (whole.h - ch) * frand(&seed);
+        }
+        int w = 1 + (int)(frand(&seed) * 300), h = r % 3 ? w : 1 + (int)(frand(&seed) * 300);
+        EXPECT_OK(tfr_image_resize_region(&whole, x0, y0, cw, ch, w, h, &a, &err), &err);
+        EXPECT_OK(tfr_image_decode_region(ctx, j, n, &o, x0, y0, cw, ch, w, h, &b, &ib, &err),
+                  &err);
+        if (a.w != b.w || a.h != b.h || a.c != b.c ||
+            memcmp(a.px, b.px, (size_t)a.w * a.h * a.c)) {
+            FAILF("%s, %d channels: region %.2f,%.2f %.2fx%.2f to %dx%d differs (max %d)", what,
+                  channels, x0, y0, cw, ch, w, h,
+                  a.w == b.w && a.h == b.h && a.c == b.c
+                      ? max_diff(a.px, b.px, (size_t)a.w * a.h * a.c) : -1);
+            bad = 1;
+        }
+        EXPECT(ib.width == ia.width && ib.height == ia.height &&
+               ib.orientation == ia.orientation && ib.cmyk == ia.cmyk);
+    }
+    tfr_image_free(&whole);
+    tfr_image_free(&a);
+    tfr_image_free(&b);
+}
+
+static void test_decode_region(void)
+{
+    tfr_error err;
+    tfr_image out = {0};
+    int w = 333, h = 257; /* not a whole number of MCUs either way */
+    uint8_t *ref = texture(w, h, 5);
+    struct { int samp, q, flags; const char *what; } enc[] = {
+        {TJSAMP_420, 85, 0, "baseline 4:2:0"},
+        {TJSAMP_444, 95, 0, "baseline 4:4:4"},
+        {TJSAMP_422, 90, 0, "baseline 4:2:2"},
+        {TJSAMP_440, 90, 0, "baseline 4:4:0"},
+        {TJSAMP_420, 90, TJFLAG_PROGRESSIVE, "progressive 4:2:0"},
+    };
+    for (size_t e = 0; e < sizeof enc / sizeof enc[0]; e++) {
+        size_t n;
+        uint8_t *j = tj_encode(ref, w, h, TJPF_RGB, enc[e].samp, enc[e].q, enc[e].flags, &n);
+        expect_region_equal(j, n, 3, 80, 11u + (unsigned)e, enc[e].what);
+        expect_region_equal(j, n, 1, 20, 21u + (unsigned)e, enc[e].what);
+        /* a cut file fails as the whole decode does, wherever the region is */
+        for (size_t cut = n / 3; cut < n - 2; cut += n / 3) {
+            tfr_status whole = tfr_image_decode(ctx, j, cut, NULL, &out, NULL, &err);
+            tfr_status top = tfr_image_decode_region(ctx, j, cut, NULL, 0, 0, 40, 30, 20, 20,
+                                                     &out, NULL, &err);
+            EXPECT_EQ_I(whole, TFR_ERR_CORRUPT);
+            EXPECT_EQ_I(top, TFR_ERR_CORRUPT);
+            EXPECT_CONTAINS(err.msg, "JPEG");
+        }
+        free(j);
+    }
+    /* grayscale JPEGs, as 1 and as 3 channels */
+    uint8_t *g = malloc((size_t)w * h);
+    for (int i = 0; i < w * h; i++)
+        g[i] = ref[i * 3 + 1];
+    size_t n;
+    uint8_t *j = tj_encode(g, w, h, TJPF_GRAY, TJSAMP_GRAY, 90, 0, &n);
+    expect_region_equal(j, n, 1, 30, 31, "grayscale");
+    expect_region_equal(j, n, 3, 30, 32, "grayscale");
+    free(j);
+    free(g);
+    /* decoded whole: EXIF rotation, CMYK, PNG */
+    j = tj_encode(ref, w, h, TJPF_RGB, TJSAMP_420, 90, 0, &n);
+    size_t en;
+    uint8_t *ex = with_exif(j, n, 6, &en);
+    expect_region_equal(ex, en, 3, 20, 41, "EXIF orientation 6");
+    /* the region is in the rotated pixels: 257 wide, 333 high */
+    EXPECT_OK(tfr_image_decode_region(ctx, ex, en, NULL, 0, 300, 257, 33, 10, 10, &out, NULL,
+                                      &err), &err);
+    EXPECT_STATUS(tfr_image_decode_region(ctx, j, n, NULL, 0, 300, 257, 33, 10, 10, &out, NULL,
+                                          &err), TFR_ERR_ARG);
+    EXPECT_STATUS(tfr_image_decode_region(ctx, j, n, NULL, 10, 10, 0, 5, 10, 10, &out, NULL,
+                                          &err), TFR_ERR_ARG);
+    free(ex);
+    free(j);
+    uint8_t *cmyk = malloc((size_t)w * h * 4);
+    for (int i = 0; i < w * h; i++) {
+        memcpy(cmyk + i * 4, ref + i * 3, 3);
+        cmyk[i * 4 + 3] = 200;
+    }
+    j = tj_encode(cmyk, w, h, TJPF_CMYK, TJSAMP_444, 95, 0, &n);
+    expect_region_equal(j, n, 3, 10, 51, "CMYK");
+    free(j);
+    free(cmyk);
+    tfr_image im = {w, h, 3, ref, 0};
+    uint8_t *png;
+    EXPECT_OK(tfr_image_encode_png(&im, &png, &n, &err), &err);
+    expect_region_equal(png, n, 3, 10, 61, "PNG");
+    free(png);
+    /* not an image at all */
+    EXPECT_STATUS(tfr_image_decode_region(ctx, (const uint8_t *)"hello", 5, NULL, 0, 0, 1, 1, 1, 1,
+                                          &out, NULL, &err), TFR_ERR_FORMAT);
+    free(ref);
+    tfr_image_free(&out);
+}
+
 int main(void)
 {
     test_flip_copy();
@@ -517,6 +657,7 @@ int main(void)
     test_exif();
     test_png();
     test_resize();
+    test_decode_region();
     tfr_image_ctx_free(ctx);
     return test_failures() ? 1 : 0;
 }

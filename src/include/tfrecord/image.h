@@ -107,6 +107,24 @@ TFR_API tfr_status tfr_image_decode(tfr_image_ctx *ctx, const uint8_t *data, siz
 TFR_API tfr_status tfr_image_probe(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
                                    tfr_image_info *info, tfr_error *err);
 
+/*
+ * Decodes an image and resizes its region (x0, y0, cw, ch) to w x h into
+ * out: the same bytes as tfr_image_decode (opts->min_w/min_h unused: the
+ * full size, EXIF orientation applied) followed by tfr_image_resize_region,
+ * for less work. The region is in those oriented pixels: from
+ * tfr_image_probe, width x height, swapped for orientations 5..8.
+ * Baseline and progressive JPEGs that need no rotation and are not CMYK go
+ * through libjpeg's cropping: only the columns the resize reads are
+ * transformed and only its rows converted. All of the entropy-coded data
+ * is still read, so a damaged or truncated file fails exactly as it does in
+ * tfr_image_decode. Other images are decoded whole. TFR_ERR_ARG when the
+ * region is not inside the image.
+ */
+TFR_API tfr_status tfr_image_decode_region(tfr_image_ctx *ctx, const uint8_t *data, size_t n,
+                                           const tfr_decode_opts *opts, double x0, double y0,
+                                           double cw, double ch, int w, int h, tfr_image *out,
+                                           tfr_image_info *info, tfr_error *err);
+
 typedef enum tfr_resize_mode {
     TFR_RESIZE_STRETCH = 0, /* to exactly w x h, aspect not kept */
     TFR_RESIZE_CROP,        /* scale to cover w x h, center crop */
