@@ -237,6 +237,38 @@ void tfr_augment_normalize_u8(const uint8_t *px, int W, int H, int C, int flip,
         of[k] = mean[k] / std[k];
     }
     const size_t np = (size_t)W * H;
+    if (np >= 4096 && C <= 4) {
+        /* a table of the 256 values per channel (the same float expression,
+         * so the same bits), then one lookup per element */
+        float lut[4][256];
+        for (int k = 0; k < C; k++)
+            for (int v = 0; v < 256; v++)
+                lut[k][v] = v * sc[k] - of[k];
+        for (int y = 0; y < H; y++) {
+            const uint8_t *row = px + (size_t)y * W * C;
+            if (order == TFR_ORDER_HWC) {
+                float *d = dst + (size_t)y * W * C;
+                for (int x = 0; x < W; x++) {
+                    const uint8_t *p = row + (size_t)(flip ? W - 1 - x : x) * C;
+                    for (int k = 0; k < C; k++)
+                        d[(size_t)x * C + k] = lut[k][p[k]];
+                }
+                continue;
+            }
+            for (int k = 0; k < C; k++) {
+                float *d = dst + (size_t)k * np + (size_t)y * W;
+                const float *L = lut[k];
+                const uint8_t *r = row + k;
+                if (flip)
+                    for (int x = 0; x < W; x++)
+                        d[x] = L[r[(size_t)(W - 1 - x) * C]];
+                else
+                    for (int x = 0; x < W; x++)
+                        d[x] = L[r[(size_t)x * C]];
+            }
+        }
+        return;
+    }
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
             const uint8_t *p = px + ((size_t)y * W + (flip ? W - 1 - x : x)) * C;

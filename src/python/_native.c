@@ -1,7 +1,7 @@
 /*
  * src/python/_native.c - tfrecord_tools._native, the CPython extension over
  * the public stream API (tfrecord/stream.h): Stream, an iterator of
- * (images, labels) NumPy arrays, and DataError.
+ * (images, labels) NumPy arrays, and DataError; io.c has the rest.
  *
  * The options go into tfr_stream_opts field by field through
  * tfr_stream_opts_init, so a field added to the struct keeps its default
@@ -14,11 +14,12 @@
  * them). The module links libtfrecord statically and only what the stream needs,
  * so importing it never loads the CUDA libraries of a CUDA build.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "native.h"
+
 #include <structmember.h>
 
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#define PY_ARRAY_UNIQUE_SYMBOL tfr_py_ARRAY_API
 #include <numpy/arrayobject.h>
 
 #include <stdlib.h>
@@ -30,7 +31,7 @@ static PyObject *DataError; /* tfrecord_tools.DataError, an OSError */
 
 /* Raises DataError (a ValueError for bad options, MemoryError for memory)
  * from e, with path, record and offset attributes (None where unknown). */
-static PyObject *raise_error(const tfr_error *e)
+PyObject *tfr_py_raise(const tfr_error *e)
 {
     char buf[4600];
     tfr_error_text(e, buf, sizeof buf);
@@ -99,7 +100,7 @@ static void Stream_dealloc(StreamObject *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static char *dup_utf8(PyObject *o, const char *what)
+char *tfr_py_path(PyObject *o, const char *what)
 {
     PyObject *b = NULL;
     if (PyUnicode_Check(o)) {
@@ -151,7 +152,7 @@ static int set_sources(StreamObject *self, PyObject *source, const char *split)
         return -1;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        char *p = dup_utf8(PySequence_Fast_GET_ITEM(seq, i), "source");
+        char *p = tfr_py_path(PySequence_Fast_GET_ITEM(seq, i), "source");
         if (!p) {
             Py_DECREF(seq);
             return -1;
@@ -336,9 +337,9 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kw)
     o->drop_remainder = drop;
     o->record.skip_corrupt = skip;
     o->num_classes = classes;
-    if (image_key && image_key != Py_None && !(o->image_key = self->image_key = dup_utf8(image_key, "image_key")))
+    if (image_key && image_key != Py_None && !(o->image_key = self->image_key = tfr_py_path(image_key, "image_key")))
         return -1;
-    if (label_key && label_key != Py_None && !(o->label_key = self->label_key = dup_utf8(label_key, "label_key")))
+    if (label_key && label_key != Py_None && !(o->label_key = self->label_key = tfr_py_path(label_key, "label_key")))
         return -1;
     if (state && state != Py_None) {
         if (!PyDict_Check(state)) {
@@ -358,7 +359,7 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kw)
     st = tfr_stream_open(o, &s, &e);
     Py_END_ALLOW_THREADS
     if (st) {
-        raise_error(&e);
+        tfr_py_raise(&e);
         return -1;
     }
     self->s = s;
@@ -390,7 +391,7 @@ static PyObject *Stream_next(StreamObject *self)
         return NULL;
     }
     if (st)
-        return raise_error(&e);
+        return tfr_py_raise(&e);
     npy_intp dims[4] = {b->n, b->h, b->w, b->c};
     int type = NPY_UINT8;
     if (b->format == TFR_BATCH_F32_NCHW) {
@@ -544,7 +545,7 @@ static PyTypeObject StreamType = {
 
 static struct PyModuleDef native_module = {
     PyModuleDef_HEAD_INIT, .m_name = "tfrecord_tools._native",
-    .m_doc = "The C side of tfrecord_tools.", .m_size = -1};
+    .m_doc = "The C side of tfrecord_tools.", .m_size = -1, .m_methods = tfr_py_io_methods};
 
 PyMODINIT_FUNC PyInit__native(void)
 {
@@ -560,7 +561,8 @@ PyMODINIT_FUNC PyInit__native(void)
         "decode. Attributes: path, record, offset (None where unknown), kind.",
         PyExc_OSError, NULL);
     if (!DataError || PyModule_AddObjectRef(m, "DataError", DataError) < 0 ||
-        PyModule_AddObjectRef(m, "Stream", (PyObject *)&StreamType) < 0) {
+        PyModule_AddObjectRef(m, "Stream", (PyObject *)&StreamType) < 0 ||
+        tfr_py_io_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -65,6 +65,7 @@ while IFS= read -r cmd; do
     case "$cmd" in
     ./tools/demo*|./tools/test*) why="the two top commands (CI and the demo run them)" ;;
     tools/install-python*) why="installs into the system (test_python runs the package from the build)" ;;
+    "python3 -m venv"*) why="a venv in the home folder (test_python_pip installs with pip into a scratch one)" ;;
     *"--recipe fmnist --train"*) why="half an hour of training (test_train_cli runs the recipe for an epoch)" ;;
     *"[options]"*) why="a synopsis" ;;
     *" ... "*|*" ..."|*"..."*) why="elided options" ;;

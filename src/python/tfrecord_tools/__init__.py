@@ -41,9 +41,30 @@ one epoch for this rank (from manifest.json counts or shard indexes;
 TypeError when unknown). Errors in the data raise DataError, an OSError with
 .path, .record and .offset (None where not known) and .kind; bad options
 raise ValueError. The GIL is released while the C side reads and waits.
+
+For any TFRecord file, images or not:
+
+  records(path, *, compression="auto", skip_corrupt=False)
+             an iterator of each record's bytes; every length and data CRC
+             is checked (DataError with .path, .record, .offset otherwise;
+             skip_corrupt=True skips bad records and counts them in
+             .stats()). A context manager.
+  parse_example(data)
+             a serialized tf.train.Example as {key: value}: int64 and float
+             lists as 1-D int64 / float32 arrays, bytes lists as lists of
+             bytes.
+  write(roots, out, **options)
+             tfrecord-write: roots "DIR", "SPLIT=DIR" or a list of them;
+             options as the tool's (splits="train=90,test=10", size,
+             resize, channels, flip, layout, quality, shards, compression,
+             index, seed, threads, strict, force, ...). Returns the report
+             as `tfrecord-write --json` prints it.
+  inspect(paths, *, compression="auto", label_key=None, max_errors=20)
+             tfrecord-inspect: every record read and checked; the report as
+             `tfrecord-inspect --json` prints it, defects listed in it.
 """
 
-from ._native import DataError, Stream
+from ._native import DataError, Stream, inspect, parse_example, records, write
 
-__all__ = ["Stream", "DataError"]
+__all__ = ["Stream", "DataError", "records", "parse_example", "write", "inspect"]
 __version__ = "0.1.0"
