@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "mpi.h"
 #include "tfrecord/manifest.h"
 #include "tfrecord/nn.h"
 #include "tfrecord/util.h"
@@ -43,8 +44,14 @@ static void usage(FILE *f)
         "                       of 2-33%% of each training image is set to the mean\n"
         "  --tta-flip           validation (and --evaluate) averages each image's and its\n"
         "                       mirror's probabilities\n"
+        "  --replicas N         train as N data-parallel ranks would, in this process: each\n"
+        "                       step takes --batch / N images from each of N rank streams and\n"
+        "                       averages their gradients (the same updates, bit for bit, as\n"
+        "                       mpirun -np N; see README, data-parallel training)\n"
         "  --threads T  threads for decode and compute (on the CPU they take turns, never\n"
         "               2T at once); 0 = the CPUs this process may use (default)\n"
+        "  under mpirun/srun every rank trains a replica: --batch is the global batch,\n"
+        "  divided among the ranks; rank 0 alone prints and writes\n"
         "  ranges: epochs >= 1, batch 1..65536, lr > 0, lr-decay 0 < F <= 1, lr-every >= 0\n"
         "  (0 = no decay), warmup >= 0, momentum 0 <= F < 1, l2 and weight-decay >= 0,\n"
         "  pad-crop 0..1024, mean 0..1, std > 0, threads 0..1024, shuffle-buffer 0..2^30\n"
@@ -194,12 +201,12 @@ static void json_epoch(report *r, const tfr_train_event *ev)
     int n = snprintf(line, sizeof line,
                      "%s{\"epoch\":%llu,\"step\":%llu,\"loss\":%s,\"accuracy\":%s,"
                      "\"val_loss\":%s,\"val_accuracy\":%s,\"lr\":%.6g,\"images\":%llu,"
-                     "\"seconds\":%.3f,\"input_wait_seconds\":%.3f}",
+                     "\"seconds\":%.3f,\"input_wait_seconds\":%.3f,\"comm_seconds\":%.3f}",
                      r->nepochs ? "," : "", (unsigned long long)ev->epoch,
                      (unsigned long long)ev->step, jnum(ev->loss, a, sizeof a),
                      jnum(ev->accuracy, b2, sizeof b2), jnum(ev->val_loss, c, sizeof c),
                      jnum(ev->val_accuracy, d, sizeof d), ev->lr, (unsigned long long)ev->images,
-                     secs, ev->input_wait);
+                     secs, ev->input_wait, ev->comm_wait);
     if (r->elen + (size_t)n + 1 > r->ecap) {
         size_t cap = r->ecap ? r->ecap * 2 : 4096;
         while (cap < r->elen + (size_t)n + 1)
@@ -286,10 +293,15 @@ static void on_train_event(void *user, const tfr_train_event *ev)
         if (isfinite(ev->val_loss))
             snprintf(val, sizeof val, " | val loss %.4f val accuracy %.4f", ev->val_loss,
                      ev->val_accuracy);
+        char comm[48] = "";
+        if (r->o->comm)
+            snprintf(comm, sizeof comm, ", all-reduce %.1f%%",
+                     secs > 0 ? 100 * ev->comm_wait / secs : 0.0);
         printf("epoch %llu/%d: loss %.4f accuracy %.4f%s | lr %.5g | %.0f images/s, %.1f s, "
-               "input wait %.1f%%\n",
+               "input wait %.1f%%%s\n",
                (unsigned long long)ev->epoch, ev->epochs, ev->loss, ev->accuracy, val, ev->lr,
-               secs > 0 ? ev->images / secs : 0.0, secs, secs > 0 ? 100 * ev->input_wait / secs : 0.0);
+               secs > 0 ? ev->images / secs : 0.0, secs, secs > 0 ? 100 * ev->input_wait / secs : 0.0,
+               comm);
         break;
     }
     case TFR_TRAIN_CHECKPOINT:
@@ -315,13 +327,13 @@ int main(int argc, char **argv)
     enum { O_TRAIN = 256, O_VAL, O_EVAL, O_PRESET, O_LEVELS, O_WIDTH, O_INPUT, O_CLASSES, O_EPOCHS,
            O_BATCH, O_LR, O_DECAY, O_EVERY, O_COSINE, O_WARMUP, O_MOM, O_L2, O_WD, O_FLIP, O_PAD,
            O_MEAN, O_STD, O_SEED, O_THREADS, O_SHUF, O_LOGDIR, O_CKPT, O_RESUME, O_DEVICE, O_PREC, O_WS,
-           O_LABELS, O_PLOT, O_LOGEVERY, O_JSON, O_RECIPE, O_TTA, O_ERASE };
+           O_LABELS, O_PLOT, O_LOGEVERY, O_JSON, O_RECIPE, O_TTA, O_ERASE, O_REPLICAS };
     int json = 0;
     static const struct option lo[] = {
         {"train", required_argument, 0, O_TRAIN}, {"val", required_argument, 0, O_VAL},
         {"evaluate", required_argument, 0, O_EVAL}, {"preset", required_argument, 0, O_PRESET},
         {"recipe", required_argument, 0, O_RECIPE}, {"tta-flip", no_argument, 0, O_TTA},
-        {"erase", required_argument, 0, O_ERASE},
+        {"erase", required_argument, 0, O_ERASE}, {"replicas", required_argument, 0, O_REPLICAS},
         {"levels", required_argument, 0, O_LEVELS}, {"width", required_argument, 0, O_WIDTH},
         {"input", required_argument, 0, O_INPUT}, {"classes", required_argument, 0, O_CLASSES},
         {"epochs", required_argument, 0, O_EPOCHS}, {"batch", required_argument, 0, O_BATCH},
@@ -405,6 +417,7 @@ int main(int argc, char **argv)
         case O_FLIP: o.flip = 1; break;
         case O_TTA: o.tta_flip = 1; break;
         case O_ERASE: o.erase = cli_float("--erase", optarg, 0, 1, 0); break;
+        case O_REPLICAS: o.replicas = cli_int("--replicas", optarg, 1, 64); break;
         case O_PAD: o.pad_crop = cli_int("--pad-crop", optarg, 0, 1024); break;
         case O_MEAN: o.mean = cli_float("--mean", optarg, 0, 1, 0); mean_given = 1; break;
         case O_STD: o.std = cli_float("--std", optarg, 0, INFINITY, CLI_GT_LO); std_given = 1; break;
@@ -547,13 +560,46 @@ int main(int argc, char **argv)
     o.ntrain = ntrain;
     o.val = val;
     o.nval = nval;
+    /* data-parallel ranks, when an MPI launcher started this process */
+    tfr_train_comm comm;
+    char why[256];
+    if (tfr_mpi_start(&argc, &argv, &comm, why, sizeof why)) {
+        fprintf(stderr, "%s: error: %s\n", prog, why);
+        return 1;
+    }
+    static char rank_prog[64];
+    if (comm.world > 1) {
+        snprintf(rank_prog, sizeof rank_prog, "%s[rank %d]", prog, comm.rank);
+        tfr_log_set_prog(rank_prog);
+        if (o.batch % comm.world) {
+            if (comm.rank == 0)
+                fprintf(stderr, "%s: error: --batch %d is the global batch: it must divide "
+                                "among the %d ranks\n", prog, o.batch, comm.world);
+            tfr_mpi_finish();
+            return 2;
+        }
+        o.comm = &comm;
+    }
+    const int lead = comm.rank == 0;
+    int W = comm.world > 1 ? comm.world : o.replicas > 1 ? o.replicas : 1;
+    if (W > 1 && lead && !o.quiet && !json)
+        printf("data parallel: %d %s (%s), global batch %d = %d x %d, gradients averaged in "
+               "rank order every step\n", W, comm.world > 1 ? "ranks" : "replicas in this process",
+               comm.world > 1 ? tfr_mpi_name() : "--replicas", o.batch, W, o.batch / W);
     report rep = {&o, o.progress && isatty(STDERR_FILENO), json, 0, NULL, 0, 0, "", ""};
-    o.on_event = on_train_event;
+    o.on_event = lead ? on_train_event : NULL; /* the other ranks are quiet */
     o.user = &rep;
     if (tfr_train(&o, &err)) {
-        fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
+        fprintf(stderr, "%s: error: %s\n", comm.world > 1 ? rank_prog : prog,
+                tfr_error_text(&err, buf, sizeof buf));
         free(rep.epochs);
+        tfr_mpi_abort(1); /* every other rank stops too */
         return 1;
+    }
+    tfr_mpi_finish();
+    if (!lead) {
+        free(rep.epochs);
+        return 0;
     }
     if (json) {
         printf("{\"format\":1,\"baseline\":%s,\"epochs\":[%s],\"checkpoint\":",

@@ -646,6 +646,12 @@ tfr_status tfr_model_grads(tfr_model *m, float **out, tfr_error *err)
     return host_block(m, B_GRADS, out, err);
 }
 
+tfr_status tfr_model_bn_stats(tfr_model *m, float **out, size_t *n, tfr_error *err)
+{
+    *n = block_len(m, B_STATS);
+    return host_block(m, B_STATS, out, err);
+}
+
 tfr_status tfr_model_block(tfr_model *m, int block, float **out, size_t *n, tfr_error *err)
 {
     *n = block_len(m, block);

@@ -101,6 +101,180 @@ static void emit(const tfr_train_opts *o, tfr_train_event *ev)
         o->on_event(o->user, ev);
 }
 
+/* ---- data parallel: ranks of a comm, or replicas in this process ---------- */
+
+#define TFR_MAX_REPLICAS 64
+
+typedef struct par {
+    const tfr_train_comm *cm; /* NULL: R replicas here */
+    int    R, W;              /* streams here; ranks in all */
+    float *acc_g, *acc_s, *s0;
+} par;
+
+typedef struct epoch_sums {
+    double   loss_sum, waited, comm;
+    uint64_t seen, right, k;
+    float    lr;
+} epoch_sums;
+
+/* acc = src (first) or acc += src: the rank-order sum of tfr_train_comm */
+static void add_block(float *acc, const float *src, size_t n, int first)
+{
+    if (first)
+        memcpy(acc, src, n * sizeof *acc);
+    else
+        for (size_t i = 0; i < n; i++)
+            acc[i] += src[i];
+}
+
+static void scale_block(float *v, size_t n, float s)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] *= s;
+}
+
+/*
+ * One epoch of data-parallel steps: a batch of batch / W from each local
+ * stream, forward and backward with each, then the gradients and the
+ * batch-norm running statistics summed in rank order (here, or by the comm
+ * across processes), scaled by 1 / W, and one SGD step.
+ */
+static tfr_status par_epoch(const tfr_train_opts *o, const char *const *src, int nsrc,
+                            tfr_model *m, tfr_train_state *ts, tfr_runlog *rl, uint64_t epoch,
+                            par *p, epoch_sums *es, tfr_error *err)
+{
+    const tfr_resnet_config *c = tfr_model_config(m);
+    const int lb = o->batch / p->W;
+    tfr_stream *ss[TFR_MAX_REPLICAS] = {0};
+    tfr_status st = TFR_OK;
+    for (int a = 0; a < p->R && !st; a++) {
+        tfr_stream_opts so;
+        tfr_train_stream_defaults(&so, m, lb, o->threads, o->mean, o->std);
+        so.sources = src;
+        so.nsources = nsrc;
+        so.seed = ts->seed;
+        so.start_epoch = epoch;
+        so.epochs = (int)epoch + 1;
+        so.shuffle_buffer = o->shuffle_buffer;
+        so.random_flip = o->flip;
+        so.defer_flip = 0; /* the stream flips: each replica's batch is its own */
+        so.pad_crop = o->pad_crop;
+        so.random_erase = o->erase;
+        so.rank = p->cm ? p->cm->rank : a;
+        so.world = p->W;
+        so.split_records = 1; /* every rank the same share, none lost but W - 1 */
+        st = tfr_stream_open(&so, &ss[a], err);
+    }
+    uint64_t per_rank = st ? 0 : tfr_stream_epoch_records(ss[0]);
+    uint64_t nsteps = per_rank ? (per_rank + (uint64_t)lb - 1) / (uint64_t)lb : 0;
+    const double t0 = tfr_now();
+    memset(es, 0, sizeof *es);
+    while (!st) {
+        const tfr_batch *b[TFR_MAX_REPLICAS];
+        int ended = 0;
+        for (int a = 0; a < p->R && !st; a++) {
+            st = next_batch(ss[a], &b[a], &es->waited, err);
+            if (st == TFR_ERR_EOF) {
+                ended++;
+                st = TFR_OK;
+            }
+        }
+        if (st)
+            break;
+        /* every rank steps, or none: the shares are equal by construction */
+        double going = ended ? 0 : 1, tc = tfr_now();
+        if (p->cm && (st = p->cm->sum_f64(p->cm->user, &going, 1, err)))
+            break;
+        es->comm += tfr_now() - tc;
+        if (going == 0 && ended == (p->cm ? 1 : p->R))
+            break;
+        if ((p->cm && going != p->W) || (!p->cm && ended)) {
+            st = tfr_fail(err, TFR_ERR_FORMAT, NULL, "the ranks' shares of epoch %llu differ: "
+                          "some ranks have batches left and others none",
+                          (unsigned long long)epoch + 1);
+            break;
+        }
+        es->lr = lr_at(o, epoch, nsteps ? (double)es->k / nsteps : 0);
+        float *g, *stats;
+        size_t ng, nstat;
+        if (p->R > 1) {
+            if ((st = tfr_model_bn_stats(m, &stats, &nstat, err)))
+                break;
+            memcpy(p->s0, stats, nstat * sizeof *stats);
+        }
+        float loss = 0;
+        for (int a = 0; a < p->R && !st; a++) {
+            if (a > 0) { /* each replica starts from the step's running statistics */
+                if ((st = tfr_model_bn_stats(m, &stats, &nstat, err)))
+                    break;
+                memcpy(stats, p->s0, nstat * sizeof *stats);
+            }
+            const float *lg;
+            float l;
+            if ((st = tfr_train_forward(m, b[a], o->mean, o->std, 1, &l, err)) ||
+                (st = tfr_model_logits(m, &lg, err)))
+                break;
+            for (int i = 0; i < b[a]->n; i++)
+                es->right += tfr_train_argmax(lg + (size_t)i * c->classes, c->classes) ==
+                             b[a]->labels[i];
+            es->loss_sum += (double)l * b[a]->n;
+            es->seen += (uint64_t)b[a]->n;
+            loss = l;
+            if ((st = tfr_model_backward(m, o->l2, err)))
+                break;
+            if (p->R > 1) {
+                if ((st = (ng = tfr_model_num_params(m), tfr_model_grads(m, &g, err))) ||
+                    (st = tfr_model_bn_stats(m, &stats, &nstat, err)))
+                    break;
+                add_block(p->acc_g, g, ng, a == 0);
+                add_block(p->acc_s, stats, nstat, a == 0);
+            }
+        }
+        if (st)
+            break;
+        if ((st = (ng = tfr_model_num_params(m), tfr_model_grads(m, &g, err))) ||
+            (st = tfr_model_bn_stats(m, &stats, &nstat, err)))
+            break;
+        if (p->R > 1) {
+            memcpy(g, p->acc_g, ng * sizeof *g);
+            memcpy(stats, p->acc_s, nstat * sizeof *stats);
+        } else {
+            double t1 = tfr_now();
+            if ((st = p->cm->sum_f32(p->cm->user, g, ng, err)) ||
+                (st = p->cm->sum_f32(p->cm->user, stats, nstat, err)))
+                break;
+            es->comm += tfr_now() - t1;
+        }
+        const float inv = 1.0f / (float)p->W;
+        scale_block(g, ng, inv);
+        scale_block(stats, nstat, inv);
+        if ((st = tfr_model_sgd(m, es->lr, o->momentum, o->weight_decay, err)))
+            break;
+        es->k++;
+        ts->step++;
+        if (rl)
+            tfr_runlog_step(rl, ts->step, epoch + 1, loss, es->lr, err);
+        if (o->on_event) {
+            tfr_train_event ev = {.kind = TFR_TRAIN_STEP, .epoch = epoch + 1, .step = ts->step,
+                                  .epoch_step = es->k, .epoch_steps = nsteps, .images = es->seen,
+                                  .seconds = tfr_now() - t0, .loss = es->loss_sum / es->seen,
+                                  .accuracy = (double)es->right / es->seen, .lr = es->lr};
+            emit(o, &ev);
+        }
+    }
+    for (int a = 0; a < p->R; a++)
+        tfr_stream_close(ss[a]);
+    if (!st && p->cm) { /* the epoch's numbers over every rank's images */
+        double v[3] = {es->loss_sum, (double)es->right, (double)es->seen};
+        if (!(st = p->cm->sum_f64(p->cm->user, v, 3, err))) {
+            es->loss_sum = v[0];
+            es->right = (uint64_t)v[1];
+            es->seen = (uint64_t)v[2];
+        }
+    }
+    return st;
+}
+
 static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
 {
     tfr_status st = TFR_OK;
@@ -128,6 +302,30 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
     }
     const char *const *train_src = (const char *const *)tin.sources;
     const char *const *val_src = (const char *const *)vin.sources;
+    /* data parallel: the ranks of o->comm, or o->replicas streams here */
+    par dp = {0};
+    dp.cm = o->comm && o->comm->world > 1 ? o->comm : NULL;
+    dp.R = dp.cm ? 1 : o->replicas > 1 ? o->replicas : 1;
+    dp.W = dp.cm ? dp.cm->world : dp.R;
+    const int lead = !dp.cm || dp.cm->rank == 0; /* logs and checkpoints */
+    if (dp.cm && o->replicas > 1) {
+        st = tfr_fail(err, TFR_ERR_ARG, NULL, "replicas are for one process: under a comm "
+                                              "every rank is one replica");
+        goto done;
+    }
+    if (dp.R > TFR_MAX_REPLICAS || (dp.W > 1 && o->batch % dp.W)) {
+        st = dp.R > TFR_MAX_REPLICAS
+                 ? tfr_fail(err, TFR_ERR_ARG, NULL, "at most %d replicas", TFR_MAX_REPLICAS)
+                 : tfr_fail(err, TFR_ERR_ARG, NULL, "--batch %d is the global batch: it must "
+                            "divide among the %d ranks", o->batch, dp.W);
+        goto done;
+    }
+    if (dp.cm && (dp.cm->rank < 0 || dp.cm->rank >= dp.cm->world || !dp.cm->sum_f32 ||
+                 !dp.cm->sum_f64)) {
+        st = tfr_fail(err, TFR_ERR_ARG, NULL, "comm: rank %d of %d, or no sum functions",
+                      dp.cm->rank, dp.cm->world);
+        goto done;
+    }
     if (o->resume) {
         char path[4400];
         if ((st = resolve_resume(o->resume, path, sizeof path, err)) ||
@@ -185,16 +383,32 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
         if (st)
             goto done;
     }
-    if (o->logdir && (st = tfr_runlog_open(o->logdir, o->log_every, &rl, err)))
+    if (lead && o->logdir && (st = tfr_runlog_open(o->logdir, o->log_every, &rl, err)))
         goto done;
-    if (o->checkpoint_dir && (st = tfr_mkdir_p(o->checkpoint_dir, err)))
+    if (lead && o->checkpoint_dir && (st = tfr_mkdir_p(o->checkpoint_dir, err)))
         goto done;
+    if (dp.R > 1) {
+        size_t ng = tfr_model_num_params(m), nstat;
+        float *stats;
+        if ((st = tfr_model_bn_stats(m, &stats, &nstat, err)))
+            goto done;
+        dp.acc_g = tfr_malloc(ng * sizeof(float));
+        dp.acc_s = tfr_malloc((nstat ? nstat : 1) * sizeof(float));
+        dp.s0 = tfr_malloc((nstat ? nstat : 1) * sizeof(float));
+        if (!dp.acc_g || !dp.acc_s || !dp.s0) {
+            st = tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory for %d replicas' sums", dp.R);
+            goto done;
+        }
+    }
     tfr_train_event mev = {.kind = TFR_TRAIN_MODEL, .model = m};
     emit(o, &mev);
     if (rl)
         tfr_runlog_hparams(rl, o, m, err);
     const char *const *vsrc = o->nval ? val_src : train_src;
     int nvsrc = o->nval ? o->nval : o->ntrain;
+    /* every rank evaluates the whole validation set: the replicas are one
+     * model, so the results are the same, and no rank idles in a collective
+     * while another evaluates */
     if (!o->resume) {
         /* the sanity check: an untrained model is at chance */
         tfr_eval_result er;
@@ -210,6 +424,15 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
         tfr_eval_result_free(&er);
     }
     for (uint64_t epoch = ts.epoch; epoch < (uint64_t)o->epochs; epoch++) {
+        epoch_sums es;
+        const double t_epoch = tfr_now();
+        if (dp.W > 1) {
+            if ((st = par_epoch(o, train_src, o->ntrain, m, &ts, rl, epoch, &dp, &es, err)))
+                goto done;
+            tfr_train_event pev = {.kind = TFR_TRAIN_PASS_END, .epoch = epoch + 1,
+                                   .step = ts.step};
+            emit(o, &pev);
+        } else {
         tfr_stream_opts so;
         tfr_train_stream_defaults(&so, m, o->batch, o->threads, o->mean, o->std);
         so.sources = train_src;
@@ -300,8 +523,15 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
         if (st != TFR_ERR_EOF)
             goto done;
         st = TFR_OK;
-        double secs = tfr_now() - t0;
-        double tl = seen ? loss_sum / seen : 0, ta = seen ? (double)right / seen : 0;
+        es.loss_sum = loss_sum;
+        es.seen = seen;
+        es.right = right;
+        es.waited = waited;
+        es.lr = lr;
+        }
+        double secs = tfr_now() - t_epoch;
+        double tl = es.seen ? es.loss_sum / es.seen : 0;
+        double ta = es.seen ? (double)es.right / es.seen : 0;
         ts.epoch = epoch + 1;
         ts.stream_epoch = epoch + 1;
         ts.stream_records = 0;
@@ -321,7 +551,8 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
         }
         tfr_train_event eev = {.kind = TFR_TRAIN_EPOCH, .epoch = epoch + 1, .step = ts.step,
                                .loss = tl, .accuracy = ta, .val_loss = vl, .val_accuracy = va,
-                               .lr = lr, .images = seen, .seconds = secs, .input_wait = waited};
+                               .lr = es.lr, .images = es.seen, .seconds = secs,
+                               .input_wait = es.waited, .comm_wait = es.comm};
         emit(o, &eev);
         if (rl) {
             tfr_runlog_epoch(rl, &eev, o->nval > 0, err);
@@ -335,7 +566,7 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
                 tfr_log(TFR_LOG_WARN, "no plot: %s", tfr_error_text(&pe, pb, sizeof pb));
             }
         }
-        if (o->checkpoint_dir) {
+        if (o->checkpoint_dir && lead) {
             char name[64], line[72], p[4400], lp[4400];
             snprintf(name, sizeof name, "epoch-%04llu.tfrc", (unsigned long long)epoch + 1);
             int nl = snprintf(line, sizeof line, "%s\n", name); /* what "latest" holds */
@@ -361,6 +592,9 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
         }
     }
 done:
+    free(dp.acc_g);
+    free(dp.acc_s);
+    free(dp.s0);
     tfr_runlog_close(rl, st == TFR_OK);
     tfr_model_free(m);
     tfr_train_inputs_free(&tin);

@@ -60,6 +60,11 @@ TFR_API size_t     tfr_model_num_params(const tfr_model *m);
  */
 TFR_API tfr_status tfr_model_params(tfr_model *m, float **out /* OUT */, tfr_error *err);
 TFR_API tfr_status tfr_model_grads(tfr_model *m, float **out /* OUT */, tfr_error *err);
+/* The batch-norm running statistics (every BN layer's running mean, then
+ * its running variance), *n floats, on the same terms as the blocks above:
+ * data-parallel training averages them over the replicas. */
+TFR_API tfr_status tfr_model_bn_stats(tfr_model *m, float **out /* OUT */, size_t *n /* OUT */,
+                                      tfr_error *err);
 
 /* ---- devices -------------------------------------------------------------- */
 

@@ -54,6 +54,9 @@ typedef struct tfr_train_event {
     uint64_t    images;           /* STEP, EPOCH: images trained on this epoch */
     double      seconds;          /* STEP: since the epoch began; EPOCH: the epoch's time */
     double      input_wait;       /* EPOCH: seconds of it spent waiting for batches */
+    double      comm_wait;        /* EPOCH, data parallel (tfr_train_comm): seconds of it in
+                                     the ranks' sums (the all-reduce and waiting for the
+                                     slowest rank) */
     double      loss, accuracy;   /* mean cross-entropy and accuracy (see the kind) */
     double      val_loss, val_accuracy;
     double      chance_loss, chance_accuracy; /* BASELINE: log(classes), 1/classes */
@@ -68,6 +71,31 @@ typedef void (*tfr_train_event_fn)(void *user, const tfr_train_event *ev);
 
 /* The training run. Start from tfr_train_opts_init (struct_size: see
  * tfrecord/error.h). */
+/*
+ * Data-parallel training across processes: the caller's collectives
+ * (tfrecord-train implements them with MPI). Every rank runs tfr_train with
+ * the same options and its own rank; each reads its share of every epoch
+ * (the stream's rank/world, split by records) in batches of batch / world,
+ * and before every SGD step the gradients and the batch-norm running
+ * statistics are averaged over the ranks, so every replica stays the same
+ * model. Batch-norm batch statistics are per replica (as PyTorch DDP's
+ * default). Rank 0 alone writes checkpoints and logs (every rank evaluates
+ * the whole validation set: the replicas are one model); the epoch
+ * loss and accuracy are over every rank's images.
+ */
+typedef struct tfr_train_comm {
+    int   rank, world;
+    /*
+     * Sums n values over the ranks into data on every rank, in rank order
+     * (rank 0's value, plus rank 1's, ...), so that every rank gets the same
+     * bits and a rerun with the same world the same result. A failure (a
+     * rank gone) is an error naming what failed.
+     */
+    tfr_status (*sum_f32)(void *user, float *data, size_t n, tfr_error *err);
+    tfr_status (*sum_f64)(void *user, double *data, size_t n, tfr_error *err);
+    void *user;
+} tfr_train_comm;
+
 typedef struct tfr_train_opts {
     size_t      struct_size;      /* sizeof(tfr_train_opts), set by _init */
     const char *const *train;     /* training shards (files, dirs, globs, manifest.json) */
@@ -110,6 +138,18 @@ typedef struct tfr_train_opts {
                                      epoch (tfr_history_plot); NULL = LOGDIR/history.png */
     tfr_train_event_fn on_event;  /* the run's report (see tfr_train_event); NULL = none */
     void       *user;             /* passed to on_event as is */
+    /* data-parallel training: NULL (or world 1) = this process alone */
+    const tfr_train_comm *comm;
+    /*
+     * Without comm: N > 1 trains as N data-parallel ranks would, in this
+     * one process: each step takes batch / N images from each of N streams
+     * (ranks 0..N-1 of N), runs each through the model with its own
+     * batch-norm statistics, and averages the gradients and running
+     * statistics in rank order: the same updates, bit for bit, as N
+     * processes with comm (a multi-process run reproduced on one machine,
+     * or gradient accumulation). 0 or 1: off.
+     */
+    int         replicas;
 } tfr_train_opts;
 
 TFR_API void tfr_train_opts_init(tfr_train_opts *o);
