@@ -15,8 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "tfrecord/checkpoint.h"
+#include "tfrecord/manifest.h"
 #include "tfrecord/util.h"
 
 enum { SCAN_OK, SCAN_NAN, SCAN_RANGE };
@@ -450,4 +453,40 @@ int cli_enum(const char *opt, const char *s, const char *const *names, int n)
             return i;
     char list[256];
     cli_fail(opt, "'%s' is not one of %s", s, join_list(list, sizeof list, names, NULL, n));
+}
+
+int cli_load_model(const char *model, const char *labels, tfr_model **m, tfr_train_state *ts,
+                   char *path, size_t n)
+{
+    char lp[4400] = "", buf[4400];
+    struct stat sb;
+    tfr_error err;
+    tfr_error_clear(&err);
+    *m = NULL;
+    if (stat(model, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        tfr_path_join(path, n, model, "model.tfrc", NULL);
+        tfr_path_join(lp, sizeof lp, model, TFR_LABELS_NAME, NULL);
+    } else {
+        snprintf(path, n, "%s", model);
+    }
+    if (tfr_checkpoint_load(path, m, ts, &err)) {
+        fprintf(stderr, "%s: error: %s\n", prog_name, tfr_error_text(&err, buf, sizeof buf));
+        return -1;
+    }
+    /* --labels, else the checkpoint's names, else labels.txt beside model.tfrc */
+    const char *from = labels ? labels : tfr_model_class_names(*m, NULL) ? NULL : lp;
+    if (!from || !from[0] || (!labels && access(from, F_OK) != 0))
+        return 0;
+    char **lines = NULL;
+    int nlines = 0;
+    if (tfr_labels_load(from, tfr_model_config(*m)->classes, &lines, &nlines, &err) ||
+        tfr_model_set_class_names(*m, (const char *const *)lines, nlines, 0, &err)) {
+        fprintf(stderr, "%s: error: %s\n", prog_name, tfr_error_text(&err, buf, sizeof buf));
+        tfr_labels_free(lines, nlines);
+        tfr_model_free(*m);
+        *m = NULL;
+        return -1;
+    }
+    tfr_labels_free(lines, nlines);
+    return 0;
 }

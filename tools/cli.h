@@ -113,4 +113,17 @@ void cli_named_floats(const char *opt, const char *s, const char *const *names, 
 /* The index of s in names[0..n) (case-insensitive). */
 int cli_enum(const char *opt, const char *s, const char *const *names, int n);
 
+/*
+ * Loads a trained model: MODEL is a checkpoint or a folder holding
+ * model.tfrc (tfrecord-retrain --out). Its class names, line i for output
+ * i, come from labels (a file) when given, else from the checkpoint, else
+ * from labels.txt in MODEL's folder; they are set on the model. path (n
+ * bytes) receives the checkpoint's path. On failure prints
+ * "PROG: error: ..." and returns -1.
+ */
+struct tfr_model;
+struct tfr_train_state;
+int cli_load_model(const char *model, const char *labels, struct tfr_model **m,
+                   struct tfr_train_state *ts, char *path, size_t n);
+
 #endif /* TFR_TOOLS_CLI_H */

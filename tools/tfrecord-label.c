@@ -2,16 +2,14 @@
  * tools/tfrecord-label.c - top-5 labels for images with a trained model
  * (tfrecord-retrain's or tfrecord-train's), with the same preprocessing.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "cli.h"
-#include "tfrecord/manifest.h"
 #include "tfrecord/nn.h"
 #include "tfrecord/util.h"
 
@@ -25,6 +23,10 @@ static void usage(FILE *f)
             "it was trained. DIR holds model.tfrc and labels.txt (tfrecord-retrain --out).\n"
             "  --top K         classes to show, 1..1000 (default 5)\n"
             "  --json          one JSON array on stdout\n"
+            "  --logits        with --json: every output's logit too (\"logits\": [...])\n"
+            "  --save-input FILE  append each labelled image's model input to FILE as\n"
+            "                  uint8 HxWxC pixels before normalization: the \"pixels\"\n"
+            "                  input of tfrecord-export's ONNX model, image after image\n"
             "  --mean F --std F  input normalization, mean 0..1, std > 0 (default: the\n"
             "                  model's, from its checkpoint; 0.5 and 0.25 for an older one)\n"
             "  --labels FILE   class names, line i for output i (default: the model's, from\n"
@@ -37,9 +39,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    const char *model = NULL, *labels = NULL;
+    const char *model = NULL, *labels = NULL, *save_input = NULL;
     float mean = NAN, std = NAN;
-    int json = 0, top = 5, threads = 1;
+    int json = 0, top = 5, threads = 1, logits = 0;
     cli_start(prog, argv);
     static const struct option lo[] = {{"model", required_argument, 0, 'm'},
                                        {"mean", required_argument, 0, 'M'},
@@ -48,6 +50,8 @@ int main(int argc, char **argv)
                                        {"json", no_argument, 0, 'j'},
                                        {"threads", required_argument, 0, 'T'},
                                        {"labels", required_argument, 0, 'L'},
+                                       {"logits", no_argument, 0, 'G'},
+                                       {"save-input", required_argument, 0, 'I'},
                                        {"help", no_argument, 0, 'h'},
                                        CLI_VERSION_OPTION,
                                        {0, 0, 0, 0}};
@@ -60,6 +64,8 @@ int main(int argc, char **argv)
         case 'k': top = cli_int("--top", optarg, 1, 1000); break;
         case 'j': json = 1; break;
         case 'L': labels = optarg; break;
+        case 'G': logits = 1; break;
+        case 'I': save_input = optarg; break;
         case 'T': threads = cli_int("--threads", optarg, 0, 1024); break;
         default: return 2;
         }
@@ -68,25 +74,16 @@ int main(int argc, char **argv)
         cli_usage_fail("needs --model DIR|CHECKPOINT");
     if (optind >= argc)
         cli_usage_fail("needs an IMAGE to label");
+    if (logits && !json)
+        cli_usage_fail("--logits needs --json");
     cli_threads(threads);
-    char mp[4400], lp[4400];
-    struct stat sb;
-    if (stat(model, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        tfr_path_join(mp, sizeof mp, model, "model.tfrc", NULL);
-        tfr_path_join(lp, sizeof lp, model, TFR_LABELS_NAME, NULL);
-    } else {
-        snprintf(mp, sizeof mp, "%s", model);
-        lp[0] = 0;
-    }
+    char mp[4400], buf[4400];
     tfr_error err;
     tfr_error_clear(&err);
-    char buf[4400];
     tfr_model *m;
     tfr_train_state ts;
-    if (tfr_checkpoint_load(mp, &m, &ts, &err)) {
-        fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
+    if (cli_load_model(model, labels, &m, &ts, mp, sizeof mp))
         return 1;
-    }
     const tfr_resnet_config *cfg = tfr_model_config(m);
     int K = cfg->classes;
     /* the normalization the model was trained with, unless given */
@@ -98,31 +95,9 @@ int main(int argc, char **argv)
         if (isnan(std))
             std = ms;
     }
-    /* class names: --labels, else the checkpoint's, else labels.txt beside
-     * model.tfrc (line i names output i) */
-    char **names = calloc((size_t)K, sizeof *names), **lines = NULL;
-    int nlines = 0;
-    const char *from = labels ? labels : lp;
-    if (names && !labels) {
-        for (int k = 0; k < K; k++) {
-            const char *nm = tfr_model_class_name(m, k);
-            if (nm && !(names[k] = strdup(nm)))
-                break;
-        }
-        if (tfr_model_class_names(m, NULL))
-            from = NULL;
-    }
-    if (names && from && from[0] && (labels || access(from, F_OK) == 0)) {
-        if (tfr_labels_load(from, K, &lines, &nlines, &err)) {
-            fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
-            free(names);
-            tfr_model_free(m);
-            return 1;
-        }
-        for (int i = 0; i < nlines; i++)
-            names[i] = lines[i];
-        free(lines);
-    }
+    const char **names = calloc((size_t)K, sizeof *names);
+    for (int k = 0; names && k < K; k++)
+        names[k] = tfr_model_class_name(m, k);
     int named = 0;
     for (int k = 0; names && k < K; k++)
         named += names[k] != NULL;
@@ -136,7 +111,17 @@ int main(int argc, char **argv)
                 "class numbers\n", prog, mp);
     size_t in_sz = (size_t)cfg->in_c * cfg->in_h * cfg->in_w;
     float *x = malloc(in_sz * sizeof(float));
-    int rc = 0;
+    uint8_t *px = save_input ? malloc(in_sz) : NULL;
+    FILE *sf = NULL;
+    if (save_input && !(sf = fopen(save_input, "wb"))) {
+        fprintf(stderr, "%s: error: %s: cannot create: %s\n", prog, save_input, strerror(errno));
+        free(names);
+        free(x);
+        free(px);
+        tfr_model_free(m);
+        return 1;
+    }
+    int rc = 0, done = 0;
     if (json)
         printf("[");
     for (int a = optind; a < argc; a++) {
@@ -165,6 +150,14 @@ int main(int argc, char **argv)
             continue;
         }
         double ms = (tfr_now() - t0) * 1e3;
+        if (sf && (!px || tfr_model_preprocess_u8(m, data, (size_t)n, px, &err) ||
+                   fwrite(px, 1, in_sz, sf) != in_sz)) {
+            fprintf(stderr, "%s: error: %s: cannot save its input to %s\n", prog, argv[a],
+                    save_input);
+            free(data);
+            rc = 1;
+            break;
+        }
         free(data);
         const float *lg;
         if (tfr_model_logits(m, &lg, &err)) {
@@ -191,7 +184,7 @@ int main(int argc, char **argv)
                 }
         int shown = top < K ? top : K;
         if (json) {
-            printf("%s{\"image\":", a > optind ? "," : "");
+            printf("%s{\"image\":", done ? "," : "");
             tfr_json_str(stdout, argv[a]);
             printf(",\"milliseconds\":%.3f,\"top\":[", ms);
             for (int i = 0; i < shown; i++) {
@@ -202,7 +195,14 @@ int main(int argc, char **argv)
                     printf("null");
                 printf(",\"score\":%.6f}", p[order[i]] / s);
             }
-            printf("]}");
+            printf("]");
+            if (logits) {
+                printf(",\"logits\":[");
+                for (int k = 0; k < K; k++)
+                    printf("%s%.9g", k ? "," : "", (double)lg[k]);
+                printf("]");
+            }
+            printf("}");
         } else {
             printf("%s (evaluated in %.2f ms)\n", argv[a], ms);
             for (int i = 0; i < shown; i++) {
@@ -214,11 +214,15 @@ int main(int argc, char **argv)
         }
         free(p);
         free(order);
+        done++;
     }
+    if (sf && fclose(sf) != 0) {
+        fprintf(stderr, "%s: error: %s: write: %s\n", prog, save_input, strerror(errno));
+        rc = 1;
+    }
+    free(px);
     if (json)
         printf("]\n");
-    for (int i = 0; i < K; i++)
-        free(names[i]);
     free(names);
     free(x);
     tfr_model_free(m);

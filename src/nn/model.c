@@ -723,7 +723,6 @@ static tfr_status ensure_batch(tfr_model *m, int n, tfr_error *err)
 }
 
 #define BN_MOMENTUM 0.1f
-#define BN_EPS 1e-5f
 
 static int single_reader(const tfr_model *m, int t);
 
@@ -758,13 +757,13 @@ static tfr_status run_forward(tfr_model *m, int n, const int32_t *labels, int tr
                 st = ops->bn_relu_fwd(be, n, in->c, in->h * in->w, in->d, P + o->w_off,
                                       P + o->b_off, m->t[m->ops[i + 1].out].d, o->mean, o->invstd,
                                       S + o->s_off, S + o->s_off + in->c, train, BN_MOMENTUM,
-                                      BN_EPS, err);
+                                      TFR_BN_EPS, err);
                 i++;
                 break;
             }
             st = ops->bn_fwd(be, n, in->c, in->h * in->w, in->d, P + o->w_off, P + o->b_off, out->d,
                              o->mean, o->invstd, S + o->s_off, S + o->s_off + in->c, train,
-                             BN_MOMENTUM, BN_EPS, err);
+                             BN_MOMENTUM, TFR_BN_EPS, err);
             break;
         case OP_RELU:
             st = ops->relu_fwd(be, tsize(in, n), in->d, out->d, err);
@@ -925,11 +924,11 @@ tfr_status tfr_model_backward(tfr_model *m, float l2, tfr_error *err)
                 const tensor *ry = &m->t[m->ops[i + 1].out];
                 st = ops->bn_relu_bwd(be, n, in->c, in->h * in->w, in->d, P + o->w_off, o->mean,
                                       o->invstd, ry->d, ry->g, in->g, G + o->w_off, G + o->b_off,
-                                      BN_EPS, err);
+                                      TFR_BN_EPS, err);
                 break;
             }
             st = ops->bn_bwd(be, n, in->c, in->h * in->w, in->d, P + o->w_off, o->mean, o->invstd,
-                             out->g, in->g, G + o->w_off, G + o->b_off, BN_EPS, err);
+                             out->g, in->g, G + o->w_off, G + o->b_off, TFR_BN_EPS, err);
             break;
         case OP_RELU:
             if (i > 0 && fused_bn_relu(m, i - 1))
@@ -1042,9 +1041,51 @@ static int single_reader(const tfr_model *m, int t)
     return n == 1;
 }
 
+/* the conv op that batch norm op i folds into: the op whose output it alone
+ * reads, when that is a convolution; else -1 */
+static int bn_folds_into(const tfr_model *m, int i)
+{
+    const op *bn = &m->ops[i];
+    if (bn->kind != OP_BN || !single_reader(m, bn->in))
+        return -1;
+    for (int j = 0; j < i; j++)
+        if (m->ops[j].out == bn->in)
+            return m->ops[j].kind == OP_CONV ? j : -1;
+    return -1;
+}
+
+int tfr_model_graph(const tfr_model *m, tfr_graph_node *out, int max)
+{
+    static const int kinds[] = {[OP_CONV] = TFR_NODE_CONV, [OP_BN] = TFR_NODE_BN,
+                                [OP_RELU] = TFR_NODE_RELU, [OP_POOL] = TFR_NODE_POOL,
+                                [OP_ADD] = TFR_NODE_ADD,   [OP_GAP] = TFR_NODE_GAP,
+                                [OP_DENSE] = TFR_NODE_DENSE};
+    for (int i = 0; i < m->nops && i < max; i++) {
+        const op *o = &m->ops[i];
+        const tensor *y = &m->t[o->out];
+        out[i] = (tfr_graph_node){.kind = kinds[o->kind],
+                                  .in = o->in,
+                                  .in2 = o->kind == OP_ADD ? o->in2 : -1,
+                                  .out = o->out,
+                                  .c = y->c,
+                                  .h = y->h,
+                                  .w = y->w,
+                                  .in_c = m->t[o->in].c,
+                                  .k = o->k,
+                                  .r = o->r,
+                                  .stride = o->stride,
+                                  .pad = o->pad,
+                                  .w_off = o->w_off,
+                                  .b_off = o->b_off,
+                                  .s_off = o->s_off,
+                                  .folds_into = bn_folds_into(m, i)};
+    }
+    return m->nops;
+}
+
 tfr_status tfr_model_fold_bn(tfr_model *m, int *nfolded, tfr_error *err)
 {
-    const float eps = BN_EPS;
+    const float eps = TFR_BN_EPS;
     int folded = 0;
     float *params, *stats;
     tfr_status st;
@@ -1053,14 +1094,10 @@ tfr_status tfr_model_fold_bn(tfr_model *m, int *nfolded, tfr_error *err)
         return st;
     for (int i = 1; i < m->nops; i++) {
         op *bn = &m->ops[i];
-        if (bn->kind != OP_BN)
+        int j = bn_folds_into(m, i);
+        if (j < 0)
             continue;
-        op *cv = NULL;
-        for (int j = 0; j < i; j++)
-            if (m->ops[j].kind == OP_CONV && m->ops[j].out == bn->in)
-                cv = &m->ops[j];
-        if (!cv || !single_reader(m, bn->in))
-            continue;
+        op *cv = &m->ops[j];
         int k = m->t[bn->in].c;
         size_t per = (size_t)m->t[cv->in].c * cv->r * cv->r;
         float *gamma = params + bn->w_off, *beta = params + bn->b_off;
@@ -1068,8 +1105,8 @@ tfr_status tfr_model_fold_bn(tfr_model *m, int *nfolded, tfr_error *err)
         for (int ch = 0; ch < k; ch++) {
             double scale = gamma[ch] / sqrt((double)rv[ch] + eps);
             float *w = params + cv->w_off + (size_t)ch * per;
-            for (size_t j = 0; j < per; j++)
-                w[j] = (float)(w[j] * scale);
+            for (size_t e = 0; e < per; e++)
+                w[e] = (float)(w[e] * scale);
             /* the BN becomes a bias add: x / sqrt((1 - eps) + eps) * 1 + offset */
             beta[ch] = (float)(beta[ch] - rm[ch] * scale);
             gamma[ch] = 1.0f;

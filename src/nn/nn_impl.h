@@ -114,4 +114,29 @@ tfr_status tfr_model_block(struct tfr_model *m, int block, float **out, size_t *
  * after tfr_model_to_host(). */
 const float *tfr_model_block_view(const struct tfr_model *m, int block, size_t *n);
 
+/* ---- the graph, for exporters (onnx.c) ---------------------------------------- */
+
+/* batch-norm epsilon of every BN layer */
+#define TFR_BN_EPS 1e-5f
+
+enum {
+    TFR_NODE_CONV, TFR_NODE_BN, TFR_NODE_RELU, TFR_NODE_POOL, /* 2x2 max, stride 2, floor */
+    TFR_NODE_ADD, TFR_NODE_GAP, TFR_NODE_DENSE
+};
+/* One op of the tape, in execution order. Tensor 0 is the model's input;
+ * every op writes a new tensor. */
+typedef struct tfr_graph_node {
+    int    kind;
+    int    in, in2, out;         /* tensor ids; in2 only for ADD (else -1) */
+    int    c, h, w;              /* the output tensor (C, H, W) */
+    int    in_c;                 /* channels of `in` */
+    int    k, r, stride, pad;    /* conv: K filters of R x R; dense: K outputs */
+    size_t w_off, b_off;         /* parameter block: conv filters (K, C, R, R); BN gamma,
+                                  * beta; dense kernel (K, C) and bias */
+    size_t s_off;                /* BN: running mean, then variance, in the stats block */
+    int    folds_into;           /* BN: the conv op tfr_model_fold_bn folds it into, else -1 */
+} tfr_graph_node;
+/* Fills out[0..max) and returns the number of ops. */
+int tfr_model_graph(const struct tfr_model *m, tfr_graph_node *out, int max);
+
 #endif

@@ -6,7 +6,8 @@
  * as anyone can compute it, so the fuzzer reaches the config and size
  * checks behind the checksum. A model that loads must have the parameter
  * count the file holds and must run a forward pass on one image (when it is
- * small enough to run in a fuzzing budget).
+ * small enough to run in a fuzzing budget), and export as an ONNX model
+ * that tfr_onnx_summarize reads back with the model's parameter count.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "fuzz_util.h"
 #include "tfrecord/checkpoint.h"
 #include "tfrecord/model.h"
+#include "tfrecord/onnx.h"
 #include "tfrecord/record.h"
 #include "tfrecord/util.h"
 
@@ -62,6 +64,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         }
         free(x);
+        /* ONNX: unfolded, every parameter and BN statistic is an initializer */
+        char out[700];
+        snprintf(out, sizeof out, "%s/model.onnx", fz_dir());
+        tfr_onnx_opts o;
+        tfr_onnx_opts_init(&o);
+        o.fold_bn = 0;
+        tfr_onnx_summary s;
+        if (tfr_onnx_export(m, out, &o, &s, &err) == TFR_OK) {
+            tfr_onnx_summary re;
+            if (tfr_onnx_summarize(out, &re, &err) != TFR_OK || re.params != s.params ||
+                re.bytes != s.bytes || s.params < np || s.nnodes != re.nnodes)
+                abort();
+            tfr_onnx_summary_free(&re);
+            tfr_onnx_summary_free(&s);
+        } else if (!err.msg[0]) {
+            abort();
+        }
     }
     tfr_model_free(m);
     return 0;

@@ -17,7 +17,7 @@ trap 'rm -rf "$tmp"' EXIT
 v1="$tmp/tiny-v1.ckpt"
 cp "$out/checkpoint/tiny-v1.ckpt" "$v1" 2>/dev/null || v1=""
 rm -rf "$out"
-for t in record example tensor image json checkpoint stream index; do mkdir -p "$out/$t"; done
+for t in record example tensor image json checkpoint stream index onnx; do mkdir -p "$out/$t"; done
 [ -n "$v1" ] && cp "$v1" "$out/checkpoint/tiny-v1.ckpt"
 
 # ---- small trees and shards ------------------------------------------------
@@ -134,6 +134,11 @@ printf '{"a": [1, -2.5e3, true, false, null, "s\\u00fc\\n"], "b": {"c": {}}}' >"
 "$bin/tfrecord-train" -q --train "$tmp/ck-data" --input 8x8x1 --classes 2 --width 4 --levels 1 \
     --epochs 1 --batch 2 --checkpoint-dir "$tmp/ck" >/dev/null
 cp "$(ls "$tmp"/ck/epoch-*.tfrc | head -1)" "$out/checkpoint/tiny.ckpt"
+
+# ---- onnx: that model exported, folded and not, pixels and float input ----------
+"$bin/tfrecord-export" "$out/checkpoint/tiny.ckpt" --onnx "$out/onnx/tiny.onnx" >/dev/null
+"$bin/tfrecord-export" "$out/checkpoint/tiny.ckpt" --onnx "$out/onnx/tiny-float-unfolded.onnx" \
+    --no-fold-bn --input float --opset 17 >/dev/null
 
 # ---- index: the indexes of small seekable shards -----------------------------------
 for comp in gzip none; do

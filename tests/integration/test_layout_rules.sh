@@ -28,7 +28,7 @@ owner() { # the folder that owns a public header
         error.h|util.h) echo util ;; record.h|events.h) echo record ;;
         example.h|layout.h) echo example ;; image.h|augment.h) echo image ;;
         dataset.h|manifest.h) echo dataset ;; stream.h) echo stream ;;
-        inspect.h) echo inspect ;; model.h|checkpoint.h|nn.h) echo nn ;;
+        inspect.h) echo inspect ;; model.h|checkpoint.h|nn.h|onnx.h) echo nn ;;
         train.h) echo train ;; retrain.h) echo retrain ;; *) echo unknown ;;
     esac
 }

@@ -71,6 +71,7 @@ while IFS= read -r cmd; do
     *" ... "*|*" ..."|*"..."*) why="elided options" ;;
     *"--device cuda"*|*"--device auto"*) why="needs a GPU" ;;
     tensorboard*) why="TensorBoard is not part of this project" ;;
+    trtexec*) why="TensorRT is not part of this project (and needs a GPU)" ;;
     esac
     if [ -n "$why" ]; then
         echo "skip: $cmd   ($why)"

@@ -9,6 +9,7 @@ import collections
 import glob
 import hashlib
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -270,6 +271,22 @@ def test_readme_examples_run(data, tmp_path):
     assert len(blocks) >= 2, "README lost its Python examples"
     os.symlink(data["shards"], tmp_path / "shards")
     for code in blocks:
+        if "onnxruntime" in code:
+            # the ONNX Runtime example: where the Python runtime is installed,
+            # on a model exported from a checkpoint of these shards (the same
+            # exports run in ONNX Runtime's node build in test_onnx_cli.sh)
+            try:
+                import onnxruntime  # noqa: F401
+            except ImportError:
+                continue
+            b = os.environ["TFR_BIN"]
+            subprocess.run([f"{b}/tfrecord-train", "-q", "--train", str(data["shards"]), "--width", "4",
+                            "--levels", "1", "--epochs", "1", "--checkpoint-dir", str(tmp_path / "ck")],
+                           check=True, capture_output=True)
+            subprocess.run([f"{b}/tfrecord-export", str(tmp_path / "ck" / "epoch-0001.tfrc"), "--onnx",
+                            str(tmp_path / "model.onnx")], check=True, capture_output=True)
+            jpg = next(pathlib.Path(data["tree"]).rglob("*.jpg"))
+            shutil.copy(jpg, tmp_path / "photo1.jpg")
         if "import torch" in code:
             pytest.importorskip("torch")
             code = "import torch\ntorch.manual_seed(0)\n" + code  # a fixed initialization

@@ -3,7 +3,7 @@
  *
  * For each operation (write a small dataset, open and read a stream in both
  * error modes, save and load a checkpoint, read records of every
- * compression) the operation first runs untouched, counting the library's
+ * compression, export an ONNX model) the operation first runs untouched, counting the library's
  * allocations (util/alloc.h) and taking a digest of its result. Then it runs
  * again once per allocation N, with the N-th made to fail. Each run must end
  * either with TFR_ERR_NOMEM and a message, or, where the failure could be
@@ -15,6 +15,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
 #include "tfrecord/checkpoint.h"
@@ -22,6 +23,7 @@
 #include "tfrecord/image.h"
 #include "tfrecord/manifest.h"
 #include "tfrecord/model.h"
+#include "tfrecord/onnx.h"
 #include "tfrecord/record.h"
 #include "tfrecord/stream.h"
 #include "tfrecord/util.h"
@@ -247,6 +249,29 @@ static result op_save(void *arg)
     return r;
 }
 
+/* an ONNX export: the file's bytes, or no file at all after a failure */
+static result op_onnx(void *arg)
+{
+    tfr_model *m = arg;
+    result r = {0};
+    char p[900];
+    snprintf(p, sizeof p, "%s/model.onnx", dir);
+    unlink(p);
+    tfr_onnx_summary s;
+    if ((r.st = tfr_onnx_export(m, p, NULL, &s, &r.err))) {
+        tfr_alloc_fail_at(0);
+        if (access(p, F_OK) == 0)
+            FAILF("a failed ONNX export (%s) left %s", r.err.msg, p);
+        return r;
+    }
+    size_t n;
+    uint8_t *b = test_read_file(p, &n);
+    r.digest = b ? tfr_crc32c(b, n) ^ (uint32_t)s.params : 0;
+    free(b);
+    tfr_onnx_summary_free(&s);
+    return r;
+}
+
 typedef struct records_arg {
     char path[800];
     int  skip_corrupt;
@@ -331,6 +356,7 @@ int main(void)
     every_failure("save a checkpoint", op_save, m);
     snprintf(ckpt, sizeof ckpt, "%s/saved.tfrc", dir);
     every_failure("load a checkpoint", op_checkpoint, NULL);
+    every_failure("export ONNX", op_onnx, m);
     tfr_model_free(m);
 
     test_rmtree(dir);

@@ -220,6 +220,10 @@ TFR_API int  tfr_model_normalization(const tfr_model *m, float *mean, float *std
 /* Decodes an encoded image and prepares it as the model's input (NCHW). */
 TFR_API tfr_status tfr_model_preprocess(const tfr_model *m, const uint8_t *data, size_t n, float mean,
                                         float std, float *out, tfr_error *err);
+/* The same image before normalization: in_h x in_w x in_c uint8 pixels
+ * (HWC), the "pixels" input of an ONNX export (tfrecord/onnx.h). */
+TFR_API tfr_status tfr_model_preprocess_u8(const tfr_model *m, const uint8_t *data, size_t n,
+                                           uint8_t *out, tfr_error *err);
 
 #ifdef __cplusplus
 }
