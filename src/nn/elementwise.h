@@ -165,40 +165,49 @@ TFR_HD void ew_add_bf16(size_t i, const uint16_t *src, float *dst) { dst[i] += e
 /*
  * 2x2 stride-2 max pool over x (N, H, W, C), output i of (N, H/2, W/2, C);
  * ties go to the first of (0,0) (0,1) (1,0) (1,1), as on the CPU. idx[i] is
- * the offset of the maximum in x.
+ * the maximum's place in its window, 0..3 (2a + b): an offset into the
+ * whole tensor would wrap int32 at 2^31 elements (a homework-preset batch
+ * of 8192), and the backward pass recomputes the offset in size_t.
  */
-TFR_HD void ew_pool_fwd(size_t i, int c, int h, int w, const void *x, void *y, int32_t *idx,
-                        int bf)
+TFR_HD size_t ew_pool_window(size_t i, int c, int h, int w)
 {
     const int P = h / 2, Q = w / 2;
     size_t t = i;
-    int ch = (int)(t % (size_t)c);
+    size_t ch = t % (size_t)c;
     t /= (size_t)c;
-    int q = (int)(t % (size_t)Q);
+    size_t q = t % (size_t)Q;
     t /= (size_t)Q;
-    int p = (int)(t % (size_t)P);
+    size_t p = t % (size_t)P;
     size_t n = t / (size_t)P;
-    size_t best = ((n * (size_t)h + 2 * (size_t)p) * (size_t)w + 2 * (size_t)q) * (size_t)c +
-                  (size_t)ch;
-    float bv = ew_ld(x, best, bf);
+    return ((n * (size_t)h + 2 * p) * (size_t)w + 2 * q) * (size_t)c + ch;
+}
+
+TFR_HD void ew_pool_fwd(size_t i, int c, int h, int w, const void *x, void *y, int32_t *idx,
+                        int bf)
+{
+    const size_t base = ew_pool_window(i, c, h, w), row = (size_t)w * (size_t)c;
+    int best = 0;
+    float bv = ew_ld(x, base, bf);
     for (int a = 0; a < 2; a++)
         for (int b = 0; b < 2; b++) {
-            size_t j = ((n * (size_t)h + 2 * (size_t)p + (size_t)a) * (size_t)w + 2 * (size_t)q +
-                        (size_t)b) * (size_t)c + (size_t)ch;
-            float v = ew_ld(x, j, bf);
+            float v = ew_ld(x, base + (size_t)a * row + (size_t)b * (size_t)c, bf);
             if (v > bv) {
-                best = j;
+                best = 2 * a + b;
                 bv = v;
             }
         }
     ew_st(y, i, bv, bf);
-    idx[i] = (int32_t)best;
+    idx[i] = best;
 }
 
 /* windows do not overlap: each output owns its dx element */
-TFR_HD void ew_pool_bwd(size_t i, const int32_t *idx, const void *dy, void *dx, int bf)
+TFR_HD void ew_pool_bwd(size_t i, int c, int h, int w, const int32_t *idx, const void *dy,
+                        void *dx, int bf)
 {
-    ew_st(dx, (size_t)idx[i], ew_ld(dx, (size_t)idx[i], bf) + ew_ld(dy, i, bf), bf);
+    const int k = idx[i];
+    const size_t j = ew_pool_window(i, c, h, w) + (size_t)(k >> 1) * (size_t)w * (size_t)c +
+                     (size_t)(k & 1) * (size_t)c;
+    ew_st(dx, j, ew_ld(dx, j, bf) + ew_ld(dy, i, bf), bf);
 }
 
 /* BN with fixed statistics over (N, HW, C): y = x * gamma*invstd + (beta - mean*gamma*invstd) */
@@ -228,42 +237,59 @@ TFR_HD void ew_bn_infer_stats(size_t ch, const float *run_mean, const float *run
  */
 #define TFR_BN_CHUNK 128
 
-/* part j = chunk * c + ch: with dy NULL, sum x and sum x^2; else sum dy and
- * sum dy * (x - mean) * invstd */
+/*
+ * part j = chunk * c + ch: with dy NULL, the chunk's mean (p0) and sum of
+ * squared deviations from it (p1), taken around the chunk's first value so
+ * that a channel whose mean is far above its spread (mean 300, std 2) keeps
+ * its variance (sum x^2 - (sum x)^2 / n in float cancels to nothing there);
+ * else sum dy and sum dy * (x - mean) * invstd.
+ */
 TFR_HD void ew_bn_part(size_t j, int c, size_t rows, const void *x, const void *dy,
                        const float *mean, const float *invstd, float *p0, float *p1, int bf)
 {
     size_t ch = j % (size_t)c, r0 = j / (size_t)c * TFR_BN_CHUNK;
     size_t r1 = r0 + TFR_BN_CHUNK < rows ? r0 + TFR_BN_CHUNK : rows;
     float s0 = 0, s1 = 0;
-    for (size_t r = r0; r < r1; r++) {
-        float v = ew_ld(x, r * (size_t)c + ch, bf);
-        if (dy) {
-            float d = ew_ld(dy, r * (size_t)c + ch, bf);
+    if (dy) {
+        for (size_t r = r0; r < r1; r++) {
+            float v = ew_ld(x, r * (size_t)c + ch, bf), d = ew_ld(dy, r * (size_t)c + ch, bf);
             s0 += d;
             s1 += d * (v - mean[ch]) * invstd[ch];
-        } else {
-            s0 += v;
-            s1 += v * v;
         }
+        p0[j] = s0;
+        p1[j] = s1;
+        return;
     }
-    p0[j] = s0;
-    p1[j] = s1;
+    const float k = ew_ld(x, r0 * (size_t)c + ch, bf);
+    for (size_t r = r0; r < r1; r++) {
+        float v = ew_ld(x, r * (size_t)c + ch, bf) - k;
+        s0 += v;
+        s1 += v * v;
+    }
+    const float cnt = (float)(r1 - r0);
+    p0[j] = k + s0 / cnt;
+    p1[j] = s1 - s0 * s0 / cnt;
 }
 
-/* per channel: batch mean and 1/sqrt(var + eps) (biased variance), running
- * averages with the unbiased variance */
+/* per channel: the chunks combined in chunk order (Chan et al.'s pairwise
+ * update of count, mean and squared deviations, in double); batch mean and
+ * 1/sqrt(var + eps) (biased variance), running averages with the unbiased
+ * variance */
 TFR_HD void ew_bn_stats(size_t ch, int c, size_t rows, const float *p0, const float *p1,
                         float eps, float momentum, float *mean, float *invstd, float *run_mean,
                         float *run_var)
 {
     size_t chunks = (rows + TFR_BN_CHUNK - 1) / TFR_BN_CHUNK;
-    double s = 0, sq = 0, m = (double)rows;
+    double cnt = 0, mu = 0, m2 = 0, m = (double)rows;
     for (size_t k = 0; k < chunks; k++) {
-        s += p0[k * (size_t)c + ch];
-        sq += p1[k * (size_t)c + ch];
+        double nb = (double)((k + 1) * TFR_BN_CHUNK < rows ? TFR_BN_CHUNK
+                                                           : rows - k * TFR_BN_CHUNK);
+        double mb = p0[k * (size_t)c + ch], d = mb - mu, n = cnt + nb;
+        mu += d * nb / n;
+        m2 += (double)p1[k * (size_t)c + ch] + d * d * cnt * nb / n;
+        cnt = n;
     }
-    double mu = s / m, var = sq / m - mu * mu;
+    double var = m2 / m;
     if (var < 0)
         var = 0;
     mean[ch] = (float)mu;

@@ -57,6 +57,7 @@ struct tfr_model {
     float  *host[B_COUNT];     /* canonical layout ((K, C, R, S) filters) */
     size_t  np, ns;
     int     alloc_n, last_n;
+    int     staged_n;          /* images of a batch tfr_model_stage_u8 holds for the next pass */
     int32_t *labels;           /* host copy of the last labels */
     int     have_labels;
     float  *logits;            /* host copy of the last logits (device backends) */
@@ -376,6 +377,7 @@ static void free_backend(tfr_model *m)
     m->stage = NULL;
     m->be_ops->destroy(m->be);
     m->be = NULL;
+    m->staged_n = 0; /* a staged batch lives in the backend */
 }
 
 void tfr_model_free(tfr_model *m)
@@ -573,7 +575,7 @@ tfr_status tfr_model_set_backend(tfr_model *m, const tfr_ops *ops, const tfr_bac
     tfr_backend *nb;
     if ((st = ops->create(bo, &nb, err)))
         return st;
-    free_backend(m);
+    free_backend(m); /* makes the old backend's device current to free its blocks */
     m->be_ops = ops;
     m->be = nb;
     for (int b = 0; b < B_COUNT; b++) {
@@ -583,6 +585,9 @@ tfr_status tfr_model_set_backend(tfr_model *m, const tfr_ops *ops, const tfr_bac
     }
     if (ops->host_memory)
         return TFR_OK;
+    /* the new device current again before its blocks are allocated there */
+    if ((st = activate(m, err)))
+        goto fail;
     for (int b = 0; b < B_COUNT; b++)
         if (!(m->dev[b] = ops->alloc(nb, (block_len(m, b) ? block_len(m, b) : 1) * sizeof(float),
                                      err)))
@@ -839,11 +844,21 @@ tfr_status tfr_model_forward_u8(tfr_model *m, const uint8_t *x, int n, const uin
     tfr_status st = check_labels(m, labels, n, err);
     if (st)
         return st;
+    /* one staged batch at a time: another batch now would replace it unseen */
+    if (x && m->staged_n)
+        return tfr_fail(err, TFR_ERR_ARG, NULL,
+                        "a batch of %d images is staged (tfr_model_stage_u8): run it, with x "
+                        "NULL, before passing another", m->staged_n);
+    if (!x && m->staged_n != n)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "no staged batch of %d images (%d staged)", n,
+                        m->staged_n);
     st = begin_forward(m, n, train, err);
     const tensor *t0 = &m->t[0];
     if (st || (st = m->be_ops->input_u8(m->be, n, t0->c, t0->h, t0->w, x, flip, mean, std, t0->d,
                                         err)))
         return st;
+    if (!x)
+        m->staged_n = 0;
     return run_forward(m, n, labels, train, loss, err);
 }
 
@@ -886,8 +901,15 @@ tfr_status tfr_model_stage_u8(tfr_model *m, const uint8_t *x, int n, const uint8
     tfr_status st = activate(m, err);
     if (st)
         return st;
+    if (m->staged_n)
+        return tfr_fail(err, TFR_ERR_ARG, NULL,
+                        "a batch of %d images is already staged: run it before staging another",
+                        m->staged_n);
     const tensor *t0 = &m->t[0];
-    return m->be_ops->stage_u8(m->be, n, t0->c, t0->h, t0->w, x, flip, err);
+    if ((st = m->be_ops->stage_u8(m->be, n, t0->c, t0->h, t0->w, x, flip, err)))
+        return st;
+    m->staged_n = n;
+    return TFR_OK;
 }
 
 tfr_status tfr_model_backward(tfr_model *m, float l2, tfr_error *err)

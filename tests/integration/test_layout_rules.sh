@@ -10,7 +10,9 @@
 #     (the Python bindings allocate with the interpreter's PyMem_*);
 #  3. only the drivers' report printers and util's log/progress write to
 #     stdout or stderr;
-#  4. libtfrecord.so exports tfr_* names only.
+#  4. libtfrecord.so exports tfr_* names only;
+#  5. in a CUDA build, libtfrecord.so and the tools find cuDNN and cuBLAS
+#     through their RUNPATH.
 set -u
 . "$(dirname "$0")/lib.sh"
 cd "$TFR_SRC" || fail "no source tree"
@@ -95,6 +97,20 @@ if [ -n "$so" ]; then
 else
     report "no libtfrecord.so in $TFR_BUILD"
 fi
+
+# 5. a CUDA build's binaries find cuDNN and cuBLAS through their RUNPATH,
+#    not only through the loader's configuration
+for f in "$so" "$TFR_BIN/tfrecord-train"; do
+    [ -n "$f" ] && [ -f "$f" ] || continue
+    dyn=$(readelf -d "$f" 2>/dev/null) || continue
+    runpath=$(echo "$dyn" | sed -n 's/.*(RUNPATH).*\[\(.*\)\]/\1/p')
+    for lib in $(echo "$dyn" | sed -n 's/.*(NEEDED).*\[\(lib\(cudnn\|cublas\)[^]]*\)\]/\1/p'); do
+        found=0
+        IFS=: read -ra dirs <<<"$runpath"
+        for d in "${dirs[@]}"; do [ -e "$d/$lib" ] && found=1; done
+        [ "$found" = 1 ] || report "$f needs $lib, which no RUNPATH directory holds (RUNPATH: '$runpath')"
+    done
+done
 
 [ "$bad" = 0 ] || fail "$bad layout rule(s) broken"
 pass

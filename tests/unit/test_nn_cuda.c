@@ -23,7 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/mman.h>
+
 #include "nn/backend.h"
+#include "nn/cuda/conv_pick.h"
 #include "nn/elementwise.h"
 #include "testutil.h"
 #include "tfrecord/example.h"
@@ -446,6 +449,7 @@ static void check_ops(dev *d)
 typedef struct emu {
     tfr_backend *cpu;
     int          bf; /* bf16 activations */
+    int          device;
     uint8_t     *staged;
     int          staged_n, staged_flip;
 } emu;
@@ -454,12 +458,23 @@ typedef struct emu {
 #define BF(b) (EMU(b)->bf)
 #define EACH(count) for (size_t i = 0; i < (size_t)(count); i++)
 
+/* the "current device" as the CUDA runtime keeps it per thread: creating
+ * a backend makes its device current (cudaSetDevice in its setup), activate
+ * does again; memory taken while another device is current is counted */
+static int emu_current = -1, emu_foreign;
 static tfr_status emu_create(const tfr_backend_opts *o, tfr_backend **out, tfr_error *e)
 {
     emu *m = calloc(1, sizeof *m);
     tfr_ops_cpu()->create(NULL, &m->cpu, e);
     m->bf = o && o->math == TFR_MATH_BF16;
+    m->device = o ? o->device : 0;
+    emu_current = m->device;
     *out = (tfr_backend *)(void *)m;
+    return TFR_OK;
+}
+static tfr_status emu_activate(tfr_backend *b, tfr_error *e)
+{
+    emu_current = EMU(b)->device;
     return TFR_OK;
 }
 static void emu_destroy(tfr_backend *b)
@@ -470,8 +485,16 @@ static void emu_destroy(tfr_backend *b)
 }
 static const char *emu_describe(const tfr_backend *b) { return "cuda emulated on the host"; }
 static size_t emu_act_bytes(const tfr_backend *b) { return BF(b) ? 2 : 4; }
-static void *emu_alloc(tfr_backend *b, size_t n, tfr_error *e) { return calloc(1, n ? n : 1); }
-static void emu_release(tfr_backend *b, void *p) { free(p); }
+static void *emu_alloc(tfr_backend *b, size_t n, tfr_error *e)
+{
+    emu_foreign += emu_current != EMU(b)->device;
+    return calloc(1, n ? n : 1);
+}
+static void emu_release(tfr_backend *b, void *p)
+{
+    emu_foreign += p && emu_current != EMU(b)->device;
+    free(p);
+}
 static tfr_status emu_copy(tfr_backend *b, void *d, const void *s, size_t n, tfr_error *e)
 {
     memmove(d, s, n);
@@ -655,7 +678,7 @@ static tfr_status emu_pool_fwd(tfr_backend *b, int n, int c, int h, int w, const
 static tfr_status emu_pool_bwd(tfr_backend *b, int n, int c, int h, int w, const int32_t *idx,
                                const float *dy, float *dx, tfr_error *e)
 {
-    EACH((size_t)n * (h / 2) * (w / 2) * c) ew_pool_bwd(i, idx, dy, dx, BF(b));
+    EACH((size_t)n * (h / 2) * (w / 2) * c) ew_pool_bwd(i, c, h, w, idx, dy, dx, BF(b));
     return TFR_OK;
 }
 static tfr_status emu_add_fwd(tfr_backend *b, size_t n, const float *a, const float *c, float *y,
@@ -758,7 +781,8 @@ static const tfr_ops emu_ops = {
     .name = "cuda-emulated", .host_memory = 0, .create = emu_create, .destroy = emu_destroy,
     .describe = emu_describe, .act_bytes = emu_act_bytes, .alloc = emu_alloc,
     .release = emu_release, .upload = emu_copy, .download = emu_copy, .copy = emu_copy,
-    .zero = emu_zero, .sync = emu_sync, .filter_layout = emu_filter_layout,
+    .zero = emu_zero, .sync = emu_sync, .activate = emu_activate,
+    .filter_layout = emu_filter_layout,
     .input_f32 = emu_input_f32, .input_u8 = emu_input_u8, .stage_u8 = emu_stage_u8, .act_to_host = emu_act_to_host,
     .conv2d_fwd = emu_conv_fwd, .conv2d_bwd = emu_conv_bwd, .bn_fwd = emu_bn_fwd,
     .bn_bwd = emu_bn_bwd, .relu_fwd = emu_relu_fwd, .relu_bwd = emu_relu_bwd,
@@ -1103,11 +1127,191 @@ static void check_train_loop(const tfr_ops *ops, tfr_precision prec, const char 
     test_rmtree(dir);
 }
 
+
+/* ---- host logic of the CUDA backend that needs no GPU ---- */
+
+/* the algorithm choice (nn/cuda/conv_pick.h) on stand-ins for cuDNN's rows:
+ * one row per (algorithm, math type), fastest first */
+static void check_conv_pick(void)
+{
+    const size_t MB = 1 << 20;
+    const tfr_conv_row rows[] = {
+        {1, 1, TFR_CONV_MATH_DEFAULT, 1, 2 * MB},   /* TF32 on sm_80+: not for fp32 */
+        {1, 1, TFR_CONV_MATH_TENSOR_OP, 0, 3 * MB}, /* nondeterministic */
+        {6, 0, TFR_CONV_MATH_FMA, 1, 0},            /* failed */
+        {0, 1, TFR_CONV_MATH_FMA, 0, 900 * MB},     /* over a 256 MiB limit */
+        {2, 1, TFR_CONV_MATH_FMA, 1, 4 * MB},
+        {5, 1, TFR_CONV_MATH_FMA, 1, 0},
+    };
+    const int n = (int)(sizeof rows / sizeof *rows);
+    /* tf32 / bf16: the fastest row that ran and fits, with its math type */
+    int i = tfr_conv_pick(rows, n, 256 * MB, 0, 0);
+    EXPECT_EQ_I(i, 0);
+    EXPECT_EQ_I(rows[i].math, TFR_CONV_MATH_DEFAULT);
+    /* fp32: FMA rows only; the failed and the oversized ones skipped */
+    i = tfr_conv_pick(rows, n, 256 * MB, 1, 0);
+    EXPECT_EQ_I(i, 4);
+    EXPECT_EQ_I(rows[i].algo, 2);
+    /* a limit of 1 MiB leaves the zero-workspace row */
+    EXPECT_EQ_I(tfr_conv_pick(rows, n, MB, 1, 0), 5);
+    EXPECT_EQ_I(tfr_conv_pick(rows, n, MB, 0, 0), 5);
+    /* deterministic only */
+    EXPECT_EQ_I(tfr_conv_pick(rows, n, 256 * MB, 0, 1), 0);
+    EXPECT_EQ_I(tfr_conv_pick(rows + 1, n - 1, 256 * MB, 0, 1), 3); /* rows[4] */
+    /* nothing qualifies: -1, never a row of another math type */
+    const tfr_conv_row none[] = {{1, 1, TFR_CONV_MATH_TENSOR_OP, 1, 0},
+                                 {2, 1, TFR_CONV_MATH_DEFAULT, 1, 0}};
+    EXPECT_EQ_I(tfr_conv_pick(none, 2, 256 * MB, 1, 0), -1);
+    EXPECT_EQ_I(tfr_conv_pick(none, 0, 256 * MB, 0, 0), -1);
+}
+
+/*
+ * Max-pool indices past 2^31 elements (a homework-preset batch of 8192 in
+ * bf16 is 2^31 + ... elements): the forward and backward kernel bodies on
+ * sparse mappings of more than 4 GiB, at the last window. An int32 offset
+ * into the whole tensor wrapped there and the backward pass wrote out of
+ * bounds.
+ */
+static void *sparse_map(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void check_pool_past_int32(void)
+{
+    const int c = 8, h = 2, w = 2;
+    const size_t n = ((size_t)1 << 31) / ((size_t)c * h * w) + 64; /* images */
+    const size_t cnt = n * c * h * w, outs = n * c;
+    uint16_t *x = sparse_map(cnt * 2), *dx = sparse_map(cnt * 2), *y = sparse_map(outs * 2),
+             *dy = sparse_map(outs * 2);
+    int32_t *idx = sparse_map(outs * 4);
+    if (!x || !dx || !y || !dy || !idx) {
+        printf("pool past 2^31: no sparse mappings of %zu bytes here, not checked\n", cnt * 2);
+    } else {
+        /* the last image: channel ch's maximum at window place ch % 4 */
+        const size_t img = (n - 1) * (size_t)c * h * w;
+        for (int ch = 0; ch < c; ch++) {
+            int a = (ch % 4) >> 1, b = ch & 1;
+            x[img + ((size_t)a * w + b) * c + ch] = ew_f32_to_bf16(1.0f + ch);
+            dy[outs - c + ch] = ew_f32_to_bf16(0.5f + ch);
+        }
+        for (int ch = 0; ch < c; ch++) {
+            size_t i = outs - c + ch;
+            int a = (ch % 4) >> 1, b = ch & 1;
+            ew_pool_fwd(i, c, h, w, x, y, idx, 1);
+            EXPECT(ew_bf16_to_f32(y[i]) == 1.0f + ch);
+            ew_pool_bwd(i, c, h, w, idx, dy, dx, 1);
+            EXPECT(ew_bf16_to_f32(dx[img + ((size_t)a * w + b) * c + ch]) == 0.5f + ch);
+        }
+    }
+    if (x)
+        munmap(x, cnt * 2);
+    if (dx)
+        munmap(dx, cnt * 2);
+    if (y)
+        munmap(y, outs * 2);
+    if (dy)
+        munmap(dy, outs * 2);
+    if (idx)
+        munmap(idx, outs * 4);
+}
+
+/* bf16 training batch norm's statistics kernels on a channel whose mean is
+ * far above its spread, against the same statistics in double */
+static void check_bn_shifted(void)
+{
+    const int c = 3;
+    const size_t rows = 128 * 40 + 17, chunks = (rows + TFR_BN_CHUNK - 1) / TFR_BN_CHUNK;
+    const double means[3] = {1000.0, 0.0, -37.5}, sds[3] = {1.0, 1.0, 0.01};
+    float *x = malloc(rows * c * sizeof *x), *p0 = malloc(chunks * c * sizeof *p0),
+          *p1 = malloc(chunks * c * sizeof *p1);
+    for (size_t r = 0; r < rows; r++)
+        for (int ch = 0; ch < c; ch++)
+            x[r * c + ch] = (float)(means[ch] + sds[ch] * frand() * 1.7320508);
+    float mean[3], invstd[3], rm[3] = {0, 0, 0}, rv[3] = {1, 1, 1};
+    EACH(chunks * c) ew_bn_part(i, c, rows, x, NULL, NULL, NULL, p0, p1, 0);
+    EACH(c) ew_bn_stats(i, c, rows, p0, p1, 1e-5f, 0.1f, mean, invstd, rm, rv);
+    for (int ch = 0; ch < c; ch++) {
+        double s = 0, sq = 0;
+        for (size_t r = 0; r < rows; r++)
+            s += x[r * c + ch];
+        double mu = s / (double)rows;
+        for (size_t r = 0; r < rows; r++)
+            sq += (x[r * c + ch] - mu) * (x[r * c + ch] - mu);
+        double var = sq / (double)rows, want = 1.0 / sqrt(var + 1e-5);
+        if (fabs(mean[ch] - mu) > 1e-6 * (fabs(mu) + 1) || fabs(invstd[ch] - want) > 1e-4 * want)
+            FAILF("bn statistics, channel of mean %g std %g: mean %.9g invstd %.7g, want %.9g %.7g",
+                  means[ch], sds[ch], mean[ch], invstd[ch], mu, want);
+    }
+    free(x);
+    free(p0);
+    free(p1);
+}
+
+/* one staged batch: another batch, or a second stage, would replace it */
+static void check_staged(void)
+{
+    tfr_resnet_config tiny;
+    tfr_model *m;
+    EXPECT_OK(tfr_resnet_preset("tiny", &tiny, &err), &err);
+    EXPECT_OK(tfr_model_new(&tiny, 1, &m, &err), &err);
+    EXPECT_OK(tfr_model_set_backend(m, &emu_ops, NULL, &err), &err);
+    uint8_t x[2 * 8 * 8 * 3];
+    test_fill_random(x, sizeof x, 3);
+    int32_t lab[2] = {0, 1};
+    float loss;
+    EXPECT_OK(tfr_model_stage_u8(m, x, 2, NULL, &err), &err);
+    EXPECT_STATUS(tfr_model_stage_u8(m, x, 2, NULL, &err), TFR_ERR_ARG);
+    EXPECT_STATUS(tfr_model_forward_u8(m, x, 2, NULL, 0.5f, 0.25f, lab, 1, &loss, &err),
+                  TFR_ERR_ARG);
+    EXPECT_CONTAINS(err.msg, "staged");
+    EXPECT_STATUS(tfr_model_forward_u8(m, NULL, 1, NULL, 0.5f, 0.25f, lab, 1, &loss, &err),
+                  TFR_ERR_ARG);
+    EXPECT_OK(tfr_model_forward_u8(m, NULL, 2, NULL, 0.5f, 0.25f, lab, 1, &loss, &err), &err);
+    /* consumed: a direct batch is fine again, a staged run is not */
+    EXPECT_OK(tfr_model_forward_u8(m, x, 2, NULL, 0.5f, 0.25f, lab, 1, &loss, &err), &err);
+    EXPECT_STATUS(tfr_model_forward_u8(m, NULL, 2, NULL, 0.5f, 0.25f, lab, 1, &loss, &err),
+                  TFR_ERR_ARG);
+    tfr_model_free(m);
+}
+
+/* a model moved from device 0 to device 1 allocates on device 1 (and frees
+ * on device 0) */
+static void check_move_device(void)
+{
+    tfr_resnet_config tiny;
+    tfr_model *m;
+    EXPECT_OK(tfr_resnet_preset("tiny", &tiny, &err), &err);
+    EXPECT_OK(tfr_model_new(&tiny, 1, &m, &err), &err);
+    tfr_backend_opts d0 = {0, TFR_MATH_TF32, 0}, d1 = {1, TFR_MATH_TF32, 0};
+    float x[2 * 3 * 8 * 8], loss;
+    for (size_t i = 0; i < sizeof x / sizeof *x; i++)
+        x[i] = frand();
+    int32_t lab[2] = {0, 1};
+    emu_foreign = 0;
+    EXPECT_OK(tfr_model_set_backend(m, &emu_ops, &d0, &err), &err);
+    EXPECT_OK(tfr_model_forward(m, x, 2, lab, 1, &loss, &err), &err);
+    EXPECT_OK(tfr_model_set_backend(m, &emu_ops, &d1, &err), &err);
+    EXPECT_OK(tfr_model_forward(m, x, 2, lab, 1, &loss, &err), &err);
+    EXPECT_OK(tfr_model_set_backend(m, &emu_ops, &d0, &err), &err);
+    if (emu_foreign)
+        FAILF("moving a model between devices: %d allocations or frees on the wrong device",
+              emu_foreign);
+    tfr_model_free(m);
+}
+
 int main(void)
 {
     tfr_error_clear(&err);
     cpu = tfr_ops_cpu();
     EXPECT_OK(cpu->create(NULL, &cb, &err), &err);
+    check_conv_pick();
+    check_pool_past_int32();
+    check_bn_shifted();
+    check_staged();
+    check_move_device();
 
     /* the harness, with the CPU backend as the device: exact agreement */
     tfr_backend *self;
@@ -1189,6 +1393,13 @@ int main(void)
         tfr_model_free(m);
         free(x);
         if (test_failures()) {
+            cpu->destroy(cb);
+            return 1;
+        }
+        /* skipped only when there is no GPU (or no CUDA in this build); a
+         * driver too old for the runtime, a broken device: a failure */
+        if (!strstr(e.msg, "no CUDA device") && !strstr(e.msg, "no CUDA backend")) {
+            FAILF("CUDA is present but unusable: %s", e.msg);
             cpu->destroy(cb);
             return 1;
         }

@@ -138,7 +138,9 @@ TFR_API tfr_status tfr_model_forward_u8(tfr_model *m, const uint8_t *x, int n, c
  * flips) now and starts moving it to the device behind the queued work;
  * tfr_model_forward_u8 with x NULL then runs on it. A forward pass with loss
  * NULL does not wait for the device; tfr_model_loss (the mean cross-entropy
- * of the last forward pass with labels) and tfr_model_logits do.
+ * of the last forward pass with labels) and tfr_model_logits do. One batch
+ * is staged at a time: staging another, or tfr_model_forward_u8 with an x,
+ * while one waits is TFR_ERR_ARG (it would replace the staged batch).
  */
 TFR_API tfr_status tfr_model_stage_u8(tfr_model *m, const uint8_t *x, int n, const uint8_t *flip,
                                       tfr_error *err);

@@ -26,13 +26,23 @@ extern "C" {
 
 #define TFR_INPUT_SLOTS 3 /* pinned input buffers in flight */
 
-/* chosen algorithms for one convolution shape */
+/* the three directions of a convolution, each chosen on first use */
+enum { TFR_CONV_FWD, TFR_CONV_DATA, TFR_CONV_FILTER, TFR_CONV_DIRS };
+
+/* one direction's algorithm, the math type of cuDNN's row for it, and the
+ * workspace cudnnGet*WorkspaceSize gives for the two */
+struct tfr_conv_choice {
+    int    chosen;
+    int    algo;
+    int    math;
+    size_t ws;
+};
+
+/* chosen algorithms for one convolution shape (key: n c h w k r s stride pad) */
 struct tfr_conv_plan {
-    int key[9];
-    cudnnConvolutionFwdAlgo_t       fwd;
-    cudnnConvolutionBwdDataAlgo_t   bwd_data;
-    cudnnConvolutionBwdFilterAlgo_t bwd_filter;
-    size_t ws_fwd, ws_data, ws_filter;
+    int             key[9];
+    int             heuristic; /* another batch size of this shape was measured: rank only */
+    tfr_conv_choice dir[TFR_CONV_DIRS];
 };
 
 struct tfr_input_slot {
@@ -118,12 +128,17 @@ static inline tfr_status tfr_cublas_code(cublasStatus_t e)
                                  cudaGetErrorString(e_));                                      \
     } while (0)
 
+/* cuDNN's status string and, since cuDNN 9, its own account of the last error */
+const char *tfr_cudnn_message(cudnnStatus_t e, char *buf, size_t n);
+
 #define CUDNN_TRY(call)                                                                        \
     do {                                                                                       \
         cudnnStatus_t e_ = (call);                                                             \
-        if (e_ != CUDNN_STATUS_SUCCESS)                                                        \
+        if (e_ != CUDNN_STATUS_SUCCESS) {                                                      \
+            char m_[512];                                                                      \
             return tfr_cuda_fail(err, tfr_cudnn_code(e_), #call, __FILE__, __LINE__,           \
-                                 cudnnGetErrorString(e_));                                     \
+                                 tfr_cudnn_message(e_, m_, sizeof m_));                        \
+        }                                                                                      \
     } while (0)
 
 #define CUBLAS_TRY(call)                                                                       \

@@ -6,19 +6,24 @@
  * cuDNN 9 but present); the functions below are the whole surface, so a
  * move to the graph API replaces this file only.
  *
- * Tensors are NHWC, filters (K, R, S, C). Algorithms are chosen once per
- * convolution shape with the cudnnFind* calls (they run the candidates),
- * taking the fastest whose workspace fits the limit (cuDNN's heuristic
- * ranking, the _v7 calls, when none does), and cached. In fp32
- * mode convolutions use FMA math only; in tf32 mode tensor cores may be used.
+ * Tensors are NHWC, filters (K, R, S, C). Algorithms are chosen per
+ * convolution shape and per direction, when that direction first runs
+ * (a forward-only convolution never searches for its backward ones), with
+ * the cudnnFind* calls (they run the candidates), taking the fastest row
+ * whose workspace fits the limit (cuDNN's heuristic ranking, the _v7 calls,
+ * when none does or for a second batch size of a shape), and cached with
+ * the row's math type (conv_pick.h). In fp32 mode only FMA-math rows are
+ * taken; in tf32 and bf16 mode tensor cores may be used.
  * In bf16 mode activations are bf16, convolutions accumulate in fp32 on a
  * bf16 copy of the fp32 filters and their filter gradient is added to the
  * fp32 gradient; batch norm then runs on the project's own kernels
  * (tfr_cuda_bn_train_kernels), whose bodies the CPU tests check.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/cuda/conv_pick.h"
 #include "nn/cuda/cuda_common.h"
 
 tfr_status tfr_cuda_dnn_create(tfr_backend *b, tfr_error *err)
@@ -50,6 +55,19 @@ void tfr_cuda_dnn_destroy(tfr_backend *b)
     free(b->plans);
 }
 
+static_assert((int)CUDNN_DEFAULT_MATH == TFR_CONV_MATH_DEFAULT &&
+                  (int)CUDNN_TENSOR_OP_MATH == TFR_CONV_MATH_TENSOR_OP &&
+                  (int)CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION == TFR_CONV_MATH_TENSOR_OP_CONVERSION &&
+                  (int)CUDNN_FMA_MATH == TFR_CONV_MATH_FMA,
+              "conv_pick.h's math types are cuDNN's");
+
+/* the math type the descriptor has while cuDNN searches: FMA only in fp32
+ * mode, tensor cores allowed otherwise (the rows then say which each uses) */
+static cudnnMathType_t search_math(const tfr_backend *b)
+{
+    return b->math == TFR_MATH_FP32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
+}
+
 static tfr_status describe_conv(tfr_backend *b, const tfr_conv2d *cv, tfr_error *err)
 {
     const cudnnDataType_t t = b->bf ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
@@ -58,77 +76,28 @@ static tfr_status describe_conv(tfr_backend *b, const tfr_conv2d *cv, tfr_error 
     CUDNN_TRY(cudnnSetFilter4dDescriptor(b->wd, t, CUDNN_TENSOR_NHWC, cv->k, cv->c, cv->r, cv->s));
     CUDNN_TRY(cudnnSetConvolution2dDescriptor(b->cd, cv->pad, cv->pad, cv->stride, cv->stride, 1,
                                               1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    CUDNN_TRY(cudnnSetConvolutionMathType(
-        b->cd, b->math == TFR_MATH_FP32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH));
+    CUDNN_TRY(cudnnSetConvolutionMathType(b->cd, search_math(b)));
     return TFR_OK;
 }
 
-/* index of the fastest usable result, -1 if none */
-#define PICK(perf, count, limit, out)                                                       \
-    do {                                                                                    \
-        (out) = -1;                                                                         \
-        for (int i_ = 0; i_ < (count); i_++)                                                \
-            if ((perf)[i_].status == CUDNN_STATUS_SUCCESS && (perf)[i_].memory <= (limit)) { \
-                (out) = i_;                                                                 \
-                break;                                                                      \
-            }                                                                               \
-    } while (0)
-
+/* the plan of this shape (created, with nothing chosen yet, on first use)
+ * with the descriptors set for it */
 static tfr_status plan_for(tfr_backend *b, const tfr_conv2d *cv, tfr_conv_plan **out,
                            tfr_error *err)
 {
     int key[9] = {cv->n, cv->c, cv->h, cv->w, cv->k, cv->r, cv->s, cv->stride, cv->pad};
-    for (int i = 0; i < b->nplans; i++)
-        if (!memcmp(b->plans[i].key, key, sizeof key)) {
-            *out = &b->plans[i];
-            return describe_conv(b, cv, err);
-        }
+    *out = NULL;
     tfr_status st = describe_conv(b, cv, err);
     if (st)
         return st;
-    tfr_conv_plan p;
-    memcpy(p.key, key, sizeof key);
-    const int N = 16;
-    int got = 0, pick = -1;
-    /* measured (cudnnFind*); cuDNN's heuristic ranking (_v7) when nothing
-     * measured fits or the search itself fails */
-#define CHOOSE(what, perf_t, find, heuristic, algo_out, mem_out)                                \
-    do {                                                                                        \
-        perf_t pf[N];                                                                           \
-        got = 0;                                                                                \
-        if (find == CUDNN_STATUS_SUCCESS)                                                       \
-            PICK(pf, got, b->ws_limit, pick);                                                   \
-        if (pick < 0) {                                                                         \
-            got = 0;                                                                            \
-            CUDNN_TRY(heuristic);                                                               \
-            PICK(pf, got, b->ws_limit, pick);                                                   \
-        }                                                                                       \
-        if (pick < 0)                                                                           \
-            return tfr_fail(err, TFR_ERR_UNAVAILABLE, NULL,                                     \
-                            "cuDNN has no " what " algorithm for conv %dx%d/%d %d->%d on "      \
-                            "%dx%d within the %zu-byte workspace limit",                        \
-                            cv->r, cv->s, cv->stride, cv->c, cv->k, cv->h, cv->w, b->ws_limit); \
-        algo_out = pf[pick].algo;                                                               \
-        mem_out = pf[pick].memory;                                                              \
-        pick = -1;                                                                              \
-    } while (0)
-    CHOOSE("forward", cudnnConvolutionFwdAlgoPerf_t,
-           cudnnFindConvolutionForwardAlgorithm(b->dnn, b->xd, b->wd, b->cd, b->yd, N, &got, pf),
-           cudnnGetConvolutionForwardAlgorithm_v7(b->dnn, b->xd, b->wd, b->cd, b->yd, N, &got, pf),
-           p.fwd, p.ws_fwd);
-    CHOOSE("backward-data", cudnnConvolutionBwdDataAlgoPerf_t,
-           cudnnFindConvolutionBackwardDataAlgorithm(b->dnn, b->wd, b->yd, b->cd, b->xd, N, &got,
-                                                     pf),
-           cudnnGetConvolutionBackwardDataAlgorithm_v7(b->dnn, b->wd, b->yd, b->cd, b->xd, N, &got,
-                                                       pf),
-           p.bwd_data, p.ws_data);
-    CHOOSE("backward-filter", cudnnConvolutionBwdFilterAlgoPerf_t,
-           cudnnFindConvolutionBackwardFilterAlgorithm(b->dnn, b->xd, b->yd, b->cd, b->wd, N, &got,
-                                                       pf),
-           cudnnGetConvolutionBackwardFilterAlgorithm_v7(b->dnn, b->xd, b->yd, b->cd, b->wd, N,
-                                                         &got, pf),
-           p.bwd_filter, p.ws_filter);
-#undef CHOOSE
+    int other_n = 0;
+    for (int i = 0; i < b->nplans; i++) {
+        if (!memcmp(b->plans[i].key, key, sizeof key)) {
+            *out = &b->plans[i];
+            return TFR_OK;
+        }
+        other_n |= !memcmp(b->plans[i].key + 1, key + 1, sizeof key - sizeof key[0]);
+    }
     if (b->nplans == b->cplans) {
         int cap = b->cplans ? 2 * b->cplans : 32;
         tfr_conv_plan *np = (tfr_conv_plan *)realloc(b->plans, (size_t)cap * sizeof *np);
@@ -137,11 +106,118 @@ static tfr_status plan_for(tfr_backend *b, const tfr_conv2d *cv, tfr_conv_plan *
         b->plans = np;
         b->cplans = cap;
     }
-    b->plans[b->nplans] = p;
-    *out = &b->plans[b->nplans++];
-    size_t ws = p.ws_fwd > p.ws_data ? p.ws_fwd : p.ws_data;
-    ws = ws > p.ws_filter ? ws : p.ws_filter;
-    return tfr_cuda_grow(b, &b->ws, &b->ws_size, ws, err);
+    tfr_conv_plan *p = &b->plans[b->nplans++];
+    memset(p, 0, sizeof *p);
+    memcpy(p->key, key, sizeof key);
+    /* a second batch size of a shape (the last partial batch of an epoch or
+     * an evaluation) takes cuDNN's ranking instead of another measurement */
+    p->heuristic = other_n;
+    *out = p;
+    return TFR_OK;
+}
+
+#define ROWS 32 /* more than cuDNN 9's algorithms times math types for any direction */
+
+template <typename Perf> static void to_rows(const Perf *pf, int n, tfr_conv_row *rows)
+{
+    for (int i = 0; i < n; i++)
+        rows[i] = tfr_conv_row{(int)pf[i].algo, pf[i].status == CUDNN_STATUS_SUCCESS,
+                               (int)pf[i].mathType, pf[i].determinism == CUDNN_DETERMINISTIC,
+                               pf[i].memory};
+}
+
+/* cuDNN's rows for one direction: measured (measure) or ranked */
+static cudnnStatus_t query(tfr_backend *b, int dir, int measure, tfr_conv_row *rows, int *got)
+{
+    cudnnStatus_t s;
+    *got = 0;
+    if (dir == TFR_CONV_FWD) {
+        cudnnConvolutionFwdAlgoPerf_t pf[ROWS];
+        s = measure ? cudnnFindConvolutionForwardAlgorithm(b->dnn, b->xd, b->wd, b->cd, b->yd,
+                                                           ROWS, got, pf)
+                    : cudnnGetConvolutionForwardAlgorithm_v7(b->dnn, b->xd, b->wd, b->cd, b->yd,
+                                                             ROWS, got, pf);
+        to_rows(pf, s == CUDNN_STATUS_SUCCESS ? *got : 0, rows);
+    } else if (dir == TFR_CONV_DATA) {
+        cudnnConvolutionBwdDataAlgoPerf_t pf[ROWS];
+        s = measure ? cudnnFindConvolutionBackwardDataAlgorithm(b->dnn, b->wd, b->yd, b->cd, b->xd,
+                                                                ROWS, got, pf)
+                    : cudnnGetConvolutionBackwardDataAlgorithm_v7(b->dnn, b->wd, b->yd, b->cd,
+                                                                  b->xd, ROWS, got, pf);
+        to_rows(pf, s == CUDNN_STATUS_SUCCESS ? *got : 0, rows);
+    } else {
+        cudnnConvolutionBwdFilterAlgoPerf_t pf[ROWS];
+        s = measure ? cudnnFindConvolutionBackwardFilterAlgorithm(b->dnn, b->xd, b->yd, b->cd,
+                                                                  b->wd, ROWS, got, pf)
+                    : cudnnGetConvolutionBackwardFilterAlgorithm_v7(b->dnn, b->xd, b->yd, b->cd,
+                                                                    b->wd, ROWS, got, pf);
+        to_rows(pf, s == CUDNN_STATUS_SUCCESS ? *got : 0, rows);
+    }
+    if (s != CUDNN_STATUS_SUCCESS)
+        *got = 0;
+    return s;
+}
+
+/* the workspace of (algo, the math type now on the descriptor) */
+static cudnnStatus_t workspace(tfr_backend *b, int dir, int algo, size_t *bytes)
+{
+    if (dir == TFR_CONV_FWD)
+        return cudnnGetConvolutionForwardWorkspaceSize(b->dnn, b->xd, b->wd, b->cd, b->yd,
+                                                       (cudnnConvolutionFwdAlgo_t)algo, bytes);
+    if (dir == TFR_CONV_DATA)
+        return cudnnGetConvolutionBackwardDataWorkspaceSize(
+            b->dnn, b->wd, b->yd, b->cd, b->xd, (cudnnConvolutionBwdDataAlgo_t)algo, bytes);
+    return cudnnGetConvolutionBackwardFilterWorkspaceSize(
+        b->dnn, b->xd, b->yd, b->cd, b->wd, (cudnnConvolutionBwdFilterAlgo_t)algo, bytes);
+}
+
+/*
+ * Chooses direction dir of plan p on its first use (conv_pick.h: measured
+ * rows, else cuDNN's ranking, when nothing measured qualifies or the
+ * search fails) and leaves the descriptor with the chosen row's math type.
+ * The choice is kept only once the workspace has grown to its size, so a
+ * failed growth (out of memory) is tried again, never run short.
+ */
+static tfr_status use_dir(tfr_backend *b, const tfr_conv2d *cv, tfr_conv_plan *p, int dir,
+                          tfr_error *err)
+{
+    tfr_conv_choice *c = &p->dir[dir];
+    if (!c->chosen) {
+        static const char *const names[] = {"forward", "backward-data", "backward-filter"};
+        tfr_conv_row rows[ROWS];
+        int got = 0, pick = -1;
+        cudnnStatus_t last = CUDNN_STATUS_SUCCESS;
+        for (int measure = !p->heuristic; measure >= 0 && pick < 0; measure--) {
+            last = query(b, dir, measure, rows, &got);
+            pick = tfr_conv_pick(rows, got, b->ws_limit, b->math == TFR_MATH_FP32, 0);
+        }
+        if (pick < 0) {
+            char detail[128] = "";
+            if (last != CUDNN_STATUS_SUCCESS)
+                snprintf(detail, sizeof detail, " (%s)", cudnnGetErrorString(last));
+            return tfr_fail(err, TFR_ERR_UNAVAILABLE, NULL,
+                            "cuDNN has no %s algorithm for conv %dx%d/%d %d->%d on %dx%d, batch "
+                            "%d, %s, within the %zu-byte workspace limit%s%s",
+                            names[dir], cv->r, cv->s, cv->stride, cv->c, cv->k, cv->h, cv->w,
+                            cv->n, b->bf ? "bf16" : b->math == TFR_MATH_FP32 ? "fp32 (FMA math)"
+                                                                              : "tf32",
+                            b->ws_limit, detail,
+                            b->bf ? ": try --precision tf32" : "");
+        }
+        CUDNN_TRY(cudnnSetConvolutionMathType(b->cd, (cudnnMathType_t)rows[pick].math));
+        size_t ws = 0;
+        CUDNN_TRY(workspace(b, dir, rows[pick].algo, &ws));
+        tfr_status st = tfr_cuda_grow(b, &b->ws, &b->ws_size, ws, err);
+        if (st)
+            return st;
+        c->algo = rows[pick].algo;
+        c->math = rows[pick].math;
+        c->ws = ws;
+        c->chosen = 1;
+        return TFR_OK;
+    }
+    CUDNN_TRY(cudnnSetConvolutionMathType(b->cd, (cudnnMathType_t)c->math));
+    return TFR_OK;
 }
 
 tfr_status tfr_cuda_conv_fwd(tfr_backend *b, const tfr_conv2d *cv, const float *x, const float *w,
@@ -149,7 +225,7 @@ tfr_status tfr_cuda_conv_fwd(tfr_backend *b, const tfr_conv2d *cv, const float *
 {
     tfr_conv_plan *p;
     tfr_status st = plan_for(b, cv, &p, err);
-    if (st)
+    if (st || (st = use_dir(b, cv, p, TFR_CONV_FWD, err)))
         return st;
     const void *wt = w;
     if (b->bf) {
@@ -158,8 +234,10 @@ tfr_status tfr_cuda_conv_fwd(tfr_backend *b, const tfr_conv2d *cv, const float *
         wt = b->wbf;
     }
     const float one = 1.0f, zero = 0.0f;
-    CUDNN_TRY(cudnnConvolutionForward(b->dnn, &one, b->xd, x, b->wd, wt, b->cd, p->fwd, b->ws,
-                                      p->ws_fwd, &zero, b->yd, y));
+    const tfr_conv_choice *c = &p->dir[TFR_CONV_FWD];
+    CUDNN_TRY(cudnnConvolutionForward(b->dnn, &one, b->xd, x, b->wd, wt, b->cd,
+                                      (cudnnConvolutionFwdAlgo_t)c->algo, b->ws, c->ws, &zero,
+                                      b->yd, y));
     return TFR_OK;
 }
 
@@ -168,9 +246,10 @@ tfr_status tfr_cuda_conv_bwd(tfr_backend *b, const tfr_conv2d *cv, const float *
 {
     tfr_conv_plan *p;
     tfr_status st = plan_for(b, cv, &p, err);
-    if (st)
+    if (st || (st = use_dir(b, cv, p, TFR_CONV_FILTER, err)))
         return st;
     const float one = 1.0f, zero = 0.0f; /* beta 1: both gradients accumulate */
+    const tfr_conv_choice *cf = &p->dir[TFR_CONV_FILTER];
     if (b->bf) {
         /* the filter gradient in bf16 (the filter's type), added to the fp32 one */
         size_t nw = (size_t)cv->k * cv->c * cv->r * cv->s;
@@ -178,19 +257,26 @@ tfr_status tfr_cuda_conv_bwd(tfr_backend *b, const tfr_conv2d *cv, const float *
             (st = tfr_cuda_grow(b, &b->dwbf, &b->dwbf_cap, nw * sizeof(uint16_t), err)))
             return st;
         CUDNN_TRY(cudnnConvolutionBackwardFilter(b->dnn, &one, b->xd, x, b->yd, dy, b->cd,
-                                                 p->bwd_filter, b->ws, p->ws_filter, &zero, b->wd,
-                                                 b->dwbf));
+                                                 (cudnnConvolutionBwdFilterAlgo_t)cf->algo, b->ws,
+                                                 cf->ws, &zero, b->wd, b->dwbf));
         if ((st = tfr_cuda_add_bf16(b, nw, b->dwbf, dw, err)))
             return st;
         w = (const float *)b->wbf;
     } else {
         CUDNN_TRY(cudnnConvolutionBackwardFilter(b->dnn, &one, b->xd, x, b->yd, dy, b->cd,
-                                                 p->bwd_filter, b->ws, p->ws_filter, &one, b->wd,
-                                                 dw));
+                                                 (cudnnConvolutionBwdFilterAlgo_t)cf->algo, b->ws,
+                                                 cf->ws, &one, b->wd, dw));
     }
-    if (dx)
+    /* the input's gradient only where it is wanted (not for the first conv):
+     * its algorithm is chosen then, never for a forward-only convolution */
+    if (dx) {
+        if ((st = use_dir(b, cv, p, TFR_CONV_DATA, err)))
+            return st;
+        const tfr_conv_choice *cd = &p->dir[TFR_CONV_DATA];
         CUDNN_TRY(cudnnConvolutionBackwardData(b->dnn, &one, b->wd, w, b->yd, dy, b->cd,
-                                               p->bwd_data, b->ws, p->ws_data, &one, b->xd, dx));
+                                               (cudnnConvolutionBwdDataAlgo_t)cd->algo, b->ws,
+                                               cd->ws, &one, b->xd, dx));
+    }
     return TFR_OK;
 }
 

@@ -95,10 +95,10 @@ static __global__ void k_pool_fwd(size_t count, int c, int h, int w, const void 
     FOR_EACH(count) ew_pool_fwd(i, c, h, w, x, y, idx, bf);
 }
 
-static __global__ void k_pool_bwd(size_t count, const int32_t *idx, const void *dy, void *dx,
-                                  int bf)
+static __global__ void k_pool_bwd(size_t count, int c, int h, int w, const int32_t *idx,
+                                  const void *dy, void *dx, int bf)
 {
-    FOR_EACH(count) ew_pool_bwd(i, idx, dy, dx, bf);
+    FOR_EACH(count) ew_pool_bwd(i, c, h, w, idx, dy, dx, bf);
 }
 
 static __global__ void k_add_fwd(size_t count, const void *a, const void *b, void *y, int bf)
@@ -228,6 +228,10 @@ static tfr_status slot_reserve(tfr_backend *b, tfr_input_slot *s, size_t need, t
 tfr_status tfr_cuda_stage_u8(tfr_backend *b, int n, int c, int h, int w, const uint8_t *x,
                              const uint8_t *flip, tfr_error *err)
 {
+    if (b->staged >= 0)
+        return tfr_fail(err, TFR_ERR_ARG, NULL,
+                        "a batch of %d images is already staged: run it before staging another",
+                        b->staged_n);
     size_t px = (size_t)n * c * h * w, need = px + (size_t)n;
     int k = b->next_slot;
     tfr_input_slot *s = &b->slots[k];
@@ -256,6 +260,10 @@ tfr_status tfr_cuda_input_u8(tfr_backend *b, int n, int c, int h, int w, const u
                              const uint8_t *flip, float mean, float std, float *y, tfr_error *err)
 {
     tfr_status st;
+    if (x && b->staged >= 0) /* staging x would replace the batch waiting in its slot */
+        return tfr_fail(err, TFR_ERR_ARG, NULL,
+                        "a batch of %d images is staged: run it (x NULL) before passing another",
+                        b->staged_n);
     if (x && (st = tfr_cuda_stage_u8(b, n, c, h, w, x, flip, err)))
         return st;
     if (b->staged < 0 || b->staged_n != n)
@@ -367,7 +375,7 @@ tfr_status tfr_cuda_pool_bwd(tfr_backend *b, int n, int c, int h, int w, const i
                              const float *dy, float *dx, tfr_error *err)
 {
     size_t count = (size_t)n * (h / 2) * (w / 2) * c;
-    LAUNCH(k_pool_bwd, count, idx, dy, dx, b->bf);
+    LAUNCH(k_pool_bwd, count, c, h, w, idx, dy, dx, b->bf);
     return TFR_OK;
 }
 

@@ -2,6 +2,7 @@
  * nn/cuda/ops_cuda.cu - the CUDA backend: device selection, handles,
  * streams, memory and transfers, and the op table handed to the model.
  */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,14 +17,50 @@ tfr_status tfr_cuda_fail(tfr_error *err, tfr_status code, const char *call, cons
                     what);
 }
 
+/* the NVIDIA driver's library can be loaded */
+static int tfr_cuda_driver_present(void)
+{
+    void *h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_NOLOAD);
+    if (!h)
+        h = dlopen("libcuda.so.1", RTLD_LAZY);
+    if (h)
+        dlclose(h);
+    return h != NULL;
+}
+
+const char *tfr_cudnn_message(cudnnStatus_t e, char *buf, size_t n)
+{
+    char last[384] = "";
+#if CUDNN_MAJOR >= 9
+    cudnnGetLastErrorString(last, sizeof last);
+#endif
+    snprintf(buf, n, "%s%s%s", cudnnGetErrorString(e), last[0] ? ": " : "", last);
+    return buf;
+}
+
+/*
+ * "no CUDA device" only when there is none: no device, or no driver at all
+ * (libcuda.so.1 absent, as on a machine without an NVIDIA GPU); any other
+ * failure (a driver older than this build's CUDA runtime, a device in use
+ * or broken) says what it is, so that it is not taken for "no GPU here".
+ */
 extern "C" tfr_status tfr_cuda_probe(int *devices, tfr_error *err)
 {
     *devices = 0;
     cudaError_t e = cudaGetDeviceCount(devices);
     if (e != cudaSuccess) {
         *devices = 0;
-        return tfr_fail(err, TFR_ERR_UNAVAILABLE, NULL, "no CUDA device: %s",
-                        cudaGetErrorString(e));
+        int no_driver = e == cudaErrorInsufficientDriver && !tfr_cuda_driver_present();
+        if (e == cudaErrorNoDevice || no_driver)
+            return tfr_fail(err, TFR_ERR_UNAVAILABLE, NULL, "no CUDA device: %s",
+                            no_driver ? "no NVIDIA driver (libcuda.so.1) on this machine"
+                                      : cudaGetErrorString(e));
+        return tfr_fail(err, TFR_ERR_UNAVAILABLE, NULL,
+                        "CUDA is installed but unusable: %s (%s)%s", cudaGetErrorString(e),
+                        cudaGetErrorName(e),
+                        e == cudaErrorInsufficientDriver
+                            ? ": the NVIDIA driver is older than this build's CUDA runtime"
+                            : "");
     }
     if (*devices < 1)
         return tfr_fail(err, TFR_ERR_UNAVAILABLE, NULL, "no CUDA device");
@@ -120,7 +157,9 @@ static tfr_status setup(tfr_backend *b, tfr_error *err)
         return st;
     CUBLAS_TRY(cublasCreate(&b->blas));
     CUBLAS_TRY(cublasSetStream(b->blas, b->compute));
-    CUBLAS_TRY(cublasSetMathMode(b->blas, b->math == TFR_MATH_FP32 ? CUBLAS_PEDANTIC_MATH
+    /* fp32: cuBLAS's default math is IEEE fp32 already (pedantic only
+     * forbids faster fp32 kernels); tf32 and bf16: tensor cores */
+    CUBLAS_TRY(cublasSetMathMode(b->blas, b->math == TFR_MATH_FP32 ? CUBLAS_DEFAULT_MATH
                                                                     : CUBLAS_TF32_TENSOR_OP_MATH));
     return TFR_OK;
 }
@@ -151,7 +190,15 @@ static size_t cu_act_bytes(const tfr_backend *b) { return b->bf ? 2 : sizeof(flo
 static void *cu_alloc(tfr_backend *b, size_t bytes, tfr_error *err)
 {
     void *p = NULL;
-    cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
+    /* on this backend's device whatever is current (a model moving between
+     * GPUs frees on the old one and allocates on the new) */
+    cudaError_t e = cudaSetDevice(b->device);
+    if (e != cudaSuccess) {
+        tfr_cuda_fail(err, tfr_cuda_code(e), "cudaSetDevice", __FILE__, __LINE__,
+                      cudaGetErrorString(e));
+        return NULL;
+    }
+    e = cudaMalloc(&p, bytes ? bytes : 1);
     if (e != cudaSuccess) {
         tfr_cuda_fail(err, tfr_cuda_code(e), "cudaMalloc", __FILE__, __LINE__,
                       cudaGetErrorString(e));
@@ -170,6 +217,7 @@ static void *cu_alloc(tfr_backend *b, size_t bytes, tfr_error *err)
 static void cu_release(tfr_backend *b, void *p)
 {
     if (p) {
+        cudaSetDevice(b->device);
         cudaStreamSynchronize(b->compute);
         cudaFree(p);
     }
