@@ -445,12 +445,12 @@ static PyObject *py_write(PyObject *mod, PyObject *args, PyObject *kw)
 static PyObject *py_inspect(PyObject *mod, PyObject *args, PyObject *kw)
 {
     (void)mod;
-    static char *kwlist[] = {"paths", "compression", "label_key", "max_errors", NULL};
+    static char *kwlist[] = {"paths", "compression", "label_key", "max_errors", "verify", NULL};
     PyObject *paths_o;
     const char *comp = "auto", *label_key = NULL;
-    int max_errors = 20;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$szi:inspect", kwlist, &paths_o, &comp,
-                                     &label_key, &max_errors))
+    int max_errors = 20, verify = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$szip:inspect", kwlist, &paths_o, &comp,
+                                     &label_key, &max_errors, &verify))
         return NULL;
     tfr_inspect_opts o;
     tfr_inspect_opts_init(&o);
@@ -476,6 +476,25 @@ static PyObject *py_inspect(PyObject *mod, PyObject *args, PyObject *kw)
         tfr_inspect_report_free(rep);
         return tfr_py_raise(&e);
     }
+    if (verify && rep->ndefects) {
+        /* tfrecord-inspect --verify: the first defect raised, with its file,
+         * record and offset, and how many there were */
+        tfr_error first;
+        if (rep->defects_kept) {
+            first = rep->defects[0];
+        } else {
+            tfr_error_clear(&first);
+            first.code = TFR_ERR_CORRUPT;
+        }
+        char tail[64];
+        snprintf(tail, sizeof tail, " (%llu defect%s in all)", (unsigned long long)rep->ndefects,
+                 rep->ndefects == 1 ? "" : "s");
+        size_t keep = sizeof first.msg - 1 - strlen(tail), len = strlen(first.msg);
+        first.msg[len < keep ? len : keep] = 0;
+        strcat(first.msg, tail);
+        tfr_inspect_report_free(rep);
+        return tfr_py_raise(&first);
+    }
     PyObject *d = report_dict(rep, print_inspect);
     tfr_inspect_report_free(rep);
     return d;
@@ -493,9 +512,10 @@ PyMethodDef tfr_py_io_methods[] = {
      "max_pixels=..., labels_from=None) -> dict: tfrecord-write; the report as "
      "`tfrecord-write --json` prints it."},
     {"inspect", (PyCFunction)(void (*)(void))py_inspect, METH_VARARGS | METH_KEYWORDS,
-     "inspect(paths, *, compression='auto', label_key=None, max_errors=20) -> dict: "
-     "tfrecord-inspect; every record of every file read and its CRCs checked, the report as "
-     "`tfrecord-inspect --json` prints it (defects are in it, not raised)."},
+     "inspect(paths, *, compression='auto', label_key=None, max_errors=20, verify=False) -> "
+     "dict: tfrecord-inspect; every record of every file read and its CRCs checked, the report "
+     "as `tfrecord-inspect --json` prints it (defects are in it; verify=True raises DataError "
+     "for the first, as `tfrecord-inspect --verify` exits 1)."},
     {NULL, NULL, 0, NULL}};
 
 int tfr_py_io_init(PyObject *m)

@@ -187,6 +187,14 @@ def test_inspect_lists_defects_instead_of_raising(tmp_path):
     assert rep["records"] == 42 + 41
     text = json.dumps(rep)
     assert "cut.tfrecord" in text and "trunc" in text.lower()
+    # verify=True: the first defect raised, with where it is
+    assert tt.inspect([src], verify=True)["records"] == 42
+    with pytest.raises(tt.DataError) as ei:
+        tt.inspect([src, str(bad)], verify=True)
+    e = ei.value
+    assert e.path == str(bad) and e.record == 41 and e.offset is not None and e.offset > 0
+    assert "1 defect in all" in str(e) and "cut.tfrecord" in str(e)
+    assert isinstance(e, OSError)
 
 
 def rss_kb():

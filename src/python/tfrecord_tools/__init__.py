@@ -59,12 +59,23 @@ For any TFRecord file, images or not:
              resize, channels, flip, layout, quality, shards, compression,
              index, seed, threads, strict, force, ...). Returns the report
              as `tfrecord-write --json` prints it.
-  inspect(paths, *, compression="auto", label_key=None, max_errors=20)
+  inspect(paths, *, compression="auto", label_key=None, max_errors=20, verify=False)
              tfrecord-inspect: every record read and checked; the report as
-             `tfrecord-inspect --json` prints it, defects listed in it.
+             `tfrecord-inspect --json` prints it, defects listed in it;
+             verify=True raises DataError for the first defect instead
+             (as `tfrecord-inspect --verify` exits 1).
 """
 
 from ._native import DataError, Stream, inspect, parse_example, records, write
+
+
+def _data_error_str(self):
+    # the library's whole message (file, record, offset, reason): OSError's
+    # own __str__ prints "[Errno None] None: FILE" once filename is set
+    return str(self.args[-1]) if self.args else ""
+
+
+DataError.__str__ = _data_error_str
 
 __all__ = ["Stream", "DataError", "records", "parse_example", "write", "inspect"]
 __version__ = "0.1.0"
