@@ -40,6 +40,8 @@ static void usage(FILE *f)
         "  --cosine  --warmup N (epochs)  --momentum F (0.9)  --l2 F (5e-4, dense layer)\n"
         "  --weight-decay F (0)  --flip  --pad-crop P  --mean F (0.5)  --std F (0.25)\n"
         "  --seed S  --shuffle-buffer N (8192)\n"
+        "  --label-smoothing E  train against (1 - E) one-hot + E / classes, 0 <= E < 1\n"
+        "                       (default 0; the losses shown stay plain cross-entropy)\n"
         "  --erase P            random erasing: with probability P (0..1) a random rectangle\n"
         "                       of 2-33%% of each training image is set to the mean\n"
         "  --tta-flip           validation (and --evaluate) averages each image's and its\n"
@@ -327,13 +329,15 @@ int main(int argc, char **argv)
     enum { O_TRAIN = 256, O_VAL, O_EVAL, O_PRESET, O_LEVELS, O_WIDTH, O_INPUT, O_CLASSES, O_EPOCHS,
            O_BATCH, O_LR, O_DECAY, O_EVERY, O_COSINE, O_WARMUP, O_MOM, O_L2, O_WD, O_FLIP, O_PAD,
            O_MEAN, O_STD, O_SEED, O_THREADS, O_SHUF, O_LOGDIR, O_CKPT, O_RESUME, O_DEVICE, O_PREC, O_WS,
-           O_LABELS, O_PLOT, O_LOGEVERY, O_JSON, O_RECIPE, O_TTA, O_ERASE, O_REPLICAS };
+           O_LABELS, O_PLOT, O_LOGEVERY, O_JSON, O_RECIPE, O_TTA, O_ERASE, O_REPLICAS,
+           O_SMOOTH };
     int json = 0;
     static const struct option lo[] = {
         {"train", required_argument, 0, O_TRAIN}, {"val", required_argument, 0, O_VAL},
         {"evaluate", required_argument, 0, O_EVAL}, {"preset", required_argument, 0, O_PRESET},
         {"recipe", required_argument, 0, O_RECIPE}, {"tta-flip", no_argument, 0, O_TTA},
         {"erase", required_argument, 0, O_ERASE}, {"replicas", required_argument, 0, O_REPLICAS},
+        {"label-smoothing", required_argument, 0, O_SMOOTH},
         {"levels", required_argument, 0, O_LEVELS}, {"width", required_argument, 0, O_WIDTH},
         {"input", required_argument, 0, O_INPUT}, {"classes", required_argument, 0, O_CLASSES},
         {"epochs", required_argument, 0, O_EPOCHS}, {"batch", required_argument, 0, O_BATCH},
@@ -417,6 +421,7 @@ int main(int argc, char **argv)
         case O_FLIP: o.flip = 1; break;
         case O_TTA: o.tta_flip = 1; break;
         case O_ERASE: o.erase = cli_float("--erase", optarg, 0, 1, 0); break;
+        case O_SMOOTH: o.label_smoothing = cli_float("--label-smoothing", optarg, 0, 1, CLI_LT_HI); break;
         case O_REPLICAS: o.replicas = cli_int("--replicas", optarg, 1, 64); break;
         case O_PAD: o.pad_crop = cli_int("--pad-crop", optarg, 0, 1024); break;
         case O_MEAN: o.mean = cli_float("--mean", optarg, 0, 1, 0); mean_given = 1; break;

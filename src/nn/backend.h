@@ -142,11 +142,13 @@ typedef struct tfr_ops {
     /* y += a * x */
     tfr_status (*axpy)(tfr_backend *b, size_t count, float a, const float *x, float *y,
                        tfr_error *err);
-    /* mean cross-entropy of logits (backend memory) against host labels;
-     * dlogits (backend memory, may be NULL) = (softmax - onehot) / n;
-     * *loss (may be NULL: nothing waits) receives the mean */
+    /* mean cross-entropy of logits (backend memory) against host labels
+     * smoothed by `smooth` (target (1 - smooth) onehot + smooth / k; 0: the
+     * plain one-hot); dlogits (backend memory, may be NULL) = (softmax -
+     * target) / n; *loss (may be NULL: nothing waits) receives the mean */
     tfr_status (*softmax_ce)(tfr_backend *b, int n, int k, const float *logits,
-                             const int32_t *labels, float *dlogits, float *loss, tfr_error *err);
+                             const int32_t *labels, float smooth, float *dlogits, float *loss,
+                             tfr_error *err);
     /* v = mu*v - lr*(g + wd*w); w += v */
     tfr_status (*sgd)(tfr_backend *b, size_t count, float *w, const float *g, float *v, float lr,
                       float momentum, float weight_decay, tfr_error *err);

@@ -375,8 +375,9 @@ TFR_HD void ew_bias_grad(size_t j, int n, int k, const void *dy, float *db, int 
  * [0, K) counts as class 0, as on the CPU.
  */
 TFR_HD void ew_softmax_ce_row(size_t i, int n, int k, const void *logits, const int32_t *labels,
-                              float *loss_row, void *dlogits, int bf)
+                              float smooth, float *loss_row, void *dlogits, int bf)
 {
+    const float on = 1.0f - smooth, off = smooth / (float)k;
     const size_t z0 = i * (size_t)k;
     float mx = ew_ld(logits, z0, bf);
     for (int j = 1; j < k; j++) {
@@ -396,11 +397,18 @@ TFR_HD void ew_softmax_ce_row(size_t i, int n, int k, const void *logits, const 
                 ew_st(dlogits, z0 + (size_t)j, 0.0f, bf);
         return;
     }
-    loss_row[i] = lse - ew_ld(logits, z0 + (size_t)y, bf);
+    if (smooth == 0.0f) {
+        loss_row[i] = lse - ew_ld(logits, z0 + (size_t)y, bf);
+    } else { /* -sum_j target_j log p_j */
+        float zs = 0;
+        for (int j = 0; j < k; j++)
+            zs += ew_ld(logits, z0 + (size_t)j, bf);
+        loss_row[i] = lse - on * ew_ld(logits, z0 + (size_t)y, bf) - off * zs;
+    }
     if (dlogits)
         for (int j = 0; j < k; j++)
             ew_st(dlogits, z0 + (size_t)j,
-                  (expf(ew_ld(logits, z0 + (size_t)j, bf) - lse) - (j == y ? 1.0f : 0.0f)) /
+                  (expf(ew_ld(logits, z0 + (size_t)j, bf) - lse) - (j == y ? on + off : off)) /
                       (float)n,
                   bf);
 }

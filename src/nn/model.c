@@ -58,6 +58,7 @@ struct tfr_model {
     size_t  np, ns;
     int     alloc_n, last_n;
     int     staged_n;          /* images of a batch tfr_model_stage_u8 holds for the next pass */
+    float   smooth;            /* label smoothing of the backward pass */
     int32_t *labels;           /* host copy of the last labels */
     int     have_labels;
     float  *logits;            /* host copy of the last logits (device backends) */
@@ -794,7 +795,7 @@ static tfr_status run_forward(tfr_model *m, int n, const int32_t *labels, int tr
     const float *lg = m->t[m->nt - 1].d;
     if (labels) {
         memcpy(m->labels, labels, (size_t)n * sizeof(int32_t));
-        if (loss && (st = ops->softmax_ce(be, n, m->cfg.classes, lg, labels, NULL, loss, err)))
+        if (loss && (st = ops->softmax_ce(be, n, m->cfg.classes, lg, labels, 0, NULL, loss, err)))
             return st;
     }
     m->logits_stale = !ops->host_memory; /* fetched when asked for */
@@ -889,7 +890,7 @@ tfr_status tfr_model_loss(tfr_model *m, float *loss, tfr_error *err)
     tfr_status st = activate(m, err);
     if (st)
         return st;
-    return m->be_ops->softmax_ce(m->be, m->last_n, m->cfg.classes, m->t[m->nt - 1].d, m->labels,
+    return m->be_ops->softmax_ce(m->be, m->last_n, m->cfg.classes, m->t[m->nt - 1].d, m->labels, 0,
                                  NULL, loss, err);
 }
 
@@ -912,6 +913,14 @@ tfr_status tfr_model_stage_u8(tfr_model *m, const uint8_t *x, int n, const uint8
     return TFR_OK;
 }
 
+tfr_status tfr_model_set_label_smoothing(tfr_model *m, float eps, tfr_error *err)
+{
+    if (!(eps >= 0 && eps < 1))
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "label smoothing %g: 0 <= eps < 1", (double)eps);
+    m->smooth = eps;
+    return TFR_OK;
+}
+
 tfr_status tfr_model_backward(tfr_model *m, float l2, tfr_error *err)
 {
     if (!m->have_labels || !m->last_n)
@@ -931,7 +940,8 @@ tfr_status tfr_model_backward(tfr_model *m, float l2, tfr_error *err)
     const float *P = m->dev[B_PARAMS];
     float *G = m->dev[B_GRADS];
     tensor *lt = &m->t[m->nt - 1];
-    if ((st = ops->softmax_ce(be, n, m->cfg.classes, lt->d, m->labels, lt->g, NULL, err)))
+    if ((st = ops->softmax_ce(be, n, m->cfg.classes, lt->d, m->labels, m->smooth, lt->g, NULL,
+                              err)))
         return st;
     for (int i = m->nops - 1; i >= 0 && !st; i--) {
         op *o = &m->ops[i];

@@ -90,8 +90,10 @@ void gap_bwd_cpu(int n, int c, int hw, const float *dy, float *dx);
 void dense_fwd_cpu(int n, int c, int k, const float *x, const float *w, const float *b, float *y);
 void dense_bwd_cpu(int n, int c, int k, const float *x, const float *w, const float *dy,
                    float *dx, float *dw, float *db);
-/* mean cross-entropy; dlogits = (softmax - onehot) / n when not NULL */
-float softmax_ce_cpu(int n, int k, const float *logits, const int32_t *labels, float *dlogits);
+/* mean cross-entropy against (1 - smooth) onehot + smooth / k (smooth 0:
+ * plain); dlogits = (softmax - that target) / n when not NULL */
+float softmax_ce_cpu(int n, int k, const float *logits, const int32_t *labels, float smooth,
+                     float *dlogits);
 
 /* ---- model internals for checkpoint.c --------------------------------------- */
 

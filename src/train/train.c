@@ -371,6 +371,8 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
      * is trained with and the names of its classes (labels.txt, shifted by
      * the manifest's label offset) */
     tfr_model_set_normalization(m, o->mean, o->std);
+    if ((st = tfr_model_set_label_smoothing(m, o->label_smoothing, err)))
+        goto done;
     if (!tfr_model_class_names(m, NULL)) {
         char **names;
         int nn, first;

@@ -158,36 +158,57 @@ static void check_small_layers(void)
                 m = fmaxf(m, x[(2 * p + a) * 4 + 2 * q + b]);
         EXPECT(y[o] == m && dx[idx[o]] == dy[o]);
     }
-    /* dense + softmax CE, numerically */
-    int n = 3, c = 5, k = 4;
-    float xs[15], w[20], bb[4], lg[12], dl[12], dxs[15] = {0}, dw[20] = {0}, db[4] = {0};
-    int32_t lab[3] = {0, 3, 2};
-    fill(xs, 15); fill(w, 20); fill(bb, 4);
-    dense_fwd_cpu(n, c, k, xs, w, bb, lg);
-    softmax_ce_cpu(n, k, lg, lab, dl);
-    dense_bwd_cpu(n, c, k, xs, w, dl, dxs, dw, db);
-    double a[39], b2[39];
-    int m = 0;
-    const float h = 1e-3f;
-    float *vars[3] = {xs, w, bb};
-    float *grads[3] = {dxs, dw, db};
-    int sizes[3] = {15, 20, 4};
-    for (int v = 0; v < 3; v++)
-        for (int i = 0; i < sizes[v]; i++, m++) {
-            float s = vars[v][i];
-            vars[v][i] = s + h;
-            dense_fwd_cpu(n, c, k, xs, w, bb, lg);
-            double lp = softmax_ce_cpu(n, k, lg, lab, NULL);
-            vars[v][i] = s - h;
-            dense_fwd_cpu(n, c, k, xs, w, bb, lg);
-            double lm = softmax_ce_cpu(n, k, lg, lab, NULL);
-            vars[v][i] = s;
-            a[m] = grads[v][i];
-            b2[m] = (lp - lm) / (2 * h);
+    /* dense + softmax CE, numerically; plain and label-smoothed */
+    for (int sm = 0; sm < 2; sm++) {
+        const float smooth = sm ? 0.1f : 0.0f;
+        int n = 3, c = 5, k = 4;
+        float xs[15], w[20], bb[4], lg[12], dl[12], dxs[15] = {0}, dw[20] = {0}, db[4] = {0};
+        int32_t lab[3] = {0, 3, 2};
+        fill(xs, 15); fill(w, 20); fill(bb, 4);
+        dense_fwd_cpu(n, c, k, xs, w, bb, lg);
+        softmax_ce_cpu(n, k, lg, lab, smooth, dl);
+        dense_bwd_cpu(n, c, k, xs, w, dl, dxs, dw, db);
+        double a[39], b2[39];
+        int m = 0;
+        const float h = 1e-3f;
+        float *vars[3] = {xs, w, bb};
+        float *grads[3] = {dxs, dw, db};
+        int sizes[3] = {15, 20, 4};
+        for (int v = 0; v < 3; v++)
+            for (int i = 0; i < sizes[v]; i++, m++) {
+                float s = vars[v][i];
+                vars[v][i] = s + h;
+                dense_fwd_cpu(n, c, k, xs, w, bb, lg);
+                double lp = softmax_ce_cpu(n, k, lg, lab, smooth, NULL);
+                vars[v][i] = s - h;
+                dense_fwd_cpu(n, c, k, xs, w, bb, lg);
+                double lm = softmax_ce_cpu(n, k, lg, lab, smooth, NULL);
+                vars[v][i] = s;
+                a[m] = grads[v][i];
+                b2[m] = (lp - lm) / (2 * h);
+            }
+        double e = rel(a, b2, (size_t)m);
+        if (e > 1e-2)
+            FAILF("dense + softmax CE (smoothing %g): gradient error %g", smooth, e);
+        /* the loss itself against -sum_j target_j log softmax_j, in double */
+        dense_fwd_cpu(n, c, k, xs, w, bb, lg);
+        double want = 0;
+        for (int i = 0; i < n; i++) {
+            double mx = lg[i * k], z = 0;
+            for (int j = 1; j < k; j++)
+                mx = fmax(mx, lg[i * k + j]);
+            for (int j = 0; j < k; j++)
+                z += exp(lg[i * k + j] - mx);
+            for (int j = 0; j < k; j++) {
+                double q = (j == lab[i] ? 1.0 - smooth : 0.0) + smooth / k;
+                want -= q * (lg[i * k + j] - mx - log(z));
+            }
         }
-    double e = rel(a, b2, (size_t)m);
-    if (e > 1e-2)
-        FAILF("dense + softmax CE: gradient error %g", e);
+        want /= n;
+        double got = softmax_ce_cpu(n, k, lg, lab, smooth, NULL);
+        if (fabs(got - want) > 1e-5 * fabs(want))
+            FAILF("softmax CE (smoothing %g): %.9g, want %.9g", smooth, got, want);
+    }
     /* GAP: dx = dy / hw; ReLU passes where y > 0 */
     float gx[8] = {0}, gd[2] = {4, 8};
     gap_bwd_cpu(1, 2, 4, gd, gx);
@@ -529,7 +550,7 @@ static void check_labels(void)
     EXPECT(isfinite(loss));
     float lg[2 * 4] = {0}, dl[2 * 4];
     const int32_t out_of_range[2] = {1, 4};
-    EXPECT(isnan(softmax_ce_cpu(2, 4, lg, out_of_range, dl)));
+    EXPECT(isnan(softmax_ce_cpu(2, 4, lg, out_of_range, 0, dl)));
     for (int j = 0; j < 4; j++)
         EXPECT(dl[4 + j] == 0.0f); /* no gradient toward any class */
     free(x);

@@ -358,16 +358,22 @@ static void check_dense_softmax(dev *d, int n, int c, int k)
     for (int i = 0; i < n; i++)
         lab[i] = (int32_t)(test_rand(&rs) % (uint64_t)k);
     float loss = 0, gloss = -1, *dl = malloc(ny * 4);
-    EXPECT_OK(cpu->softmax_ce(cb, n, k, yd, lab, dl, &loss, &err), &err);
-    EXPECT_OK(d->o->softmax_ce(d->b, n, k, gy, lab, gdy, &gloss, &err), &err);
+    EXPECT_OK(cpu->softmax_ce(cb, n, k, yd, lab, 0, dl, &loss, &err), &err);
+    EXPECT_OK(d->o->softmax_ce(d->b, n, k, gy, lab, 0, gdy, &gloss, &err), &err);
     close_enough(d, "softmax cross-entropy loss", &gloss, &loss, 1);
     get_act(d, n, k, 1, 1, gdy, h);
     close_enough(d, "softmax cross-entropy dlogits", h, dl, ny);
+    /* label smoothing 0.1 */
+    EXPECT_OK(cpu->softmax_ce(cb, n, k, yd, lab, 0.1f, dl, &loss, &err), &err);
+    EXPECT_OK(d->o->softmax_ce(d->b, n, k, gy, lab, 0.1f, gdy, &gloss, &err), &err);
+    close_enough(d, "smoothed cross-entropy loss", &gloss, &loss, 1);
+    get_act(d, n, k, 1, 1, gdy, h);
+    close_enough(d, "smoothed cross-entropy dlogits", h, dl, ny);
     /* a label out of range is never folded into a class on any backend:
      * the loss is NaN and its row gets no gradient */
     lab[0] = k + 3;
-    EXPECT_OK(cpu->softmax_ce(cb, n, k, yd, lab, dl, &loss, &err), &err);
-    EXPECT_OK(d->o->softmax_ce(d->b, n, k, gy, lab, gdy, &gloss, &err), &err);
+    EXPECT_OK(cpu->softmax_ce(cb, n, k, yd, lab, 0, dl, &loss, &err), &err);
+    EXPECT_OK(d->o->softmax_ce(d->b, n, k, gy, lab, 0, gdy, &gloss, &err), &err);
     if (!isnan(loss) || !isnan(gloss))
         FAILF("%s softmax cross-entropy of label %d of %d classes: loss %g (CPU %g), not NaN",
               d->label, k + 3, k, gloss, loss);
@@ -761,10 +767,11 @@ static tfr_status emu_axpy(tfr_backend *b, size_t n, float a, const float *x, fl
     return TFR_OK;
 }
 static tfr_status emu_softmax_ce(tfr_backend *b, int n, int k, const float *logits,
-                                 const int32_t *labels, float *dlogits, float *loss, tfr_error *e)
+                                 const int32_t *labels, float smooth, float *dlogits, float *loss,
+                                 tfr_error *e)
 {
     float *rows = malloc((size_t)n * sizeof(float));
-    EACH(n) ew_softmax_ce_row(i, n, k, logits, labels, rows, dlogits, BF(b));
+    EACH(n) ew_softmax_ce_row(i, n, k, logits, labels, smooth, rows, dlogits, BF(b));
     if (loss)
         ew_mean(n, rows, loss);
     free(rows);

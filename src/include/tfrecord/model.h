@@ -148,9 +148,14 @@ TFR_API tfr_status tfr_model_loss(tfr_model *m, float *loss, tfr_error *err);
 
 /*
  * Backward from the last forward (which must have had labels): fills the
- * gradient block with d(mean CE + l2/2 * |dense W|^2)/dparams.
+ * gradient block with d(mean CE + l2/2 * |dense W|^2)/dparams, the
+ * cross-entropy against label-smoothed targets when set below.
  */
 TFR_API tfr_status tfr_model_backward(tfr_model *m, float l2, tfr_error *err);
+/* Label smoothing of the backward pass: targets (1 - eps) onehot + eps /
+ * classes, 0 <= eps < 1 (default 0). The losses the forward pass reports
+ * stay the plain cross-entropy. */
+TFR_API tfr_status tfr_model_set_label_smoothing(tfr_model *m, float eps, tfr_error *err);
 
 /* SGD with momentum: v = mu*v - lr*(g + wd*w); w += v. */
 TFR_API tfr_status tfr_model_sgd(tfr_model *m, float lr, float momentum, float weight_decay,

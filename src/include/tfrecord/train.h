@@ -120,6 +120,7 @@ typedef struct tfr_train_opts {
                                      pool as it is (tfr_compute_threads()) */
     int         flip, pad_crop;   /* augmentation */
     float       erase;            /* random erasing probability (tfr_stream_opts.random_erase) */
+    float       label_smoothing;  /* 0 <= eps < 1 (tfr_model_set_label_smoothing), default 0 */
     int         tta_flip;         /* validation averages each image's and its mirror's
                                      probabilities (tfr_evaluate_flip) */
     float       mean, std;        /* input normalization: (x/255 - mean) / std */

@@ -401,8 +401,10 @@ void dense_bwd_cpu(int n, int c, int k, const float *x, const float *w, const fl
                     dx, c);
 }
 
-float softmax_ce_cpu(int n, int k, const float *logits, const int32_t *labels, float *dlogits)
+float softmax_ce_cpu(int n, int k, const float *logits, const int32_t *labels, float smooth,
+                     float *dlogits)
 {
+    const double on = 1.0 - smooth, off = (double)smooth / k;
     double loss = 0;
     for (int i = 0; i < n; i++) {
         const float *z = logits + (size_t)i * k;
@@ -421,11 +423,18 @@ float softmax_ce_cpu(int n, int k, const float *logits, const int32_t *labels, f
                 memset(dlogits + (size_t)i * k, 0, (size_t)k * sizeof *dlogits);
             continue;
         }
-        loss += lse - z[y];
+        if (smooth == 0) {
+            loss += lse - z[y];
+        } else { /* -sum_j target_j log p_j */
+            double zs = 0;
+            for (int j = 0; j < k; j++)
+                zs += z[j];
+            loss += lse - on * z[y] - off * zs;
+        }
         if (dlogits)
             for (int j = 0; j < k; j++)
                 dlogits[(size_t)i * k + j] =
-                    (float)((exp((double)z[j] - lse) - (j == y ? 1.0 : 0.0)) / n);
+                    (float)((exp((double)z[j] - lse) - (j == y ? on + off : off)) / n);
     }
     return (float)(loss / n);
 }

@@ -327,10 +327,10 @@ static tfr_status cpu_axpy(tfr_backend *b, size_t count, float a, const float *x
 }
 
 static tfr_status cpu_softmax_ce(tfr_backend *b, int n, int k, const float *logits,
-                                 const int32_t *labels, float *dlogits, float *loss,
+                                 const int32_t *labels, float smooth, float *dlogits, float *loss,
                                  tfr_error *err)
 {
-    float l = softmax_ce_cpu(n, k, logits, labels, dlogits);
+    float l = softmax_ce_cpu(n, k, logits, labels, smooth, dlogits);
     if (loss)
         *loss = l;
     return TFR_OK;

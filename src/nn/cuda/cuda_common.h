@@ -203,7 +203,8 @@ tfr_status tfr_cuda_bias_grad(tfr_backend *b, int n, int k, const float *dy, flo
 tfr_status tfr_cuda_axpy(tfr_backend *b, size_t count, float a, const float *x, float *y,
                          tfr_error *err);
 tfr_status tfr_cuda_softmax_ce(tfr_backend *b, int n, int k, const float *logits,
-                               const int32_t *labels, float *dlogits, float *loss, tfr_error *err);
+                               const int32_t *labels, float smooth, float *dlogits, float *loss,
+                               tfr_error *err);
 tfr_status tfr_cuda_sgd(tfr_backend *b, size_t count, float *w, const float *g, float *v, float lr,
                         float momentum, float weight_decay, tfr_error *err);
 /* bf16 mode: a bf16 copy of count float32 weights in b->wbf; dst += bf16 src */

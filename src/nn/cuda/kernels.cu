@@ -147,9 +147,10 @@ static __global__ void k_add_bf16(size_t count, const uint16_t *src, float *dst)
 }
 
 static __global__ void k_softmax_ce(size_t count, int k, const void *logits, const int32_t *labels,
-                                    float *loss_rows, void *dlogits, int bf)
+                                    float smooth, float *loss_rows, void *dlogits, int bf)
 {
-    FOR_EACH(count) ew_softmax_ce_row(i, (int)count, k, logits, labels, loss_rows, dlogits, bf);
+    FOR_EACH(count)
+    ew_softmax_ce_row(i, (int)count, k, logits, labels, smooth, loss_rows, dlogits, bf);
 }
 
 static __global__ void k_mean(int n, const float *v, float *out)
@@ -445,7 +446,8 @@ tfr_status tfr_cuda_add_bf16(tfr_backend *b, size_t count, const void *src, floa
 }
 
 tfr_status tfr_cuda_softmax_ce(tfr_backend *b, int n, int k, const float *logits,
-                               const int32_t *labels, float *dlogits, float *loss, tfr_error *err)
+                               const int32_t *labels, float smooth, float *dlogits, float *loss,
+                               tfr_error *err)
 {
     tfr_status st;
     if ((st = tfr_cuda_grow(b, (void **)&b->labels, &b->labels_cap, (size_t)n * sizeof(int32_t),
@@ -471,7 +473,7 @@ tfr_status tfr_cuda_softmax_ce(tfr_backend *b, int n, int k, const float *logits
                              cudaMemcpyHostToDevice, b->compute));
     CUDA_TRY(cudaEventRecord(ls->copied, b->compute));
     ls->used = 1;
-    LAUNCH(k_softmax_ce, (size_t)n, k, logits, b->labels, b->loss_rows, dlogits, b->bf);
+    LAUNCH(k_softmax_ce, (size_t)n, k, logits, b->labels, smooth, b->loss_rows, dlogits, b->bf);
     if (loss) {
         k_mean<<<1, 1, 0, b->compute>>>(n, b->loss_rows, b->loss);
         LAUNCH_CHECK();
