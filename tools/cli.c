@@ -20,6 +20,7 @@
 
 #include "tfrecord/checkpoint.h"
 #include "tfrecord/manifest.h"
+#include "tfrecord/train.h"
 #include "tfrecord/util.h"
 
 enum { SCAN_OK, SCAN_NAN, SCAN_RANGE };
@@ -466,6 +467,12 @@ int cli_load_model(const char *model, const char *labels, tfr_model **m, tfr_tra
     if (stat(model, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         tfr_path_join(path, n, model, "model.tfrc", NULL);
         tfr_path_join(lp, sizeof lp, model, TFR_LABELS_NAME, NULL);
+        /* a --checkpoint-dir folder: the newest checkpoint, its 'latest' */
+        if (access(path, F_OK) != 0 && tfr_train_checkpoint_path(model, path, n, &err)) {
+            fprintf(stderr, "%s: error: %s: no model.tfrc (tfrecord-retrain --out) and %s\n",
+                    prog_name, model, tfr_error_text(&err, buf, sizeof buf));
+            return -1;
+        }
     } else {
         snprintf(path, n, "%s", model);
     }

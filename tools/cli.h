@@ -114,8 +114,9 @@ void cli_named_floats(const char *opt, const char *s, const char *const *names, 
 int cli_enum(const char *opt, const char *s, const char *const *names, int n);
 
 /*
- * Loads a trained model: MODEL is a checkpoint or a folder holding
- * model.tfrc (tfrecord-retrain --out). Its class names, line i for output
+ * Loads a trained model: MODEL is a checkpoint, a folder holding
+ * model.tfrc (tfrecord-retrain --out), or a --checkpoint-dir folder (its
+ * newest checkpoint, named by 'latest'). Its class names, line i for output
  * i, come from labels (a file) when given, else from the checkpoint, else
  * from labels.txt in MODEL's folder; they are set on the model. path (n
  * bytes) receives the checkpoint's path. On failure prints

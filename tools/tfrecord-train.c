@@ -22,7 +22,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: %s --train SHARDS [--val SHARDS] [options]\n"
-        "       %s --evaluate CHECKPOINT --val SHARDS [--labels FILE]\n"
+        "       %s --evaluate CHECKPOINT|DIR --val SHARDS [--labels FILE]\n"
         "         (the model's normalization and class names come from its checkpoint;\n"
         "         --mean/--std and --labels FILE, line i naming output i, override them)\n"
         "SHARDS: a file, folder, glob ('shards/train-*') or manifest.json; repeatable.\n"
@@ -473,7 +473,9 @@ int main(int argc, char **argv)
         const char *const *vsrc = (const char *const *)vin.sources;
         char **names = NULL;
         int nnames = 0;
-        if (tfr_checkpoint_load(evaluate, &m, &ts, &err) ||
+        char ckpt[4400];
+        if (tfr_train_checkpoint_path(evaluate, ckpt, sizeof ckpt, &err) ||
+            tfr_checkpoint_load(ckpt, &m, &ts, &err) ||
             (o.device.kind != TFR_DEVICE_CPU && tfr_model_set_device(m, &o.device, &err)) ||
             eval_names(m, &vin, labels_file, &names, &nnames, &err)) {
             fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
@@ -493,7 +495,7 @@ int main(int argc, char **argv)
         }
         if (json) {
             printf("{\"format\":1,\"checkpoint\":");
-            tfr_json_str(stdout, evaluate);
+            tfr_json_str(stdout, ckpt);
             printf(",\"epoch\":%llu,\"images\":%llu,\"accuracy\":%.6f,\"loss\":%.6f,"
                    "\"classes\":[", (unsigned long long)ts.epoch, (unsigned long long)r.images,
                    r.accuracy, r.loss);
@@ -519,7 +521,7 @@ int main(int argc, char **argv)
             tfr_train_inputs_free(&vin);
             return 0;
         }
-        printf("%s (epoch %llu): %llu images, accuracy %.4f, cross-entropy %.4f\n", evaluate,
+        printf("%s (epoch %llu): %llu images, accuracy %.4f, cross-entropy %.4f\n", ckpt,
                (unsigned long long)ts.epoch, (unsigned long long)r.images, r.accuracy, r.loss);
         printf("confusion matrix (rows: true class, columns: predicted)\n%14s", "");
         for (int j = 0; j < r.classes; j++)

@@ -53,11 +53,11 @@ static float lr_at(const tfr_train_opts *o, uint64_t epoch, double frac_epoch)
     return (float)lr;
 }
 
-static tfr_status resolve_resume(const char *r, char *path, size_t n, tfr_error *err)
+tfr_status tfr_train_checkpoint_path(const char *r, char *path, size_t n, tfr_error *err)
 {
     struct stat sb;
     if (stat(r, &sb) != 0)
-        return tfr_fail_errno(err, TFR_ERR_IO, r, "cannot resume from");
+        return tfr_fail_errno(err, TFR_ERR_IO, r, "cannot open checkpoint");
     if (!S_ISDIR(sb.st_mode)) {
         snprintf(path, n, "%s", r);
         return TFR_OK;
@@ -328,7 +328,7 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
     }
     if (o->resume) {
         char path[4400];
-        if ((st = resolve_resume(o->resume, path, sizeof path, err)) ||
+        if ((st = tfr_train_checkpoint_path(o->resume, path, sizeof path, err)) ||
             (st = tfr_checkpoint_load(path, &m, &ts, err)))
             goto done;
         /* a schedule that changed on resume is said, with what it becomes */

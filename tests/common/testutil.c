@@ -11,6 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tfrecord/example.h"
+#include "tfrecord/record.h"
+
 int tfr_test_failures = 0;
 
 uint64_t test_rand(uint64_t *s)
@@ -109,4 +112,34 @@ int test_system(const char *fmt, ...)
     if (rc == -1 || !WIFEXITED(rc))
         return -1;
     return WEXITSTATUS(rc);
+}
+
+void test_write_colour_shard(const char *path, int n, uint64_t seed)
+{
+    tfr_error e;
+    tfr_example_builder *b;
+    EXPECT_OK(tfr_example_builder_new(&b, &e), &e);
+    tfr_writer_opts o;
+    tfr_writer_opts_init(&o);
+    tfr_record_writer *w;
+    EXPECT_OK(tfr_record_writer_open(path, &o, &w, &e), &e);
+    for (int i = 0; i < n; i++) {
+        uint8_t px[8 * 8 * 3];
+        int label = (int)(test_rand(&seed) % 4);
+        for (int j = 0; j < 64; j++)
+            for (int k = 0; k < 3; k++)
+                px[j * 3 + k] = (uint8_t)((test_rand(&seed) % 128) + (label == k + 1 ? 80 : 60));
+        tfr_example_builder_reset(b);
+        tfr_example_add_bytes(b, "image/raw", px, sizeof px, &e);
+        tfr_example_add_int64(b, "image/height", 8, &e);
+        tfr_example_add_int64(b, "image/width", 8, &e);
+        tfr_example_add_int64(b, "image/channels", 3, &e);
+        tfr_example_add_int64(b, "image/class/label", label, &e);
+        const uint8_t *d;
+        size_t len;
+        EXPECT_OK(tfr_example_builder_serialize(b, &d, &len, &e), &e);
+        EXPECT_OK(tfr_record_writer_append(w, d, len, &e), &e);
+    }
+    EXPECT_OK(tfr_record_writer_close(w, NULL, &e), &e);
+    tfr_example_builder_free(b);
 }

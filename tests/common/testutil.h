@@ -89,5 +89,8 @@ int         test_write_file(const char *path, const void *data, size_t n);
 uint8_t    *test_read_file(const char *path, size_t *n);
 /* Runs a shell command, returns its exit status (or -1). */
 int         test_system(const char *fmt, ...);
+/* A TFRecord file of n raw-layout 8x8x3 Examples of 4 classes (which colour
+ * dominates, or none), with noise drawn from seed. */
+void        test_write_colour_shard(const char *path, int n, uint64_t seed);
 
 #endif

@@ -62,6 +62,11 @@ contains "$out" "Ankle_boot"
 # --tta-flip: every image and its mirror; another loss, an accuracy near the plain one
 pj=$("$T" --evaluate "$WORK/a/ck/epoch-0004.tfrc" --val "$WORK/shards/test-00000-of-00001.tfrecord.gz" --json) \
     || fail "evaluate --json"
+# the checkpoint folder: its newest checkpoint, the one 'latest' names
+dj=$("$T" --evaluate "$WORK/a/ck" --val "$WORK/shards/test-00000-of-00001.tfrecord.gz" --json) \
+    || fail "evaluate a checkpoint folder: $dj"
+[ "$(jq_get "$dj" checkpoint)" = "$WORK/a/ck/epoch-0004.tfrc" ] &&
+    [ "$(jq_get "$dj" loss)" = "$(jq_get "$pj" loss)" ] || fail "--evaluate DIR is not its latest: $dj"
 tj=$("$T" --evaluate "$WORK/a/ck/epoch-0004.tfrc" --val "$WORK/shards/test-00000-of-00001.tfrecord.gz" --json \
     --tta-flip) || fail "evaluate --tta-flip"
 python3 - "$pj" "$tj" <<'PY' || fail "--tta-flip: $tj"

@@ -888,36 +888,6 @@ static void check_model(const tfr_ops *ops, const tfr_backend_opts *bo, const ch
 
 /* ---- tfrecord-train's loop on the device ---- */
 
-/* 8x8x3 raw images of 4 classes (which colour dominates, or none), with noise */
-static void write_shard(const char *path, int n, uint64_t seed)
-{
-    tfr_error e;
-    tfr_example_builder *b;
-    EXPECT_OK(tfr_example_builder_new(&b, &e), &e);
-    tfr_writer_opts o;
-    tfr_writer_opts_init(&o);
-    tfr_record_writer *w;
-    EXPECT_OK(tfr_record_writer_open(path, &o, &w, &e), &e);
-    for (int i = 0; i < n; i++) {
-        uint8_t px[8 * 8 * 3];
-        int label = (int)(test_rand(&seed) % 4);
-        for (int j = 0; j < 64; j++)
-            for (int k = 0; k < 3; k++)
-                px[j * 3 + k] = (uint8_t)((test_rand(&seed) % 128) + (label == k + 1 ? 80 : 60));
-        tfr_example_builder_reset(b);
-        tfr_example_add_bytes(b, "image/raw", px, sizeof px, &e);
-        tfr_example_add_int64(b, "image/height", 8, &e);
-        tfr_example_add_int64(b, "image/width", 8, &e);
-        tfr_example_add_int64(b, "image/channels", 3, &e);
-        tfr_example_add_int64(b, "image/class/label", label, &e);
-        const uint8_t *d;
-        size_t len;
-        EXPECT_OK(tfr_example_builder_serialize(b, &d, &len, &e), &e);
-        EXPECT_OK(tfr_record_writer_append(w, d, len, &e), &e);
-    }
-    EXPECT_OK(tfr_record_writer_close(w, NULL, &e), &e);
-    tfr_example_builder_free(b);
-}
 
 static double last_val_accuracy(const char *logdir)
 {
@@ -984,7 +954,7 @@ static void check_same_images(void)
     snprintf(tr, sizeof tr, "%s/train.tfrecord.gz", dir);
     snprintf(la, sizeof la, "%s/cpu", dir);
     snprintf(lb, sizeof lb, "%s/dev", dir);
-    write_shard(tr, 160, 11);
+    test_write_colour_shard(tr, 160, 11);
     const char *train[] = {tr};
     tfr_train_opts o;
     tfr_train_opts_init(&o);
@@ -1068,9 +1038,9 @@ static void check_train_loop(const tfr_ops *ops, tfr_precision prec, const char 
     snprintf(lb, sizeof lb, "%s/b", dir);
     snprintf(ca, sizeof ca, "%s/a/ck", dir);
     snprintf(cb2, sizeof cb2, "%s/b/ck", dir);
-    write_shard(tr0, 200, 1);
-    write_shard(tr1, 184, 2);
-    write_shard(va, 96, 3);
+    test_write_colour_shard(tr0, 200, 1);
+    test_write_colour_shard(tr1, 184, 2);
+    test_write_colour_shard(va, 96, 3);
     const char *train[] = {tr0, tr1}, *val[] = {va};
     tfr_ops_cuda_stand_in(ops);
     tfr_train_opts o;

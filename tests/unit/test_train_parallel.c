@@ -21,35 +21,6 @@
 
 static tfr_error err;
 
-/* 8x8x3 raw images of 4 classes (which colour dominates, or none), with noise */
-static void write_shard(const char *path, int n, uint64_t seed)
-{
-    tfr_example_builder *b;
-    EXPECT_OK(tfr_example_builder_new(&b, &err), &err);
-    tfr_writer_opts o;
-    tfr_writer_opts_init(&o);
-    tfr_record_writer *w;
-    EXPECT_OK(tfr_record_writer_open(path, &o, &w, &err), &err);
-    for (int i = 0; i < n; i++) {
-        uint8_t px[8 * 8 * 3];
-        int label = (int)(test_rand(&seed) % 4);
-        for (int j = 0; j < 64; j++)
-            for (int k = 0; k < 3; k++)
-                px[j * 3 + k] = (uint8_t)((test_rand(&seed) % 128) + (label == k + 1 ? 80 : 60));
-        tfr_example_builder_reset(b);
-        tfr_example_add_bytes(b, "image/raw", px, sizeof px, &err);
-        tfr_example_add_int64(b, "image/height", 8, &err);
-        tfr_example_add_int64(b, "image/width", 8, &err);
-        tfr_example_add_int64(b, "image/channels", 3, &err);
-        tfr_example_add_int64(b, "image/class/label", label, &err);
-        const uint8_t *d;
-        size_t len;
-        EXPECT_OK(tfr_example_builder_serialize(b, &d, &len, &err), &err);
-        EXPECT_OK(tfr_record_writer_append(w, d, len, &err), &err);
-    }
-    EXPECT_OK(tfr_record_writer_close(w, NULL, &err), &err);
-    tfr_example_builder_free(b);
-}
 
 enum { N = 3, BATCH = 48, RECORDS = 200, EPOCHS = 2 };
 
@@ -183,7 +154,7 @@ static void test_replicas_against_the_reference(void)
     snprintf(tr, sizeof tr, "%s/train.tfrecord", dir);
     snprintf(ck, sizeof ck, "%s/ck", dir);
     snprintf(ck1, sizeof ck1, "%s/ck1", dir);
-    write_shard(tr, RECORDS, 3);
+    test_write_colour_shard(tr, RECORDS, 3);
     const char *train[] = {tr};
     tfr_train_opts o;
     base_opts(&o, train);
@@ -223,7 +194,7 @@ static void test_arguments(void)
     const char *dir = test_tmpdir("train_parallel_args");
     char tr[700];
     snprintf(tr, sizeof tr, "%s/train.tfrecord", dir);
-    write_shard(tr, 32, 4);
+    test_write_colour_shard(tr, 32, 4);
     const char *train[] = {tr};
     tfr_train_opts o;
     base_opts(&o, train);

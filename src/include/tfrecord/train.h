@@ -175,6 +175,11 @@ TFR_API tfr_status tfr_evaluate_flip(tfr_model *m, const char *const *src, int n
                                      tfr_eval_result *res, tfr_error *err);
 TFR_API void tfr_eval_result_free(tfr_eval_result *r);
 
+/* The checkpoint a path names: a checkpoint file as it is, or a
+ * --checkpoint-dir folder's newest (the one its 'latest' names). */
+TFR_API tfr_status tfr_train_checkpoint_path(const char *path, char *out, size_t n,
+                                             tfr_error *err);
+
 /*
  * What a --train or --val source list means. A folder or manifest.json that
  * names no split takes "train" (training) or "validation", else "val", else
