@@ -4,7 +4,8 @@
 # inference (python3-onnx) and ONNX Runtime (npm onnxruntime-node, through
 # ort_run.js). On real Fashion-MNIST test images, a trained backbone
 # (folded, unfolded, float input, rounded weights), a tfrecord-retrain model
-# (backbone + new head, its class names) and an RGB model give ONNX
+# (backbone + new head, its class names; on Fashion-MNIST and on RGB
+# photographs) and an RGB model give ONNX
 # Runtime's logits within 1e-4 of tfrecord-label's with the same top-1 on
 # every image; a damaged checkpoint writes nothing; --show describes a model
 # and refuses what is not one.
@@ -196,6 +197,16 @@ check_onnx "$WORK/rgb.onnx"
 node "$RUN" "$WORK/rgb.onnx" "$WORK/pxp.bin" "$h" "$w" 3 --batch 16 >"$WORK/rgb.json" ||
     fail "ONNX Runtime on RGB"
 compare "$WORK/label-p.json" "$WORK/rgb.json" "RGB photos"
+# a head retrained on the photographs with that RGB backbone
+"$R" --backbone "$pc" --images "$WORK/photos" --cache "$WORK/pcache" --out "$WORK/pmodel" \
+    --steps 100 --lr 0.05 >/dev/null 2>&1 || fail "retrain on photos"
+"$L" --model "$WORK/pmodel" --json --logits --top 1 "${pimgs[@]}" >"$WORK/label-pm.json" ||
+    fail "tfrecord-label photo head"
+"$X" "$WORK/pmodel" --onnx "$WORK/pmodel.onnx" >/dev/null || fail "export photo head"
+check_onnx "$WORK/pmodel.onnx"
+node "$RUN" "$WORK/pmodel.onnx" "$WORK/pxp.bin" "$h" "$w" 3 --batch 1 >"$WORK/pmodel.json" ||
+    fail "ONNX Runtime on the photo head"
+compare "$WORK/label-pm.json" "$WORK/pmodel.json" "retrained head on photos, batch 1"
 # swapping two channels of the input must change the answer: the check sees channel order
 "$PY" - "$WORK/pxp.bin" "$WORK/pxs.bin" <<'PY' || fail "swap channels"
 import sys
