@@ -149,6 +149,12 @@ typedef struct tfr_ops {
     tfr_status (*softmax_ce)(tfr_backend *b, int n, int k, const float *logits,
                              const int32_t *labels, float smooth, float *dlogits, float *loss,
                              tfr_error *err);
+    /* optional (NULL: softmax_ce with a loss, then act_to_host): the mean
+     * plain cross-entropy of logits (N, K, backend memory) against host
+     * labels into *loss and the logits into host (N, K) floats, waiting
+     * for the queued work once */
+    tfr_status (*loss_logits)(tfr_backend *b, int n, int k, const float *logits,
+                              const int32_t *labels, float *loss, float *host, tfr_error *err);
     /* v = mu*v - lr*(g + wd*w); w += v */
     tfr_status (*sgd)(tfr_backend *b, size_t count, float *w, const float *g, float *v, float lr,
                       float momentum, float weight_decay, tfr_error *err);

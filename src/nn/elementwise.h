@@ -161,6 +161,11 @@ TFR_HD void ew_sgd(size_t i, float *w, const float *g, float *v, float lr, float
 /* float32 weights -> bf16 copy; float32 gradient += bf16 gradient */
 TFR_HD void ew_to_bf16(size_t i, const float *src, uint16_t *dst) { dst[i] = ew_f32_to_bf16(src[i]); }
 TFR_HD void ew_add_bf16(size_t i, const uint16_t *src, float *dst) { dst[i] += ew_bf16_to_f32(src[i]); }
+/* dst[i] = src[i] between float (bf 0) and bf16 (bf 1) buffers */
+TFR_HD void ew_convert(size_t i, const void *src, int sbf, void *dst, int dbf)
+{
+    ew_st(dst, i, ew_ld(src, i, sbf), dbf);
+}
 
 /*
  * 2x2 stride-2 max pool over x (N, H, W, C), output i of (N, H/2, W/2, C);

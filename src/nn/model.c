@@ -894,6 +894,25 @@ tfr_status tfr_model_loss(tfr_model *m, float *loss, tfr_error *err)
                                  NULL, loss, err);
 }
 
+tfr_status tfr_model_loss_logits(tfr_model *m, float *loss, const float **logits, tfr_error *err)
+{
+    *logits = NULL;
+    if (!m->have_labels || !m->last_n)
+        return tfr_fail(err, TFR_ERR_ARG, NULL, "the loss needs a forward pass with labels");
+    const tfr_ops *ops = m->be_ops;
+    if (ops->host_memory || !ops->loss_logits || !m->logits_stale) {
+        tfr_status st = tfr_model_loss(m, loss, err);
+        return st ? st : tfr_model_logits(m, logits, err);
+    }
+    tfr_status st = activate(m, err);
+    if (st || (st = ops->loss_logits(m->be, m->last_n, m->cfg.classes, m->t[m->nt - 1].d,
+                                     m->labels, loss, m->logits, err)))
+        return st;
+    m->logits_stale = 0;
+    *logits = m->logits;
+    return TFR_OK;
+}
+
 tfr_status tfr_model_stage_u8(tfr_model *m, const uint8_t *x, int n, const uint8_t *flip,
                               tfr_error *err)
 {

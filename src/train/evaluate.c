@@ -85,13 +85,12 @@ static tfr_status mirrored_pass(tfr_model *m, const tfr_batch *b, float mean, fl
                                 float *buf, uint8_t *ones, double *p, tfr_error *err)
 {
     const int k = tfr_model_config(m)->classes;
-    float loss;
     tfr_status st;
     if (tfr_train_on_device(m)) {
-        st = tfr_model_forward_u8(m, b->data, b->n, ones, mean, std, b->labels, 0, &loss, err);
+        st = tfr_model_forward_u8(m, b->data, b->n, ones, mean, std, b->labels, 0, NULL, err);
     } else {
         mirror(b, buf);
-        st = tfr_model_forward(m, buf, b->n, b->labels, 0, &loss, err);
+        st = tfr_model_forward(m, buf, b->n, b->labels, 0, NULL, err);
     }
     const float *lg;
     if (st || (st = tfr_model_logits(m, &lg, err)))
@@ -142,10 +141,10 @@ static tfr_status evaluate(tfr_model *m, const char *const *src, int nsrc, int b
     }
     while (!st && (st = tfr_stream_next(s, &b, err)) == TFR_OK) {
         float loss;
-        if ((st = tfr_train_forward(m, b, mean, std, 0, &loss, err)))
-            break;
         const float *lg;
-        if ((st = tfr_model_logits(m, &lg, err)))
+        /* on a device one wait brings back the loss and the logits */
+        if ((st = tfr_train_forward(m, b, mean, std, 0, NULL, err)) ||
+            (st = tfr_model_loss_logits(m, &loss, &lg, err)))
             break;
         if (flip) {
             memset(prob, 0, (size_t)b->n * k * sizeof *prob);

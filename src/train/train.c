@@ -211,8 +211,8 @@ static tfr_status par_epoch(const tfr_train_opts *o, const char *const *src, int
             }
             const float *lg;
             float l;
-            if ((st = tfr_train_forward(m, b[a], o->mean, o->std, 1, &l, err)) ||
-                (st = tfr_model_logits(m, &lg, err)))
+            if ((st = tfr_train_forward(m, b[a], o->mean, o->std, 1, NULL, err)) ||
+                (st = tfr_model_loss_logits(m, &l, &lg, err)))
                 break;
             for (int i = 0; i < b[a]->n; i++)
                 es->right += tfr_train_argmax(lg + (size_t)i * c->classes, c->classes) ==
@@ -487,15 +487,17 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
                 (st = tfr_model_backward(m, o->l2, err)) ||
                 (st = tfr_model_sgd(m, lr, o->momentum, o->weight_decay, err)))
                 break;
+            const float *lg;
             if (dev) {
+                /* the next batch moves to the device behind this step's
+                 * work; then one wait brings back the loss and the logits */
                 nst = next_batch(s, &b, &waited, err);
                 if ((!nst && (st = stage(m, b, o->flip, err))) ||
-                    (st = tfr_model_loss(m, &loss, err)))
+                    (st = tfr_model_loss_logits(m, &loss, &lg, err)))
                     break;
-            }
-            const float *lg;
-            if ((st = tfr_model_logits(m, &lg, err)))
+            } else if ((st = tfr_model_logits(m, &lg, err))) {
                 break;
+            }
             for (int i = 0; i < n; i++)
                 right += tfr_train_argmax(lg + (size_t)i * c->classes, c->classes) == lab[i];
             loss_sum += (double)loss * n;

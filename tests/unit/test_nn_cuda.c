@@ -27,6 +27,7 @@
 
 #include "nn/backend.h"
 #include "nn/cuda/conv_pick.h"
+#include "nn/cuda/wcache.h"
 #include "nn/elementwise.h"
 #include "testutil.h"
 #include "tfrecord/example.h"
@@ -777,6 +778,17 @@ static tfr_status emu_softmax_ce(tfr_backend *b, int n, int k, const float *logi
     free(rows);
     return TFR_OK;
 }
+/* the CUDA backend's loss_logits: the plain loss and the logits, one "wait" */
+static tfr_status emu_loss_logits(tfr_backend *b, int n, int k, const float *logits,
+                                  const int32_t *labels, float *loss, float *host, tfr_error *e)
+{
+    float *rows = malloc((size_t)n * sizeof(float));
+    EACH(n) ew_softmax_ce_row(i, n, k, logits, labels, 0, rows, NULL, BF(b));
+    ew_mean(n, rows, loss);
+    free(rows);
+    EACH((size_t)n * k) ew_nhwc_to_nchw(i, k, 1, 1, logits, BF(b), host, 0);
+    return TFR_OK;
+}
 static tfr_status emu_sgd(tfr_backend *b, size_t n, float *w, const float *g, float *v, float lr,
                           float mu, float wd, tfr_error *e)
 {
@@ -796,7 +808,7 @@ static const tfr_ops emu_ops = {
     .pool_fwd = emu_pool_fwd, .pool_bwd = emu_pool_bwd, .add_fwd = emu_add_fwd,
     .add_bwd = emu_add_bwd, .gap_fwd = emu_gap_fwd, .gap_bwd = emu_gap_bwd,
     .dense_fwd = emu_dense_fwd, .dense_bwd = emu_dense_bwd, .axpy = emu_axpy,
-    .softmax_ce = emu_softmax_ce, .sgd = emu_sgd,
+    .softmax_ce = emu_softmax_ce, .loss_logits = emu_loss_logits, .sgd = emu_sgd,
 };
 
 /* ---- a whole network ---- */
@@ -1026,6 +1038,99 @@ static void check_same_images(void)
     test_rmtree(dir);
 }
 
+/*
+ * Host waits on the device path: a training step and an evaluation batch
+ * each wait once, for the loss and the logits together (loss_logits), not
+ * once for the loss and again for the logits. Counted on the emulated
+ * backend, whose waits are its loss-returning softmax_ce, act_to_host and
+ * loss_logits; and the same run without loss_logits (the two separate
+ * waits) gives the same losses and accuracies to the bit.
+ */
+static int w_ll, w_ce, w_act;
+static tfr_status cnt_softmax_ce(tfr_backend *b, int n, int k, const float *logits,
+                                 const int32_t *labels, float smooth, float *dlogits, float *loss,
+                                 tfr_error *e)
+{
+    w_ce += loss != NULL;
+    return emu_softmax_ce(b, n, k, logits, labels, smooth, dlogits, loss, e);
+}
+static tfr_status cnt_act_to_host(tfr_backend *b, int n, int c, int h, int w, const float *x,
+                                  float *host, tfr_error *e)
+{
+    w_act++;
+    return emu_act_to_host(b, n, c, h, w, x, host, e);
+}
+static tfr_status cnt_loss_logits(tfr_backend *b, int n, int k, const float *logits,
+                                  const int32_t *labels, float *loss, float *host, tfr_error *e)
+{
+    w_ll++;
+    return emu_loss_logits(b, n, k, logits, labels, loss, host, e);
+}
+
+static void check_one_wait(void)
+{
+    const char *dir = test_tmpdir("nn_cuda_wait");
+    char tr[700], va[700], la[700], lb[700];
+    snprintf(tr, sizeof tr, "%s/train.tfrecord.gz", dir);
+    snprintf(va, sizeof va, "%s/val.tfrecord.gz", dir);
+    snprintf(la, sizeof la, "%s/a", dir);
+    snprintf(lb, sizeof lb, "%s/b", dir);
+    test_write_colour_shard(tr, 100, 4); /* 7 batches of 16 an epoch, the last of 4 */
+    test_write_colour_shard(va, 40, 5);  /* 3 batches of 16 */
+    const char *train[] = {tr}, *val[] = {va};
+    static tfr_ops cnt_ops;
+    cnt_ops = emu_ops;
+    cnt_ops.softmax_ce = cnt_softmax_ce;
+    cnt_ops.act_to_host = cnt_act_to_host;
+    cnt_ops.loss_logits = cnt_loss_logits;
+    tfr_ops_cuda_stand_in(&cnt_ops);
+    tfr_train_opts o;
+    tfr_train_opts_init(&o);
+    o.train = train;
+    o.ntrain = 1;
+    o.val = val;
+    o.nval = 1;
+    EXPECT_OK(tfr_resnet_preset("tiny", &o.cfg, &err), &err);
+    o.epochs = 2;
+    o.batch = 16;
+    o.lr = 0.05f;
+    o.seed = 3;
+    o.threads = 2;
+    o.quiet = 1;
+    o.progress = 0;
+    o.device.kind = TFR_DEVICE_CUDA;
+    o.device.precision = TFR_PRECISION_FP32;
+    o.logdir = la;
+    w_ll = w_ce = w_act = 0;
+    EXPECT_OK(tfr_train(&o, &err), &err);
+    /* 14 steps; 3 evaluations (the untrained baseline, 2 epochs) of 3 batches */
+    EXPECT_EQ_I(w_ll, 14 + 3 * 3);
+    EXPECT_EQ_I(w_ce, 0);
+    EXPECT_EQ_I(w_act, 0);
+    cnt_ops.loss_logits = NULL;
+    o.logdir = lb;
+    w_ll = w_ce = w_act = 0;
+    EXPECT_OK(tfr_train(&o, &err), &err);
+    EXPECT_EQ_I(w_ll, 0);
+    EXPECT_EQ_I(w_ce, 14 + 3 * 3);
+    EXPECT_EQ_I(w_act, 14 + 3 * 3);
+    tfr_ops_cuda_stand_in(NULL);
+    char pa[800], pb[800];
+    snprintf(pa, sizeof pa, "%s/steps.csv", la);
+    snprintf(pb, sizeof pb, "%s/steps.csv", lb);
+    size_t na = 0, nb = 0;
+    uint8_t *sa = test_read_file(pa, &na), *sb = test_read_file(pb, &nb);
+    EXPECT(sa && sb && na > 100);
+    if (sa && sb && (na != nb || memcmp(sa, sb, na)))
+        FAILF("one wait: the step losses differ from the two-wait run's");
+    free(sa);
+    free(sb);
+    double acc_a = last_val_accuracy(la), acc_b = last_val_accuracy(lb);
+    if (acc_a != acc_b)
+        FAILF("one wait: validation accuracy %.6f, two waits %.6f", acc_a, acc_b);
+    test_rmtree(dir);
+}
+
 static void check_train_loop(const tfr_ops *ops, tfr_precision prec, const char *label,
                              int exact, double acc_tol)
 {
@@ -1140,6 +1245,173 @@ static void check_conv_pick(void)
                                  {2, 1, TFR_CONV_MATH_DEFAULT, 1, 0}};
     EXPECT_EQ_I(tfr_conv_pick(none, 2, 256 * MB, 1, 0), -1);
     EXPECT_EQ_I(tfr_conv_pick(none, 0, 256 * MB, 0, 0), -1);
+}
+
+/*
+ * The choice of one direction (tfr_conv_choose) over a stand-in for cuDNN:
+ * measured rows first, the ranking when none qualifies, and in bf16 mode
+ * the fp32 rows when cuDNN has no bf16 algorithm (as for C = 1 or 3 in
+ * NHWC): that direction then runs in fp32, never fails.
+ */
+typedef struct fake_dnn {
+    int          calls, measured_calls, f32_calls;
+    int          status;          /* returned by every query */
+    tfr_conv_row meas[2][4], rank[2][4]; /* [f32] rows */
+    int          nmeas[2], nrank[2];
+} fake_dnn;
+
+static int fake_query(void *ctx, int measure, int f32, tfr_conv_row *rows, int cap, int *got)
+{
+    fake_dnn *f = ctx;
+    f->calls++;
+    f->measured_calls += measure;
+    f->f32_calls += f32;
+    int n = measure ? f->nmeas[f32] : f->nrank[f32];
+    if (n > cap)
+        n = cap;
+    memcpy(rows, measure ? f->meas[f32] : f->rank[f32], (size_t)n * sizeof *rows);
+    *got = n;
+    return f->status;
+}
+
+static void check_conv_choose(void)
+{
+    const size_t MB = 1 << 20;
+    const tfr_conv_row bf_row = {7, 1, TFR_CONV_MATH_TENSOR_OP, 1, MB},
+                       big = {4, 1, TFR_CONV_MATH_TENSOR_OP, 1, 900 * MB},
+                       f32_row = {1, 1, TFR_CONV_MATH_DEFAULT, 1, 0},
+                       fma_row = {2, 1, TFR_CONV_MATH_FMA, 1, 0};
+    tfr_conv_pick_result r;
+    /* bf16: a measured bf16 row wins, nothing else is asked */
+    fake_dnn f = {0};
+    f.meas[0][0] = bf_row;
+    f.nmeas[0] = 1;
+    f.meas[1][0] = f32_row;
+    f.nmeas[1] = 1;
+    EXPECT_EQ_I(tfr_conv_choose(fake_query, &f, 0, 256 * MB, 0, 1, &r), 0);
+    EXPECT_EQ_I(r.row.algo, 7);
+    EXPECT_EQ_I(r.f32, 0);
+    EXPECT_EQ_I(r.measured, 1);
+    EXPECT_EQ_I(f.calls, 1);
+    /* the measured bf16 row over the workspace limit: cuDNN's ranked bf16 row */
+    memset(&f, 0, sizeof f);
+    f.meas[0][0] = big;
+    f.nmeas[0] = 1;
+    f.rank[0][0] = bf_row;
+    f.nrank[0] = 1;
+    EXPECT_EQ_I(tfr_conv_choose(fake_query, &f, 0, 256 * MB, 0, 1, &r), 0);
+    EXPECT_EQ_I(r.row.algo, 7);
+    EXPECT_EQ_I(r.measured, 0);
+    EXPECT_EQ_I(r.f32, 0);
+    EXPECT_EQ_I(f.f32_calls, 0);
+    /* no bf16 algorithm at all (cuDNN answers NOT_SUPPORTED, 9): fp32 rows */
+    memset(&f, 0, sizeof f);
+    f.meas[1][0] = big;
+    f.meas[1][1] = f32_row;
+    f.nmeas[1] = 2;
+    EXPECT_EQ_I(tfr_conv_choose(fake_query, &f, 0, 256 * MB, 0, 1, &r), 0);
+    EXPECT_EQ_I(r.row.algo, 1);
+    EXPECT_EQ_I(r.row.math, TFR_CONV_MATH_DEFAULT);
+    EXPECT_EQ_I(r.f32, 1);
+    EXPECT_EQ_I(r.measured, 1);
+    EXPECT_EQ_I(f.calls, 3); /* bf16 measured, bf16 ranked, fp32 measured */
+    /* a second batch size (heuristic): never measured, in either type */
+    f.calls = f.measured_calls = 0;
+    f.rank[1][0] = f32_row;
+    f.nrank[1] = 1;
+    EXPECT_EQ_I(tfr_conv_choose(fake_query, &f, 1, 256 * MB, 0, 1, &r), 0);
+    EXPECT_EQ_I(f.measured_calls, 0);
+    EXPECT_EQ_I(r.f32, 1);
+    EXPECT_EQ_I(r.measured, 0);
+    /* fp32 mode: asks for fp32 rows only, FMA math only; nothing: -1 with
+     * cuDNN's status */
+    memset(&f, 0, sizeof f);
+    f.meas[1][0] = f32_row;
+    f.meas[1][1] = fma_row;
+    f.nmeas[1] = 2;
+    EXPECT_EQ_I(tfr_conv_choose(fake_query, &f, 0, 256 * MB, 1, 0, &r), 0);
+    EXPECT_EQ_I(r.row.algo, 2);
+    EXPECT_EQ_I(r.f32, 0); /* not a fallback: the mode is fp32 */
+    EXPECT_EQ_I(f.f32_calls, f.calls);
+    memset(&f, 0, sizeof f);
+    f.status = 9;
+    EXPECT_EQ_I(tfr_conv_choose(fake_query, &f, 0, 256 * MB, 1, 0, &r), -1);
+    EXPECT_EQ_I(r.status, 9);
+    EXPECT_EQ_I(f.calls, 2); /* measured, ranked: no fp32 "fallback" in fp32 mode */
+    /* bf16 mode, nothing in either type: -1 after all four queries */
+    f.calls = 0;
+    EXPECT_EQ_I(tfr_conv_choose(fake_query, &f, 0, 256 * MB, 0, 1, &r), -1);
+    EXPECT_EQ_I(f.calls, 4);
+}
+
+/*
+ * The bf16 filter copies (wcache.h): one conversion per change of a filter.
+ * A step's forward and backward share it; zeroing the gradient block (not
+ * the filters) keeps it; the SGD update over the parameter block, an
+ * upload into one filter, or a release makes it stale - only the filters
+ * the write overlaps, to the byte.
+ */
+static void check_wcache(void)
+{
+    static float params[300];
+    tfr_wcache c = {0};
+    const float *w0 = params, *w1 = params + 100, *w2 = params + 250;
+    int fresh = -1;
+    tfr_wcache_entry *e = tfr_wcache_get(&c, w0, 100, &fresh);
+    EXPECT(e && fresh == 0);
+    e->valid = 1; /* converted */
+    e = tfr_wcache_get(&c, w1, 150, &fresh);
+    EXPECT(e && fresh == 0);
+    e->valid = 1;
+    e = tfr_wcache_get(&c, w2, 50, &fresh);
+    e->valid = 1;
+    EXPECT_EQ_I(c.n, 3);
+    tfr_wcache_get(&c, w0, 100, &fresh); /* the backward pass: the same copy */
+    EXPECT_EQ_I(fresh, 1);
+    static float grads[300];
+    tfr_wcache_written(&c, grads, sizeof grads); /* zeroing the gradients */
+    tfr_wcache_get(&c, w1, 150, &fresh);
+    EXPECT_EQ_I(fresh, 1);
+    /* bytes just before w1 and just after it: w1 untouched, w0 and w2 stale */
+    tfr_wcache_written(&c, params + 99, sizeof(float));
+    tfr_wcache_written(&c, params + 250, sizeof(float));
+    tfr_wcache_get(&c, w1, 150, &fresh);
+    EXPECT_EQ_I(fresh, 1);
+    tfr_wcache_get(&c, w0, 100, &fresh);
+    EXPECT_EQ_I(fresh, 0);
+    tfr_wcache_get(&c, w2, 50, &fresh);
+    EXPECT_EQ_I(fresh, 0);
+    /* the SGD step over the whole block */
+    for (int i = 0; i < c.n; i++)
+        c.e[i].valid = 1;
+    tfr_wcache_written(&c, params, sizeof params);
+    for (int i = 0; i < c.n; i++)
+        EXPECT_EQ_I(c.e[i].valid, 0);
+    /* a release forgets everything; a new count at an address is a new filter */
+    for (int i = 0; i < c.n; i++)
+        c.e[i].valid = 1;
+    tfr_wcache_forget(&c);
+    tfr_wcache_get(&c, w1, 150, &fresh);
+    EXPECT_EQ_I(fresh, 0);
+    c.e[1].valid = 1;
+    tfr_wcache_get(&c, w1, 149, &fresh);
+    EXPECT_EQ_I(fresh, 0);
+    EXPECT_EQ_I(c.n, 3);
+    /* many filters: the table grows and keeps every entry */
+    for (int i = 0; i < 200; i++)
+        EXPECT(tfr_wcache_get(&c, (const char *)params + 7 * i + 3, 1, &fresh) != NULL);
+    EXPECT_EQ_I(c.n, 203);
+    free(c.e);
+    /* the fallback's conversions (ew_convert), through bf16 and back */
+    float src[4] = {1.0f, -3.140625f, 1e-3f, 65504.0f}, back[4];
+    uint16_t mid[4];
+    EACH(4) ew_convert(i, src, 0, mid, 1);
+    EACH(4) ew_convert(i, mid, 1, back, 0);
+    EACH(4) {
+        EXPECT_EQ_I(mid[i], ew_f32_to_bf16(src[i]));
+        EXPECT(back[i] == ew_bf16_to_f32(ew_f32_to_bf16(src[i])));
+    }
+    EXPECT(back[0] == 1.0f && back[1] == -3.140625f);
 }
 
 /*
@@ -1285,6 +1557,8 @@ int main(void)
     cpu = tfr_ops_cpu();
     EXPECT_OK(cpu->create(NULL, &cb, &err), &err);
     check_conv_pick();
+    check_conv_choose();
+    check_wcache();
     check_pool_past_int32();
     check_bn_shifted();
     check_staged();
@@ -1306,6 +1580,7 @@ int main(void)
     emu_ops.destroy(eb);
     check_model(&emu_ops, NULL, "cuda-emulated", 2e-5);
     check_same_images();
+    check_one_wait();
     check_train_loop(&emu_ops, TFR_PRECISION_TF32, "cuda-emulated", 1, 0.015);
     tfr_backend_opts bf16 = {0, TFR_MATH_BF16, 0};
     EXPECT_OK(emu_ops.create(&bf16, &eb, &err), &err);

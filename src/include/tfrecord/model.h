@@ -145,6 +145,13 @@ TFR_API tfr_status tfr_model_forward_u8(tfr_model *m, const uint8_t *x, int n, c
 TFR_API tfr_status tfr_model_stage_u8(tfr_model *m, const uint8_t *x, int n, const uint8_t *flip,
                                       tfr_error *err);
 TFR_API tfr_status tfr_model_loss(tfr_model *m, float *loss, tfr_error *err);
+/*
+ * tfr_model_loss and tfr_model_logits together, waiting for the device once
+ * (one transfer carries both): what a training or evaluation loop that
+ * needs both after every batch should call. *logits as tfr_model_logits.
+ */
+TFR_API tfr_status tfr_model_loss_logits(tfr_model *m, float *loss, const float **logits,
+                                         tfr_error *err);
 
 /*
  * Backward from the last forward (which must have had labels): fills the

@@ -22,7 +22,9 @@
 extern "C" {
 #include "nn/backend.h"
 #include "tfrecord/error.h"
+#include "tfrecord/util.h"
 }
+#include "nn/cuda/wcache.h"
 
 #define TFR_INPUT_SLOTS 3 /* pinned input buffers in flight */
 
@@ -30,11 +32,14 @@ extern "C" {
 enum { TFR_CONV_FWD, TFR_CONV_DATA, TFR_CONV_FILTER, TFR_CONV_DIRS };
 
 /* one direction's algorithm, the math type of cuDNN's row for it, and the
- * workspace cudnnGet*WorkspaceSize gives for the two */
+ * workspace cudnnGet*WorkspaceSize gives for the two; f32: in bf16 mode,
+ * cuDNN had no bf16 algorithm, so this direction runs in fp32 on converted
+ * activations */
 struct tfr_conv_choice {
     int    chosen;
     int    algo;
     int    math;
+    int    f32;
     size_t ws;
 };
 
@@ -82,14 +87,21 @@ struct tfr_backend {
     int                          next_label;
     float                       *scratch;   /* layout conversions */
     size_t                       scratch_cap;
-    void                        *wbf, *dwbf; /* bf16 mode: weight copy, weight gradient */
-    size_t                       wbf_cap, dwbf_cap;
+    tfr_wcache                   wcache;    /* bf16 mode: filter copies (wcache.h) */
+    unsigned long                wconversions; /* filters converted so far */
+    void                        *dwbf;      /* bf16 mode: a filter gradient */
+    size_t                       dwbf_cap;
+    float                       *f32act;    /* bf16 mode: fp32 activations of a fallback */
+    size_t                       f32act_cap;
+    int                          said_f32;  /* the fp32 fallback was reported */
     float                       *bnpart, *bnsums; /* bf16 mode: batch-norm partial sums */
     size_t                       bnpart_cap, bnsums_cap;
     int32_t                     *labels;    /* device labels */
     float                       *loss_rows, *loss; /* device */
     size_t                       labels_cap, loss_rows_cap; /* bytes */
     float                       *loss_host; /* pinned */
+    float                       *ll_host;   /* pinned: logits and loss in one transfer */
+    size_t                       ll_cap;    /* bytes */
     char                         desc[384];
 };
 
@@ -207,8 +219,16 @@ tfr_status tfr_cuda_softmax_ce(tfr_backend *b, int n, int k, const float *logits
                                tfr_error *err);
 tfr_status tfr_cuda_sgd(tfr_backend *b, size_t count, float *w, const float *g, float *v, float lr,
                         float momentum, float weight_decay, tfr_error *err);
-/* bf16 mode: a bf16 copy of count float32 weights in b->wbf; dst += bf16 src */
-tfr_status tfr_cuda_weights_bf16(tfr_backend *b, const float *w, size_t count, tfr_error *err);
+/* bf16 mode: *out = the bf16 copy of count float32 weights w, converted
+ * only when w changed since (wcache.h); dst += bf16 src */
+tfr_status tfr_cuda_weights_bf16(tfr_backend *b, const float *w, size_t count, const void **out,
+                                 tfr_error *err);
+/* dst[i] = src[i], each float (0) or bf16 (1) */
+tfr_status tfr_cuda_convert(tfr_backend *b, size_t count, const void *src, int sbf, void *dst,
+                            int dbf, tfr_error *err);
+/* the mean plain cross-entropy and the logits as host (N, K) floats, one wait */
+tfr_status tfr_cuda_loss_logits(tfr_backend *b, int n, int k, const float *logits,
+                                const int32_t *labels, float *loss, float *host, tfr_error *err);
 tfr_status tfr_cuda_add_bf16(tfr_backend *b, size_t count, const void *src, float *dst,
                              tfr_error *err);
 /* bf16 mode: batch norm in training with the kernels of nn/elementwise.h */

@@ -15,8 +15,10 @@
  * the row's math type (conv_pick.h). In fp32 mode only FMA-math rows are
  * taken; in tf32 and bf16 mode tensor cores may be used.
  * In bf16 mode activations are bf16, convolutions accumulate in fp32 on a
- * bf16 copy of the fp32 filters and their filter gradient is added to the
- * fp32 gradient; batch norm then runs on the project's own kernels
+ * bf16 copy of the fp32 filters (made once per change of the filter,
+ * wcache.h) and their filter gradient is added to the fp32 gradient; a
+ * direction cuDNN has no bf16 algorithm for runs in fp32 on converted
+ * activations (said once); batch norm then runs on the project's own kernels
  * (tfr_cuda_bn_train_kernels), whose bodies the CPU tests check.
  */
 #include <stdio.h>
@@ -68,9 +70,11 @@ static cudnnMathType_t search_math(const tfr_backend *b)
     return b->math == TFR_MATH_FP32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
 }
 
-static tfr_status describe_conv(tfr_backend *b, const tfr_conv2d *cv, tfr_error *err)
+/* the descriptors of cv, with bf16 activations and filters in bf16 mode
+ * unless f32 (a direction that falls back to fp32) */
+static tfr_status describe_conv(tfr_backend *b, const tfr_conv2d *cv, int f32, tfr_error *err)
 {
-    const cudnnDataType_t t = b->bf ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+    const cudnnDataType_t t = b->bf && !f32 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
     CUDNN_TRY(cudnnSetTensor4dDescriptor(b->xd, CUDNN_TENSOR_NHWC, t, cv->n, cv->c, cv->h, cv->w));
     CUDNN_TRY(cudnnSetTensor4dDescriptor(b->yd, CUDNN_TENSOR_NHWC, t, cv->n, cv->k, cv->p, cv->q));
     CUDNN_TRY(cudnnSetFilter4dDescriptor(b->wd, t, CUDNN_TENSOR_NHWC, cv->k, cv->c, cv->r, cv->s));
@@ -87,7 +91,7 @@ static tfr_status plan_for(tfr_backend *b, const tfr_conv2d *cv, tfr_conv_plan *
 {
     int key[9] = {cv->n, cv->c, cv->h, cv->w, cv->k, cv->r, cv->s, cv->stride, cv->pad};
     *out = NULL;
-    tfr_status st = describe_conv(b, cv, err);
+    tfr_status st = describe_conv(b, cv, 0, err);
     if (st)
         return st;
     int other_n = 0;
@@ -126,7 +130,8 @@ template <typename Perf> static void to_rows(const Perf *pf, int n, tfr_conv_row
                                pf[i].memory};
 }
 
-/* cuDNN's rows for one direction: measured (measure) or ranked */
+/* cuDNN's rows for one direction, for the descriptors as they are set:
+ * measured (measure) or ranked */
 static cudnnStatus_t query(tfr_backend *b, int dir, int measure, tfr_conv_row *rows, int *got)
 {
     cudnnStatus_t s;
@@ -171,53 +176,91 @@ static cudnnStatus_t workspace(tfr_backend *b, int dir, int algo, size_t *bytes)
         b->dnn, b->xd, b->yd, b->cd, b->wd, (cudnnConvolutionBwdFilterAlgo_t)algo, bytes);
 }
 
+/* tfr_conv_choose's query: this direction's rows with the descriptors in
+ * the mode's type or (f32) in fp32 */
+struct query_ctx {
+    tfr_backend       *b;
+    const tfr_conv2d *cv;
+    int                dir;
+};
+
+static int query_rows(void *ctx, int measure, int f32, tfr_conv_row *rows, int cap, int *got)
+{
+    query_ctx *q = (query_ctx *)ctx;
+    tfr_error ignored;
+    *got = 0;
+    if (cap < ROWS || describe_conv(q->b, q->cv, f32, &ignored))
+        return (int)CUDNN_STATUS_BAD_PARAM;
+    return (int)query(q->b, q->dir, measure, rows, got);
+}
+
 /*
  * Chooses direction dir of plan p on its first use (conv_pick.h: measured
  * rows, else cuDNN's ranking, when nothing measured qualifies or the
- * search fails) and leaves the descriptor with the chosen row's math type.
- * The choice is kept only once the workspace has grown to its size, so a
- * failed growth (out of memory) is tried again, never run short.
+ * search fails; in bf16 mode, fp32 rows when there is no bf16 one) and
+ * leaves the descriptors in that direction's type with the chosen row's
+ * math type. The choice is kept only once the workspace has grown to its
+ * size, so a failed growth (out of memory) is tried again, never run short.
  */
 static tfr_status use_dir(tfr_backend *b, const tfr_conv2d *cv, tfr_conv_plan *p, int dir,
                           tfr_error *err)
 {
+    static const char *const names[] = {"forward", "backward-data", "backward-filter"};
     tfr_conv_choice *c = &p->dir[dir];
-    if (!c->chosen) {
-        static const char *const names[] = {"forward", "backward-data", "backward-filter"};
-        tfr_conv_row rows[ROWS];
-        int got = 0, pick = -1;
-        cudnnStatus_t last = CUDNN_STATUS_SUCCESS;
-        for (int measure = !p->heuristic; measure >= 0 && pick < 0; measure--) {
-            last = query(b, dir, measure, rows, &got);
-            pick = tfr_conv_pick(rows, got, b->ws_limit, b->math == TFR_MATH_FP32, 0);
-        }
-        if (pick < 0) {
-            char detail[128] = "";
-            if (last != CUDNN_STATUS_SUCCESS)
-                snprintf(detail, sizeof detail, " (%s)", cudnnGetErrorString(last));
-            return tfr_fail(err, TFR_ERR_UNAVAILABLE, NULL,
-                            "cuDNN has no %s algorithm for conv %dx%d/%d %d->%d on %dx%d, batch "
-                            "%d, %s, within the %zu-byte workspace limit%s%s",
-                            names[dir], cv->r, cv->s, cv->stride, cv->c, cv->k, cv->h, cv->w,
-                            cv->n, b->bf ? "bf16" : b->math == TFR_MATH_FP32 ? "fp32 (FMA math)"
-                                                                              : "tf32",
-                            b->ws_limit, detail,
-                            b->bf ? ": try --precision tf32" : "");
-        }
-        CUDNN_TRY(cudnnSetConvolutionMathType(b->cd, (cudnnMathType_t)rows[pick].math));
-        size_t ws = 0;
-        CUDNN_TRY(workspace(b, dir, rows[pick].algo, &ws));
-        tfr_status st = tfr_cuda_grow(b, &b->ws, &b->ws_size, ws, err);
-        if (st)
+    tfr_status st;
+    if (c->chosen) {
+        if (b->bf && (st = describe_conv(b, cv, c->f32, err)))
             return st;
-        c->algo = rows[pick].algo;
-        c->math = rows[pick].math;
-        c->ws = ws;
-        c->chosen = 1;
+        CUDNN_TRY(cudnnSetConvolutionMathType(b->cd, (cudnnMathType_t)c->math));
         return TFR_OK;
     }
-    CUDNN_TRY(cudnnSetConvolutionMathType(b->cd, (cudnnMathType_t)c->math));
+    query_ctx q = {b, cv, dir};
+    tfr_conv_pick_result r;
+    if (tfr_conv_choose(query_rows, &q, p->heuristic, b->ws_limit, b->math == TFR_MATH_FP32,
+                        b->bf, &r)) {
+        char detail[128] = "";
+        if (r.status)
+            snprintf(detail, sizeof detail, " (%s)",
+                     cudnnGetErrorString((cudnnStatus_t)r.status));
+        return tfr_fail(err, TFR_ERR_UNAVAILABLE, NULL,
+                        "cuDNN has no %s algorithm for conv %dx%d/%d %d->%d on %dx%d, batch "
+                        "%d, %s, within the %zu-byte workspace limit%s",
+                        names[dir], cv->r, cv->s, cv->stride, cv->c, cv->k, cv->h, cv->w, cv->n,
+                        b->bf ? "bf16 or fp32"
+                              : b->math == TFR_MATH_FP32 ? "fp32 (FMA math)" : "tf32",
+                        b->ws_limit, detail);
+    }
+    if ((st = describe_conv(b, cv, r.f32, err)))
+        return st;
+    CUDNN_TRY(cudnnSetConvolutionMathType(b->cd, (cudnnMathType_t)r.row.math));
+    size_t ws = 0;
+    CUDNN_TRY(workspace(b, dir, r.row.algo, &ws));
+    if ((st = tfr_cuda_grow(b, &b->ws, &b->ws_size, ws, err)))
+        return st;
+    if (r.f32 && !b->said_f32) {
+        tfr_log(TFR_LOG_WARN,
+                "cuDNN has no bf16 %s algorithm for conv %dx%d/%d %d->%d on %dx%d: that "
+                "direction runs in fp32 (activations converted around it); said once",
+                names[dir], cv->r, cv->s, cv->stride, cv->c, cv->k, cv->h, cv->w);
+        b->said_f32 = 1;
+    }
+    c->algo = r.row.algo;
+    c->math = r.row.math;
+    c->f32 = r.f32;
+    c->ws = ws;
+    c->chosen = 1;
     return TFR_OK;
+}
+
+/* element counts of cv's input and output */
+static size_t in_count(const tfr_conv2d *cv) { return (size_t)cv->n * cv->c * cv->h * cv->w; }
+static size_t out_count(const tfr_conv2d *cv) { return (size_t)cv->n * cv->k * cv->p * cv->q; }
+
+/* bf16 mode, a direction in fp32: b->f32act as [input-sized | output-sized] floats */
+static tfr_status f32_room(tfr_backend *b, const tfr_conv2d *cv, tfr_error *err)
+{
+    return tfr_cuda_grow(b, (void **)&b->f32act, &b->f32act_cap,
+                         (in_count(cv) + out_count(cv)) * sizeof(float), err);
 }
 
 tfr_status tfr_cuda_conv_fwd(tfr_backend *b, const tfr_conv2d *cv, const float *x, const float *w,
@@ -227,14 +270,24 @@ tfr_status tfr_cuda_conv_fwd(tfr_backend *b, const tfr_conv2d *cv, const float *
     tfr_status st = plan_for(b, cv, &p, err);
     if (st || (st = use_dir(b, cv, p, TFR_CONV_FWD, err)))
         return st;
-    const void *wt = w;
-    if (b->bf) {
-        if ((st = tfr_cuda_weights_bf16(b, w, (size_t)cv->k * cv->c * cv->r * cv->s, err)))
-            return st;
-        wt = b->wbf;
-    }
     const float one = 1.0f, zero = 0.0f;
     const tfr_conv_choice *c = &p->dir[TFR_CONV_FWD];
+    if (b->bf && c->f32) {
+        /* no bf16 algorithm: bf16 x -> fp32, the fp32 convolution, -> bf16 y */
+        if ((st = f32_room(b, cv, err)))
+            return st;
+        float *xf = b->f32act, *yf = b->f32act + in_count(cv);
+        if ((st = tfr_cuda_convert(b, in_count(cv), x, 1, xf, 0, err)))
+            return st;
+        CUDNN_TRY(cudnnConvolutionForward(b->dnn, &one, b->xd, xf, b->wd, w, b->cd,
+                                          (cudnnConvolutionFwdAlgo_t)c->algo, b->ws, c->ws, &zero,
+                                          b->yd, yf));
+        return tfr_cuda_convert(b, out_count(cv), yf, 0, y, 1, err);
+    }
+    const void *wt = w;
+    if (b->bf && (st = tfr_cuda_weights_bf16(b, w, (size_t)cv->k * cv->c * cv->r * cv->s, &wt,
+                                             err)))
+        return st;
     CUDNN_TRY(cudnnConvolutionForward(b->dnn, &one, b->xd, x, b->wd, wt, b->cd,
                                       (cudnnConvolutionFwdAlgo_t)c->algo, b->ws, c->ws, &zero,
                                       b->yd, y));
@@ -249,19 +302,31 @@ tfr_status tfr_cuda_conv_bwd(tfr_backend *b, const tfr_conv2d *cv, const float *
     if (st || (st = use_dir(b, cv, p, TFR_CONV_FILTER, err)))
         return st;
     const float one = 1.0f, zero = 0.0f; /* beta 1: both gradients accumulate */
+    const size_t nw = (size_t)cv->k * cv->c * cv->r * cv->s;
     const tfr_conv_choice *cf = &p->dir[TFR_CONV_FILTER];
-    if (b->bf) {
+    float *dyf = NULL; /* bf16 mode: dy in fp32, once a fallback converted it */
+    if (b->bf && cf->f32) {
+        /* no bf16 algorithm: x and dy in fp32, the fp32 filter gradient added
+         * to dw directly */
+        if ((st = f32_room(b, cv, err)))
+            return st;
+        float *xf = b->f32act;
+        dyf = b->f32act + in_count(cv);
+        if ((st = tfr_cuda_convert(b, in_count(cv), x, 1, xf, 0, err)) ||
+            (st = tfr_cuda_convert(b, out_count(cv), dy, 1, dyf, 0, err)))
+            return st;
+        CUDNN_TRY(cudnnConvolutionBackwardFilter(b->dnn, &one, b->xd, xf, b->yd, dyf, b->cd,
+                                                 (cudnnConvolutionBwdFilterAlgo_t)cf->algo, b->ws,
+                                                 cf->ws, &one, b->wd, dw));
+    } else if (b->bf) {
         /* the filter gradient in bf16 (the filter's type), added to the fp32 one */
-        size_t nw = (size_t)cv->k * cv->c * cv->r * cv->s;
-        if ((st = tfr_cuda_weights_bf16(b, w, nw, err)) ||
-            (st = tfr_cuda_grow(b, &b->dwbf, &b->dwbf_cap, nw * sizeof(uint16_t), err)))
+        if ((st = tfr_cuda_grow(b, &b->dwbf, &b->dwbf_cap, nw * sizeof(uint16_t), err)))
             return st;
         CUDNN_TRY(cudnnConvolutionBackwardFilter(b->dnn, &one, b->xd, x, b->yd, dy, b->cd,
                                                  (cudnnConvolutionBwdFilterAlgo_t)cf->algo, b->ws,
                                                  cf->ws, &zero, b->wd, b->dwbf));
         if ((st = tfr_cuda_add_bf16(b, nw, b->dwbf, dw, err)))
             return st;
-        w = (const float *)b->wbf;
     } else {
         CUDNN_TRY(cudnnConvolutionBackwardFilter(b->dnn, &one, b->xd, x, b->yd, dy, b->cd,
                                                  (cudnnConvolutionBwdFilterAlgo_t)cf->algo, b->ws,
@@ -269,14 +334,35 @@ tfr_status tfr_cuda_conv_bwd(tfr_backend *b, const tfr_conv2d *cv, const float *
     }
     /* the input's gradient only where it is wanted (not for the first conv):
      * its algorithm is chosen then, never for a forward-only convolution */
-    if (dx) {
-        if ((st = use_dir(b, cv, p, TFR_CONV_DATA, err)))
+    if (!dx)
+        return TFR_OK;
+    if ((st = use_dir(b, cv, p, TFR_CONV_DATA, err)))
+        return st;
+    const tfr_conv_choice *cd = &p->dir[TFR_CONV_DATA];
+    if (b->bf && cd->f32) {
+        /* no bf16 algorithm: dx (bf16) += the fp32 input gradient, through
+         * an fp32 copy of dx in the input-sized half */
+        if ((st = f32_room(b, cv, err)))
             return st;
-        const tfr_conv_choice *cd = &p->dir[TFR_CONV_DATA];
-        CUDNN_TRY(cudnnConvolutionBackwardData(b->dnn, &one, b->wd, w, b->yd, dy, b->cd,
+        float *dxf = b->f32act;
+        if (!dyf) {
+            dyf = b->f32act + in_count(cv);
+            if ((st = tfr_cuda_convert(b, out_count(cv), dy, 1, dyf, 0, err)))
+                return st;
+        }
+        if ((st = tfr_cuda_convert(b, in_count(cv), dx, 1, dxf, 0, err)))
+            return st;
+        CUDNN_TRY(cudnnConvolutionBackwardData(b->dnn, &one, b->wd, w, b->yd, dyf, b->cd,
                                                (cudnnConvolutionBwdDataAlgo_t)cd->algo, b->ws,
-                                               cd->ws, &one, b->xd, dx));
+                                               cd->ws, &one, b->xd, dxf));
+        return tfr_cuda_convert(b, in_count(cv), dxf, 0, dx, 1, err);
     }
+    const void *wt = w;
+    if (b->bf && (st = tfr_cuda_weights_bf16(b, w, nw, &wt, err)))
+        return st;
+    CUDNN_TRY(cudnnConvolutionBackwardData(b->dnn, &one, b->wd, wt, b->yd, dy, b->cd,
+                                           (cudnnConvolutionBwdDataAlgo_t)cd->algo, b->ws, cd->ws,
+                                           &one, b->xd, dx));
     return TFR_OK;
 }
 

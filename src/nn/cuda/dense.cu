@@ -3,7 +3,8 @@
  * column-major GEMMs spelled out (and checked on the host) in
  * nn/elementwise.h; bias and its gradient are kernels. In bf16 mode the
  * products read bf16 activations and a bf16 copy of the weights and
- * accumulate in fp32 (cublasGemmEx), the weight gradient staying fp32.
+ * accumulate in fp32 (cublasGemmEx), the weight gradient staying fp32; the
+ * copy is made once per change of the weights (wcache.h).
  */
 #include "nn/cuda/cuda_common.h"
 #include "nn/elementwise.h"
@@ -31,8 +32,8 @@ tfr_status tfr_cuda_dense_fwd(tfr_backend *b, int n, int c, int k, const float *
 {
     tfr_status st = tfr_cuda_bias_rows(b, n, k, bias, y, err);
     const void *wt = w;
-    if (!st && b->bf && !(st = tfr_cuda_weights_bf16(b, w, (size_t)k * c, err)))
-        wt = b->wbf;
+    if (!st && b->bf)
+        st = tfr_cuda_weights_bf16(b, w, (size_t)k * c, &wt, err);
     if (st)
         return st;
     return gemm(b, ew_dense_fwd_gemm(n, c, k, x, wt, y, b->bf), err);
@@ -48,10 +49,7 @@ tfr_status tfr_cuda_dense_bwd(tfr_backend *b, int n, int c, int k, const float *
     if (!dx)
         return TFR_OK;
     const void *wt = w;
-    if (b->bf) {
-        if ((st = tfr_cuda_weights_bf16(b, w, (size_t)k * c, err)))
-            return st;
-        wt = b->wbf;
-    }
+    if (b->bf && (st = tfr_cuda_weights_bf16(b, w, (size_t)k * c, &wt, err)))
+        return st;
     return gemm(b, ew_dense_dx_gemm(n, c, k, wt, dy, dx, b->bf), err);
 }

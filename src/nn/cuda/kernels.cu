@@ -146,6 +146,11 @@ static __global__ void k_add_bf16(size_t count, const uint16_t *src, float *dst)
     FOR_EACH(count) ew_add_bf16(i, src, dst);
 }
 
+static __global__ void k_convert(size_t count, const void *src, int sbf, void *dst, int dbf)
+{
+    FOR_EACH(count) ew_convert(i, src, sbf, dst, dbf);
+}
+
 static __global__ void k_softmax_ce(size_t count, int k, const void *logits, const int32_t *labels,
                                     float smooth, float *loss_rows, void *dlogits, int bf)
 {
@@ -177,6 +182,7 @@ tfr_status tfr_cuda_filter_layout(tfr_backend *b, const tfr_conv2d *cv, const fl
                                   float *dst, int to_backend, tfr_error *err)
 {
     size_t count = (size_t)cv->k * cv->c * cv->r * cv->s;
+    tfr_wcache_written(&b->wcache, dst, count * sizeof(float));
     if (to_backend)
         LAUNCH(k_nchw_to_nhwc, count, cv->c, cv->r, cv->s, src, 0, dst, 0);
     else
@@ -425,16 +431,35 @@ tfr_status tfr_cuda_bias_grad(tfr_backend *b, int n, int k, const float *dy, flo
 tfr_status tfr_cuda_axpy(tfr_backend *b, size_t count, float a, const float *x, float *y,
                          tfr_error *err)
 {
+    tfr_wcache_written(&b->wcache, y, count * sizeof(float));
     LAUNCH(k_axpy, count, a, x, y);
     return TFR_OK;
 }
 
-tfr_status tfr_cuda_weights_bf16(tfr_backend *b, const float *w, size_t count, tfr_error *err)
+tfr_status tfr_cuda_weights_bf16(tfr_backend *b, const float *w, size_t count, const void **out,
+                                  tfr_error *err)
 {
-    tfr_status st = tfr_cuda_grow(b, &b->wbf, &b->wbf_cap, count * sizeof(uint16_t), err);
-    if (st)
-        return st;
-    LAUNCH(k_to_bf16, count, w, (uint16_t *)b->wbf);
+    *out = NULL;
+    int fresh = 0;
+    tfr_wcache_entry *e = tfr_wcache_get(&b->wcache, w, count, &fresh);
+    if (!e)
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+    if (!fresh) {
+        tfr_status st = tfr_cuda_grow(b, &e->copy, &e->cap, count * sizeof(uint16_t), err);
+        if (st)
+            return st;
+        LAUNCH(k_to_bf16, count, w, (uint16_t *)e->copy);
+        e->valid = 1;
+        b->wconversions++;
+    }
+    *out = e->copy;
+    return TFR_OK;
+}
+
+tfr_status tfr_cuda_convert(tfr_backend *b, size_t count, const void *src, int sbf, void *dst,
+                            int dbf, tfr_error *err)
+{
+    LAUNCH(k_convert, count, src, sbf, dst, dbf);
     return TFR_OK;
 }
 
@@ -445,9 +470,10 @@ tfr_status tfr_cuda_add_bf16(tfr_backend *b, size_t count, const void *src, floa
     return TFR_OK;
 }
 
-tfr_status tfr_cuda_softmax_ce(tfr_backend *b, int n, int k, const float *logits,
-                               const int32_t *labels, float smooth, float *dlogits, float *loss,
-                               tfr_error *err)
+/* the host labels to b->labels through a pinned slot (a copy from
+ * pageable memory would wait for the whole compute stream), b->loss_rows
+ * sized for n */
+static tfr_status put_labels(tfr_backend *b, int n, const int32_t *labels, tfr_error *err)
 {
     tfr_status st;
     if ((st = tfr_cuda_grow(b, (void **)&b->labels, &b->labels_cap, (size_t)n * sizeof(int32_t),
@@ -455,8 +481,6 @@ tfr_status tfr_cuda_softmax_ce(tfr_backend *b, int n, int k, const float *logits
         (st = tfr_cuda_grow(b, (void **)&b->loss_rows, &b->loss_rows_cap,
                             (size_t)n * sizeof(float), err)))
         return st;
-    /* through pinned memory: a copy from pageable memory would wait for the
-     * whole compute stream */
     tfr_label_slot *ls = &b->label_slots[b->next_label];
     b->next_label = (b->next_label + 1) % TFR_INPUT_SLOTS;
     if (ls->used)
@@ -473,6 +497,16 @@ tfr_status tfr_cuda_softmax_ce(tfr_backend *b, int n, int k, const float *logits
                              cudaMemcpyHostToDevice, b->compute));
     CUDA_TRY(cudaEventRecord(ls->copied, b->compute));
     ls->used = 1;
+    return TFR_OK;
+}
+
+tfr_status tfr_cuda_softmax_ce(tfr_backend *b, int n, int k, const float *logits,
+                               const int32_t *labels, float smooth, float *dlogits, float *loss,
+                               tfr_error *err)
+{
+    tfr_status st = put_labels(b, n, labels, err);
+    if (st)
+        return st;
     LAUNCH(k_softmax_ce, (size_t)n, k, logits, b->labels, smooth, b->loss_rows, dlogits, b->bf);
     if (loss) {
         k_mean<<<1, 1, 0, b->compute>>>(n, b->loss_rows, b->loss);
@@ -485,9 +519,37 @@ tfr_status tfr_cuda_softmax_ce(tfr_backend *b, int n, int k, const float *logits
     return TFR_OK;
 }
 
+/* the logits (N, K) as floats and their mean plain cross-entropy after
+ * them in scratch, one copy of both into pinned memory, one wait */
+tfr_status tfr_cuda_loss_logits(tfr_backend *b, int n, int k, const float *logits,
+                                const int32_t *labels, float *loss, float *host, tfr_error *err)
+{
+    const size_t count = (size_t)n * k, bytes = (count + 1) * sizeof(float);
+    tfr_status st;
+    if ((st = put_labels(b, n, labels, err)) || (st = tfr_cuda_scratch(b, bytes, err)))
+        return st;
+    if (bytes > b->ll_cap) {
+        cudaFreeHost(b->ll_host);
+        b->ll_host = NULL;
+        b->ll_cap = 0;
+        CUDA_TRY(cudaMallocHost((void **)&b->ll_host, bytes));
+        b->ll_cap = bytes;
+    }
+    LAUNCH(k_softmax_ce, (size_t)n, k, logits, b->labels, 0.0f, b->loss_rows, (void *)NULL, b->bf);
+    k_mean<<<1, 1, 0, b->compute>>>(n, b->loss_rows, b->scratch + count);
+    LAUNCH_CHECK();
+    LAUNCH(k_nhwc_to_nchw, count, k, 1, 1, logits, b->bf, b->scratch, 0);
+    CUDA_TRY(cudaMemcpyAsync(b->ll_host, b->scratch, bytes, cudaMemcpyDeviceToHost, b->compute));
+    CUDA_TRY(cudaStreamSynchronize(b->compute));
+    memcpy(host, b->ll_host, count * sizeof(float));
+    *loss = b->ll_host[count];
+    return TFR_OK;
+}
+
 tfr_status tfr_cuda_sgd(tfr_backend *b, size_t count, float *w, const float *g, float *v, float lr,
                         float momentum, float weight_decay, tfr_error *err)
 {
+    tfr_wcache_written(&b->wcache, w, count * sizeof(float));
     LAUNCH(k_sgd, count, w, g, v, lr, momentum, weight_decay);
     return TFR_OK;
 }

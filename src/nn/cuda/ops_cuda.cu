@@ -111,8 +111,12 @@ static void cu_destroy(tfr_backend *b)
         cublasDestroy(b->blas);
     cudaFree(b->ws);
     cudaFree(b->scratch);
-    cudaFree(b->wbf);
+    for (int i = 0; i < b->wcache.n; i++)
+        cudaFree(b->wcache.e[i].copy);
+    free(b->wcache.e);
     cudaFree(b->dwbf);
+    cudaFree(b->f32act);
+    cudaFreeHost(b->ll_host);
     cudaFree(b->bnpart);
     cudaFree(b->bnsums);
     cudaFree(b->labels);
@@ -216,6 +220,7 @@ static void *cu_alloc(tfr_backend *b, size_t bytes, tfr_error *err)
 
 static void cu_release(tfr_backend *b, void *p)
 {
+    tfr_wcache_forget(&b->wcache);
     if (p) {
         cudaSetDevice(b->device);
         cudaStreamSynchronize(b->compute);
@@ -226,6 +231,7 @@ static void cu_release(tfr_backend *b, void *p)
 static tfr_status cu_upload(tfr_backend *b, void *dst, const void *src, size_t bytes,
                             tfr_error *err)
 {
+    tfr_wcache_written(&b->wcache, dst, bytes);
     CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, b->compute));
     /* the caller may free or change src as soon as this returns */
     CUDA_TRY(cudaStreamSynchronize(b->compute));
@@ -243,12 +249,14 @@ static tfr_status cu_download(tfr_backend *b, void *dst, const void *src, size_t
 static tfr_status cu_copy(tfr_backend *b, void *dst, const void *src, size_t bytes,
                           tfr_error *err)
 {
+    tfr_wcache_written(&b->wcache, dst, bytes);
     CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, b->compute));
     return TFR_OK;
 }
 
 static tfr_status cu_zero(tfr_backend *b, void *p, size_t bytes, tfr_error *err)
 {
+    tfr_wcache_written(&b->wcache, p, bytes);
     CUDA_TRY(cudaMemsetAsync(p, 0, bytes, b->compute));
     return TFR_OK;
 }
@@ -305,6 +313,7 @@ static tfr_ops make_table(void)
     t.dense_bwd = tfr_cuda_dense_bwd;
     t.axpy = tfr_cuda_axpy;
     t.softmax_ce = tfr_cuda_softmax_ce;
+    t.loss_logits = tfr_cuda_loss_logits;
     t.sgd = tfr_cuda_sgd;
     return t;
 }
