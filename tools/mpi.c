@@ -97,30 +97,37 @@ static tfr_status sum_f32(void *user, float *data, size_t n, tfr_error *err)
     return st;
 }
 
+/* any n, in gathers of at most 4096 values (the epoch's counts, the
+ * evaluation's sums and its confusion matrix) */
 static tfr_status sum_f64(void *user, double *data, size_t n, tfr_error *err)
 {
     (void)user;
-    if (n > 64)
-        return tfr_fail(err, TFR_ERR_ARG, NULL, "sum_f64: at most 64 values");
-    double all[64 * 64];
-    double *buf = my_world <= 64 ? all : tfr_malloc(sizeof(double) * n * (size_t)my_world);
+    enum { PER = 4096 };
+    const size_t per = n < PER ? n : PER;
+    double small[64 * 64];
+    double *buf = per * (size_t)my_world <= sizeof small / sizeof *small
+                      ? small
+                      : tfr_malloc(sizeof(double) * per * (size_t)my_world);
     if (!buf)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
-    busy_since = now();
-    int rc = MPI_Allgather(data, (int)n, MPI_DOUBLE, buf, (int)n, MPI_DOUBLE, MPI_COMM_WORLD);
-    busy_since = 0;
     tfr_status st = TFR_OK;
-    if (rc != MPI_SUCCESS) {
-        st = mpi_fail(rc, "MPI_Allgather", err);
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            double s = buf[i];
+    for (size_t off = 0; off < n && !st; off += per) {
+        const int c = (int)(n - off < per ? n - off : per);
+        busy_since = now();
+        int rc = MPI_Allgather(data + off, c, MPI_DOUBLE, buf, c, MPI_DOUBLE, MPI_COMM_WORLD);
+        busy_since = 0;
+        if (rc != MPI_SUCCESS) {
+            st = mpi_fail(rc, "MPI_Allgather", err);
+            break;
+        }
+        for (int i = 0; i < c; i++) {
+            double v = buf[i];
             for (int r = 1; r < my_world; r++)
-                s += buf[(size_t)r * n + i];
-            data[i] = s;
+                v += buf[(size_t)r * c + i];
+            data[off + i] = v;
         }
     }
-    if (buf != all)
+    if (buf != small)
         free(buf);
     return st;
 }

@@ -9,6 +9,7 @@
 #include "stream/stream_impl.h"
 #include "tfrecord/augment.h"
 #include "tfrecord/record.h"
+#include "tfrecord/stream.h"
 #include "util/alloc.h"
 
 typedef struct islot {
@@ -80,8 +81,8 @@ static uint64_t epoch_cap(const tfr_order *o)
 {
     const tfr_order_config *c = &o->c;
     int world = c->world;
-    if (world <= 1)
-        return 0;
+    if (world <= 1 || c->split_records == TFR_SPLIT_EXACT)
+        return 0; /* the exact split reads every record: no cap */
     uint64_t minc = UINT64_MAX;
     for (int r = 0; r < world; r++) {
         uint64_t n = 0;
@@ -123,9 +124,17 @@ uint64_t tfr_order_start_epoch(tfr_order *o, uint64_t epoch)
         uint64_t tot = 0, at = 0;
         for (size_t i = 0; i < c->nfiles; i++)
             tot += (uint64_t)c->counts[i];
-        const uint64_t lo = (uint64_t)((unsigned __int128)tot * (unsigned)c->rank / (unsigned)c->world);
-        const uint64_t hi =
+        uint64_t lo = (uint64_t)((unsigned __int128)tot * (unsigned)c->rank / (unsigned)c->world);
+        uint64_t hi =
             (uint64_t)((unsigned __int128)tot * (unsigned)(c->rank + 1) / (unsigned)c->world);
+        if (c->split_records == TFR_SPLIT_EXACT) {
+            /* the shares of every-world-th-record mode, so that the count is
+             * the same in both: tot / world, the first tot % world ranks one more */
+            const uint64_t W = (uint64_t)c->world, r = (uint64_t)c->rank, q = tot / W,
+                           rem = tot % W;
+            lo = r * q + (r < rem ? r : rem);
+            hi = lo + q + (r < rem);
+        }
         for (size_t i = 0; i < c->nfiles; i++) {
             size_t f = o->order[i];
             uint64_t n = (uint64_t)c->counts[f];

@@ -845,9 +845,10 @@ tfr_status tfr_stream_open(const tfr_stream_opts *opts, tfr_stream **out, tfr_er
         opts->height < 0 || (opts->width > 0) != (opts->height > 0) || opts->pad_crop < 0 ||
         opts->rrc_min_scale < 0 || opts->rrc_min_scale > 1 || !(opts->center_crop >= 0) ||
         !(opts->random_erase >= 0) || opts->random_erase > 1 ||
-        opts->center_crop > 1 || opts->max_pixels < 1 || opts->num_classes < 0)
+        opts->center_crop > 1 || opts->max_pixels < 1 || opts->num_classes < 0 ||
+        opts->split_records < 0 || opts->split_records > TFR_SPLIT_EXACT)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "stream: bad options (batch size, channels, "
-                        "rank/world, size, crop, erase or max_pixels)");
+                        "rank/world, split_records, size, crop, erase or max_pixels)");
     for (int k = 0; k < opts->channels; k++)
         if (!(opts->std[k] > 0))
             return tfr_fail(err, TFR_ERR_ARG, NULL, "stream: std must be > 0");
@@ -928,9 +929,12 @@ tfr_status tfr_stream_open(const tfr_stream_opts *opts, tfr_stream **out, tfr_er
         for (size_t i = 1; file_mode && known && i < s->nfiles; i++)
             if (s->counts[i] != s->counts[0])
                 known = 0;
+        /* exact split: this rank's own share, floor or ceiling of tot / world */
+        const uint64_t W = (uint64_t)opts->world, exact = tot / W + ((uint64_t)opts->rank < tot % W);
         s->epoch_cap0 = !known      ? 0
                         : file_mode ? s->nfiles / (size_t)opts->world * (uint64_t)s->counts[0]
-                        : opts->world > 1 ? tot / (uint64_t)opts->world
+                        : opts->world > 1 && opts->split_records == TFR_SPLIT_EXACT ? exact
+                        : opts->world > 1 ? tot / W
                                           : tot;
     }
     for (int i = 0; i < T; i++)

@@ -101,7 +101,8 @@ static tfr_status mirrored_pass(tfr_model *m, const tfr_batch *b, float mean, fl
 }
 
 static tfr_status evaluate(tfr_model *m, const char *const *src, int nsrc, int batch, int threads,
-                           float mean, float std, int flip, tfr_eval_result *res, tfr_error *err)
+                           float mean, float std, int flip, int rank, int world,
+                           tfr_eval_result *res, tfr_error *err)
 {
     memset(res, 0, sizeof *res);
     const tfr_resnet_config *c = tfr_model_config(m);
@@ -111,6 +112,9 @@ static tfr_status evaluate(tfr_model *m, const char *const *src, int nsrc, int b
     so.nsources = nsrc;
     so.shuffle_buffer = 1;
     so.shuffle_files = 0;
+    so.rank = rank;
+    so.world = world;
+    so.split_records = world > 1 ? TFR_SPLIT_EXACT : 0; /* every record by one rank */
     res->classes = c->classes;
     res->confusion = tfr_calloc((size_t)c->classes * c->classes, sizeof *res->confusion);
     if (!res->confusion)
@@ -196,7 +200,19 @@ tfr_status tfr_evaluate_flip(tfr_model *m, const char *const *src, int nsrc, int
     int prev = tfr_compute_threads();
     if (threads > 0)
         tfr_set_compute_threads(threads);
-    tfr_status st = evaluate(m, src, nsrc, batch, threads, mean, std, flip, res, err);
+    tfr_status st = evaluate(m, src, nsrc, batch, threads, mean, std, flip, 0, 1, res, err);
+    tfr_set_compute_threads(prev);
+    return st;
+}
+
+tfr_status tfr_train_evaluate_share(tfr_model *m, const char *const *src, int nsrc, int batch,
+                                    int threads, float mean, float std, int flip, int rank,
+                                    int world, tfr_eval_result *res, tfr_error *err)
+{
+    int prev = tfr_compute_threads();
+    if (threads > 0)
+        tfr_set_compute_threads(threads);
+    tfr_status st = evaluate(m, src, nsrc, batch, threads, mean, std, flip, rank, world, res, err);
     tfr_set_compute_threads(prev);
     return st;
 }

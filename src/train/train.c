@@ -275,6 +275,55 @@ static tfr_status par_epoch(const tfr_train_opts *o, const char *const *src, int
     return st;
 }
 
+/*
+ * Evaluation of src: the whole set in this process, or under a comm each
+ * rank its own share of the records (split exactly, batches of
+ * batch / world as in training) and the sums (images, loss, the confusion
+ * matrix) added over the ranks in rank order. Every rank gets the whole
+ * result; accuracy and confusion equal one process's, the loss up to the
+ * order of its additions.
+ */
+static tfr_status evaluate_set(const tfr_train_opts *o, const par *p, tfr_model *m,
+                               const char *const *src, int nsrc, tfr_eval_result *er,
+                               tfr_error *err)
+{
+    if (!p->cm)
+        return tfr_evaluate_flip(m, src, nsrc, o->batch, o->threads, o->mean, o->std,
+                                 o->tta_flip, er, err);
+    tfr_status st = tfr_train_evaluate_share(m, src, nsrc, o->batch / p->W, o->threads, o->mean,
+                                             o->std, o->tta_flip, p->cm->rank, p->W, er, err);
+    if (st)
+        return st;
+    double v[2] = {er->loss * (double)er->images, (double)er->images};
+    if ((st = p->cm->sum_f64(p->cm->user, v, 2, err)))
+        goto fail;
+    /* the confusion matrix, in slices (uint64 counts are exact in doubles
+     * below 2^53) */
+    const size_t cells = (size_t)er->classes * er->classes;
+    enum { SLICE = 4096 };
+    double buf[SLICE];
+    uint64_t right = 0;
+    for (size_t at = 0; at < cells; at += SLICE) {
+        const size_t n = cells - at < SLICE ? cells - at : SLICE;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (double)er->confusion[at + i];
+        if ((st = p->cm->sum_f64(p->cm->user, buf, n, err)))
+            goto fail;
+        for (size_t i = 0; i < n; i++) {
+            er->confusion[at + i] = (uint64_t)buf[i];
+            if ((at + i) / (size_t)er->classes == (at + i) % (size_t)er->classes)
+                right += er->confusion[at + i];
+        }
+    }
+    er->images = (uint64_t)v[1];
+    er->loss = er->images ? v[0] / v[1] : 0;
+    er->accuracy = er->images ? (double)right / (double)er->images : 0;
+    return TFR_OK;
+fail:
+    tfr_eval_result_free(er);
+    return st;
+}
+
 static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
 {
     tfr_status st = TFR_OK;
@@ -408,14 +457,12 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
         tfr_runlog_hparams(rl, o, m, err);
     const char *const *vsrc = o->nval ? val_src : train_src;
     int nvsrc = o->nval ? o->nval : o->ntrain;
-    /* every rank evaluates the whole validation set: the replicas are one
-     * model, so the results are the same, and no rank idles in a collective
-     * while another evaluates */
+    /* under a comm every rank evaluates its share of the validation set and
+     * the sums are reduced (evaluate_set) */
     if (!o->resume) {
         /* the sanity check: an untrained model is at chance */
         tfr_eval_result er;
-        if ((st = tfr_evaluate_flip(m, vsrc, nvsrc, o->batch, o->threads, o->mean, o->std,
-                                    o->tta_flip, &er, err)))
+        if ((st = evaluate_set(o, &dp, m, vsrc, nvsrc, &er, err)))
             goto done;
         tfr_train_event ev = {.kind = TFR_TRAIN_BASELINE, .loss = er.loss,
                               .accuracy = er.accuracy, .chance_loss = log((double)c->classes),
@@ -542,8 +589,7 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
         tfr_eval_result er = {0};
         double vl = NAN, va = NAN;
         if (o->nval) {
-            if ((st = tfr_evaluate_flip(m, val_src, o->nval, o->batch, o->threads, o->mean,
-                                        o->std, o->tta_flip, &er, err)))
+            if ((st = evaluate_set(o, &dp, m, val_src, o->nval, &er, err)))
                 goto done;
             vl = er.loss;
             va = er.accuracy;

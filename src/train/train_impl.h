@@ -30,6 +30,13 @@ void tfr_train_stream_defaults(tfr_stream_opts *so, const tfr_model *m, int batc
 tfr_status tfr_train_forward(tfr_model *m, const tfr_batch *b, float mean, float std, int train,
                              float *loss, tfr_error *err);
 
+/* tfr_evaluate_flip over rank's share of the records of src among world
+ * ranks (TFR_SPLIT_EXACT: every record by exactly one rank); the result is
+ * that share's, for the caller to sum over the ranks. */
+tfr_status tfr_train_evaluate_share(tfr_model *m, const char *const *src, int nsrc, int batch,
+                                    int threads, float mean, float std, int flip, int rank,
+                                    int world, tfr_eval_result *res, tfr_error *err);
+
 /* ---- inputs.c ------------------------------------------------------------------ */
 
 /* Before the first step: the labels a source's manifest.json says it holds

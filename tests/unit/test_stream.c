@@ -680,6 +680,55 @@ int main(void)
         tfr_stream_close(st);
     }
 
+    /* the exact split (evaluation across ranks): 119 records in 3 files,
+     * 2 and 3 ranks, read every-world-th-record (no index) and by ranges
+     * (indexed): every record exactly once, each rank tot / world plus one
+     * for the first tot % world, and epoch_records says each rank's own */
+    for (int indexed = 0; indexed <= 1; indexed++) {
+        char px[3][700];
+        int cx[3] = {41, 40, 38};
+        g_index = indexed;
+        int totx = write_set(indexed ? "exacti" : "exact", cx, 3, px);
+        g_index = 0;
+        const char *src[3] = {px[0], px[1], px[2]};
+        for (int world = 2; world <= 3; world++) {
+            run_out runs[3];
+            for (int rank = 0; rank < world; rank++) {
+                tfr_stream_opts o;
+                base_opts(&o, src, 3);
+                o.world = world;
+                o.rank = rank;
+                o.epochs = 2;
+                o.threads = 2;
+                o.split_records = TFR_SPLIT_EXACT;
+                const int want = totx / world + (rank < totx % world);
+                tfr_stream *st = NULL;
+                tfr_error e;
+                EXPECT_OK(tfr_stream_open(&o, &st, &e), &e);
+                if (st)
+                    EXPECT_EQ_U(tfr_stream_epoch_records(st), (uint64_t)want);
+                tfr_stream_close(st);
+                runs[rank] = run(&o, -1, NULL);
+                EXPECT_STATUS(runs[rank].end, TFR_ERR_EOF);
+                EXPECT_EQ_I(runs[rank].n, 2 * want);
+            }
+            char what[64];
+            snprintf(what, sizeof what, "exact split w%d%s", world, indexed ? " indexed" : "");
+            check_exactly_once(runs, world, totx, 2, what);
+            for (int rank = 0; rank < world; rank++)
+                free_run(&runs[rank]);
+        }
+    }
+    {
+        tfr_stream_opts o;
+        base_opts(&o, src6, 1);
+        o.split_records = 3;
+        tfr_stream *st = NULL;
+        tfr_error e;
+        EXPECT_STATUS(tfr_stream_open(&o, &st, &e), TFR_ERR_ARG);
+        EXPECT(strstr(e.msg, "split_records") != NULL);
+    }
+
     /* record-mode rank split (fewer files than ranks): 2 files x 45 */
     int c2[2] = {45, 45};
     int total2 = write_set("two", c2, 2, p2);

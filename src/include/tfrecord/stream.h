@@ -45,6 +45,10 @@ typedef enum tfr_batch_format {
 
 /* The stream. Start from tfr_stream_opts_init (struct_size: see
  * tfrecord/error.h). */
+/* tfr_stream_opts.split_records: 0 (whole files where possible, capped),
+ * 1 (by records, capped), TFR_SPLIT_EXACT (by records, every record once) */
+#define TFR_SPLIT_EXACT 2
+
 typedef struct tfr_stream_opts {
     size_t      struct_size;     /* sizeof(tfr_stream_opts), set by _init */
     const char *const *sources;  /* files, directories, globs or manifest.json paths */
@@ -96,7 +100,10 @@ typedef struct tfr_stream_opts {
      * so the shares differ by at most one record and at most world - 1
      * records of an epoch are left out; each rank then reads every file
      * (keeping every world-th record), or with every file indexed only its
-     * own range of records.
+     * own range of records. TFR_SPLIT_EXACT (2): by records as 1 but
+     * uncapped, for evaluation: every record of an epoch is read by exactly
+     * one rank, rank r reading tot / world records plus one for the first
+     * tot % world ranks, so batch counts may differ by one between ranks.
      */
     int         split_records;
     /*
