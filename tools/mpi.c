@@ -14,6 +14,18 @@
  * that hangs is caught by a watchdog: a collective that has not finished
  * after TFR_MPI_TIMEOUT seconds (default 600) aborts the job, naming the
  * rank that waited (it exits, and the launcher ends the job).
+ *
+ * GPU ranks (a build with NCCL, and the model on a CUDA device): the
+ * gradients and batch-norm statistics are averaged on the device by NCCL's
+ * all-reduce (ncclAvg), queued on the training stream behind the backward
+ * pass; the NCCL communicator is made on the first step from a unique id
+ * that rank 0 broadcasts over MPI. The wait for it is bounded: a peer's
+ * failure (ncclCommGetAsyncError) or TFR_MPI_TIMEOUT seconds end it with
+ * an error naming the rank, and the communicator is aborted. NCCL's sum
+ * is not the rank-ordered one: every rank gets the same bits, and reruns
+ * match while NCCL picks the same algorithm and protocol (NCCL_ALGO,
+ * NCCL_PROTO pin them); TFR_NCCL=0 takes the rank-ordered host sums
+ * instead (bit for bit --replicas, at the cost of a copy to the host).
  */
 #include "mpi.h"
 
@@ -29,7 +41,12 @@
 
 #include "util/alloc.h"
 
-static int started, my_rank, my_world;
+#ifdef TFR_HAVE_NCCL
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+#endif
+
+static int started, my_rank, my_world, my_local;
 static char name[MPI_MAX_LIBRARY_VERSION_STRING];
 static volatile double busy_since; /* when the running collective began; 0 = none */
 static double timeout_s = 600;
@@ -132,6 +149,87 @@ static tfr_status sum_f64(void *user, double *data, size_t n, tfr_error *err)
     return st;
 }
 
+#ifdef TFR_HAVE_NCCL
+static ncclComm_t nccl;
+
+static tfr_status nccl_fail(ncclResult_t r, const char *what, tfr_error *err)
+{
+    const char *last = nccl ? ncclGetLastError(nccl) : NULL;
+    return tfr_fail(err, TFR_ERR_IO, NULL, "rank %d of %d: NCCL %s failed: %s%s%s", my_rank,
+                    my_world, what, ncclGetErrorString(r), last && *last ? ": " : "",
+                    last ? last : "");
+}
+
+/* the communicator, from rank 0's unique id (the device is current) */
+static tfr_status nccl_start(tfr_error *err)
+{
+    ncclUniqueId id;
+    memset(&id, 0, sizeof id);
+    ncclResult_t r = ncclSuccess;
+    if (my_rank == 0 && (r = ncclGetUniqueId(&id)) != ncclSuccess)
+        return nccl_fail(r, "ncclGetUniqueId", err); /* the others are stopped by MPI_Abort */
+    busy_since = now();
+    int rc = MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS) {
+        busy_since = 0;
+        return mpi_fail(rc, "MPI_Bcast of the NCCL id", err);
+    }
+    r = ncclCommInitRank(&nccl, my_world, id, my_rank); /* the watchdog bounds it */
+    busy_since = 0;
+    if (r != ncclSuccess) {
+        nccl = NULL;
+        return nccl_fail(r, "ncclCommInitRank", err);
+    }
+    return TFR_OK;
+}
+
+static tfr_status nccl_mean(void *user, float *a, size_t na, float *b, size_t nb, void *stream,
+                            tfr_error *err)
+{
+    (void)user;
+    tfr_status st;
+    if (!nccl && (st = nccl_start(err)))
+        return st;
+    cudaStream_t s = (cudaStream_t)stream;
+    ncclResult_t r;
+    if ((r = ncclGroupStart()) != ncclSuccess)
+        return nccl_fail(r, "ncclGroupStart", err);
+    ncclResult_t ra = ncclAllReduce(a, a, na, ncclFloat, ncclAvg, nccl, s);
+    ncclResult_t rb = nb ? ncclAllReduce(b, b, nb, ncclFloat, ncclAvg, nccl, s) : ncclSuccess;
+    r = ncclGroupEnd();
+    if (ra != ncclSuccess || rb != ncclSuccess || r != ncclSuccess)
+        return nccl_fail(ra != ncclSuccess ? ra : rb != ncclSuccess ? rb : r, "ncclAllReduce",
+                         err);
+    /* done, a peer failed, or the timeout: never an endless wait */
+    const double t0 = now();
+    for (;;) {
+        cudaError_t q = cudaStreamQuery(s);
+        if (q == cudaSuccess)
+            return TFR_OK;
+        if (q != cudaErrorNotReady)
+            return tfr_fail(err, TFR_ERR_IO, NULL, "rank %d of %d: the all-reduce's stream: %s",
+                            my_rank, my_world, cudaGetErrorString(q));
+        ncclResult_t ae = ncclSuccess;
+        ncclCommGetAsyncError(nccl, &ae);
+        if (ae != ncclSuccess && ae != ncclInProgress) {
+            st = nccl_fail(ae, "all-reduce (a rank failed or left)", err);
+            ncclCommAbort(nccl);
+            nccl = NULL;
+            return st;
+        }
+        if (now() - t0 > timeout_s) {
+            ncclCommAbort(nccl);
+            nccl = NULL;
+            return tfr_fail(err, TFR_ERR_IO, NULL,
+                            "rank %d of %d: the NCCL all-reduce has waited %.0f s "
+                            "(TFR_MPI_TIMEOUT) for the other ranks",
+                            my_rank, my_world, now() - t0);
+        }
+        usleep(20);
+    }
+}
+#endif
+
 int tfr_mpi_start(int *argc, char ***argv, tfr_train_comm *comm, char *why, size_t n)
 {
     memset(comm, 0, sizeof *comm);
@@ -156,10 +254,24 @@ int tfr_mpi_start(int *argc, char ***argv, tfr_train_comm *comm, char *why, size
     pthread_t th;
     if (my_world > 1 && pthread_create(&th, NULL, watchdog, NULL) == 0)
         pthread_detach(th);
+    /* the rank among this machine's: which GPU it takes */
+    MPI_Comm node;
+    my_local = 0;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, my_rank, MPI_INFO_NULL,
+                            &node) == MPI_SUCCESS) {
+        MPI_Comm_rank(node, &my_local);
+        MPI_Comm_free(&node);
+    }
     comm->rank = my_rank;
     comm->world = my_world;
+    comm->local_rank = my_local;
     comm->sum_f32 = sum_f32;
     comm->sum_f64 = sum_f64;
+#ifdef TFR_HAVE_NCCL
+    const char *use = getenv("TFR_NCCL");
+    if (!use || strcmp(use, "0"))
+        comm->mean_dev_f32 = nccl_mean;
+#endif
     return 0;
 }
 
@@ -174,8 +286,23 @@ void tfr_mpi_abort(int code)
     }
 }
 
+int tfr_mpi_nccl(void)
+{
+#ifdef TFR_HAVE_NCCL
+    const char *use = getenv("TFR_NCCL");
+    return !use || strcmp(use, "0");
+#else
+    return 0;
+#endif
+}
+
 void tfr_mpi_finish(void)
 {
+#ifdef TFR_HAVE_NCCL
+    if (nccl)
+        ncclCommDestroy(nccl);
+    nccl = NULL;
+#endif
     if (started)
         MPI_Finalize();
     started = 0;
@@ -201,6 +328,7 @@ int tfr_mpi_start(int *argc, char ***argv, tfr_train_comm *comm, char *why, size
 }
 
 const char *tfr_mpi_name(void) { return ""; }
+int tfr_mpi_nccl(void) { return 0; }
 void tfr_mpi_abort(int code) { (void)code; }
 void tfr_mpi_finish(void) {}
 

@@ -20,6 +20,9 @@
 int  tfr_mpi_start(int *argc, char ***argv, tfr_train_comm *comm, char *why, size_t n);
 /* a one-line description of the transport ("OpenMPI 4.1.4"), or "" */
 const char *tfr_mpi_name(void);
+/* 1 when GPU ranks average on the device with NCCL (a build with it, and
+ * TFR_NCCL not 0) */
+int tfr_mpi_nccl(void);
 /* rank failed: stop every rank now (MPI_Abort), exit status code */
 void tfr_mpi_abort(int code);
 /* the end of a good run */

@@ -589,10 +589,18 @@ int main(int argc, char **argv)
     }
     const int lead = comm.rank == 0;
     int W = comm.world > 1 ? comm.world : o.replicas > 1 ? o.replicas : 1;
+    /* GPU ranks average on the device with NCCL where built (not rank-ordered) */
+    const int on_gpu = o.device.kind == TFR_DEVICE_CUDA || o.device.kind == TFR_DEVICE_AUTO;
     if (W > 1 && lead && !o.quiet && !json)
-        printf("data parallel: %d %s (%s), global batch %d = %d x %d, gradients averaged in "
-               "rank order every step\n", W, comm.world > 1 ? "ranks" : "replicas in this process",
-               comm.world > 1 ? tfr_mpi_name() : "--replicas", o.batch, W, o.batch / W);
+        printf("data parallel: %d %s (%s), global batch %d = %d x %d, gradients averaged %s "
+               "every step%s\n", W, comm.world > 1 ? "ranks" : "replicas in this process",
+               comm.world > 1 ? tfr_mpi_name() : "--replicas", o.batch, W, o.batch / W,
+               comm.world > 1 && on_gpu && tfr_mpi_nccl()
+                   ? "by NCCL on a GPU (in rank order on the CPU)"
+                   : "in rank order",
+               comm.world > 1 && on_gpu && o.device.index < 0
+                   ? "; rank r on cuda:(its rank on its machine)"
+                   : "");
     report rep = {&o, o.progress && isatty(STDERR_FILENO), json, 0, NULL, 0, 0, "", ""};
     o.on_event = lead ? on_train_event : NULL; /* the other ranks are quiet */
     o.user = &rep;

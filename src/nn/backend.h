@@ -70,6 +70,11 @@ typedef struct tfr_ops {
     tfr_status (*copy)(tfr_backend *b, void *dst, const void *src, size_t bytes, tfr_error *err);
     tfr_status (*zero)(tfr_backend *b, void *p, size_t bytes, tfr_error *err);
     tfr_status (*sync)(tfr_backend *b, tfr_error *err);
+    /* optional: the devices this process sees (cudaGetDeviceCount) */
+    int (*device_count)(void);
+    /* optional: the stream the ops are queued on (a cudaStream_t), for
+     * collectives queued behind them (tfr_train_comm.mean_dev_f32) */
+    void *(*native_stream)(tfr_backend *b);
     /* makes this backend's device current for the calling thread (NULL: nothing to do);
      * the model calls it on entry, so a model may be used from any thread */
     tfr_status (*activate)(tfr_backend *b, tfr_error *err);
@@ -170,10 +175,18 @@ const tfr_ops *tfr_ops_cuda(tfr_error *err);
 /* Tests only: answer tfr_ops_cuda() with this table (NULL: the real one). */
 void tfr_ops_cuda_stand_in(const tfr_ops *ops);
 
+struct tfr_model;
+
+/* The model's gradients and batch-norm statistics as device buffers, made
+ * the current copies (the host's are then stale until next asked for), and
+ * the backend's stream (NULL where it has none); for the collectives of
+ * data-parallel training on a device. */
+tfr_status tfr_model_dev_blocks(struct tfr_model *m, float **grads, size_t *ngrads,
+                                float **stats, size_t *nstats, void **stream, tfr_error *err);
+
 /* Moves a model onto any op table (tfr_model_set_device picks cpu or cuda;
  * tests use this for their own tables). On failure the model is on the CPU
  * with its values intact. */
-struct tfr_model;
 tfr_status tfr_model_set_backend(struct tfr_model *m, const tfr_ops *ops,
                                  const tfr_backend_opts *bo, tfr_error *err);
 

@@ -610,6 +610,12 @@ fail:
 
 tfr_status tfr_model_set_device(tfr_model *m, const tfr_device_opts *d, tfr_error *err)
 {
+    return tfr_model_set_device_rank(m, d, 0, err);
+}
+
+tfr_status tfr_model_set_device_rank(tfr_model *m, const tfr_device_opts *d, int local_rank,
+                                     tfr_error *err)
+{
     const tfr_ops *ops = tfr_ops_cpu(), *cuda = NULL;
     tfr_backend_opts bo = {0};
     if (d && d->kind == TFR_DEVICE_CUDA && !(cuda = tfr_ops_cuda(err)))
@@ -626,6 +632,10 @@ tfr_status tfr_model_set_device(tfr_model *m, const tfr_device_opts *d, tfr_erro
     if (cuda) {
         ops = cuda;
         bo.device = d->index;
+        if (d->index < 0) { /* not named: this rank's device of those visible */
+            int n = cuda->device_count ? cuda->device_count() : 1;
+            bo.device = n > 0 && local_rank > 0 ? local_rank % n : 0;
+        }
         bo.math = d->precision == TFR_PRECISION_FP32   ? TFR_MATH_FP32
                   : d->precision == TFR_PRECISION_BF16 ? TFR_MATH_BF16
                                                        : TFR_MATH_TF32;
@@ -645,6 +655,24 @@ size_t tfr_model_num_params(const tfr_model *m) { return m->np; }
 tfr_status tfr_model_params(tfr_model *m, float **out, tfr_error *err)
 {
     return host_block(m, B_PARAMS, out, err);
+}
+
+tfr_status tfr_model_dev_blocks(tfr_model *m, float **grads, size_t *ngrads, float **stats,
+                                size_t *nstats, void **stream, tfr_error *err)
+{
+    tfr_status st;
+    *grads = *stats = NULL;
+    *stream = NULL;
+    if ((st = activate(m, err)) || (st = dev_ready(m, B_GRADS, 1, err)) ||
+        (st = dev_ready(m, B_STATS, 1, err)))
+        return st;
+    *grads = m->dev[B_GRADS];
+    *ngrads = block_len(m, B_GRADS);
+    *stats = m->dev[B_STATS];
+    *nstats = block_len(m, B_STATS);
+    if (m->be_ops->native_stream)
+        *stream = m->be_ops->native_stream(m->be);
+    return TFR_OK;
 }
 
 tfr_status tfr_model_grads(tfr_model *m, float **out, tfr_error *err)
@@ -1214,12 +1242,12 @@ tfr_status tfr_device_parse(const char *s, tfr_device_opts *d, tfr_error *err)
     }
     if (!strcmp(s, "auto")) {
         d->kind = TFR_DEVICE_AUTO;
-        d->index = 0;
+        d->index = -1;
         return TFR_OK;
     }
     if (!strcmp(s, "cuda") || !strcmp(s, "gpu")) {
         d->kind = TFR_DEVICE_CUDA;
-        d->index = 0;
+        d->index = -1;
         return TFR_OK;
     }
     if (!strncmp(s, "cuda:", 5)) {

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "nn/backend.h"
 #include "tfrecord/nn.h"
 #include "tfrecord/stream.h"
 #include "tfrecord/manifest.h"
@@ -232,22 +233,32 @@ static tfr_status par_epoch(const tfr_train_opts *o, const char *const *src, int
         }
         if (st)
             break;
-        if ((st = (ng = tfr_model_num_params(m), tfr_model_grads(m, &g, err))) ||
-            (st = tfr_model_bn_stats(m, &stats, &nstat, err)))
-            break;
-        if (p->R > 1) {
-            memcpy(g, p->acc_g, ng * sizeof *g);
-            memcpy(stats, p->acc_s, nstat * sizeof *stats);
-        } else {
+        if (p->cm && p->cm->mean_dev_f32 && tfr_train_on_device(m)) {
+            /* on the device (NCCL): the means queued behind the backward pass */
+            void *stream;
             double t1 = tfr_now();
-            if ((st = p->cm->sum_f32(p->cm->user, g, ng, err)) ||
-                (st = p->cm->sum_f32(p->cm->user, stats, nstat, err)))
+            if ((st = tfr_model_dev_blocks(m, &g, &ng, &stats, &nstat, &stream, err)) ||
+                (st = p->cm->mean_dev_f32(p->cm->user, g, ng, stats, nstat, stream, err)))
                 break;
             es->comm += tfr_now() - t1;
+        } else {
+            if ((st = (ng = tfr_model_num_params(m), tfr_model_grads(m, &g, err))) ||
+                (st = tfr_model_bn_stats(m, &stats, &nstat, err)))
+                break;
+            if (p->R > 1) {
+                memcpy(g, p->acc_g, ng * sizeof *g);
+                memcpy(stats, p->acc_s, nstat * sizeof *stats);
+            } else {
+                double t1 = tfr_now();
+                if ((st = p->cm->sum_f32(p->cm->user, g, ng, err)) ||
+                    (st = p->cm->sum_f32(p->cm->user, stats, nstat, err)))
+                    break;
+                es->comm += tfr_now() - t1;
+            }
+            const float inv = 1.0f / (float)p->W;
+            scale_block(g, ng, inv);
+            scale_block(stats, nstat, inv);
         }
-        const float inv = 1.0f / (float)p->W;
-        scale_block(g, ng, inv);
-        scale_block(stats, nstat, inv);
         if ((st = tfr_model_sgd(m, es->lr, o->momentum, o->weight_decay, err)))
             break;
         es->k++;
@@ -410,7 +421,8 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
     } else if ((st = tfr_model_new(&o->cfg, o->seed, &m, err))) {
         goto done;
     }
-    if (o->device.kind != TFR_DEVICE_CPU && (st = tfr_model_set_device(m, &o->device, err)))
+    if (o->device.kind != TFR_DEVICE_CPU &&
+        (st = tfr_model_set_device_rank(m, &o->device, dp.cm ? dp.cm->local_rank : 0, err)))
         goto done;
     const tfr_resnet_config *c = tfr_model_config(m);
     if ((st = tfr_train_inputs_check_classes(&tin, c->classes, err)) ||

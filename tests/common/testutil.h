@@ -93,4 +93,28 @@ int         test_system(const char *fmt, ...);
  * dominates, or none), with noise drawn from seed. */
 void        test_write_colour_shard(const char *path, int n, uint64_t seed);
 
+/*
+ * Data-parallel ranks as threads of this process: rank r's tfr_train_comm
+ * (test_comm_of) sums meet at a barrier and add in rank order, as
+ * tools/mpi.c does across processes. With dev set the comm also has
+ * mean_dev_f32, reading the "device" buffers on the host (an emulated
+ * device): the rank-order sum times 1 / world. What each rank brought to
+ * every 2-value f64 sum (the evaluation's [loss sum, images]) is kept.
+ */
+struct tfr_train_comm;
+struct tfr_train_opts;
+typedef struct test_comm test_comm;
+test_comm  *test_comm_new(int world, int dev);
+struct tfr_train_comm *test_comm_of(test_comm *c, int rank);
+/* runs tfr_train(&opts[r]) for every rank, each in its own thread, with
+ * opts[r].comm set to rank r's comm; statuses in st[r], messages in errs[r] */
+void        test_comm_train(test_comm *c, struct tfr_train_opts *opts, tfr_status *st,
+                            tfr_error *errs);
+/* rank r's value in its k-th 2-value sum (-1 when none); how many it made */
+double      test_comm_pair(const test_comm *c, int rank, int k);
+int         test_comm_pairs(const test_comm *c, int rank);
+/* how many device means rank r asked for */
+int         test_comm_dev_calls(const test_comm *c, int rank);
+void        test_comm_free(test_comm *c);
+
 #endif

@@ -459,6 +459,7 @@ typedef struct emu {
     int          device;
     uint8_t     *staged;
     int          staged_n, staged_flip;
+    char         desc[64];
 } emu;
 
 #define EMU(b) ((emu *)(void *)(b))
@@ -475,6 +476,7 @@ static tfr_status emu_create(const tfr_backend_opts *o, tfr_backend **out, tfr_e
     tfr_ops_cpu()->create(NULL, &m->cpu, e);
     m->bf = o && o->math == TFR_MATH_BF16;
     m->device = o ? o->device : 0;
+    snprintf(m->desc, sizeof m->desc, "cuda:%d emulated on the host", m->device);
     emu_current = m->device;
     *out = (tfr_backend *)(void *)m;
     return TFR_OK;
@@ -490,7 +492,9 @@ static void emu_destroy(tfr_backend *b)
     free(EMU(b)->staged);
     free(b);
 }
-static const char *emu_describe(const tfr_backend *b) { return "cuda emulated on the host"; }
+static const char *emu_describe(const tfr_backend *b) { return EMU(b)->desc; }
+static int emu_devices = 2; /* what cudaGetDeviceCount would say */
+static int emu_device_count(void) { return emu_devices; }
 static size_t emu_act_bytes(const tfr_backend *b) { return BF(b) ? 2 : 4; }
 static void *emu_alloc(tfr_backend *b, size_t n, tfr_error *e)
 {
@@ -801,6 +805,7 @@ static const tfr_ops emu_ops = {
     .describe = emu_describe, .act_bytes = emu_act_bytes, .alloc = emu_alloc,
     .release = emu_release, .upload = emu_copy, .download = emu_copy, .copy = emu_copy,
     .zero = emu_zero, .sync = emu_sync, .activate = emu_activate,
+    .device_count = emu_device_count,
     .filter_layout = emu_filter_layout,
     .input_f32 = emu_input_f32, .input_u8 = emu_input_u8, .stage_u8 = emu_stage_u8, .act_to_host = emu_act_to_host,
     .conv2d_fwd = emu_conv_fwd, .conv2d_bwd = emu_conv_bwd, .bn_fwd = emu_bn_fwd,
@@ -1128,6 +1133,141 @@ static void check_one_wait(void)
     double acc_a = last_val_accuracy(la), acc_b = last_val_accuracy(lb);
     if (acc_a != acc_b)
         FAILF("one wait: validation accuracy %.6f, two waits %.6f", acc_a, acc_b);
+    test_rmtree(dir);
+}
+
+/*
+ * GPU ranks, two threads on the emulated device: each rank on its own GPU
+ * (cuda:local_rank when the device is not named; cuda:0 with one visible
+ * device or when cuda:0 is named), and the gradient and batch-norm means
+ * taken on the device (mean_dev_f32, as NCCL's all-reduce) give, bit for
+ * bit, the steps of the host sums (the model's host copies over the comm)
+ * and of --replicas 2 in one process.
+ */
+static char rank_dev[3][64];
+static void record_device(void *user, const tfr_train_event *ev)
+{
+    if (ev->kind == TFR_TRAIN_MODEL)
+        snprintf(rank_dev[*(int *)user], sizeof rank_dev[0], "%s", tfr_model_device(ev->model));
+}
+
+static void gpu_rank_opts(tfr_train_opts *o, const char *const *train, const char *const *val,
+                          const char *device, const char *logdir, int *who)
+{
+    tfr_train_opts_init(o);
+    o->train = train;
+    o->ntrain = 1;
+    o->val = val;
+    o->nval = 1;
+    EXPECT_OK(tfr_resnet_preset("tiny", &o->cfg, &err), &err);
+    o->epochs = 2;
+    o->batch = 16;
+    o->lr = 0.05f;
+    o->seed = 4;
+    o->threads = 1;
+    o->quiet = 1;
+    o->progress = 0;
+    o->flip = 1;
+    EXPECT_OK(tfr_device_parse(device, &o->device, &err), &err);
+    o->device.precision = TFR_PRECISION_FP32;
+    o->logdir = logdir;
+    static char ck[3][800];
+    if (logdir) {
+        snprintf(ck[*who], sizeof ck[0], "%s/ck", logdir);
+        o->checkpoint_dir = ck[*who];
+    }
+    o->on_event = record_device;
+    o->user = who;
+}
+
+static void check_gpu_ranks(void)
+{
+    const char *dir = test_tmpdir("nn_cuda_ranks");
+    char tr[700], va[700], ld[700], lh[700], lr[700];
+    snprintf(tr, sizeof tr, "%s/train.tfrecord.gz", dir);
+    snprintf(va, sizeof va, "%s/val.tfrecord.gz", dir);
+    snprintf(ld, sizeof ld, "%s/dev", dir);
+    snprintf(lh, sizeof lh, "%s/host", dir);
+    snprintf(lr, sizeof lr, "%s/replicas", dir);
+    test_write_colour_shard(tr, 96, 7);
+    test_write_colour_shard(va, 41, 8);
+    const char *train[] = {tr}, *val[] = {va};
+    static int who[3] = {0, 1, 2};
+    tfr_ops_cuda_stand_in(&emu_ops);
+    tfr_train_opts o[3];
+    tfr_status st[2];
+    tfr_error errs[2];
+    /* the means on the device */
+    for (int k = 0; k < 2; k++)
+        gpu_rank_opts(&o[k], train, val, "cuda", ld, &who[k]);
+    test_comm *c = test_comm_new(2, 1);
+    test_comm_train(c, o, st, errs);
+    EXPECT_OK(st[0], &errs[0]);
+    EXPECT_OK(st[1], &errs[1]);
+    EXPECT_EQ_I(test_comm_dev_calls(c, 0), 2 * 6); /* 2 epochs of 96 / 16 steps */
+    EXPECT_EQ_I(test_comm_dev_calls(c, 1), 2 * 6);
+    EXPECT_STR(rank_dev[0], "cuda:0 emulated on the host");
+    EXPECT_STR(rank_dev[1], "cuda:1 emulated on the host");
+    test_comm_free(c);
+    /* the host sums */
+    for (int k = 0; k < 2; k++)
+        gpu_rank_opts(&o[k], train, val, "cuda", lh, &who[k]);
+    c = test_comm_new(2, 0);
+    test_comm_train(c, o, st, errs);
+    EXPECT_OK(st[0], &errs[0]);
+    EXPECT_OK(st[1], &errs[1]);
+    EXPECT_EQ_I(test_comm_dev_calls(c, 0), 0);
+    test_comm_free(c);
+    /* one process, two replicas */
+    gpu_rank_opts(&o[2], train, val, "cuda", lr, &who[2]);
+    o[2].replicas = 2;
+    EXPECT_OK(tfr_train(&o[2], &err), &err);
+    /* the logged losses: rank 0's (a replica run logs its last replica's) */
+    char pd[800], ph[800];
+    snprintf(pd, sizeof pd, "%s/steps.csv", ld);
+    snprintf(ph, sizeof ph, "%s/steps.csv", lh);
+    size_t nd = 0, nh = 0;
+    uint8_t *sd = test_read_file(pd, &nd), *sh = test_read_file(ph, &nh);
+    EXPECT(sd && sh && nd > 100);
+    if (sd && sh && (nd != nh || memcmp(sd, sh, nd)))
+        FAILF("GPU ranks: the device means and the host sums took different steps");
+    free(sd);
+    free(sh);
+    /* the trained models, bit for bit */
+    const char *runs[3] = {ld, lh, lr};
+    uint8_t *ck[3];
+    size_t nck[3];
+    for (int k = 0; k < 3; k++) {
+        char p[800];
+        snprintf(p, sizeof p, "%s/ck/epoch-0002.tfrc", runs[k]);
+        ck[k] = test_read_file(p, &nck[k]);
+        EXPECT(ck[k] != NULL);
+    }
+    if (ck[0] && ck[1] && (nck[0] != nck[1] || memcmp(ck[0], ck[1], nck[0])))
+        FAILF("GPU ranks: the device means and the host sums trained different models");
+    if (ck[0] && ck[2] && (nck[0] != nck[2] || memcmp(ck[0], ck[2], nck[0])))
+        FAILF("GPU ranks: 2 ranks and --replicas 2 trained different models");
+    for (int k = 0; k < 3; k++)
+        free(ck[k]);
+    /* one device visible to each rank (CUDA_VISIBLE_DEVICES by the
+     * launcher): both on cuda:0; and a named cuda:0 stays cuda:0 */
+    for (int pass = 0; pass < 2; pass++) {
+        emu_devices = pass == 0 ? 1 : 2;
+        for (int k = 0; k < 2; k++) {
+            gpu_rank_opts(&o[k], train, NULL, pass == 0 ? "cuda" : "cuda:0", NULL, &who[k]);
+            o[k].nval = 0;
+            o[k].epochs = 1;
+        }
+        c = test_comm_new(2, 1);
+        test_comm_train(c, o, st, errs);
+        EXPECT_OK(st[0], &errs[0]);
+        EXPECT_OK(st[1], &errs[1]);
+        EXPECT_STR(rank_dev[0], "cuda:0 emulated on the host");
+        EXPECT_STR(rank_dev[1], "cuda:0 emulated on the host");
+        test_comm_free(c);
+    }
+    emu_devices = 2;
+    tfr_ops_cuda_stand_in(NULL);
     test_rmtree(dir);
 }
 
@@ -1581,6 +1721,7 @@ int main(void)
     check_model(&emu_ops, NULL, "cuda-emulated", 2e-5);
     check_same_images();
     check_one_wait();
+    check_gpu_ranks();
     check_train_loop(&emu_ops, TFR_PRECISION_TF32, "cuda-emulated", 1, 0.015);
     tfr_backend_opts bf16 = {0, TFR_MATH_BF16, 0};
     EXPECT_OK(emu_ops.create(&bf16, &eb, &err), &err);

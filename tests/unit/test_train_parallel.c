@@ -11,7 +11,6 @@
  * (each evaluates its own share, no record twice or never) and reduced.
  */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -213,80 +212,20 @@ static void test_arguments(void)
     EXPECT_STATUS(tfr_train(&o, &err), TFR_ERR_ARG); /* no sum functions */
 }
 
-/* ---- two ranks in two threads: a comm over a barrier ---- */
-typedef struct tshared {
-    pthread_barrier_t bar;
-    void             *data[2];
-    size_t            n[2];
-    int               mismatch;
-    /* what each rank brought to the evaluation's sum ([loss sum, images]:
-     * the only 2-value sum of the loop) */
-    double            eval_images[2][8];
-    int               neval[2];
-} tshared;
-
-typedef struct trank {
-    tshared         *sh;
-    int              rank;
-    tfr_train_opts   o;
-    tfr_train_comm   comm;
-    tfr_error        err;
-    tfr_status       st;
-    double           val_acc, val_loss, base_acc;
-} trank;
-
-static tfr_status tsum(trank *r, void *data, size_t n, int f64, tfr_error *e)
-{
-    tshared *s = r->sh;
-    s->data[r->rank] = data;
-    s->n[r->rank] = n;
-    pthread_barrier_wait(&s->bar);
-    const size_t el = f64 ? sizeof(double) : sizeof(float);
-    void *tmp = malloc(n * el + 1);
-    if (s->n[0] != s->n[1])
-        s->mismatch = 1;
-    for (size_t i = 0; i < n && !s->mismatch; i++) { /* rank order */
-        if (f64)
-            ((double *)tmp)[i] = ((double *)s->data[0])[i] + ((double *)s->data[1])[i];
-        else
-            ((float *)tmp)[i] = ((float *)s->data[0])[i] + ((float *)s->data[1])[i];
-    }
-    pthread_barrier_wait(&s->bar);
-    if (!s->mismatch)
-        memcpy(data, tmp, n * el);
-    free(tmp);
-    return s->mismatch ? tfr_fail(e, TFR_ERR_ARG, NULL, "ranks summed different sizes") : TFR_OK;
-}
-
-static tfr_status tsum_f32(void *user, float *data, size_t n, tfr_error *e)
-{
-    return tsum(user, data, n, 0, e);
-}
-
-static tfr_status tsum_f64(void *user, double *data, size_t n, tfr_error *e)
-{
-    trank *r = user;
-    if (n == 2 && r->sh->neval[r->rank] < 8)
-        r->sh->eval_images[r->rank][r->sh->neval[r->rank]++] = data[1];
-    return tsum(r, data, n, 1, e);
-}
+/* ---- two ranks in two threads (testutil's comm over a barrier) ---- */
+typedef struct val_seen {
+    double acc, loss, base_acc;
+} val_seen;
 
 static void record_val(void *user, const tfr_train_event *ev)
 {
-    trank *r = user;
+    val_seen *v = user;
     if (ev->kind == TFR_TRAIN_EPOCH) {
-        r->val_acc = ev->val_accuracy;
-        r->val_loss = ev->val_loss;
+        v->acc = ev->val_accuracy;
+        v->loss = ev->val_loss;
     } else if (ev->kind == TFR_TRAIN_BASELINE) {
-        r->base_acc = ev->accuracy;
+        v->base_acc = ev->accuracy;
     }
-}
-
-static void *rank_main(void *arg)
-{
-    trank *r = arg;
-    r->st = tfr_train(&r->o, &r->err);
-    return NULL;
 }
 
 static void test_split_evaluation(void)
@@ -298,61 +237,43 @@ static void test_split_evaluation(void)
     test_write_colour_shard(tr, 64, 5);
     test_write_colour_shard(va, 97, 6); /* odd: shares of 49 and 48 */
     const char *train[] = {tr}, *val[] = {va};
-    static tshared sh;
-    memset(&sh, 0, sizeof sh);
-    pthread_barrier_init(&sh.bar, NULL, 2);
-    static trank r[2];
-    for (int k = 0; k < 2; k++) {
-        memset(&r[k], 0, sizeof r[k]);
-        r[k].sh = &sh;
-        r[k].rank = k;
-        base_opts(&r[k].o, train);
-        r[k].o.val = val;
-        r[k].o.nval = 1;
-        r[k].o.epochs = 1;
-        r[k].o.batch = 16;
-        r[k].comm = (tfr_train_comm){.rank = k, .world = 2, .sum_f32 = tsum_f32,
-                                      .sum_f64 = tsum_f64, .user = &r[k]};
-        r[k].o.comm = &r[k].comm;
-        r[k].o.on_event = record_val;
-        r[k].o.user = &r[k];
+    tfr_train_opts o[3];
+    val_seen seen[3] = {{0}};
+    for (int k = 0; k < 3; k++) {
+        base_opts(&o[k], train);
+        o[k].val = val;
+        o[k].nval = 1;
+        o[k].epochs = 1;
+        o[k].batch = 16;
+        o[k].on_event = record_val;
+        o[k].user = &seen[k];
     }
-    pthread_t th[2];
-    for (int k = 0; k < 2; k++)
-        pthread_create(&th[k], NULL, rank_main, &r[k]);
-    for (int k = 0; k < 2; k++)
-        pthread_join(th[k], NULL);
-    pthread_barrier_destroy(&sh.bar);
-    EXPECT_OK(r[0].st, &r[0].err);
-    EXPECT_OK(r[1].st, &r[1].err);
+    test_comm *c = test_comm_new(2, 0);
+    tfr_status st[2];
+    tfr_error errs[2];
+    test_comm_train(c, o, st, errs);
+    EXPECT_OK(st[0], &errs[0]);
+    EXPECT_OK(st[1], &errs[1]);
     /* two evaluations (the untrained baseline, epoch 1), each rank its share */
-    EXPECT_EQ_I(sh.neval[0], 2);
-    EXPECT_EQ_I(sh.neval[1], 2);
+    EXPECT_EQ_I(test_comm_pairs(c, 0), 2);
+    EXPECT_EQ_I(test_comm_pairs(c, 1), 2);
     for (int e = 0; e < 2; e++) {
-        EXPECT(sh.eval_images[0][e] == 49);
-        EXPECT(sh.eval_images[1][e] == 48);
+        EXPECT(test_comm_pair(c, 0, e) == 49);
+        EXPECT(test_comm_pair(c, 1, e) == 48);
     }
+    test_comm_free(c);
     /* every rank has the whole result, and it is one process's (replicas
      * evaluate the whole set): accuracy exactly, the loss to its rounding */
-    EXPECT(r[0].val_acc == r[1].val_acc && r[0].val_loss == r[1].val_loss);
-    trank one;
-    memset(&one, 0, sizeof one);
-    base_opts(&one.o, train);
-    one.o.val = val;
-    one.o.nval = 1;
-    one.o.epochs = 1;
-    one.o.batch = 16;
-    one.o.replicas = 2;
-    one.o.on_event = record_val;
-    one.o.user = &one;
-    EXPECT_OK(tfr_train(&one.o, &err), &err);
-    if (r[0].val_acc != one.val_acc || r[0].base_acc != one.base_acc)
+    EXPECT(seen[0].acc == seen[1].acc && seen[0].loss == seen[1].loss);
+    o[2].replicas = 2;
+    EXPECT_OK(tfr_train(&o[2], &err), &err);
+    if (seen[0].acc != seen[2].acc || seen[0].base_acc != seen[2].base_acc)
         FAILF("split evaluation: accuracy %.6f (baseline %.6f), one process %.6f (%.6f)",
-              r[0].val_acc, r[0].base_acc, one.val_acc, one.base_acc);
-    if (!(fabs(r[0].val_loss - one.val_loss) <= 1e-6 * fabs(one.val_loss)))
-        FAILF("split evaluation: loss %.9f, one process %.9f", r[0].val_loss, one.val_loss);
+              seen[0].acc, seen[0].base_acc, seen[2].acc, seen[2].base_acc);
+    if (!(fabs(seen[0].loss - seen[2].loss) <= 1e-6 * fabs(seen[2].loss)))
+        FAILF("split evaluation: loss %.9f, one process %.9f", seen[0].loss, seen[2].loss);
     printf("split evaluation: 2 ranks of 49 + 48 images, accuracy %.4f as one process\n",
-           r[0].val_acc);
+           seen[0].acc);
     test_rmtree(dir);
 }
 

@@ -84,7 +84,9 @@ typedef enum tfr_precision {
 
 typedef struct tfr_device_opts {
     tfr_device_kind kind;
-    int             index;           /* CUDA device ordinal */
+    int             index;           /* CUDA device ordinal; < 0: not named (tfr_device_parse
+                                        of "cuda" or "auto"): cuda:0, or under data-parallel
+                                        training the rank's (tfr_train_comm.local_rank) */
     tfr_precision   precision;       /* CUDA only; the CPU is always fp32 */
     size_t          workspace_limit; /* cuDNN workspace bytes; 0 = 256 MiB */
 } tfr_device_opts;
@@ -103,6 +105,12 @@ TFR_API tfr_status tfr_precision_parse(const char *s, tfr_precision *p, tfr_erro
  * and exports are the same files whichever device trained the model.
  */
 TFR_API tfr_status tfr_model_set_device(tfr_model *m, const tfr_device_opts *d, tfr_error *err);
+/* As tfr_model_set_device for a data-parallel rank: a CUDA device not named
+ * (d->index < 0) is cuda:(local_rank % the devices this process sees), so
+ * one rank per GPU when a machine's ranks see every GPU, and cuda:0 when
+ * the launcher gives each rank one (CUDA_VISIBLE_DEVICES). */
+TFR_API tfr_status tfr_model_set_device_rank(tfr_model *m, const tfr_device_opts *d,
+                                             int local_rank, tfr_error *err);
 /* "cpu (16 threads, OpenBLAS, spin 20000 then sleep)", "cuda:0 NVIDIA H100 80GB HBM3, tf32", ... */
 TFR_API const char *tfr_model_device(const tfr_model *m);
 TFR_API tfr_device_kind tfr_model_device_kind(const tfr_model *m);

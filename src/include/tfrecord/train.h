@@ -94,6 +94,20 @@ typedef struct tfr_train_comm {
     tfr_status (*sum_f32)(void *user, float *data, size_t n, tfr_error *err);
     tfr_status (*sum_f64)(void *user, double *data, size_t n, tfr_error *err);
     void *user;
+    /* this rank's place among the ranks of its machine: a model on a CUDA
+     * device not named by ordinal (tfr_device_opts.index < 0) goes to
+     * cuda:(local_rank % the devices it sees) */
+    int   local_rank;
+    /*
+     * Optional (NULL: the host sums above): for a model on a device, a and
+     * b (na and nb floats of device memory: the gradients and the
+     * batch-norm running statistics) replaced by their means over the
+     * ranks, queued on `stream` (the device's cudaStream_t) behind the
+     * backward pass, as NCCL's all-reduce with ncclAvg does. Returns once
+     * the means are done or queued; a failure names the rank.
+     */
+    tfr_status (*mean_dev_f32)(void *user, float *a, size_t na, float *b, size_t nb,
+                               void *stream, tfr_error *err);
 } tfr_train_comm;
 
 typedef struct tfr_train_opts {

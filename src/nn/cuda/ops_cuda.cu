@@ -268,6 +268,14 @@ static tfr_status cu_sync(tfr_backend *b, tfr_error *err)
     return TFR_OK;
 }
 
+static int cu_device_count(void)
+{
+    int n = 0;
+    return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
+}
+
+static void *cu_native_stream(tfr_backend *b) { return (void *)b->compute; }
+
 static tfr_status cu_activate(tfr_backend *b, tfr_error *err)
 {
     CUDA_TRY(cudaSetDevice(b->device));
@@ -292,6 +300,8 @@ static tfr_ops make_table(void)
     t.zero = cu_zero;
     t.sync = cu_sync;
     t.activate = cu_activate;
+    t.device_count = cu_device_count;
+    t.native_stream = cu_native_stream;
     t.filter_layout = tfr_cuda_filter_layout;
     t.input_f32 = tfr_cuda_input_f32;
     t.input_u8 = tfr_cuda_input_u8;
