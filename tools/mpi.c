@@ -151,6 +151,11 @@ static tfr_status sum_f64(void *user, double *data, size_t n, tfr_error *err)
 
 #ifdef TFR_HAVE_NCCL
 static ncclComm_t nccl;
+/* the all-reduces run on their own stream, each behind an event of the
+ * training stream, so that a bucket's overlaps the rest of the backward
+ * pass; the training stream waits for the last before the SGD step */
+static cudaStream_t nccl_stream;
+static cudaEvent_t  nccl_ev;
 
 static tfr_status nccl_fail(ncclResult_t r, const char *what, tfr_error *err)
 {
@@ -180,7 +185,34 @@ static tfr_status nccl_start(tfr_error *err)
         nccl = NULL;
         return nccl_fail(r, "ncclCommInitRank", err);
     }
+    cudaError_t e;
+    if ((e = cudaStreamCreateWithFlags(&nccl_stream, cudaStreamNonBlocking)) != cudaSuccess ||
+        (e = cudaEventCreateWithFlags(&nccl_ev, cudaEventDisableTiming)) != cudaSuccess)
+        return tfr_fail(err, TFR_ERR_IO, NULL, "rank %d of %d: the all-reduce stream: %s",
+                        my_rank, my_world, cudaGetErrorString(e));
     return TFR_OK;
+}
+
+/* the NCCL stream behind the work queued on s so far */
+static tfr_status nccl_after(cudaStream_t s, tfr_error *err)
+{
+    cudaError_t e;
+    if ((e = cudaEventRecord(nccl_ev, s)) != cudaSuccess ||
+        (e = cudaStreamWaitEvent(nccl_stream, nccl_ev, 0)) != cudaSuccess)
+        return tfr_fail(err, TFR_ERR_IO, NULL, "rank %d of %d: ordering the all-reduce: %s",
+                        my_rank, my_world, cudaGetErrorString(e));
+    return TFR_OK;
+}
+
+/* a bucket of gradients, finished on s: its mean starts on the NCCL stream */
+static tfr_status nccl_bucket(void *user, float *g, size_t n, void *stream, tfr_error *err)
+{
+    (void)user;
+    tfr_status st;
+    if ((!nccl && (st = nccl_start(err))) || (st = nccl_after((cudaStream_t)stream, err)))
+        return st;
+    ncclResult_t r = ncclAllReduce(g, g, n, ncclFloat, ncclAvg, nccl, nccl_stream);
+    return r == ncclSuccess ? TFR_OK : nccl_fail(r, "ncclAllReduce", err);
 }
 
 static tfr_status nccl_mean(void *user, float *a, size_t na, float *b, size_t nb, void *stream,
@@ -188,22 +220,30 @@ static tfr_status nccl_mean(void *user, float *a, size_t na, float *b, size_t nb
 {
     (void)user;
     tfr_status st;
-    if (!nccl && (st = nccl_start(err)))
-        return st;
     cudaStream_t s = (cudaStream_t)stream;
+    if ((!nccl && (st = nccl_start(err))) || (st = nccl_after(s, err)))
+        return st;
     ncclResult_t r;
     if ((r = ncclGroupStart()) != ncclSuccess)
         return nccl_fail(r, "ncclGroupStart", err);
-    ncclResult_t ra = ncclAllReduce(a, a, na, ncclFloat, ncclAvg, nccl, s);
-    ncclResult_t rb = nb ? ncclAllReduce(b, b, nb, ncclFloat, ncclAvg, nccl, s) : ncclSuccess;
+    ncclResult_t ra = na ? ncclAllReduce(a, a, na, ncclFloat, ncclAvg, nccl, nccl_stream)
+                         : ncclSuccess;
+    ncclResult_t rb = nb ? ncclAllReduce(b, b, nb, ncclFloat, ncclAvg, nccl, nccl_stream)
+                         : ncclSuccess;
     r = ncclGroupEnd();
     if (ra != ncclSuccess || rb != ncclSuccess || r != ncclSuccess)
         return nccl_fail(ra != ncclSuccess ? ra : rb != ncclSuccess ? rb : r, "ncclAllReduce",
                          err);
+    /* the SGD step (on s) behind every mean */
+    cudaError_t e;
+    if ((e = cudaEventRecord(nccl_ev, nccl_stream)) != cudaSuccess ||
+        (e = cudaStreamWaitEvent(s, nccl_ev, 0)) != cudaSuccess)
+        return tfr_fail(err, TFR_ERR_IO, NULL, "rank %d of %d: ordering the SGD step: %s",
+                        my_rank, my_world, cudaGetErrorString(e));
     /* done, a peer failed, or the timeout: never an endless wait */
     const double t0 = now();
     for (;;) {
-        cudaError_t q = cudaStreamQuery(s);
+        cudaError_t q = cudaStreamQuery(nccl_stream);
         if (q == cudaSuccess)
             return TFR_OK;
         if (q != cudaErrorNotReady)
@@ -269,8 +309,13 @@ int tfr_mpi_start(int *argc, char ***argv, tfr_train_comm *comm, char *why, size
     comm->sum_f64 = sum_f64;
 #ifdef TFR_HAVE_NCCL
     const char *use = getenv("TFR_NCCL");
-    if (!use || strcmp(use, "0"))
+    if (!use || strcmp(use, "0")) {
         comm->mean_dev_f32 = nccl_mean;
+        comm->mean_dev_start = nccl_bucket;
+        const char *mb = getenv("TFR_BUCKET_MB"); /* a bucket's least size, MB */
+        if (mb && atof(mb) > 0)
+            comm->bucket_floats = (size_t)(atof(mb) * (1 << 20) / sizeof(float));
+    }
 #endif
     return 0;
 }
@@ -299,8 +344,12 @@ int tfr_mpi_nccl(void)
 void tfr_mpi_finish(void)
 {
 #ifdef TFR_HAVE_NCCL
-    if (nccl)
+    if (nccl) {
+        cudaStreamSynchronize(nccl_stream);
         ncclCommDestroy(nccl);
+        cudaEventDestroy(nccl_ev);
+        cudaStreamDestroy(nccl_stream);
+    }
     nccl = NULL;
 #endif
     if (started)

@@ -184,6 +184,20 @@ struct tfr_model;
 tfr_status tfr_model_dev_blocks(struct tfr_model *m, float **grads, size_t *ngrads,
                                 float **stats, size_t *nstats, void **stream, tfr_error *err);
 
+/*
+ * The backward pass (tfr_model_backward) handing over the gradients as it
+ * finishes them, for collectives that overlap the rest of it: once the ops
+ * writing a range are queued and no op still to run writes there, and the
+ * range has reached `bucket` floats (0: any size), ready(user, grads + lo,
+ * n) with the range in device memory. The ranges go from the end of the
+ * gradient block down, never overlap, and leave [0, *rest) for the caller
+ * to finish.
+ */
+typedef tfr_status (*tfr_grads_ready_fn)(void *user, float *grads, size_t n, tfr_error *err);
+tfr_status tfr_model_backward_buckets(struct tfr_model *m, float l2, size_t bucket,
+                                      tfr_grads_ready_fn ready, void *user, size_t *rest,
+                                      tfr_error *err);
+
 /* Moves a model onto any op table (tfr_model_set_device picks cpu or cuda;
  * tests use this for their own tables). On failure the model is on the CPU
  * with its values intact. */

@@ -968,8 +968,32 @@ tfr_status tfr_model_set_label_smoothing(tfr_model *m, float eps, tfr_error *err
     return TFR_OK;
 }
 
+/* the end of the parameters op o owns (0: none) */
+static size_t param_end(const tfr_model *m, const op *o)
+{
+    switch (o->kind) {
+    case OP_CONV:
+        return o->w_off + (size_t)o->cv.k * o->cv.c * o->cv.r * o->cv.s;
+    case OP_BN:
+        return o->b_off + (size_t)m->t[o->in].c;
+    case OP_DENSE:
+        return o->b_off + (size_t)o->k;
+    default:
+        return 0;
+    }
+}
+
 tfr_status tfr_model_backward(tfr_model *m, float l2, tfr_error *err)
 {
+    size_t rest;
+    return tfr_model_backward_buckets(m, l2, 0, NULL, NULL, &rest, err);
+}
+
+tfr_status tfr_model_backward_buckets(tfr_model *m, float l2, size_t bucket,
+                                      tfr_grads_ready_fn ready, void *user, size_t *rest,
+                                      tfr_error *err)
+{
+    *rest = m->np;
     if (!m->have_labels || !m->last_n)
         return tfr_fail(err, TFR_ERR_ARG, NULL, "backward needs a forward pass with labels");
     const tfr_ops *ops = m->be_ops;
@@ -990,6 +1014,19 @@ tfr_status tfr_model_backward(tfr_model *m, float l2, tfr_error *err)
     if ((st = ops->softmax_ce(be, n, m->cfg.classes, lt->d, m->labels, m->smooth, lt->g, NULL,
                               err)))
         return st;
+    /* below[i]: the end of every parameter the ops before i own, so that
+     * once op i's backward is queued [below[i], np) is final */
+    size_t *below = NULL;
+    if (ready) {
+        if (!(below = tfr_malloc(((size_t)m->nops + 1) * sizeof *below)))
+            return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
+        below[0] = 0;
+        for (int i = 0; i < m->nops; i++) {
+            size_t e = param_end(m, &m->ops[i]);
+            below[i + 1] = e > below[i] ? e : below[i];
+        }
+    }
+    size_t hi = m->np; /* [hi, np) handed to ready */
     for (int i = m->nops - 1; i >= 0 && !st; i--) {
         op *o = &m->ops[i];
         tensor *in = &m->t[o->in], *out = &m->t[o->out];
@@ -1030,7 +1067,13 @@ tfr_status tfr_model_backward(tfr_model *m, float l2, tfr_error *err)
                                    err)));
             break;
         }
+        if (!st && ready && hi - below[i] >= (bucket ? bucket : 1) && below[i] < hi) {
+            st = ready(user, G + below[i], hi - below[i], err);
+            hi = below[i];
+        }
     }
+    free(below);
+    *rest = hi;
     return st;
 }
 

@@ -118,6 +118,18 @@ typedef struct epoch_sums {
     float    lr;
 } epoch_sums;
 
+/* a bucket of finished gradients to the comm's device mean */
+typedef struct bucket_ctx {
+    const tfr_train_comm *cm;
+    void                 *stream;
+} bucket_ctx;
+
+static tfr_status bucket_ready(void *user, float *grads, size_t n, tfr_error *err)
+{
+    const bucket_ctx *b = user;
+    return b->cm->mean_dev_start(b->cm->user, grads, n, b->stream, err);
+}
+
 /* acc = src (first) or acc += src: the rank-order sum of tfr_train_comm */
 static void add_block(float *acc, const float *src, size_t n, int first)
 {
@@ -204,6 +216,10 @@ static tfr_status par_epoch(const tfr_train_opts *o, const char *const *src, int
             memcpy(p->s0, stats, nstat * sizeof *stats);
         }
         float loss = 0;
+        /* GPU ranks: the means on the device; rest: the gradients [0, rest)
+         * not handed over in buckets during the backward pass */
+        const int dev_mean = p->cm && p->cm->mean_dev_f32 && tfr_train_on_device(m);
+        size_t rest = tfr_model_num_params(m);
         for (int a = 0; a < p->R && !st; a++) {
             if (a > 0) { /* each replica starts from the step's running statistics */
                 if ((st = tfr_model_bn_stats(m, &stats, &nstat, err)))
@@ -221,8 +237,17 @@ static tfr_status par_epoch(const tfr_train_opts *o, const char *const *src, int
             es->loss_sum += (double)l * b[a]->n;
             es->seen += (uint64_t)b[a]->n;
             loss = l;
-            if ((st = tfr_model_backward(m, o->l2, err)))
+            if (dev_mean && p->cm->mean_dev_start) {
+                /* buckets of the gradients start their means as backward goes */
+                bucket_ctx bc = {p->cm, NULL};
+                if ((st = tfr_model_dev_blocks(m, &g, &ng, &stats, &nstat, &bc.stream, err)) ||
+                    (st = tfr_model_backward_buckets(
+                         m, o->l2, p->cm->bucket_floats ? p->cm->bucket_floats : (size_t)4 << 20,
+                         bucket_ready, &bc, &rest, err)))
+                    break;
+            } else if ((st = tfr_model_backward(m, o->l2, err))) {
                 break;
+            }
             if (p->R > 1) {
                 if ((st = (ng = tfr_model_num_params(m), tfr_model_grads(m, &g, err))) ||
                     (st = tfr_model_bn_stats(m, &stats, &nstat, err)))
@@ -233,12 +258,13 @@ static tfr_status par_epoch(const tfr_train_opts *o, const char *const *src, int
         }
         if (st)
             break;
-        if (p->cm && p->cm->mean_dev_f32 && tfr_train_on_device(m)) {
-            /* on the device (NCCL): the means queued behind the backward pass */
+        if (dev_mean) {
+            /* on the device (NCCL): the means queued behind the backward pass
+             * (the gradients not yet handed over in buckets) */
             void *stream;
             double t1 = tfr_now();
             if ((st = tfr_model_dev_blocks(m, &g, &ng, &stats, &nstat, &stream, err)) ||
-                (st = p->cm->mean_dev_f32(p->cm->user, g, ng, stats, nstat, stream, err)))
+                (st = p->cm->mean_dev_f32(p->cm->user, g, rest, stats, nstat, stream, err)))
                 break;
             es->comm += tfr_now() - t1;
         } else {

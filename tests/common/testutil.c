@@ -157,7 +157,7 @@ typedef struct test_rank {
     tfr_status     st;
     tfr_error     *err;
     double         pair[16];
-    int            npair, ndev;
+    int            npair, ndev, nbucket;
 } test_rank;
 
 struct test_comm {
@@ -227,6 +227,23 @@ static tfr_status comm_dev(void *user, float *a, size_t na, float *b, size_t nb,
     tfr_status st = comm_sum(r, a, na, 0, inv, err);
     return st ? st : comm_sum(r, b, nb, 0, inv, err);
 }
+
+static tfr_status comm_bucket(void *user, float *g, size_t n, void *stream, tfr_error *err)
+{
+    test_rank *r = user;
+    r->nbucket++;
+    return comm_sum(r, g, n, 0, 1.0f / (float)r->c->world, err);
+}
+
+void test_comm_buckets(test_comm *c, size_t floats)
+{
+    for (int k = 0; k < c->world; k++) {
+        c->r[k].comm.mean_dev_start = comm_bucket;
+        c->r[k].comm.bucket_floats = floats;
+    }
+}
+
+int test_comm_bucket_calls(const test_comm *c, int rank) { return c->r[rank].nbucket; }
 
 test_comm *test_comm_new(int world, int dev)
 {

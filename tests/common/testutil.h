@@ -115,6 +115,10 @@ double      test_comm_pair(const test_comm *c, int rank, int k);
 int         test_comm_pairs(const test_comm *c, int rank);
 /* how many device means rank r asked for */
 int         test_comm_dev_calls(const test_comm *c, int rank);
+/* (a comm with dev) gradients also in buckets of at least `floats` during
+ * the backward pass (mean_dev_start), averaged at once; how many rank r gave */
+void        test_comm_buckets(test_comm *c, size_t floats);
+int         test_comm_bucket_calls(const test_comm *c, int rank);
 void        test_comm_free(test_comm *c);
 
 #endif

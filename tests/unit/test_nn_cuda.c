@@ -1171,7 +1171,7 @@ static void gpu_rank_opts(tfr_train_opts *o, const char *const *train, const cha
     EXPECT_OK(tfr_device_parse(device, &o->device, &err), &err);
     o->device.precision = TFR_PRECISION_FP32;
     o->logdir = logdir;
-    static char ck[3][800];
+    static char ck[4][800];
     if (logdir) {
         snprintf(ck[*who], sizeof ck[0], "%s/ck", logdir);
         o->checkpoint_dir = ck[*who];
@@ -1183,16 +1183,17 @@ static void gpu_rank_opts(tfr_train_opts *o, const char *const *train, const cha
 static void check_gpu_ranks(void)
 {
     const char *dir = test_tmpdir("nn_cuda_ranks");
-    char tr[700], va[700], ld[700], lh[700], lr[700];
+    char tr[700], va[700], ld[700], lh[700], lr[700], lb[700];
     snprintf(tr, sizeof tr, "%s/train.tfrecord.gz", dir);
     snprintf(va, sizeof va, "%s/val.tfrecord.gz", dir);
     snprintf(ld, sizeof ld, "%s/dev", dir);
     snprintf(lh, sizeof lh, "%s/host", dir);
     snprintf(lr, sizeof lr, "%s/replicas", dir);
+    snprintf(lb, sizeof lb, "%s/buckets", dir);
     test_write_colour_shard(tr, 96, 7);
     test_write_colour_shard(va, 41, 8);
     const char *train[] = {tr}, *val[] = {va};
-    static int who[3] = {0, 1, 2};
+    static int who[4] = {0, 1, 2, 3};
     tfr_ops_cuda_stand_in(&emu_ops);
     tfr_train_opts o[3];
     tfr_status st[2];
@@ -1218,6 +1219,21 @@ static void check_gpu_ranks(void)
     EXPECT_OK(st[1], &errs[1]);
     EXPECT_EQ_I(test_comm_dev_calls(c, 0), 0);
     test_comm_free(c);
+    /* buckets of >= 512 floats averaged during the backward pass, the rest after */
+    for (int k = 0; k < 2; k++)
+        gpu_rank_opts(&o[k], train, val, "cuda", lb, &who[3]);
+    c = test_comm_new(2, 1);
+    test_comm_buckets(c, 512);
+    test_comm_train(c, o, st, errs);
+    EXPECT_OK(st[0], &errs[0]);
+    EXPECT_OK(st[1], &errs[1]);
+    EXPECT_EQ_I(test_comm_dev_calls(c, 0), 2 * 6);
+    const int nb = test_comm_bucket_calls(c, 0);
+    if (nb < 2 * 2 * 6) /* the tiny model has 1,3xx parameters: several buckets a step */
+        FAILF("GPU ranks: %d gradient buckets in 12 steps", nb);
+    EXPECT_EQ_I(test_comm_bucket_calls(c, 1), nb);
+    printf("GPU ranks: %d gradient buckets of >= 512 floats in 12 steps\n", nb);
+    test_comm_free(c);
     /* one process, two replicas */
     gpu_rank_opts(&o[2], train, val, "cuda", lr, &who[2]);
     o[2].replicas = 2;
@@ -1234,10 +1250,10 @@ static void check_gpu_ranks(void)
     free(sd);
     free(sh);
     /* the trained models, bit for bit */
-    const char *runs[3] = {ld, lh, lr};
-    uint8_t *ck[3];
-    size_t nck[3];
-    for (int k = 0; k < 3; k++) {
+    const char *runs[4] = {ld, lh, lr, lb};
+    uint8_t *ck[4];
+    size_t nck[4];
+    for (int k = 0; k < 4; k++) {
         char p[800];
         snprintf(p, sizeof p, "%s/ck/epoch-0002.tfrc", runs[k]);
         ck[k] = test_read_file(p, &nck[k]);
@@ -1247,7 +1263,9 @@ static void check_gpu_ranks(void)
         FAILF("GPU ranks: the device means and the host sums trained different models");
     if (ck[0] && ck[2] && (nck[0] != nck[2] || memcmp(ck[0], ck[2], nck[0])))
         FAILF("GPU ranks: 2 ranks and --replicas 2 trained different models");
-    for (int k = 0; k < 3; k++)
+    if (ck[0] && ck[3] && (nck[0] != nck[3] || memcmp(ck[0], ck[3], nck[0])))
+        FAILF("GPU ranks: the gradient buckets trained another model");
+    for (int k = 0; k < 4; k++)
         free(ck[k]);
     /* one device visible to each rank (CUDA_VISIBLE_DEVICES by the
      * launcher): both on cuda:0; and a named cuda:0 stays cuda:0 */

@@ -108,6 +108,17 @@ typedef struct tfr_train_comm {
      */
     tfr_status (*mean_dev_f32)(void *user, float *a, size_t na, float *b, size_t nb,
                                void *stream, tfr_error *err);
+    /*
+     * Optional, with mean_dev_f32: buckets of the gradients handed over as
+     * the backward pass finishes them (n floats of device memory, their
+     * backward ops queued on stream), so that their means overlap the
+     * rest of it, as PyTorch DDP's buckets do; mean_dev_f32 then gets the
+     * gradients left over, the statistics, and completes every mean.
+     * bucket_floats: a bucket's least size (0: 4 Mi floats, 16 MB).
+     */
+    tfr_status (*mean_dev_start)(void *user, float *dev, size_t n, void *stream,
+                                 tfr_error *err);
+    size_t bucket_floats;
 } tfr_train_comm;
 
 typedef struct tfr_train_opts {
