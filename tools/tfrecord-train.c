@@ -575,7 +575,10 @@ int main(int argc, char **argv)
         return 1;
     }
     static char rank_prog[64];
-    if (comm.world > 1) {
+    /* TFR_MPI_ONE_RANK=1: one rank through the collectives all the same
+     * (mpirun -np 1: the NCCL path checked on one GPU) */
+    const char *one = getenv("TFR_MPI_ONE_RANK");
+    if (comm.world > 1 || (comm.sum_f32 && one && !strcmp(one, "1"))) {
         snprintf(rank_prog, sizeof rank_prog, "%s[rank %d]", prog, comm.rank);
         tfr_log_set_prog(rank_prog);
         if (o.batch % comm.world) {

@@ -390,7 +390,9 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
     const char *const *val_src = (const char *const *)vin.sources;
     /* data parallel: the ranks of o->comm, or o->replicas streams here */
     par dp = {0};
-    dp.cm = o->comm && o->comm->world > 1 ? o->comm : NULL;
+    /* a comm of world 1 runs the data-parallel loop too (one rank through
+     * the collectives: what a one-GPU check of the NCCL path needs) */
+    dp.cm = o->comm && o->comm->world >= 1 ? o->comm : NULL;
     dp.R = dp.cm ? 1 : o->replicas > 1 ? o->replicas : 1;
     dp.W = dp.cm ? dp.cm->world : dp.R;
     const int lead = !dp.cm || dp.cm->rank == 0; /* logs and checkpoints */
@@ -513,7 +515,7 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
     for (uint64_t epoch = ts.epoch; epoch < (uint64_t)o->epochs; epoch++) {
         epoch_sums es;
         const double t_epoch = tfr_now();
-        if (dp.W > 1) {
+        if (dp.W > 1 || dp.cm) {
             if ((st = par_epoch(o, train_src, o->ntrain, m, &ts, rl, epoch, &dp, &es, err)))
                 goto done;
             tfr_train_event pev = {.kind = TFR_TRAIN_PASS_END, .epoch = epoch + 1,

@@ -34,6 +34,28 @@ $MPI $T $C --epochs 2 --checkpoint-dir M --logdir ML >mpi.out 2>mpi.err || { cat
 "$T" $C --epochs 2 --checkpoint-dir S >one.out 2>&1 || { cat one.out; fail "one process failed"; }
 cmp -s M/epoch-0002.tfrc R/epoch-0002.tfrc || fail "2 MPI ranks and --replicas 2 trained different models"
 cmp -s M/epoch-0002.tfrc S/epoch-0002.tfrc && fail "2 ranks gave the one-process model: no data parallelism"
+# one rank through the collectives (TFR_MPI_ONE_RANK) is the one-process run, bit for bit
+TFR_MPI_ONE_RANK=1 mpirun --oversubscribe -np 1 $T $C --epochs 2 --checkpoint-dir O >one1.out 2>&1 || { cat one1.out; fail "mpirun -np 1 failed"; }
+cmp -s O/epoch-0002.tfrc S/epoch-0002.tfrc || fail "one MPI rank through the collectives trained another model than one process"
+
+# GPU ranks through NCCL: a world of one on one GPU against the same run
+# without MPI (cuDNN picks its algorithms by time in each process: equal to
+# rounding, not bit for bit)
+if "$T" $C --epochs 1 --device cuda --precision fp32 --logdir G0 >g0.out 2>&1; then
+    TFR_MPI_ONE_RANK=1 mpirun --oversubscribe -np 1 $T $C --epochs 1 --device cuda --precision fp32 \
+        --logdir G1 >g1.out 2>&1 || { cat g1.out; fail "one GPU rank through NCCL failed"; }
+    python3 - G0/history.csv G1/history.csv <<'PY' || fail "one GPU rank through NCCL differs from the plain GPU run"
+import csv, sys
+a, b = (list(csv.DictReader(open(p))) for p in sys.argv[1:3])
+assert len(a) == len(b) == 1, (len(a), len(b))
+for k in ("loss", "val_loss"):
+    x, y = float(a[0][k]), float(b[0][k])
+    assert abs(x - y) <= 1e-3 * abs(x), (k, x, y)
+print("one GPU rank through NCCL: loss", b[0]["loss"], "plain", a[0]["loss"])
+PY
+else
+    echo "NCCL path: skipped: needs a GPU ($(grep -m1 error g0.out))"
+fi
 out=$(cat mpi.out)
 contains "$out" "data parallel: 2 ranks"
 contains "$out" "global batch 64 = 2 x 32"

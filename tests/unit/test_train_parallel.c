@@ -277,10 +277,51 @@ static void test_split_evaluation(void)
     test_rmtree(dir);
 }
 
+/*
+ * A comm of world 1 (one rank through the collectives, as a one-GPU check
+ * of the NCCL path runs) trains the model of the plain loop, bit for bit.
+ */
+static void test_world_of_one(void)
+{
+    const char *dir = test_tmpdir("train_parallel_one");
+    char tr[700], ca[700], cb[700];
+    snprintf(tr, sizeof tr, "%s/train.tfrecord", dir);
+    snprintf(ca, sizeof ca, "%s/plain", dir);
+    snprintf(cb, sizeof cb, "%s/comm", dir);
+    test_write_colour_shard(tr, 100, 9);
+    const char *train[] = {tr};
+    tfr_train_opts o[2];
+    for (int k = 0; k < 2; k++) {
+        base_opts(&o[k], train);
+        o[k].flip = 1;
+        o[k].pad_crop = 1;
+        o[k].checkpoint_dir = k ? cb : ca;
+    }
+    EXPECT_OK(tfr_train(&o[0], &err), &err);
+    test_comm *c = test_comm_new(1, 0);
+    tfr_status st[1];
+    tfr_error errs[1];
+    test_comm_train(c, &o[1], st, errs);
+    EXPECT_OK(st[0], &errs[0]);
+    test_comm_free(c);
+    char pa[800], pb[800];
+    snprintf(pa, sizeof pa, "%s/epoch-%04d.tfrc", ca, EPOCHS);
+    snprintf(pb, sizeof pb, "%s/epoch-%04d.tfrc", cb, EPOCHS);
+    size_t na = 0, nb = 0;
+    uint8_t *a = test_read_file(pa, &na), *b = test_read_file(pb, &nb);
+    EXPECT(a && b && na > 1000);
+    if (a && b && (na != nb || memcmp(a, b, na)))
+        FAILF("a comm of world 1 trained another model than the plain loop");
+    free(a);
+    free(b);
+    test_rmtree(dir);
+}
+
 int main(void)
 {
     test_replicas_against_the_reference();
     test_arguments();
     test_split_evaluation();
+    test_world_of_one();
     return test_failures() ? 1 : 0;
 }
