@@ -264,7 +264,7 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kw)
     PyObject *image_key = NULL, *label_key = NULL;
     int batch = 32, channels = 3, flip = 0, pad = 0, shuffle_files = 1, interleave = 4;
     int rank = 0, world = 1, threads = 0, prefetch = 2, drop = 0, skip = 0, classes = 0, copy = 1;
-    int split_records = 0;
+    PyObject *split_records = NULL;
     long long epochs = 1;
     unsigned long long seed = 0;
     Py_ssize_t shuffle = 1024;
@@ -274,7 +274,7 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kw)
         PyErr_SetString(PyExc_RuntimeError, "Stream.__init__ called twice");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$iOiszpiddOOnpiKLiiiizppiOOOppd", kwlist, &source,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$iOiszpiddOOnpiKLiiiizppiOOOpOd", kwlist, &source,
                                      &batch, &size, &channels, &format, &layout, &flip, &pad,
                                      &rrc, &center, &mean, &std, &shuffle, &shuffle_files,
                                      &interleave, &seed, &epochs, &rank, &world, &threads,
@@ -331,7 +331,20 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kw)
     o->epochs = (int)(epochs > 1 << 30 ? 1 << 30 : epochs);
     o->rank = rank;
     o->world = world;
-    o->split_records = split_records;
+    /* split_records: False, True (capped: equal shares) or "exact" (every
+     * record by exactly one rank: for evaluation) */
+    if (split_records && PyUnicode_Check(split_records)) {
+        if (PyUnicode_CompareWithASCIIString(split_records, "exact")) {
+            PyErr_SetString(PyExc_ValueError, "split_records: True, False or \"exact\"");
+            return -1;
+        }
+        o->split_records = TFR_SPLIT_EXACT;
+    } else if (split_records) {
+        int t = PyObject_IsTrue(split_records);
+        if (t < 0)
+            return -1;
+        o->split_records = t;
+    }
     o->threads = threads;
     o->prefetch = prefetch;
     o->drop_remainder = drop;

@@ -159,6 +159,16 @@ def test_whole_files_or_records_per_rank(data):
     (n0, a), (n1, b) = share(0, split_records=True), share(1, split_records=True)
     assert n0 == n1 == len(a) == len(b) == N_TRAIN // 2
     assert collections.Counter(a + b) == collections.Counter(every)
+    # exact: 7 ranks of an epoch that does not divide by 7, none left out
+    shares = [tt.Stream(str(data["shards"]), split="train", batch_size=50, channels=1, rank=r,
+                        world=7, split_records="exact") for r in range(7)]
+    counts = [s.epoch_records() for s in shares]
+    got = [[hashlib.sha1(x.tobytes()).hexdigest() for b, _ in s for x in b] for s in shares]
+    assert counts == [len(g) for g in got] and sum(counts) == N_TRAIN
+    assert max(counts) - min(counts) == (1 if N_TRAIN % 7 else 0)
+    assert collections.Counter(sum(got, [])) == collections.Counter(every)
+    with pytest.raises(ValueError, match="split_records"):
+        tt.Stream(str(data["shards"]), split="train", split_records="some")
 
 
 def test_copy_false_views_the_stream_buffer(data):

@@ -29,7 +29,10 @@ Stream(source, *, batch_size=32, size=None, channels=3, format="uint8",
              reads whole files and stops at the smallest rank's share (the
              rest of that epoch is left out); split_records=True splits by
              records instead (at most world - 1 left out; each rank reads
-             every file, or only its range where the shards are indexed).
+             every file, or only its range where the shards are indexed);
+             split_records="exact" splits by records with none left out
+             (shares differ by at most one record: for evaluation, where
+             every record must count once).
   state      a dict from Stream.state(): resume exactly where it was taken.
   copy       True: every batch is a fresh array. False: the arrays view the
              stream's buffer and stay valid only until the next batch is

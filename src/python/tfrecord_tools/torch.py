@@ -16,7 +16,9 @@ of the epoch: the stream's rank is rank * num_workers + worker and its world
 world_size * num_workers, split by records (split_records=True, unless
 given): no record is read twice in an epoch, every worker takes the same
 number of records, and at most world - 1 records of an epoch are left out
-to make the shares equal. Each worker reads every shard and keeps its
+to make the shares equal (for a validation set give split_records="exact":
+every record once, shares differing by at most one record, so a rank's
+last batch may be short or missing). Each worker reads every shard and keeps its
 records, or reads only its own range where the shards are indexed
 (tfrecord-write --index). len() is the batches of one epoch for this rank
 read without workers (with workers, each one's last batch may be short).
