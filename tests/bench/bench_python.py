@@ -61,10 +61,10 @@ def measure(label, fn):
     return med
 
 
-def ours(source, **kw):
+def ours(source, epochs=1, **kw):
     def run():
         n = 0
-        with tt.Stream(source, threads=2, **kw) as s:
+        with tt.Stream(source, threads=2, epochs=epochs, **kw) as s:
             for x, y in s:
                 xt, yt = torch.from_numpy(x), torch.from_numpy(y)
                 n += xt.shape[0]
@@ -72,13 +72,17 @@ def ours(source, **kw):
     return run
 
 
-def theirs(tree, transform):
+def theirs(tree, transform, epochs=1):
     ds = torchvision.datasets.ImageFolder(tree, transform=transform)
 
     def run():
         n = 0
-        for x, y in torch.utils.data.DataLoader(ds, batch_size=128, shuffle=True, num_workers=2):
-            n += x.shape[0]
+        # the workers live through every epoch, as the stream's threads do
+        dl = torch.utils.data.DataLoader(ds, batch_size=128, shuffle=True, num_workers=2,
+                                         persistent_workers=epochs > 1)
+        for _ in range(epochs):
+            for x, y in dl:
+                n += x.shape[0]
         return n
     return run
 
@@ -92,11 +96,11 @@ def c_alone(args):
     return run
 
 
-def case(name, tree, shards, kw, read_args, transform):
-    print(f"bench_python ({name})")
-    a = measure("tfrecord_tools.Stream -> torch", ours(shards, **kw))
-    b = measure("torchvision ImageFolder + DataLoader(2 workers)", theirs(tree, transform))
-    c = measure("C stream alone (tfrecord-read)", c_alone(read_args))
+def case(name, tree, shards, kw, read_args, transform, epochs=1):
+    print(f"bench_python ({name}, {epochs} epoch{'s' if epochs > 1 else ''} a run)")
+    a = measure("tfrecord_tools.Stream -> torch", ours(shards, epochs, **kw))
+    b = measure("torchvision ImageFolder + DataLoader(2 workers)", theirs(tree, transform, epochs))
+    c = measure("C stream alone (tfrecord-read)", c_alone(["--epochs", str(epochs), *read_args]))
     print(f"bench_python {name}: {a / b:.2f}x torchvision (target >= 3x), "
           f"{a / c:.2f}x the C stream alone (target >= 0.9x)")
 
@@ -132,4 +136,5 @@ with tempfile.TemporaryDirectory() as d:
          ["--batch", "128", "--size", "224x224", "--format", "nchw", "--flip",
           "--random-resized-crop", "0.25", f"{phs}:train"],
          T.Compose([T.RandomResizedCrop(224, scale=(0.25, 1)), T.RandomHorizontalFlip(), T.ToTensor(),
-                    T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))]))
+                    T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))]),
+         epochs=4)  # 600 photos: one epoch is a second, mostly start-up

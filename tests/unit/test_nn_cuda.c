@@ -1043,6 +1043,29 @@ static void check_same_images(void)
     test_rmtree(dir);
 }
 
+/* tfr_train options of the small runs below: the tiny preset, batch 16,
+ * on the (stood-in) CUDA device in fp32, quiet */
+static void tiny_opts(tfr_train_opts *o, const char *const *train, int ntrain,
+                      const char *const *val, int epochs, uint64_t seed, const char *logdir)
+{
+    tfr_train_opts_init(o);
+    o->train = train;
+    o->ntrain = ntrain;
+    o->val = val;
+    o->nval = val ? 1 : 0;
+    EXPECT_OK(tfr_resnet_preset("tiny", &o->cfg, &err), &err);
+    o->epochs = epochs;
+    o->batch = 16;
+    o->lr = 0.05f;
+    o->seed = seed;
+    o->threads = 2;
+    o->quiet = 1;
+    o->progress = 0;
+    o->device.kind = TFR_DEVICE_CUDA;
+    o->device.precision = TFR_PRECISION_FP32;
+    o->logdir = logdir;
+}
+
 /*
  * Host waits on the device path: a training step and an evaluation batch
  * each wait once, for the loss and the logits together (loss_logits), not
@@ -1090,22 +1113,7 @@ static void check_one_wait(void)
     cnt_ops.loss_logits = cnt_loss_logits;
     tfr_ops_cuda_stand_in(&cnt_ops);
     tfr_train_opts o;
-    tfr_train_opts_init(&o);
-    o.train = train;
-    o.ntrain = 1;
-    o.val = val;
-    o.nval = 1;
-    EXPECT_OK(tfr_resnet_preset("tiny", &o.cfg, &err), &err);
-    o.epochs = 2;
-    o.batch = 16;
-    o.lr = 0.05f;
-    o.seed = 3;
-    o.threads = 2;
-    o.quiet = 1;
-    o.progress = 0;
-    o.device.kind = TFR_DEVICE_CUDA;
-    o.device.precision = TFR_PRECISION_FP32;
-    o.logdir = la;
+    tiny_opts(&o, train, 1, val, 2, 3, la);
     w_ll = w_ce = w_act = 0;
     EXPECT_OK(tfr_train(&o, &err), &err);
     /* 14 steps; 3 evaluations (the untrained baseline, 2 epochs) of 3 batches */
@@ -1154,23 +1162,11 @@ static void record_device(void *user, const tfr_train_event *ev)
 static void gpu_rank_opts(tfr_train_opts *o, const char *const *train, const char *const *val,
                           const char *device, const char *logdir, int *who)
 {
-    tfr_train_opts_init(o);
-    o->train = train;
-    o->ntrain = 1;
-    o->val = val;
-    o->nval = 1;
-    EXPECT_OK(tfr_resnet_preset("tiny", &o->cfg, &err), &err);
-    o->epochs = 2;
-    o->batch = 16;
-    o->lr = 0.05f;
-    o->seed = 4;
+    tiny_opts(o, train, 1, val, 2, 4, logdir);
     o->threads = 1;
-    o->quiet = 1;
-    o->progress = 0;
     o->flip = 1;
     EXPECT_OK(tfr_device_parse(device, &o->device, &err), &err);
     o->device.precision = TFR_PRECISION_FP32;
-    o->logdir = logdir;
     static char ck[16][800];
     static int nck;
     if (logdir) {
@@ -1309,24 +1305,10 @@ static void check_train_loop(const tfr_ops *ops, tfr_precision prec, const char 
     const char *train[] = {tr0, tr1}, *val[] = {va};
     tfr_ops_cuda_stand_in(ops);
     tfr_train_opts o;
-    tfr_train_opts_init(&o);
-    o.train = train;
-    o.ntrain = 2;
-    o.val = val;
-    o.nval = 1;
-    EXPECT_OK(tfr_resnet_preset("tiny", &o.cfg, &err), &err);
-    o.epochs = 4;
-    o.batch = 16;
-    o.lr = 0.05f;
+    tiny_opts(&o, train, 2, val, 4, 5, la);
     o.flip = 1;
     o.pad_crop = 1;
-    o.seed = 5;
-    o.threads = 2;
-    o.quiet = 1;
-    o.progress = 0;
-    o.device.kind = TFR_DEVICE_CUDA;
     o.device.precision = prec;
-    o.logdir = la;
     o.checkpoint_dir = ca;
     EXPECT_OK(tfr_train(&o, &err), &err);
     double acc = last_val_accuracy(la);
