@@ -6,9 +6,12 @@
  * The options go into tfr_stream_opts field by field through
  * tfr_stream_opts_init, so a field added to the struct keeps its default
  * here. The GIL is released while the library opens the sources and while
- * it waits for a batch. A batch is copied into fresh arrays unless the
- * stream was made with copy=False: the arrays then view the stream's own
- * buffer, which the next batch overwrites (the documented lifetime rule).
+ * it waits for a batch. By default (copy=True) each batch's pixels are
+ * taken out of the stream (tfr_stream_take_data: the stream fills a new
+ * buffer next time) and the array owns them through a capsule, so the
+ * arrays are fresh without a copy; where the take fails they are copied.
+ * With copy=False the arrays view the stream's own buffer, which the next
+ * batch overwrites (the documented lifetime rule).
  *
  * Its own allocations use the interpreter's PyMem_* (tracemalloc sees
  * them). The module links libtfrecord statically and only what the stream needs,
@@ -379,6 +382,12 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kw)
     return 0;
 }
 
+/* the capsule of a batch taken from the stream: its array is gone */
+static void free_batch(PyObject *cap)
+{
+    tfr_stream_free_data(PyCapsule_GetPointer(cap, "tfrecord_tools.batch"));
+}
+
 static PyObject *Stream_next(StreamObject *self)
 {
     if (!self->s) {
@@ -415,7 +424,22 @@ static PyObject *Stream_next(StreamObject *self)
     if (b->format != TFR_BATCH_U8_NHWC)
         type = NPY_FLOAT32;
     PyObject *img;
-    if (self->copy) {
+    void *owned = self->copy ? tfr_stream_take_data(self->s) : NULL;
+    if (owned) {
+        /* the stream's buffer, now this array's alone */
+        PyObject *cap = PyCapsule_New(owned, "tfrecord_tools.batch", free_batch);
+        if (!cap) {
+            tfr_stream_free_data(owned);
+            return NULL;
+        }
+        img = PyArray_SimpleNewFromData(4, dims, type, owned);
+        if (!img || PyArray_SetBaseObject((PyArrayObject *)img, cap)) {
+            Py_XDECREF(img);
+            if (!img)
+                Py_DECREF(cap);
+            img = NULL;
+        }
+    } else if (self->copy) {
         img = PyArray_SimpleNew(4, dims, type);
         if (img)
             memcpy(PyArray_DATA((PyArrayObject *)img), b->data,

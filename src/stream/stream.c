@@ -113,6 +113,7 @@ struct tfr_stream {
     int             nworkers, started;
 
     int             have_prev;
+    int             taken;       /* the returned batch's data was taken */
     uint64_t        prev_gb;
     tfr_batch       out;
     tfr_stream_state state;
@@ -962,6 +963,7 @@ tfr_status tfr_stream_next(tfr_stream *s, const tfr_batch **out, tfr_error *err)
         s->have_prev = 0;
         pthread_cond_broadcast(&s->space_cv);
     }
+    s->taken = 0;
     for (;;) {
         if (s->fail) {
             if (err)
@@ -1025,6 +1027,26 @@ tfr_status tfr_stream_next(tfr_stream *s, const tfr_batch **out, tfr_error *err)
         pthread_cond_wait(&s->batch_cv, &s->mu);
     }
 }
+
+void *tfr_stream_take_data(tfr_stream *s)
+{
+    pthread_mutex_lock(&s->mu);
+    void *got = NULL;
+    if (s->have_prev && !s->taken) {
+        /* the slot is the consumer's until the next call: no worker writes it */
+        bentry *b = &s->ring[s->prev_gb % (uint64_t)s->R];
+        uint8_t *fresh = tfr_malloc(s->img_bytes * (size_t)s->o.batch_size);
+        if (fresh) {
+            got = b->data;
+            b->data = fresh;
+            s->taken = 1;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return got;
+}
+
+void tfr_stream_free_data(void *data) { free(data); }
 
 void tfr_stream_get_state(const tfr_stream *s, tfr_stream_state *st)
 {

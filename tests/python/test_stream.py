@@ -176,8 +176,26 @@ def test_copy_false_views_the_stream_buffer(data):
     b = tt.Stream(str(data["shards"]), split="train", batch_size=64, channels=1, seed=1, copy=False)
     x, _ = next(a)
     v, _ = next(b)
-    assert not v.flags.owndata and x.flags.owndata
+    # copy=False: a view whose base is the stream; the default: the batch's
+    # buffer taken out of the stream (no copy), owned through a capsule
+    assert v.base is b and x.base is not a and x.base is not None
     assert (x == v).all()
+
+
+def test_default_batches_stay_as_they_were(data):
+    """the default arrays are the stream's taken buffers: the batches after
+    them (every slot of the ring refilled several times) leave them alone,
+    and they outlive the stream"""
+    s = tt.Stream(str(data["shards"]), split="train", batch_size=32, channels=1, seed=2,
+                  format="float32", flip=True, epochs=3)
+    kept = [(x, x.copy()) for x, _ in s]
+    s.close()
+    assert len(kept) > 20
+    assert all((x == c).all() for x, c in kept)
+    ref = tt.Stream(str(data["shards"]), split="train", batch_size=32, channels=1, seed=2,
+                    format="float32", flip=True, epochs=3, copy=False)
+    for (x, _), (v, _) in zip(kept, ref):
+        assert (x == v).all()
 
 
 def corrupt_copy(src, dst, where):

@@ -591,6 +591,60 @@ static void test_deferred_flips(const char **src, int nsrc)
     }
 }
 
+/*
+ * tfr_stream_take_data: the taken pixels are the batch's and stay as they
+ * were while the stream goes on (every slot of the ring taken several
+ * times over: 15 batches, a ring of a few); the batches after a take equal
+ * those of a stream nothing was taken from; a second take, or one before
+ * any batch, gives NULL.
+ */
+static void test_take_data(const char **src, int nsrc)
+{
+    tfr_stream_opts o;
+    base_opts(&o, src, nsrc);
+    o.threads = 3;
+    o.epochs = 2;
+    o.random_flip = 1;
+    tfr_stream *a = NULL, *b = NULL;
+    tfr_error e;
+    EXPECT_OK(tfr_stream_open(&o, &a, &e), &e);
+    EXPECT_OK(tfr_stream_open(&o, &b, &e), &e);
+    if (!a || !b) {
+        tfr_stream_close(a);
+        tfr_stream_close(b);
+        return;
+    }
+    EXPECT(tfr_stream_take_data(a) == NULL);
+    enum { MAXB = 64 };
+    uint8_t *kept[MAXB], *copy[MAXB];
+    size_t bytes[MAXB];
+    int nb = 0;
+    const tfr_batch *x, *y;
+    while (nb < MAXB && tfr_stream_next(a, &x, &e) == TFR_OK) {
+        EXPECT_OK(tfr_stream_next(b, &y, &e), &e);
+        bytes[nb] = (size_t)x->n * x->h * x->w * x->c;
+        EXPECT(y && y->n == x->n && !memcmp(x->data, y->data, bytes[nb]));
+        kept[nb] = tfr_stream_take_data(a);
+        EXPECT(kept[nb] == x->data);
+        EXPECT(tfr_stream_take_data(a) == NULL); /* once */
+        copy[nb] = malloc(bytes[nb]);
+        memcpy(copy[nb], kept[nb], bytes[nb]);
+        nb++;
+    }
+    EXPECT_STATUS(tfr_stream_next(b, &y, &e), TFR_ERR_EOF);
+    EXPECT(nb > 10);
+    int changed = 0;
+    for (int i = 0; i < nb; i++) {
+        changed += memcmp(kept[i], copy[i], bytes[i]) != 0;
+        tfr_stream_free_data(kept[i]);
+        free(copy[i]);
+    }
+    if (changed)
+        FAILF("take_data: %d of %d taken batches changed while the stream went on", changed, nb);
+    tfr_stream_close(a);
+    tfr_stream_close(b);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s", test_tmpdir("stream"));
@@ -602,6 +656,7 @@ int main(void)
     snprintf(glob6, sizeof glob6, "%s/even-*", dir);
     src6[0] = glob6;
     test_deferred_flips(src6, 1);
+    test_take_data(src6, 1);
 
     /* exactly once per epoch: threads x interleave x world */
     int threads[] = {1, 2, 8}, inter[] = {1, 2, 4};

@@ -190,6 +190,19 @@ TFR_API tfr_status tfr_stream_open(const tfr_stream_opts *opts, tfr_stream **out
  */
 TFR_API tfr_status tfr_stream_next(tfr_stream *s, const tfr_batch **out, tfr_error *err);
 
+/*
+ * Takes the pixels of the batch tfr_stream_next just returned (its
+ * tfr_batch.data) out of the stream: the caller owns them from now on, the
+ * stream never writes them again (the next batch of that slot goes to a
+ * new buffer, whose pages the workers fill in parallel), and frees them
+ * with tfr_stream_free_data. A safe hand-over without a copy. NULL when
+ * there is no batch to take (none returned yet, or taken already) or no
+ * memory for the new buffer; the batch then stays the stream's, valid
+ * until the next call. Labels and flips are not taken.
+ */
+TFR_API void *tfr_stream_take_data(tfr_stream *s);
+TFR_API void tfr_stream_free_data(void *data);
+
 TFR_API void tfr_stream_get_state(const tfr_stream *s, tfr_stream_state *st);
 TFR_API void tfr_stream_get_stats(const tfr_stream *s, tfr_stream_stats *st);
 /* Records per epoch for this rank (after the equal-share cap); 0 if unknown
