@@ -135,8 +135,11 @@ hrow3_n(const float *row, const taps *t, int dw, int N, float *m)
 }
 
 /* AVX2 where the CPU has it (no FMA: the same products and sums, the same
- * bits as the default build, 8 lanes at a time) */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+ * bits as the default build, 8 lanes at a time). Not in sanitizer builds:
+ * the loader runs the clones' ifunc resolver before the sanitizer's runtime
+ * is up, and the instrumented resolver crashes there. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
 #define TFR_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define TFR_CLONES
