@@ -87,66 +87,62 @@ static tfr_status mpi_fail(int rc, const char *what, tfr_error *err)
 
 #define CHUNK 262144 /* values per gather: world x 1 MB of floats at most */
 
-static tfr_status sum_f32(void *user, float *data, size_t n, tfr_error *err)
+/*
+ * data[0..n) summed over the ranks in rank order, in place: each chunk of
+ * every rank's values gathered everywhere (MPI_Allgather), then added rank
+ * 0 first. f64: doubles (the epoch's counts, the evaluation's sums and
+ * confusion matrix), else floats (the gradients).
+ */
+static tfr_status gather_sum(void *data, size_t n, int f64, const char *what, tfr_error *err)
 {
-    (void)user;
-    float *all = tfr_malloc(sizeof(float) * CHUNK * (size_t)my_world);
+    const size_t el = f64 ? sizeof(double) : sizeof(float);
+    const size_t per = n < CHUNK ? n : CHUNK;
+    void *all = tfr_malloc(el * (per ? per : 1) * (size_t)my_world);
     if (!all)
-        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory for the gradient sum");
+        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory for the sum of %s", what);
     tfr_status st = TFR_OK;
-    for (size_t off = 0; off < n && !st; off += CHUNK) {
-        int c = (int)(n - off < CHUNK ? n - off : CHUNK);
+    for (size_t off = 0; off < n && !st; off += per) {
+        const int c = (int)(n - off < per ? n - off : per);
         busy_since = now();
-        int rc = MPI_Allgather(data + off, c, MPI_FLOAT, all, c, MPI_FLOAT, MPI_COMM_WORLD);
+        int rc = MPI_Allgather((char *)data + off * el, c, f64 ? MPI_DOUBLE : MPI_FLOAT, all, c,
+                               f64 ? MPI_DOUBLE : MPI_FLOAT, MPI_COMM_WORLD);
         busy_since = 0;
         if (rc != MPI_SUCCESS) {
-            st = mpi_fail(rc, "MPI_Allgather of the gradients", err);
+            char call[96];
+            snprintf(call, sizeof call, "MPI_Allgather of %s", what);
+            st = mpi_fail(rc, call, err);
             break;
         }
         for (int i = 0; i < c; i++) {
-            float s = all[i];
-            for (int r = 1; r < my_world; r++)
-                s += all[(size_t)r * c + i];
-            data[off + i] = s;
+            if (f64) {
+                const double *g = all;
+                double v = g[i];
+                for (int r = 1; r < my_world; r++)
+                    v += g[(size_t)r * c + i];
+                ((double *)data)[off + i] = v;
+            } else {
+                const float *g = all;
+                float v = g[i];
+                for (int r = 1; r < my_world; r++)
+                    v += g[(size_t)r * c + i];
+                ((float *)data)[off + i] = v;
+            }
         }
     }
     free(all);
     return st;
 }
 
-/* any n, in gathers of at most 4096 values (the epoch's counts, the
- * evaluation's sums and its confusion matrix) */
+static tfr_status sum_f32(void *user, float *data, size_t n, tfr_error *err)
+{
+    (void)user;
+    return gather_sum(data, n, 0, "the gradients", err);
+}
+
 static tfr_status sum_f64(void *user, double *data, size_t n, tfr_error *err)
 {
     (void)user;
-    enum { PER = 4096 };
-    const size_t per = n < PER ? n : PER;
-    double small[64 * 64];
-    double *buf = per * (size_t)my_world <= sizeof small / sizeof *small
-                      ? small
-                      : tfr_malloc(sizeof(double) * per * (size_t)my_world);
-    if (!buf)
-        return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
-    tfr_status st = TFR_OK;
-    for (size_t off = 0; off < n && !st; off += per) {
-        const int c = (int)(n - off < per ? n - off : per);
-        busy_since = now();
-        int rc = MPI_Allgather(data + off, c, MPI_DOUBLE, buf, c, MPI_DOUBLE, MPI_COMM_WORLD);
-        busy_since = 0;
-        if (rc != MPI_SUCCESS) {
-            st = mpi_fail(rc, "MPI_Allgather", err);
-            break;
-        }
-        for (int i = 0; i < c; i++) {
-            double v = buf[i];
-            for (int r = 1; r < my_world; r++)
-                v += buf[(size_t)r * c + i];
-            data[off + i] = v;
-        }
-    }
-    if (buf != small)
-        free(buf);
-    return st;
+    return gather_sum(data, n, 1, "the epoch's sums", err);
 }
 
 #ifdef TFR_HAVE_NCCL

@@ -1067,7 +1067,7 @@ tfr_status tfr_model_backward_buckets(tfr_model *m, float l2, size_t bucket,
                                    err)));
             break;
         }
-        if (!st && ready && hi - below[i] >= (bucket ? bucket : 1) && below[i] < hi) {
+        if (!st && ready && hi - below[i] >= (bucket ? bucket : 1)) { /* below[i] <= hi */
             st = ready(user, G + below[i], hi - below[i], err);
             hi = below[i];
         }

@@ -197,12 +197,7 @@ tfr_status tfr_evaluate_flip(tfr_model *m, const char *const *src, int nsrc, int
                              int threads, float mean, float std, int flip, tfr_eval_result *res,
                              tfr_error *err)
 {
-    int prev = tfr_compute_threads();
-    if (threads > 0)
-        tfr_set_compute_threads(threads);
-    tfr_status st = evaluate(m, src, nsrc, batch, threads, mean, std, flip, 0, 1, res, err);
-    tfr_set_compute_threads(prev);
-    return st;
+    return tfr_train_evaluate_share(m, src, nsrc, batch, threads, mean, std, flip, 0, 1, res, err);
 }
 
 tfr_status tfr_train_evaluate_share(tfr_model *m, const char *const *src, int nsrc, int batch,
