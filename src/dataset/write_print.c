@@ -101,8 +101,13 @@ void tfr_write_report_print_text(const tfr_write_report *r, const char *out_dir,
                 tfr_human_bytes((double)r->input_bytes, b1, sizeof b1),
                 tfr_human_bytes((double)r->raw_bytes, b2, sizeof b2),
                 tfr_human_bytes((double)r->file_bytes, b3, sizeof b3));
-        if (r->raw_bytes)
-            fprintf(f, " (saved %.1f%%)", 100.0 * (1.0 - (double)r->file_bytes / (double)r->raw_bytes));
+        if (r->raw_bytes) {
+            double saved = 100.0 * (1.0 - (double)r->file_bytes / (double)r->raw_bytes);
+            if (saved >= 0.05)
+                fprintf(f, " (saved %.1f%%)", saved);
+            else /* stored (JPEG bytes): the framing's few bytes */
+                fprintf(f, " (incompressible: %+.2f%%)", -saved);
+        }
         fputc('\n', f);
         if (r->passed_through + r->reencoded) {
             fprintf(f, "JPEG bytes: %llu of %llu as stored, re-encoded %llu",

@@ -217,6 +217,41 @@ static size_t chunk_cap(const tfr_record_writer *w)
     return (size_t)w->slots * w->o.chunk_bytes;
 }
 
+/*
+ * A chunk that deflate shrinks by less than 1/STORE_GAIN of its size (JPEG
+ * bytes, already-compressed payloads) is written as stored blocks instead:
+ * the file grows by that little, and every reader then copies the chunk
+ * rather than Huffman-decoding it (an inflate of such data costs about as
+ * much as a tenth of a JPEG decode). Stored blocks are plain deflate
+ * (RFC 1951 3.2.4), byte-aligned like the chunks' sync-flush ends, and the
+ * next chunk's dictionary is the same uncompressed bytes, so the pieces
+ * still concatenate into one stream; the output still depends only on
+ * (dict, input, level, last).
+ */
+#define STORE_GAIN  32
+#define STORED_MAX  65535u
+
+static size_t stored_bytes(size_t n)
+{
+    return n + 5 * (n ? (n + STORED_MAX - 1) / STORED_MAX : 1);
+}
+
+static void put_stored(uint8_t *o, const uint8_t *in, size_t n, int last)
+{
+    do {
+        size_t b = n < STORED_MAX ? n : STORED_MAX;
+        o[0] = (uint8_t)(last && b == n); /* BFINAL, BTYPE 00, padding */
+        o[1] = (uint8_t)b;
+        o[2] = (uint8_t)(b >> 8);
+        o[3] = (uint8_t)~b;
+        o[4] = (uint8_t)(~b >> 8);
+        memcpy(o + 5, in, b);
+        o += 5 + b;
+        in += b;
+        n -= b;
+    } while (n);
+}
+
 /* Chunk i of nchunks in stage after the dictionary, into its slot. */
 static void compress_chunk(tfr_record_writer *w, int i, int nchunks, size_t last_len, int final)
 {
@@ -239,8 +274,21 @@ static void compress_chunk(tfr_record_writer *w, int i, int nchunks, size_t last
         s->out = p;
         s->out_cap = need;
     }
-    s->st = w->codec->chunk(s->cs, in - dlen, dlen, in, n, final && i == nchunks - 1, s->out,
-                            s->out_cap, &s->out_len, &s->check, &s->e);
+    const int last = final && i == nchunks - 1;
+    s->st = w->codec->chunk(s->cs, in - dlen, dlen, in, n, last, s->out, s->out_cap,
+                            &s->out_len, &s->check, &s->e);
+    const size_t sb = stored_bytes(n);
+    if (s->st || s->out_len + n / STORE_GAIN < sb)
+        return; /* deflate pays */
+    if (sb > s->out_cap) {
+        uint8_t *p = tfr_realloc(s->out, sb);
+        if (!p)
+            return; /* the deflate bytes are as good */
+        s->out = p;
+        s->out_cap = sb;
+    }
+    put_stored(s->out, in, n, last);
+    s->out_len = sb;
 }
 
 /*

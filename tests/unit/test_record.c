@@ -1,7 +1,8 @@
 /*
  * tests/unit/test_record.c - record writer/reader: round trips for every
  * compression (classic and chunked), empty files, empty and 16 MiB records,
- * zlib as the independent decoder of our GZIP/ZLIB output, concatenated
+ * zlib as the independent decoder of our GZIP/ZLIB output, chunks stored
+ * where deflate does not pay, concatenated
  * gzip members, and every defect the reader must report: each single-bit
  * flip in a plain file, truncation at every byte of a GZIP file, damaged
  * and missing gzip trailers, trailing garbage, absurd lengths, skip mode;
@@ -244,6 +245,100 @@ static void test_round_trips(void)
     path_in(path, sizeof path, "big.gz");
     write_file(path, TFR_COMPRESS_GZIP, 0, 1, &big, 1);
     check_file(path, TFR_COMPRESS_AUTO, &big, 1);
+}
+
+/*
+ * Chunked mode stores a chunk that deflate shrinks by less than 1/32
+ * (JPEG-like bytes: 240 equally likely values, about 0.8 % smaller under
+ * Huffman coding) and compresses the rest: the exact file size of stored
+ * blocks, zlib decoding every kind back to the framed stream, our reader
+ * the records, through every engine that writes.
+ */
+static void fill_kind(uint8_t *p, size_t n, int jpeg_like, uint64_t seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t r = test_rand(&seed) >> 33;
+        p[i] = jpeg_like ? (uint8_t)(r % 240) : (uint8_t)"abcd"[r & 3];
+    }
+}
+
+static void test_stored_chunks(void)
+{
+    enum { N = 30, LEN = 10000, CHUNK = 65536 };
+    const size_t raw = (size_t)N * (LEN + 16);
+    uint8_t *stream = malloc(raw), *rec = malloc(LEN);
+    for (size_t e = 0; tfr_codec_at(e); e++)
+        for (int kind = 0; kind < 3; kind++) { /* compressible, JPEG-like, half and half */
+            const char *engine = tfr_codec_at(e)->name;
+            char path[700];
+            snprintf(path, sizeof path, "%s/stored-%s-%d.gz", dir, engine, kind);
+            tfr_error err;
+            tfr_error_clear(&err);
+            tfr_writer_opts o;
+            tfr_writer_opts_init(&o);
+            o.chunk_bytes = CHUNK;
+            o.threads = 2;
+            o.sync = 0;
+            o.engine = engine;
+            tfr_record_writer *w = NULL;
+            EXPECT_OK(tfr_record_writer_open(path, &o, &w, &err), &err);
+            if (!w)
+                continue;
+            uint8_t *p = stream;
+            for (int i = 0; i < N; i++) {
+                fill_kind(rec, LEN, kind == 1 || (kind == 2 && i < N / 2), (uint64_t)i + 1);
+                EXPECT_OK(tfr_record_writer_append(w, rec, LEN, &err), &err);
+                tfr_frame_header(p, LEN);
+                memcpy(p + 12, rec, LEN);
+                tfr_put_le32(p + 12 + LEN, tfr_crc_mask(tfr_crc32c(rec, LEN)));
+                p += 16 + LEN;
+            }
+            EXPECT_OK(tfr_record_writer_close(w, NULL, &err), &err);
+            size_t zn = 0, fn = 0;
+            uint8_t *z = zlib_inflate_file(path, 31, &zn), *f = test_read_file(path, &fn);
+            if (!z || zn != raw || memcmp(z, stream, raw))
+                FAILF("%s: zlib does not give back the framed stream", path);
+            free(z);
+            free(f);
+            /* the records, through our reader */
+            tfr_reader_opts ro;
+            tfr_reader_opts_init(&ro);
+            ro.engine = g_engine;
+            tfr_record_reader *r = NULL;
+            EXPECT_OK(tfr_record_reader_open(path, &ro, &r, &err), &err);
+            int got = 0;
+            const uint8_t *d;
+            size_t len;
+            while (r && tfr_record_reader_next(r, &d, &len, &err) == TFR_OK) {
+                if (len != LEN || memcmp(d, stream + (size_t)got * (LEN + 16) + 12, LEN))
+                    FAILF("%s: record %d differs", path, got);
+                got++;
+            }
+            EXPECT_EQ_I(got, N);
+            tfr_record_reader_close(r);
+            /* stored blocks: 5 bytes per 65535 and nothing else beyond the
+             * gzip header (10) and trailer (8) */
+            size_t stored = 0;
+            for (size_t off = 0; off < raw; off += CHUNK) {
+                size_t n = raw - off < CHUNK ? raw - off : CHUNK;
+                stored += n + 5 * ((n + 65534) / 65535);
+            }
+            if (kind == 1) {
+                EXPECT_EQ_U(fn, 18 + stored);
+                /* where zlib alone would have Huffman-coded them smaller */
+                uLongf cl = compressBound((uLong)raw);
+                uint8_t *c = malloc(cl);
+                EXPECT(compress2(c, &cl, stream, (uLong)raw, 6) == Z_OK && cl < raw);
+                free(c);
+            } else if (kind == 0) {
+                if (fn * 3 > raw)
+                    FAILF("%s: %zu bytes for %zu of compressible records", path, fn, raw);
+            } else if (fn < raw / 2 || fn > raw / 10 * 7) {
+                FAILF("%s: %zu bytes for half JPEG-like, half compressible %zu", path, fn, raw);
+            }
+        }
+    free(stream);
+    free(rec);
 }
 
 /* TF's classic GZIP stream: compare with zlib driven the way TF drives it */
@@ -841,6 +936,7 @@ int main(void)
             FAILF("mkdir %s", dir);
     test_gzip_bomb_memory();
     test_round_trips();
+    test_stored_chunks();
     test_tf_identical_gzip();
     test_bit_flips();
     test_gzip_truncation();

@@ -77,7 +77,9 @@ typedef struct tfr_writer_opts {
      * uncompressed bytes, each primed with the previous 32 KiB as a
      * dictionary and compressed on up to `threads` threads (OpenMP). The
      * result is still ONE gzip/zlib member that every TensorFlow version
-     * reads; bytes are the same for any thread count.
+     * reads; bytes are the same for any thread count. A block that deflate
+     * shrinks by less than 1/32 (JPEG bytes) is stored instead, so readers
+     * copy it rather than inflate it.
      */
     size_t chunk_bytes;
     int    threads;     /* for chunked mode; 0 = tfr_compute_threads() */
