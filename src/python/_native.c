@@ -7,9 +7,11 @@
  * tfr_stream_opts_init, so a field added to the struct keeps its default
  * here. The GIL is released while the library opens the sources and while
  * it waits for a batch. By default (copy=True) each batch's pixels are
- * taken out of the stream (tfr_stream_take_data: the stream fills a new
+ * taken out of the stream (tfr_stream_take_data: the stream fills another
  * buffer next time) and the array owns them through a capsule, so the
  * arrays are fresh without a copy; where the take fails they are copied.
+ * When such an array dies while its stream is open, its buffer goes back
+ * to the stream (tfr_stream_give_data) for a later batch.
  * With copy=False the arrays view the stream's own buffer, which the next
  * batch overwrites (the documented lifetime rule).
  *
@@ -71,9 +73,29 @@ PyObject *tfr_py_raise(const tfr_error *e)
     return NULL;
 }
 
+/*
+ * Where a taken batch's buffer goes when its array dies: back to the stream
+ * that gave it while that is open (tfr_stream_give_data: the next batches
+ * reuse it, so a training loop that drops each batch before the next but
+ * one faults in no new pages), else freed. The Stream and each of its live
+ * batch capsules hold a reference; only touched with the GIL held.
+ */
+typedef struct batch_home {
+    tfr_stream        *s; /* NULL once the stream is closed */
+    Py_ssize_t         refs;
+    unsigned long long given; /* buffers given back (stats()["batches_given_back"]) */
+} batch_home;
+
+static void home_release(batch_home *h)
+{
+    if (h && --h->refs == 0)
+        PyMem_Free(h);
+}
+
 typedef struct {
     PyObject_HEAD
     tfr_stream      *s;
+    batch_home      *home;
     tfr_stream_opts  o;
     char           **sources; /* owned copies, o.sources points here */
     int              nsources;
@@ -97,6 +119,10 @@ static void free_strings(StreamObject *self)
 
 static void Stream_dealloc(StreamObject *self)
 {
+    if (self->home)
+        self->home->s = NULL;
+    home_release(self->home);
+    self->home = NULL;
     tfr_stream_close(self->s); /* safe mid-epoch */
     self->s = NULL;
     free_strings(self);
@@ -378,6 +404,14 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kw)
         tfr_py_raise(&e);
         return -1;
     }
+    if (!(self->home = PyMem_Malloc(sizeof *self->home))) {
+        tfr_stream_close(s);
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->home->s = s;
+    self->home->refs = 1;
+    self->home->given = 0;
     self->s = s;
     return 0;
 }
@@ -385,7 +419,14 @@ static int Stream_init(StreamObject *self, PyObject *args, PyObject *kw)
 /* the capsule of a batch taken from the stream: its array is gone */
 static void free_batch(PyObject *cap)
 {
-    tfr_stream_free_data(PyCapsule_GetPointer(cap, "tfrecord_tools.batch"));
+    void *data = PyCapsule_GetPointer(cap, "tfrecord_tools.batch");
+    batch_home *h = PyCapsule_GetContext(cap);
+    if (h && h->s) {
+        tfr_stream_give_data(h->s, data);
+        h->given++;
+    } else
+        tfr_stream_free_data(data);
+    home_release(h);
 }
 
 static PyObject *Stream_next(StreamObject *self)
@@ -432,6 +473,8 @@ static PyObject *Stream_next(StreamObject *self)
             tfr_stream_free_data(owned);
             return NULL;
         }
+        PyCapsule_SetContext(cap, self->home);
+        self->home->refs++;
         img = PyArray_SimpleNewFromData(4, dims, type, owned);
         if (!img || PyArray_SetBaseObject((PyArrayObject *)img, cap)) {
             Py_XDECREF(img);
@@ -490,12 +533,13 @@ static PyObject *Stream_stats(StreamObject *self, PyObject *unused)
     }
     tfr_stream_stats st;
     tfr_stream_get_stats(self->s, &st);
-    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:d}", "records_read",
+    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:d,s:K}", "records_read",
                          (unsigned long long)st.records_read, "records_decoded",
                          (unsigned long long)st.records_decoded, "corrupt_skipped",
                          (unsigned long long)st.corrupt_skipped, "batches",
                          (unsigned long long)st.batches, "bytes_read",
-                         (unsigned long long)st.bytes_read, "wait_seconds", st.wait_seconds);
+                         (unsigned long long)st.bytes_read, "wait_seconds", st.wait_seconds,
+                         "batches_given_back", self->home ? self->home->given : 0ULL);
 }
 
 static PyObject *Stream_epoch_records(StreamObject *self, PyObject *unused)
@@ -535,6 +579,8 @@ static PyObject *Stream_close(StreamObject *self, PyObject *unused)
     }
     tfr_stream *s = self->s;
     self->s = NULL;
+    if (self->home)
+        self->home->s = NULL; /* batches alive from now on are freed, not given back */
     Py_BEGIN_ALLOW_THREADS
     tfr_stream_close(s);
     Py_END_ALLOW_THREADS

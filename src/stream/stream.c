@@ -114,6 +114,8 @@ struct tfr_stream {
 
     int             have_prev;
     int             taken;       /* the returned batch's data was taken */
+    void           *spare[2];    /* taken buffers given back, for the next takes */
+    int             nspare;
     uint64_t        prev_gb;
     tfr_batch       out;
     tfr_stream_state state;
@@ -1035,7 +1037,8 @@ void *tfr_stream_take_data(tfr_stream *s)
     if (s->have_prev && !s->taken) {
         /* the slot is the consumer's until the next call: no worker writes it */
         bentry *b = &s->ring[s->prev_gb % (uint64_t)s->R];
-        uint8_t *fresh = tfr_malloc(s->img_bytes * (size_t)s->o.batch_size);
+        uint8_t *fresh = s->nspare ? s->spare[--s->nspare]
+                                   : tfr_malloc(s->img_bytes * (size_t)s->o.batch_size);
         if (fresh) {
             got = b->data;
             b->data = fresh;
@@ -1047,6 +1050,19 @@ void *tfr_stream_take_data(tfr_stream *s)
 }
 
 void tfr_stream_free_data(void *data) { free(data); }
+
+void tfr_stream_give_data(tfr_stream *s, void *data)
+{
+    if (!data)
+        return;
+    pthread_mutex_lock(&s->mu);
+    int kept = s->nspare < (int)(sizeof s->spare / sizeof s->spare[0]);
+    if (kept)
+        s->spare[s->nspare++] = data;
+    pthread_mutex_unlock(&s->mu);
+    if (!kept)
+        free(data);
+}
 
 void tfr_stream_get_state(const tfr_stream *s, tfr_stream_state *st)
 {
@@ -1083,6 +1099,8 @@ void tfr_stream_close(tfr_stream *s)
         pthread_join(s->workers[i], NULL);
     for (size_t i = 0; s->q && i < s->qcount; i++)
         free(s->q[(s->qhead + i) % s->qcap].data);
+    for (int i = 0; i < s->nspare; i++)
+        free(s->spare[i]);
     for (int i = 0; s->ring && i < s->R; i++) {
         free(s->ring[i].data);
         free(s->ring[i].labels);

@@ -198,6 +198,31 @@ def test_default_batches_stay_as_they_were(data):
         assert (x == v).all()
 
 
+def test_dropped_batches_are_reused_and_kept_ones_are_not(data):
+    """a default array that dies goes back to its open stream, which fills
+    that buffer again for a later batch (no fresh pages per batch); arrays
+    still alive are never refilled, and ones that outlive the stream stay
+    valid; the values equal copy=False's throughout"""
+    kw = dict(split="train", batch_size=32, channels=1, seed=4, format="float32", flip=True,
+              epochs=2)
+    ref = [x.copy() for x, _ in tt.Stream(str(data["shards"]), copy=False, **kw)]
+    s = tt.Stream(str(data["shards"]), **kw)
+    kept = []
+    for i, (x, _) in enumerate(s):
+        assert (x == ref[i]).all()
+        if i % 5 == 0:
+            kept.append((i, x))  # alive: its buffer must not come back
+        del x
+    given = s.stats()["batches_given_back"]
+    s.close()
+    assert len(ref) > 20
+    # every dropped batch but the last went back to the stream
+    assert given >= len(ref) - len(kept) - 1, (given, len(ref), len(kept))
+    for i, x in kept:
+        assert (x == ref[i]).all()
+    assert len({x.__array_interface__["data"][0] for _, x in kept}) == len(kept)
+
+
 def corrupt_copy(src, dst, where):
     shutil.copy(src, dst)
     with open(dst, "r+b") as f:

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "testutil.h"
+#include "util/alloc.h"
 #include <png.h>
 
 #include "tfrecord/dataset.h"
@@ -645,6 +646,82 @@ static void test_take_data(const char **src, int nsrc)
     tfr_stream_close(b);
 }
 
+/*
+ * tfr_stream_give_data: buffers given back are filled again for later
+ * batches instead of new ones (one allocation fewer per batch than taking
+ * and freeing: tfr_alloc_count over a whole run); the batches still equal
+ * those of a stream nothing was taken from, and taken buffers that were not
+ * given back stay as they were.
+ */
+static uint64_t give_run(const tfr_stream_opts *o, int give, int keep_every, int *nbatches)
+{
+    tfr_stream *a = NULL, *b = NULL;
+    tfr_error e;
+    tfr_alloc_fail_at(0); /* counts from here */
+    EXPECT_OK(tfr_stream_open(o, &a, &e), &e);
+    EXPECT_OK(tfr_stream_open(o, &b, &e), &e);
+    if (!a || !b) {
+        tfr_stream_close(a);
+        tfr_stream_close(b);
+        return 0;
+    }
+    enum { MAXB = 64 };
+    uint8_t *kept[MAXB], *copy[MAXB];
+    size_t bytes[MAXB];
+    int nk = 0, nb = 0;
+    const tfr_batch *x, *y;
+    while (tfr_stream_next(a, &x, &e) == TFR_OK) {
+        EXPECT_OK(tfr_stream_next(b, &y, &e), &e);
+        size_t n = (size_t)x->n * x->h * x->w * x->c;
+        EXPECT(y && y->n == x->n && !memcmp(x->data, y->data, n));
+        uint8_t *t = tfr_stream_take_data(a);
+        EXPECT(t == x->data);
+        if (keep_every && nb % keep_every == 0 && nk < MAXB) {
+            kept[nk] = t;
+            bytes[nk] = n;
+            copy[nk] = malloc(n);
+            memcpy(copy[nk++], t, n);
+        } else if (give) {
+            tfr_stream_give_data(a, t);
+        } else {
+            tfr_stream_free_data(t);
+        }
+        nb++;
+    }
+    EXPECT_STATUS(tfr_stream_next(b, &y, &e), TFR_ERR_EOF);
+    tfr_stream_close(a);
+    tfr_stream_close(b);
+    uint64_t allocs = tfr_alloc_count();
+    int changed = 0;
+    for (int i = 0; i < nk; i++) {
+        changed += memcmp(kept[i], copy[i], bytes[i]) != 0;
+        tfr_stream_free_data(kept[i]);
+        free(copy[i]);
+    }
+    if (changed)
+        FAILF("give_data: %d of %d kept batches changed", changed, nk);
+    *nbatches = nb;
+    return allocs;
+}
+
+static void test_give_data(const char **src, int nsrc)
+{
+    tfr_stream_opts o;
+    base_opts(&o, src, nsrc);
+    o.threads = 1; /* the same allocations in every run */
+    o.epochs = 2;
+    o.random_flip = 1;
+    int nf = 0, ng = 0, nk = 0;
+    uint64_t freed = give_run(&o, 0, 0, &nf), given = give_run(&o, 1, 0, &ng);
+    EXPECT(nf > 10 && ng == nf);
+    if (freed - given < (uint64_t)nf - 2)
+        FAILF("give_data: %llu allocations taking and freeing, %llu giving back, over %d batches",
+              (unsigned long long)freed, (unsigned long long)given, nf);
+    o.threads = 3;
+    give_run(&o, 1, 3, &nk); /* some kept, the rest given back */
+    EXPECT_EQ_I(nk, nf);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s", test_tmpdir("stream"));
@@ -657,6 +734,7 @@ int main(void)
     src6[0] = glob6;
     test_deferred_flips(src6, 1);
     test_take_data(src6, 1);
+    test_give_data(src6, 1);
 
     /* exactly once per epoch: threads x interleave x world */
     int threads[] = {1, 2, 8}, inter[] = {1, 2, 4};

@@ -202,6 +202,14 @@ TFR_API tfr_status tfr_stream_next(tfr_stream *s, const tfr_batch **out, tfr_err
  */
 TFR_API void *tfr_stream_take_data(tfr_stream *s);
 TFR_API void tfr_stream_free_data(void *data);
+/*
+ * Gives a buffer taken from s (and no longer used) back to s, which fills
+ * it again at a later take instead of a fresh allocation: no new pages to
+ * fault in and zero for every batch. s keeps at most two and frees the
+ * rest; only while s is open (after tfr_stream_close, free_data them).
+ * Thread-safe with tfr_stream_next.
+ */
+TFR_API void tfr_stream_give_data(tfr_stream *s, void *data);
 
 TFR_API void tfr_stream_get_state(const tfr_stream *s, tfr_stream_state *st);
 TFR_API void tfr_stream_get_stats(const tfr_stream *s, tfr_stream_stats *st);
