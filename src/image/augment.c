@@ -227,6 +227,59 @@ void tfr_augment_copy_u8(const uint8_t *px, int W, int H, int C, int flip, uint8
     }
 }
 
+/*
+ * RGB rows into three planes with AVX2, eight pixels a step (the planar
+ * float batches of a photo stream: a table lookup per value was 7 % of its
+ * CPU time). The same float operations as the table (a product, then a
+ * difference, no FMA), so the same bits; the last W % 8 pixels from the
+ * table. x86-64 with GCC or clang; chosen at run time.
+ */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define TFR_NORM_AVX2 1
+
+__attribute__((target("avx2"))) static void norm_rgb_planes_avx2(
+    const uint8_t *row, int W, int flip, const float *sc, const float *of,
+    const float (*lut)[256], float *d0, float *d1, float *d2)
+{
+    /* bytes 0..15 and 16..23 of eight RGB pixels: where each channel lies */
+    const __m128i lo[3] = {
+        _mm_setr_epi8(0, 3, 6, 9, 12, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1),
+        _mm_setr_epi8(1, 4, 7, 10, 13, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1),
+        _mm_setr_epi8(2, 5, 8, 11, 14, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1)};
+    const __m128i hi[3] = {
+        _mm_setr_epi8(-1, -1, -1, -1, -1, -1, 2, 5, -1, -1, -1, -1, -1, -1, -1, -1),
+        _mm_setr_epi8(-1, -1, -1, -1, -1, 0, 3, 6, -1, -1, -1, -1, -1, -1, -1, -1),
+        _mm_setr_epi8(-1, -1, -1, -1, -1, 1, 4, 7, -1, -1, -1, -1, -1, -1, -1, -1)};
+    const __m256i rev = _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+    float *d[3] = {d0, d1, d2};
+    __m256 vs[3], vo[3];
+    for (int k = 0; k < 3; k++) {
+        vs[k] = _mm256_set1_ps(sc[k]);
+        vo[k] = _mm256_set1_ps(of[k]);
+    }
+    int x = 0;
+    for (; x + 8 <= W; x += 8) {
+        const uint8_t *p = row + (size_t)(flip ? W - 8 - x : x) * 3;
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)(p + 16));
+        for (int k = 0; k < 3; k++) {
+            __m128i v8 = _mm_or_si128(_mm_shuffle_epi8(a, lo[k]), _mm_shuffle_epi8(b, hi[k]));
+            __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v8));
+            v = _mm256_sub_ps(_mm256_mul_ps(v, vs[k]), vo[k]);
+            if (flip)
+                v = _mm256_permutevar8x32_ps(v, rev);
+            _mm256_storeu_ps(d[k] + x, v);
+        }
+    }
+    for (; x < W; x++) {
+        const uint8_t *p = row + (size_t)(flip ? W - 1 - x : x) * 3;
+        for (int k = 0; k < 3; k++)
+            d[k][x] = lut[k][p[k]];
+    }
+}
+#endif
+
 void tfr_augment_normalize_u8(const uint8_t *px, int W, int H, int C, int flip,
                               const float *mean, const float *std, tfr_pixel_order order,
                               float *dst)
@@ -244,6 +297,15 @@ void tfr_augment_normalize_u8(const uint8_t *px, int W, int H, int C, int flip,
         for (int k = 0; k < C; k++)
             for (int v = 0; v < 256; v++)
                 lut[k][v] = v * sc[k] - of[k];
+#ifdef TFR_NORM_AVX2
+        if (C == 3 && order != TFR_ORDER_HWC && __builtin_cpu_supports("avx2")) {
+            for (int y = 0; y < H; y++)
+                norm_rgb_planes_avx2(px + (size_t)y * W * 3, W, flip, sc, of,
+                                     (const float(*)[256])lut, dst + (size_t)y * W,
+                                     dst + np + (size_t)y * W, dst + 2 * np + (size_t)y * W);
+            return;
+        }
+#endif
         for (int y = 0; y < H; y++) {
             const uint8_t *row = px + (size_t)y * W * C;
             if (order == TFR_ORDER_HWC) {

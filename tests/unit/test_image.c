@@ -473,6 +473,52 @@ static void test_resize(void)
     tfr_image_free(&b);
 }
 
+/* uint8 to normalized float (a table, or SIMD for 3 channels into planes
+ * where the CPU has it) against the plain definition, bit for bit: every
+ * layout, flipped or not, widths that exercise the 8-pixel groups and their
+ * tails, images big enough for the table path; guard values around */
+static void test_normalize_u8(void)
+{
+    static const int widths[] = {7, 8, 9, 15, 64, 101, 224, 225};
+    const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+    for (int c = 1; c <= 4; c++)
+        for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++)
+            for (int order = 0; order < 2; order++)
+                for (int flip = 0; flip < 2; flip++) {
+                    int W = widths[wi], H = 8192 / W + 3; /* > 4096 pixels */
+                    size_t np = (size_t)W * H, n = np * c;
+                    uint8_t *src = malloc(n);
+                    float *out = malloc((n + 32) * sizeof *out);
+                    test_fill_random(src, n, (uint64_t)(W * 13 + c * 3 + order + 1));
+                    for (size_t i = 0; i < n + 32; i++)
+                        out[i] = -777.0f;
+                    float m[4], sd[4];
+                    for (int k = 0; k < c; k++) {
+                        m[k] = mean[k % 3];
+                        sd[k] = std[k % 3];
+                    }
+                    tfr_pixel_order po = order ? TFR_ORDER_CHW : TFR_ORDER_HWC;
+                    tfr_augment_normalize_u8(src, W, H, c, flip, m, sd, po, out + 16);
+                    int bad = 0;
+                    for (int y = 0; y < H; y++)
+                        for (int x = 0; x < W; x++)
+                            for (int k = 0; k < c; k++) {
+                                float sc = 1.0f / (255.0f * sd[k]), of = m[k] / sd[k];
+                                float want = src[((size_t)y * W + (flip ? W - 1 - x : x)) * c + k] * sc - of;
+                                size_t o = order ? (size_t)k * np + (size_t)y * W + x
+                                                 : ((size_t)y * W + x) * c + k;
+                                bad += memcmp(&out[16 + o], &want, sizeof want) != 0;
+                            }
+                    for (int g = 0; g < 16; g++)
+                        bad += (out[g] != -777.0f) + (out[16 + n + g] != -777.0f);
+                    if (bad)
+                        FAILF("normalize_u8 C=%d W=%d %s%s: %d values differ", c, W,
+                              order ? "CHW" : "HWC", flip ? " flipped" : "", bad);
+                    free(src);
+                    free(out);
+                }
+}
+
 /* the mirrored copy (SIMD for 3 channels where the CPU has it) against the
  * plain definition, for every row width that exercises the group loop and
  * its tails, with guard bytes around the output */
@@ -649,6 +695,7 @@ static void test_decode_region(void)
 int main(void)
 {
     test_flip_copy();
+    test_normalize_u8();
     tfr_error err;
     if (tfr_image_ctx_new(&ctx, &err))
         return 1;
