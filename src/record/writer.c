@@ -221,8 +221,8 @@ static size_t chunk_cap(const tfr_record_writer *w)
  * A chunk that deflate shrinks by less than 1/STORE_GAIN of its size (JPEG
  * bytes, already-compressed payloads) is written as stored blocks instead:
  * the file grows by that little, and every reader then copies the chunk
- * rather than Huffman-decoding it (an inflate of such data costs about as
- * much as a tenth of a JPEG decode). Stored blocks are plain deflate
+ * rather than Huffman-decoding it (ISA-L's inflate of such data cost a
+ * fifth as much as the JPEG decode in a photo stream). Stored blocks are plain deflate
  * (RFC 1951 3.2.4), byte-aligned like the chunks' sync-flush ends, and the
  * next chunk's dictionary is the same uncompressed bytes, so the pieces
  * still concatenate into one stream; the output still depends only on

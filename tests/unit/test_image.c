@@ -504,7 +504,8 @@ static void test_normalize_u8(void)
                         for (int x = 0; x < W; x++)
                             for (int k = 0; k < c; k++) {
                                 float sc = 1.0f / (255.0f * sd[k]), of = m[k] / sd[k];
-                                float want = src[((size_t)y * W + (flip ? W - 1 - x : x)) * c + k] * sc - of;
+                                int xs = flip ? W - 1 - x : x;
+                                float want = src[((size_t)y * W + xs) * c + k] * sc - of;
                                 size_t o = order ? (size_t)k * np + (size_t)y * W + x
                                                  : ((size_t)y * W + x) * c + k;
                                 bad += memcmp(&out[16 + o], &want, sizeof want) != 0;
