@@ -592,6 +592,18 @@ static void test_deferred_flips(const char **src, int nsrc)
     }
 }
 
+/* how many of n taken buffers differ from their copies; frees both */
+static int kept_changed(uint8_t **kept, uint8_t **copy, const size_t *bytes, int n)
+{
+    int changed = 0;
+    for (int i = 0; i < n; i++) {
+        changed += memcmp(kept[i], copy[i], bytes[i]) != 0;
+        tfr_stream_free_data(kept[i]);
+        free(copy[i]);
+    }
+    return changed;
+}
+
 /*
  * tfr_stream_take_data: the taken pixels are the batch's and stay as they
  * were while the stream goes on (every slot of the ring taken several
@@ -634,12 +646,7 @@ static void test_take_data(const char **src, int nsrc)
     }
     EXPECT_STATUS(tfr_stream_next(b, &y, &e), TFR_ERR_EOF);
     EXPECT(nb > 10);
-    int changed = 0;
-    for (int i = 0; i < nb; i++) {
-        changed += memcmp(kept[i], copy[i], bytes[i]) != 0;
-        tfr_stream_free_data(kept[i]);
-        free(copy[i]);
-    }
+    int changed = kept_changed(kept, copy, bytes, nb);
     if (changed)
         FAILF("take_data: %d of %d taken batches changed while the stream went on", changed, nb);
     tfr_stream_close(a);
@@ -692,12 +699,7 @@ static uint64_t give_run(const tfr_stream_opts *o, int give, int keep_every, int
     tfr_stream_close(a);
     tfr_stream_close(b);
     uint64_t allocs = tfr_alloc_count();
-    int changed = 0;
-    for (int i = 0; i < nk; i++) {
-        changed += memcmp(kept[i], copy[i], bytes[i]) != 0;
-        tfr_stream_free_data(kept[i]);
-        free(copy[i]);
-    }
+    int changed = kept_changed(kept, copy, bytes, nk);
     if (changed)
         FAILF("give_data: %d of %d kept batches changed", changed, nk);
     *nbatches = nb;
