@@ -183,7 +183,8 @@ void tfr_manifest_free(tfr_manifest *m)
     free(m);
 }
 
-/* A whole number in [lo, hi] (JSON numbers are doubles: exact up to 2^53). */
+/* A whole number in [lo, hi] (JSON numbers are doubles: exact up to 2^53,
+ * which bounds every range asked for here). */
 static int get_int(const tfr_json *j, const char *key, double lo, double hi, int64_t dflt,
                    int64_t *out)
 {
@@ -195,6 +196,20 @@ static int get_int(const tfr_json *j, const char *key, double lo, double hi, int
     if (v->type != TFR_JSON_NUMBER || !(v->num >= lo && v->num <= hi) || v->num != floor(v->num))
         return -1;
     *out = (int64_t)v->num;
+    return 0;
+}
+
+/* A whole number in [0, 2^64), exactly as written (a seed is any uint64). */
+static int get_u64(const tfr_json *j, const char *key, uint64_t *out)
+{
+    const tfr_json *v = tfr_json_get(j, key);
+    if (!v) {
+        *out = 0;
+        return 0;
+    }
+    if (v->type != TFR_JSON_NUMBER || !v->is_u64)
+        return -1;
+    *out = v->u64;
     return 0;
 }
 
@@ -225,13 +240,14 @@ static tfr_status parse_options(const tfr_json *o, tfr_manifest_options *out, co
     copy_str(out->flip, sizeof out->flip, o, "flip");
     copy_str(out->normalize, sizeof out->normalize, o, "normalize");
     copy_str(out->compression, sizeof out->compression, o, "compression");
-    int64_t ch, w, h, q, lv, lo, cb, sd;
+    int64_t ch, w, h, q, lv, lo, cb;
+    uint64_t sd;
     if (get_int(o, "channels", 0, 4, 0, &ch) || get_int(o, "width", 0, 1 << 30, 0, &w) ||
         get_int(o, "height", 0, 1 << 30, 0, &h) || get_int(o, "quality", 0, 100, 0, &q) ||
         get_int(o, "level", -1, 12, 0, &lv) ||
         get_int(o, "label_offset", -2147483648.0, 2147483647.0, 0, &lo) ||
         get_int(o, "chunk_bytes", 0, MAX_COUNT, 0, &cb) ||
-        get_int(o, "seed", 0, 18446744073709551615.0, 0, &sd))
+        get_u64(o, "seed", &sd))
         return bad(err, path, "an option in \"options\" is out of range");
     out->channels = (int)ch;
     out->width = (int)w;
@@ -240,7 +256,7 @@ static tfr_status parse_options(const tfr_json *o, tfr_manifest_options *out, co
     out->level = (int)lv;
     out->label_offset = (int)lo;
     out->chunk_bytes = (uint64_t)cb;
-    out->seed = (uint64_t)sd;
+    out->seed = sd;
     return TFR_OK;
 }
 

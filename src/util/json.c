@@ -3,6 +3,7 @@
  * the project's own documents (manifest.json). Depth is limited to 64.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,13 +269,58 @@ static tfr_status pvalue(parser *ps, tfr_json **out)
         return TFR_OK;
     }
     if (c == '-' || (c >= '0' && c <= '9')) {
-        char *end;
-        errno = 0;
-        j->num = strtod(ps->p, &end);
-        if (end == ps->p)
+        /* RFC 8259's grammar exactly: strtod alone would also take "-inf",
+         * "nan", hex floats and leading zeros */
+        const char *q = ps->p, *digits;
+        int integer = 1;
+        if (*q == '-')
+            q++;
+        digits = q;
+        if (*q == '0')
+            q++;
+        else if (*q >= '1' && *q <= '9')
+            while (*q >= '0' && *q <= '9')
+                q++;
+        else
             return perr(ps, "bad number");
+        if (*q == '.') {
+            integer = 0;
+            if (!(*++q >= '0' && *q <= '9'))
+                return perr(ps, "bad number");
+            while (*q >= '0' && *q <= '9')
+                q++;
+        }
+        if (*q == 'e' || *q == 'E') {
+            integer = 0;
+            q++;
+            if (*q == '+' || *q == '-')
+                q++;
+            if (!(*q >= '0' && *q <= '9'))
+                return perr(ps, "bad number");
+            while (*q >= '0' && *q <= '9')
+                q++;
+        }
+        char *end;
+        j->num = strtod(ps->p, &end);
+        if (end != q)
+            return perr(ps, "bad number");
+        if (isinf(j->num))
+            return perr(ps, "number out of range");
+        if (integer && c != '-') {
+            uint64_t v = 0;
+            int fits = 1;
+            for (const char *d = digits; d < q && fits; d++) {
+                unsigned dv = (unsigned)(*d - '0');
+                if (v > (UINT64_MAX - dv) / 10)
+                    fits = 0;
+                else
+                    v = v * 10 + dv;
+            }
+            j->is_u64 = fits;
+            j->u64 = fits ? v : 0;
+        }
         j->type = TFR_JSON_NUMBER;
-        ps->p = end;
+        ps->p = q;
         return TFR_OK;
     }
     return perr(ps, c ? "unexpected character" : "unexpected end of input");
@@ -358,6 +404,10 @@ void tfr_json_write(FILE *f, const tfr_json *j)
     case TFR_JSON_NULL: fputs("null", f); break;
     case TFR_JSON_BOOL: fputs(j->boolean ? "true" : "false", f); break;
     case TFR_JSON_NUMBER:
+        if (j->is_u64) {
+            fprintf(f, "%llu", (unsigned long long)j->u64);
+            break;
+        }
         /* range first: converting a double beyond long long is undefined */
         if (j->num < 9e15 && j->num > -9e15 && j->num == (double)(long long)j->num)
             fprintf(f, "%lld", (long long)j->num);

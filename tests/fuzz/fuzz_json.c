@@ -28,6 +28,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return devnull ? 0 : 1;
 }
 
+static char *write_mem(const tfr_json *j)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    if (!f)
+        abort();
+    tfr_json_write(f, j);
+    fclose(f);
+    return buf;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const uint8_t *part, *json = NULL, *labels = NULL;
@@ -56,7 +68,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     text[jn] = 0;
     tfr_json *j = NULL;
     if (tfr_json_parse(text, &j, &err) == TFR_OK) {
-        tfr_json_write(devnull, j);
+        /* what the writer makes must parse, and from then on be a fixed
+         * point (the first pass may still turn bad UTF-8 into \u00XX) */
+        char *w1 = write_mem(j), *w2 = NULL, *w3 = NULL;
+        tfr_json *k = NULL, *l = NULL;
+        if (tfr_json_parse(w1, &k, &err) != TFR_OK)
+            abort();
+        w2 = write_mem(k);
+        if (tfr_json_parse(w2, &l, &err) != TFR_OK)
+            abort();
+        w3 = write_mem(l);
+        if (strcmp(w2, w3))
+            abort();
+        tfr_json_free(k);
+        tfr_json_free(l);
+        free(w1);
+        free(w2);
+        free(w3);
         (void)tfr_json_get_str(j, "fingerprint");
         (void)tfr_json_get_num(j, "size", -1);
         tfr_json_free(j);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "tfrecord/manifest.h"
 #include "tfrecord/util.h"
 #include "util/fsio.h"
 #include "util/threads.h"
@@ -46,7 +47,9 @@ static void test_json(void)
     tfr_json_free(j);
     /* numbers beyond long long are written as doubles (UBSan checks the
      * conversion), integers as integers */
-    EXPECT_OK(tfr_json_parse("[1e300, -1e300, 9.3e18, 18446744073709551615, 12345]", &j, &err),
+    EXPECT_OK(tfr_json_parse("[1e300, -1e300, 9.3e18, 18446744073709551615, 12345, "
+                             "18446744073709551616, 9007199254740993]",
+                             &j, &err),
               &err);
     if (j) {
         char *buf = NULL;
@@ -54,12 +57,23 @@ static void test_json(void)
         FILE *f = open_memstream(&buf, &n);
         tfr_json_write(f, j);
         fclose(f);
+        /* integers below 2^64 are kept exactly (seeds are any uint64) */
         EXPECT_STR(buf, "[1.0000000000000001e+300, -1.0000000000000001e+300, 9.3e+18, "
-                        "1.8446744073709552e+19, 12345]");
+                        "18446744073709551615, 12345, 1.8446744073709552e+19, "
+                        "9007199254740993]");
         free(buf);
+        const tfr_json *c = j->child;
+        EXPECT(c && !c->is_u64);
+        for (int i = 0; c && i < 3; i++)
+            c = c->next;
+        EXPECT(c && c->is_u64 && c->u64 == UINT64_MAX);
     }
     tfr_json_free(j);
-    static const char *bad[] = {"{", "{\"a\" 1}", "[1,]", "\"\\q\"", "{} x", "", "[\"\x01\"]"};
+    /* numbers follow RFC 8259's grammar: no infinities, NaN, hex, leading
+     * zeros or bare dots, and nothing that overflows a double */
+    static const char *bad[] = {"{", "{\"a\" 1}", "[1,]", "\"\\q\"", "{} x", "", "[\"\x01\"]",
+                                "-inf", "[-nan]", "0x10", "01", "[1.]", "[.5]", "-", "1e",
+                                "1e+", "[1e400]", "[-1e400]", "[--1]", "[1.5e3.2]"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         EXPECT_STATUS(tfr_json_parse(bad[i], &j, &err), TFR_ERR_CORRUPT);
         EXPECT_CONTAINS(err.msg, "at byte");
@@ -77,6 +91,57 @@ static void test_json(void)
     fclose(f);
     EXPECT_STR(buf, "\"tab\\there \\u0001 bad\\u00ff end\"");
     free(buf);
+}
+
+/* A manifest's seed is any uint64, kept exactly through save and load;
+ * anything that is not one is refused as damage, not converted. */
+static void test_manifest_seed(void)
+{
+    char dir[600], path[700];
+    snprintf(dir, sizeof dir, "%s", test_tmpdir("manifest"));
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    tfr_error err;
+    static const struct {
+        const char *seed;
+        int ok;
+        uint64_t want;
+    } cases[] = {
+        {"18446744073709551615", 1, UINT64_MAX},
+        {"9007199254740993", 1, 9007199254740993ull}, /* 2^53 + 1: a double rounds it */
+        {"0", 1, 0},
+        {"18446744073709551616", 0, 0},
+        {"11640700000000000000.0", 0, 0},
+        {"1.16407e19", 0, 0},
+        {"-1", 0, 0},
+        {"1.5", 0, 0},
+        {"\"7\"", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char doc[400];
+        int n = snprintf(doc, sizeof doc,
+                         "{\"shards\": [], \"options\": {\"seed\": %s, \"width\": 8}}",
+                         cases[i].seed);
+        test_write_file(path, doc, (size_t)n);
+        tfr_manifest *m = NULL;
+        tfr_status st = tfr_manifest_load(path, &m, &err);
+        if (cases[i].ok) {
+            EXPECT_OK(st, &err);
+            EXPECT(m && m->options.seed == cases[i].want && m->options.width == 8);
+            /* and back out and in again, unchanged */
+            if (m && tfr_manifest_save(path, m, &err) == TFR_OK) {
+                tfr_manifest *k = NULL;
+                EXPECT_OK(tfr_manifest_load(path, &k, &err), &err);
+                EXPECT(k && k->options.seed == cases[i].want);
+                tfr_manifest_free(k);
+            }
+        } else {
+            EXPECT_STATUS(st, TFR_ERR_CORRUPT);
+            EXPECT_CONTAINS(err.path, "manifest.json");
+            EXPECT_CONTAINS(err.msg, "out of range");
+        }
+        tfr_manifest_free(m);
+    }
+    test_rmtree(dir);
 }
 
 static void test_paths(void)
@@ -268,6 +333,7 @@ int main(void)
 {
     test_cpus();
     test_json();
+    test_manifest_seed();
     test_paths();
     test_fsio();
     return test_failures() ? 1 : 0;

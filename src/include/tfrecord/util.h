@@ -47,6 +47,8 @@ typedef struct tfr_json tfr_json;
 struct tfr_json {
     tfr_json_type type;
     double        num;
+    int           is_u64;   /* NUMBER written as a plain integer in [0, 2^64) */
+    uint64_t      u64;      /* its exact value then (num may have rounded it) */
     int           boolean;
     char         *str;      /* STRING value; object member name in key */
     char         *key;
