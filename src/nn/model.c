@@ -640,6 +640,10 @@ tfr_status tfr_model_set_device_rank(tfr_model *m, const tfr_device_opts *d, int
                   : d->precision == TFR_PRECISION_BF16 ? TFR_MATH_BF16
                                                        : TFR_MATH_TF32;
         bo.workspace_limit = d->workspace_limit;
+    } else if (d && d->precision == TFR_PRECISION_BF16) {
+        /* the CPU has no TF32: the default means fp32 there; bf16 is the
+         * onednn table's (the reference one refuses it) */
+        bo.math = TFR_MATH_BF16;
     }
     return tfr_model_set_backend(m, ops, &bo, err);
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "nn/backend.h"
+#include "nn/elementwise.h"
 #include "nn/nn_impl.h"
 #include "testutil.h"
 #include "tfrecord/model.h"
@@ -37,6 +38,78 @@ static double rel_err(const float *a, const float *b, size_t n)
         m = fabs(b[i]) > m ? fabs(b[i]) : m;
     }
     return d / m;
+}
+
+static float bf16_round(float v) { return ew_bf16_to_f32(ew_f32_to_bf16(v)); }
+
+/* One shape on the bf16 backend. Each of its three passes must equal the
+ * reference exactly as one of the two things it may be: a float32 pass (the
+ * reference on the inputs as they are) or a bf16 pass (the reference on
+ * the inputs rounded to bf16: the products of two bf16 values are exact in
+ * float32, so only the order of the float32 sums differs). Random inputs
+ * make the two far apart (the rounding moves each input by up to 2^-9).
+ * Returns how many passes were bf16. */
+static int check_conv_bf16(const tfr_ops *ops, tfr_backend *be, int n, int c, int h, int w,
+                           int k, int r, int stride, int pad)
+{
+    tfr_conv2d cv;
+    tfr_conv2d_setup(&cv, n, c, h, w, k, r, r, stride, pad);
+    size_t nx = (size_t)n * c * h * w, nw = (size_t)k * c * r * r, ny = (size_t)n * k * cv.p * cv.q;
+    size_t ncol = (size_t)c * r * r * n * cv.p * cv.q;
+    float *in[3], *rin[3];
+    size_t len[3] = {nx, nw, ny};
+    float *out[2][3], *got[3]; /* [float32 | bf16 reference][y, dx, dw] */
+    size_t olen[3] = {ny, nx, nw};
+    for (int i = 0; i < 3; i++) {
+        in[i] = malloc(len[i] * 4);
+        rin[i] = malloc(len[i] * 4);
+        fill(in[i], len[i]);
+        for (size_t j = 0; j < len[i]; j++)
+            rin[i][j] = bf16_round(in[i][j]);
+        got[i] = malloc(olen[i] * 4);
+        for (int t = 0; t < 2; t++)
+            out[t][i] = malloc(olen[i] * 4);
+    }
+    float *col = malloc(ncol * 4), *tmp = malloc(ny * 4);
+    float *part = malloc(tfr_conv2d_dw_scratch(&cv) * 4);
+    /* prefilled gradients: added to */
+    fill(out[0][1], nx);
+    fill(out[0][2], nw);
+    memcpy(out[1][1], out[0][1], nx * 4);
+    memcpy(out[1][2], out[0][2], nw * 4);
+    memcpy(got[1], out[0][1], nx * 4);
+    memcpy(got[2], out[0][2], nw * 4);
+    float **src[2] = {in, rin};
+    for (int t = 0; t < 2; t++) {
+        conv2d_fwd_cpu(&cv, src[t][0], src[t][1], out[t][0], col, tmp);
+        conv2d_bwd_cpu(&cv, src[t][0], src[t][1], src[t][2], out[t][1], out[t][2], col, tmp, part);
+    }
+    tfr_error err;
+    float *bx = malloc(nx * 4), *bdy = malloc(ny * 4), *bdx = malloc(nx * 4), *by = malloc(ny * 4);
+    EXPECT_OK(ops->input_f32(be, n, c, h, w, in[0], bx, &err), &err);
+    EXPECT_OK(ops->input_f32(be, n, k, cv.p, cv.q, in[2], bdy, &err), &err);
+    EXPECT_OK(ops->input_f32(be, n, c, h, w, got[1], bdx, &err), &err);
+    EXPECT_OK(ops->conv2d_fwd(be, &cv, bx, in[1], by, &err), &err);
+    EXPECT_OK(ops->conv2d_bwd(be, &cv, bx, in[1], bdy, bdx, got[2], &err), &err);
+    EXPECT_OK(ops->act_to_host(be, n, k, cv.p, cv.q, by, got[0], &err), &err);
+    EXPECT_OK(ops->act_to_host(be, n, c, h, w, bdx, got[1], &err), &err);
+    static const char *what[3] = {"y", "dx", "dw"};
+    int nbf = 0;
+    for (int i = 0; i < 3; i++) {
+        double e32 = rel_err(got[i], out[0][i], olen[i]), e16 = rel_err(got[i], out[1][i], olen[i]);
+        if (e16 <= 1e-5 && e32 > 1e-4)
+            nbf++;
+        else if (!(e32 <= 1e-5 && e16 > 1e-4))
+            FAILF("bf16 conv n%d c%d %dx%d k%d r%d s%d p%d: %s is neither float32 (relative "
+                  "error %.2g) nor bf16 (%.2g)",
+                  n, c, h, w, k, r, stride, pad, what[i], e32, e16);
+    }
+    free(bx); free(bdy); free(bdx); free(by);
+    for (int i = 0; i < 3; i++) {
+        free(in[i]); free(rin[i]); free(got[i]); free(out[0][i]); free(out[1][i]);
+    }
+    free(col); free(tmp); free(part);
+    return nbf;
 }
 
 static void check_conv(const tfr_ops *ops, tfr_backend *be, int n, int c, int h, int w, int k,
@@ -89,7 +162,7 @@ static void check_conv(const tfr_ops *ops, tfr_backend *be, int n, int c, int h,
 
 /* trains `steps` SGD steps of the fmnist preset on fixed random data; the
  * losses go to loss[], the final parameters to a malloc'd copy */
-static float *train(const char *device, int steps, float *loss, size_t *np)
+static float *train(const char *device, const char *precision, int steps, float *loss, size_t *np)
 {
     tfr_resnet_config c;
     tfr_error err;
@@ -101,6 +174,7 @@ static float *train(const char *device, int steps, float *loss, size_t *np)
     tfr_device_opts d;
     memset(&d, 0, sizeof d);
     EXPECT_OK(tfr_device_parse(device, &d, &err), &err);
+    EXPECT_OK(tfr_precision_parse(precision, &d.precision, &err), &err);
     EXPECT_OK(tfr_model_set_device(m, &d, &err), &err);
     const int n = 32;
     size_t nx = (size_t)n * c.in_c * c.in_h * c.in_w;
@@ -162,13 +236,45 @@ int main(void)
     }
     ops->destroy(be);
 
+    /* bf16: every pass float32 or bf16 exactly as documented, as many bf16
+     * passes as the backend says */
+    tfr_backend_opts bo = {.math = TFR_MATH_BF16};
+    EXPECT_OK(ops->create(&bo, &be, &err), &err);
+    if (!be)
+        return 1;
+    int nbf = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        const int *s = shapes[i];
+        int a = check_conv_bf16(ops, be, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
+        int b = check_conv_bf16(ops, be, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
+        if (a != b)
+            FAILF("shape %zu: %d then %d bf16 passes", i, a, b);
+        nbf += a;
+    }
+    const char *desc = ops->describe(be);
+    printf("%s\n", desc);
+    char want[64];
+    snprintf(want, sizeof want, "bf16: %d of %zu passes", nbf, 3 * (sizeof shapes / sizeof *shapes));
+    EXPECT_CONTAINS(desc, want);
+    /* where the CPU has bf16 instructions, oneDNN has kernels for them: all
+     * three passes of every shape with a filter wider than 1x1 and 4 or more
+     * input channels (7 of the 12), and no others */
+    if (__builtin_cpu_supports("avx512bf16"))
+        EXPECT_EQ_U(nbf, 3 * 7);
+    else
+        printf("this CPU has no AVX512-BF16: %d passes in bf16\n", nbf);
+    ops->destroy(be);
+    /* the reference backend refuses bf16 rather than ignore it */
+    EXPECT_STATUS(tfr_ops_cpu()->create(&bo, &be, &err), TFR_ERR_ARG);
+    EXPECT_CONTAINS(err.msg, "onednn");
+
     /* a ResNet trained on both backends: the same path to rounding */
     enum { STEPS = 40 };
     float la[STEPS], lb[STEPS], lc[STEPS];
     size_t na = 0, nb = 0, nc = 0;
-    float *wa = train("cpu", STEPS, la, &na);
-    float *wb = train("onednn", STEPS, lb, &nb);
-    float *wc = train("onednn", STEPS, lc, &nc);
+    float *wa = train("cpu", "fp32", STEPS, la, &na);
+    float *wb = train("onednn", "fp32", STEPS, lb, &nb);
+    float *wc = train("onednn", "fp32", STEPS, lc, &nc);
     EXPECT(wa && wb && wc && na == nb && nb == nc);
     if (wa && wb && wc) {
         for (int t = 0; t < STEPS; t++)
@@ -183,8 +289,28 @@ int main(void)
         EXPECT(!memcmp(lb, lc, sizeof lb));
         EXPECT(!memcmp(wb, wc, na * 4));
     }
+    /* and in bf16: the same loss band, learning, bit-identical runs */
+    float ld[STEPS], le[STEPS];
+    size_t nd = 0, ne = 0;
+    float *wd = train("onednn", "bf16", STEPS, ld, &nd);
+    float *we = train("onednn", "bf16", STEPS, le, &ne);
+    EXPECT(wd && we && nd == na && ne == na);
+    if (wa && wd && we) {
+        for (int t = 0; t < STEPS; t++)
+            if (fabsf(la[t] - ld[t]) > 0.05f * (1 + fabsf(la[t])))
+                FAILF("step %d: loss %g on cpu, %g on onednn bf16", t, la[t], ld[t]);
+        EXPECT(ld[STEPS - 1] < 0.5f * ld[0]);
+        double e = rel_err(wd, wa, na);
+        printf("after %d steps: loss %.4f (cpu) %.4f (onednn bf16); parameters differ by %.2g "
+               "(relative)\n", STEPS, la[STEPS - 1], ld[STEPS - 1], e);
+        EXPECT(e < 0.1);
+        EXPECT(!memcmp(ld, le, sizeof ld));
+        EXPECT(!memcmp(wd, we, na * 4));
+    }
     free(wa);
     free(wb);
     free(wc);
+    free(wd);
+    free(we);
     return test_failures() ? 1 : 0;
 }

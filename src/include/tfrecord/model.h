@@ -79,7 +79,8 @@ typedef enum tfr_device_kind {
 typedef enum tfr_precision {
     TFR_PRECISION_TF32 = 0, /* fp32 tensors, TF32 tensor-core math in conv/GEMM (CUDA default) */
     TFR_PRECISION_FP32,     /* IEEE fp32 throughout */
-    TFR_PRECISION_BF16      /* CUDA: bf16 activations, fp32 weights, gradients and BN statistics */
+    TFR_PRECISION_BF16      /* CUDA: bf16 activations, fp32 weights, gradients and BN statistics;
+                             * onednn: convolutions read bf16 inputs, write fp32 */
 } tfr_precision;
 
 typedef struct tfr_device_opts {
@@ -87,7 +88,7 @@ typedef struct tfr_device_opts {
     int             index;           /* CUDA device ordinal; < 0: not named (tfr_device_parse
                                         of "cuda" or "auto"): cuda:0, or under data-parallel
                                         training the rank's (tfr_train_comm.local_rank) */
-    tfr_precision   precision;       /* CUDA only; the CPU is always fp32 */
+    tfr_precision   precision;       /* CUDA; on the CPU fp32, or bf16 on the onednn table */
     size_t          workspace_limit; /* cuDNN workspace bytes; 0 = 256 MiB */
 } tfr_device_opts;
 

@@ -32,6 +32,7 @@ struct tfr_backend {
     char   desc[128];
 #ifdef TFR_HAVE_DNNL
     tfr_dnnl *dnnl; /* the onednn table's convolutions */
+    int       bf16; /* its convolutions read bf16 (TFR_MATH_BF16) */
     double   *bn;   /* its batch-norm partial sums */
     size_t    nbn;
 #endif
@@ -39,6 +40,9 @@ struct tfr_backend {
 
 static tfr_status cpu_create(const tfr_backend_opts *o, tfr_backend **out, tfr_error *err)
 {
+    if (o && o->math == TFR_MATH_BF16)
+        return tfr_fail(err, TFR_ERR_ARG, NULL,
+                        "bf16 on the CPU needs the onednn backend (--device onednn)");
     tfr_backend *b = tfr_calloc(1, sizeof *b);
     if (!b)
         return tfr_fail(err, TFR_ERR_NOMEM, NULL, "out of memory");
@@ -347,7 +351,7 @@ static tfr_status cpu_sgd(tfr_backend *b, size_t count, float *w, const float *g
 
 /* the entries that do not depend on the activation layout */
 #define CPU_FLAT_OPS                                                                    \
-    .host_memory = 1, .destroy = cpu_destroy, .describe = cpu_describe,               \
+    .host_memory = 1, .destroy = cpu_destroy,                                           \
     .act_bytes = cpu_act_bytes, .alloc = cpu_alloc, .release = cpu_release,           \
     .upload = cpu_copy, .download = cpu_copy, .copy = cpu_copy, .zero = cpu_zero,     \
     .sync = cpu_sync, .filter_layout = cpu_filter_layout, .stage_u8 = cpu_stage_u8,   \
@@ -358,6 +362,7 @@ static tfr_status cpu_sgd(tfr_backend *b, size_t count, float *w, const float *g
 static const tfr_ops cpu_ops = {
     .name = "cpu",
     .create = cpu_create,
+    .describe = cpu_describe,
     .conv2d_fwd = cpu_conv_fwd,
     .conv2d_bwd = cpu_conv_bwd,
     .input_f32 = cpu_input_f32,
@@ -379,19 +384,36 @@ const tfr_ops *tfr_ops_cpu(void) { return &cpu_ops; }
 #ifdef TFR_HAVE_DNNL
 static tfr_status dnnl_create(const tfr_backend_opts *o, tfr_backend **out, tfr_error *err)
 {
-    tfr_status st = cpu_create(o, out, err);
+    int bf16 = o && o->math == TFR_MATH_BF16;
+    tfr_status st = cpu_create(NULL, out, err);
     if (st)
         return st;
     tfr_backend *b = *out;
-    if ((st = tfr_dnnl_new(&b->dnnl, err))) {
+    if ((st = tfr_dnnl_new(&b->dnnl, bf16, err))) {
         cpu_destroy(b);
         *out = NULL;
         return st;
     }
-    int nt = omp_get_max_threads();
-    snprintf(b->desc, sizeof b->desc, "onednn (%d thread%s, %s convolutions)", nt,
-             nt == 1 ? "" : "s", tfr_dnnl_version(b->dnnl));
+    b->bf16 = bf16;
     return TFR_OK;
+}
+
+/* "onednn (2 threads, oneDNN 2.6.3 convolutions, bf16: 52 of 60 passes)":
+ * how many passes run in bf16 is known once the shapes have been seen */
+static const char *dnnl_describe(const tfr_backend *cb)
+{
+    tfr_backend *b = (tfr_backend *)cb;
+    int nt = omp_get_max_threads();
+    int n = snprintf(b->desc, sizeof b->desc, "onednn (%d thread%s, %s convolutions", nt,
+                     nt == 1 ? "" : "s", tfr_dnnl_version(b->dnnl));
+    size_t f32, bf;
+    tfr_dnnl_passes(b->dnnl, &f32, &bf);
+    if (b->bf16 && n > 0 && (size_t)n < sizeof b->desc)
+        n += snprintf(b->desc + n, sizeof b->desc - (size_t)n, ", bf16: %zu of %zu passes", bf,
+                      bf + f32);
+    if (n > 0 && (size_t)n < sizeof b->desc)
+        snprintf(b->desc + n, sizeof b->desc - (size_t)n, ")");
+    return b->desc;
 }
 
 static tfr_status dnnl_conv_fwd(tfr_backend *b, const tfr_conv2d *cv, const float *x,
@@ -543,6 +565,7 @@ static tfr_status dnnl_gap_bwd(tfr_backend *b, int n, int c, int hw, const float
 static const tfr_ops dnnl_ops = {
     .name = "onednn",
     .create = dnnl_create,
+    .describe = dnnl_describe,
     .conv2d_fwd = dnnl_conv_fwd,
     .conv2d_bwd = dnnl_conv_bwd,
     .input_f32 = dnnl_input_f32,
