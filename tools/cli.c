@@ -355,7 +355,8 @@ uint64_t cli_bytes(const char *opt, const char *s, uint64_t lo, uint64_t hi)
     double v = strtod(num, &end) * mul;
     if (end != num + n)
         cli_fail(opt, "'%s' is not a size (like 200MB, 1MiB or 4096)", s);
-    if (!(v < 18446744073709551616.0) || (uint64_t)v < lo || (uint64_t)v > hi) {
+    /* range first: a negative or huge double has no uint64_t value */
+    if (!(v >= 0 && v < 18446744073709551616.0) || (uint64_t)v < lo || (uint64_t)v > hi) {
         char a[32], b[32];
         bytes_str(a, sizeof a, lo);
         bytes_str(b, sizeof b, hi);

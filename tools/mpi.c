@@ -309,7 +309,8 @@ int tfr_mpi_start(int *argc, char ***argv, tfr_train_comm *comm, char *why, size
         comm->mean_dev_f32 = nccl_mean;
         comm->mean_dev_start = nccl_bucket;
         const char *mb = getenv("TFR_BUCKET_MB"); /* a bucket's least size, MB */
-        if (mb && atof(mb) > 0)
+        /* 1 MB .. 1 TB: beyond it the conversion to size_t is undefined */
+        if (mb && atof(mb) > 0 && atof(mb) <= 1048576.0)
             comm->bucket_floats = (size_t)(atof(mb) * (1 << 20) / sizeof(float));
     }
 #endif
