@@ -205,6 +205,29 @@ static float *train(const char *device, const char *precision, int steps, float 
     return out;
 }
 
+enum { STEPS = 40 };
+
+/* b and c: two runs of one backend beside the reference run a; the losses
+ * within band of a's, learning, parameters within perr, b and c bit-identical
+ * (same thread count, same CPU) */
+static void compare_runs(const char *what, const float *la, const float *lb, const float *lc,
+                         const float *wa, const float *wb, const float *wc, size_t np, float band,
+                         double perr)
+{
+    if (!wa || !wb || !wc)
+        return;
+    for (int t = 0; t < STEPS; t++)
+        if (fabsf(la[t] - lb[t]) > band * (1 + fabsf(la[t])))
+            FAILF("step %d: loss %g on cpu, %g on %s", t, la[t], lb[t], what);
+    EXPECT(lb[STEPS - 1] < 0.5f * lb[0]); /* it learns */
+    double e = rel_err(wb, wa, np);
+    printf("after %d steps: loss %.4f (cpu) %.4f (%s); parameters differ by %.2g (relative)\n",
+           STEPS, la[STEPS - 1], lb[STEPS - 1], what, e);
+    EXPECT(e < perr);
+    EXPECT(!memcmp(lb, lc, STEPS * sizeof *lb));
+    EXPECT(!memcmp(wb, wc, np * 4));
+}
+
 int main(void)
 {
     tfr_error err;
@@ -269,44 +292,20 @@ int main(void)
     EXPECT_CONTAINS(err.msg, "onednn");
 
     /* a ResNet trained on both backends: the same path to rounding */
-    enum { STEPS = 40 };
     float la[STEPS], lb[STEPS], lc[STEPS];
     size_t na = 0, nb = 0, nc = 0;
     float *wa = train("cpu", "fp32", STEPS, la, &na);
     float *wb = train("onednn", "fp32", STEPS, lb, &nb);
     float *wc = train("onednn", "fp32", STEPS, lc, &nc);
     EXPECT(wa && wb && wc && na == nb && nb == nc);
-    if (wa && wb && wc) {
-        for (int t = 0; t < STEPS; t++)
-            if (fabsf(la[t] - lb[t]) > 0.02f * (1 + fabsf(la[t])))
-                FAILF("step %d: loss %g on cpu, %g on onednn", t, la[t], lb[t]);
-        EXPECT(lb[STEPS - 1] < 0.5f * lb[0]); /* it learns */
-        double e = rel_err(wb, wa, na);
-        printf("after %d steps: loss %.4f (cpu) %.4f (onednn); parameters differ by %.2g "
-               "(relative)\n", STEPS, la[STEPS - 1], lb[STEPS - 1], e);
-        EXPECT(e < 0.05);
-        /* same thread count, same CPU: bit-identical runs */
-        EXPECT(!memcmp(lb, lc, sizeof lb));
-        EXPECT(!memcmp(wb, wc, na * 4));
-    }
-    /* and in bf16: the same loss band, learning, bit-identical runs */
+    compare_runs("onednn", la, lb, lc, wa, wb, wc, na, 0.02f, 0.05);
+    /* and in bf16: the same loss band (wider), learning, bit-identical runs */
     float ld[STEPS], le[STEPS];
     size_t nd = 0, ne = 0;
     float *wd = train("onednn", "bf16", STEPS, ld, &nd);
     float *we = train("onednn", "bf16", STEPS, le, &ne);
     EXPECT(wd && we && nd == na && ne == na);
-    if (wa && wd && we) {
-        for (int t = 0; t < STEPS; t++)
-            if (fabsf(la[t] - ld[t]) > 0.05f * (1 + fabsf(la[t])))
-                FAILF("step %d: loss %g on cpu, %g on onednn bf16", t, la[t], ld[t]);
-        EXPECT(ld[STEPS - 1] < 0.5f * ld[0]);
-        double e = rel_err(wd, wa, na);
-        printf("after %d steps: loss %.4f (cpu) %.4f (onednn bf16); parameters differ by %.2g "
-               "(relative)\n", STEPS, la[STEPS - 1], ld[STEPS - 1], e);
-        EXPECT(e < 0.1);
-        EXPECT(!memcmp(ld, le, sizeof ld));
-        EXPECT(!memcmp(wd, we, na * 4));
-    }
+    compare_runs("onednn bf16", la, ld, le, wa, wd, we, na, 0.05f, 0.1);
     free(wa);
     free(wb);
     free(wc);
