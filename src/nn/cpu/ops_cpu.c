@@ -408,9 +408,11 @@ static const char *dnnl_describe(const tfr_backend *cb)
                      nt == 1 ? "" : "s", tfr_dnnl_version(b->dnnl));
     size_t f32, bf;
     tfr_dnnl_passes(b->dnnl, &f32, &bf);
+    /* before the first step no shape has been seen: just "bf16" */
     if (b->bf16 && n > 0 && (size_t)n < sizeof b->desc)
-        n += snprintf(b->desc + n, sizeof b->desc - (size_t)n, ", bf16: %zu of %zu passes", bf,
-                      bf + f32);
+        n += bf + f32 ? snprintf(b->desc + n, sizeof b->desc - (size_t)n,
+                                 ", bf16: %zu of %zu passes", bf, bf + f32)
+                      : snprintf(b->desc + n, sizeof b->desc - (size_t)n, ", bf16");
     if (n > 0 && (size_t)n < sizeof b->desc)
         snprintf(b->desc + n, sizeof b->desc - (size_t)n, ")");
     return b->desc;
