@@ -1,5 +1,5 @@
 /*
- * tools/tfrecord-train.c - train the pre-activation bottleneck ResNet on
+ * tools/tfrecord-train.c - train the pre-activation ResNet on
  * TFRecord shards (CPU: OpenMP + BLAS), or evaluate a checkpoint.
  */
 #include <getopt.h>
@@ -29,11 +29,15 @@ static void usage(FILE *f)
         "model\n"
         "  --preset fmnist|homework|tiny   (default fmnist: 28x28x1, 10 classes)\n"
         "  --recipe fmnist      the best measured Fashion-MNIST settings (README): --preset\n"
-        "                       fmnist --width 24 --levels 2,2,2 --epochs 30 --batch 128\n"
-        "                       --lr 0.1 --cosine --warmup 2 --weight-decay 5e-4 --flip\n"
-        "                       --pad-crop 2 --device auto (options after it override it)\n"
-        "  --levels 4,6,3,2     bottleneck blocks per level: 1..8 levels of 1..64 blocks\n"
-        "  --width N            tail channels, a multiple of 4 in 4..4096 (level i has 4*N*2^i)\n"
+        "                       fmnist --block basic --width 48 --levels 2,2,2 --epochs 28\n"
+        "                       --batch 128 --lr 0.1 --cosine --warmup 2 --weight-decay 5e-4\n"
+        "                       --flip --pad-crop 2 --erase 0.5 --label-smoothing 0.1\n"
+        "                       --device auto --precision bf16 (options after it override it)\n"
+        "  --levels 4,6,3,2     blocks per level: 1..8 levels of 1..64 blocks\n"
+        "  --block bottleneck|basic  pre-activation bottlenecks (1x1, 3x3, 1x1; the default)\n"
+        "                       or basic blocks (two 3x3 convolutions, as ResNet-18's)\n"
+        "  --width N            tail channels, a multiple of 4 in 4..4096 (level i has\n"
+        "                       4*N*2^i channels with bottlenecks, N*2^i with basic blocks)\n"
         "  --input HxWxC        input size, H and W 4..8192, C 1 or 3   --classes N (2..100000)\n"
         "training\n"
         "  --epochs N (1)  --batch N (128)  --lr F (0.01)  --lr-decay F (0.1)  --lr-every N (64)\n"
@@ -71,7 +75,8 @@ static void usage(FILE *f)
         "  --precision tf32|fp32|bf16 CUDA math: TF32 tensor cores (default), IEEE fp32, or\n"
         "                             bf16 activations with fp32 weights and accumulation;\n"
         "                             onednn: fp32 (default), or bf16 inputs to the 3x3\n"
-        "                             convolutions with fp32 accumulation (AMX, AVX512-BF16)\n"
+        "                             convolutions with fp32 accumulation (AMX, AVX512-BF16);\n"
+        "                             cpu: fp32 only (bf16 with auto there means fp32)\n"
         "  --workspace-mb N           cuDNN workspace limit per convolution, 1..1048576\n"
         "                             (default 256)\n"
         "  --json               one JSON object on stdout at the end: the untrained\n"
@@ -251,9 +256,9 @@ static void on_train_event(void *user, const tfr_train_event *ev)
     case TFR_TRAIN_MODEL: {
         const tfr_resnet_config *c = tfr_model_config(ev->model);
         if (!quiet)
-            printf("model: pre-activation bottleneck ResNet, %dx%dx%d -> %d classes, width %d, "
+            printf("model: pre-activation %s ResNet, %dx%dx%d -> %d classes, width %d, "
                    "%zu parameters, %.1f MFLOP per image\ndevice: %s\n",
-                   c->in_h, c->in_w, c->in_c, c->classes, c->width,
+                   tfr_resnet_block_name(c), c->in_h, c->in_w, c->in_c, c->classes, c->width,
                    tfr_model_num_params(ev->model), tfr_model_flops(ev->model) / 1e6,
                    tfr_model_device(ev->model));
         break;
@@ -325,14 +330,15 @@ int main(int argc, char **argv)
     const char *train[64], *val[64], *evaluate = NULL, *labels_file = NULL;
     int mean_given = 0, std_given = 0;
     int ntrain = 0, nval = 0, width = 0, classes = 0, input[3] = {0, 0, 0};
-    int levels[TFR_MAX_LEVELS], nlevels = 0;
+    int levels[TFR_MAX_LEVELS], nlevels = 0, block = -1;
+    int recipe_bf16 = 0; /* the precision is the recipe's: bf16 where the device has it */
     const char *preset = "fmnist";
     int preset_given = 0;
     enum { O_TRAIN = 256, O_VAL, O_EVAL, O_PRESET, O_LEVELS, O_WIDTH, O_INPUT, O_CLASSES, O_EPOCHS,
            O_BATCH, O_LR, O_DECAY, O_EVERY, O_COSINE, O_WARMUP, O_MOM, O_L2, O_WD, O_FLIP, O_PAD,
            O_MEAN, O_STD, O_SEED, O_THREADS, O_SHUF, O_LOGDIR, O_CKPT, O_RESUME, O_DEVICE, O_PREC, O_WS,
            O_LABELS, O_PLOT, O_LOGEVERY, O_JSON, O_RECIPE, O_TTA, O_ERASE, O_REPLICAS,
-           O_SMOOTH };
+           O_SMOOTH, O_BLOCK };
     int json = 0;
     static const struct option lo[] = {
         {"train", required_argument, 0, O_TRAIN}, {"val", required_argument, 0, O_VAL},
@@ -341,6 +347,7 @@ int main(int argc, char **argv)
         {"erase", required_argument, 0, O_ERASE}, {"replicas", required_argument, 0, O_REPLICAS},
         {"label-smoothing", required_argument, 0, O_SMOOTH},
         {"levels", required_argument, 0, O_LEVELS}, {"width", required_argument, 0, O_WIDTH},
+        {"block", required_argument, 0, O_BLOCK},
         {"input", required_argument, 0, O_INPUT}, {"classes", required_argument, 0, O_CLASSES},
         {"epochs", required_argument, 0, O_EPOCHS}, {"batch", required_argument, 0, O_BATCH},
         {"lr", required_argument, 0, O_LR}, {"lr-decay", required_argument, 0, O_DECAY},
@@ -381,10 +388,11 @@ int main(int argc, char **argv)
                 cli_fail("--recipe", "unknown recipe '%s' (fmnist)", optarg);
             preset = "fmnist";
             preset_given = 1;
-            width = 24;
+            block = TFR_RESNET_BASIC;
+            width = 48;
             nlevels = 3;
             levels[0] = levels[1] = levels[2] = 2;
-            o.epochs = 30;
+            o.epochs = 28;
             o.batch = 128;
             o.lr = 0.1f;
             o.cosine = 1;
@@ -392,10 +400,22 @@ int main(int argc, char **argv)
             o.weight_decay = 5e-4f;
             o.flip = 1;
             o.pad_crop = 2;
+            o.erase = 0.5f;
+            o.label_smoothing = 0.1f;
             if (tfr_device_parse("auto", &o.device, &err))
                 cli_fail("--recipe", "%s", err.msg);
+            o.device.precision = TFR_PRECISION_BF16;
+            recipe_bf16 = 1;
             break;
         case O_LEVELS: nlevels = cli_int_list("--levels", optarg, levels, TFR_MAX_LEVELS, 1, 64); break;
+        case O_BLOCK:
+            if (!strcmp(optarg, "bottleneck"))
+                block = TFR_RESNET_BOTTLENECK;
+            else if (!strcmp(optarg, "basic"))
+                block = TFR_RESNET_BASIC;
+            else
+                cli_fail("--block", "'%s' is not one of bottleneck, basic", optarg);
+            break;
         case O_WIDTH:
             width = cli_int("--width", optarg, 4, 4096);
             if (width % 4)
@@ -445,6 +465,7 @@ int main(int argc, char **argv)
             break;
         case O_DEVICE:
         case O_PREC:
+            recipe_bf16 &= c == O_DEVICE;
             if (c == O_DEVICE ? tfr_device_parse(optarg, &o.device, &err)
                               : tfr_precision_parse(optarg, &o.device.precision, &err))
                 cli_fail(c == O_DEVICE ? "--device" : "--precision", "%s", err.msg);
@@ -478,7 +499,8 @@ int main(int argc, char **argv)
         char ckpt[4400];
         if (tfr_train_checkpoint_path(evaluate, ckpt, sizeof ckpt, &err) ||
             tfr_checkpoint_load(ckpt, &m, &ts, &err) ||
-            (o.device.kind != TFR_DEVICE_CPU && tfr_model_set_device(m, &o.device, &err)) ||
+            ((o.device.kind != TFR_DEVICE_CPU || o.device.precision == TFR_PRECISION_BF16) &&
+             tfr_model_set_device(m, &o.device, &err)) ||
             eval_names(m, &vin, labels_file, &names, &nnames, &err)) {
             fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
             return 1;
@@ -553,8 +575,12 @@ int main(int argc, char **argv)
         for (int i = 0; i < nlevels; i++)
             o.cfg.levels[i] = levels[i];
     }
+    if (recipe_bf16 && o.device.kind == TFR_DEVICE_CPU) /* --recipe fmnist --device cpu */
+        o.device.precision = TFR_PRECISION_FP32;
     if (width)
         o.cfg.width = width;
+    if (block >= 0)
+        o.cfg.block = block;
     if (classes)
         o.cfg.classes = classes;
     if (input[0]) {

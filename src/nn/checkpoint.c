@@ -12,6 +12,8 @@
  * warmup_epochs | f32 lr, lr_decay: the input normalization, the class
  * names of outputs first .. first + nnames - 1 (tfr_model_set_class_names)
  * and the run's learning-rate schedule.
+ * config: in_h, in_w, in_c, classes, width, nlevels, tail_pool, levels[8],
+ * block (0 bottleneck, 1 basic; 0 in files written before basic blocks).
  * The CRC-32C covers every byte before it. Version 1 files (no meta) load.
  */
 #include <errno.h>
@@ -41,6 +43,7 @@ static void config_words(const tfr_resnet_config *c, int32_t w[16])
     w[5] = c->nlevels; w[6] = c->tail_pool;
     for (int i = 0; i < TFR_MAX_LEVELS; i++)
         w[7 + i] = c->levels[i];
+    w[15] = c->block; /* 0 (bottleneck) in the files written before basic blocks */
 }
 
 typedef struct wbuf {
@@ -235,6 +238,7 @@ tfr_status tfr_checkpoint_load(const char *path, tfr_model **out, tfr_train_stat
     c.nlevels = cw[5]; c.tail_pool = cw[6];
     for (int i = 0; i < TFR_MAX_LEVELS; i++)
         c.levels[i] = cw[7 + i];
+    c.block = cw[15];
     uint64_t np, ns, s5[5];
     memcpy(&np, buf + 76, 8);
     memcpy(&ns, buf + 84, 8);

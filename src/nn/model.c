@@ -1,5 +1,5 @@
 /*
- * nn/model.c - the pre-activation bottleneck ResNet as a tape of ops.
+ * nn/model.c - the pre-activation ResNet as a tape of ops.
  *
  *   tail:   conv3x3(in_c -> width) BN ReLU [maxpool 2x2]
  *   level i (width Ni = 4*width*2^i), blocks[i] bottlenecks:
@@ -7,6 +7,10 @@
  *     BN ReLU conv1x1(-> Ni); out = b + (projection ? conv1x1(a -> Ni, stride) : x)
  *     the first block of level 0 projects ("special"), the first block of each
  *     later level downsamples (stride 2) and projects
+ *   or level i (width Ni = width*2^i), blocks[i] basic blocks:
+ *     a = ReLU(BN(x)); b = conv3x3(a -> Ni, stride); BN ReLU conv3x3(Ni);
+ *     out = b + (projection ? conv1x1(a -> Ni, stride) : x), projecting where
+ *     the block changes the width or the size (the first block of each later level)
  *   head:   BN ReLU, global average pool, dense(-> classes)
  */
 #include <cblas.h>
@@ -112,6 +116,11 @@ tfr_status tfr_resnet_preset(const char *name, tfr_resnet_config *c, tfr_error *
         return tfr_fail(err, TFR_ERR_ARG, NULL, "unknown preset '%s' (fmnist, tiny, homework)", name);
     }
     return TFR_OK;
+}
+
+const char *tfr_resnet_block_name(const tfr_resnet_config *c)
+{
+    return c->block == TFR_RESNET_BASIC ? "basic" : "bottleneck";
 }
 
 static int add_tensor(tfr_model *m, int c, int h, int w)
@@ -227,6 +236,12 @@ static int g_block(tfr_model *m, int x, int cout, int stride, int project)
     if (x < 0)
         return -1;
     int a = g_unary(m, OP_RELU, g_bn(m, x));
+    if (m->cfg.block == TFR_RESNET_BASIC) {
+        int b = g_conv(m, a, cout, 3, stride);
+        b = g_conv(m, g_unary(m, OP_RELU, g_bn(m, b)), cout, 3, 1);
+        project = stride != 1 || m->t[x].c != cout;
+        return g_add(m, b, project ? g_conv(m, a, cout, 1, stride) : x);
+    }
     int b = g_conv(m, a, cout / 4, 1, stride);
     b = g_conv(m, g_unary(m, OP_RELU, g_bn(m, b)), cout / 4, 3, 1);
     b = g_conv(m, g_unary(m, OP_RELU, g_bn(m, b)), cout, 1, 1);
@@ -256,10 +271,12 @@ tfr_status tfr_model_new_bounded(const tfr_resnet_config *c, uint64_t seed, size
     if (c->in_h < 4 || c->in_w < 4 || c->in_h > 8192 || c->in_w > 8192 ||
         (c->in_c != 1 && c->in_c != 3) || c->classes < 2 || c->classes > 1000000 ||
         c->width < 4 || c->width > 4096 || c->width % 4 || c->nlevels < 1 ||
-        c->nlevels > TFR_MAX_LEVELS || (c->tail_pool != 0 && c->tail_pool != 1))
+        c->nlevels > TFR_MAX_LEVELS || (c->tail_pool != 0 && c->tail_pool != 1) ||
+        (c->block != TFR_RESNET_BOTTLENECK && c->block != TFR_RESNET_BASIC))
         return tfr_fail(err, TFR_ERR_ARG, NULL,
                         "bad model config (input 4..8192 square pixels, 1 or 3 channels, "
-                        "2..1000000 classes, width 4..4096 and a multiple of 4, 1..%d levels)",
+                        "2..1000000 classes, width 4..4096 and a multiple of 4, 1..%d levels, "
+                        "bottleneck or basic blocks)",
                         TFR_MAX_LEVELS);
     for (int i = 0; i < c->nlevels; i++)
         if (c->levels[i] < 1 || c->levels[i] > 64)
@@ -276,7 +293,7 @@ tfr_status tfr_model_new_bounded(const tfr_resnet_config *c, uint64_t seed, size
     if (c->tail_pool)
         x = g_unary(m, OP_POOL, x);
     for (int l = 0; l < c->nlevels && x >= 0; l++) {
-        int ni = 4 * c->width << l;
+        int ni = (c->block == TFR_RESNET_BASIC ? c->width : 4 * c->width) << l;
         for (int b = 0; b < c->levels[l] && x >= 0; b++)
             x = g_block(m, x, ni, (l > 0 && b == 0) ? 2 : 1, b == 0);
     }
@@ -622,12 +639,16 @@ tfr_status tfr_model_set_device_rank(tfr_model *m, const tfr_device_opts *d, int
         return err->code;
     if (d && d->kind == TFR_DEVICE_ONEDNN && !(ops = tfr_ops_onednn(err)))
         return err->code;
+    int auto_fp32 = 0;
     if (d && d->kind == TFR_DEVICE_AUTO) {
         tfr_error quiet; /* no device: the fastest CPU table built in, silently */
         tfr_error_clear(&quiet);
         const tfr_ops *dn;
         if (!(cuda = tfr_ops_cuda(&quiet)) && (dn = tfr_ops_onednn(&quiet)))
             ops = dn;
+        /* auto asks for the fastest math there is: on the reference table (a
+         * build without oneDNN) that is fp32, which bf16 then means */
+        auto_fp32 = !cuda && ops == tfr_ops_cpu();
     }
     if (cuda) {
         ops = cuda;
@@ -640,9 +661,9 @@ tfr_status tfr_model_set_device_rank(tfr_model *m, const tfr_device_opts *d, int
                   : d->precision == TFR_PRECISION_BF16 ? TFR_MATH_BF16
                                                        : TFR_MATH_TF32;
         bo.workspace_limit = d->workspace_limit;
-    } else if (d && d->precision == TFR_PRECISION_BF16) {
+    } else if (d && d->precision == TFR_PRECISION_BF16 && !auto_fp32) {
         /* the CPU has no TF32: the default means fp32 there; bf16 is the
-         * onednn table's (the reference one refuses it) */
+         * onednn table's (the reference one refuses it when asked by name) */
         bo.math = TFR_MATH_BF16;
     }
     return tfr_model_set_backend(m, ops, &bo, err);

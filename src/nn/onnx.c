@@ -320,12 +320,12 @@ static void json_arch(FILE *f, const void *ctx)
 {
     const tfr_resnet_config *c = ctx;
     fprintf(f,
-            "{\"network\":\"pre-activation bottleneck ResNet\",\"input\":[%d,%d,%d],"
+            "{\"network\":\"pre-activation %s ResNet\",\"input\":[%d,%d,%d],"
             "\"classes\":%d,\"width\":%d,\"levels\":[",
-            c->in_h, c->in_w, c->in_c, c->classes, c->width);
+            tfr_resnet_block_name(c), c->in_h, c->in_w, c->in_c, c->classes, c->width);
     for (int i = 0; i < c->nlevels; i++)
         fprintf(f, "%s%d", i ? "," : "", c->levels[i]);
-    fprintf(f, "],\"tail_pool\":%d}", c->tail_pool);
+    fprintf(f, "],\"tail_pool\":%d,\"block\":\"%s\"}", c->tail_pool, tfr_resnet_block_name(c));
 }
 
 static void meta_add(builder *b, Onnx__ModelProto *mp, size_t *cap, const char *key,
@@ -773,7 +773,7 @@ tfr_status tfr_onnx_export(const tfr_model *m, const char *path, const tfr_onnx_
     mp.producer_version = TFR_VERSION;
     mp.has_model_version = 1;
     mp.model_version = o->state ? (int64_t)o->state->step : 0;
-    mp.doc_string = "pre-activation bottleneck ResNet trained with tfrecord-tools; outputs "
+    mp.doc_string = "pre-activation ResNet trained with tfrecord-tools; outputs "
                     "logits and softmax probabilities, [batch, classes]";
     mp.graph = &g;
 

@@ -105,6 +105,7 @@ void tfr_runlog_hparams(tfr_runlog *l, const tfr_train_opts *o, const tfr_model 
         {"seed", 0, (double)o->seed, NULL, 0},
         {"width", 0, c->width, NULL, 0},
         {"levels", 1, 0, levels, 0},
+        {"block", 1, 0, tfr_resnet_block_name(c), 0},
         {"input", 1, 0, input, 0},
         {"classes", 0, c->classes, NULL, 0},
         {"parameters", 0, (double)tfr_model_num_params(m), NULL, 0},

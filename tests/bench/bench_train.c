@@ -12,7 +12,10 @@
  *      network with the same batch, thread count and step on the CPU, in
  *      NCHW and channels_last (tests/bench/torch_resnet.py --device cpu),
  *      images/s and CPU seconds per image, as ratios against PyTorch's
- *      faster layout. Prints "skipped: no torch" without python3-torch.
+ *      faster layout; and tfrecord-train --recipe fmnist's network (basic
+ *      blocks, width 48, levels 2,2,2) the same way in fp32, then in bf16
+ *      (onednn's bf16 convolutions beside PyTorch's CPU bf16 autocast).
+ *      Prints "skipped: no torch" without python3-torch.
  *
  *   bench_train [BATCH [PYTHON]]   (default 128; PYTHON, or $TFR_TORCH_PYTHON,
  *                                   else the first of python3, /usr/bin/python3
@@ -111,10 +114,11 @@ static void conv_case(int n, int c, int h, int k, int r, int stride)
 }
 
 /* training images/s on an op table; `apart` runs batch norm and ReLU as
- * two ops (the table without its fused bn_relu). *cpu_per_image, when
- * given, gets the process CPU seconds per image. */
-static double train_case(const char *name, tfr_resnet_config *c, int batch, const tfr_ops *table,
-                         int apart, double *cpu_per_image)
+ * two ops (the table without its fused bn_relu), `bf16` asks for bf16
+ * convolutions. *cpu_per_image, when given, gets the process CPU seconds
+ * per image. */
+static double train_case(const char *name, const tfr_resnet_config *c, int batch,
+                         const tfr_ops *table, int apart, int bf16, double *cpu_per_image)
 {
     tfr_model *m;
     tfr_error err;
@@ -122,9 +126,11 @@ static double train_case(const char *name, tfr_resnet_config *c, int batch, cons
     if (apart)
         ops.bn_relu_fwd = NULL, ops.bn_relu_bwd = NULL;
     char device[32];
-    snprintf(device, sizeof device, "%s%s", table->name, apart ? ", apart" : "");
-    if (tfr_model_new(c, 1, &m, &err) ||
-        tfr_model_set_backend(m, &ops, &(tfr_backend_opts){0}, &err)) {
+    snprintf(device, sizeof device, "%s%s", table->name, apart ? ", apart" : bf16 ? " bf16" : "");
+    tfr_backend_opts bo = {0};
+    if (bf16)
+        bo.math = TFR_MATH_BF16;
+    if (tfr_model_new(c, 1, &m, &err) || tfr_model_set_backend(m, &ops, &bo, &err)) {
         printf("bench_train model %s on %s: %s\n", name, device, err.msg);
         return 0;
     }
@@ -165,12 +171,14 @@ static void train_both(const char *name, tfr_resnet_config *c, int batch)
 {
     tfr_error err;
     const tfr_ops *cpu = tfr_ops_cpu(), *dn = tfr_ops_onednn(&err);
-    double a0 = train_case(name, c, batch, cpu, 1, NULL), a = train_case(name, c, batch, cpu, 0, NULL);
+    double a0 = train_case(name, c, batch, cpu, 1, 0, NULL),
+           a = train_case(name, c, batch, cpu, 0, 0, NULL);
     if (a0 > 0 && a > 0)
         printf("bench_train model %-8s cpu fused / apart: %.2fx\n", name, a / a0);
     if (!dn)
         return;
-    double b0 = train_case(name, c, batch, dn, 1, NULL), b = train_case(name, c, batch, dn, 0, NULL);
+    double b0 = train_case(name, c, batch, dn, 1, 0, NULL),
+           b = train_case(name, c, batch, dn, 0, 0, NULL);
     if (b0 > 0 && b > 0)
         printf("bench_train model %-8s onednn fused / apart: %.2fx; onednn / cpu: %.2fx\n", name,
                b / b0, b / a);
@@ -198,12 +206,12 @@ static const char *torch_python(const char *given)
 /* PyTorch's training images/s (and CPU s/image, parameter count) for a
  * preset in one layout; 0 when it failed */
 static double torch_case(const char *py, const char *preset, const char *layout, int batch,
-                         int threads, double *cpu_per_image, long *params)
+                         int threads, int bf16, double *cpu_per_image, long *params)
 {
     char cmd[1024], line[2048];
     snprintf(cmd, sizeof cmd, "%s %s/tests/bench/torch_resnet.py --device cpu --preset %s "
-             "--layout %s --batch %d --threads %d --seconds 5 2>/dev/null",
-             py, TFR_SRC_DIR, preset, layout, batch, threads);
+             "--layout %s --batch %d --threads %d --precision %s --seconds 5 2>/dev/null",
+             py, TFR_SRC_DIR, preset, layout, batch, threads, bf16 ? "bf16" : "fp32");
     FILE *p = popen(cmd, "r");
     if (!p)
         return 0;
@@ -220,17 +228,23 @@ static double torch_case(const char *py, const char *preset, const char *layout,
             *params = atol(k + 10);
     }
     pclose(p);
-    printf("bench_train torch %-8s %-13s batch %d, %d threads: %.0f images/s, %.2f ms CPU/image\n",
-           preset, layout, batch, threads, ips, *cpu_per_image * 1e3);
+    printf("bench_train torch %-8s %-13s %s batch %d, %d threads: %.0f images/s, %.2f ms "
+           "CPU/image\n", preset, layout, bf16 ? "bf16" : "fp32", batch, threads, ips,
+           *cpu_per_image * 1e3);
     return ips;
 }
 
-/* (c): this project's backends beside PyTorch on one preset */
-static void versus_torch(const char *py, const char *preset, int batch)
+/* (c): this project's backends beside PyTorch on one preset (or c, the
+ * network torch_resnet.py calls `preset`), fp32 or bf16 */
+static void versus_torch(const char *py, const char *preset, const tfr_resnet_config *cfg,
+                         int batch, int bf16)
 {
     tfr_resnet_config c;
     tfr_error err;
-    tfr_resnet_preset(preset, &c, &err);
+    if (cfg)
+        c = *cfg;
+    else
+        tfr_resnet_preset(preset, &c, &err);
     tfr_model *m;
     if (tfr_model_new(&c, 1, &m, &err))
         return;
@@ -240,20 +254,22 @@ static void versus_torch(const char *py, const char *preset, int batch)
     double tc[2] = {0, 0}, tcpu[2] = {0, 0};
     const char *layouts[2] = {"nchw", "channels_last"};
     for (int i = 0; i < 2; i++)
-        tc[i] = torch_case(py, preset, layouts[i], batch, threads, &tcpu[i], &theirs);
+        tc[i] = torch_case(py, preset, layouts[i], batch, threads, bf16, &tcpu[i], &theirs);
     if (theirs != ours)
         printf("bench_train torch %s: WARNING: %ld parameters in PyTorch's network, %ld here\n",
                preset, theirs, ours);
     int best = tc[1] > tc[0];
-    const tfr_ops *tables[2] = {tfr_ops_cpu(), tfr_ops_onednn(&err)};
+    /* the reference table has no bf16 */
+    const tfr_ops *tables[2] = {bf16 ? NULL : tfr_ops_cpu(), tfr_ops_onednn(&err)};
     for (int i = 0; i < 2; i++) {
         if (!tables[i])
             continue;
-        double cpu = 0, ips = train_case(preset, &c, batch, tables[i], 0, &cpu);
+        double cpu = 0, ips = train_case(preset, &c, batch, tables[i], 0, bf16, &cpu);
         if (ips > 0 && tc[best] > 0)
-            printf("bench_train vs torch %-8s %-6s: %.0f images/s, %.2f ms CPU/image; %.2fx "
+            printf("bench_train vs torch %-8s %-6s %s: %.0f images/s, %.2f ms CPU/image; %.2fx "
                    "torch %s (%.0f images/s), %.2fx torch %s; CPU/image %.2fx torch %s's\n",
-                   preset, tables[i]->name, ips, cpu * 1e3, ips / tc[best], layouts[best],
+                   preset, tables[i]->name, bf16 ? "bf16" : "fp32", ips, cpu * 1e3,
+                   ips / tc[best], layouts[best],
                    tc[best], tc[!best] > 0 ? ips / tc[!best] : 0, layouts[!best],
                    tcpu[best] / cpu, layouts[best]);
     }
@@ -283,7 +299,14 @@ int main(int argc, char **argv)
         printf("bench_train vs torch: skipped: no torch\n");
         return 0;
     }
-    versus_torch(py, "fmnist", batch);
-    versus_torch(py, "homework", batch);
+    versus_torch(py, "fmnist", NULL, batch, 0);
+    versus_torch(py, "homework", NULL, batch, 0);
+    /* tfrecord-train --recipe fmnist's network (torch_resnet.py --preset recipe) */
+    tfr_resnet_preset("fmnist", &c, &err);
+    c.block = TFR_RESNET_BASIC;
+    c.width = 48;
+    c.levels[0] = c.levels[1] = c.levels[2] = 2;
+    versus_torch(py, "recipe", &c, batch, 0);
+    versus_torch(py, "recipe", &c, batch, 1);
     return 0;
 }

@@ -2,17 +2,19 @@
 """tests/bench/torch_resnet.py - the PyTorch baseline for bench_train_gpu
 and bench_train.
 
-Trains the same pre-activation bottleneck ResNet as src/nn/model.c (the
-"homework" preset by default: 64x64x3 -> 200 classes, width 64, levels
-4,6,3,2; --preset fmnist for 28x28x1 -> 10, width 16, levels 1,1,1).
+Trains the same pre-activation ResNet as src/nn/model.c (the "homework"
+preset by default: 64x64x3 -> 200 classes, width 64, bottleneck levels
+4,6,3,2; --preset fmnist for 28x28x1 -> 10, width 16, levels 1,1,1;
+--preset recipe for tfrecord-train --recipe fmnist's network: 28x28x1 ->
+10, basic blocks, width 48, levels 2,2,2; --block basic for basic blocks).
 
 --device cuda (bench_train_gpu): uint8 NHWC batch from pinned host memory,
 normalized on the GPU, forward, softmax cross-entropy, backward, SGD with
 momentum; channels_last; TF32, strict fp32, or bf16 autocast (bf16
 activations, fp32 weights) as asked.
 
---device cpu (bench_train): fp32, --threads intra-op threads, --layout nchw
-or channels_last, a fixed float batch (bench_train's step: no input
+--device cpu (bench_train): fp32 (or --precision bf16: CPU autocast to
+bf16), --threads intra-op threads, --layout nchw or channels_last, a fixed float batch (bench_train's step: no input
 pipeline), forward, cross-entropy, backward, SGD with momentum and weight
 decay, timed for at least --seconds after a warm-up step.
 
@@ -49,16 +51,35 @@ class Block(nn.Module):
         return b + (self.proj(a) if self.proj is not None else x)
 
 
+class BasicBlock(nn.Module):
+    """two 3x3 convolutions; a strided 1x1 projection where the size or width changes"""
+
+    def __init__(self, cin, cout, stride, project):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(cin)
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        project = stride != 1 or cin != cout
+        self.proj = nn.Conv2d(cin, cout, 1, stride, 0, bias=False) if project else None
+
+    def forward(self, x):
+        a = F.relu(self.bn1(x))
+        b = self.conv2(F.relu(self.bn2(self.conv1(a))))
+        return b + (self.proj(a) if self.proj is not None else x)
+
+
 class ResNet(nn.Module):
-    def __init__(self, in_c=3, classes=200, width=64, levels=(4, 6, 3, 2)):
+    def __init__(self, in_c=3, classes=200, width=64, levels=(4, 6, 3, 2), block="bottleneck"):
         super().__init__()
         self.tail = nn.Conv2d(in_c, width, 3, 1, 1, bias=False)
         self.tail_bn = nn.BatchNorm2d(width)
         blocks, c = [], width
+        kind = BasicBlock if block == "basic" else Block
         for lvl, n in enumerate(levels):
-            ni = 4 * width << lvl
+            ni = (width if block == "basic" else 4 * width) << lvl
             for b in range(n):
-                blocks.append(Block(c, ni, 2 if (lvl > 0 and b == 0) else 1, b == 0))
+                blocks.append(kind(c, ni, 2 if (lvl > 0 and b == 0) else 1, b == 0))
                 c = ni
         self.blocks = nn.Sequential(*blocks)
         self.head_bn = nn.BatchNorm2d(c)
@@ -71,13 +92,15 @@ class ResNet(nn.Module):
         return self.fc(x)
 
 
-PRESETS = {"homework": (64, 3, 200, 64, "4,6,3,2"), "fmnist": (28, 1, 10, 16, "1,1,1")}
+PRESETS = {"homework": (64, 3, 200, 64, "4,6,3,2", "bottleneck"),
+           "fmnist": (28, 1, 10, 16, "1,1,1", "bottleneck"),
+           "recipe": (28, 1, 10, 48, "2,2,2", "basic")}
 
 
 def main_cpu(a, levels):
     torch.set_num_threads(a.threads)
     size, in_c = a.size, a.in_c
-    model = ResNet(in_c, a.classes, a.width, levels)
+    model = ResNet(in_c, a.classes, a.width, levels, a.block)
     cl = a.layout == "channels_last"
     if cl:
         model = model.to(memory_format=torch.channels_last)
@@ -88,8 +111,11 @@ def main_cpu(a, levels):
         x = x.contiguous(memory_format=torch.channels_last)
     y = torch.arange(a.batch) % a.classes
 
+    bf16 = a.precision == "bf16"
+
     def step():
-        loss = F.cross_entropy(model(x), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -102,7 +128,8 @@ def main_cpu(a, levels):
         step()
         steps += 1
     dt, dc = time.perf_counter() - t0, time.process_time() - c0
-    print(json.dumps({"mode": "eager", "layout": a.layout, "batch": a.batch, "precision": "fp32",
+    print(json.dumps({"mode": "eager", "layout": a.layout, "batch": a.batch,
+                      "precision": "bf16" if bf16 else "fp32",
                       "images_per_s": a.batch * steps / dt, "cpu_s": dc, "steps": steps,
                       "threads": a.threads, "params": sum(p.numel() for p in model.parameters()),
                       "torch": torch.__version__}))
@@ -124,11 +151,12 @@ def main():
     ap.add_argument("--classes", type=int, default=200)
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--levels", default="4,6,3,2")
+    ap.add_argument("--block", choices=["bottleneck", "basic"], default="bottleneck")
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
     a = ap.parse_args()
     if a.preset:
-        a.size, a.in_c, a.classes, a.width, a.levels = PRESETS[a.preset]
+        a.size, a.in_c, a.classes, a.width, a.levels, a.block = PRESETS[a.preset]
     levels = tuple(int(x) for x in a.levels.split(","))
     if a.device == "cpu":
         return main_cpu(a, levels)
@@ -140,7 +168,7 @@ def main():
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cudnn.benchmark = True  # algorithm search per shape, as ours
     dev = torch.device("cuda")
-    model = ResNet(3, a.classes, a.width, levels).to(dev).to(memory_format=torch.channels_last)
+    model = ResNet(3, a.classes, a.width, levels, a.block).to(dev).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     fwd = torch.compile(model) if a.mode == "compile" else model
 

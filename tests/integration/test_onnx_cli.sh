@@ -180,10 +180,12 @@ k = [t for t in m.graph.initializer if t.name.startswith("conv") and t.name.ends
 assert k and all(len(set(numpy_helper.to_array(t).ravel().tolist())) <= 256 for t in k)
 PY
 
-# RGB: a model of three channels, where NHWC -> NCHW has to be right
+# RGB: a model of three channels, where NHWC -> NCHW has to be right; basic
+# blocks (two 3x3 convolutions; the second level's first one strided and
+# projected)
 "$TFR_TEST_BIN/tfr-mktree" photos "$WORK/photos" >/dev/null || fail "photo tree"
 "$W" -q --size 24x20 "$WORK/photos" "$WORK/photo-shards" >/dev/null || fail "write photos"
-"$T" -q --train "$WORK/photo-shards" --width 4 --levels 1 --batch 8 --epochs 2 --seed 3 \
+"$T" -q --train "$WORK/photo-shards" --block basic --width 4 --levels 1,1 --batch 8 --epochs 2 --seed 3 \
     --checkpoint-dir "$WORK/pc" >/dev/null 2>&1 || fail "train on photos"
 pc="$WORK/pc/epoch-0002.tfrc"
 mapfile -t pimgs < <(find "$WORK/photos" -type f | sort)
@@ -194,6 +196,18 @@ out=$("$X" "$pc" --onnx "$WORK/rgb.onnx" --json) || fail "export rgb"
 h=$(jq_get "$out" inputs[0].shape[1]); w=$(jq_get "$out" inputs[0].shape[2])
 [ "$h" = 20 ] && [ "$w" = 24 ] || fail "--size 24x20 model is 20 high, 24 wide: $out"
 check_onnx "$WORK/rgb.onnx"
+"$PY" - "$WORK/rgb.onnx" <<'PY' || fail "basic-block graph"
+import collections, json, sys, onnx
+m = onnx.load(sys.argv[1])
+arch = json.loads({p.key: p.value for p in m.metadata_props}["architecture"])
+assert arch["block"] == "basic" and arch["levels"] == [1, 1], arch
+k = {n.name: n for n in m.graph.node if n.op_type == "Conv"}
+shape = lambda n: next(a.ints for a in n.attribute if a.name == "kernel_shape")
+stride = lambda n: next(a.ints for a in n.attribute if a.name == "strides")
+# tail 3x3; level 0: 3x3, 3x3; level 1: 3x3 stride 2, 3x3, 1x1 stride 2 projection
+assert [tuple(shape(n)) for n in k.values()] == [(3, 3)] * 5 + [(1, 1)], [shape(n) for n in k.values()]
+assert [tuple(stride(n)) for n in k.values()] == [(1, 1)] * 3 + [(2, 2), (1, 1), (2, 2)]
+PY
 node "$RUN" "$WORK/rgb.onnx" "$WORK/pxp.bin" "$h" "$w" 3 --batch 16 >"$WORK/rgb.json" ||
     fail "ONNX Runtime on RGB"
 compare "$WORK/label-p.json" "$WORK/rgb.json" "RGB photos"

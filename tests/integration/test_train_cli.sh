@@ -115,6 +115,17 @@ else
     cut -d, -f1-3 "$WORK/d/steps.csv" > "$WORK/d.steps"
     cut -d, -f1-3 "$WORK/e/steps.csv" > "$WORK/e.steps"
     cmp "$WORK/d.steps" "$WORK/e.steps" || fail "onednn resumed losses differ: $(diff "$WORK/d.steps" "$WORK/e.steps" | head -4)"
+    # the recipe's path: basic blocks with bf16 convolutions resume bit for bit too
+    bb=("${common[@]}" --block basic --precision bf16 --device onednn)
+    "$T" "${bb[@]}" --epochs 2 --logdir "$WORK/bf" >/dev/null 2>&1 || fail "basic bf16 train"
+    "$T" "${bb[@]}" --epochs 1 --logdir "$WORK/bg" --checkpoint-dir "$WORK/bg/ck" >/dev/null 2>&1 ||
+        fail "basic bf16 train 1"
+    "$T" "${bb[@]}" --epochs 2 --logdir "$WORK/bg" --checkpoint-dir "$WORK/bg/ck" --resume "$WORK/bg/ck" \
+        >/dev/null 2>&1 || fail "basic bf16 resume"
+    cut -d, -f1-3 "$WORK/bf/steps.csv" > "$WORK/bf.steps"
+    cut -d, -f1-3 "$WORK/bg/steps.csv" > "$WORK/bg.steps"
+    cmp "$WORK/bf.steps" "$WORK/bg.steps" ||
+        fail "basic bf16 resumed losses differ: $(diff "$WORK/bf.steps" "$WORK/bg.steps" | head -4)"
     out=$("$T" --evaluate "$WORK/d/ck/epoch-0004.tfrc" --val "$WORK/shards/test-00000-of-00001.tfrecord.gz") \
         || fail "evaluate the onednn checkpoint on the cpu"
     cacc=$(printf '%s\n' "$out" | sed -n 's/.*accuracy \([0-9.]*\),.*/\1/p' | head -1)
@@ -125,11 +136,23 @@ else
 fi
 
 # --recipe fmnist: its settings as if written where it stands; a later
-# option wins, an earlier one loses (--width 8 before it, --epochs 3 after)
+# option wins, an earlier one loses (--width 8 before it; --epochs 3 and
+# --levels 1,1,1 after)
 out=$("$T" --train "$WORK/shards/train-00000-of-00001.tfrecord.gz" --width 8 --recipe fmnist --epochs 3 \
-      --threads 2 --logdir "$WORK/r" 2>&1) || fail "--recipe fmnist: $out"
-contains "$out" "width 24,"
-contains "$out" "device: $([ "$have_dnnl" = 1 ] && echo onednn || echo cpu) (2 threads"
+      --levels 1,1,1 --threads 2 --logdir "$WORK/r" 2>&1) || fail "--recipe fmnist: $out"
+contains "$out" "model: pre-activation basic ResNet, 28x28x1 -> 10 classes, width 48,"
+if [ "$have_dnnl" = 1 ]; then
+    contains "$out" "device: onednn (2 threads"
+    contains "$out" "bf16" # the recipe's precision, where the table has it
+else
+    contains "$out" "device: cpu (2 threads" # auto: bf16 means fp32 on the reference table
+fi
+# by name, the reference table trains the recipe in fp32 rather than refusing its bf16
+out=$("$T" --train "$WORK/shards/train-00000-of-00001.tfrecord.gz" --recipe fmnist --device cpu \
+      --epochs 1 --levels 1 --width 4 --threads 2 2>&1) || fail "--recipe fmnist --device cpu: $out"
+contains "$out" "device: cpu (2 threads"
+expect_fail "needs the onednn backend" "$T" --train "$WORK/shards/train-00000-of-00001.tfrecord.gz" \
+    --device cpu --precision bf16 --width 4 --levels 1
 [ "$(wc -l < "$WORK/r/history.csv")" = 4 ] || fail "--recipe then --epochs 3: $(cat "$WORK/r/history.csv")"
 # epoch 1 of 3, half-way through a 2-epoch warm-up to lr 0.1 under the
 # cosine: the epoch's last lr near 0.1 x 0.5 x 0.75, not the default 0.01

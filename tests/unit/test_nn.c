@@ -219,12 +219,81 @@ static void check_small_layers(void)
     EXPECT(ry[0] == 0 && ry[1] == 2 && rdx[0] == 0 && rdx[1] == 1 && rdx[2] == 0);
 }
 
-/* ---- whole network ---- */
-static void check_network(void)
+/*
+ * Basic blocks: two 3x3 convolutions of width * 2^i channels per block,
+ * projected only where a block changes the width or the size, so the
+ * tiny preset (width 4, levels 1,1, 3 input channels) has, with basic
+ * blocks, exactly the parameters counted here by hand.
+ */
+static void check_basic_shape(void)
 {
     tfr_resnet_config c;
     tfr_error err;
     EXPECT_OK(tfr_resnet_preset("tiny", &c, &err), &err);
+    c.block = TFR_RESNET_BASIC;
+    tfr_model *m;
+    EXPECT_OK(tfr_model_new(&c, 1, &m, &err), &err);
+    size_t bn = 2; /* gamma and beta per channel */
+    size_t want = 4 * 3 * 9 + bn * 4                     /* tail */
+                  + bn * 4 + 4 * 4 * 9 + bn * 4 + 4 * 4 * 9 /* level 0: 4 -> 4, no projection */
+                  + bn * 4 + 8 * 4 * 9 + bn * 8 + 8 * 8 * 9 + 8 * 4 /* level 1, stride 2, 1x1 projection */
+                  + bn * 8 + 8 * 4 + 4;                     /* head BN, dense 8 -> 4 */
+    EXPECT_EQ_U(tfr_model_num_params(m), want);
+    tfr_graph_node nodes[64];
+    int nn = tfr_model_graph(m, nodes, 64), strided3 = 0, conv1 = 0;
+    for (int i = 0; i < nn && i < 64; i++)
+        if (nodes[i].kind == TFR_NODE_CONV) {
+            strided3 += nodes[i].r == 3 && nodes[i].stride == 2;
+            conv1 += nodes[i].r == 1;
+        }
+    EXPECT_EQ_I(strided3, 1);
+    EXPECT_EQ_I(conv1, 1);
+    tfr_model_free(m);
+    c.block = 2;
+    EXPECT_STATUS(tfr_model_new(&c, 1, &m, &err), TFR_ERR_ARG);
+}
+
+/*
+ * bf16 by name on the reference table is refused; with --device auto it is
+ * a request for the fastest math the machine has, so a build whose fastest
+ * CPU table is the reference one trains in fp32 (and one with oneDNN says
+ * bf16 in its device line); neither is ever refused.
+ */
+static void check_auto_bf16(void)
+{
+    tfr_resnet_config c;
+    tfr_error err;
+    EXPECT_OK(tfr_resnet_preset("tiny", &c, &err), &err);
+    tfr_model *m;
+    EXPECT_OK(tfr_model_new(&c, 1, &m, &err), &err);
+    tfr_device_opts d = {TFR_DEVICE_CPU, -1, TFR_PRECISION_BF16, 0};
+    EXPECT_STATUS(tfr_model_set_device(m, &d, &err), TFR_ERR_ARG);
+    EXPECT_CONTAINS(err.msg, "onednn");
+    d.kind = TFR_DEVICE_AUTO;
+    if (tfr_model_set_device(m, &d, &err) == TFR_ERR_UNAVAILABLE) {
+        tfr_model_free(m);
+        return; /* a GPU build on a machine whose device cannot start */
+    }
+    const char *desc = tfr_model_device(m);
+    if (!strncmp(desc, "onednn", 6))
+        EXPECT_CONTAINS(desc, "bf16");
+    else if (!strncmp(desc, "cpu", 3))
+        EXPECT(strstr(desc, "bf16") == NULL);
+    float x[4 * 3 * 8 * 8], loss = 0;
+    fill(x, sizeof x / sizeof *x);
+    int32_t lab[4] = {0, 1, 2, 3};
+    EXPECT_OK(tfr_model_forward(m, x, 4, lab, 1, &loss, &err), &err);
+    EXPECT(isfinite(loss));
+    tfr_model_free(m);
+}
+
+/* ---- whole network (bottleneck or basic blocks) ---- */
+static void check_network(int block)
+{
+    tfr_resnet_config c;
+    tfr_error err;
+    EXPECT_OK(tfr_resnet_preset("tiny", &c, &err), &err);
+    c.block = block;
     tfr_model *m;
     EXPECT_OK(tfr_model_new(&c, 5, &m, &err), &err);
     if (!m)
@@ -321,6 +390,7 @@ static void check_network(void)
         tfr_model_forward(m, xb, n, lb, 0, &l1, &err);
         tfr_model_forward(m2, xb, n, lb, 0, &l2, &err);
         EXPECT(l1 == l2);
+        EXPECT_EQ_I(tfr_model_config(m2)->block, block);
         tfr_model_free(m2);
     }
     size_t fn;
@@ -424,6 +494,7 @@ static void check_checkpoint_bounds(void)
         {12 + 4 * 4, 4096, 0, "parameters"},     /* width 4096: billions of parameters */
         {12 + 4 * 0, 1u << 30, 0, "config"},     /* a 2^30-pixel-high input */
         {12 + 4 * 5, 1000, 0, "config"},         /* 1000 levels */
+        {12 + 4 * 15, 2, 0, "config"},           /* a block kind that does not exist */
         {76, (uint64_t)1 << 40, 1, "declares"},  /* 2^40 parameters */
         {84, UINT64_MAX / 2, 1, "declares"},     /* statistics overflow the length */
     };
@@ -643,6 +714,9 @@ int main(void)
     check_conv(1, 1);
     check_bn();
     check_small_layers();
-    check_network();
+    check_network(TFR_RESNET_BOTTLENECK);
+    check_network(TFR_RESNET_BASIC);
+    check_basic_shape();
+    check_auto_bf16();
     return test_failures() ? 1 : 0;
 }

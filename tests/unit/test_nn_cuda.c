@@ -817,10 +817,10 @@ static const tfr_ops emu_ops = {
 };
 
 /* ---- a whole network ---- */
-static void check_model(const tfr_ops *ops, const tfr_backend_opts *bo, const char *label,
-                        double tol)
+static void check_model_block(const tfr_ops *ops, const tfr_backend_opts *bo, const char *label,
+                              double tol, int block)
 {
-    tfr_resnet_config cfg = {16, 16, 3, 5, 8, 2, {1, 1}, 1};
+    tfr_resnet_config cfg = {16, 16, 3, 5, 8, 2, {1, 1}, 1, block};
     tfr_model *a, *b;
     EXPECT_OK(tfr_model_new(&cfg, 3, &a, &err), &err);
     EXPECT_OK(tfr_model_new(&cfg, 3, &b, &err), &err);
@@ -886,6 +886,8 @@ static void check_model(const tfr_ops *ops, const tfr_backend_opts *bo, const ch
     tfr_model *c1, *c2;
     EXPECT_OK(tfr_checkpoint_load(p1, &c1, &ts, &err), &err);
     EXPECT_OK(tfr_checkpoint_load(p2, &c2, &ts, &err), &err);
+    EXPECT_EQ_I(tfr_model_config(c1)->block, block);
+    EXPECT_EQ_U(tfr_model_num_params(c1), np);
     EXPECT_OK(tfr_model_set_backend(c2, ops, bo, &err), &err);
     float l1, l2;
     EXPECT_OK(tfr_model_forward(b, x, n, lab, 0, &lb, &err), &err);
@@ -901,6 +903,17 @@ static void check_model(const tfr_ops *ops, const tfr_backend_opts *bo, const ch
     free(x);
     tfr_model_free(a);
     tfr_model_free(b);
+}
+
+/* both kinds of residual block (a basic block's stride-2 3x3 convolutions
+ * and its projection only where the width or size changes) */
+static void check_model(const tfr_ops *ops, const tfr_backend_opts *bo, const char *label,
+                        double tol)
+{
+    check_model_block(ops, bo, label, tol, TFR_RESNET_BOTTLENECK);
+    char basic[128];
+    snprintf(basic, sizeof basic, "%s, basic blocks", label);
+    check_model_block(ops, bo, basic, tol, TFR_RESNET_BASIC);
 }
 
 /* ---- tfrecord-train's loop on the device ---- */

@@ -1,5 +1,5 @@
 /*
- * tfrecord/model.h - the pre-activation bottleneck ResNet: configuration and
+ * tfrecord/model.h - the pre-activation ResNet (bottleneck or basic blocks): configuration and
  * presets, the model (forward, backward, SGD with momentum), devices, and
  * the transfer-learning and export transforms.
  *
@@ -32,15 +32,24 @@ extern "C" {
 typedef struct tfr_resnet_config {
     int in_h, in_w, in_c;          /* input size */
     int classes;
-    int width;                     /* tail output channels; level i has 2*width*2^i */
+    int width;                     /* tail output channels; level i has 4*width*2^i
+                                      (bottleneck) or width*2^i (basic) */
     int nlevels;
-    int levels[TFR_MAX_LEVELS];    /* bottleneck blocks per level */
+    int levels[TFR_MAX_LEVELS];    /* blocks per level */
     int tail_pool;                 /* 2x2 max-pool after the tail conv (default 1) */
+    int block;                     /* TFR_RESNET_BOTTLENECK (0, the default) or TFR_RESNET_BASIC */
 } tfr_resnet_config;
+
+/* Residual blocks, pre-activation both (a = ReLU(BN(x)), out = f(a) + x or
+ * its projection): a bottleneck is 1x1 to N/4, 3x3, 1x1 back to N; a basic
+ * block is two 3x3 convolutions of N channels (as ResNet-18's). */
+enum { TFR_RESNET_BOTTLENECK = 0, TFR_RESNET_BASIC = 1 };
 
 /* Presets: "fmnist" (28x28x1, 10 classes, width 16, levels 1,1,1),
  * "tiny" (for tests), "homework" (64x64x3, 200 classes, width 64, 4,6,3,2). */
 TFR_API tfr_status tfr_resnet_preset(const char *name, tfr_resnet_config *c, tfr_error *err);
+/* "bottleneck" or "basic" (the config's block) */
+TFR_API const char *tfr_resnet_block_name(const tfr_resnet_config *c);
 
 typedef struct tfr_model tfr_model;
 
