@@ -219,6 +219,19 @@ static void check_small_layers(void)
     EXPECT(ry[0] == 0 && ry[1] == 2 && rdx[0] == 0 && rdx[1] == 1 && rdx[2] == 0);
 }
 
+/* the tiny preset (8x8x3, 4 classes, width 4, levels 1,1) with the given
+ * residual block, He-initialized from seed; NULL (and a failure) if refused */
+static tfr_model *tiny_model(int block, uint64_t seed)
+{
+    tfr_resnet_config c;
+    tfr_error err;
+    EXPECT_OK(tfr_resnet_preset("tiny", &c, &err), &err);
+    c.block = block;
+    tfr_model *m = NULL;
+    EXPECT_OK(tfr_model_new(&c, seed, &m, &err), &err);
+    return m;
+}
+
 /*
  * Basic blocks: two 3x3 convolutions of width * 2^i channels per block,
  * projected only where a block changes the width or the size, so the
@@ -227,12 +240,9 @@ static void check_small_layers(void)
  */
 static void check_basic_shape(void)
 {
-    tfr_resnet_config c;
-    tfr_error err;
-    EXPECT_OK(tfr_resnet_preset("tiny", &c, &err), &err);
-    c.block = TFR_RESNET_BASIC;
-    tfr_model *m;
-    EXPECT_OK(tfr_model_new(&c, 1, &m, &err), &err);
+    tfr_model *m = tiny_model(TFR_RESNET_BASIC, 1);
+    if (!m)
+        return;
     size_t bn = 2; /* gamma and beta per channel */
     size_t want = 4 * 3 * 9 + bn * 4                     /* tail */
                   + bn * 4 + 4 * 4 * 9 + bn * 4 + 4 * 4 * 9 /* level 0: 4 -> 4, no projection */
@@ -248,7 +258,9 @@ static void check_basic_shape(void)
         }
     EXPECT_EQ_I(strided3, 1);
     EXPECT_EQ_I(conv1, 1);
+    tfr_resnet_config c = *tfr_model_config(m);
     tfr_model_free(m);
+    tfr_error err;
     c.block = 2;
     EXPECT_STATUS(tfr_model_new(&c, 1, &m, &err), TFR_ERR_ARG);
 }
@@ -261,11 +273,10 @@ static void check_basic_shape(void)
  */
 static void check_auto_bf16(void)
 {
-    tfr_resnet_config c;
     tfr_error err;
-    EXPECT_OK(tfr_resnet_preset("tiny", &c, &err), &err);
-    tfr_model *m;
-    EXPECT_OK(tfr_model_new(&c, 1, &m, &err), &err);
+    tfr_model *m = tiny_model(TFR_RESNET_BOTTLENECK, 1);
+    if (!m)
+        return;
     tfr_device_opts d = {TFR_DEVICE_CPU, -1, TFR_PRECISION_BF16, 0};
     EXPECT_STATUS(tfr_model_set_device(m, &d, &err), TFR_ERR_ARG);
     EXPECT_CONTAINS(err.msg, "onednn");
