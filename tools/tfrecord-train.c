@@ -499,8 +499,7 @@ int main(int argc, char **argv)
         char ckpt[4400];
         if (tfr_train_checkpoint_path(evaluate, ckpt, sizeof ckpt, &err) ||
             tfr_checkpoint_load(ckpt, &m, &ts, &err) ||
-            ((o.device.kind != TFR_DEVICE_CPU || o.device.precision == TFR_PRECISION_BF16) &&
-             tfr_model_set_device(m, &o.device, &err)) ||
+            (tfr_device_moves(&o.device) && tfr_model_set_device(m, &o.device, &err)) ||
             eval_names(m, &vin, labels_file, &names, &nnames, &err)) {
             fprintf(stderr, "%s: error: %s\n", prog, tfr_error_text(&err, buf, sizeof buf));
             return 1;

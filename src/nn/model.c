@@ -630,6 +630,11 @@ tfr_status tfr_model_set_device(tfr_model *m, const tfr_device_opts *d, tfr_erro
     return tfr_model_set_device_rank(m, d, 0, err);
 }
 
+int tfr_device_moves(const tfr_device_opts *d)
+{
+    return d && (d->kind != TFR_DEVICE_CPU || d->precision == TFR_PRECISION_BF16);
+}
+
 tfr_status tfr_model_set_device_rank(tfr_model *m, const tfr_device_opts *d, int local_rank,
                                      tfr_error *err)
 {

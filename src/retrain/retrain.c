@@ -537,11 +537,11 @@ tfr_status tfr_retrain(const tfr_retrain_opts *o, tfr_retrain_result *res, tfr_e
         return st;
     /* the backbone computes bottlenecks on the device; the head and the
      * exported model stay on the CPU */
-    if (o->device.kind != TFR_DEVICE_CPU && (st = tfr_model_set_device(m, &o->device, err))) {
+    if (tfr_device_moves(&o->device) && (st = tfr_model_set_device(m, &o->device, err))) {
         tfr_model_free(m);
         return st;
     }
-    if (o->device.kind != TFR_DEVICE_CPU) {
+    if (tfr_device_moves(&o->device)) {
         tfr_retrain_event dev = {.kind = TFR_RETRAIN_DEVICE, .device = tfr_model_device(m)};
         emit(o, res, &dev);
     }

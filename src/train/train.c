@@ -449,8 +449,7 @@ static tfr_status train_run(const tfr_train_opts *o, tfr_error *err)
     } else if ((st = tfr_model_new(&o->cfg, o->seed, &m, err))) {
         goto done;
     }
-    /* the model starts on the reference table; bf16 asked of it is refused there */
-    if ((o->device.kind != TFR_DEVICE_CPU || o->device.precision == TFR_PRECISION_BF16) &&
+    if (tfr_device_moves(&o->device) &&
         (st = tfr_model_set_device_rank(m, &o->device, dp.cm ? dp.cm->local_rank : 0, err)))
         goto done;
     const tfr_resnet_config *c = tfr_model_config(m);

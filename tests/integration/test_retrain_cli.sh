@@ -26,6 +26,10 @@ nb=$(find "$WORK/five-b" -name '*.jpg' | wc -l)
 "$T" -q --train "$WORK/shards-a" --width 8 --levels 1,1 --batch 32 --lr 0.05 --epochs 3 --seed 1 \
     --checkpoint-dir "$WORK/bb1" >/dev/null 2>&1 || fail "train backbone"
 bb="$WORK/bb1/epoch-0003.tfrc"
+# bf16 named on the reference table is refused, not dropped, before any bottleneck is computed
+expect_fail "needs the onednn backend" "$R" --backbone "$bb" --images "$WORK/five-b" \
+    --cache "$WORK/cache-bf16" --out "$WORK/model-bf16" --device cpu --precision bf16
+[ ! -e "$WORK/model-bf16" ] || fail "a refused retrain wrote its output"
 
 args=(--backbone "$bb" --images "$WORK/five-b" --cache "$WORK/cache" --out "$WORK/model" --steps 600 --lr 0.05 --json)
 out=$("$R" "${args[@]}") || fail "retrain: $out"

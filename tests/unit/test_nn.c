@@ -277,7 +277,10 @@ static void check_auto_bf16(void)
     tfr_model *m = tiny_model(TFR_RESNET_BOTTLENECK, 1);
     if (!m)
         return;
-    tfr_device_opts d = {TFR_DEVICE_CPU, -1, TFR_PRECISION_BF16, 0};
+    tfr_device_opts d = {TFR_DEVICE_CPU, -1, TFR_PRECISION_TF32, 0};
+    EXPECT(!tfr_device_moves(&d)); /* the table the model starts on */
+    d.precision = TFR_PRECISION_BF16;
+    EXPECT(tfr_device_moves(&d)); /* asked of it, so that it can refuse */
     EXPECT_STATUS(tfr_model_set_device(m, &d, &err), TFR_ERR_ARG);
     EXPECT_CONTAINS(err.msg, "onednn");
     d.kind = TFR_DEVICE_AUTO;

@@ -105,6 +105,10 @@ typedef struct tfr_device_opts {
 TFR_API tfr_status tfr_device_parse(const char *s, tfr_device_opts *d, tfr_error *err);
 /* Parses "fp32", "tf32" or "bf16". */
 TFR_API tfr_status tfr_precision_parse(const char *s, tfr_precision *p, tfr_error *err);
+/* 1 when d asks for something other than the reference CPU table every
+ * model starts on, so tfr_model_set_device must run (and may refuse: bf16
+ * named on "cpu" is refused there, never dropped). */
+TFR_API int tfr_device_moves(const tfr_device_opts *d);
 
 /*
  * Moves the model to a device (d NULL: the CPU, where every model starts).
